@@ -1,0 +1,54 @@
+"""The FastStream Redis broker every mediajobs process uses, and the consumer groups it relies on."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from faststream.redis import RedisBroker
+from faststream.redis.opentelemetry import RedisTelemetryMiddleware
+from redis.exceptions import ResponseError
+
+from jobcommon.queues import QUEUES, QueueSpec
+from jobcommon.tracing import configure_tracing
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from redis.asyncio import Redis
+
+    from jobcommon.settings import CommonSettings
+
+access_log = logging.getLogger("mediajobs.broker")
+access_log.setLevel(logging.WARNING)  # FastStream logs every message at INFO; our job log says more, once
+
+
+def make_broker(
+    settings: CommonSettings,
+    service_name: str,
+    *,
+    middlewares: Sequence[Any] = (),
+    graceful_timeout: float | None = None,
+) -> RedisBroker:
+    """A broker with tracing (context propagated in message headers) plus the given middlewares."""
+    provider = configure_tracing(service_name)
+    return RedisBroker(
+        settings.redis_url,
+        middlewares=(RedisTelemetryMiddleware(tracer_provider=provider), *middlewares),
+        logger=access_log,
+        graceful_timeout=graceful_timeout,
+    )
+
+
+async def ensure_groups(redis: Redis, specs: Iterable[QueueSpec] = QUEUES.values()) -> None:
+    """Create each queue's stream and consumer group from the start of the stream, if missing.
+
+    FastStream would create a group at `$` when its subscriber first starts, silently skipping every job
+    submitted before the service first ran; creating it at `0` first means those jobs still run.
+    """
+    for spec in specs:
+        try:
+            await redis.xgroup_create(spec.stream, spec.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise

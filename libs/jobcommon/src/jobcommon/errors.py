@@ -1,0 +1,65 @@
+"""The one exception tree of mediajobs.
+
+Two branches: `JobError` is raised *by handlers* and carries intent (what should happen to the job);
+`ClientError` is raised *to callers* of the job API (the gateway maps each to an HTTP status).
+"""
+
+from __future__ import annotations
+
+
+class MediaJobsError(Exception):
+    """Base of every exception mediajobs raises on purpose."""
+
+
+class JobError(MediaJobsError):
+    """Raised by a handler to end its job; the subclass says what happens next."""
+
+    def __init__(self, message: str, *, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type or type(self).__name__
+
+
+class PermanentError(JobError):
+    """The job cannot succeed as submitted (bad input, unsupported URL, HTTP 4xx): fail it, never retry."""
+
+
+class TransientError(JobError):
+    """The job may succeed later (network trouble, HTTP 5xx/429, timeouts): eligible for retry."""
+
+
+class Retry(JobError):
+    """The handler asks explicitly to run the job again after `delay` seconds."""
+
+    def __init__(self, message: str = "retry requested", *, delay: float = 0.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class JobCancelled(JobError):
+    """The job was cancelled on request; its partial output is removed."""
+
+
+class ClientError(MediaJobsError):
+    """Base of the errors the job API reports to its callers."""
+
+
+class JobNotFound(ClientError):
+    """No job has this task id (never existed, or its record expired)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"no job with task id {task_id!r} (unknown or expired)")
+        self.task_id = task_id
+
+
+class JobStateConflict(ClientError):
+    """The request does not fit the job's current status (e.g. cancelling a finished job)."""
+
+    def __init__(self, task_id: str, status: str, message: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.status = status
+
+
+class QueueUnavailable(ClientError):
+    """The job could not be enqueued (Redis unreachable); nothing was submitted."""

@@ -1,0 +1,116 @@
+"""The job record: what mediajobs knows about one job, as stored in Redis and returned by the API."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Progress(BaseModel):
+    """The latest progress a running job reported."""
+
+    model_config = ConfigDict(frozen=True)
+
+    percent: float | None = Field(default=None, ge=0.0, le=100.0)
+    message: str = ""
+    downloaded_bytes: int | None = None
+    total_bytes: int | None = None
+    speed: float | None = Field(default=None, description="Bytes per second.")
+    eta: float | None = Field(default=None, description="Seconds until done, as estimated by the worker.")
+    updated_at: datetime | None = None
+
+
+class ErrorInfo(BaseModel):
+    """Why a job failed: the error's type and a one-line message (never a traceback)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    message: str
+
+
+class Job(BaseModel):
+    """One job's record."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    job_type: str
+    queue: str
+    status: JobStatus
+    progress: Progress = Field(default_factory=Progress)
+    attempts: int = 0
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: ErrorInfo | None = None
+    result: dict[str, Any] | None = None
+    trace_id: str | None = None
+    cancel_requested: bool = False
+    worker: str | None = None
+    request: dict[str, Any] = Field(default_factory=dict, description="The submitted job, as validated.")
+
+    @classmethod
+    def from_hash(cls, fields: dict[str, str]) -> Job:
+        """Build a job from its Redis hash (JSON-valued fields are decoded)."""
+        data: dict[str, Any] = {k: v for k, v in fields.items() if v != ""}
+        for name in _JSON_FIELDS:
+            if name in data:
+                data[name] = json.loads(data[name])
+        data["cancel_requested"] = data.get("cancel_requested") == "1"
+        return cls.model_validate(data)
+
+
+_JSON_FIELDS = ("progress", "error", "result", "request")
+
+
+def to_hash_fields(**values: Any) -> dict[str, str]:
+    """Encode job fields the way `Job.from_hash` reads them back."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if value is None:
+            out[name] = ""
+        elif isinstance(value, BaseModel):
+            out[name] = value.model_dump_json(exclude_none=True)
+        elif name in _JSON_FIELDS:
+            out[name] = json.dumps(value, separators=(",", ":"))
+        elif isinstance(value, datetime):
+            out[name] = value.isoformat()
+        elif isinstance(value, bool):
+            out[name] = "1" if value else "0"
+        else:
+            out[name] = str(value)
+    return out
+
+
+class JobEvent(BaseModel):
+    """A change of one job, announced to live listeners: `kind` says what changed, `job` is the new state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = Field(description="'status' or 'progress'.")
+    job: Job

@@ -1,0 +1,155 @@
+"""SSRF guard for processes that fetch user-supplied URLs (yt-dlp children, metadata fetchers).
+
+`install_connect_guard` adds a ``sys.addaudithook`` hook on ``socket.connect``: every outgoing
+TCP/UDP connect made through Python sockets (the initial URL, redirects, ``<video src>``, HLS
+segments, whatever the HTTP library) is checked against the resolved IP, and connects to
+non-global addresses (loopback, RFC 1918, link-local incl. 169.254.169.254, CGNAT, multicast,
+reserved, unspecified, ...) raise `BlockedAddressError`. Audit hooks are process-wide and cannot
+be removed, so install it only in a worker process dedicated to untrusted fetches.
+
+`check_url_scheme` validates a user URL before it is handed to any fetcher.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = [
+    "BlockedAddressError",
+    "UnsupportedUrlError",
+    "check_url_scheme",
+    "connect_guard_installed",
+    "install_connect_guard",
+    "is_public_ip",
+]
+
+_ALLOWED_SCHEMES = frozenset({"http", "https"})
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+class BlockedAddressError(PermissionError):
+    """A connect to a non-public address was refused by the connect guard."""
+
+
+class UnsupportedUrlError(ValueError):
+    """The URL is not an http(s) URL with a host."""
+
+
+def check_url_scheme(url: str) -> None:
+    """Raise `UnsupportedUrlError` unless ``url`` is ``http://`` or ``https://`` with a host."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError as exc:  # e.g. an invalid IPv6 literal or port
+        raise UnsupportedUrlError(f"invalid URL: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in _ALLOWED_SCHEMES:
+        shown = f"{scheme}://" if scheme else "no scheme"
+        raise UnsupportedUrlError(f"unsupported URL scheme ({shown}); only http:// and https:// are allowed")
+    if not host:
+        raise UnsupportedUrlError("URL has no host")
+
+
+def _is_blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (
+        not ip.is_global
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_private
+        or ip.is_unspecified
+    )
+
+
+def is_public_ip(address: str) -> bool:
+    """True when ``address`` (an IP literal, IPv6 zone id allowed) is a global unicast address.
+
+    IPv6 addresses that embed an IPv4 address (v4-mapped, 6to4, NAT64 ``64:ff9b::/96``) must be
+    public on both levels. Anything that does not parse is not public.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if _is_blocked(ip):
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded: list[ipaddress.IPv4Address] = []
+        if ip.ipv4_mapped is not None:
+            embedded.append(ip.ipv4_mapped)
+        if ip.sixtofour is not None:
+            embedded.append(ip.sixtofour)
+        if ip in _NAT64:
+            embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if any(_is_blocked(v4) for v4 in embedded):
+            return False
+    return True
+
+
+def _resolved_hosts(host: str) -> list[str]:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [host]
+    # A host name passed straight to sock.connect(): resolve it like connect() would.
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return []  # connect() will fail to resolve it too
+    return [str(info[4][0]) for info in infos]
+
+
+def _check_connect(sock: Any, address: Any) -> None:
+    family = getattr(sock, "family", None)
+    if family == getattr(socket, "AF_UNIX", object()):
+        return
+    if not (isinstance(address, tuple) and address and isinstance(address[0], str)):
+        if family in (socket.AF_INET, socket.AF_INET6):
+            raise BlockedAddressError(f"connect to {address!r} blocked: cannot check the address")
+        return  # other families (netlink, ...) carry no host
+    host = address[0]
+    for ip in _resolved_hosts(host):
+        if not is_public_ip(ip):
+            shown = host if ip == host else f"{host} ({ip})"
+            raise BlockedAddressError(f"connection to non-public address {shown} blocked")
+
+
+_lock = threading.Lock()
+_installed = False
+_allow_private = True
+
+
+def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
+    if event != "socket.connect" or _allow_private:
+        return
+    if len(args) >= 2:
+        _check_connect(args[0], args[1])
+
+
+def install_connect_guard(*, allow_private: bool) -> None:
+    """Install the ``socket.connect`` audit hook in this process (once; later calls only tighten).
+
+    With ``allow_private=True`` the hook is installed but lets everything through (tests and
+    trusted deployments); a later call with ``allow_private=False`` still turns blocking on,
+    while a later ``allow_private=True`` never turns it off.
+    """
+    global _installed, _allow_private
+    with _lock:
+        if _installed:
+            _allow_private = _allow_private and allow_private
+            return
+        _allow_private = allow_private
+        sys.addaudithook(_audit_hook)
+        _installed = True
+
+
+def connect_guard_installed() -> bool:
+    return _installed

@@ -1,0 +1,56 @@
+"""Per-queue numbers for health and listings: waiting, pending, consumers, lag."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from jobcommon.queues import QUEUES, QueueSpec
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+LAG_COUNT_LIMIT = 10_000
+
+
+class QueueStats(BaseModel):
+    queue: str
+    stream: str
+    group: str
+    length: int
+    """Entries in the stream (waiting or being worked on; finished jobs' entries are deleted)."""
+    pending: int
+    """Delivered to a consumer and not yet acknowledged (being worked on)."""
+    lag: int
+    """Entries not yet delivered to any consumer (capped at 10,000 on Redis < 7)."""
+    consumers: int
+
+
+async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
+    length = await redis.xlen(spec.stream)
+    groups = await redis.xinfo_groups(spec.stream) if length or await redis.exists(spec.stream) else []
+    group = next((g for g in groups if g["name"] == spec.group), None)
+    pending = consumers = lag = 0
+    if group is not None:
+        pending, consumers = int(group["pending"]), int(group["consumers"])
+        if group.get("lag") is not None:
+            lag = int(group["lag"])
+        else:  # Redis 6.2 has no lag field: count entries after the last delivered id
+            after = "(" + str(group["last-delivered-id"])
+            lag = len(await redis.xrange(spec.stream, min=after, max="+", count=LAG_COUNT_LIMIT) or [])
+    elif length:
+        lag = length
+    return QueueStats(
+        queue=spec.queue,
+        stream=spec.stream,
+        group=spec.group,
+        length=length,
+        pending=pending,
+        lag=lag,
+        consumers=consumers,
+    )
+
+
+async def all_queue_stats(redis: Redis) -> list[QueueStats]:
+    return [await stats_for(redis, spec) for spec in QUEUES.values()]

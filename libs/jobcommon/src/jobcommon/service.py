@@ -1,0 +1,115 @@
+"""`JobService`: a FastStream app consuming one queue, with the job middleware, presence and tracing wired in.
+
+A service module only declares its handlers::
+
+    service = JobService("janitor", Queue.DEFAULT, settings)
+
+    @service.handler("echo")
+    async def echo(request: EchoRequest, ctx: JobCtx) -> EchoResult: ...
+
+    asyncio.run(service.run())
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+from faststream import FastStream
+from faststream.redis import RedisRouter, StreamSub
+from pydantic import Field
+
+from jobcommon.broker import ensure_groups, make_broker
+from jobcommon.connection import connect
+from jobcommon.middleware import JobRuntime
+from jobcommon.presence import Heartbeat
+from jobcommon.queues import QUEUES, Queue
+from jobcommon.settings import CommonSettings
+from jobcommon.store import JobStore
+from jobcommon.tracing import shutdown_tracing
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from faststream.message import StreamMessage
+    from redis.asyncio import Redis
+
+
+class WorkerSettings(CommonSettings):
+    """Settings of a worker service. `CONCURRENCY` jobs run at once; no more messages than that are taken."""
+
+    concurrency: int = Field(default=4, ge=1, le=1000)
+    graceful_timeout_s: float = Field(default=10.0, ge=0)
+
+
+def _job_type_is(job_type: str) -> Callable[[StreamMessage[Any]], bool]:
+    def matches(message: StreamMessage[Any]) -> bool:
+        return message.headers.get("x-job-type") == job_type
+
+    return matches
+
+
+class JobService:
+    def __init__(self, name: str, queue: Queue, settings: WorkerSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.spec = QUEUES[queue]
+        self.instance = f"{socket.gethostname()}-{os.getpid()}"
+        self.redis: Redis = connect(settings)
+        self.store = JobStore(self.redis, settings)
+        self.runtime = JobRuntime(self.store, settings, worker=f"{name}-{self.instance}")
+        self.broker = make_broker(
+            settings,
+            name,
+            middlewares=[self.runtime.middleware],
+            graceful_timeout=settings.graceful_timeout_s,
+        )
+        self.router = RedisRouter()
+        self.subscriber = self.router.subscriber(
+            stream=StreamSub(
+                self.spec.stream,
+                group=self.spec.group,
+                consumer=self.runtime.worker,
+                max_records=1,  # never prefetch a backlog: take a message only when a worker slot frees up
+            ),
+            max_workers=settings.concurrency,
+        )
+        self.heartbeat = Heartbeat(
+            self.redis, name, self.instance, settings.heartbeat_interval_s, describe=self._describe
+        )
+        self.app = FastStream(
+            self.broker,
+            logger=logging.getLogger("mediajobs.app"),
+            on_startup=[self._on_startup],
+            after_startup=[self.heartbeat.start],
+            on_shutdown=[self.heartbeat.stop],
+            after_shutdown=[self._after_shutdown],
+        )
+
+    def handler(self, job_type: str) -> Callable[[Callable[..., Any]], Any]:
+        """Register a plain typed `async def` as the handler of one job type on this service's queue."""
+
+        def register(func: Callable[..., Any]) -> Any:
+            return self.subscriber(filter=_job_type_is(job_type))(func)
+
+        return register
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "queue": self.spec.queue.value,
+            "concurrency": self.settings.concurrency,
+            "running": sorted(self.runtime.running),
+        }
+
+    async def _on_startup(self) -> None:
+        self.broker.include_router(self.router)
+        await ensure_groups(self.redis, [self.spec])
+
+    async def _after_shutdown(self) -> None:
+        await self.redis.aclose()
+        shutdown_tracing()
+
+    async def run(self) -> None:
+        await self.app.run()

@@ -1,0 +1,58 @@
+"""OpenTelemetry set-up shared by every process.
+
+A real tracer provider is always installed, so trace ids exist and propagate from the gateway through every
+worker. Spans are exported over OTLP only when the standard `OTEL_EXPORTER_OTLP_*ENDPOINT` variables say where
+to (and `OTEL_TRACES_EXPORTER` is not `none`); `OTEL_SDK_DISABLED=true` turns tracing off entirely.
+"""
+
+from __future__ import annotations
+
+import os
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+_provider: TracerProvider | None = None
+
+
+def _export_configured() -> bool:
+    if os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
+        return False
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+
+def configure_tracing(service_name: str) -> trace.TracerProvider:
+    """Install (once per process) and return the tracer provider for `service_name`."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return trace.get_tracer_provider()
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
+    provider = TracerProvider(resource=resource)
+    if _export_configured():
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def shutdown_tracing() -> None:
+    """Flush and stop exporting (call when the process stops)."""
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def current_trace_id() -> str | None:
+    """The active span's trace id as 32 hex digits, or None outside a recorded span."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+tracer = trace.get_tracer("mediajobs")

@@ -1,0 +1,118 @@
+"""The /jobs API."""
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from redis.exceptions import RedisError
+
+from gateway.schemas import Health, JobList, Problem, ProgressResponse, RedisHealth, ResultResponse
+from jobcommon import Job, JobClient, JobRequest, JobStatus
+from jobcommon.presence import live_services
+from jobcommon.queue_stats import all_queue_stats
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "Unknown or expired task id."}
+}
+
+
+def get_client(request: Request) -> JobClient:
+    client: JobClient = request.app.state.client
+    return client
+
+
+Client = Annotated[JobClient, Depends(get_client)]
+
+
+@router.post("/submit", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
+async def submit(job: Annotated[JobRequest, Body()], client: Client) -> Job:
+    """Queue a job. The body's `job_type` selects its fields; the answer is the queued job."""
+    return await client.submit(job)
+
+
+@router.get("/list", response_model=JobList)
+async def list_jobs(
+    client: Client,
+    job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
+    job_type: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    """Jobs newest first, optionally filtered, with every queue's depth."""
+    page = await client.list(status=job_status, job_type=job_type, limit=limit, offset=offset)
+    queues = await all_queue_stats(client.redis)
+    return JobList(jobs=page.jobs, next_offset=page.next_offset, queues={q.queue: q for q in queues})
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+async def health(client: Client) -> JSONResponse:
+    """Redis reachability and latency, every queue's numbers, and the live service instances."""
+    started = time.perf_counter()
+    try:
+        await client.redis.ping()
+        latency = (time.perf_counter() - started) * 1000
+        queues = await all_queue_stats(client.redis)
+        services = await live_services(client.redis)
+    except (RedisError, OSError) as exc:
+        redis = RedisHealth(reachable=False, error=str(exc))
+        down = Health(status="unavailable", redis=redis, queues={}, services=[])
+        return JSONResponse(down.model_dump(mode="json"), status_code=503)
+    body = Health(
+        status="ok",
+        redis=RedisHealth(reachable=True, latency_ms=round(latency, 3)),
+        queues={q.queue: q for q in queues},
+        services=services,
+    )
+    return JSONResponse(body.model_dump(mode="json"))
+
+
+@router.get("/{task_id}/status", response_model=Job, responses=NOT_FOUND)
+async def job_status(task_id: str, client: Client) -> Job:
+    """The whole job record: status, progress, attempts, timestamps, error, result, trace id."""
+    return await client.get(task_id)
+
+
+@router.get("/{task_id}/progress", response_model=ProgressResponse, responses=NOT_FOUND)
+async def job_progress(task_id: str, client: Client) -> ProgressResponse:
+    job = await client.get(task_id)
+    return ProgressResponse(task_id=task_id, status=job.status, **job.progress.model_dump())
+
+
+@router.get(
+    "/{task_id}/result",
+    response_model=ResultResponse,
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has not succeeded (yet)."}},
+)
+async def job_result(task_id: str, client: Client) -> JSONResponse:
+    job = await client.get(task_id)
+    if job.status != JobStatus.SUCCEEDED:
+        detail = f"job is {job.status.value}; a result exists only once it has succeeded"
+        if job.error is not None:
+            detail += f" ({job.error.type}: {job.error.message})"
+        return JSONResponse({"detail": detail, "status": job.status.value}, status_code=409)
+    body = ResultResponse(task_id=task_id, status=job.status, result=job.result or {})
+    return JSONResponse(body.model_dump(mode="json"))
+
+
+@router.post(
+    "/{task_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Job,
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has already finished."}},
+)
+async def cancel(task_id: str, client: Client) -> Job:
+    """Cancel: a queued job at once; a running job stops within a second (`cancel_requested` until then)."""
+    return await client.cancel(task_id)
+
+
+@router.get("/{task_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND)
+async def events(task_id: str, client: Client) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events: the current state, then each progress and status change, ending at the end."""
+    await client.get(task_id)  # 404 before the stream starts
+    async for event in client.events(task_id):
+        yield ServerSentEvent(event=event.kind, data=event.job.model_dump(mode="json"))
