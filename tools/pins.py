@@ -16,13 +16,25 @@ BEGIN = "constraint-dependencies = ["
 
 def exported_pins() -> list[str]:
     out = subprocess.run(
-        ["uv", "export", "--no-hashes", "--format", "requirements-txt", "--all-groups", "--no-emit-workspace",
-         "--no-header", "--no-annotate"],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        [
+            "uv",
+            "export",
+            "--no-hashes",
+            "--format",
+            "requirements-txt",
+            "--all-groups",
+            "--no-emit-workspace",
+            "--no-header",
+            "--no-annotate",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     ).stdout
     pins = []
-    for line in out.splitlines():
-        line = line.strip()
+    for raw in out.splitlines():
+        line = raw.strip()
         if line and not line.startswith(("#", "-e", "./", "-")):
             pins.append(line)
     return sorted(set(pins), key=str.lower)

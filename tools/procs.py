@@ -17,8 +17,15 @@ SERVICES = ("gateway", "downloader", "janitor")
 class ServiceProcess:
     """One service (`python -m <module>`) as a child process; its output is prefixed and kept."""
 
-    def __init__(self, module: str, env: dict[str, str], *, name: str | None = None,
-                 echo: IO[str] | None = None, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        module: str,
+        env: dict[str, str],
+        *,
+        name: str | None = None,
+        echo: IO[str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.module = module
         self.name = name or module
         self.env = env
@@ -49,11 +56,12 @@ class ServiceProcess:
 
     def _pump(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if self.echo is not None:
-                self.echo.write(f"{self.name:>10} | {line}")
-                self.echo.flush()
+        with process.stdout:
+            for line in process.stdout:
+                self.lines.append(line.rstrip("\n"))
+                if self.echo is not None:
+                    self.echo.write(f"{self.name:>10} | {line}")
+                    self.echo.flush()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

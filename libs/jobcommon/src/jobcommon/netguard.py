@@ -77,12 +77,12 @@ def is_public_ip(address: str) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return not _is_blocked(ip.ipv4_mapped)  # ::ffff:a.b.c.d connects to a.b.c.d
     if _is_blocked(ip):
         return False
     if isinstance(ip, ipaddress.IPv6Address):
         embedded: list[ipaddress.IPv4Address] = []
-        if ip.ipv4_mapped is not None:
-            embedded.append(ip.ipv4_mapped)
         if ip.sixtofour is not None:
             embedded.append(ip.sixtofour)
         if ip in _NAT64:

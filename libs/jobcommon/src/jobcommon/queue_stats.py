@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from jobcommon.presence import live_services
 from jobcommon.queues import QUEUES, QueueSpec
 
 if TYPE_CHECKING:
@@ -25,6 +26,9 @@ class QueueStats(BaseModel):
     lag: int
     """Entries not yet delivered to any consumer (capped at 10,000 on Redis < 7)."""
     consumers: int
+    """Consumers Redis knows in the group (on Redis < 7 only those that have received a message)."""
+    workers: int = 0
+    """Live service instances consuming this queue (from their heartbeats)."""
 
 
 async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
@@ -53,4 +57,9 @@ async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
 
 
 async def all_queue_stats(redis: Redis) -> list[QueueStats]:
-    return [await stats_for(redis, spec) for spec in QUEUES.values()]
+    services = await live_services(redis)
+    stats = []
+    for spec in QUEUES.values():
+        workers = sum(1 for s in services if s.get("queue") == spec.queue)
+        stats.append((await stats_for(redis, spec)).model_copy(update={"workers": workers}))
+    return stats

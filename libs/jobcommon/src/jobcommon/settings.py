@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,3 +33,8 @@ class CommonSettings(BaseSettings):
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
     redis_connect_timeout_s: float = Field(default=3.0, gt=0)
     redis_timeout_s: float = Field(default=15.0, gt=0)
+
+    @field_validator("media_root")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()

@@ -29,6 +29,14 @@ def get_client(request: Request) -> JobClient:
 Client = Annotated[JobClient, Depends(get_client)]
 
 
+async def existing_job(task_id: str, client: Client) -> Job:
+    return await client.get(task_id)
+
+
+ExistingJob = Annotated[Job, Depends(existing_job)]
+"""Resolved before a response starts, so a streaming endpoint can still answer 404."""
+
+
 @router.post("/submit", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
 async def submit(job: Annotated[JobRequest, Body()], client: Client) -> Job:
     """Queue a job. The body's `job_type` selects its fields; the answer is the queued job."""
@@ -111,8 +119,7 @@ async def cancel(task_id: str, client: Client) -> Job:
 
 
 @router.get("/{task_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND)
-async def events(task_id: str, client: Client) -> AsyncIterator[ServerSentEvent]:
+async def events(task_id: str, client: Client, _: ExistingJob) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: the current state, then each progress and status change, ending at the end."""
-    await client.get(task_id)  # 404 before the stream starts
     async for event in client.events(task_id):
         yield ServerSentEvent(event=event.kind, data=event.job.model_dump(mode="json"))

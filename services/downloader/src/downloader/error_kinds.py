@@ -1,0 +1,225 @@
+"""Classify yt-dlp failures as permanent or transient, by exception class (not by message text).
+
+yt-dlp wraps the real cause: ``DownloadError.exc_info[1]`` → ``ExtractorError``/``HTTPError``/
+``TransportError`` → ``.cause``/``__cause__`` → ``ConnectionRefusedError``, ``TimeoutError``,
+``urllib3``/``requests`` exceptions, our ``BlockedAddressError``. `classify` walks that graph.
+The wording of the messages differs between yt-dlp's urllib and requests handlers, so the only
+text-based rule is the documented one: a ``DownloadError`` without ``exc_info`` whose message
+contains ``Got error:`` (a download that failed after its retries) is transient.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import socket
+from collections import deque
+from collections.abc import Iterator
+from typing import Literal
+
+from jobcommon.netguard import BlockedAddressError, UnsupportedUrlError
+
+ErrorKind = Literal["permanent", "transient"]
+
+_TRANSIENT_HTTP = frozenset({408, 425, 429})
+_TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN})
+_MAX_NODES = 64
+_MAX_MESSAGE = 500
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*(?:\x07|\x1b\\)")
+_PREFIX_RE = re.compile(r"^(?:ERROR|WARNING):\s*")
+_BUG_REPORT_RE = re.compile(r";?\s*please report this issue on\b.*$", re.IGNORECASE | re.DOTALL)
+_WS_RE = re.compile(r"\s+")
+
+
+class TruncatedDownloadError(Exception):
+    """The downloaded file is shorter (or longer) than the size the server announced."""
+
+
+class FileTooLargeError(Exception):
+    """The media is larger than the job's ``max_filesize``."""
+
+
+class NothingDownloadedError(Exception):
+    """yt-dlp returned without producing a file (e.g. every format was filtered out)."""
+
+
+def _yt_dlp_classes() -> dict[str, type[BaseException]]:
+    """yt-dlp exception classes, imported lazily (the parent process never needs yt-dlp)."""
+    from yt_dlp.networking import exceptions as net
+    from yt_dlp.utils import (
+        ContentTooShortError,
+        DownloadCancelled,
+        DownloadError,
+        ExtractorError,
+        PostProcessingError,
+        UnsupportedError,
+    )
+
+    return {
+        "HTTPError": net.HTTPError,
+        "TransportError": net.TransportError,
+        "CertificateVerifyError": net.CertificateVerifyError,
+        "RequestError": net.RequestError,
+        "ContentTooShortError": ContentTooShortError,
+        "DownloadCancelled": DownloadCancelled,
+        "DownloadError": DownloadError,
+        "ExtractorError": ExtractorError,
+        "PostProcessingError": PostProcessingError,
+        "UnsupportedError": UnsupportedError,
+    }
+
+
+def _links(exc: BaseException) -> Iterator[BaseException]:
+    """Direct causes of ``exc`` as yt-dlp, urllib, urllib3 and requests record them."""
+    exc_info = getattr(exc, "exc_info", None)
+    if isinstance(exc_info, tuple) and len(exc_info) >= 2 and isinstance(exc_info[1], BaseException):
+        yield exc_info[1]
+    # .cause: yt-dlp RequestError/ExtractorError; .reason: urllib URLError, urllib3 MaxRetryError
+    for attr in ("cause", "reason"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, BaseException):
+            yield value
+    if exc.__cause__ is not None:
+        yield exc.__cause__
+    for arg in exc.args:  # requests.ConnectionError(MaxRetryError(...))
+        if isinstance(arg, BaseException):
+            yield arg
+
+
+def iter_chain(exc: BaseException, *, include_context: bool = False) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps, breadth first, each exception once."""
+    seen: set[int] = set()
+    queue: deque[BaseException] = deque([exc])
+    while queue and len(seen) < _MAX_NODES:
+        node = queue.popleft()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        queue.extend(_links(node))
+        if include_context and node.__context__ is not None:
+            queue.append(node.__context__)
+
+
+def http_status(exc: BaseException) -> int | None:
+    """Status of the first yt-dlp ``HTTPError`` in the chain, if any."""
+    try:
+        http_error = _yt_dlp_classes()["HTTPError"]
+    except ImportError:
+        return None
+    for node in iter_chain(exc):
+        if isinstance(node, http_error):
+            status = getattr(node, "status", None)
+            return status if isinstance(status, int) else None
+    return None
+
+
+def is_range_not_satisfiable(exc: BaseException) -> bool:
+    """HTTP 416: a stale/complete ``.part`` file; wipe the temp dir and download from scratch."""
+    return http_status(exc) == 416
+
+
+def _decide(node: BaseException, cls: dict[str, type[BaseException]]) -> tuple[ErrorKind, str] | None:
+    """A decisive network/IO-level classification of one node, or None."""
+    name = type(node).__name__
+    if isinstance(node, (BlockedAddressError, UnsupportedUrlError, FileTooLargeError)):
+        return "permanent", name
+    if isinstance(node, TruncatedDownloadError):
+        return "transient", name
+    if cls and isinstance(node, cls["HTTPError"]):
+        status = getattr(node, "status", None)
+        if isinstance(status, int) and (status in _TRANSIENT_HTTP or status == 416 or 500 <= status <= 599):
+            return "transient", name
+        return "permanent", name
+    if cls and isinstance(node, cls["CertificateVerifyError"]):
+        return "permanent", name
+    if cls and isinstance(node, (cls["TransportError"], cls["ContentTooShortError"])):
+        return "transient", name
+    if isinstance(node, (TimeoutError, ConnectionError, socket.gaierror)):
+        return "transient", name
+    if isinstance(node, OSError) and node.errno in _TRANSIENT_ERRNOS:
+        return "transient", name
+    return None
+
+
+def _classify(exc: BaseException) -> tuple[ErrorKind, str]:
+    try:
+        cls = _yt_dlp_classes()
+    except ImportError:  # pragma: no cover - yt-dlp is a dependency of this package
+        cls = {}
+    chain = list(iter_chain(exc))
+    # 1. The SSRF guard wins over whatever the HTTP library made of it (even implicit context).
+    for node in iter_chain(exc, include_context=True):
+        if isinstance(node, BlockedAddressError):
+            return "permanent", type(node).__name__
+    # 2. The most specific network/IO cause, nearest to the top first.
+    for node in chain:
+        decided = _decide(node, cls)
+        if decided is not None:
+            return decided
+    # 3. Extraction-level verdicts (no network cause found): unsupported URL, invalid URL, expected errors.
+    innermost = chain[-1]
+    for node in chain:
+        if cls and isinstance(node, (cls["UnsupportedError"], cls["ExtractorError"])):
+            return "permanent", type(node).__name__
+        if cls and isinstance(node, (cls["PostProcessingError"], cls["DownloadCancelled"])):
+            return "permanent", type(node).__name__
+    # 4. A download that gave up after its retries carries no exc_info, only the text.
+    if cls and isinstance(exc, cls["DownloadError"]) and "Got error:" in str(exc):
+        return "transient", "DownloadError"
+    return "permanent", type(innermost).__name__
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    """``"transient"`` when retrying the same job later may succeed, else ``"permanent"``.
+
+    * ``BlockedAddressError`` anywhere in the chain → permanent.
+    * yt-dlp ``HTTPError`` 408/425/429/5xx → transient; 416 → transient (the child wipes its temp
+      dir and retries once itself first); any other status → permanent.
+    * ``TransportError``, ``ContentTooShortError``, ``TimeoutError``, ``ConnectionError``,
+      ``socket.gaierror`` and full-disk/IO ``OSError`` → transient.
+    * ``UnsupportedError``, ``ExtractorError`` (incl. invalid URLs), ``UnsupportedUrlError``,
+      post-processing failures, ``FileTooLargeError`` → permanent.
+    * ``DownloadError`` without ``exc_info`` whose message contains ``Got error:`` → transient.
+    * Anything else → permanent.
+    """
+    return _classify(exc)[0]
+
+
+def error_type(exc: BaseException) -> str:
+    """Class name of the exception that decided `classify` (falls back to the innermost one)."""
+    return _classify(exc)[1]
+
+
+def _strip_caused_by(text: str) -> str:
+    """Drop yt-dlp's trailing `` (caused by <repr of the cause>)``: it repeats the message."""
+    start = text.find(" (caused by ")
+    if start <= 0 or not text.endswith(")"):
+        return text
+    depth = 0
+    for ch in text[start + 1 :]:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return text
+    return text[:start].rstrip() if depth == 0 else text
+
+
+def one_line(exc: BaseException) -> str:
+    """User-facing one-line message: no ``ERROR:`` prefix, ANSI codes, traceback or bug-report plea."""
+    source: BaseException = exc
+    for node in iter_chain(exc, include_context=True):
+        if isinstance(node, BlockedAddressError):  # say what happened, not how urllib3 wrapped it
+            source = node
+            break
+    text = _ANSI_RE.sub("", str(source))
+    text = text.split("Traceback (most recent call last)", 1)[0]
+    text = _BUG_REPORT_RE.sub("", text)
+    text = _WS_RE.sub(" ", text).strip()
+    text = _strip_caused_by(text)
+    text = _PREFIX_RE.sub("", text).strip()
+    if not text:
+        text = type(source).__name__
+    if len(text) > _MAX_MESSAGE:
+        text = text[: _MAX_MESSAGE - 1] + "…"
+    return text

@@ -1,0 +1,102 @@
+"""Metadata of a downloaded media file via OpenCV's bundled FFmpeg, plus a streaming sha256.
+
+yt-dlp's generic extractor does not know duration/width/height of a direct media URL; this
+fills them in after the download. There is no ffprobe in imageio-ffmpeg, so OpenCV it is.
+
+Before anything is decoded the file's magic bytes must look like a media container: a playlist
+saved under a media name (``media.mp4`` that is really an HLS playlist) would otherwise make the
+demuxer open the local files named inside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+_CHUNK = 1024 * 1024
+_TS_PACKET = 188
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeInfo:
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    frame_count: int | None = None
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+def sniff_container(path: str | Path) -> str | None:
+    """Name of the container the first bytes announce (``mp4``, ``matroska``, ...), else None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_TS_PACKET * 2 + 1)
+    except OSError:
+        return None
+    if len(head) >= 12 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return "mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska"
+    if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"WAVE"):
+        return "avi" if head[8:12] == b"AVI " else "wav"
+    if head.startswith(b"FLV"):
+        return "flv"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return "mpeg"
+    if len(head) > _TS_PACKET * 2 and head[0] == head[_TS_PACKET] == head[_TS_PACKET * 2] == 0x47:
+        return "mpegts"
+    if head.startswith((b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")):
+        return "mp3"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    return None
+
+
+def _positive_float(value: float) -> float | None:
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+def _positive_int(value: float) -> int | None:
+    return round(value) if math.isfinite(value) and value > 0 else None
+
+
+def probe(path: str | Path) -> ProbeInfo:
+    """Duration, size, fps and frame count of a video file. Never raises: unknown fields are None."""
+    if sniff_container(path) is None:
+        return ProbeInfo()
+    try:
+        import cv2
+
+        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    except Exception:
+        return ProbeInfo()
+    try:
+        if not cap.isOpened():
+            return ProbeInfo()
+        fps = _positive_float(float(cap.get(cv2.CAP_PROP_FPS)))
+        frames = _positive_int(float(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        width = _positive_int(float(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+        height = _positive_int(float(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        duration = frames / fps if frames is not None and fps is not None else None
+        return ProbeInfo(duration=duration, width=width, height=height, fps=fps, frame_count=frames)
+    except Exception:
+        return ProbeInfo()
+    finally:
+        with contextlib.suppress(Exception):
+            cap.release()

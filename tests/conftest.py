@@ -1,0 +1,154 @@
+"""Shared fixtures: a real Redis, the services as real processes, a local media server, an OTLP receiver."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from jobcommon import CommonSettings
+from tests.support.httpserver import MediaServer
+from tests.support.media import make_mp4
+from tests.support.otlp import OtlpReceiver
+from tools.localredis import LocalRedis, free_port
+from tools.procs import ServiceProcess
+
+
+def _docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL if set; else a testcontainers Redis if Docker answers; else a local redis-server."""
+    if url := os.environ.get("REDIS_URL"):
+        yield url
+        return
+    if _docker_answers():
+        from testcontainers.redis import RedisContainer
+
+        with RedisContainer() as container:
+            host = container.get_container_host_ip()
+            yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
+        return
+    server = LocalRedis(tmp_path_factory.mktemp("redis"))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media_root")
+
+
+@pytest.fixture
+def settings(redis_url: str, media_root: Path) -> CommonSettings:
+    return CommonSettings(redis_url=redis_url, media_root=media_root, progress_interval_s=0.1)
+
+
+@pytest.fixture(scope="session")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
+    """Serves clip.mp4 (3 s, small) and big.mp4 (~4 MB of noise) with Range, throttling and stalls."""
+    root = tmp_path_factory.mktemp("served")
+    make_mp4(root / "clip.mp4", seconds=3.0)
+    make_mp4(root / "big.mp4", seconds=8.0, width=640, height=480, noise=True)
+    (root / "page.html").write_text(
+        "<html><head><title>A page</title></head><body>"
+        '<video src="{BASE}/clip.mp4" type="video/mp4"></video></body></html>'
+    )
+    with MediaServer(root) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@dataclass
+class Stack:
+    """The running system: gateway + services as separate processes sharing one Redis and MEDIA_ROOT."""
+
+    api_url: str
+    redis_url: str
+    media_root: Path
+    procs: dict[str, ServiceProcess]
+    env: dict[str, str]
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {name} ---\n{proc.output()}" for name, proc in self.procs.items())
+
+
+def service_env(redis_url: str, media_root: Path, otlp: OtlpReceiver, **extra: str) -> dict[str, str]:
+    return {
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(media_root),
+        "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "HEARTBEAT_INTERVAL_S": "1",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+def wait_until_ready(api_url: str, services: set[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        try:
+            health = httpx.get(f"{api_url}/jobs/health", timeout=2).json()
+            seen = {s["service"] for s in health.get("services", [])}
+            if services <= seen:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"services not ready after {timeout} s; live: {sorted(seen)}")
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str, media_root: Path, otlp: OtlpReceiver) -> Iterator[Stack]:
+    port = free_port()
+    env = service_env(redis_url, media_root, otlp, GATEWAY_PORT=str(port))
+    procs = {name: ServiceProcess(name, env) for name in ("gateway", "downloader", "janitor")}
+    for proc in procs.values():
+        proc.start()
+    running = Stack(f"http://127.0.0.1:{port}", redis_url, media_root, procs, env)
+    try:
+        wait_until_ready(running.api_url, {"downloader", "janitor"})
+    except RuntimeError:
+        for proc in procs.values():
+            proc.stop()
+        raise RuntimeError(running.logs()) from None
+    yield running
+    for proc in procs.values():
+        proc.stop()
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+        yield client

@@ -1,0 +1,664 @@
+"""The yt-dlp child process and its async runner, against a local HTTP server (no internet)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from yt_dlp.networking import Response
+from yt_dlp.networking.exceptions import HTTPError, IncompleteRead, TransportError
+from yt_dlp.utils import ContentTooShortError, DownloadError, ExtractorError, UnsupportedError
+
+from downloader import child_runner
+from downloader.child_protocol import (
+    ChildFailed,
+    ChildSpec,
+    DoneEvent,
+    FailedEvent,
+    ProgressEvent,
+    dump_event,
+    parse_child_line,
+)
+from downloader.child_runner import run_child
+from downloader.error_kinds import (
+    FileTooLargeError,
+    TruncatedDownloadError,
+    classify,
+    error_type,
+    is_range_not_satisfiable,
+    one_line,
+)
+from downloader.media_probe import probe, sha256_of, sniff_container
+from downloader.ytdlp_child import _ProgressTracker
+from jobcommon.netguard import BlockedAddressError, UnsupportedUrlError, check_url_scheme, is_public_ip
+
+# --------------------------------------------------------------------------------------------
+# Local media server: Range/206/416, throttling, stalls, truncation, status codes, request log.
+# --------------------------------------------------------------------------------------------
+
+_RANGE_RE = re.compile(r"bytes=(\d+)-(\d*)$")
+_CHUNK = 65536
+
+
+@dataclass
+class Hit:
+    method: str
+    path: str
+    range: str | None
+    status: int
+
+
+@dataclass
+class MediaServer:
+    files: dict[str, bytes]
+    base: str = ""
+    log: list[Hit] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def url(self, route: str, name: str) -> str:
+        return f"{self.base}/{route}/{name}"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    media: MediaServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def _status_only(self, status: int, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _serve(self, *, body: bool) -> None:
+        media = self.server.media
+        range_header = self.headers.get("Range")
+        parts = self.path.split("?", 1)[0].strip("/").split("/")
+        route, name = (parts[0], parts[-1]) if len(parts) >= 2 else ("", "")
+        data = media.files.get(name)
+        status = 200
+        try:
+            if route == "status":
+                status = int(name)
+                self._status_only(status)
+                return
+            if data is None:
+                status = 404
+                self._status_only(404)
+                return
+            start, end = 0, len(data) - 1
+            match = _RANGE_RE.match(range_header or "")
+            if match and route != "norange":
+                start = int(match.group(1))
+                if start >= len(data):
+                    status = 416
+                    self._status_only(416, {"Content-Range": f"bytes */{len(data)}"})
+                    return
+                if match.group(2):
+                    end = min(int(match.group(2)), len(data) - 1)
+                status = 206
+            self.send_response(status)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
+            self.send_header("Content-Length", str(end - start + 1))
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            self.end_headers()
+            if body:
+                self._send_body(route, data[start : end + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            media.log.append(Hit(self.command, self.path, range_header, status))
+
+    def _send_body(self, route: str, payload: bytes) -> None:
+        media = self.server.media
+        if route == "stall":  # headers + 128 KiB, then nothing until the test ends
+            self.wfile.write(payload[: 2 * _CHUNK])
+            self.wfile.flush()
+            media.release.wait(30)
+        elif route == "truncate":  # announce everything, send half, hang up
+            self.wfile.write(payload[: len(payload) // 2])
+        elif route == "slow":  # ~3 MB/s
+            for offset in range(0, len(payload), _CHUNK):
+                self.wfile.write(payload[offset : offset + _CHUNK])
+                self.wfile.flush()
+                time.sleep(0.02)
+        else:
+            self.wfile.write(payload)
+
+
+def _write_video(path: Path, size: tuple[int, int], frames: int, *, noise: bool) -> bytes:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 25.0, size)
+    assert writer.isOpened(), "cv2.VideoWriter(mp4v) could not be opened"
+    rng = np.random.default_rng(1234)
+    width, height = size
+    for i in range(frames):
+        if noise:
+            frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        else:
+            frame = np.full((height, width, 3), (i * 3) % 256, dtype=np.uint8)
+            cv2.putText(frame, str(i), (40, 140), cv2.FONT_HERSHEY_SIMPLEX, 3, (255, 255, 255), 4)
+        writer.write(frame)
+    writer.release()
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def media_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    root = tmp_path_factory.mktemp("media")
+    small = _write_video(root / "small.mp4", (320, 240), 75, noise=False)  # 3 s
+    big = _write_video(root / "big.mp4", (640, 480), 25, noise=True)  # ~3 MB
+    assert 2_000_000 <= len(big) <= 4_500_000, len(big)
+    return {"small.mp4": small, "big.mp4": big}
+
+
+@pytest.fixture(scope="module")
+def server(media_files: dict[str, bytes]) -> Iterator[MediaServer]:
+    media = MediaServer(files=media_files)
+    httpd = _Server(("127.0.0.1", 0), _Handler)
+    httpd.media = media
+    media.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield media
+    finally:
+        media.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def _spec(tmp_path: Path, url: str, **overrides: object) -> ChildSpec:
+    values: dict[str, object] = {
+        "url": url,
+        "output_dir": str(tmp_path / "out"),
+        "temp_dir": str(tmp_path / "tmp"),
+        "socket_timeout": 5.0,
+        "retries": 0,
+        "allow_private_networks": True,
+    }
+    values.update(overrides)
+    return ChildSpec.model_validate(values)
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.events: list[ProgressEvent] = []
+        self.times: list[float] = []
+        self.first = asyncio.Event()
+
+    async def __call__(self, event: ProgressEvent) -> None:
+        self.events.append(event)
+        self.times.append(time.monotonic())
+        self.first.set()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _hits(server: MediaServer, tag: str) -> list[Hit]:
+    return [hit for hit in server.log if f"case={tag}" in hit.path]
+
+
+# --------------------------------------------------------------------------------------------
+# Child process end to end
+# --------------------------------------------------------------------------------------------
+
+
+async def test_download_succeeds_with_progress_and_probe(server: MediaServer, tmp_path: Path) -> None:
+    data = server.files["small.mp4"]
+    progress = _Progress()
+    pids: list[int] = []
+    url = server.url("media", "small.mp4") + "?case=ok"
+    done = await run_child(_spec(tmp_path, url), progress, on_spawn=pids.append)
+
+    assert isinstance(done, DoneEvent)
+    assert done.path == str(tmp_path / "out" / "media.mp4")
+    assert sha256_of(done.path) == hashlib.sha256(data).hexdigest()
+    assert done.size == len(data)
+    assert done.sha256 == hashlib.sha256(data).hexdigest()
+    assert done.ext == "mp4"
+    assert (done.width, done.height) == (320, 240)
+    assert done.duration == pytest.approx(3.0, abs=0.1)
+    assert done.extractor == "generic"
+    assert done.webpage_url == url
+    assert progress.events
+    assert progress.events[-1].downloaded_bytes == len(data)
+    assert progress.events[-1].total_bytes == len(data)
+    assert not list((tmp_path / "tmp").glob("*.part"))
+    assert _gone(pids[0])
+
+
+async def test_throttled_download_reports_rate_limited_progress(server: MediaServer, tmp_path: Path) -> None:
+    data = server.files["big.mp4"]
+    progress = _Progress()
+    done = await run_child(_spec(tmp_path, server.url("slow", "big.mp4")), progress)
+
+    assert done.sha256 == hashlib.sha256(data).hexdigest()
+    assert (done.width, done.height) == (640, 480)
+    events = progress.events
+    assert len(events) >= 3
+    assert all(e.total_bytes == len(data) for e in events)
+    sizes = [e.downloaded_bytes or 0 for e in events]
+    assert sizes == sorted(sizes)
+    assert sizes[-1] == len(data)
+    # yt-dlp calls the hook once per 64 KiB block (~50 times); the child forwards at most one per 0.2 s
+    assert len(events) < len(data) // _CHUNK
+
+
+async def _outcome(spec: ChildSpec) -> DoneEvent | ChildFailed:
+    try:
+        return await run_child(spec, _Progress())
+    except ChildFailed as failure:
+        return failure
+
+
+@pytest.fixture(scope="module")
+async def failures(server: MediaServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, ChildFailed]:
+    """The failing downloads, run concurrently once (each child costs ~1-2 s of imports)."""
+    root = tmp_path_factory.mktemp("failures")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    specs = {
+        "http_404": _spec(root / "a", server.url("media", "missing.mp4")),
+        "http_503": _spec(root / "b", server.url("status", "503")),
+        "refused": _spec(root / "c", f"http://127.0.0.1:{closed_port}/media/small.mp4", retries=0),
+        "truncated": _spec(root / "d", server.url("truncate", "big.mp4"), retries=0),
+        "ssrf": _spec(root / "e", server.url("media", "small.mp4?case=ssrf"), allow_private_networks=False),
+        "ftp": _spec(root / "f", "ftp://127.0.0.1/media/small.mp4"),
+        "file": _spec(root / "g", "file:///etc/passwd"),
+        "too_large": _spec(root / "h", server.url("media", "big.mp4"), max_filesize=100_000),
+    }
+    outcomes = await asyncio.gather(*(_outcome(spec) for spec in specs.values()))
+    results: dict[str, ChildFailed] = {}
+    for (name, spec), outcome in zip(specs.items(), outcomes, strict=True):
+        assert isinstance(outcome, ChildFailed), f"{name}: expected a failure, got {outcome!r}"
+        assert "\n" not in outcome.message
+        assert not outcome.message.startswith("ERROR")
+        assert "\x1b[" not in outcome.message
+        assert not (Path(spec.output_dir) / "media.mp4").exists(), name
+        results[name] = outcome
+    return results
+
+
+def test_http_404_is_permanent(failures: dict[str, ChildFailed]) -> None:
+    failure = failures["http_404"]
+    assert (failure.kind, failure.error_type) == ("permanent", "HTTPError")
+    assert "404" in failure.message
+    assert "caused by" not in failure.message
+
+
+def test_http_503_is_transient(failures: dict[str, ChildFailed]) -> None:
+    failure = failures["http_503"]
+    assert (failure.kind, failure.error_type) == ("transient", "HTTPError")
+    assert "503" in failure.message
+
+
+def test_connection_refused_is_transient(failures: dict[str, ChildFailed]) -> None:
+    failure = failures["refused"]
+    assert failure.kind == "transient"
+    assert "refused" in failure.message.lower()
+
+
+def test_truncated_response_is_transient(failures: dict[str, ChildFailed]) -> None:
+    assert failures["truncated"].kind == "transient"
+
+
+def test_private_address_blocked_before_any_request(
+    failures: dict[str, ChildFailed], server: MediaServer
+) -> None:
+    failure = failures["ssrf"]
+    assert (failure.kind, failure.error_type) == ("permanent", "BlockedAddressError")
+    assert failure.message == "connection to non-public address 127.0.0.1 blocked"
+    assert _hits(server, "ssrf") == []
+
+
+def test_non_http_schemes_are_permanent(failures: dict[str, ChildFailed]) -> None:
+    for name in ("ftp", "file"):
+        failure = failures[name]
+        assert (failure.kind, failure.error_type) == ("permanent", "UnsupportedUrlError"), name
+        assert name in failure.message
+
+
+def test_max_filesize_is_permanent(failures: dict[str, ChildFailed]) -> None:
+    failure = failures["too_large"]
+    assert (failure.kind, failure.error_type) == ("permanent", "FileTooLargeError")
+
+
+async def test_cancel_during_stall_kills_child_fast(server: MediaServer, tmp_path: Path) -> None:
+    progress = _Progress()
+    pids: list[int] = []
+    spec = _spec(tmp_path, server.url("stall", "big.mp4"), socket_timeout=60.0)
+    task = asyncio.create_task(run_child(spec, progress, on_spawn=pids.append))
+    await asyncio.wait_for(progress.first.wait(), 20)
+    await asyncio.sleep(0.3)  # the server now sends nothing; the child sits in recv()
+    assert not task.done()
+    pid = pids[0]
+    assert not _gone(pid)
+
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 1.0, elapsed
+    assert _gone(pid)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)  # nothing left in the child's process group
+    assert list((tmp_path / "tmp").glob("media.mp4.part"))  # kept for a resume
+
+
+async def test_child_exiting_without_result_is_reported_as_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `python -m json.tool` echoes the spec as pretty JSON (not protocol lines) and exits 0.
+    monkeypatch.setattr(child_runner, "CHILD_MODULE", "json.tool")
+    failure = await _outcome(_spec(tmp_path, "http://example.invalid/x.mp4"))
+    assert isinstance(failure, ChildFailed)
+    assert (failure.kind, failure.error_type) == ("transient", "ChildCrashed")
+    assert "exited with code 0" in failure.message
+
+    monkeypatch.setattr(child_runner, "CHILD_MODULE", "downloader.no_such_module")
+    failure = await _outcome(_spec(tmp_path, "http://example.invalid/x.mp4"))
+    assert isinstance(failure, ChildFailed)
+    assert (failure.kind, failure.error_type) == ("transient", "ChildCrashed")
+    assert "exited with code 1" in failure.message
+    assert "No module named downloader.no_such_module" in failure.message
+
+
+async def test_complete_part_file_416_restarts_from_scratch(server: MediaServer, tmp_path: Path) -> None:
+    data = server.files["small.mp4"]
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    (temp / "media.mp4.part").write_bytes(data)  # crash after the last byte, before the rename
+    done = await run_child(_spec(tmp_path, server.url("media", "small.mp4?case=416")), _Progress())
+
+    assert done.sha256 == hashlib.sha256(data).hexdigest()
+    hits = _hits(server, "416")
+    first_416 = next(i for i, hit in enumerate(hits) if hit.status == 416)
+    assert any(hit.method == "GET" and hit.range is None and hit.status == 200 for hit in hits[first_416:])
+
+
+# --------------------------------------------------------------------------------------------
+# Units: classify(), one_line(), netguard, probe, protocol
+# --------------------------------------------------------------------------------------------
+
+
+def _http_error(status: int) -> HTTPError:
+    return HTTPError(Response(io.BytesIO(b""), "http://example.com/v.mp4", {}, status=status))
+
+
+def _wrapped(exc: BaseException, message: str = "ERROR: wrapped") -> DownloadError:
+    """What YoutubeDL.trouble() raises: DownloadError(msg, exc_info)."""
+    return DownloadError(message, (type(exc), exc, None))
+
+
+def _extractor_error(cause: BaseException) -> ExtractorError:
+    try:
+        raise cause
+    except BaseException:
+        return ExtractorError("Unable to download webpage", cause=cause)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, "permanent"),
+        (401, "permanent"),
+        (403, "permanent"),
+        (404, "permanent"),
+        (410, "permanent"),
+        (408, "transient"),
+        (416, "transient"),
+        (425, "transient"),
+        (429, "transient"),
+        (500, "transient"),
+        (502, "transient"),
+        (503, "transient"),
+    ],
+)
+def test_classify_http_status(status: int, kind: str) -> None:
+    err = _http_error(status)
+    assert classify(err) == kind
+    assert classify(_wrapped(err)) == kind
+    assert classify(_wrapped(_extractor_error(err))) == kind
+    assert error_type(_wrapped(err)) == "HTTPError"
+    assert is_range_not_satisfiable(_wrapped(err)) is (status == 416)
+
+
+def _transport(cause: BaseException) -> TransportError:
+    try:
+        raise cause
+    except BaseException as exc:
+        try:
+            raise TransportError(cause=exc) from exc
+        except TransportError as transport:
+            return transport
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (_transport(ConnectionRefusedError(111, "Connection refused")), "transient"),
+        (_transport(TimeoutError("timed out")), "transient"),
+        (_transport(socket.gaierror(-2, "Name or service not known")), "transient"),
+        (IncompleteRead(100, 200), "transient"),
+        (ContentTooShortError(100, 200), "transient"),
+        (TimeoutError("timed out"), "transient"),
+        (ConnectionResetError(104, "reset"), "transient"),
+        (OSError(28, "No space left on device"), "transient"),
+        (TruncatedDownloadError("short"), "transient"),
+        (UnsupportedError("http://example.com/page.html"), "permanent"),
+        (ExtractorError("'not a url' is not a valid URL", expected=True), "permanent"),
+        (ExtractorError("some extractor bug"), "permanent"),
+        (UnsupportedUrlError("ftp"), "permanent"),
+        (FileTooLargeError("big"), "permanent"),
+        (ValueError("something unknown"), "permanent"),
+        (_transport(BlockedAddressError("connection to non-public address 10.0.0.1 blocked")), "permanent"),
+    ],
+)
+def test_classify_exception_classes(exc: BaseException, kind: str) -> None:
+    assert classify(exc) == kind
+    assert classify(_wrapped(exc)) == kind
+
+
+def test_classify_text_only_download_errors() -> None:
+    got_error = DownloadError(
+        "ERROR: [download] Got error: Downloaded 2000000 bytes, expected 3825082 bytes."
+        " Giving up after 1 retries"
+    )
+    assert classify(got_error) == "transient"
+    timed_out = DownloadError("ERROR: [download] Got error: timed out", (None, None, None))
+    assert classify(timed_out) == "transient"
+    assert classify(DownloadError("ERROR: something else entirely")) == "permanent"
+
+
+def test_blocked_address_wins_anywhere_in_the_chain() -> None:
+    blocked = BlockedAddressError("connection to non-public address 169.254.169.254 blocked")
+    # Even under a transient-looking wrapper and only as implicit context, as requests does it.
+    try:
+        try:
+            raise blocked
+        except BlockedAddressError:
+            raise ConnectionError("Max retries exceeded") from None
+    except ConnectionError as conn:
+        conn.__suppress_context__ = False
+        conn.__context__ = blocked
+        err = _wrapped(_transport(conn), "ERROR: [generic] x: Unable to download webpage: ...")
+    assert classify(err) == "permanent"
+    assert error_type(err) == "BlockedAddressError"
+    assert one_line(err) == "connection to non-public address 169.254.169.254 blocked"
+
+
+def test_one_line_cleans_messages() -> None:
+    msg = (
+        "\x1b[0;31mERROR:\x1b[0m [generic] missing: Unable to download webpage: HTTP Error 404: Not Found"
+        " (caused by <HTTPError 404: Not Found>)\nTraceback (most recent call last):\n  File ..."
+    )
+    assert one_line(DownloadError(msg)) == (
+        "[generic] missing: Unable to download webpage: HTTP Error 404: Not Found"
+    )
+    bug = ExtractorError("boom")  # not expected -> yt-dlp appends a bug-report plea
+    assert one_line(bug) == "boom"
+    assert one_line(ValueError()) == "ValueError"
+    assert len(one_line(ValueError("x" * 5000))) <= 500
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("240.0.0.1", False),
+        ("255.255.255.255", False),
+        ("::1", False),
+        ("::", False),
+        ("fe80::1%eth0", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:8.8.8.8", True),
+        ("2002:0a00:0001::1", False),
+        ("64:ff9b::a00:1", False),
+        ("not-an-ip", False),
+    ],
+)
+def test_is_public_ip(address: str, public: bool) -> None:
+    assert is_public_ip(address) is public
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/a.mp4",
+        "file:///etc/passwd",
+        "data:text/plain,hi",
+        "example.com/a.mp4",
+        "http://",
+        "http:///x",
+    ],
+)
+def test_check_url_scheme_rejects(url: str) -> None:
+    with pytest.raises(UnsupportedUrlError):
+        check_url_scheme(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://example.com/a.mp4", "HTTPS://example.com:8443/a?b=c", "http://[::1]/x"]
+)
+def test_check_url_scheme_accepts(url: str) -> None:
+    check_url_scheme(url)
+
+
+def test_probe_and_hash(media_files: dict[str, bytes], tmp_path: Path) -> None:
+    video = tmp_path / "v.mp4"
+    video.write_bytes(media_files["small.mp4"])
+    info = probe(video)
+    assert (info.width, info.height, info.frame_count) == (320, 240, 75)
+    assert info.fps == pytest.approx(25.0)
+    assert info.duration == pytest.approx(3.0)
+    assert sniff_container(video) == "mp4"
+    assert sha256_of(video) == hashlib.sha256(media_files["small.mp4"]).hexdigest()
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * 1024 * 1024 + 17))  # spans several 1 MiB chunks
+    assert sha256_of(big) == hashlib.sha256(big.read_bytes()).hexdigest()
+
+    playlist = tmp_path / "media.mp4"  # an HLS playlist saved under a media name is never decoded
+    playlist.write_text("#EXTM3U\n#EXTINF:1,\nfile:///etc/hostname\n#EXT-X-ENDLIST\n")
+    for path in (playlist, big, tmp_path / "missing.mp4"):
+        assert probe(path).duration is None
+        assert probe(path).width is None
+    garbage = tmp_path / "broken.mp4"
+    garbage.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4096))
+    broken = probe(garbage)
+    assert broken.width is None or broken.width > 0
+
+
+def test_protocol_round_trip(tmp_path: Path) -> None:
+    events: list[ProgressEvent | DoneEvent | FailedEvent] = [
+        ProgressEvent(downloaded_bytes=1, total_bytes=2, speed=3.5, eta=None),
+        DoneEvent(path="/x/media.mp4", size=1, sha256="ab", title=None, ext="mp4"),
+        FailedEvent(kind="transient", error_type="TransportError", message="timed out"),
+    ]
+    for event in events:
+        assert parse_child_line(dump_event(event)) == event
+    with pytest.raises(ValueError, match="absolute"):
+        ChildSpec(url="http://a/b", output_dir="rel", temp_dir=str(tmp_path))
+
+
+def test_progress_hook_rate_limit_size_limit_and_truncation(tmp_path: Path) -> None:
+    now = [100.0]
+    sent: list[object] = []
+    tracker = _ProgressTracker(sent.append, max_filesize=10_000, clock=lambda: now[0])
+    part = tmp_path / "media.mp4"
+    part.write_bytes(b"x" * 5000)
+
+    def hook(status: str, downloaded: int, **extra: object) -> None:
+        tracker({"status": status, "downloaded_bytes": downloaded, "filename": str(part), **extra})
+
+    for i in range(1, 11):  # ten hook calls within 0.1 s: only the first goes out
+        hook("downloading", i * 100, total_bytes=8000, speed=1.5)
+        now[0] += 0.01
+    assert len(sent) == 1
+    now[0] += 0.2
+    hook("downloading", 2000, total_bytes=8000)
+    assert len(sent) == 2
+    hook("finished", 5000, total_bytes=5000)  # always sent; 5000 on disk but 8000 announced
+    assert len(sent) == 3
+    last = sent[-1]
+    assert isinstance(last, ProgressEvent)
+    assert (last.downloaded_bytes, last.total_bytes) == (5000, 5000)
+    assert tracker.truncated is not None
+    assert "8000" in tracker.truncated
+
+    with pytest.raises(FileTooLargeError):
+        hook("downloading", 10_001)
+    estimate = _ProgressTracker(sent.append, max_filesize=None)
+    estimate(
+        {"status": "downloading", "downloaded_bytes": 1, "total_bytes_estimate": 99.0, "fragment_index": 3}
+    )
+    assert sent[-1] == ProgressEvent(downloaded_bytes=1, total_bytes=99, fragment_index=3)

@@ -1,0 +1,163 @@
+"""Echo jobs through the gateway and the janitor process: the job life cycle without media."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.conftest import Stack
+from tests.jobs import sse_events, status, submit, wait_for, wait_terminal
+
+
+async def test_echo_succeeds_with_progress_and_result(api: httpx.AsyncClient) -> None:
+    job = await submit(api, {"job_type": "echo", "payload": {"hello": "world", "n": 3}, "sleep_s": 1.0})
+    assert job["status"] == "queued"
+    assert job["queue"] == "default"
+    events = await sse_events(api, job["task_id"])
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("progress") >= 2, kinds
+    assert events[-1][0] == "status"
+    assert events[-1][1]["status"] == "succeeded"
+    percents = [j["progress"]["percent"] for kind, j in events if kind == "progress"]
+    assert percents == sorted(percents)
+    result = await api.get(f"/jobs/{job['task_id']}/result")
+    assert result.status_code == 200
+    assert result.json()["result"] == {"payload": {"hello": "world", "n": 3}}
+    final = await status(api, job["task_id"])
+    assert final["attempts"] == 1
+    assert final["progress"]["percent"] == 100.0
+    assert final["started_at"] is not None
+    assert final["finished_at"] >= final["started_at"]
+
+
+async def test_handler_error_fails_job_with_reason(api: httpx.AsyncClient) -> None:
+    job = await submit(api, {"job_type": "echo", "fail_with": "the canary is unhappy"})
+    final = await wait_terminal(api, job["task_id"])
+    assert final["status"] == "failed"
+    assert final["error"] == {"type": "EchoFailed", "message": "the canary is unhappy"}
+    result = await api.get(f"/jobs/{job['task_id']}/result")
+    assert result.status_code == 409
+    assert result.json()["status"] == "failed"
+
+
+async def test_cancel_running_job_within_a_second(api: httpx.AsyncClient) -> None:
+    job = await submit(api, {"job_type": "echo", "sleep_s": 30})
+    await wait_for(api, job["task_id"], lambda j: j["status"] == "running")
+    started = asyncio.get_running_loop().time()
+    response = await api.post(f"/jobs/{job['task_id']}/cancel")
+    assert response.status_code == 202
+    assert response.json()["cancel_requested"] is True
+    final = await wait_terminal(api, job["task_id"], timeout=5)
+    assert final["status"] == "cancelled"
+    assert asyncio.get_running_loop().time() - started < 1.0
+    again = await api.post(f"/jobs/{job['task_id']}/cancel")
+    assert again.status_code == 409
+    assert again.json()["status"] == "cancelled"
+
+
+async def test_queued_job_cancelled_never_runs(api: httpx.AsyncClient, stack: Stack) -> None:
+    # Fill the janitor's worker slots so the next job has to wait in the queue.
+    blockers = [await submit(api, {"job_type": "echo", "sleep_s": 3}) for _ in range(4)]
+    waiting = await submit(api, {"job_type": "echo", "payload": {"must": "not run"}})
+    response = await api.post(f"/jobs/{waiting['task_id']}/cancel")
+    assert response.status_code == 202
+    assert response.json()["status"] == "cancelled"
+    for blocker in blockers:
+        await wait_terminal(api, blocker["task_id"])
+    final = await status(api, waiting["task_id"])
+    assert final["status"] == "cancelled"
+    assert final["attempts"] == 0
+    assert final["started_at"] is None
+
+
+async def test_finished_job_cannot_be_cancelled(api: httpx.AsyncClient) -> None:
+    job = await submit(api, {"job_type": "echo"})
+    await wait_terminal(api, job["task_id"])
+    response = await api.post(f"/jobs/{job['task_id']}/cancel")
+    assert response.status_code == 409
+    assert response.json()["status"] == "succeeded"
+    assert (await status(api, job["task_id"]))["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"job_type": "transcode", "url": "http://example.com/a.mp4"}, "does not match any of the expected tags"),
+        ({"url": "http://example.com/a.mp4"}, "job_type"),
+        ({"job_type": "video_download", "url": "ftp://example.com/a.mp4"}, "only http and https"),
+        ({"job_type": "video_download", "url": "file:///etc/passwd"}, "only http and https"),
+        ({"job_type": "video_download"}, "url"),
+        ({"job_type": "video_download", "url": "http://x/a", "options": {"bogus": 1}}, "bogus"),
+        ({"job_type": "echo", "sleep_s": -1}, "sleep_s"),
+    ],
+)
+async def test_bad_submissions_get_422_with_reason(api: httpx.AsyncClient, body: dict[str, object], needle: str) -> None:
+    response = await api.post("/jobs/submit", json=body)
+    assert response.status_code == 422
+    assert needle in response.text
+
+
+async def test_malformed_json_is_422(api: httpx.AsyncClient) -> None:
+    response = await api.post("/jobs/submit", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["status", "progress", "result", "events"])
+async def test_unknown_task_is_404(api: httpx.AsyncClient, path: str) -> None:
+    response = await api.get(f"/jobs/0123456789abcdef/{path}")
+    assert response.status_code == 404
+    assert "no job" in response.json()["detail"]
+
+
+async def test_cancel_unknown_task_is_404(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/jobs/nope/cancel")).status_code == 404
+
+
+async def test_progress_endpoint(api: httpx.AsyncClient) -> None:
+    job = await submit(api, {"job_type": "echo", "sleep_s": 2})
+    running = await wait_for(api, job["task_id"], lambda j: (j["progress"]["percent"] or 0) > 0)
+    response = await api.get(f"/jobs/{job['task_id']}/progress")
+    body = response.json()
+    assert body["status"] == "running"
+    assert body["percent"] >= running["progress"]["percent"]
+    assert "slept" in body["message"]
+    await wait_terminal(api, job["task_id"])
+
+
+async def test_list_filters_and_paginates(api: httpx.AsyncClient) -> None:
+    jobs = [await submit(api, {"job_type": "echo", "payload": {"i": i}}) for i in range(5)]
+    failed = await submit(api, {"job_type": "echo", "fail_with": "x"})
+    for job in [*jobs, failed]:
+        await wait_terminal(api, job["task_id"])
+    page = (await api.get("/jobs/list", params={"job_type": "echo", "limit": 3})).json()
+    assert len(page["jobs"]) == 3
+    assert page["jobs"][0]["task_id"] == failed["task_id"]  # newest first
+    assert page["next_offset"] is not None
+    following = (await api.get("/jobs/list", params={"job_type": "echo", "limit": 3, "offset": page["next_offset"]})).json()
+    first_ids = {j["task_id"] for j in page["jobs"]}
+    assert not first_ids & {j["task_id"] for j in following["jobs"]}
+    only_failed = (await api.get("/jobs/list", params={"status": "failed", "limit": 500})).json()
+    assert failed["task_id"] in {j["task_id"] for j in only_failed["jobs"]}
+    assert all(j["status"] == "failed" for j in only_failed["jobs"])
+    assert set(page["queues"]) == {"video_downloads", "metadata", "image_processing", "default"}
+    bad = await api.get("/jobs/list", params={"status": "exploded"})
+    assert bad.status_code == 422
+
+
+async def test_health_reports_redis_queues_and_services(api: httpx.AsyncClient) -> None:
+    health = (await api.get("/jobs/health")).json()
+    assert health["status"] == "ok"
+    assert health["redis"]["reachable"] is True
+    assert health["redis"]["latency_ms"] >= 0
+    assert health["queues"]["video_downloads"]["workers"] >= 1
+    assert health["queues"]["default"]["workers"] >= 1
+    assert {"downloader", "janitor"} <= {s["service"] for s in health["services"]}
+
+
+async def test_openapi_docs(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/docs")).status_code == 200
+    spec = (await api.get("/openapi.json")).json()
+    assert "/jobs/submit" in spec["paths"]
+    assert "/jobs/{task_id}/events" in spec["paths"]
