@@ -40,10 +40,14 @@ async def wait_for(
 
 
 async def wait_terminal(api: httpx.AsyncClient, task_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    return await wait_for(api, task_id, lambda j: j["status"] in {"succeeded", "failed", "cancelled"}, timeout)
+    return await wait_for(
+        api, task_id, lambda j: j["status"] in {"succeeded", "failed", "cancelled"}, timeout
+    )
 
 
-async def sse_events(api: httpx.AsyncClient, task_id: str, timeout: float = 60.0) -> list[tuple[str, dict[str, Any]]]:
+async def sse_events(
+    api: httpx.AsyncClient, task_id: str, timeout: float = 60.0
+) -> list[tuple[str, dict[str, Any]]]:
     """Read the job's event stream to its end: [(event name, job), ...]."""
     events: list[tuple[str, dict[str, Any]]] = []
     async with asyncio.timeout(timeout), aconnect_sse(api, "GET", f"/jobs/{task_id}/events") as source:

@@ -1,4 +1,4 @@
-"""Downloads end to end: HTTP submit -> downloader process -> files in MEDIA_ROOT, progress, cancel, traces."""
+"""Downloads end to end: HTTP submit -> downloader process -> MEDIA_ROOT; progress, cancel, traces."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ async def test_download_streams_progress_and_stores_identical_bytes(
     assert not (stack.media_root / ".tmp" / job["task_id"]).exists()
 
 
-async def test_download_from_html_page(api: httpx.AsyncClient, stack: Stack, media_server: MediaServer) -> None:
+async def test_download_from_html_page(
+    api: httpx.AsyncClient, stack: Stack, media_server: MediaServer
+) -> None:
     job = await submit(api, {"job_type": "video_download", "url": media_server.url("page.html")})
     final = await wait_terminal(api, job["task_id"])
     assert final["status"] == "succeeded", final
@@ -70,7 +72,9 @@ async def test_cancel_mid_download_stops_within_a_second(
     assert download_children(stack.procs["downloader"].pid) == []
 
 
-async def test_cancel_while_server_stalls(api: httpx.AsyncClient, stack: Stack, media_server: MediaServer) -> None:
+async def test_cancel_while_server_stalls(
+    api: httpx.AsyncClient, stack: Stack, media_server: MediaServer
+) -> None:
     job = await submit(api, {"job_type": "video_download", "url": media_server.url("stall/big.mp4")})
     await wait_for(api, job["task_id"], lambda j: (j["progress"]["downloaded_bytes"] or 0) > 0)
     await asyncio.sleep(0.5)  # the server is now silent: no progress hook can run
@@ -101,9 +105,11 @@ async def test_trace_runs_from_http_request_into_downloader(
 ) -> None:
     job = await submit(api, {"job_type": "video_download", "url": media_server.url("clip.mp4")})
     trace_id = job["trace_id"]
-    assert trace_id and len(trace_id) == 32
+    assert len(trace_id or "") == 32
     assert (await wait_terminal(api, job["task_id"]))["status"] == "succeeded"
-    http = otlp.wait_for(lambda s: s.trace_id == trace_id and s.service_name == "gateway" and s.kind == SERVER_SPAN)
+    http = otlp.wait_for(
+        lambda s: s.trace_id == trace_id and s.service_name == "gateway" and s.kind == SERVER_SPAN
+    )
     assert any("/jobs/submit" in s.name for s in http)
     worker = otlp.wait_for(lambda s: s.trace_id == trace_id and s.service_name == "downloader")
     assert any("process" in s.name for s in worker), [s.name for s in worker]

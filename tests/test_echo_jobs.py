@@ -84,7 +84,10 @@ async def test_finished_job_cannot_be_cancelled(api: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ({"job_type": "transcode", "url": "http://example.com/a.mp4"}, "does not match any of the expected tags"),
+        (
+            {"job_type": "transcode", "url": "http://example.com/a.mp4"},
+            "does not match any of the expected tags",
+        ),
         ({"url": "http://example.com/a.mp4"}, "job_type"),
         ({"job_type": "video_download", "url": "ftp://example.com/a.mp4"}, "only http and https"),
         ({"job_type": "video_download", "url": "file:///etc/passwd"}, "only http and https"),
@@ -93,14 +96,18 @@ async def test_finished_job_cannot_be_cancelled(api: httpx.AsyncClient) -> None:
         ({"job_type": "echo", "sleep_s": -1}, "sleep_s"),
     ],
 )
-async def test_bad_submissions_get_422_with_reason(api: httpx.AsyncClient, body: dict[str, object], needle: str) -> None:
+async def test_bad_submissions_get_422_with_reason(
+    api: httpx.AsyncClient, body: dict[str, object], needle: str
+) -> None:
     response = await api.post("/jobs/submit", json=body)
     assert response.status_code == 422
     assert needle in response.text
 
 
 async def test_malformed_json_is_422(api: httpx.AsyncClient) -> None:
-    response = await api.post("/jobs/submit", content=b"{not json", headers={"content-type": "application/json"})
+    response = await api.post(
+        "/jobs/submit", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
 
 
@@ -135,7 +142,9 @@ async def test_list_filters_and_paginates(api: httpx.AsyncClient) -> None:
     assert len(page["jobs"]) == 3
     assert page["jobs"][0]["task_id"] == failed["task_id"]  # newest first
     assert page["next_offset"] is not None
-    following = (await api.get("/jobs/list", params={"job_type": "echo", "limit": 3, "offset": page["next_offset"]})).json()
+    following = (
+        await api.get("/jobs/list", params={"job_type": "echo", "limit": 3, "offset": page["next_offset"]})
+    ).json()
     first_ids = {j["task_id"] for j in page["jobs"]}
     assert not first_ids & {j["task_id"] for j in following["jobs"]}
     only_failed = (await api.get("/jobs/list", params={"status": "failed", "limit": 500})).json()
