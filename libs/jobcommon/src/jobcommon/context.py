@@ -59,5 +59,10 @@ def bind(ctx: JobContext) -> object:
     return _current.set(ctx)
 
 
-JobCtx = Annotated[JobContext, Depends(current_job)]
+async def _inject_job() -> JobContext:
+    # async on purpose: FastStream runs a sync dependency in a worker thread, once per message
+    return _current.get()
+
+
+JobCtx = Annotated[JobContext, Depends(_inject_job)]
 """Handler parameter annotation: `async def handle(request: EchoRequest, ctx: JobCtx) -> EchoResult`."""

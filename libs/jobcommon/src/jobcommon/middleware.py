@@ -13,10 +13,12 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from faststream import BaseMiddleware
+from faststream.message import AckStatus
 
 from jobcommon import context, outcome
 from jobcommon.models import JobStatus
 from jobcommon.progress import ProgressReporter
+from jobcommon.store import Delivery
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -59,11 +61,13 @@ class JobMiddleware(BaseMiddleware):
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         rt = self.runtime
         task_id = msg.correlation_id
+        delivery = _delivery(msg)
         started = await rt.store.start(task_id, rt.worker)
         if started.job is None:
             # Cancelled while queued, already finished, or its record expired: nothing to run.
             log.info("skip job=%s status=%s", task_id, started.status)
-            await _acknowledge(msg)
+            await rt.store.acknowledge(delivery)
+            msg.committed = AckStatus.ACKED
             return None
         ctx = context.JobContext(
             job=started.job,
@@ -75,10 +79,10 @@ class JobMiddleware(BaseMiddleware):
         rt.running[task_id] = ctx
         try:
             result = await self._run(ctx, call_next, msg)
-            await self._record(ctx, result)
+            await self._record(ctx, result, delivery)
         finally:
             rt.running.pop(task_id, None)
-        await _acknowledge(msg)
+        msg.committed = AckStatus.ACKED  # the job's end acknowledged it, atomically
         return None
 
     async def _run(
@@ -120,30 +124,30 @@ class JobMiddleware(BaseMiddleware):
                 ctx.cancel_requested.set()
                 return
 
-    async def _record(self, ctx: context.JobContext, result: outcome.Outcome) -> None:
+    async def _record(self, ctx: context.JobContext, result: outcome.Outcome, delivery: Delivery) -> None:
+        """Write the job's end and acknowledge its message, in one atomic step."""
         store, task_id = self.runtime.store, ctx.task_id
-        shutil.rmtree(ctx.temp_dir, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, ctx.temp_dir, ignore_errors=True)
+        await ctx.reporter.flush()
         if result.verdict == outcome.Verdict.SUCCEEDED:
-            await ctx.reporter.flush()
             final = ctx.reporter.latest.model_copy(update={"percent": 100.0})
-            done = await store.succeed(task_id, result.result or {}, progress=final)
+            ended = await store.succeed(task_id, result.result or {}, progress=final, delivery=delivery)
             log.info("succeeded job=%s", task_id)
-            if done.applied:
-                return
-            log.warning("job=%s finished but could not be marked succeeded (status %s)", task_id, done.status)
-        shutil.rmtree(ctx.output_dir, ignore_errors=True)
-        if result.verdict == outcome.Verdict.CANCELLED:
-            await store.mark_cancelled(task_id)
-            log.info("cancelled job=%s", task_id)
-        elif result.error is not None:
-            await ctx.reporter.flush()
-            await store.fail(task_id, result.error)
-            log.info("failed job=%s error=%s: %s", task_id, result.error.type, result.error.message)
+        else:
+            await asyncio.to_thread(shutil.rmtree, ctx.output_dir, ignore_errors=True)
+            if result.error is None:
+                ended = await store.mark_cancelled(task_id, delivery=delivery)
+                log.info("cancelled job=%s", task_id)
+            else:
+                ended = await store.fail(task_id, result.error, delivery=delivery)
+                log.info("failed job=%s error=%s: %s", task_id, result.error.type, result.error.message)
+        if not ended.applied:
+            log.warning("job=%s ended %s but its record says %s", task_id, result.verdict, ended.status)
+            await store.acknowledge(delivery)
 
 
-async def _acknowledge(msg: StreamMessage[Any]) -> None:
-    """The job reached a terminal state: acknowledge its message and drop it from the stream."""
-    await msg.ack()
-    delete = getattr(msg, "delete", None)
-    if delete is not None:
-        await delete()
+def _delivery(msg: StreamMessage[Any]) -> Delivery:
+    raw = msg.raw_message
+    return Delivery(
+        stream=raw["channel"], group=getattr(msg, "group", None) or "", entry_id=raw["message_ids"][0]
+    )

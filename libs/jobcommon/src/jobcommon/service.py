@@ -12,6 +12,7 @@ A service module only declares its handlers::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -31,7 +32,7 @@ from jobcommon.store import JobStore
 from jobcommon.tracing import shutdown_tracing
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from faststream.message import StreamMessage
     from redis.asyncio import Redis
@@ -44,8 +45,8 @@ class WorkerSettings(CommonSettings):
     graceful_timeout_s: float = Field(default=10.0, ge=0)
 
 
-def _job_type_is(job_type: str) -> Callable[[StreamMessage[Any]], bool]:
-    def matches(message: StreamMessage[Any]) -> bool:
+def _job_type_is(job_type: str) -> Callable[[StreamMessage[Any]], Awaitable[bool]]:
+    async def matches(message: StreamMessage[Any]) -> bool:
         return message.headers.get("x-job-type") == job_type
 
     return matches
@@ -113,3 +114,12 @@ class JobService:
 
     async def run(self) -> None:
         await self.app.run()
+
+    def serve(self) -> None:
+        """Run the service until SIGINT/SIGTERM, on uvloop where available."""
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency on every platform we deploy
+            asyncio.run(self.run())
+        else:
+            uvloop.run(self.run())

@@ -41,6 +41,15 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """The stream entry that carried a job to a worker: acknowledged and deleted when the job ends."""
+
+    stream: str
+    group: str
+    entry_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class JobPage:
     jobs: list[Job]
     next_offset: int | None
@@ -148,18 +157,28 @@ class JobStore:
         to: JobStatus | None = None,
         event: str = "status",
         attempts: int = 0,
+        delivery: Delivery | None = None,
         **fields: Any,
     ) -> Transition:
-        """Apply a change if the job's status is one of `allowed`; announce it as `event`."""
+        """Apply a change if the job's status is one of `allowed`; announce it as `event`.
+
+        With a `delivery`, the job's stream entry is acknowledged and deleted in the same atomic step.
+        """
         ttl = 0
         if to is not None:
             ttl = self._ttl_for(to)
         elif fields.get("progress") is not None:
             ttl = self.settings.progress_ttl_s
         argv: list[Any] = [_allowed(allowed), to.value if to else "", ttl, event, attempts]
+        script_keys = [keys.job(task_id), keys.job_events(task_id)]
+        if delivery is None:
+            argv += ["", ""]
+        else:
+            argv += [delivery.group, delivery.entry_id]
+            script_keys.append(delivery.stream)
         for name, value in to_hash_fields(**fields).items():
             argv += [name, value]
-        reply = await self._transition(keys=[keys.job(task_id), keys.job_events(task_id)], args=argv)
+        reply = await self._transition(keys=script_keys, args=argv)
         code = int(reply[0])
         if code == -1:
             return Transition(applied=False, job=None, status=None)
@@ -194,28 +213,49 @@ class JobStore:
         )
 
     async def succeed(
-        self, task_id: str, result: dict[str, Any], progress: Progress | None = None
+        self,
+        task_id: str,
+        result: dict[str, Any],
+        progress: Progress | None = None,
+        delivery: Delivery | None = None,
     ) -> Transition:
         extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
         return await self.transition(
             task_id,
             allowed=(JobStatus.RUNNING,),
             to=JobStatus.SUCCEEDED,
+            delivery=delivery,
             finished_at=utcnow(),
             result=result,
             **extra,
         )
 
-    async def fail(self, task_id: str, error: ErrorInfo) -> Transition:
+    async def fail(self, task_id: str, error: ErrorInfo, delivery: Delivery | None = None) -> Transition:
         return await self.transition(
-            task_id, allowed=(JobStatus.RUNNING,), to=JobStatus.FAILED, finished_at=utcnow(), error=error
+            task_id,
+            allowed=(JobStatus.RUNNING,),
+            to=JobStatus.FAILED,
+            delivery=delivery,
+            finished_at=utcnow(),
+            error=error,
         )
 
-    async def mark_cancelled(self, task_id: str) -> Transition:
+    async def mark_cancelled(self, task_id: str, delivery: Delivery | None = None) -> Transition:
         """A running job stopped because it was cancelled."""
         return await self.transition(
-            task_id, allowed=(JobStatus.RUNNING,), to=JobStatus.CANCELLED, finished_at=utcnow()
+            task_id,
+            allowed=(JobStatus.RUNNING,),
+            to=JobStatus.CANCELLED,
+            delivery=delivery,
+            finished_at=utcnow(),
         )
+
+    async def acknowledge(self, delivery: Delivery) -> None:
+        """Acknowledge and delete a stream entry whose job needs nothing more (already ended or gone)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(delivery.stream, delivery.group, delivery.entry_id)
+            pipe.xdel(delivery.stream, delivery.entry_id)
+            await pipe.execute()
 
     async def request_cancel(self, task_id: str) -> Job:
         """Cancel a job: at once when it waits, by request when it runs; refused when it has finished."""

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from downloader.app import build
 from jobcommon.logs import configure_logging
 
 
 def main() -> None:
     configure_logging("downloader")
-    asyncio.run(build().run())
+    build().serve()
 
 
 if __name__ == "__main__":

@@ -31,4 +31,9 @@ def downloader_settings() -> DownloaderSettings:
     return DownloaderSettings()
 
 
-Settings = Annotated[DownloaderSettings, Depends(downloader_settings)]
+async def _inject_settings() -> DownloaderSettings:
+    # async on purpose: FastStream runs a sync dependency in a worker thread, once per message
+    return downloader_settings()
+
+
+Settings = Annotated[DownloaderSettings, Depends(_inject_settings)]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from janitor.app import build
 from jobcommon.logs import configure_logging
 
 
 def main() -> None:
     configure_logging("janitor")
-    asyncio.run(build().run())
+    build().serve()
 
 
 if __name__ == "__main__":

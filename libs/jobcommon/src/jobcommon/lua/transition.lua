@@ -1,15 +1,21 @@
--- Atomically move a job from one of the allowed statuses, write fields, and announce the change.
--- KEYS: job hash, job events channel
+-- Atomically move a job from one of the allowed statuses, write fields, announce the change and, when the job
+-- thereby ends, acknowledge and delete its stream entry (so "terminal" and "acknowledged" never disagree).
+-- KEYS: job hash, job events channel, [stream]
 -- ARGV: allowed ('|queued|retrying|'), new status ('' keeps it), ttl (0 keeps it), event kind ('' publishes
---       nothing), attempts increment, field, value, ...
+--       nothing), attempts increment, consumer group ('' acknowledges nothing), stream entry id,
+--       field, value, ...
 -- Returns {1, hgetall} on success, {0, current status} when not allowed, {-1} when the job does not exist.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {-1} end
 if not string.find(ARGV[1], '|' .. status .. '|', 1, true) then return {0, status} end
-if #ARGV >= 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+if #ARGV >= 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 if tonumber(ARGV[5]) ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[5]) end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+if ARGV[6] ~= '' then
+  redis.call('XACK', KEYS[3], ARGV[6], ARGV[7])
+  redis.call('XDEL', KEYS[3], ARGV[7])
+end
 local flat = redis.call('HGETALL', KEYS[1])
 if ARGV[4] ~= '' then
   local job = {}

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints mediajobs' figure beside a baseline measured in the same run."""
