@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from jobcommon import CommonSettings, JobClient, JobStatus, keys
 from jobcommon.sync import get_task_progress, submit_video_download
 from tests.conftest import service_env
+from tests.support.httpserver import MediaServer
 from tests.support.otlp import OtlpReceiver
 from tools.procs import ServiceProcess
 
@@ -29,7 +30,7 @@ async def test_job_submitted_before_service_ever_started_still_runs(
     await fresh.aclose()
     settings = CommonSettings(redis_url=url, media_root=media_root)
     async with JobClient(settings) as client:
-        job = await client.submit({"job_type": "echo", "payload": {"early": True}})
+        job = (await client.submit({"job_type": "echo", "payload": {"early": True}})).job
         await asyncio.sleep(0.5)
         assert (await client.get(job.task_id)).status == JobStatus.QUEUED
         janitor = ServiceProcess("janitor", service_env(url, media_root, otlp))
@@ -44,27 +45,29 @@ async def test_job_submitted_before_service_ever_started_still_runs(
 
 async def test_client_wait_and_events(settings: CommonSettings, stack: object) -> None:
     async with JobClient(settings) as client:
-        job = await client.submit({"job_type": "echo", "sleep_s": 0.5, "payload": {"x": 1}})
+        job = (await client.submit({"job_type": "echo", "sleep_s": 0.5, "payload": {"x": 1}})).job
         kinds = [event.kind async for event in client.events(job.task_id)]
         assert kinds[0] == "status"
         assert "progress" in kinds
         final = await client.wait(job.task_id, timeout=10)
         assert final.status == JobStatus.SUCCEEDED
-        slow = await client.submit({"job_type": "echo", "sleep_s": 5})
+        slow = (await client.submit({"job_type": "echo", "sleep_s": 5})).job
         with pytest.raises(TimeoutError):
             await client.wait(slow.task_id, timeout=0.3)
         await client.cancel(slow.task_id)
 
 
-async def test_sync_conveniences(settings: CommonSettings, stack: object) -> None:
+async def test_sync_conveniences(settings: CommonSettings, stack: object, media_server: MediaServer) -> None:
+    url = media_server.url("missing.mp4")
     task_id = await asyncio.to_thread(
-        submit_video_download, "http://127.0.0.1:9/none.mp4", options={"format": "best"}, settings=settings
+        submit_video_download, url, options={"format": "best"}, settings=settings
     )
     progress = await asyncio.to_thread(get_task_progress, task_id, settings=settings)
     assert {"percent", "message", "status"} <= set(progress)
     async with JobClient(settings) as client:
         final = await client.wait(task_id, timeout=60)
-    assert final.status == JobStatus.FAILED  # nothing listens on port 9
+    assert final.status == JobStatus.FAILED  # 404: permanent, not retried
+    assert final.attempts == 1
     assert final.request["options"] == {"format": "best"}
     assert (await asyncio.to_thread(get_task_progress, task_id, settings=settings))["status"] == "failed"
 

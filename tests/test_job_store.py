@@ -1,4 +1,4 @@
-"""The job store against a real Redis: validated transitions, expiry, index pruning, progress coalescing."""
+"""The job store against a real Redis: transitions, fencing, expiry, pruning, progress coalescing."""
 
 from __future__ import annotations
 
@@ -10,21 +10,24 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from jobcommon import CommonSettings, ErrorInfo, Job, JobNotFound, JobStateConflict, JobStatus, Progress, keys
+from jobcommon import (
+    QUEUES,
+    CommonSettings,
+    ErrorInfo,
+    Job,
+    JobNotFound,
+    JobStateConflict,
+    JobStatus,
+    Progress,
+    keys,
+)
+from jobcommon.broker import ensure_groups
 from jobcommon.models import utcnow
 from jobcommon.progress import ProgressReporter
-from jobcommon.store import JobStore
+from jobcommon.queues import Queue
+from jobcommon.store import Delivery, JobStore
 
-
-def _job(status: JobStatus = JobStatus.QUEUED) -> Job:
-    return Job(
-        task_id=uuid.uuid4().hex,
-        job_type="echo",
-        queue="default",
-        status=status,
-        created_at=utcnow(),
-        request={"job_type": "echo"},
-    )
+SPEC = QUEUES[Queue.DEFAULT]
 
 
 @pytest.fixture
@@ -32,6 +35,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     """A Redis database of its own: these tests make jobs that no service will ever run."""
     client = Redis.from_url(redis_url.rsplit("/", 1)[0] + "/5", decode_responses=True)
     await client.flushdb()
+    await ensure_groups(client, [SPEC])
     yield client
     await client.flushdb()
     await client.aclose()
@@ -42,49 +46,114 @@ def store(redis: Redis, settings: CommonSettings) -> JobStore:
     return JobStore(redis, settings)
 
 
+def _job() -> Job:
+    return Job(
+        task_id=uuid.uuid4().hex,
+        job_type="echo",
+        queue="default",
+        status=JobStatus.QUEUED,
+        created_at=utcnow(),
+        request={"job_type": "echo"},
+        max_attempts=3,
+    )
+
+
+async def _deliver(redis: Redis, job: Job, consumer: str = "w1") -> Delivery:
+    """Put a message for the job on the stream and read it as `consumer` would."""
+    await redis.xadd(SPEC.stream, {"task": job.task_id})
+    reply = await redis.xreadgroup(SPEC.group, consumer, {SPEC.stream: ">"}, count=1)
+    entry_id = reply[0][1][0][0]
+    return Delivery(SPEC.queue, SPEC.group, consumer, entry_id)
+
+
+async def _created_and_started(store: JobStore, redis: Redis) -> tuple[Job, Delivery, str]:
+    job = _job()
+    await store.create(job)
+    delivery = await _deliver(redis, job)
+    run_id = uuid.uuid4().hex
+    started = await store.start(job.task_id, delivery, run_id)
+    assert started.job is not None
+    return started.job, delivery, run_id
+
+
 async def test_create_is_unique_and_expires(store: JobStore, redis: Redis, settings: CommonSettings) -> None:
     job = _job()
-    assert await store.create(job)
-    assert not await store.create(job)
+    assert (await store.create(job)).created
+    with pytest.raises(JobStateConflict):
+        await store.create(job)
     assert 0 < await redis.ttl(keys.job(job.task_id)) <= settings.queued_ttl_s
     assert await redis.ttl(keys.JOB_INDEX) > 0
     assert (await store.get(job.task_id)).model_dump() == job.model_dump()
 
 
-async def test_lifecycle_ttls(store: JobStore, redis: Redis, settings: CommonSettings) -> None:
+async def test_idempotency_key_and_duplicate_guard(store: JobStore, redis: Redis) -> None:
+    first = _job()
+    assert (await store.create(first, idempotency_key="k1")).created
+    replay = await store.create(_job(), idempotency_key="k1")
+    assert (replay.created, replay.reason, replay.job.task_id) == (False, "idempotent", first.task_id)
+    assert 0 < await redis.ttl(keys.idempotency("k1")) <= 24 * 3600
+    guard = keys.duplicate_guard("echo", "abc")
+    owner = _job()
+    assert (await store.create(owner, duplicate_guard=guard)).created
+    dup = await store.create(_job(), duplicate_guard=guard)
+    assert (dup.created, dup.reason, dup.job.task_id) == (False, "duplicate", owner.task_id)
+    await store.request_cancel(owner.task_id)  # ends the owner: the guard is released
+    assert (await store.create(_job(), duplicate_guard=guard)).created
+
+
+async def test_lifecycle_ttls_and_ack(store: JobStore, redis: Redis, settings: CommonSettings) -> None:
+    job, delivery, run_id = await _created_and_started(store, redis)
+    assert job.status == JobStatus.RUNNING
+    assert job.attempts == 1
+    assert await redis.ttl(keys.job(job.task_id)) <= settings.progress_ttl_s
+    assert await redis.hget(keys.inflight(SPEC.queue), delivery.entry_id) == job.task_id
+    done = await store.finish(
+        job.task_id, JobStatus.SUCCEEDED, delivery=delivery, run_id=run_id, result={"ok": 1}
+    )
+    assert done.job is not None
+    assert done.job.result == {"ok": 1}
+    assert settings.progress_ttl_s < await redis.ttl(keys.job(job.task_id)) <= settings.result_ttl_s
+    assert (await redis.xpending(SPEC.stream, SPEC.group))["pending"] == 0
+    assert await redis.xlen(SPEC.stream) == 0
+    assert await redis.hlen(keys.inflight(SPEC.queue)) == 0
+
+
+async def test_fencing_a_stale_run_cannot_write(store: JobStore, redis: Redis) -> None:
+    job, delivery, run_id = await _created_and_started(store, redis)
+    stale = await store.finish(job.task_id, JobStatus.SUCCEEDED, delivery=delivery, run_id="someone-else")
+    assert stale.lost
+    assert (await store.check_in(job.task_id, "someone-else", delivery, renew=False))[0] == "lost"
+    assert (await store.check_in(job.task_id, run_id, delivery, renew=True)) == ("ok", False)
+
+
+async def test_start_refused_once_delivery_was_reclaimed(store: JobStore, redis: Redis) -> None:
     job = _job()
     await store.create(job)
-    started = await store.start(job.task_id, "w1")
-    assert started.job is not None
-    assert started.job.status == JobStatus.RUNNING
-    assert started.job.attempts == 1
-    assert started.job.worker == "w1"
-    assert await redis.ttl(keys.job(job.task_id)) <= settings.progress_ttl_s
-    done = await store.succeed(job.task_id, {"ok": True})
-    assert done.job is not None
-    assert done.job.result == {"ok": True}
-    assert done.job.finished_at is not None
-    ttl = await redis.ttl(keys.job(job.task_id))
-    assert settings.progress_ttl_s < ttl <= settings.result_ttl_s
+    delivery = await _deliver(redis, job)
+    await redis.xack(SPEC.stream, SPEC.group, delivery.entry_id)  # as a reclaimer would
+    assert (await store.start(job.task_id, delivery, "r")).lost
 
 
-async def test_cancelled_job_cannot_succeed_or_start(store: JobStore) -> None:
+async def test_cancelled_job_cannot_succeed_or_start(store: JobStore, redis: Redis) -> None:
     job = _job()
     await store.create(job)
     cancelled = await store.request_cancel(job.task_id)
     assert cancelled.status == JobStatus.CANCELLED
-    assert (await store.start(job.task_id, "w")).applied is False
-    refused = await store.succeed(job.task_id, {})
-    assert refused.applied is False
+    delivery = await _deliver(redis, job)
+    refused = await store.start(job.task_id, delivery, "r")
     assert refused.status == JobStatus.CANCELLED
     assert (await store.get(job.task_id)).status == JobStatus.CANCELLED
 
 
-async def test_finished_job_cannot_be_cancelled(store: JobStore) -> None:
-    job = _job()
-    await store.create(job)
-    await store.start(job.task_id, "w")
-    await store.fail(job.task_id, ErrorInfo(type="Boom", message="boom"))
+async def test_finished_job_cannot_be_cancelled(store: JobStore, redis: Redis) -> None:
+    job, delivery, run_id = await _created_and_started(store, redis)
+    await store.finish(
+        job.task_id,
+        JobStatus.FAILED,
+        delivery=delivery,
+        run_id=run_id,
+        error=ErrorInfo(type="Boom", message="boom"),
+    )
     with pytest.raises(JobStateConflict) as caught:
         await store.request_cancel(job.task_id)
     assert caught.value.status == JobStatus.FAILED
@@ -92,24 +161,82 @@ async def test_finished_job_cannot_be_cancelled(store: JobStore) -> None:
         await store.request_cancel("missing")
 
 
-async def test_running_job_cancel_is_a_request(store: JobStore) -> None:
-    job = _job()
-    await store.create(job)
-    await store.start(job.task_id, "w")
+async def test_running_job_cancel_is_a_request(store: JobStore, redis: Redis) -> None:
+    job, delivery, run_id = await _created_and_started(store, redis)
     asked = await store.request_cancel(job.task_id)
     assert asked.status == JobStatus.RUNNING
     assert asked.cancel_requested
-    assert await store.check_in(job.task_id) == (JobStatus.RUNNING, True)
-    assert (await store.mark_cancelled(job.task_id)).status == JobStatus.CANCELLED
+    assert await store.check_in(job.task_id, run_id, delivery, renew=False) == ("ok", True)
 
 
-async def test_transitions_are_atomic_under_races(store: JobStore) -> None:
-    """Many workers race to start the same job: exactly one wins."""
+async def test_transitions_are_atomic_under_races(store: JobStore, redis: Redis) -> None:
+    """Many deliveries of one job race to start it: exactly one wins."""
     job = _job()
     await store.create(job)
-    results = await asyncio.gather(*(store.start(job.task_id, f"w{i}") for i in range(20)))
+    deliveries = [await _deliver(redis, job, consumer=f"w{i}") for i in range(20)]
+    results = await asyncio.gather(*(store.start(job.task_id, d, f"r{i}") for i, d in enumerate(deliveries)))
     assert sum(r.applied for r in results) == 1
     assert (await store.get(job.task_id)).attempts == 1
+
+
+async def test_retry_later_parks_and_promotes_same_message(store: JobStore, redis: Redis) -> None:
+    job, delivery, run_id = await _created_and_started(store, redis)
+    assert await store.retry_later(
+        job.task_id,
+        delivery=delivery,
+        run_id=run_id,
+        delay_s=0.3,
+        error=ErrorInfo(type="Flaky", message="try again"),
+    )
+    waiting = await store.get(job.task_id)
+    assert waiting.status == JobStatus.RETRYING
+    assert waiting.next_attempt_at is not None
+    assert await redis.xlen(SPEC.stream) == 0
+    assert await store.promote_due() == 0  # not due yet
+    await asyncio.sleep(0.35)
+    assert await store.promote_due() == 1
+    assert (await store.get(job.task_id)).status == JobStatus.QUEUED
+    entries = await redis.xrange(SPEC.stream)
+    assert entries[-1][1] == {"task": job.task_id}  # the very same message fields
+    assert not await redis.exists(keys.parked(job.task_id))
+
+
+async def test_reclaim_requeues_then_dead_letters(store: JobStore, redis: Redis) -> None:
+    job = _job().model_copy(update={"max_attempts": 2})
+    await store.create(job)
+    for attempt in (1, 2):
+        delivery = await _deliver(redis, job) if attempt == 1 else await _read(redis)
+        started = await store.start(job.task_id, delivery, f"run{attempt}")
+        assert started.job is not None
+        assert started.job.attempts == attempt
+        await asyncio.sleep(0.15)  # the worker "dies": no renewal
+        outcome = await store.reclaim(SPEC.queue, SPEC.group, min_idle_s=0.1)
+        if attempt == 1:
+            assert (outcome.requeued, outcome.dead) == (1, 0)
+            assert (await store.get(job.task_id)).status == JobStatus.QUEUED
+        else:
+            assert (outcome.requeued, outcome.dead) == (0, 1)
+    final = await store.get(job.task_id)
+    assert final.status == JobStatus.FAILED
+    assert final.dead
+    assert final.error is not None
+    assert final.error.type == "WorkerLost"
+    dead = await redis.xrange(keys.DEAD_LETTERS)
+    assert dead[-1][1]["task_id"] == job.task_id
+    assert (await redis.xpending(SPEC.stream, SPEC.group))["pending"] == 0
+
+
+async def _read(redis: Redis, consumer: str = "w2") -> Delivery:
+    reply = await redis.xreadgroup(SPEC.group, consumer, {SPEC.stream: ">"}, count=1)
+    return Delivery(SPEC.queue, SPEC.group, consumer, reply[0][1][0][0])
+
+
+async def test_release_does_not_count_the_attempt(store: JobStore, redis: Redis) -> None:
+    job, delivery, _ = await _created_and_started(store, redis)
+    outcome = await store.release(SPEC.queue, SPEC.group, [delivery.entry_id])
+    assert outcome.requeued == 1
+    again = await store.get(job.task_id)
+    assert (again.status, again.attempts) == (JobStatus.QUEUED, 0)
 
 
 async def test_list_prunes_expired_records(store: JobStore, redis: Redis) -> None:
@@ -129,12 +256,10 @@ async def test_list_prunes_expired_records(store: JobStore, redis: Redis) -> Non
 
 
 async def test_progress_is_coalesced_and_final_value_kept(store: JobStore, redis: Redis) -> None:
-    job = _job()
-    await store.create(job)
-    await store.start(job.task_id, "w")
+    job, _, run_id = await _created_and_started(store, redis)
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(keys.job_events(job.task_id))
-    reporter = ProgressReporter(store, job.task_id, interval=0.2)
+    reporter = ProgressReporter(store, job.task_id, interval=0.2, run_id=run_id)
     for i in range(1, 501):  # a burst like yt-dlp's hook
         await reporter.update(i / 5, f"step {i}", downloaded_bytes=i)
     await reporter.flush()
@@ -152,11 +277,9 @@ async def test_progress_is_coalesced_and_final_value_kept(store: JobStore, redis
     assert json.loads(received[-1]["job"]["progress"])["message"] == "step 500"
 
 
-async def test_progress_after_finish_is_ignored(store: JobStore) -> None:
-    job = _job()
-    await store.create(job)
-    await store.start(job.task_id, "w")
-    await store.succeed(job.task_id, {})
-    late = await store.report_progress(job.task_id, Progress(percent=5.0))
+async def test_progress_after_finish_is_ignored(store: JobStore, redis: Redis) -> None:
+    job, delivery, run_id = await _created_and_started(store, redis)
+    await store.finish(job.task_id, JobStatus.SUCCEEDED, delivery=delivery, run_id=run_id)
+    late = await store.report_progress(job.task_id, Progress(percent=5.0), run_id=run_id)
     assert late.applied is False
     assert (await store.get(job.task_id)).status == JobStatus.SUCCEEDED

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from jobcommon import keys
 from jobcommon.broker import ensure_groups, make_broker
 from jobcommon.connection import connect
-from jobcommon.errors import JobStateConflict, QueueUnavailable
+from jobcommon.errors import JobNotFound, QueueUnavailable
 from jobcommon.events import follow
 from jobcommon.models import Job, JobStatus, utcnow
+from jobcommon.policies import policy_for
 from jobcommon.queues import queue_for
 from jobcommon.requests import JOB_REQUEST_ADAPTER, EchoRequest, VideoDownloadRequest
 from jobcommon.settings import CommonSettings
-from jobcommon.store import JobPage, JobStore
+from jobcommon.store import Created, JobPage, JobStore
 from jobcommon.tracing import current_trace_id, tracer
 
 if TYPE_CHECKING:
@@ -27,6 +29,14 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from jobcommon.models import JobEvent
+
+
+class DeadLetter(BaseModel):
+    """A job that ran out of attempts, as listed by `JobClient.dead_letters`."""
+
+    entry_id: str
+    reason: str
+    job: Job
 
 
 class JobClient:
@@ -58,41 +68,89 @@ class JobClient:
         await self.close()
 
     async def submit(
-        self, request: VideoDownloadRequest | EchoRequest | dict[str, Any], *, task_id: str | None = None
-    ) -> Job:
-        """Validate, record and enqueue a job; returns its record (status `queued`).
+        self,
+        request: VideoDownloadRequest | EchoRequest | dict[str, Any],
+        *,
+        task_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Created:
+        """Validate, record and enqueue a job.
 
-        Raises pydantic.ValidationError for a bad request, JobStateConflict if `task_id` is taken and
-        QueueUnavailable if it could not be enqueued (then nothing was submitted).
+        Returns the new job (status `queued`), or — without enqueueing anything — the job created earlier
+        with the same `idempotency_key` (24 h), or the live job already doing the same work (e.g. the same
+        download, unless `allow_duplicate`). Raises pydantic.ValidationError for a bad request,
+        JobStateConflict if `task_id` is taken and QueueUnavailable if it could not be enqueued.
         """
         if isinstance(request, dict):
             request = JOB_REQUEST_ADAPTER.validate_python(request)
         spec = queue_for(request.job_type)
+        policy = policy_for(request.job_type, request.retry, request.time_limit)
         task_id = task_id or uuid.uuid4().hex
+        fingerprint = request.duplicate_fingerprint()
         with tracer.start_as_current_span(f"submit {request.job_type}"):
             job = Job(
                 task_id=task_id,
                 job_type=request.job_type,
                 queue=spec.queue,
                 status=JobStatus.QUEUED,
+                max_attempts=policy.max_attempts,
                 created_at=utcnow(),
                 trace_id=current_trace_id(),
                 request=request.model_dump(mode="json"),
             )
-            if not await self.store.create(job):
-                raise JobStateConflict(task_id, "exists", f"task id {task_id!r} is already taken")
+            created = await self.store.create(
+                job,
+                idempotency_key=idempotency_key,
+                duplicate_guard=keys.duplicate_guard(request.job_type, fingerprint) if fingerprint else None,
+            )
+            if not created.created:
+                return created
             try:
-                await self.broker.publish(
-                    request,
-                    stream=spec.stream,
-                    correlation_id=task_id,
-                    headers={"x-job-type": request.job_type},
-                )
+                await self._enqueue(request, spec.stream, task_id)
             except (RedisError, OSError) as exc:
                 await self.redis.delete(keys.job(task_id))
                 await self.redis.zrem(keys.JOB_INDEX, task_id)
+                if fingerprint:
+                    await self.redis.delete(keys.duplicate_guard(request.job_type, fingerprint))
                 raise QueueUnavailable(f"could not enqueue job: {exc}") from exc
+        return created
+
+    async def _enqueue(self, request: VideoDownloadRequest | EchoRequest, stream: str, task_id: str) -> None:
+        await self.broker.publish(
+            request, stream=stream, correlation_id=task_id, headers={"x-job-type": request.job_type}
+        )
+
+    async def retry(self, task_id: str) -> Job:
+        """Run a failed (or dead-lettered) job again, with a fresh attempt budget.
+
+        Raises JobNotFound, or JobStateConflict when the job is not failed.
+        """
+        job = await self.store.reset_for_retry(task_id)
+        request = JOB_REQUEST_ADAPTER.validate_python(job.request)
+        await self._enqueue(request, keys.stream(job.queue), task_id)
+        await self._forget_dead_letter(task_id)
         return job
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Jobs that ran out of attempts (newest first) and have not been retried since."""
+        found: list[DeadLetter] = []
+        entries = _entries(await self.redis.xrevrange(keys.DEAD_LETTERS, "+", "-", count=limit * 4))
+        for entry_id, fields in entries:
+            if len(found) == limit:
+                break
+            try:
+                job = await self.store.get(fields["task_id"])
+            except JobNotFound:
+                continue
+            if job.dead and all(d.job.task_id != job.task_id for d in found):
+                found.append(DeadLetter(entry_id=entry_id, reason=fields.get("reason", ""), job=job))
+        return found
+
+    async def _forget_dead_letter(self, task_id: str) -> None:
+        entries = _entries(await self.redis.xrange(keys.DEAD_LETTERS, "-", "+"))
+        stale = [entry_id for entry_id, fields in entries if fields.get("task_id") == task_id]
+        if stale:
+            await self.redis.xdel(keys.DEAD_LETTERS, *stale)
 
     async def get(self, task_id: str) -> Job:
         """The job's record; raises JobNotFound."""
@@ -127,3 +185,8 @@ class JobClient:
                 last = event.job
         assert last is not None
         return last
+
+
+def _entries(raw: object) -> list[tuple[str, dict[str, str]]]:
+    """Stream entries as read by a decoding client."""
+    return cast("list[tuple[str, dict[str, str]]]", raw or [])

@@ -32,6 +32,7 @@ class JobContext:
     temp_dir: Path
     reporter: ProgressReporter
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    soft_limit_reached: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def task_id(self) -> str:

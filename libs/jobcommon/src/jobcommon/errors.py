@@ -40,6 +40,15 @@ class JobCancelled(JobError):
     """The job was cancelled on request; its partial output is removed."""
 
 
+class TimeLimitExceeded(TransientError):
+    """The run passed its soft time limit and was stopped; retried while attempts remain."""
+
+
+class HardTimeLimitExceeded(PermanentError):
+    """The run ignored its soft time limit and was still running at the hard one: the job fails, and the
+    service restarts so the runaway work is killed rather than abandoned."""
+
+
 class ClientError(MediaJobsError):
     """Base of the errors the job API reports to its callers."""
 

@@ -1,35 +1,75 @@
 """Every Redis key, stream and channel name mediajobs uses, defined once.
 
 All names share one prefix so a deployment can share a Redis server with other applications and an operator
-can find (or flush) everything mediajobs wrote with one pattern.
+can find (or flush) everything mediajobs wrote with one pattern. Lua scripts receive the prefixes below as
+arguments rather than spelling names themselves.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "mj"
+
+JOB_PREFIX = f"{PREFIX}:job:"
+EVENTS_PREFIX = f"{PREFIX}:events:"
+STREAM_PREFIX = f"{PREFIX}:queue:"
+PARKED_PREFIX = f"{PREFIX}:parked:"
 
 JOB_INDEX = f"{PREFIX}:jobs:index"
 """Sorted set of task ids scored by creation time (epoch seconds); pruned as job records expire."""
 
+DELAYED = f"{PREFIX}:delayed"
+"""Sorted set of task ids waiting to be retried, scored by when (epoch seconds)."""
+
+DEAD_LETTERS = f"{PREFIX}:dead"
+"""Stream of jobs that exhausted their attempts (task_id, queue, reason, at)."""
+
 SERVICES_PATTERN = f"{PREFIX}:service:*"
 """SCAN pattern matching every live service instance's heartbeat key."""
+
+JANITOR_LEADER = f"{PREFIX}:janitor:leader"
+"""Lock held (with a TTL) by the one janitor replica that runs the periodic duties."""
+
+JANITOR_REPORT = f"{PREFIX}:janitor:report"
+"""The janitor's last report per duty (JSON), shown by /jobs/health."""
 
 
 def job(task_id: str) -> str:
     """Hash holding one job's record."""
-    return f"{PREFIX}:job:{task_id}"
+    return JOB_PREFIX + task_id
 
 
 def job_events(task_id: str) -> str:
     """Pub/sub channel on which every change of one job is announced."""
-    return f"{PREFIX}:events:{task_id}"
+    return EVENTS_PREFIX + task_id
 
 
 def stream(queue: str) -> str:
     """Redis stream holding one queue's job messages."""
-    return f"{PREFIX}:queue:{queue}"
+    return STREAM_PREFIX + queue
+
+
+def inflight(queue: str) -> str:
+    """Hash mapping a queue's stream entries that are being run to their task ids."""
+    return f"{PREFIX}:inflight:{queue}"
+
+
+def parked(task_id: str) -> str:
+    """Hash holding a retrying job's message (the stream entry's fields) until it is due."""
+    return PARKED_PREFIX + task_id
 
 
 def service(name: str, instance: str) -> str:
     """Heartbeat key of one running service instance (expires when the instance stops renewing it)."""
     return f"{PREFIX}:service:{name}:{instance}"
+
+
+def idempotency(key: str) -> str:
+    """Maps a client's Idempotency-Key to the task id it created (24 h)."""
+    return f"{PREFIX}:idem:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def duplicate_guard(job_type: str, fingerprint: str) -> str:
+    """Held by the one queued-or-running job doing this exact work (e.g. the same download)."""
+    return f"{PREFIX}:active:{job_type}:{fingerprint}"

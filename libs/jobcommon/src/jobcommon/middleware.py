@@ -1,7 +1,13 @@
-"""The one place a job's delivery is decided: start it, watch it, record how it ended, acknowledge it.
+"""The one place a job's delivery is decided: start it, watch it, end it, acknowledge it.
 
 `JobMiddleware` wraps every job handler of a service. Handlers stay plain typed functions; they end by
-returning a result or raising (see `errors`), and this module turns that into the job's transition.
+returning a result or raising (see `errors`, `outcome`), and this module turns that into the job's next state:
+succeeded, retrying (after backoff), failed (dead-lettered when out of attempts) or cancelled.
+
+While a handler runs, a watcher checks in every `cancel_poll_s`: it notices cancel requests and renews the
+job's lease (the idle time of its stream delivery). A worker that dies stops renewing; after `lease_s` its
+deliveries are reclaimed and run again. Every write of a run is fenced by its run id, so a run that lost its
+lease can never overwrite the run that replaced it.
 """
 
 from __future__ import annotations
@@ -10,14 +16,19 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from faststream import BaseMiddleware
 from faststream.message import AckStatus
 
 from jobcommon import context, outcome
-from jobcommon.models import JobStatus
+from jobcommon.errors import HardTimeLimitExceeded, TimeLimitExceeded
+from jobcommon.models import ErrorInfo, ErrorRecord, JobStatus, utcnow
+from jobcommon.policies import JobPolicy, policy_for
 from jobcommon.progress import ProgressReporter
+from jobcommon.requests import RetryOverride, TimeLimitOverride
 from jobcommon.store import Delivery
 
 if TYPE_CHECKING:
@@ -27,6 +38,7 @@ if TYPE_CHECKING:
     from faststream._internal.context.repository import ContextRepo
     from faststream.message import StreamMessage
 
+    from jobcommon.queues import QueueSpec
     from jobcommon.settings import CommonSettings
     from jobcommon.store import JobStore
 
@@ -34,12 +46,22 @@ log = logging.getLogger("mediajobs.jobs")
 
 
 class JobRuntime:
-    """What a service's job middleware needs: the store, the settings and this worker's name."""
+    """What a service's job middleware needs: the store, settings, its queue and this worker's name."""
 
-    def __init__(self, store: JobStore, settings: CommonSettings, worker: str) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        settings: CommonSettings,
+        spec: QueueSpec,
+        worker: str,
+        on_runaway: Callable[[], None] = lambda: None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.spec = spec
         self.worker = worker
+        self.on_runaway = on_runaway
+        """Called when a run outlived its hard time limit (the service should restart)."""
         self.running: dict[str, context.JobContext] = {}
 
     def middleware(self, msg: Any, /, *, context: ContextRepo) -> JobMiddleware:
@@ -61,93 +83,188 @@ class JobMiddleware(BaseMiddleware):
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         rt = self.runtime
         task_id = msg.correlation_id
-        delivery = _delivery(msg)
-        started = await rt.store.start(task_id, rt.worker)
+        delivery = Delivery(rt.spec.queue, rt.spec.group, rt.worker, msg.raw_message["message_ids"][0])
+        run_id = uuid.uuid4().hex
+        started = await rt.store.start(task_id, delivery, run_id)
+        msg.committed = AckStatus.ACKED  # acknowledgement is ours: atomic with the job's transitions
+        if started.lost:
+            log.info("skip job=%s: its delivery was reclaimed before it started", task_id)
+            return None
         if started.job is None:
-            # Cancelled while queued, already finished, or its record expired: nothing to run.
+            # Cancelled while queued, already finished, running elsewhere, or its record expired.
             log.info("skip job=%s status=%s", task_id, started.status)
             await rt.store.acknowledge(delivery)
-            msg.committed = AckStatus.ACKED
             return None
+        job = started.job
+        request = job.request
+        policy = policy_for(
+            job.job_type,
+            RetryOverride.model_validate(request["retry"]) if request.get("retry") else None,
+            TimeLimitOverride.model_validate(request["time_limit"]) if request.get("time_limit") else None,
+        )
         ctx = context.JobContext(
-            job=started.job,
+            job=job,
             output_dir=rt.output_dir(task_id),
             temp_dir=rt.temp_dir(task_id),
-            reporter=ProgressReporter(rt.store, task_id, rt.settings.progress_interval_s),
+            reporter=ProgressReporter(rt.store, task_id, rt.settings.progress_interval_s, run_id=run_id),
         )
-        log.info("start job=%s type=%s attempt=%d", task_id, ctx.job.job_type, ctx.attempt)
+        log.info("start job=%s type=%s attempt=%d/%d", task_id, job.job_type, job.attempts, job.max_attempts)
         rt.running[task_id] = ctx
         try:
-            result = await self._run(ctx, call_next, msg)
-            await self._record(ctx, result, delivery)
+            result = await self._run(ctx, policy, delivery, run_id, call_next, msg)
+        except asyncio.CancelledError:
+            # The service is stopping and the grace period is over: hand the job back, uncounted.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(rt.store.release(rt.spec.queue, rt.spec.group, [delivery.entry_id]))
+            log.info("released job=%s (service stopping)", task_id)
+            raise
         finally:
             rt.running.pop(task_id, None)
-        msg.committed = AckStatus.ACKED  # the job's end acknowledged it, atomically
+        await self._record(ctx, policy, result, delivery, run_id)
         return None
 
     async def _run(
-        self, ctx: context.JobContext, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
+        self,
+        ctx: context.JobContext,
+        policy: JobPolicy,
+        delivery: Delivery,
+        run_id: str,
+        call_next: Callable[[Any], Awaitable[Any]],
+        msg: StreamMessage[Any],
     ) -> outcome.Outcome:
-        """Run the handler while watching for a cancel request; the handler's task is cancelled on one."""
+        """Run the handler under its watcher and time limits."""
         context.bind(ctx)  # copied into the handler's task below
         work: asyncio.Task[Any] = asyncio.ensure_future(call_next(msg))
-        watch = asyncio.create_task(self._watch(ctx))
+        watch = asyncio.create_task(self._watch(ctx, delivery, run_id))
         try:
-            await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {work, watch}, timeout=policy.soft_limit_s, return_when=asyncio.FIRST_COMPLETED
+            )
         except asyncio.CancelledError:
-            # The service is stopping: stop the handler too; the job is left for redelivery.
             work.cancel()
             watch.cancel()
             await asyncio.gather(work, watch, return_exceptions=True)
             raise
-        if not work.done():
-            work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
-            return outcome.Outcome(outcome.Verdict.CANCELLED)
-        watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watch
-        if work.cancelled():
-            return outcome.Outcome(outcome.Verdict.CANCELLED)
-        exc = work.exception()
-        if exc is not None:
-            return outcome.from_exception(exc)
-        return outcome.from_result(work.result())
+        if work.done():
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+            if work.cancelled():
+                return outcome.CANCELLED
+            exc = work.exception()
+            return outcome.from_result(work.result()) if exc is None else outcome.from_exception(exc)
+        # The watcher ended (cancel requested / lease lost) or the soft limit passed: stop the handler.
+        if watch.done():
+            verdict = watch.result()
+        else:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+            ctx.soft_limit_reached.set()
+            verdict = outcome.from_exception(
+                TimeLimitExceeded(f"soft time limit of {policy.soft_limit_s:g} s passed")
+            )
+        work.cancel()
+        _, pending = await asyncio.wait({work}, timeout=max(0.0, policy.hard_limit_s - policy.soft_limit_s))
+        if pending:
+            self.runtime.on_runaway()
+            return outcome.from_exception(
+                HardTimeLimitExceeded(
+                    f"still running at the hard time limit of {policy.hard_limit_s:g} s; the worker restarts"
+                )
+            )
+        return verdict
 
-    async def _watch(self, ctx: context.JobContext) -> None:
-        """Returns when a cancel is requested; renews the running job's record meanwhile."""
-        store, poll = self.runtime.store, self.runtime.settings.cancel_poll_s
+    async def _watch(self, ctx: context.JobContext, delivery: Delivery, run_id: str) -> outcome.Outcome:
+        """Returns when the run must stop: a cancel request, or the job is no longer this run's."""
+        store, settings = self.runtime.store, self.runtime.settings
+        renew_every = settings.lease_s / 3
+        renewed = time.monotonic()
         while True:
-            await asyncio.sleep(poll)
-            status, cancel = await store.check_in(ctx.task_id)
-            if cancel or status != JobStatus.RUNNING:
+            await asyncio.sleep(settings.cancel_poll_s)
+            renew = time.monotonic() - renewed >= renew_every
+            state, cancel = await store.check_in(ctx.task_id, run_id, delivery, renew=renew)
+            if renew:
+                renewed = time.monotonic()
+            if state != "ok":
+                log.warning("job=%s: lease lost (%s); stopping this run", ctx.task_id, state)
+                return outcome.LOST
+            if cancel:
                 ctx.cancel_requested.set()
-                return
+                return outcome.CANCELLED
 
-    async def _record(self, ctx: context.JobContext, result: outcome.Outcome, delivery: Delivery) -> None:
-        """Write the job's end and acknowledge its message, in one atomic step."""
+    async def _record(
+        self,
+        ctx: context.JobContext,
+        policy: JobPolicy,
+        result: outcome.Outcome,
+        delivery: Delivery,
+        run_id: str,
+    ) -> None:
+        """Write how the run ended and acknowledge its message, in one atomic step."""
         store, task_id = self.runtime.store, ctx.task_id
+        if result.verdict == outcome.Verdict.LOST:
+            return  # another run owns the job now (and its directories)
         await asyncio.to_thread(shutil.rmtree, ctx.temp_dir, ignore_errors=True)
         await ctx.reporter.flush()
         if result.verdict == outcome.Verdict.SUCCEEDED:
             final = ctx.reporter.latest.model_copy(update={"percent": 100.0})
-            ended = await store.succeed(task_id, result.result or {}, progress=final, delivery=delivery)
+            ended = await store.finish(
+                task_id,
+                JobStatus.SUCCEEDED,
+                delivery=delivery,
+                run_id=run_id,
+                result=result.result or {},
+                progress=final,
+            )
             log.info("succeeded job=%s", task_id)
         else:
             await asyncio.to_thread(shutil.rmtree, ctx.output_dir, ignore_errors=True)
-            if result.error is None:
-                ended = await store.mark_cancelled(task_id, delivery=delivery)
+            if result.verdict == outcome.Verdict.CANCELLED:
+                ended = await store.finish(task_id, JobStatus.CANCELLED, delivery=delivery, run_id=run_id)
                 log.info("cancelled job=%s", task_id)
             else:
-                ended = await store.fail(task_id, result.error, delivery=delivery)
-                log.info("failed job=%s error=%s: %s", task_id, result.error.type, result.error.message)
-        if not ended.applied:
+                await self._failed(ctx, policy, result, delivery, run_id)
+                return
+        if not ended.applied and not ended.lost:
             log.warning("job=%s ended %s but its record says %s", task_id, result.verdict, ended.status)
             await store.acknowledge(delivery)
 
-
-def _delivery(msg: StreamMessage[Any]) -> Delivery:
-    raw = msg.raw_message
-    return Delivery(
-        stream=raw["channel"], group=getattr(msg, "group", None) or "", entry_id=raw["message_ids"][0]
-    )
+    async def _failed(
+        self,
+        ctx: context.JobContext,
+        policy: JobPolicy,
+        result: outcome.Outcome,
+        delivery: Delivery,
+        run_id: str,
+    ) -> None:
+        store, task_id, attempt = self.runtime.store, ctx.task_id, ctx.attempt
+        error = ErrorInfo(type=result.error_type, message=result.message)
+        retry = result.retryable and attempt < ctx.job.max_attempts
+        delay = (result.delay_s if result.delay_s is not None else policy.backoff(attempt)) if retry else None
+        record = ErrorRecord(
+            attempt=attempt, type=error.type, message=error.message, at=utcnow(), retry_in_s=delay
+        )
+        errors = [*ctx.job.errors, record]
+        if delay is not None:
+            parked = await store.retry_later(
+                task_id, delivery=delivery, run_id=run_id, delay_s=delay, error=error, errors=errors
+            )
+            if parked:
+                log.info("retry job=%s in %.2f s after %s: %s", task_id, delay, error.type, error.message)
+            return
+        exhausted = result.retryable  # retryable but out of attempts: dead letter
+        await store.finish(
+            task_id,
+            JobStatus.FAILED,
+            delivery=delivery,
+            run_id=run_id,
+            dead_letter="RetriesExhausted" if exhausted else "",
+            error=error,
+            errors=errors,
+        )
+        log.info(
+            "failed job=%s error=%s: %s%s",
+            task_id,
+            error.type,
+            error.message,
+            " (dead-lettered)" if exhausted else "",
+        )

@@ -53,6 +53,19 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+class ErrorRecord(BaseModel):
+    """One failed attempt, kept in the job's history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attempt: int
+    type: str
+    message: str
+    at: datetime
+    retry_in_s: float | None = None
+    """Delay before the next attempt, or None when the job was not retried."""
+
+
 class Job(BaseModel):
     """One job's record."""
 
@@ -64,10 +77,14 @@ class Job(BaseModel):
     status: JobStatus
     progress: Progress = Field(default_factory=Progress)
     attempts: int = 0
+    max_attempts: int = 1
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: ErrorInfo | None = None
+    errors: list[ErrorRecord] = Field(default_factory=list, description="Every failed attempt, oldest first.")
+    next_attempt_at: datetime | None = None
+    dead: bool = Field(default=False, description="Out of attempts and in the dead-letter stream.")
     result: dict[str, Any] | None = None
     trace_id: str | None = None
     cancel_requested: bool = False
@@ -82,10 +99,11 @@ class Job(BaseModel):
             if name in data:
                 data[name] = json.loads(data[name])
         data["cancel_requested"] = data.get("cancel_requested") == "1"
+        data["dead"] = data.get("dead") == "1"
         return cls.model_validate(data)
 
 
-_JSON_FIELDS = ("progress", "error", "result", "request")
+_JSON_FIELDS = ("progress", "error", "errors", "result", "request")
 
 
 def to_hash_fields(**values: Any) -> dict[str, str]:
@@ -96,6 +114,9 @@ def to_hash_fields(**values: Any) -> dict[str, str]:
             out[name] = ""
         elif isinstance(value, BaseModel):
             out[name] = value.model_dump_json(exclude_none=True)
+        elif isinstance(value, list):
+            items = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+            out[name] = json.dumps(items, separators=(",", ":"))
         elif name in _JSON_FIELDS:
             out[name] = json.dumps(value, separators=(",", ":"))
         elif isinstance(value, datetime):

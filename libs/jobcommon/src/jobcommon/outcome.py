@@ -1,4 +1,15 @@
-"""How a handler's ending (return value or exception) becomes the job's outcome — decided here, once."""
+"""How a handler's ending (return value or exception) becomes the job's outcome — decided here, once.
+
+The rule for exceptions:
+
+- `PermanentError` (and pydantic validation errors of the message): fail now, never retry.
+- `TransientError`, `Retry(delay)`, `TimeLimitExceeded`: retry while attempts remain (`Retry` after its
+  delay, the others after exponential backoff with full jitter); after the last attempt the job fails and is
+  dead-lettered.
+- `JobCancelled`: the job ends `cancelled`.
+- Any other exception is a bug or an unforeseen condition; like a transient error it is retried while
+  attempts remain, so one flaky dependency does not lose a job, and then fails (dead-lettered).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from jobcommon.errors import JobCancelled, JobError
-from jobcommon.models import ErrorInfo
+from jobcommon.errors import JobCancelled, JobError, PermanentError, Retry
 
 MAX_ERROR_MESSAGE = 1000
 
@@ -18,13 +28,23 @@ class Verdict(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    LOST = "lost"
+    """The run lost its lease (its delivery was reclaimed): another run owns the job; record nothing."""
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     verdict: Verdict
     result: dict[str, Any] | None = None
-    error: ErrorInfo | None = None
+    error_type: str = ""
+    message: str = ""
+    retryable: bool = False
+    delay_s: float | None = None
+    """An explicit delay before the retry (from `Retry`); None means the policy's backoff."""
+
+
+CANCELLED = Outcome(Verdict.CANCELLED)
+LOST = Outcome(Verdict.LOST)
 
 
 def one_line(text: str) -> str:
@@ -45,17 +65,25 @@ def from_result(value: Any) -> Outcome:
 
 
 def from_exception(exc: BaseException) -> Outcome:
-    """Unknown exceptions fail the job with their class name; a handler wanting a retry raises one."""
     if isinstance(exc, JobCancelled):
-        return Outcome(Verdict.CANCELLED)
+        return CANCELLED
     if isinstance(exc, JobError):
-        return Outcome(Verdict.FAILED, error=ErrorInfo(type=exc.error_type, message=one_line(exc.message)))
+        return Outcome(
+            Verdict.FAILED,
+            error_type=exc.error_type,
+            message=one_line(exc.message),
+            retryable=not isinstance(exc, PermanentError),
+            delay_s=exc.delay if isinstance(exc, Retry) else None,
+        )
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "message"
         return Outcome(
-            Verdict.FAILED,
-            error=ErrorInfo(type="InvalidJobMessage", message=one_line(f"{where}: {first['msg']}")),
+            Verdict.FAILED, error_type="InvalidJobMessage", message=one_line(f"{where}: {first['msg']}")
         )
-    message = str(exc) or type(exc).__name__
-    return Outcome(Verdict.FAILED, error=ErrorInfo(type=type(exc).__name__, message=one_line(message)))
+    return Outcome(
+        Verdict.FAILED,
+        error_type=type(exc).__name__,
+        message=one_line(str(exc) or type(exc).__name__),
+        retryable=True,
+    )

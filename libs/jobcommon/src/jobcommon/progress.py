@@ -20,9 +20,10 @@ class ProgressReporter:
     inside the window is held and written when the window closes; `flush()` writes whatever is held at once.
     """
 
-    def __init__(self, store: JobStore, task_id: str, interval: float) -> None:
+    def __init__(self, store: JobStore, task_id: str, interval: float, run_id: str = "") -> None:
         self._store = store
         self._task_id = task_id
+        self._run_id = run_id
         self._interval = interval
         self._pending: Progress | None = None
         self._last_write = float("-inf")
@@ -61,4 +62,4 @@ class ProgressReporter:
             if progress is None:
                 return
             self._last_write = time.monotonic()
-            await self._store.report_progress(self._task_id, progress)
+            await self._store.report_progress(self._task_id, progress, run_id=self._run_id)

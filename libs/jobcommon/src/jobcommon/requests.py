@@ -6,6 +6,8 @@ was validated at submission.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -28,6 +30,33 @@ def _http_url(value: str) -> str:
     return value
 
 
+class RetryOverride(_Request):
+    """Per-submission retry policy (defaults come from the job type's policy)."""
+
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    backoff_base_s: float | None = Field(default=None, ge=0, le=3600)
+    backoff_cap_s: float | None = Field(default=None, ge=0, le=86400)
+
+
+class TimeLimitOverride(_Request):
+    """Per-submission time limits in seconds (defaults come from the job type's policy)."""
+
+    soft_limit_s: float | None = Field(default=None, gt=0, le=7 * 86400)
+    hard_limit_s: float | None = Field(default=None, gt=0, le=7 * 86400)
+
+
+class _JobRequest(_Request):
+    retry: RetryOverride | None = None
+    time_limit: TimeLimitOverride | None = None
+
+    def duplicate_fingerprint(self) -> str | None:
+        """Identifies the work itself; two live jobs with the same fingerprint would do it twice.
+
+        None: jobs of this type may run side by side.
+        """
+        return None
+
+
 class DownloadOptions(_Request):
     """yt-dlp options a caller may set for one download."""
 
@@ -36,7 +65,7 @@ class DownloadOptions(_Request):
     )
 
 
-class VideoDownloadRequest(_Request):
+class VideoDownloadRequest(_JobRequest):
     """Download one video with yt-dlp into MEDIA_ROOT/<task_id>/."""
 
     job_type: Literal["video_download"] = "video_download"
@@ -44,11 +73,20 @@ class VideoDownloadRequest(_Request):
         max_length=MAX_URL_LENGTH, description="http(s) URL of the video or of a page embedding it."
     )
     options: DownloadOptions = Field(default_factory=DownloadOptions)
+    allow_duplicate: bool = Field(
+        default=False, description="Run even if the same URL and options are already queued or running."
+    )
 
     _check_url = field_validator("url")(_http_url)
 
+    def duplicate_fingerprint(self) -> str | None:
+        if self.allow_duplicate:
+            return None
+        work = {"url": self.url, "options": self.options.model_dump(mode="json")}
+        return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()
 
-class EchoRequest(_Request):
+
+class EchoRequest(_JobRequest):
     """Canary job: returns its payload after an optional sleep (used by health checks and benchmarks)."""
 
     job_type: Literal["echo"] = "echo"
@@ -58,6 +96,18 @@ class EchoRequest(_Request):
         default=None,
         max_length=1000,
         description="If set, the job fails with this message (tests error paths).",
+    )
+    fail_kind: Literal["permanent", "transient", "unknown"] = Field(
+        default="permanent",
+        description="How `fail_with` fails: a PermanentError, TransientError or RuntimeError.",
+    )
+    fail_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="Fail only the first N attempts, then succeed (default: every attempt).",
+    )
+    ignore_cancel: bool = Field(
+        default=False, description="Sleep in a way cancellation cannot interrupt (tests hard time limits)."
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +31,16 @@ from jobcommon.queues import QUEUES, Queue
 from jobcommon.settings import CommonSettings
 from jobcommon.store import JobStore
 from jobcommon.tracing import shutdown_tracing
+from jobcommon.upkeep import Upkeep
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from faststream.message import StreamMessage
     from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("mediajobs.service")
 
 
 class WorkerSettings(CommonSettings):
@@ -60,7 +65,11 @@ class JobService:
         self.instance = f"{socket.gethostname()}-{os.getpid()}"
         self.redis: Redis = connect(settings)
         self.store = JobStore(self.redis, settings)
-        self.runtime = JobRuntime(self.store, settings, worker=f"{name}-{self.instance}")
+        self.runtime = JobRuntime(
+            self.store, settings, self.spec, worker=f"{name}-{self.instance}", on_runaway=self._restart
+        )
+        self.upkeep = Upkeep(self.store, [self.spec], settings)
+        self._tasks: list[asyncio.Task[None]] = []
         self.broker = make_broker(
             settings,
             name,
@@ -84,9 +93,9 @@ class JobService:
             self.broker,
             logger=logging.getLogger("mediajobs.app"),
             on_startup=[self._on_startup],
-            after_startup=[self.heartbeat.start],
-            on_shutdown=[self.heartbeat.stop],
-            after_shutdown=[self._after_shutdown],
+            after_startup=[self.heartbeat.start, self._start_upkeep],
+            on_shutdown=[self._stop_upkeep],
+            after_shutdown=[self._release_own, self.heartbeat.stop, self._after_shutdown],
         )
 
     def handler(self, job_type: str) -> Callable[[Callable[..., Any]], Any]:
@@ -107,6 +116,37 @@ class JobService:
     async def _on_startup(self) -> None:
         self.broker.include_router(self.router)
         await ensure_groups(self.redis, [self.spec])
+
+    async def _start_upkeep(self) -> None:
+        self._tasks.append(asyncio.create_task(self.upkeep.run_forever()))
+
+    async def _stop_upkeep(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _release_own(self) -> None:
+        """After the broker stopped: hand back every delivery this worker still holds (e.g. one read but not
+        started), so another worker takes it at once instead of after a lease; then leave the group."""
+        spec, consumer = self.spec, self.runtime.worker
+        try:
+            pending = await self.redis.xpending_range(
+                spec.stream, spec.group, "-", "+", 10_000, consumername=consumer
+            )
+            ids = [str(p["message_id"]) for p in pending]
+            released = await self.store.release(spec.queue, spec.group, ids)
+            if ids:
+                log.info("released %d deliveries back to %s", released.requeued, spec.queue)
+            await self.redis.xgroup_delconsumer(spec.stream, spec.group, consumer)
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "could not release deliveries on shutdown (%s); they are reclaimed after the lease", exc
+            )
+
+    def _restart(self) -> None:
+        """A run outlived its hard time limit: stop (gracefully) so the supervisor starts a clean process."""
+        log.error("a job ignored its time limits; restarting the service to kill it")
+        os.kill(os.getpid(), signal.SIGTERM)
 
     async def _after_shutdown(self) -> None:
         await self.redis.aclose()

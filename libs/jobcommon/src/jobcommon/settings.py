@@ -27,6 +27,11 @@ class CommonSettings(BaseSettings):
     progress_interval_s: float = Field(
         default=0.25, ge=0, description="Coalescing window for progress updates."
     )
+    lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A running job whose worker stops renewing for this long is run again.",
+    )
     cancel_poll_s: float = Field(
         default=0.25, gt=0, description="How often a running job checks for a cancel."
     )

@@ -1,22 +1,29 @@
-"""The job store: job records in Redis, changed only through atomic, validated transitions."""
+"""The job store: job records in Redis, changed only through atomic, validated transitions (Lua scripts)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from jobcommon import keys
 from jobcommon.errors import JobNotFound, JobStateConflict
-from jobcommon.models import ErrorInfo, Job, JobStatus, Progress, to_hash_fields, utcnow
+from jobcommon.models import Job, JobStatus, Progress, to_hash_fields, utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
     from jobcommon.settings import CommonSettings
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+DEAD_LETTER_MAXLEN = 10_000
+RECLAIMER = "reclaimer"
+"""Consumer name under which stale deliveries are claimed, for the instant before they are requeued."""
 
 
 def _lua(name: str) -> str:
@@ -27,8 +34,26 @@ def _allowed(statuses: Iterable[JobStatus]) -> str:
     return "|" + "|".join(statuses) + "|"
 
 
-_CANCELLABLE_AT_ONCE = (JobStatus.QUEUED, JobStatus.RETRYING)
-_STARTABLE = (JobStatus.QUEUED, JobStatus.RETRYING)
+def _job_from_flat(flat: Sequence[str]) -> Job:
+    return Job.from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The stream entry that carried a job to a worker (consumer): the job's lease while it runs."""
+
+    queue: str
+    group: str
+    consumer: str
+    entry_id: str
+
+    @property
+    def stream(self) -> str:
+        return keys.stream(self.queue)
+
+    @property
+    def inflight(self) -> str:
+        return keys.inflight(self.queue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,21 +63,29 @@ class Transition:
     applied: bool
     job: Job | None
     status: JobStatus | None
+    lost: bool = False
+    """The caller's run no longer owns the job (its delivery was reclaimed or another run started)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
-    """The stream entry that carried a job to a worker: acknowledged and deleted when the job ends."""
-
-    stream: str
-    group: str
-    entry_id: str
+class Created:
+    job: Job
+    created: bool
+    """False when an earlier job was returned instead (idempotency key or duplicate work)."""
+    reason: Literal["created", "idempotent", "duplicate"] = "created"
 
 
 @dataclass(frozen=True, slots=True)
 class JobPage:
     jobs: list[Job]
     next_offset: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    requeued: int
+    dead: int
+    dropped: int
 
 
 class JobStore:
@@ -62,8 +95,12 @@ class JobStore:
         self.redis = redis
         self.settings = settings
         self._create: AsyncScript = redis.register_script(_lua("create"))
+        self._start: AsyncScript = redis.register_script(_lua("start"))
         self._transition: AsyncScript = redis.register_script(_lua("transition"))
         self._touch: AsyncScript = redis.register_script(_lua("touch"))
+        self._retry_later: AsyncScript = redis.register_script(_lua("retry_later"))
+        self._promote: AsyncScript = redis.register_script(_lua("promote"))
+        self._requeue: AsyncScript = redis.register_script(_lua("requeue"))
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -132,22 +169,46 @@ class JobStore:
             if cursor == 0:
                 return removed
 
-    # -- changing ------------------------------------------------------------------------------------
+    # -- creating ------------------------------------------------------------------------------------
 
-    async def create(self, job: Job) -> bool:
-        """Store a new job record; False when the task id is already taken."""
-        fields = to_hash_fields(**job.model_dump(exclude_none=False, exclude={"progress"}))
+    async def create(
+        self, job: Job, *, idempotency_key: str | None = None, duplicate_guard: str | None = None
+    ) -> Created:
+        """Store a new job record; or return the job an idempotency key or a duplicate guard points at.
+
+        Raises JobStateConflict when the task id is already taken.
+        """
+        fields = to_hash_fields(**job.model_dump(exclude_none=False, exclude={"progress", "errors"}))
         fields["progress"] = job.progress.model_dump_json(exclude_none=True)
+        fields["errors"] = "[]"
         argv: list[Any] = [
             self.settings.queued_ttl_s,
             job.created_at.timestamp(),
             job.task_id,
             max(self.settings.queued_ttl_s, self.settings.result_ttl_s),
+            IDEMPOTENCY_TTL_S,
+            "1" if idempotency_key else "0",
+            "1" if duplicate_guard else "0",
+            keys.JOB_PREFIX,
         ]
         for name, value in fields.items():
             argv += [name, value]
-        created = await self._create(keys=[keys.job(job.task_id), keys.JOB_INDEX], args=argv)
-        return bool(created)
+        script_keys = [
+            keys.job(job.task_id),
+            keys.JOB_INDEX,
+            keys.idempotency(idempotency_key) if idempotency_key else keys.job(job.task_id),
+            duplicate_guard or keys.job(job.task_id),
+        ]
+        reply = await self._create(keys=script_keys, args=argv)
+        code = int(reply[0])
+        if code == 1:
+            return Created(job, created=True)
+        if code == 0:
+            raise JobStateConflict(job.task_id, "exists", f"task id {job.task_id!r} is already taken")
+        reason: Literal["idempotent", "duplicate"] = "idempotent" if code == 2 else "duplicate"
+        return Created(await self.get(reply[1]), created=False, reason=reason)
+
+    # -- transitions ---------------------------------------------------------------------------------
 
     async def transition(
         self,
@@ -158,11 +219,14 @@ class JobStore:
         event: str = "status",
         attempts: int = 0,
         delivery: Delivery | None = None,
+        run_id: str = "",
+        dead_letter: str = "",
         **fields: Any,
     ) -> Transition:
-        """Apply a change if the job's status is one of `allowed`; announce it as `event`.
+        """Apply a change if the job's status is one of `allowed` (and `run_id` still owns it).
 
-        With a `delivery`, the job's stream entry is acknowledged and deleted in the same atomic step.
+        With a `delivery`, the job's stream entry is acknowledged and deleted in the same atomic step; with
+        `dead_letter` (a reason) the job is also appended to the dead-letter stream.
         """
         ttl = 0
         if to is not None:
@@ -175,17 +239,19 @@ class JobStore:
             argv += ["", ""]
         else:
             argv += [delivery.group, delivery.entry_id]
-            script_keys.append(delivery.stream)
+            script_keys += [delivery.stream, delivery.inflight, keys.DEAD_LETTERS]
+        argv += [run_id, dead_letter if delivery is not None else ""]
         for name, value in to_hash_fields(**fields).items():
             argv += [name, value]
         reply = await self._transition(keys=script_keys, args=argv)
         code = int(reply[0])
         if code == -1:
             return Transition(applied=False, job=None, status=None)
+        if code == -3:
+            return Transition(applied=False, job=None, status=None, lost=True)
         if code == 0:
             return Transition(applied=False, job=None, status=JobStatus(reply[1]))
-        flat: list[str] = reply[1]
-        job = Job.from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
+        job = _job_from_flat(reply[1])
         return Transition(applied=True, job=job, status=job.status)
 
     def _ttl_for(self, status: JobStatus) -> int:
@@ -195,60 +261,154 @@ class JobStore:
             return self.settings.progress_ttl_s
         return self.settings.queued_ttl_s
 
-    async def start(self, task_id: str, worker: str) -> Transition:
-        """A worker takes the job: queued/retrying -> running, one more attempt."""
+    async def start(self, task_id: str, delivery: Delivery, run_id: str) -> Transition:
+        """A worker takes a delivered job: queued/retrying -> running, one more attempt, fenced by `run_id`.
+
+        Refused (lost=True) when the delivery is no longer this consumer's (reclaimed meanwhile).
+        """
+        reply = await self._start(
+            keys=[keys.job(task_id), keys.job_events(task_id), delivery.stream, delivery.inflight],
+            args=[
+                delivery.group,
+                delivery.consumer,
+                delivery.entry_id,
+                run_id,
+                self.settings.progress_ttl_s,
+                utcnow().isoformat(),
+                delivery.consumer,
+                task_id,
+            ],
+        )
+        code = int(reply[0])
+        if code == -2:
+            return Transition(applied=False, job=None, status=None, lost=True)
+        if code == 0:
+            return Transition(applied=False, job=None, status=JobStatus(reply[1]) if reply[1] else None)
+        job = _job_from_flat(reply[1])
+        return Transition(applied=True, job=job, status=job.status)
+
+    async def check_in(
+        self, task_id: str, run_id: str, delivery: Delivery, *, renew: bool
+    ) -> tuple[str, bool]:
+        """A running job's heartbeat: ('ok' | 'lost' | its status, cancel requested); may renew the lease."""
+        state, cancel = await self._touch(
+            keys=[keys.job(task_id), delivery.stream, delivery.inflight],
+            args=[
+                run_id,
+                "1" if renew else "0",
+                delivery.group,
+                delivery.consumer,
+                delivery.entry_id,
+                self.settings.progress_ttl_s,
+            ],
+        )
+        return str(state), cancel == "1"
+
+    async def report_progress(self, task_id: str, progress: Progress, run_id: str = "") -> Transition:
         return await self.transition(
-            task_id,
-            allowed=_STARTABLE,
-            to=JobStatus.RUNNING,
-            attempts=1,
-            started_at=utcnow(),
-            worker=worker,
-            error=None,
+            task_id, allowed=(JobStatus.RUNNING,), event="progress", run_id=run_id, progress=progress
         )
 
-    async def report_progress(self, task_id: str, progress: Progress) -> Transition:
-        return await self.transition(
-            task_id, allowed=(JobStatus.RUNNING,), event="progress", progress=progress
-        )
-
-    async def succeed(
+    async def finish(
         self,
         task_id: str,
-        result: dict[str, Any],
-        progress: Progress | None = None,
-        delivery: Delivery | None = None,
+        to: JobStatus,
+        *,
+        delivery: Delivery,
+        run_id: str,
+        dead_letter: str = "",
+        **fields: Any,
     ) -> Transition:
-        extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
+        """End a run: running -> succeeded/failed/cancelled, acknowledging its message in the same step."""
         return await self.transition(
             task_id,
             allowed=(JobStatus.RUNNING,),
-            to=JobStatus.SUCCEEDED,
+            to=to,
             delivery=delivery,
+            run_id=run_id,
+            dead_letter=dead_letter,
             finished_at=utcnow(),
-            result=result,
-            **extra,
+            **fields,
         )
 
-    async def fail(self, task_id: str, error: ErrorInfo, delivery: Delivery | None = None) -> Transition:
-        return await self.transition(
-            task_id,
-            allowed=(JobStatus.RUNNING,),
-            to=JobStatus.FAILED,
-            delivery=delivery,
-            finished_at=utcnow(),
-            error=error,
+    async def retry_later(
+        self, task_id: str, *, delivery: Delivery, run_id: str, delay_s: float, **fields: Any
+    ) -> bool:
+        """Park the job's message and mark it `retrying` until `delay_s` from now; False if no longer ours."""
+        due = time.time() + delay_s
+        argv: list[Any] = [
+            delivery.group,
+            delivery.entry_id,
+            run_id,
+            due,
+            self.settings.queued_ttl_s + int(delay_s),
+        ]
+        fields["next_attempt_at"] = datetime.fromtimestamp(due, UTC)
+        for name, value in to_hash_fields(**fields).items():
+            argv += [name, value]
+        reply = await self._retry_later(
+            keys=[
+                keys.job(task_id),
+                keys.job_events(task_id),
+                delivery.stream,
+                delivery.inflight,
+                keys.parked(task_id),
+                keys.DELAYED,
+            ],
+            args=argv,
         )
+        return bool(reply)
 
-    async def mark_cancelled(self, task_id: str, delivery: Delivery | None = None) -> Transition:
-        """A running job stopped because it was cancelled."""
-        return await self.transition(
-            task_id,
-            allowed=(JobStatus.RUNNING,),
-            to=JobStatus.CANCELLED,
-            delivery=delivery,
-            finished_at=utcnow(),
+    async def promote_due(self, limit: int = 100) -> int:
+        """Re-enqueue retries whose time has come; returns how many."""
+        moved = await self._promote(
+            keys=[keys.DELAYED],
+            args=[
+                time.time(),
+                limit,
+                keys.JOB_PREFIX,
+                keys.EVENTS_PREFIX,
+                keys.PARKED_PREFIX,
+                keys.STREAM_PREFIX,
+                self.settings.queued_ttl_s,
+            ],
         )
+        return int(moved)
+
+    async def reclaim(self, queue: str, group: str, *, min_idle_s: float) -> Requeued:
+        """Requeue deliveries idle longer than `min_idle_s` (their worker stopped renewing: it died).
+
+        The lost run counts as an attempt; a job out of attempts is failed and dead-lettered.
+        """
+        return await self._run_requeue(queue, group, "reclaim", int(min_idle_s * 1000), ())
+
+    async def release(self, queue: str, group: str, entry_ids: Sequence[str]) -> Requeued:
+        """A stopping worker hands its deliveries back to the queue; the interrupted runs do not count."""
+        if not entry_ids:
+            return Requeued(0, 0, 0)
+        return await self._run_requeue(queue, group, "release", 0, entry_ids)
+
+    async def _run_requeue(
+        self, queue: str, group: str, mode: str, min_idle_ms: int, entry_ids: Sequence[str]
+    ) -> Requeued:
+        reply = await self._requeue(
+            keys=[keys.stream(queue), keys.inflight(queue), keys.DEAD_LETTERS],
+            args=[
+                group,
+                mode,
+                keys.JOB_PREFIX,
+                keys.EVENTS_PREFIX,
+                self.settings.queued_ttl_s,
+                self.settings.result_ttl_s,
+                utcnow().isoformat(),
+                DEAD_LETTER_MAXLEN,
+                queue,
+                RECLAIMER,
+                min_idle_ms,
+                *entry_ids,
+            ],
+        )
+        return Requeued(*(int(n) for n in reply))
 
     async def acknowledge(self, delivery: Delivery) -> None:
         """Acknowledge and delete a stream entry whose job needs nothing more (already ended or gone)."""
@@ -257,12 +417,19 @@ class JobStore:
             pipe.xdel(delivery.stream, delivery.entry_id)
             await pipe.execute()
 
+    # -- requests from clients -----------------------------------------------------------------------
+
     async def request_cancel(self, task_id: str) -> Job:
         """Cancel a job: at once when it waits, by request when it runs; refused when it has finished."""
         done = await self.transition(
-            task_id, allowed=_CANCELLABLE_AT_ONCE, to=JobStatus.CANCELLED, finished_at=utcnow()
+            task_id,
+            allowed=(JobStatus.QUEUED, JobStatus.RETRYING),
+            to=JobStatus.CANCELLED,
+            finished_at=utcnow(),
         )
         if done.job is not None:
+            await self.redis.zrem(keys.DELAYED, task_id)
+            await self.redis.delete(keys.parked(task_id))
             return done.job
         if done.status == JobStatus.RUNNING:
             asked = await self.transition(task_id, allowed=(JobStatus.RUNNING,), cancel_requested=True)
@@ -275,7 +442,24 @@ class JobStore:
             task_id, done.status, f"job already {done.status.value}; it cannot be cancelled"
         )
 
-    async def check_in(self, task_id: str) -> tuple[JobStatus | None, bool]:
-        """A running job's heartbeat: renews its TTL; returns (status, cancel requested)."""
-        status, cancel = await self._touch(keys=[keys.job(task_id)], args=[self.settings.progress_ttl_s])
-        return (JobStatus(status) if status else None), cancel == "1"
+    async def reset_for_retry(self, task_id: str) -> Job:
+        """A failed (or dead-lettered) job goes back to `queued` with a fresh attempt budget."""
+        reset = await self.transition(
+            task_id,
+            allowed=(JobStatus.FAILED,),
+            to=JobStatus.QUEUED,
+            attempts=0,
+            dead=False,
+            finished_at=None,
+            error=None,
+            next_attempt_at=None,
+            cancel_requested=False,
+        )
+        if reset.job is not None:
+            await self.redis.hset(keys.job(task_id), "attempts", 0)
+            return reset.job.model_copy(update={"attempts": 0})
+        if reset.status is None:
+            raise JobNotFound(task_id)
+        raise JobStateConflict(
+            task_id, reset.status, f"job is {reset.status.value}; only failed jobs can be retried"
+        )

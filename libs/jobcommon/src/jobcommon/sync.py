@@ -26,7 +26,7 @@ def submit_video_download(
 
     async def submit() -> str:
         async with JobClient(settings) as client:
-            return (await client.submit(request)).task_id
+            return (await client.submit(request)).job.task_id
 
     return asyncio.run(submit())
 

@@ -4,13 +4,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from redis.exceptions import RedisError
 
 from gateway.schemas import Health, JobList, Problem, ProgressResponse, RedisHealth, ResultResponse
 from jobcommon import Job, JobClient, JobRequest, JobStatus
+from jobcommon.client import DeadLetter
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
 
@@ -37,10 +38,37 @@ ExistingJob = Annotated[Job, Depends(existing_job)]
 """Resolved before a response starts, so a streaming endpoint can still answer 404."""
 
 
-@router.post("/submit", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
-async def submit(job: Annotated[JobRequest, Body()], client: Client) -> Job:
-    """Queue a job. The body's `job_type` selects its fields; the answer is the queued job."""
-    return await client.submit(job)
+@router.post(
+    "/submit",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Job,
+    responses={
+        200: {"model": Job, "description": "An earlier job was returned (see Mediajobs-Existing-Job)."}
+    },
+)
+async def submit(
+    job: Annotated[JobRequest, Body()],
+    client: Client,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Job:
+    """Queue a job. The body's `job_type` selects its fields; the answer is the queued job.
+
+    With an `Idempotency-Key` header, repeating the request within 24 h returns the first job (200). The same
+    download (URL and options) already queued or running is returned instead of starting it twice (200),
+    unless `allow_duplicate` is set.
+    """
+    created = await client.submit(job, idempotency_key=idempotency_key)
+    if not created.created:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Mediajobs-Existing-Job"] = created.reason
+    return created.job
+
+
+@router.get("/dead", response_model=list[DeadLetter])
+async def dead_letters(client: Client, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[DeadLetter]:
+    """Jobs that ran out of attempts, newest first (retry one with POST /jobs/{task_id}/retry)."""
+    return await client.dead_letters(limit)
 
 
 @router.get("/list", response_model=JobList)
@@ -116,6 +144,17 @@ async def job_result(task_id: str, client: Client) -> JSONResponse:
 async def cancel(task_id: str, client: Client) -> Job:
     """Cancel: a queued job at once; a running job stops within a second (`cancel_requested` until then)."""
     return await client.cancel(task_id)
+
+
+@router.post(
+    "/{task_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Job,
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "Only failed jobs can be retried."}},
+)
+async def retry(task_id: str, client: Client) -> Job:
+    """Run a failed or dead-lettered job again, with a fresh attempt budget."""
+    return await client.retry(task_id)
 
 
 @router.get("/{task_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND)

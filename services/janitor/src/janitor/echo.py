@@ -1,21 +1,38 @@
-"""The `echo` job: returns its payload after an optional sleep, reporting progress while it sleeps."""
+"""The `echo` job: returns its payload after an optional sleep, reporting progress while it sleeps.
+
+It can also fail on purpose (`fail_with`, `fail_kind`, `fail_attempts`) and ignore cancellation
+(`ignore_cancel`), which is how the tests and benchmarks exercise retries, dead letters and time limits.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from jobcommon import EchoRequest, EchoResult, JobCtx, PermanentError
+from jobcommon import EchoRequest, EchoResult, JobCtx, PermanentError, TransientError
 
 STEP_S = 0.1
 
 
 async def echo(request: EchoRequest, ctx: JobCtx) -> EchoResult:
-    deadline = time.monotonic() + request.sleep_s
-    while (left := deadline - time.monotonic()) > 0:
-        await asyncio.sleep(min(STEP_S, left))
-        done = request.sleep_s - max(0.0, deadline - time.monotonic())
-        await ctx.progress(100.0 * done / request.sleep_s, f"slept {done:.1f}/{request.sleep_s:g} s")
-    if request.fail_with is not None:
+    if request.ignore_cancel:
+        # A blocking sleep in a thread: cancelling the task cannot stop it (a runaway job).
+        await asyncio.shield(asyncio.to_thread(time.sleep, request.sleep_s))
+    else:
+        await _sleep_with_progress(request.sleep_s, ctx)
+    failing = request.fail_attempts is None or ctx.attempt <= request.fail_attempts
+    if request.fail_with is not None and failing:
+        if request.fail_kind == "transient":
+            raise TransientError(request.fail_with, error_type="EchoFlaky")
+        if request.fail_kind == "unknown":
+            raise RuntimeError(request.fail_with)
         raise PermanentError(request.fail_with, error_type="EchoFailed")
     return EchoResult(payload=request.payload)
+
+
+async def _sleep_with_progress(seconds: float, ctx: JobCtx) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(STEP_S, left))
+        done = seconds - max(0.0, deadline - time.monotonic())
+        await ctx.progress(100.0 * done / seconds, f"slept {done:.1f}/{seconds:g} s")

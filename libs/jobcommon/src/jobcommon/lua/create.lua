@@ -1,12 +1,27 @@
--- Create a job record and index it, unless a job with this id exists.
--- KEYS: job hash, job index
--- ARGV: ttl, score, task_id, index_ttl, field, value, ...
--- Returns 1 when created, 0 when the id is taken.
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+-- Create a job record and index it, unless the id is taken, the client's idempotency key already made a job,
+-- or the same work (duplicate guard) is already queued or running.
+-- KEYS: job hash, job index, idempotency key ('' slot unused), duplicate guard key ('' slot unused)
+-- ARGV: ttl, score, task_id, index_ttl, idempotency ttl, use idempotency ('1'/'0'), use guard ('1'/'0'),
+--       job key prefix, field, value, ...
+-- Returns {1} created; {0} id taken; {2, task id} idempotent replay; {3, task id} duplicate of a live job.
+if ARGV[6] == '1' then
+  local previous = redis.call('GET', KEYS[3])
+  if previous and redis.call('EXISTS', ARGV[8] .. previous) == 1 then return {2, previous} end
+end
+if ARGV[7] == '1' then
+  local live = redis.call('GET', KEYS[4])
+  if live and redis.call('EXISTS', ARGV[8] .. live) == 1 then return {3, live} end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 if redis.call('TTL', KEYS[2]) < tonumber(ARGV[4]) then
   redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
-return 1
+if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5]) end
+if ARGV[7] == '1' then
+  redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[1])
+  redis.call('HSET', KEYS[1], 'dedupe_key', KEYS[4])
+end
+return {1}

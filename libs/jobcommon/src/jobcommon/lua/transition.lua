@@ -1,20 +1,34 @@
--- Atomically move a job from one of the allowed statuses, write fields, announce the change and, when the job
--- thereby ends, acknowledge and delete its stream entry (so "terminal" and "acknowledged" never disagree).
--- KEYS: job hash, job events channel, [stream]
+-- Atomically move a job from one of the allowed statuses, write fields, announce the change and, when the
+-- job thereby leaves its worker, acknowledge and delete its stream entry ("ended" and "acknowledged" never
+-- disagree).
+-- KEYS: job hash, job events channel, [stream, inflight hash], [dead-letter stream]
 -- ARGV: allowed ('|queued|retrying|'), new status ('' keeps it), ttl (0 keeps it), event kind ('' publishes
 --       nothing), attempts increment, consumer group ('' acknowledges nothing), stream entry id,
---       field, value, ...
--- Returns {1, hgetall} on success, {0, current status} when not allowed, {-1} when the job does not exist.
+--       expected run id ('' for any), dead-letter reason ('' for none), field, value, ...
+-- Returns {1, hgetall} on success, {0, current status} when not allowed, {-1} when the job does not exist,
+-- {-3} when another run owns the job.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {-1} end
 if not string.find(ARGV[1], '|' .. status .. '|', 1, true) then return {0, status} end
-if #ARGV >= 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[8] then return {-3} end
+if #ARGV >= 10 then redis.call('HSET', KEYS[1], unpack(ARGV, 10)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 if tonumber(ARGV[5]) ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[5]) end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 if ARGV[6] ~= '' then
   redis.call('XACK', KEYS[3], ARGV[6], ARGV[7])
   redis.call('XDEL', KEYS[3], ARGV[7])
+  redis.call('HDEL', KEYS[4], ARGV[7])
+end
+if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
+  local dedupe = redis.call('HGET', KEYS[1], 'dedupe_key')
+  if dedupe and dedupe ~= '' then redis.call('DEL', dedupe) end
+end
+if ARGV[9] ~= '' then
+  local info = redis.call('HMGET', KEYS[1], 'task_id', 'queue', 'finished_at')
+  redis.call('HSET', KEYS[1], 'dead', '1')
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', 10000, '*', 'task_id', info[1], 'queue', info[2], 'reason', ARGV[9],
+    'at', info[3] or '')
 end
 local flat = redis.call('HGETALL', KEYS[1])
 if ARGV[4] ~= '' then

@@ -1,0 +1,25 @@
+-- Move due retries back onto their queues.
+-- KEYS: delayed zset
+-- ARGV: now (epoch s), limit, job key prefix, events prefix, parked prefix, stream prefix, queued ttl
+-- Returns the number of jobs re-enqueued.
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local moved = 0
+for _, task in ipairs(due) do
+  redis.call('ZREM', KEYS[1], task)
+  local job_key = ARGV[3] .. task
+  local parked_key = ARGV[5] .. task
+  local values = redis.call('HMGET', job_key, 'status', 'queue')
+  local fields = redis.call('HGETALL', parked_key)
+  redis.call('DEL', parked_key)
+  if values[1] == 'retrying' and #fields > 0 then
+    redis.call('XADD', ARGV[6] .. values[2], '*', unpack(fields))
+    redis.call('HSET', job_key, 'status', 'queued', 'next_attempt_at', '')
+    redis.call('EXPIRE', job_key, ARGV[7])
+    local flat = redis.call('HGETALL', job_key)
+    local job = {}
+    for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+    redis.call('PUBLISH', ARGV[4] .. task, cjson.encode({kind = 'status', job = job}))
+    moved = moved + 1
+  end
+end
+return moved

@@ -1,0 +1,59 @@
+-- Put pending deliveries back on their queue as fresh entries: a dead worker's (reclaim: the run counts as an
+-- attempt, and a job out of attempts is dead-lettered) or a stopping worker's own (release: the run does not
+-- count). Works from entry ids alone, so it needs no message decoding.
+-- In 'reclaim' mode the entries are found here (XAUTOCLAIM of those idle longer than the lease), so claiming
+-- and requeueing are one atomic step; in 'release' mode the caller names its own entries.
+-- KEYS: stream, inflight hash, dead-letter stream
+-- ARGV: group, mode ('reclaim'|'release'), job key prefix, events prefix, queued ttl, result ttl, now (ISO),
+--       dead-letter max length, queue name, reclaimer consumer, min idle ms, entry id, ...
+-- Returns {requeued, dead, dropped}.
+local requeued, dead, dropped = 0, 0, 0
+local ids = {}
+if ARGV[2] == 'reclaim' then
+  ids = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[10], ARGV[11], '0-0', 'COUNT', 100, 'JUSTID')[2]
+else
+  for i = 12, #ARGV do ids[#ids + 1] = ARGV[i] end
+end
+for _, id in ipairs(ids) do
+  local entry = redis.call('XRANGE', KEYS[1], id, id)
+  local task = redis.call('HGET', KEYS[2], id)
+  redis.call('XACK', KEYS[1], ARGV[1], id)
+  redis.call('XDEL', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+  local job_key = task and (ARGV[3] .. task) or nil
+  local values = job_key and redis.call('HMGET', job_key, 'status', 'entry_id', 'attempts', 'max_attempts') or {}
+  if #entry == 0 then
+    dropped = dropped + 1
+  elseif job_key and values[1] == 'running' and values[2] == id then
+    local attempts = tonumber(values[3] or '0')
+    if ARGV[2] == 'release' then attempts = attempts - 1 end
+    if ARGV[2] == 'reclaim' and attempts >= tonumber(values[4] or '1') then
+      redis.call('HSET', job_key, 'status', 'failed', 'run_id', '', 'entry_id', '', 'finished_at', ARGV[7],
+        'dead', '1', 'error', cjson.encode({type = 'WorkerLost',
+          message = 'its worker stopped responding on each of ' .. attempts .. ' attempts; dead-lettered'}))
+      redis.call('EXPIRE', job_key, ARGV[6])
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'task_id', task, 'queue', ARGV[9],
+        'reason', 'WorkerLost', 'at', ARGV[7])
+      local dedupe = redis.call('HGET', job_key, 'dedupe_key')
+      if dedupe and dedupe ~= '' then redis.call('DEL', dedupe) end
+      dead = dead + 1
+    else
+      redis.call('XADD', KEYS[1], '*', unpack(entry[1][2]))
+      redis.call('HSET', job_key, 'status', 'queued', 'run_id', '', 'entry_id', '', 'worker', '',
+        'attempts', attempts)
+      redis.call('EXPIRE', job_key, ARGV[5])
+      requeued = requeued + 1
+    end
+    local flat = redis.call('HGETALL', job_key)
+    local job = {}
+    for j = 1, #flat, 2 do job[flat[j]] = flat[j + 1] end
+    redis.call('PUBLISH', ARGV[4] .. task, cjson.encode({kind = 'status', job = job}))
+  elseif not task then
+    -- delivered but never started (e.g. waiting for a free slot when its worker died): back in line
+    redis.call('XADD', KEYS[1], '*', unpack(entry[1][2]))
+    requeued = requeued + 1
+  else
+    dropped = dropped + 1
+  end
+end
+return {requeued, dead, dropped}

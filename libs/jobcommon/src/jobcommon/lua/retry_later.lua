@@ -1,0 +1,25 @@
+-- A run failed in a way worth retrying: running -> retrying, its message parked until due.
+-- The stream entry's fields are copied aside, so the retry carries the same message (headers, trace context).
+-- KEYS: job hash, events channel, stream, inflight hash, parked message hash, delayed zset
+-- ARGV: group, entry id, run id, due (epoch s), ttl, field, value, ... (job fields to write)
+-- Returns 1, or 0 when the run no longer owns the job.
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' or redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[3] then
+  return 0
+end
+local entry = redis.call('XRANGE', KEYS[3], ARGV[2], ARGV[2])
+if #entry == 1 then
+  redis.call('DEL', KEYS[5])
+  redis.call('HSET', KEYS[5], unpack(entry[1][2]))
+  redis.call('EXPIRE', KEYS[5], ARGV[5])
+end
+redis.call('XACK', KEYS[3], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[3], ARGV[2])
+redis.call('HDEL', KEYS[4], ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'retrying', 'run_id', '', 'entry_id', '', unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[6], ARGV[4], string.match(KEYS[1], '[^:]+$'))
+local flat = redis.call('HGETALL', KEYS[1])
+local job = {}
+for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+redis.call('PUBLISH', KEYS[2], cjson.encode({kind = 'status', job = job}))
+return 1

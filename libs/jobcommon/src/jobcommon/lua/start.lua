@@ -1,0 +1,22 @@
+-- A worker takes a delivered job: queued/retrying -> running, fenced by a fresh run id.
+-- The delivery must still be this consumer's pending entry (not reclaimed meanwhile); claiming it also resets
+-- its idle time, which is the job's lease.
+-- KEYS: job hash, events channel, stream, inflight hash
+-- ARGV: group, consumer, entry id, run id, ttl, started_at, worker, task id
+-- Returns {1, hgetall} started; {0, status} refused (status '' when the record is gone); {-2} delivery lost.
+local claimed = redis.call('XCLAIM', KEYS[3], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+if #claimed == 0 then return {-2} end
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {0, ''} end
+if status ~= 'queued' and status ~= 'retrying' then return {0, status} end
+redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[4], 'entry_id', ARGV[3], 'started_at', ARGV[6],
+  'worker', ARGV[7], 'error', '', 'next_attempt_at', '')
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[8])
+redis.call('EXPIRE', KEYS[4], ARGV[5])
+local flat = redis.call('HGETALL', KEYS[1])
+local job = {}
+for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+redis.call('PUBLISH', KEYS[2], cjson.encode({kind = 'status', job = job}))
+return {1, flat}
