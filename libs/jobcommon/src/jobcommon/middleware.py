@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from faststream import BaseMiddleware
 from faststream.message import AckStatus
+from redis.exceptions import RedisError
 
 from jobcommon import context, outcome
 from jobcommon.errors import HardTimeLimitExceeded, TimeLimitExceeded
@@ -108,7 +109,14 @@ class JobMiddleware(BaseMiddleware):
             temp_dir=rt.temp_dir(task_id),
             reporter=ProgressReporter(rt.store, task_id, rt.settings.progress_interval_s, run_id=run_id),
         )
-        log.info("start job=%s type=%s attempt=%d/%d", task_id, job.job_type, job.attempts, job.max_attempts)
+        log.info(
+            "start job=%s type=%s attempt=%d/%d worker=%s",
+            task_id,
+            job.job_type,
+            job.attempts,
+            job.max_attempts,
+            rt.worker,
+        )
         rt.running[task_id] = ctx
         try:
             result = await self._run(ctx, policy, delivery, run_id, call_next, msg)
@@ -120,7 +128,9 @@ class JobMiddleware(BaseMiddleware):
             raise
         finally:
             rt.running.pop(task_id, None)
-        await self._record(ctx, policy, result, delivery, run_id)
+        await _persistently(
+            lambda: self._record(ctx, policy, result, delivery, run_id), self.runtime.settings.lease_s
+        )
         return None
 
     async def _run(
@@ -174,14 +184,29 @@ class JobMiddleware(BaseMiddleware):
         return verdict
 
     async def _watch(self, ctx: context.JobContext, delivery: Delivery, run_id: str) -> outcome.Outcome:
-        """Returns when the run must stop: a cancel request, or the job is no longer this run's."""
+        """Returns when the run must stop: a cancel request, or the job is no longer this run's.
+
+        Redis being briefly unreachable is not a reason to stop; not having renewed the lease for a whole
+        `lease_s` is (by then the job may be reclaimed and running elsewhere).
+        """
         store, settings = self.runtime.store, self.runtime.settings
         renew_every = settings.lease_s / 3
         renewed = time.monotonic()
         while True:
             await asyncio.sleep(settings.cancel_poll_s)
             renew = time.monotonic() - renewed >= renew_every
-            state, cancel = await store.check_in(ctx.task_id, run_id, delivery, renew=renew)
+            try:
+                state, cancel = await store.check_in(ctx.task_id, run_id, delivery, renew=renew)
+            except (RedisError, OSError) as exc:
+                if time.monotonic() - renewed > settings.lease_s:
+                    log.warning(
+                        "job=%s: could not renew its lease for %.0f s (%s)",
+                        ctx.task_id,
+                        settings.lease_s,
+                        exc,
+                    )
+                    return outcome.LOST
+                continue
             if renew:
                 renewed = time.monotonic()
             if state != "ok":
@@ -268,3 +293,19 @@ class JobMiddleware(BaseMiddleware):
             error.message,
             " (dead-lettered)" if exhausted else "",
         )
+
+
+async def _persistently(write: Callable[[], Awaitable[None]], within_s: float) -> None:
+    """Retry a write through a short Redis outage (a restart); give up after `within_s`, leaving the
+    delivery pending so it is reclaimed and run again rather than lost."""
+    deadline = time.monotonic() + within_s
+    delay = 0.2
+    while True:
+        try:
+            await write()
+            return
+        except (RedisError, OSError):
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(2.0, delay * 2)

@@ -104,7 +104,7 @@ class EchoRequest(_JobRequest):
     fail_attempts: int | None = Field(
         default=None,
         ge=1,
-        description="Fail only the first N attempts, then succeed (default: every attempt).",
+        description="Fail until N failures are on record, then succeed (default: always fail).",
     )
     ignore_cancel: bool = Field(
         default=False, description="Sleep in a way cancellation cannot interrupt (tests hard time limits)."

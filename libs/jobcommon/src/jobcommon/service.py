@@ -42,6 +42,9 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("mediajobs.service")
 
+EXIT_RUNAWAY = 75
+"""Exit status after a job outlived its hard time limit (EX_TEMPFAIL: restart me)."""
+
 
 class WorkerSettings(CommonSettings):
     """Settings of a worker service. `CONCURRENCY` jobs run at once; no more messages than that are taken."""
@@ -70,6 +73,7 @@ class JobService:
         )
         self.upkeep = Upkeep(self.store, [self.spec], settings)
         self._tasks: list[asyncio.Task[None]] = []
+        self._runaway = False
         self.broker = make_broker(
             settings,
             name,
@@ -108,6 +112,7 @@ class JobService:
 
     def _describe(self) -> dict[str, Any]:
         return {
+            "consumer": self.runtime.worker,
             "queue": self.spec.queue.value,
             "concurrency": self.settings.concurrency,
             "running": sorted(self.runtime.running),
@@ -144,8 +149,10 @@ class JobService:
             )
 
     def _restart(self) -> None:
-        """A run outlived its hard time limit: stop (gracefully) so the supervisor starts a clean process."""
+        """A run outlived its hard time limit: stop gracefully, then exit at once (the runaway work dies with
+        the process) with EXIT_RUNAWAY, so the supervisor (compose, `task dev`) starts a clean process."""
         log.error("a job ignored its time limits; restarting the service to kill it")
+        self._runaway = True
         os.kill(os.getpid(), signal.SIGTERM)
 
     async def _after_shutdown(self) -> None:
@@ -154,6 +161,9 @@ class JobService:
 
     async def run(self) -> None:
         await self.app.run()
+        if self._runaway:
+            logging.shutdown()
+            os._exit(EXIT_RUNAWAY)  # do not wait for the runaway thread the way interpreter exit would
 
     def serve(self) -> None:
         """Run the service until SIGINT/SIGTERM, on uvloop where available."""

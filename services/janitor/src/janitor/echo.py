@@ -20,7 +20,7 @@ async def echo(request: EchoRequest, ctx: JobCtx) -> EchoResult:
         await asyncio.shield(asyncio.to_thread(time.sleep, request.sleep_s))
     else:
         await _sleep_with_progress(request.sleep_s, ctx)
-    failing = request.fail_attempts is None or ctx.attempt <= request.fail_attempts
+    failing = request.fail_attempts is None or len(ctx.job.errors) < request.fail_attempts
     if request.fail_with is not None and failing:
         if request.fail_kind == "transient":
             raise TransientError(request.fail_with, error_type="EchoFlaky")
