@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -20,6 +21,9 @@ from tests.support.media import make_mp4
 from tests.support.otlp import OtlpReceiver
 from tools.localredis import LocalRedis, free_port
 from tools.procs import ServiceProcess
+
+if TYPE_CHECKING:
+    from tests.cluster import Cluster
 
 
 def _docker_answers() -> bool:
@@ -146,6 +150,21 @@ def stack(redis_url: str, media_root: Path, otlp: OtlpReceiver) -> Iterator[Stac
     yield running
     for proc in procs.values():
         proc.stop()
+
+
+@pytest.fixture
+async def cluster(redis_url: str, tmp_path: Path, otlp: OtlpReceiver) -> AsyncIterator[Cluster]:
+    """A private deployment on its own Redis database (flushed before and after), for tests that kill."""
+    from tests.cluster import Cluster
+
+    url = redis_url.rsplit("/", 1)[0] + "/11"
+    client = Redis.from_url(url)
+    await client.flushdb()
+    running = Cluster(url, tmp_path / "media", otlp)
+    yield running
+    running.stop_all()
+    await client.flushdb()
+    await client.aclose()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
@@ -61,9 +62,7 @@ def _job() -> Job:
 async def _deliver(redis: Redis, job: Job, consumer: str = "w1") -> Delivery:
     """Put a message for the job on the stream and read it as `consumer` would."""
     await redis.xadd(SPEC.stream, {"task": job.task_id})
-    reply = await redis.xreadgroup(SPEC.group, consumer, {SPEC.stream: ">"}, count=1)
-    entry_id = reply[0][1][0][0]
-    return Delivery(SPEC.queue, SPEC.group, consumer, entry_id)
+    return await _read(redis, consumer)
 
 
 async def _created_and_started(store: JobStore, redis: Redis) -> tuple[Job, Delivery, str]:
@@ -196,7 +195,7 @@ async def test_retry_later_parks_and_promotes_same_message(store: JobStore, redi
     await asyncio.sleep(0.35)
     assert await store.promote_due() == 1
     assert (await store.get(job.task_id)).status == JobStatus.QUEUED
-    entries = await redis.xrange(SPEC.stream)
+    entries = cast("list[Any]", await redis.xrange(SPEC.stream))
     assert entries[-1][1] == {"task": job.task_id}  # the very same message fields
     assert not await redis.exists(keys.parked(job.task_id))
 
@@ -221,14 +220,14 @@ async def test_reclaim_requeues_then_dead_letters(store: JobStore, redis: Redis)
     assert final.dead
     assert final.error is not None
     assert final.error.type == "WorkerLost"
-    dead = await redis.xrange(keys.DEAD_LETTERS)
+    dead = cast("list[Any]", await redis.xrange(keys.DEAD_LETTERS))
     assert dead[-1][1]["task_id"] == job.task_id
     assert (await redis.xpending(SPEC.stream, SPEC.group))["pending"] == 0
 
 
 async def _read(redis: Redis, consumer: str = "w2") -> Delivery:
-    reply = await redis.xreadgroup(SPEC.group, consumer, {SPEC.stream: ">"}, count=1)
-    return Delivery(SPEC.queue, SPEC.group, consumer, reply[0][1][0][0])
+    reply = cast("list[Any]", await redis.xreadgroup(SPEC.group, consumer, {SPEC.stream: ">"}, count=1))
+    return Delivery(SPEC.queue, SPEC.group, consumer, str(reply[0][1][0][0]))
 
 
 async def test_release_does_not_count_the_attempt(store: JobStore, redis: Redis) -> None:

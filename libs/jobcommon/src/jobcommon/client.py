@@ -13,7 +13,7 @@ from jobcommon import keys
 from jobcommon.broker import ensure_groups, make_broker
 from jobcommon.connection import connect
 from jobcommon.errors import JobNotFound, QueueUnavailable
-from jobcommon.events import follow
+from jobcommon.events import EventHub, follow
 from jobcommon.models import Job, JobStatus, utcnow
 from jobcommon.policies import policy_for
 from jobcommon.queues import queue_for
@@ -49,12 +49,15 @@ class JobClient:
         self.redis: Redis = connect(self.settings)
         self.store = JobStore(self.redis, self.settings)
         self.broker = make_broker(self.settings, service_name)
+        self.hub = EventHub(self.redis)
 
     async def start(self) -> None:
         await ensure_groups(self.redis)
         await self.broker.connect()
+        await self.hub.start()
 
     async def close(self) -> None:
+        await self.hub.stop()
         await self.broker.stop()
         await self.redis.aclose()
 
@@ -175,7 +178,7 @@ class JobClient:
 
     def events(self, task_id: str) -> AsyncIterator[JobEvent]:
         """The job's current state, then every change, ending after its terminal state."""
-        return follow(self.store, task_id)
+        return follow(self.store, self.hub, task_id)
 
     async def wait(self, task_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109
         """Wait until the job ends and return its final record (TimeoutError after `timeout` seconds)."""

@@ -1,17 +1,33 @@
-"""Live job events: every transition is published on the job's channel; listeners follow it here."""
+"""Live job events: every transition is published on the job's channel; listeners follow it here.
+
+One `EventHub` per process holds a single pattern subscription to every job's channel and hands each event
+to the listeners of that job, so a gateway with thousands of live SSE clients still uses one Redis
+connection for them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
 
 from jobcommon import keys
 from jobcommon.models import Job, JobEvent
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
+
+    from redis.asyncio import Redis
 
     from jobcommon.store import JobStore
+
+log = logging.getLogger("mediajobs.events")
+
+LISTENER_BUFFER = 1000
 
 
 def parse_event(data: str | bytes) -> JobEvent:
@@ -19,31 +35,100 @@ def parse_event(data: str | bytes) -> JobEvent:
     return JobEvent(kind=raw["kind"], job=Job.from_hash(raw["job"]))
 
 
-async def follow(store: JobStore, task_id: str, *, idle_check_s: float = 5.0) -> AsyncIterator[JobEvent]:
+class EventHub:
+    """Fans out job events from one Redis pattern subscription to in-process listeners."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._listeners: dict[str, set[asyncio.Queue[JobEvent | None]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_forever())
+        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
+
+    @contextlib.contextmanager
+    def listen(self, task_id: str) -> Iterator[asyncio.Queue[JobEvent | None]]:
+        """A queue receiving the job's events; `None` means events may have been missed (reconnect)."""
+        queue: asyncio.Queue[JobEvent | None] = asyncio.Queue(LISTENER_BUFFER)
+        self._listeners.setdefault(task_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            listeners = self._listeners.get(task_id, set())
+            listeners.discard(queue)
+            if not listeners:
+                self._listeners.pop(task_id, None)
+
+    async def _read_forever(self) -> None:
+        delay = 0.5
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(keys.EVENTS_PREFIX + "*")
+                self._subscribed.set()
+                self._broadcast_gap()  # anything published while (re)connecting may be missed
+                delay = 0.5
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is not None:
+                        self._dispatch(message["channel"], message["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("event subscription lost (%s); reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _dispatch(self, channel: str | bytes, data: str | bytes) -> None:
+        name = channel.decode() if isinstance(channel, bytes) else channel
+        listeners = self._listeners.get(name.removeprefix(keys.EVENTS_PREFIX))
+        if not listeners:
+            return
+        event = parse_event(data)
+        for queue in listeners:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)
+
+    def _broadcast_gap(self) -> None:
+        for listeners in self._listeners.values():
+            for queue in listeners:
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)
+
+
+async def follow(
+    store: JobStore, hub: EventHub, task_id: str, *, idle_check_s: float = 5.0
+) -> AsyncIterator[JobEvent]:
     """Yield the job's current state, then each change, ending after the terminal state.
 
-    Subscribes before reading the current state, so no change between the two is missed. If no event arrives
-    for `idle_check_s` the record is re-read, so a missed message (e.g. across a reconnect) cannot hang a
-    listener.
+    Listens before reading the current state, so no change between the two is missed; after a gap (Redis
+    reconnect) or `idle_check_s` without events, the record is re-read.
 
     Raises JobNotFound if the job does not exist.
     """
-    pubsub = store.redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(keys.job_events(task_id))
-    try:
+    with hub.listen(task_id) as queue:
         last = await store.get(task_id)
         yield JobEvent(kind="status", job=last)
         while not last.status.terminal:
-            message = await pubsub.get_message(timeout=idle_check_s)
-            if message is None:
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=idle_check_s)
+            except TimeoutError:
+                event = None
+            if event is None:
                 current = await store.get(task_id)
                 if current != last:
                     last = current
                     yield JobEvent(kind="status", job=current)
                 continue
-            event = parse_event(message["data"])
             last = event.job
             yield event
-    finally:
-        await pubsub.unsubscribe()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]

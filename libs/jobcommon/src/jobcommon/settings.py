@@ -36,6 +36,7 @@ class CommonSettings(BaseSettings):
         default=0.25, gt=0, description="How often a running job checks for a cancel."
     )
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    redis_max_connections: int = Field(default=64, ge=2, le=10_000)
     redis_connect_timeout_s: float = Field(default=3.0, gt=0)
     redis_timeout_s: float = Field(default=15.0, gt=0)
 

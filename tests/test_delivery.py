@@ -1,0 +1,335 @@
+"""Delivery guarantees with real processes: crashes, leases, chaos, Redis restarts, retries, time limits,
+graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import statistics
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from jobcommon import QUEUES, CommonSettings, Job, JobClient, JobStatus, Queue
+from tests.cluster import Cluster
+from tests.jobs import wait_terminal
+from tests.processes import download_children
+from tests.support.httpserver import MediaServer
+from tests.support.media import sha256_file
+from tools.localredis import LocalRedis
+
+DEFAULT = QUEUES[Queue.DEFAULT]
+
+
+def _alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+async def _wait_all(client: JobClient, task_ids: list[str], timeout: float) -> list[Job]:
+    return list(await asyncio.gather(*(client.wait(t, timeout=timeout) for t in task_ids)))
+
+
+async def _until(client: JobClient, task_id: str, predicate: object, timeout: float = 30) -> Job:
+    async with asyncio.timeout(timeout):
+        while True:
+            job = await client.get(task_id)
+            if predicate(job):  # type: ignore[operator]
+                return job
+            await asyncio.sleep(0.05)
+
+
+async def test_killed_downloader_job_is_finished_by_another(
+    cluster: Cluster, media_server: MediaServer
+) -> None:
+    first = cluster.start("downloader", LEASE_S="2")
+    second = cluster.start("downloader", LEASE_S="2")
+    async with JobClient(cluster.settings) as client:
+        job = (
+            await client.submit({"job_type": "video_download", "url": media_server.url("slow/big.mp4")})
+        ).job
+        running = await _until(client, job.task_id, lambda j: (j.progress.downloaded_bytes or 0) > 300_000)
+        assert running.worker is not None
+        holder = cluster.by_worker(running.worker)
+        children = download_children(holder.pid)
+        assert children, "the download runs in a child process"
+        cluster.kill(holder)
+        final = await client.wait(job.task_id, timeout=60)
+    assert final.status == JobStatus.SUCCEEDED, cluster.logs()
+    assert final.attempts == 2
+    assert final.worker != running.worker
+    assert {first.pid, second.pid} - {holder.pid}
+    assert final.result is not None
+    stored = cluster.media_root / final.result["path"]
+    assert sha256_file(stored) == sha256_file(media_server.root / "big.mp4")
+    await asyncio.sleep(0.5)
+    assert not _alive(children), "the dead worker's yt-dlp child died too"
+
+
+async def test_long_job_with_live_worker_is_never_run_twice(cluster: Cluster) -> None:
+    cluster.start("janitor", LEASE_S="1")
+    cluster.start("janitor", LEASE_S="1")
+    async with JobClient(cluster.settings) as client:
+        job = (await client.submit({"job_type": "echo", "sleep_s": 4, "payload": {"long": True}})).job
+        final = await client.wait(job.task_id, timeout=30)
+    assert final.status == JobStatus.SUCCEEDED
+    assert final.attempts == 1
+    assert len(cluster.starts()[job.task_id]) == 1
+
+
+async def test_chaos_kills_lose_nothing_and_never_double_run_a_live_lease(cluster: Cluster) -> None:
+    env = {"LEASE_S": "1.5", "CONCURRENCY": "4"}
+    workers = [cluster.start("janitor", **env), cluster.start("janitor", **env)]
+    rng = random.Random(7)
+    async with JobClient(cluster.settings) as client:
+        jobs = [
+            (
+                await client.submit(
+                    {
+                        "job_type": "echo",
+                        "sleep_s": rng.uniform(0.1, 1.0),
+                        "payload": {"i": i},
+                        "retry": {"max_attempts": 20},
+                    }
+                )
+            ).job
+            for i in range(100)
+        ]
+        for _ in range(10):
+            await asyncio.sleep(0.7)
+            victim = rng.choice([w for w in workers if w.alive()])
+            cluster.kill(victim)
+            workers.append(cluster.start("janitor", **env))
+        finals = await _wait_all(client, [j.task_id for j in jobs], timeout=120)
+    assert [f.status for f in finals] == [JobStatus.SUCCEEDED] * 100, cluster.logs()[-5000:]
+    assert [f.result for f in finals] == [{"payload": {"i": i}} for i in range(100)]
+    starts = cluster.starts()
+    for task_id, workers_of_job in starts.items():
+        assert len(workers_of_job) == len(set(workers_of_job)), f"{task_id} started twice by one worker"
+        for earlier in workers_of_job[:-1]:
+            pid = int(earlier.rsplit("-", 1)[1])
+            assert pid in cluster.killed, f"{task_id} re-run although worker {earlier} was alive"
+    rerun = sum(len(w) > 1 for w in starts.values())
+    assert rerun > 0, "the kills should have interrupted some jobs"
+
+
+async def test_redis_restart_under_load_loses_nothing(tmp_path: Path, cluster: Cluster) -> None:
+    server = LocalRedis(tmp_path / "redis", persistent=True)
+    url = server.start()
+    cluster.redis_url = url
+    cluster.start("janitor", LEASE_S="10", CONCURRENCY="4")
+    try:
+        async with JobClient(cluster.settings) as client:
+            ids = [
+                (await client.submit({"job_type": "echo", "sleep_s": 0.3, "payload": {"i": i}})).job.task_id
+                for i in range(40)
+            ]
+            await asyncio.sleep(1.0)
+            server.stop()  # SIGTERM: Redis writes its AOF and exits
+            await asyncio.sleep(1.0)
+            server.start()
+            finals = await _wait_all(client, ids, timeout=90)
+    finally:
+        cluster.stop_all()
+        server.stop()
+    assert [f.status for f in finals] == [JobStatus.SUCCEEDED] * 40, cluster.logs()[-4000:]
+
+
+async def test_transient_failures_retry_with_growing_jittered_delays(cluster: Cluster) -> None:
+    cluster.start("janitor", CONCURRENCY="10")
+    async with JobClient(cluster.settings) as client:
+        jobs = [
+            (
+                await client.submit(
+                    {
+                        "job_type": "echo",
+                        "fail_with": "flaky",
+                        "fail_kind": "transient",
+                        "fail_attempts": 3,
+                        "retry": {"max_attempts": 4, "backoff_base_s": 0.1, "backoff_cap_s": 10},
+                    }
+                )
+            ).job
+            for _ in range(10)
+        ]
+        finals = await _wait_all(client, [j.task_id for j in jobs], timeout=60)
+    delays: list[list[float]] = [[], [], []]
+    for final in finals:
+        assert final.status == JobStatus.SUCCEEDED
+        assert final.attempts == 4
+        assert [e.attempt for e in final.errors] == [1, 2, 3]
+        for k, error in enumerate(final.errors):
+            assert error.type == "EchoFlaky"
+            assert error.retry_in_s is not None
+            assert 0 <= error.retry_in_s <= 0.1 * 2**k  # full jitter under a doubling bound
+            delays[k].append(error.retry_in_s)
+    assert statistics.mean(delays[0]) < statistics.mean(delays[2])
+    assert len({round(d, 6) for d in delays[2]}) > 1  # jittered, not a fixed schedule
+
+
+async def test_permanent_failure_is_not_retried_and_unknown_errors_are(cluster: Cluster) -> None:
+    cluster.start("janitor")
+    async with JobClient(cluster.settings) as client:
+        permanent = (await client.submit({"job_type": "echo", "fail_with": "bad input"})).job
+        unknown = (
+            await client.submit(
+                {
+                    "job_type": "echo",
+                    "fail_with": "bug",
+                    "fail_kind": "unknown",
+                    "retry": {"max_attempts": 2, "backoff_base_s": 0.05},
+                }
+            )
+        ).job
+        p, u = await _wait_all(client, [permanent.task_id, unknown.task_id], timeout=30)
+    assert (p.status, p.attempts, p.dead) == (JobStatus.FAILED, 1, False)
+    assert [e.retry_in_s for e in p.errors] == [None]
+    assert (u.status, u.attempts, u.dead) == (JobStatus.FAILED, 2, True)
+    assert u.error is not None
+    assert u.error.type == "RuntimeError"
+
+
+async def test_soft_time_limit_stops_the_run(cluster: Cluster) -> None:
+    cluster.start("janitor")
+    async with JobClient(cluster.settings) as client:
+        job = (
+            await client.submit(
+                {
+                    "job_type": "echo",
+                    "sleep_s": 20,
+                    "time_limit": {"soft_limit_s": 0.5, "hard_limit_s": 5},
+                    "retry": {"max_attempts": 1},
+                }
+            )
+        ).job
+        final = await client.wait(job.task_id, timeout=15)
+    assert final.status == JobStatus.FAILED
+    assert final.error is not None
+    assert final.error.type == "TimeLimitExceeded"
+    assert final.started_at is not None
+    assert final.finished_at is not None
+    assert (final.finished_at - final.started_at).total_seconds() < 2
+
+
+async def test_hard_time_limit_kills_a_run_that_ignores_the_soft_one(cluster: Cluster) -> None:
+    worker = cluster.start("janitor")
+    async with JobClient(cluster.settings) as client:
+        job = (
+            await client.submit(
+                {
+                    "job_type": "echo",
+                    "sleep_s": 30,
+                    "ignore_cancel": True,
+                    "time_limit": {"soft_limit_s": 0.5, "hard_limit_s": 1.5},
+                }
+            )
+        ).job
+        final = await client.wait(job.task_id, timeout=15)
+    assert final.status == JobStatus.FAILED
+    assert final.error is not None
+    assert final.error.type == "HardTimeLimitExceeded"
+    assert await asyncio.to_thread(worker.wait, 15) == 75  # the runaway died with its process
+
+
+async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) -> None:
+    first = cluster.start("janitor", CONCURRENCY="2", GRACEFUL_TIMEOUT_S="5")
+    async with JobClient(cluster.settings) as client:
+        ids = [
+            (await client.submit({"job_type": "echo", "sleep_s": 1.0, "payload": {"i": i}})).job.task_id
+            for i in range(12)
+        ]
+        await _until(client, ids[0], lambda j: j.status == JobStatus.RUNNING)
+        first.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(first.wait, 20) == 0
+        pending = await client.redis.xpending(DEFAULT.stream, DEFAULT.group)
+        assert pending["pending"] == 0, pending
+        states = [(await client.get(t)).status for t in ids]
+        assert JobStatus.RUNNING not in states
+        assert states.count(JobStatus.SUCCEEDED) >= 2  # in-flight runs finished within the grace period
+        assert states.count(JobStatus.QUEUED) >= 1
+        cluster.start("janitor", CONCURRENCY="4")
+        finals = await _wait_all(client, ids, timeout=30)
+    assert [f.status for f in finals] == [JobStatus.SUCCEEDED] * 12
+    assert all(f.attempts == 1 for f in finals)
+
+
+async def test_sigterm_releases_a_run_longer_than_the_grace_period(cluster: Cluster) -> None:
+    first = cluster.start("janitor", GRACEFUL_TIMEOUT_S="0.5", LEASE_S="60")
+    async with JobClient(cluster.settings) as client:
+        job = (await client.submit({"job_type": "echo", "sleep_s": 3})).job
+        await _until(client, job.task_id, lambda j: j.status == JobStatus.RUNNING)
+        first.signal(signal.SIGTERM)
+        await asyncio.to_thread(first.wait, 20)
+        released = await client.get(job.task_id)
+        assert (released.status, released.attempts) == (JobStatus.QUEUED, 0)
+        cluster.start("janitor", LEASE_S="60")
+        final = await client.wait(job.task_id, timeout=30)  # taken at once, not after the 60 s lease
+    assert (final.status, final.attempts) == (JobStatus.SUCCEEDED, 1)
+
+
+@pytest.mark.usefixtures("stack")
+async def test_dead_letter_listed_then_requeued_through_the_api(
+    api: object, settings: CommonSettings
+) -> None:
+    import httpx
+
+    assert isinstance(api, httpx.AsyncClient)
+    body = {
+        "job_type": "echo",
+        "fail_with": "poison",
+        "fail_kind": "unknown",
+        "fail_attempts": 2,
+        "retry": {"max_attempts": 2, "backoff_base_s": 0.05},
+    }
+    task_id = (await api.post("/jobs/submit", json=body)).json()["task_id"]
+    async with JobClient(settings) as client:
+        dead = await client.wait(task_id, timeout=30)
+        assert (dead.status, dead.dead, dead.attempts) == (JobStatus.FAILED, True, 2)
+        listed = (await api.get("/jobs/dead")).json()
+        assert task_id in [d["job"]["task_id"] for d in listed]
+        response = await api.post(f"/jobs/{task_id}/retry")
+        assert response.status_code == 202, response.text
+        assert response.json()["status"] == "queued"
+        final = await client.wait(task_id, timeout=30)
+    assert final.status == JobStatus.SUCCEEDED
+    assert final.dead is False
+    assert len(final.errors) == 2  # the history survives the requeue
+    assert task_id not in [d["job"]["task_id"] for d in (await api.get("/jobs/dead")).json()]
+    assert (await api.post(f"/jobs/{task_id}/retry")).status_code == 409
+
+
+@pytest.mark.usefixtures("stack")
+async def test_idempotency_key_and_duplicate_downloads(api: object, media_server: MediaServer) -> None:
+    import httpx
+
+    assert isinstance(api, httpx.AsyncClient)
+    headers = {"Idempotency-Key": "order-42"}
+    first = await api.post("/jobs/submit", json={"job_type": "echo"}, headers=headers)
+    again = await api.post("/jobs/submit", json={"job_type": "echo"}, headers=headers)
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert again.headers["Mediajobs-Existing-Job"] == "idempotent"
+    assert again.json()["task_id"] == first.json()["task_id"]
+
+    download = {"job_type": "video_download", "url": media_server.url("veryslow/big.mp4")}
+    original = await api.post("/jobs/submit", json=download)
+    duplicate = await api.post("/jobs/submit", json=download)
+    forced = await api.post("/jobs/submit", json={**download, "allow_duplicate": True})
+    assert duplicate.status_code == 200
+    assert duplicate.headers["Mediajobs-Existing-Job"] == "duplicate"
+    assert duplicate.json()["task_id"] == original.json()["task_id"]
+    assert forced.status_code == 202
+    assert forced.json()["task_id"] != original.json()["task_id"]
+    for response in (original, forced):
+        await api.post(f"/jobs/{response.json()['task_id']}/cancel")
+    await wait_terminal(api, original.json()["task_id"], timeout=10)
+    after = await api.post("/jobs/submit", json=download)  # the guard went with the cancelled job
+    assert after.status_code == 202
+    await api.post(f"/jobs/{after.json()['task_id']}/cancel")
+
+
+async def test_nothing_left_behind_in_cluster_db(cluster: Cluster) -> None:
+    redis = Redis.from_url(cluster.redis_url, decode_responses=True)
+    assert await redis.dbsize() == 0
+    await redis.aclose()
