@@ -17,7 +17,7 @@ from jobcommon.events import EventHub, follow
 from jobcommon.models import Job, JobStatus, utcnow
 from jobcommon.policies import policy_for
 from jobcommon.queues import queue_for
-from jobcommon.requests import JOB_REQUEST_ADAPTER, EchoRequest, VideoDownloadRequest
+from jobcommon.requests import JOB_REQUEST_ADAPTER, AnyJobRequest
 from jobcommon.settings import CommonSettings
 from jobcommon.store import Created, JobPage, JobStore
 from jobcommon.tracing import current_trace_id, tracer
@@ -72,7 +72,7 @@ class JobClient:
 
     async def submit(
         self,
-        request: VideoDownloadRequest | EchoRequest | dict[str, Any],
+        request: AnyJobRequest | dict[str, Any],
         *,
         task_id: str | None = None,
         idempotency_key: str | None = None,
@@ -118,7 +118,7 @@ class JobClient:
                 raise QueueUnavailable(f"could not enqueue job: {exc}") from exc
         return created
 
-    async def _enqueue(self, request: VideoDownloadRequest | EchoRequest, stream: str, task_id: str) -> None:
+    async def _enqueue(self, request: AnyJobRequest, stream: str, task_id: str) -> None:
         await self.broker.publish(
             request, stream=stream, correlation_id=task_id, headers={"x-job-type": request.job_type}
         )

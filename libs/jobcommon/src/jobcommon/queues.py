@@ -38,6 +38,12 @@ QUEUES: dict[Queue, QueueSpec] = {
 
 JOB_QUEUES: dict[str, Queue] = {
     "video_download": Queue.VIDEO_DOWNLOADS,
+    "video_info": Queue.METADATA,
+    "metadata_enrich": Queue.METADATA,
+    "thumbnail": Queue.IMAGE_PROCESSING,
+    "image_resize": Queue.IMAGE_PROCESSING,
+    "image_optimize": Queue.IMAGE_PROCESSING,
+    "storyboard": Queue.IMAGE_PROCESSING,
     "echo": Queue.DEFAULT,
 }
 """The one routing table: job type -> queue."""

@@ -1,0 +1,34 @@
+"""Requests of the `metadata` queue."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, http_url
+
+MAX_ENRICH_ITEMS = 10_000
+
+
+class VideoInfoRequest(JobRequestBase):
+    """Extract a video's metadata with yt-dlp without downloading it; cached by normalized URL."""
+
+    job_type: Literal["video_info"] = "video_info"
+    url: str = Field(max_length=MAX_URL_LENGTH)
+    refresh: bool = Field(default=False, description="Bypass the cache.")
+
+    _check_url = field_validator("url")(http_url)
+
+
+class MetadataEnrichRequest(JobRequestBase):
+    """Enrich many items at once: each an http(s) URL, a path relative to MEDIA_ROOT, or a finished job's
+    task id (its output file). Items may fail without failing the rest."""
+
+    job_type: Literal["metadata_enrich"] = "metadata_enrich"
+    items: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_ENRICH_ITEMS,
+        description="URLs, MEDIA_ROOT-relative paths or task ids; empty in a follow-up: the parent's output.",
+    )
+    concurrency: int = Field(default=4, ge=1, le=32)

@@ -1,0 +1,45 @@
+"""Input files of jobs: a path relative to MEDIA_ROOT, or the task id of a finished job whose output to use.
+
+Shared by every service that reads media, so none of them can be talked into reading outside MEDIA_ROOT.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jobcommon.errors import JobNotFound, PermanentError
+from jobcommon.models import JobStatus
+from jobcommon.requests.base import TASK_ID
+
+if TYPE_CHECKING:
+    from jobcommon.store import JobStore
+
+
+class SourceError(PermanentError):
+    """The named input cannot be used: missing, outside MEDIA_ROOT, or a job without an output file."""
+
+
+async def resolve_source(store: JobStore, media_root: Path, source: str) -> Path:
+    """The absolute path of an input file under MEDIA_ROOT; raises SourceError."""
+    relative = source
+    if TASK_ID.match(source):
+        try:
+            job = await store.get(source)
+        except JobNotFound:
+            raise SourceError(f"source job {source} is unknown or expired") from None
+        if job.status != JobStatus.SUCCEEDED or not job.result or not isinstance(job.result.get("path"), str):
+            raise SourceError(f"source job {source} is {job.status.value} and has no output file")
+        relative = job.result["path"]
+    return inside_media_root(media_root, relative)
+
+
+def inside_media_root(media_root: Path, relative: str) -> Path:
+    """`media_root / relative`, refusing anything (`..`, absolute paths, symlinks) that leaves MEDIA_ROOT."""
+    root = media_root.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise SourceError(f"source {relative!r} is outside MEDIA_ROOT")
+    if not path.is_file():
+        raise SourceError(f"source {relative!r} does not exist")
+    return path
