@@ -11,7 +11,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO
 
-SERVICES = ("gateway", "downloader", "janitor")
+SERVICES = ("gateway", "downloader", "metadata", "imaging", "janitor")
 
 
 class ServiceProcess:

@@ -46,6 +46,13 @@ class JobContext:
         """Report progress: stored as the job's latest, announced to live listeners, bursts coalesced."""
         await self.reporter.update(percent, message, **fields)
 
+    async def record_item(self, index: int, result: dict[str, Any]) -> None:
+        """Store one item's result of a bulk job (read page by page: GET /jobs/{task_id}/items).
+
+        Kept out of the job record, so a 10,000-item job never becomes one giant Redis value.
+        """
+        await self.reporter.store.record_item(self.task_id, index, result)
+
     def ensure_dirs(self) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.temp_dir.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,11 @@ class Progress(BaseModel):
     total_bytes: int | None = None
     speed: float | None = Field(default=None, description="Bytes per second.")
     eta: float | None = Field(default=None, description="Seconds until done, as estimated by the worker.")
+    items_total: int | None = Field(default=None, description="Bulk jobs: how many items in all.")
+    items_done: int | None = Field(
+        default=None, description="Bulk jobs: items finished (succeeded or failed)."
+    )
+    items_failed: int | None = Field(default=None, description="Bulk jobs: items that failed.")
     updated_at: datetime | None = None
 
 

@@ -21,7 +21,7 @@ class ProgressReporter:
     """
 
     def __init__(self, store: JobStore, task_id: str, interval: float, run_id: str = "") -> None:
-        self._store = store
+        self.store = store
         self._task_id = task_id
         self._run_id = run_id
         self._interval = interval
@@ -62,4 +62,4 @@ class ProgressReporter:
             if progress is None:
                 return
             self._last_write = time.monotonic()
-            await self._store.report_progress(self._task_id, progress, run_id=self._run_id)
+            await self.store.report_progress(self._task_id, progress, run_id=self._run_id)

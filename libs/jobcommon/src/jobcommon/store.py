@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -416,6 +418,21 @@ class JobStore:
             pipe.xack(delivery.stream, delivery.group, delivery.entry_id)
             pipe.xdel(delivery.stream, delivery.entry_id)
             await pipe.execute()
+
+    async def record_item(self, task_id: str, index: int, result: dict[str, Any]) -> None:
+        key = keys.job_items(task_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, str(index), json.dumps(result, separators=(",", ":")))
+            pipe.expire(key, self.settings.progress_ttl_s + self.settings.result_ttl_s)
+            await pipe.execute()
+
+    async def items(self, task_id: str, offset: int, limit: int) -> builtins.list[dict[str, Any] | None]:
+        """Per-item results `offset`..`offset+limit-1` of a bulk job (None where not finished yet)."""
+        raw = cast(
+            "list[str | None]",
+            await self.redis.hmget(keys.job_items(task_id), [str(i) for i in range(offset, offset + limit)]),
+        )
+        return [json.loads(r) if r is not None else None for r in raw]
 
     # -- requests from clients -----------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""mediajobs imaging service."""
