@@ -34,6 +34,9 @@ JANITOR_LEADER = f"{PREFIX}:janitor:leader"
 JANITOR_REPORT = f"{PREFIX}:janitor:report"
 """The janitor's last report per duty (JSON), shown by /jobs/health."""
 
+JANITOR_QUEUE_SAMPLES = f"{PREFIX}:janitor:queue_samples"
+"""Capped list of queue-depth samples (JSON, newest first) the janitor records, for queue depth over time."""
+
 
 def job(task_id: str) -> str:
     """Hash holding one job's record."""
@@ -73,3 +76,8 @@ def idempotency(key: str) -> str:
 def duplicate_guard(job_type: str, fingerprint: str) -> str:
     """Held by the one queued-or-running job doing this exact work (e.g. the same download)."""
     return f"{PREFIX}:active:{job_type}:{fingerprint}"
+
+
+def job_items(task_id: str) -> str:
+    """Hash of a bulk job's per-item results (field: item index, value: JSON), expiring with the job."""
+    return f"{PREFIX}:items:{task_id}"
