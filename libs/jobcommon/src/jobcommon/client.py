@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import TYPE_CHECKING, Any, Self, cast
 
 from pydantic import BaseModel
-from redis.exceptions import RedisError
 
 from jobcommon import keys
 from jobcommon.broker import ensure_groups, make_broker
 from jobcommon.connection import connect
-from jobcommon.errors import JobNotFound, QueueUnavailable
+from jobcommon.errors import JobNotFound, JobStateConflict
 from jobcommon.events import EventHub, follow
-from jobcommon.models import Job, JobStatus, utcnow
-from jobcommon.policies import policy_for
-from jobcommon.queues import queue_for
+from jobcommon.models import Job, JobStatus
 from jobcommon.requests import JOB_REQUEST_ADAPTER, AnyJobRequest
 from jobcommon.settings import CommonSettings
 from jobcommon.store import Created, JobPage, JobStore
-from jobcommon.tracing import current_trace_id, tracer
+from jobcommon.submission import enqueue, submit_job
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -81,46 +77,11 @@ class JobClient:
 
         Returns the new job (status `queued`), or — without enqueueing anything — the job created earlier
         with the same `idempotency_key` (24 h), or the live job already doing the same work (e.g. the same
-        download, unless `allow_duplicate`). Raises pydantic.ValidationError for a bad request,
-        JobStateConflict if `task_id` is taken and QueueUnavailable if it could not be enqueued.
+        download, unless `allow_duplicate`). Raises pydantic.ValidationError for a bad request (follow-ups
+        included), JobStateConflict if `task_id` is taken and QueueUnavailable if it could not be enqueued.
         """
-        if isinstance(request, dict):
-            request = JOB_REQUEST_ADAPTER.validate_python(request)
-        spec = queue_for(request.job_type)
-        policy = policy_for(request.job_type, request.retry, request.time_limit)
-        task_id = task_id or uuid.uuid4().hex
-        fingerprint = request.duplicate_fingerprint()
-        with tracer.start_as_current_span(f"submit {request.job_type}"):
-            job = Job(
-                task_id=task_id,
-                job_type=request.job_type,
-                queue=spec.queue,
-                status=JobStatus.QUEUED,
-                max_attempts=policy.max_attempts,
-                created_at=utcnow(),
-                trace_id=current_trace_id(),
-                request=request.model_dump(mode="json"),
-            )
-            created = await self.store.create(
-                job,
-                idempotency_key=idempotency_key,
-                duplicate_guard=keys.duplicate_guard(request.job_type, fingerprint) if fingerprint else None,
-            )
-            if not created.created:
-                return created
-            try:
-                await self._enqueue(request, spec.stream, task_id)
-            except (RedisError, OSError) as exc:
-                await self.redis.delete(keys.job(task_id))
-                await self.redis.zrem(keys.JOB_INDEX, task_id)
-                if fingerprint:
-                    await self.redis.delete(keys.duplicate_guard(request.job_type, fingerprint))
-                raise QueueUnavailable(f"could not enqueue job: {exc}") from exc
-        return created
-
-    async def _enqueue(self, request: AnyJobRequest, stream: str, task_id: str) -> None:
-        await self.broker.publish(
-            request, stream=stream, correlation_id=task_id, headers={"x-job-type": request.job_type}
+        return await submit_job(
+            self.store, self.broker, request, task_id=task_id, idempotency_key=idempotency_key
         )
 
     async def retry(self, task_id: str) -> Job:
@@ -130,7 +91,7 @@ class JobClient:
         """
         job = await self.store.reset_for_retry(task_id)
         request = JOB_REQUEST_ADAPTER.validate_python(job.request)
-        await self._enqueue(request, keys.stream(job.queue), task_id)
+        await enqueue(self.broker, request, task_id)
         await self._forget_dead_letter(task_id)
         return job
 
@@ -160,11 +121,35 @@ class JobClient:
         return await self.store.get(task_id)
 
     async def cancel(self, task_id: str) -> Job:
-        """Cancel a job (queued: at once; running: its handler is stopped within a second).
+        """Cancel a job and its live descendants (queued: at once; running: stopped within a second).
 
-        Raises JobNotFound, or JobStateConflict when the job has already finished.
+        A finished job whose follow-ups or children still run counts as cancellable: they are cancelled.
+        Raises JobNotFound, or JobStateConflict when neither the job nor any descendant can be cancelled.
         """
-        return await self.store.request_cancel(task_id)
+        try:
+            job = await self.store.request_cancel(task_id)
+        except JobStateConflict:
+            job = await self.store.get(task_id)
+            if not await self._cancel_descendants(job):
+                raise
+            return job
+        await self._cancel_descendants(job)
+        return job
+
+    async def _cancel_descendants(self, job: Job) -> int:
+        cancelled = 0
+        pending = list(job.children)
+        while pending:
+            child_id = pending.pop()
+            try:
+                child = await self.store.request_cancel(child_id)
+                cancelled += 1
+            except JobNotFound:
+                continue
+            except JobStateConflict:
+                child = await self.store.get(child_id)
+            pending.extend(child.children)
+        return cancelled
 
     async def list(
         self,

@@ -29,8 +29,9 @@ from jobcommon.errors import HardTimeLimitExceeded, TimeLimitExceeded
 from jobcommon.models import ErrorInfo, ErrorRecord, JobStatus, utcnow
 from jobcommon.policies import JobPolicy, policy_for
 from jobcommon.progress import ProgressReporter
-from jobcommon.requests import RetryOverride, TimeLimitOverride
+from jobcommon.requests import JOB_REQUEST_ADAPTER, RetryOverride, TimeLimitOverride
 from jobcommon.store import Delivery
+from jobcommon.submission import submit_follow_ups
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
     from faststream._internal.context.repository import ContextRepo
     from faststream.message import StreamMessage
+    from faststream.redis import RedisBroker
 
     from jobcommon.queues import QueueSpec
     from jobcommon.settings import CommonSettings
@@ -64,6 +66,8 @@ class JobRuntime:
         self.on_runaway = on_runaway
         """Called when a run outlived its hard time limit (the service should restart)."""
         self.running: dict[str, context.JobContext] = {}
+        self.broker: RedisBroker | None = None
+        """The service's broker, for jobs a job creates (follow-ups); set once the broker exists."""
 
     def middleware(self, msg: Any, /, *, context: ContextRepo) -> JobMiddleware:
         """Middleware factory, for `RedisBroker(middlewares=[..., runtime.middleware])`."""
@@ -232,6 +236,9 @@ class JobMiddleware(BaseMiddleware):
         await ctx.reporter.flush()
         if result.verdict == outcome.Verdict.SUCCEEDED:
             final = ctx.reporter.latest.model_copy(update={"percent": 100.0})
+            links: dict[str, Any] = (
+                {"children": await self._follow_ups(ctx)} if ctx.job.request.get("then") else {}
+            )
             ended = await store.finish(
                 task_id,
                 JobStatus.SUCCEEDED,
@@ -239,6 +246,7 @@ class JobMiddleware(BaseMiddleware):
                 run_id=run_id,
                 result=result.result or {},
                 progress=final,
+                **links,
             )
             log.info("succeeded job=%s", task_id)
         else:
@@ -252,6 +260,12 @@ class JobMiddleware(BaseMiddleware):
         if not ended.applied and not ended.lost:
             log.warning("job=%s ended %s but its record says %s", task_id, result.verdict, ended.status)
             await store.acknowledge(delivery)
+
+    async def _follow_ups(self, ctx: context.JobContext) -> list[str]:
+        """Create the follow-up jobs a succeeded job names (in this run's trace)."""
+        assert self.runtime.broker is not None
+        request = JOB_REQUEST_ADAPTER.validate_python(ctx.job.request)
+        return await submit_follow_ups(self.runtime.store, self.runtime.broker, ctx.job, request)
 
     async def _failed(
         self,

@@ -92,6 +92,8 @@ class Job(BaseModel):
     dead: bool = Field(default=False, description="Out of attempts and in the dead-letter stream.")
     result: dict[str, Any] | None = None
     trace_id: str | None = None
+    parent_id: str | None = Field(default=None, description="The job that created this one (a follow-up).")
+    children: list[str] = Field(default_factory=list, description="Jobs this one created (its follow-ups).")
     cancel_requested: bool = False
     worker: str | None = None
     request: dict[str, Any] = Field(default_factory=dict, description="The submitted job, as validated.")
@@ -108,7 +110,7 @@ class Job(BaseModel):
         return cls.model_validate(data)
 
 
-_JSON_FIELDS = ("progress", "error", "errors", "result", "request")
+_JSON_FIELDS = ("progress", "error", "errors", "result", "request", "children")
 
 
 def to_hash_fields(**values: Any) -> dict[str, str]:

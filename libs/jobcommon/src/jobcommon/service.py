@@ -80,6 +80,7 @@ class JobService:
             middlewares=[self.runtime.middleware],
             graceful_timeout=settings.graceful_timeout_s,
         )
+        self.runtime.broker = self.broker
         self.router = RedisRouter()
         self.subscriber = self.router.subscriber(
             stream=StreamSub(

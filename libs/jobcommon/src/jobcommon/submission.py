@@ -1,0 +1,118 @@
+"""Submitting a job: validate, record, enqueue — the one path used by clients and by workers (follow-ups,
+children), so every job gets the same record, routing, policy, duplicate guard and trace context."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from jobcommon import keys
+from jobcommon.errors import JobStateConflict, QueueUnavailable
+from jobcommon.models import Job, JobStatus, utcnow
+from jobcommon.policies import policy_for
+from jobcommon.queues import queue_for
+from jobcommon.requests import JOB_REQUEST_ADAPTER, AnyJobRequest
+from jobcommon.tracing import current_trace_id, tracer
+
+if TYPE_CHECKING:
+    from faststream.redis import RedisBroker
+
+    from jobcommon.store import Created, JobStore
+
+SOURCE_FIELDS = ("sources", "items")
+"""Fields through which a follow-up job receives its parent's output (the parent's task id)."""
+
+
+def parse_request(request: AnyJobRequest | dict[str, Any]) -> AnyJobRequest:
+    """Validate a request, its follow-ups included (raises pydantic.ValidationError)."""
+    if isinstance(request, dict):
+        request = JOB_REQUEST_ADAPTER.validate_python(request)
+    for follow_up in request.then:
+        follow_up_request(follow_up, parent_id="0" * 32)
+    return request
+
+
+def follow_up_request(spec: dict[str, Any], parent_id: str) -> AnyJobRequest:
+    """A follow-up job's request, fed the parent's output through its source field if it names none."""
+    data = dict(spec)
+    model = JOB_REQUEST_ADAPTER.validate_python(data)
+    for name in SOURCE_FIELDS:
+        if name in type(model).model_fields and not data.get(name):
+            data[name] = [parent_id]
+            return JOB_REQUEST_ADAPTER.validate_python(data)
+    return model
+
+
+def child_id(parent_id: str, index: int) -> str:
+    """Deterministic: a parent that runs again (after a crash) finds its children instead of doubling them."""
+    return hashlib.sha256(f"{parent_id}:{index}".encode()).hexdigest()[:32]
+
+
+async def submit_job(
+    store: JobStore,
+    broker: RedisBroker,
+    request: AnyJobRequest | dict[str, Any],
+    *,
+    task_id: str | None = None,
+    idempotency_key: str | None = None,
+    parent_id: str | None = None,
+) -> Created:
+    """Validate, record and enqueue a job (see JobClient.submit)."""
+    request = parse_request(request)
+    spec = queue_for(request.job_type)
+    policy = policy_for(request.job_type, request.retry, request.time_limit)
+    task_id = task_id or uuid.uuid4().hex
+    fingerprint = request.duplicate_fingerprint()
+    guard = keys.duplicate_guard(request.job_type, fingerprint) if fingerprint else None
+    with tracer.start_as_current_span(f"submit {request.job_type}"):
+        job = Job(
+            task_id=task_id,
+            job_type=request.job_type,
+            queue=spec.queue,
+            status=JobStatus.QUEUED,
+            max_attempts=policy.max_attempts,
+            created_at=utcnow(),
+            trace_id=current_trace_id(),
+            parent_id=parent_id,
+            request=request.model_dump(mode="json"),
+        )
+        created = await store.create(job, idempotency_key=idempotency_key, duplicate_guard=guard)
+        if not created.created:
+            return created
+        try:
+            await enqueue(broker, request, task_id)
+        except (RedisError, OSError) as exc:
+            await store.redis.delete(keys.job(task_id))
+            await store.redis.zrem(keys.JOB_INDEX, task_id)
+            if guard:
+                await store.redis.delete(guard)
+            raise QueueUnavailable(f"could not enqueue job: {exc}") from exc
+    return created
+
+
+async def enqueue(broker: RedisBroker, request: AnyJobRequest, task_id: str) -> None:
+    """Publish the job's message (trace context travels in its headers)."""
+    await broker.publish(
+        request,
+        stream=keys.stream(queue_for(request.job_type).queue),
+        correlation_id=task_id,
+        headers={"x-job-type": request.job_type},
+    )
+
+
+async def submit_follow_ups(
+    store: JobStore, broker: RedisBroker, parent: Job, request: AnyJobRequest
+) -> list[str]:
+    """Create the parent's follow-up jobs (once: ids are derived from the parent's)."""
+    created: list[str] = []
+    for index, spec in enumerate(request.then):
+        task_id = child_id(parent.task_id, index)
+        follow_up = follow_up_request(spec, parent.task_id)
+        with contextlib.suppress(JobStateConflict):  # made by an earlier run of the parent
+            await submit_job(store, broker, follow_up, task_id=task_id, parent_id=parent.task_id)
+        created.append(task_id)
+    return created
