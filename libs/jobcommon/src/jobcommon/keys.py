@@ -81,3 +81,15 @@ def duplicate_guard(job_type: str, fingerprint: str) -> str:
 def job_items(task_id: str) -> str:
     """Hash of a bulk job's per-item results (field: item index, value: JSON), expiring with the job."""
     return f"{PREFIX}:items:{task_id}"
+
+
+def info_cache(url_hash: str) -> str:
+    """String (JSON) caching one URL's extracted video info; `url_hash` is the sha256 of its normalized form.
+
+    Written with a TTL by the metadata service (`METADATA_INFO_CACHE_TTL_S`), so nothing lives forever."""
+    return f"{PREFIX}:info:{url_hash}"
+
+
+def held(parent_id: str) -> str:
+    """Stream of a parent's child messages not yet released onto their queue (at most N children run)."""
+    return f"{PREFIX}:held:{parent_id}"

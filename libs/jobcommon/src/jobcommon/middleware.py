@@ -112,6 +112,7 @@ class JobMiddleware(BaseMiddleware):
             output_dir=rt.output_dir(task_id),
             temp_dir=rt.temp_dir(task_id),
             reporter=ProgressReporter(rt.store, task_id, rt.settings.progress_interval_s, run_id=run_id),
+            broker=rt.broker,
         )
         log.info(
             "start job=%s type=%s attempt=%d/%d worker=%s",
@@ -234,6 +235,17 @@ class JobMiddleware(BaseMiddleware):
             return  # another run owns the job now (and its directories)
         await asyncio.to_thread(shutil.rmtree, ctx.temp_dir, ignore_errors=True)
         await ctx.reporter.flush()
+        if result.verdict == outcome.Verdict.AWAITING and result.children is not None:
+            handed = await store.await_children(
+                task_id,
+                delivery=delivery,
+                run_id=run_id,
+                children=result.children.children,
+                children_queue=result.children.queue,
+                concurrency=result.children.concurrency,
+            )
+            log.info("job=%s awaits %d children (%s)", task_id, len(result.children.children), handed)
+            return
         if result.verdict == outcome.Verdict.SUCCEEDED:
             final = ctx.reporter.latest.model_copy(update={"percent": 100.0})
             links: dict[str, Any] = (

@@ -93,7 +93,13 @@ class Job(BaseModel):
     result: dict[str, Any] | None = None
     trace_id: str | None = None
     parent_id: str | None = Field(default=None, description="The job that created this one (a follow-up).")
-    children: list[str] = Field(default_factory=list, description="Jobs this one created (its follow-ups).")
+    children: list[str] = Field(
+        default_factory=list, description="Jobs this one created (follow-ups, entries)."
+    )
+    child_index: int | None = Field(
+        default=None, description="This job's position among its parent's children."
+    )
+    waiting_children: bool = Field(default=False, description="Running as the sum of its children's runs.")
     cancel_requested: bool = False
     worker: str | None = None
     request: dict[str, Any] = Field(default_factory=dict, description="The submitted job, as validated.")
@@ -107,6 +113,7 @@ class Job(BaseModel):
                 data[name] = json.loads(data[name])
         data["cancel_requested"] = data.get("cancel_requested") == "1"
         data["dead"] = data.get("dead") == "1"
+        data["waiting_children"] = data.get("waiting_children") == "1"
         return cls.model_validate(data)
 
 

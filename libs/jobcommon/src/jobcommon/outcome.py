@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from jobcommon.children import AwaitChildren
 from jobcommon.errors import JobCancelled, JobError, PermanentError, Retry
 
 MAX_ERROR_MESSAGE = 1000
@@ -28,6 +29,8 @@ class Verdict(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    AWAITING = "awaiting"
+    """The handler spawned children; the job ends when its last child ends."""
     LOST = "lost"
     """The run lost its lease (its delivery was reclaimed): another run owns the job; record nothing."""
 
@@ -41,6 +44,7 @@ class Outcome:
     retryable: bool = False
     delay_s: float | None = None
     """An explicit delay before the retry (from `Retry`); None means the policy's backoff."""
+    children: AwaitChildren | None = None
 
 
 CANCELLED = Outcome(Verdict.CANCELLED)
@@ -53,6 +57,8 @@ def one_line(text: str) -> str:
 
 
 def from_result(value: Any) -> Outcome:
+    if isinstance(value, AwaitChildren):
+        return Outcome(Verdict.AWAITING, children=value)
     if isinstance(value, BaseModel):
         result = value.model_dump(mode="json")
     elif value is None:

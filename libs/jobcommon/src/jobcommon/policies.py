@@ -42,6 +42,9 @@ POLICIES: dict[str, JobPolicy] = {
         soft_limit_s=2 * 3600.0,
         hard_limit_s=2 * 3600.0 + 300,
     ),
+    "playlist_download": JobPolicy(
+        max_attempts=3, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=600.0, hard_limit_s=660.0
+    ),
     "echo": DEFAULT,
 }
 

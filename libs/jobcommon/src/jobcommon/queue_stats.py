@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from jobcommon.presence import live_services
 from jobcommon.queues import QUEUES, QueueSpec
+from jobcommon.scripts import lua_source
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -41,8 +42,10 @@ async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
         if group.get("lag") is not None:
             lag = int(group["lag"])
         else:  # Redis 6.2 has no lag field: count entries after the last delivered id
-            after = "(" + str(group["last-delivered-id"])
-            lag = len(await redis.xrange(spec.stream, min=after, max="+", count=LAG_COUNT_LIMIT) or [])
+            count_after = redis.register_script(lua_source("count_after"))
+            lag = int(
+                await count_after(keys=[spec.stream], args=[str(group["last-delivered-id"]), LAG_COUNT_LIMIT])
+            )
     elif length:
         lag = length
     return QueueStats(

@@ -38,6 +38,7 @@ QUEUES: dict[Queue, QueueSpec] = {
 
 JOB_QUEUES: dict[str, Queue] = {
     "video_download": Queue.VIDEO_DOWNLOADS,
+    "playlist_download": Queue.VIDEO_DOWNLOADS,
     "video_info": Queue.METADATA,
     "metadata_enrich": Queue.METADATA,
     "thumbnail": Queue.IMAGE_PROCESSING,

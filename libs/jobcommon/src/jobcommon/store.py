@@ -7,12 +7,12 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from jobcommon import keys
 from jobcommon.errors import JobNotFound, JobStateConflict
 from jobcommon.models import Job, JobStatus, Progress, to_hash_fields, utcnow
+from jobcommon.scripts import lua_source
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -26,10 +26,6 @@ IDEMPOTENCY_TTL_S = 24 * 3600
 DEAD_LETTER_MAXLEN = 10_000
 RECLAIMER = "reclaimer"
 """Consumer name under which stale deliveries are claimed, for the instant before they are requeued."""
-
-
-def _lua(name: str) -> str:
-    return resources.files("jobcommon").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
 def _allowed(statuses: Iterable[JobStatus]) -> str:
@@ -96,13 +92,14 @@ class JobStore:
     def __init__(self, redis: Redis, settings: CommonSettings) -> None:
         self.redis = redis
         self.settings = settings
-        self._create: AsyncScript = redis.register_script(_lua("create"))
-        self._start: AsyncScript = redis.register_script(_lua("start"))
-        self._transition: AsyncScript = redis.register_script(_lua("transition"))
-        self._touch: AsyncScript = redis.register_script(_lua("touch"))
-        self._retry_later: AsyncScript = redis.register_script(_lua("retry_later"))
-        self._promote: AsyncScript = redis.register_script(_lua("promote"))
-        self._requeue: AsyncScript = redis.register_script(_lua("requeue"))
+        self._create: AsyncScript = redis.register_script(lua_source("create"))
+        self._start: AsyncScript = redis.register_script(lua_source("start"))
+        self._transition: AsyncScript = redis.register_script(lua_source("transition", with_parent_hook=True))
+        self._touch: AsyncScript = redis.register_script(lua_source("touch"))
+        self._retry_later: AsyncScript = redis.register_script(lua_source("retry_later"))
+        self._promote: AsyncScript = redis.register_script(lua_source("promote"))
+        self._requeue: AsyncScript = redis.register_script(lua_source("requeue", with_parent_hook=True))
+        self._await_children: AsyncScript = redis.register_script(lua_source("await_children"))
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -358,6 +355,41 @@ class JobStore:
                 keys.DELAYED,
             ],
             args=argv,
+        )
+        return bool(reply)
+
+    async def await_children(
+        self,
+        task_id: str,
+        *,
+        delivery: Delivery,
+        run_id: str,
+        children: Sequence[str],
+        children_queue: str,
+        concurrency: int,
+    ) -> bool:
+        """Hand a parent over to its held children: release `concurrency` of them, acknowledge the parent's
+        message; the parent finishes when its last child ends. False if the run no longer owns the job."""
+        reply = await self._await_children(
+            keys=[
+                keys.job(task_id),
+                keys.job_events(task_id),
+                delivery.stream,
+                delivery.inflight,
+                keys.held(task_id),
+                keys.stream(children_queue),
+                keys.job_items(task_id),
+            ],
+            args=[
+                delivery.group,
+                delivery.entry_id,
+                run_id,
+                concurrency,
+                json.dumps(list(children)),
+                len(children),
+                self.settings.queued_ttl_s,
+                self.settings.result_ttl_s,
+            ],
         )
         return bool(reply)
 

@@ -60,8 +60,11 @@ async def submit_job(
     task_id: str | None = None,
     idempotency_key: str | None = None,
     parent_id: str | None = None,
+    child_index: int | None = None,
+    stream: str | None = None,
 ) -> Created:
-    """Validate, record and enqueue a job (see JobClient.submit)."""
+    """Validate, record and enqueue a job (see JobClient.submit); `stream` overrides where its message goes
+    (a parent's held children)."""
     request = parse_request(request)
     spec = queue_for(request.job_type)
     policy = policy_for(request.job_type, request.retry, request.time_limit)
@@ -78,13 +81,14 @@ async def submit_job(
             created_at=utcnow(),
             trace_id=current_trace_id(),
             parent_id=parent_id,
+            child_index=child_index,
             request=request.model_dump(mode="json"),
         )
         created = await store.create(job, idempotency_key=idempotency_key, duplicate_guard=guard)
         if not created.created:
             return created
         try:
-            await enqueue(broker, request, task_id)
+            await enqueue(broker, request, task_id, stream=stream)
         except (RedisError, OSError) as exc:
             await store.redis.delete(keys.job(task_id))
             await store.redis.zrem(keys.JOB_INDEX, task_id)
@@ -94,11 +98,13 @@ async def submit_job(
     return created
 
 
-async def enqueue(broker: RedisBroker, request: AnyJobRequest, task_id: str) -> None:
+async def enqueue(
+    broker: RedisBroker, request: AnyJobRequest, task_id: str, stream: str | None = None
+) -> None:
     """Publish the job's message (trace context travels in its headers)."""
     await broker.publish(
         request,
-        stream=keys.stream(queue_for(request.job_type).queue),
+        stream=stream or keys.stream(queue_for(request.job_type).queue),
         correlation_id=task_id,
         headers={"x-job-type": request.job_type},
     )

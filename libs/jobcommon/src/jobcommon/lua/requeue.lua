@@ -36,6 +36,7 @@ for _, id in ipairs(ids) do
         'reason', 'WorkerLost', 'at', ARGV[7])
       local dedupe = redis.call('HGET', job_key, 'dedupe_key')
       if dedupe and dedupe ~= '' then redis.call('DEL', dedupe) end
+      notify_parent(job_key)
       dead = dead + 1
     else
       redis.call('XADD', KEYS[1], '*', unpack(entry[1][2]))

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter
 
 from jobcommon.requests.base import JobRequestBase, RetryOverride, TimeLimitOverride
-from jobcommon.requests.download import DownloadOptions, VideoDownloadRequest
+from jobcommon.requests.download import DownloadOptions, PlaylistDownloadRequest, VideoDownloadRequest
 from jobcommon.requests.echo import EchoRequest
 from jobcommon.requests.imaging import (
     ImageOptimizeRequest,
@@ -22,6 +22,7 @@ from jobcommon.requests.metadata import MetadataEnrichRequest, VideoInfoRequest
 
 AnyJobRequest = (
     VideoDownloadRequest
+    | PlaylistDownloadRequest
     | EchoRequest
     | VideoInfoRequest
     | MetadataEnrichRequest
@@ -46,6 +47,7 @@ __all__ = [
     "JobRequest",
     "JobRequestBase",
     "MetadataEnrichRequest",
+    "PlaylistDownloadRequest",
     "ResizeSpec",
     "RetryOverride",
     "StoryboardRequest",

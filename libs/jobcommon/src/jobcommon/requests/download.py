@@ -38,3 +38,22 @@ class VideoDownloadRequest(JobRequestBase):
             return None
         work = {"url": self.url, "options": self.options.model_dump(mode="json")}
         return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()
+
+
+class PlaylistDownloadRequest(JobRequestBase):
+    """Download every entry of a playlist (RSS/XSPF feed, a page with several videos, …) as one
+    `video_download` child job per entry, at most `concurrency` at a time; the parent reports entries done /
+    failed / total and ends when the last child ends. Cancelling the parent cancels its children."""
+
+    job_type: Literal["playlist_download"] = "playlist_download"
+    url: str = Field(max_length=MAX_URL_LENGTH)
+    options: DownloadOptions = Field(default_factory=DownloadOptions, description="Applied to every entry.")
+    concurrency: int = Field(default=3, ge=1, le=50, description="Entries downloaded at once.")
+    limit: int | None = Field(default=None, ge=1, le=100_000, description="At most this many entries.")
+    items: str | None = Field(
+        default=None,
+        pattern=r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$",
+        description="Which entries, 1-based: e.g. '1-10' or '1,3,5-7'.",
+    )
+
+    _check_url = field_validator("url")(http_url)

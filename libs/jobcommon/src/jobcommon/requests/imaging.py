@@ -1,21 +1,33 @@
 """Requests of the `image_processing` queue. Inputs (`sources`) are files under MEDIA_ROOT, named by a
 relative path or by the task id of a finished job whose output to use; empty in a follow-up job, which
-takes its parent's output."""
+takes its parent's output.
+
+One source: the job's result is that source's result (with `path`, the main output). Several sources: a
+bulk job; each source's result or error is recorded as an item and the result counts them. A source that
+fails does not fail a bulk job unless every source fails.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from jobcommon.requests.base import JobRequestBase, StrictModel, media_source
 
 MAX_SOURCES = 1000
+MAX_SHEET_SIDE = 16_383
+"""Largest sprite-sheet side any output format takes (WebP's limit)."""
 ImageFormat = Literal["jpeg", "webp", "avif", "png"]
+HEX_COLOUR = r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$"
 
 
 class _ImagingRequest(JobRequestBase):
-    sources: list[str] = Field(default_factory=list, max_length=MAX_SOURCES)
+    sources: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_SOURCES,
+        description="Input files: MEDIA_ROOT-relative paths or task ids of finished jobs (their output).",
+    )
     concurrency: int = Field(default=2, ge=1, le=32, description="Sources processed at once (bulk jobs).")
 
     @field_validator("sources")
@@ -26,21 +38,52 @@ class _ImagingRequest(JobRequestBase):
 
 class ThumbnailRequest(_ImagingRequest):
     """A thumbnail from a video: the sharpest of `candidates` frames (black/flat frames skipped), or the frame
-    at `at_s`."""
+    at `at_s`. An image source is thumbnailed as it is."""
 
     job_type: Literal["thumbnail"] = "thumbnail"
-    at_s: float | None = Field(default=None, ge=0)
-    candidates: int = Field(default=5, ge=1, le=50)
-    sizes: list[int] = Field(default_factory=lambda: [320], min_length=1, max_length=8)
+    at_s: float | None = Field(
+        default=None, ge=0, description="Use the frame at this time (clamped to the last frame)."
+    )
+    candidates: int = Field(
+        default=5, ge=1, le=50, description="Frames compared, evenly spread over 10–90 % of the video."
+    )
+    sizes: list[Annotated[int, Field(ge=8, le=4096)]] = Field(
+        default_factory=lambda: [320],
+        min_length=1,
+        max_length=8,
+        description="Longest side of each thumbnail in pixels (never enlarged beyond the source).",
+    )
     format: ImageFormat = "jpeg"
     quality: int = Field(default=85, ge=1, le=100)
+
+    @field_validator("sizes")
+    @classmethod
+    def _distinct_sizes(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("sizes must be distinct")
+        return value
 
 
 class ResizeSpec(StrictModel):
     width: int = Field(ge=1, le=10_000)
     height: int = Field(ge=1, le=10_000)
-    mode: Literal["fit", "fill", "pad"] = "fit"
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    mode: Literal["fit", "fill", "pad"] = Field(
+        default="fit",
+        description="fit: inside the box, aspect kept; fill: exactly the box, centre cropped; "
+        "pad: exactly the box, the image fitted inside on the background.",
+    )
+    upscale: bool = Field(
+        default=False, description="fit/pad: enlarge sources smaller than the box (fill always fills it)."
+    )
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="Output file name without extension; default `<width>x<height>_<mode>`.",
+    )
+
+    @property
+    def stem(self) -> str:
+        return self.name or f"{self.width}x{self.height}_{self.mode}"
 
 
 class ImageResizeRequest(_ImagingRequest):
@@ -48,13 +91,32 @@ class ImageResizeRequest(_ImagingRequest):
 
     job_type: Literal["image_resize"] = "image_resize"
     specs: list[ResizeSpec] = Field(min_length=1, max_length=16)
-    format: ImageFormat | Literal["keep"] = "keep"
+    format: ImageFormat | Literal["keep"] = Field(
+        default="keep", description="keep: the source's format (PNG for GIF and TIFF sources)."
+    )
     quality: int = Field(default=85, ge=1, le=100)
-    strip_metadata: bool = True
+    strip_metadata: bool = Field(
+        default=True,
+        description="Drop EXIF, XMP and the colour profile (pixels converted to sRGB first); "
+        "false keeps them (EXIF orientation reset, as the pixels are upright).",
+    )
+    background: str | None = Field(
+        default=None,
+        pattern=HEX_COLOUR,
+        description="pad colour `#rrggbb[aa]`; default transparent where the format has alpha, else white. "
+        "Also what transparency is flattened onto for JPEG.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> Self:
+        stems = [spec.stem for spec in self.specs]
+        if len(set(stems)) != len(stems):
+            raise ValueError("specs must have distinct names (set `name` on repeated sizes)")
+        return self
 
 
 class ImageOptimizeRequest(_ImagingRequest):
-    """Re-encode images with quality settings; reports the bytes saved."""
+    """Re-encode images with quality settings (or convert them); reports the bytes saved."""
 
     job_type: Literal["image_optimize"] = "image_optimize"
     format: ImageFormat | Literal["keep"] = "keep"
@@ -66,7 +128,17 @@ class StoryboardRequest(_ImagingRequest):
     """A sprite sheet of frames every `interval_s` seconds plus a WebVTT file mapping times to tiles."""
 
     job_type: Literal["storyboard"] = "storyboard"
-    interval_s: float = Field(default=5.0, gt=0, le=3600)
+    interval_s: float = Field(default=5.0, ge=0.1, le=3600)
     tile_width: int = Field(default=160, ge=16, le=1920)
     columns: int = Field(default=10, ge=1, le=50)
+    max_rows: int = Field(
+        default=10, ge=1, le=100, description="Rows per sprite sheet; more tiles start another sheet."
+    )
     format: ImageFormat = "jpeg"
+    quality: int = Field(default=75, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _sheet_fits(self) -> Self:
+        if self.tile_width * self.columns > MAX_SHEET_SIDE:
+            raise ValueError(f"tile_width × columns must be at most {MAX_SHEET_SIDE} pixels")
+        return self

@@ -1,0 +1,65 @@
+"""Jobs made of jobs: a parent (e.g. a playlist) spawns one child per entry and ends when the last child ends.
+
+At most `concurrency` children are on their queue at once; the others wait in the parent's held stream and
+are released one by one as children end. The parent holds no worker while it waits: its progress (entries
+done / failed / total, bytes) and its end are written by the children's own final transitions, atomically.
+Each child is a full job of its own: retried, cancelled and traced on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from jobcommon import keys
+from jobcommon.errors import JobStateConflict
+from jobcommon.queues import queue_for
+from jobcommon.submission import child_id, submit_job
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from jobcommon.context import JobContext
+    from jobcommon.requests import AnyJobRequest
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitChildren:
+    """What a handler returns once it has spawned children: the job ends when its last child ends."""
+
+    children: list[str]
+    queue: str
+    concurrency: int
+
+
+async def spawn_children(
+    ctx: JobContext, requests: Sequence[AnyJobRequest], *, concurrency: int
+) -> AwaitChildren:
+    """Create one child job per request (held, in order) and return the handler's `AwaitChildren` result.
+
+    Idempotent: a parent that runs again after a crash finds the children it made before.
+    """
+    if not requests:
+        raise ValueError("a parent needs at least one child; return a result instead")
+    queues = {queue_for(r.job_type).queue for r in requests}
+    if len(queues) != 1:
+        raise ValueError("all children of one parent must share a queue")
+    if ctx.broker is None:
+        raise RuntimeError("this service cannot create jobs (no broker)")
+    held = keys.held(ctx.task_id)
+    ids = []
+    for index, request in enumerate(requests):
+        task_id = child_id(ctx.task_id, index)
+        with contextlib.suppress(JobStateConflict):  # made by an earlier run of the parent
+            await submit_job(
+                ctx.reporter.store,
+                ctx.broker,
+                request,
+                task_id=task_id,
+                parent_id=ctx.task_id,
+                child_index=index,
+                stream=held,
+            )
+        ids.append(task_id)
+    return AwaitChildren(ids, queues.pop(), concurrency)
