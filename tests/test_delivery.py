@@ -333,3 +333,27 @@ async def test_nothing_left_behind_in_cluster_db(cluster: Cluster) -> None:
     redis = Redis.from_url(cluster.redis_url, decode_responses=True)
     assert await redis.dbsize() == 0
     await redis.aclose()
+
+
+async def test_redis_restart_without_data_recreates_the_group(tmp_path: Path, cluster: Cluster) -> None:
+    server = LocalRedis(tmp_path / "redis-volatile")
+    cluster.redis_url = server.start()
+    worker = cluster.start("janitor")
+    try:
+        async with JobClient(cluster.settings) as client:
+            warm = (await client.submit({"job_type": "echo"})).job
+            assert (await client.wait(warm.task_id, timeout=20)).status == JobStatus.SUCCEEDED
+        server.stop()
+        server.start()  # empty: streams and consumer groups are gone
+        await asyncio.sleep(7)  # FastStream's reconnect back-off is 5 s
+        if not worker.alive():  # it noticed the lost group first: it must say so (non-zero) to be restarted
+            assert worker.process is not None
+            assert worker.process.returncode == 70
+            cluster.start("janitor")
+        async with JobClient(cluster.settings) as client:
+            job = (await client.submit({"job_type": "echo", "payload": {"after": "restart"}})).job
+            final = await client.wait(job.task_id, timeout=30)
+        assert final.status == JobStatus.SUCCEEDED, cluster.logs()[-3000:]
+    finally:
+        cluster.stop_all()
+        server.stop()

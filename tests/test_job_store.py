@@ -78,8 +78,9 @@ async def _created_and_started(store: JobStore, redis: Redis) -> tuple[Job, Deli
 async def test_create_is_unique_and_expires(store: JobStore, redis: Redis, settings: CommonSettings) -> None:
     job = _job()
     assert (await store.create(job)).created
+    assert (await store.create(job)).created  # the same creation retried (lost reply): idempotent
     with pytest.raises(JobStateConflict):
-        await store.create(job)
+        await store.create(job.model_copy(update={"created_at": utcnow()}))  # another job, same id
     assert 0 < await redis.ttl(keys.job(job.task_id)) <= settings.queued_ttl_s
     assert await redis.ttl(keys.JOB_INDEX) > 0
     assert (await store.get(job.task_id)).model_dump() == job.model_dump()

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobcommon.settings import CommonSettings
+
+RETRIES = 5
 
 
 def connect(settings: CommonSettings) -> Redis:
     """A bounded pool with bounded timeouts: a burst of callers waits for a free connection (instead of
-    failing with "Too many connections"), and an unreachable Redis fails fast instead of hanging."""
+    failing with "Too many connections"), an unreachable Redis fails fast instead of hanging, and a command
+    that meets a connection dropped by a Redis restart is retried on a fresh one. Retrying is safe: every
+    job-state change is a script that is idempotent or fenced by a run id (a retried `create` or `start`
+    recognises its own first attempt)."""
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         decode_responses=True,
@@ -18,5 +27,7 @@ def connect(settings: CommonSettings) -> Redis:
         socket_connect_timeout=settings.redis_connect_timeout_s,
         socket_timeout=settings.redis_timeout_s,
         health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), RETRIES),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     return Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections

@@ -125,7 +125,11 @@ async def follow(
             except TimeoutError:
                 event = None
             if event is None:
-                current = await store.get(task_id)
+                try:
+                    current = await store.get(task_id)
+                except (RedisError, OSError):  # Redis restarting: the hub reconnects; look again shortly
+                    await asyncio.sleep(0.5)
+                    continue
                 if current != last:
                     last = current
                     yield JobEvent(kind="status", job=current)

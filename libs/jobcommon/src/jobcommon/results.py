@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Result(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class ExtraFile(_Result):
+    """A file a download wrote beside its media file (subtitles, thumbnail, info JSON)."""
+
+    path: str
+    """Path relative to MEDIA_ROOT."""
+    kind: Literal["subtitle", "thumbnail", "info_json"]
+    size: int
+    language: str | None = None
+    """Subtitles only: the language as it appears in the file name."""
 
 
 class DownloadResult(_Result):
@@ -24,6 +35,10 @@ class DownloadResult(_Result):
     width: int | None = None
     height: int | None = None
     source_url: str
+    extra_files: list[ExtraFile] = Field(default_factory=list)
+    """Subtitles, thumbnail and info JSON written beside the media file, when the options asked for them."""
+    resumed_from: int | None = None
+    """Bytes of an interrupted attempt this download continued from (None: it started at zero)."""
 
 
 class EchoResult(_Result):

@@ -42,6 +42,8 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("mediajobs.service")
 
+EXIT_SUBSCRIBER_LOST = 70
+"""Exit status when FastStream stopped our subscriber for good (EX_SOFTWARE)."""
 EXIT_RUNAWAY = 75
 """Exit status after a job outlived its hard time limit (EX_TEMPFAIL: restart me)."""
 
@@ -74,6 +76,7 @@ class JobService:
         self.upkeep = Upkeep(self.store, [self.spec], settings)
         self._tasks: list[asyncio.Task[None]] = []
         self._runaway = False
+        self._subscriber_died = False
         self.broker = make_broker(
             settings,
             name,
@@ -127,6 +130,10 @@ class JobService:
         self._tasks.append(asyncio.create_task(self.upkeep.run_forever()))
 
     async def _stop_upkeep(self) -> None:
+        # A subscriber already stopped before shutdown means FastStream gave up on it (e.g. its consumer group
+        # vanished when Redis restarted without data): exit non-zero so any restart policy restarts us, and
+        # the restarted service re-creates the group.
+        self._subscriber_died = not getattr(self.subscriber, "running", True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -165,6 +172,11 @@ class JobService:
         if self._runaway:
             logging.shutdown()
             os._exit(EXIT_RUNAWAY)  # do not wait for the runaway thread the way interpreter exit would
+        if self._subscriber_died:
+            log.error(
+                "the %s subscriber stopped unexpectedly; exiting so the service is restarted", self.spec.queue
+            )
+            raise SystemExit(EXIT_SUBSCRIBER_LOST)
 
     def serve(self) -> None:
         """Run the service until SIGINT/SIGTERM, on uvloop where available."""

@@ -16,8 +16,7 @@ STEP_S = 0.1
 
 async def echo(request: EchoRequest, ctx: JobCtx) -> EchoResult:
     if request.ignore_cancel:
-        # A blocking sleep in a thread: cancelling the task cannot stop it (a runaway job).
-        await asyncio.shield(asyncio.to_thread(time.sleep, request.sleep_s))
+        await _sleep_ignoring_cancellation(request.sleep_s)
     else:
         await _sleep_with_progress(request.sleep_s, ctx)
     failing = request.fail_attempts is None or len(ctx.job.errors) < request.fail_attempts
@@ -36,3 +35,13 @@ async def _sleep_with_progress(seconds: float, ctx: JobCtx) -> None:
         await asyncio.sleep(min(STEP_S, left))
         done = seconds - max(0.0, deadline - time.monotonic())
         await ctx.progress(100.0 * done / seconds, f"slept {done:.1f}/{seconds:g} s")
+
+
+async def _sleep_ignoring_cancellation(seconds: float) -> None:
+    """Behave like a badly written handler: swallow cancellation and keep going (a runaway job)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            await asyncio.sleep(left)
+        except asyncio.CancelledError:
+            continue

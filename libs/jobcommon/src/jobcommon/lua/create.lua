@@ -12,7 +12,13 @@ if ARGV[7] == '1' then
   local live = redis.call('GET', KEYS[4])
   if live and redis.call('EXISTS', ARGV[8] .. live) == 1 then return {3, live} end
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  -- the same creation retried after a lost reply (same id, same creation time) succeeded the first time
+  local created_at = nil
+  for i = 9, #ARGV, 2 do if ARGV[i] == 'created_at' then created_at = ARGV[i + 1] end end
+  if created_at and redis.call('HGET', KEYS[1], 'created_at') == created_at then return {1} end
+  return {0}
+end
 redis.call('HSET', KEYS[1], unpack(ARGV, 9))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])

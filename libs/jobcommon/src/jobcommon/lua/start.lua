@@ -8,6 +8,9 @@ local claimed = redis.call('XCLAIM', KEYS[3], ARGV[1], ARGV[2], 0, ARGV[3], 'JUS
 if #claimed == 0 then return {-2} end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, ''} end
+if status == 'running' and redis.call('HGET', KEYS[1], 'run_id') == ARGV[4] then
+  return {1, redis.call('HGETALL', KEYS[1])}  -- this very start, retried after a lost reply
+end
 if status ~= 'queued' and status ~= 'retrying' then return {0, status} end
 redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[4], 'entry_id', ARGV[3], 'started_at', ARGV[6],
   'worker', ARGV[7], 'error', '', 'next_attempt_at', '')
