@@ -7,6 +7,19 @@ non-global addresses (loopback, RFC 1918, link-local incl. 169.254.169.254, CGNA
 reserved, unspecified, ...) raise `BlockedAddressError`. Audit hooks are process-wide and cannot
 be removed, so install it only in a worker process dedicated to untrusted fetches.
 
+An allowlist of networks (``allowed_networks``, e.g. ``DOWNLOAD_ALLOWED_NETWORKS=10.1.2.0/24``) lifts the
+block for exactly those networks, nothing else:
+
+* it is matched against the address actually connected to (after DNS), so a host name that resolves
+  (or re-resolves: DNS rebinding) to an address outside the list is still refused;
+* it only widens the default: public addresses stay allowed, every other non-public one stays blocked;
+* IPv4-mapped IPv6 addresses (``::ffff:a.b.c.d``) are matched as the IPv4 address they reach;
+* cloud metadata endpoints (169.254.169.254, fd00:ec2::254, 100.100.100.200) are allowed only when
+  listed as that single address (``/32`` or ``/128``), never through a wider network such as
+  ``169.254.0.0/16``;
+* an entry must not cover a whole address family (``0.0.0.0/0``, ``::/0``): use
+  ``allow_private=True`` (``DOWNLOAD_ALLOW_PRIVATE_NETWORKS``) to switch the guard off on purpose.
+
 `check_url_scheme` validates a user URL before it is handed to any fetcher.
 """
 
@@ -16,20 +29,36 @@ import ipaddress
 import socket
 import sys
 import threading
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
+    "METADATA_ADDRESSES",
     "BlockedAddressError",
     "UnsupportedUrlError",
     "check_url_scheme",
     "connect_guard_installed",
     "install_connect_guard",
+    "is_allowed_ip",
     "is_public_ip",
+    "parse_networks",
 ]
 
 _ALLOWED_SCHEMES = frozenset({"http", "https"})
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+METADATA_ADDRESSES: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address] = frozenset(
+    {
+        ipaddress.IPv4Address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack, DigitalOcean, ...
+        ipaddress.IPv4Address("169.254.170.2"),  # AWS ECS task metadata
+        ipaddress.IPv4Address("100.100.100.200"),  # Alibaba Cloud
+        ipaddress.IPv6Address("fd00:ec2::254"),  # AWS (IPv6)
+    }
+)
+"""Cloud instance-metadata endpoints: allowed only when an allowlist names exactly that address."""
 
 
 class BlockedAddressError(PermissionError):
@@ -92,6 +121,54 @@ def is_public_ip(address: str) -> bool:
     return True
 
 
+def parse_networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """Parse allowlist entries (``"10.0.0.0/8"``, ``"192.168.1.5"``, ``"fd00::/8"``).
+
+    Host bits are ignored (``10.1.2.3/8`` means ``10.0.0.0/8``). Raises ``ValueError`` for garbage and for
+    an entry covering a whole address family.
+    """
+    networks: list[IPNetwork] = []
+    for raw in entries:
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"not an IP network: {entry!r}") from exc
+        if network.prefixlen == 0:
+            raise ValueError(
+                f"{entry!r} allows every address; "
+                "set DOWNLOAD_ALLOW_PRIVATE_NETWORKS=true to turn the guard off"
+            )
+        networks.append(network)
+    return tuple(networks)
+
+
+def is_allowed_ip(address: str, networks: Sequence[IPNetwork] = ()) -> bool:
+    """True when a connect to ``address`` is fine: a public address, or one inside ``networks``.
+
+    A metadata endpoint (`METADATA_ADDRESSES`) matches only a network that is exactly that address.
+    """
+    if is_public_ip(address):
+        return True
+    if not networks:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    exact_only = ip in METADATA_ADDRESSES
+    for network in networks:
+        if ip.version != network.version or ip not in network:
+            continue
+        if not exact_only or network.num_addresses == 1:
+            return True
+    return False
+
+
 def _resolved_hosts(host: str) -> list[str]:
     try:
         ipaddress.ip_address(host)
@@ -117,7 +194,7 @@ def _check_connect(sock: Any, address: Any) -> None:
         return  # other families (netlink, ...) carry no host
     host = address[0]
     for ip in _resolved_hosts(host):
-        if not is_public_ip(ip):
+        if not is_allowed_ip(ip, _allowed_networks):
             shown = host if ip == host else f"{host} ({ip})"
             raise BlockedAddressError(f"connection to non-public address {shown} blocked")
 
@@ -125,6 +202,7 @@ def _check_connect(sock: Any, address: Any) -> None:
 _lock = threading.Lock()
 _installed = False
 _allow_private = True
+_allowed_networks: tuple[IPNetwork, ...] = ()
 
 
 def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
@@ -134,19 +212,24 @@ def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
         _check_connect(args[0], args[1])
 
 
-def install_connect_guard(*, allow_private: bool) -> None:
+def install_connect_guard(*, allow_private: bool, allowed_networks: Iterable[str] = ()) -> None:
     """Install the ``socket.connect`` audit hook in this process (once; later calls only tighten).
 
     With ``allow_private=True`` the hook is installed but lets everything through (tests and
     trusted deployments); a later call with ``allow_private=False`` still turns blocking on,
-    while a later ``allow_private=True`` never turns it off.
+    while a later ``allow_private=True`` never turns it off. ``allowed_networks`` (CIDR strings,
+    see `parse_networks`) are let through although not public; a later call can only narrow the
+    list (the intersection of both is kept: networks present in both calls).
     """
-    global _installed, _allow_private
+    global _installed, _allow_private, _allowed_networks
+    networks = parse_networks(allowed_networks)
     with _lock:
         if _installed:
             _allow_private = _allow_private and allow_private
+            _allowed_networks = tuple(n for n in _allowed_networks if n in networks)
             return
         _allow_private = allow_private
+        _allowed_networks = networks
         sys.addaudithook(_audit_hook)
         _installed = True
 

@@ -45,6 +45,12 @@ POLICIES: dict[str, JobPolicy] = {
     "playlist_download": JobPolicy(
         max_attempts=3, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=600.0, hard_limit_s=660.0
     ),
+    "video_info": JobPolicy(
+        max_attempts=3, backoff_base_s=2.0, backoff_cap_s=120.0, soft_limit_s=120.0, hard_limit_s=150.0
+    ),
+    "metadata_enrich": JobPolicy(
+        max_attempts=3, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=3600.0, hard_limit_s=3700.0
+    ),
     "echo": DEFAULT,
 }
 

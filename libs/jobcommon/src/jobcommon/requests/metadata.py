@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, http_url
+from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, http_url, media_source
 
 MAX_ENRICH_ITEMS = 10_000
+
+
+def enrich_item(value: str) -> str:
+    """Validator: an http(s) URL, a path relative to MEDIA_ROOT, or the task id of a finished job."""
+    value = value.strip()
+    if "://" in value:
+        return http_url(value)
+    return media_source(value)
+
+
+EnrichItem = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(enrich_item)]
+"""One item of a bulk metadata job (a bad one is reported by its index: `items.3`)."""
 
 
 class VideoInfoRequest(JobRequestBase):
@@ -16,7 +28,7 @@ class VideoInfoRequest(JobRequestBase):
 
     job_type: Literal["video_info"] = "video_info"
     url: str = Field(max_length=MAX_URL_LENGTH)
-    refresh: bool = Field(default=False, description="Bypass the cache.")
+    refresh: bool = Field(default=False, description="Bypass the cache (the fresh result replaces it).")
 
     _check_url = field_validator("url")(http_url)
 
@@ -26,9 +38,10 @@ class MetadataEnrichRequest(JobRequestBase):
     task id (its output file). Items may fail without failing the rest."""
 
     job_type: Literal["metadata_enrich"] = "metadata_enrich"
-    items: list[str] = Field(
+    items: list[EnrichItem] = Field(
         default_factory=list,
         max_length=MAX_ENRICH_ITEMS,
         description="URLs, MEDIA_ROOT-relative paths or task ids; empty in a follow-up: the parent's output.",
     )
-    concurrency: int = Field(default=4, ge=1, le=32)
+    concurrency: int = Field(default=4, ge=1, le=32, description="Items enriched at once.")
+    refresh: bool = Field(default=False, description="Bypass the video info cache for URLs.")

@@ -1,0 +1,143 @@
+"""yt-dlp extraction (no download) in a child process: ``python -m metadata.info_child``.
+
+stdin: one `ChildConfig` line, then `ExtractRequest` lines. stdout: one `ChildReady` line once yt-dlp is
+imported, then one `ExtractDone`/`ExtractFailed` line per request. stderr: yt-dlp's warnings and errors, for
+the parent's diagnostics. The process serves requests one
+after the other until stdin closes; the parent SIGKILLs its process group to cancel one, so nothing here
+handles signals.
+
+The process only ever fetches untrusted URLs, which is what makes the process-wide SSRF audit hook
+(`jobcommon.netguard`) acceptable: it is installed from the config before yt-dlp is even imported.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any, BinaryIO
+
+from pydantic import ValidationError
+
+from jobcommon.netguard import check_url_scheme, install_connect_guard
+from metadata.error_kinds import classify, one_line
+from metadata.info_protocol import (
+    ChildConfig,
+    ChildReady,
+    ExtractDone,
+    ExtractFailed,
+    ExtractRequest,
+    dump_line,
+)
+from metadata.source_info import summarize
+
+EXIT_DONE = 0
+EXIT_BAD_INPUT = 2
+EXIT_PARENT_GONE = 3
+
+_PR_SET_PDEATHSIG = 1
+
+
+class _QuietLogger:
+    """yt-dlp logger: screen/debug output is dropped, warnings and errors go to stderr."""
+
+    def debug(self, msg: str) -> None:
+        pass
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warning(self, msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    def error(self, msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def build_params(config: ChildConfig) -> dict[str, Any]:
+    """yt-dlp parameters for metadata only (facts file §2, §6, §9)."""
+    return {
+        "logger": _QuietLogger(),
+        "quiet": True,
+        "noprogress": True,
+        "skip_download": True,
+        "allowed_extractors": ["generic", "html5"],  # direct media, <video> pages, feeds, manifests
+        "noplaylist": True,
+        "extract_flat": "in_playlist",  # list a playlist's entries without resolving each one
+        "socket_timeout": config.socket_timeout,
+        "cachedir": False,
+        "check_formats": False,
+        # 'enable_file_urls' stays False (default)
+    }
+
+
+def extract(config: ChildConfig, request: ExtractRequest) -> ExtractDone | ExtractFailed:
+    """One extraction; never raises (except for BaseExceptions such as KeyboardInterrupt)."""
+    try:
+        check_url_scheme(request.url)
+        import yt_dlp
+
+        with yt_dlp.YoutubeDL(build_params(config)) as ydl:  # one per URL: no cookies carried over
+            info = ydl.extract_info(request.url, download=False)
+        if not isinstance(info, dict):
+            raise ValueError("yt-dlp returned no information")
+        return ExtractDone(id=request.id, info=summarize(info, playlist_preview=config.playlist_preview))
+    except Exception as exc:
+        kind, error_type = classify(exc)
+        return ExtractFailed(id=request.id, kind=kind, error_type=error_type, message=one_line(exc))
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILLed when the parent dies, so a crashed service leaves no orphan extractors."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except Exception:
+        pass
+
+
+def _write(out: BinaryIO, line: bytes) -> None:
+    try:
+        out.write(line)
+        out.flush()
+    except (BrokenPipeError, ValueError):
+        os._exit(EXIT_PARENT_GONE)
+
+
+def main() -> int:
+    _die_with_parent()
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever else prints cannot corrupt the protocol
+    stdin = sys.stdin.buffer
+    try:
+        config = ChildConfig.model_validate_json(stdin.readline())
+    except ValidationError as exc:
+        print(f"invalid config: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    # before any network access
+    install_connect_guard(
+        allow_private=config.allow_private_networks, allowed_networks=config.allowed_networks
+    )
+    import yt_dlp
+
+    yt_dlp.YoutubeDL(build_params(config)).close()  # loads the extractors: the slow part of the first URL
+    _write(out, dump_line(ChildReady()))
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            request = ExtractRequest.model_validate_json(line)
+        except ValidationError as exc:
+            print(f"invalid request: {exc}", file=sys.stderr, flush=True)
+            return EXIT_BAD_INPUT
+        _write(out, dump_line(extract(config, request)))
+    return EXIT_DONE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Technical probe of a local media file: what it is (magic bytes), then its facts (OpenCV or Pillow).
+
+Blocking work runs on a small dedicated thread pool (`Prober`), never on the event loop. Files are never read
+whole: the sniff reads 512 bytes, OpenCV's demuxer reads the container headers, Pillow the image header and
+EXIF segment. There is no ffprobe (imageio-ffmpeg does not ship one), hence OpenCV's bundled FFmpeg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobcommon import PermanentError
+from metadata.exif import ImageUnreadableError, image_facts
+from metadata.sniff import sniff
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class UnsupportedMediaError(PermanentError):
+    """The file is not a media file (a playlist, text, or unknown bytes); it is not decoded."""
+
+
+class MediaUnreadableError(PermanentError):
+    """The file looks like media but cannot be read (corrupt, truncated, unknown codec)."""
+
+
+class FileInfo(BaseModel):
+    """Technical facts of one file under MEDIA_ROOT; what a kind of file does not have is None."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str = Field(description="Relative to MEDIA_ROOT.")
+    size: int = Field(description="Bytes.")
+    modified_at: datetime
+    kind: Literal["video", "audio", "image"]
+    container: str = Field(description="From the magic bytes: mp4, mov, webm, matroska, avi, jpeg, png, ...")
+    codec: str | None = Field(
+        default=None, description="Video: the codec's fourcc as the demuxer reports it."
+    )
+    duration: float | None = Field(default=None, description="Seconds.")
+    fps: float | None = None
+    frame_count: int | None = None
+    width: int | None = None
+    height: int | None = None
+    bitrate: int | None = Field(default=None, description="Average bits per second over the whole file.")
+    image_format: str | None = Field(default=None, description="Images: the format Pillow identified.")
+    orientation: int | None = Field(default=None, description="Images: EXIF orientation 1-8.")
+    display_width: int | None = Field(default=None, description="Images: width once orientation is applied.")
+    display_height: int | None = None
+    captured_at: datetime | None = Field(
+        default=None,
+        description="Images: EXIF capture time (local time unless the camera stored its offset).",
+    )
+    camera: str | None = None
+
+
+def _positive_float(value: float) -> float | None:
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+def _positive_int(value: float) -> int | None:
+    return round(value) if math.isfinite(value) and value > 0 else None
+
+
+def _fourcc(value: float) -> str | None:
+    code = int(value) if math.isfinite(value) and value > 0 else 0
+    text = code.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ")
+    return text if text and text.isprintable() else None
+
+
+def _video_facts(path: Path) -> dict[str, object]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            raise MediaUnreadableError("the video cannot be opened (corrupt file or unsupported codec)")
+        fps = _positive_float(float(cap.get(cv2.CAP_PROP_FPS)))
+        frames = _positive_int(float(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        return {
+            "codec": _fourcc(float(cap.get(cv2.CAP_PROP_FOURCC))),
+            "fps": fps,
+            "frame_count": frames,
+            "width": _positive_int(float(cap.get(cv2.CAP_PROP_FRAME_WIDTH))),
+            "height": _positive_int(float(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))),
+            "duration": frames / fps if frames is not None and fps is not None else None,
+        }
+    finally:
+        with contextlib.suppress(Exception):
+            cap.release()
+
+
+def probe_file(path: Path, media_root: Path) -> FileInfo:
+    """Probe one file (blocking). Raises `UnsupportedMediaError`, `MediaUnreadableError` or OSError."""
+    stat = path.stat()
+    found = sniff(path)
+    common: dict[str, object] = {
+        "path": str(path.relative_to(media_root.resolve())),
+        "size": stat.st_size,
+        "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC),
+        "container": found.container,
+    }
+    if found.kind == "video":
+        facts = _video_facts(path)
+        duration = facts["duration"]
+        if isinstance(duration, float) and duration > 0:
+            facts["bitrate"] = round(stat.st_size * 8 / duration)
+        return FileInfo.model_validate({**common, **facts, "kind": "video"})
+    if found.kind == "image":
+        try:
+            image = image_facts(path)
+        except ImageUnreadableError as exc:
+            raise MediaUnreadableError(f"the image cannot be read: {exc}") from None
+        return FileInfo.model_validate(
+            {
+                **common,
+                "kind": "image",
+                "width": image.width,
+                "height": image.height,
+                "image_format": image.format,
+                "orientation": image.orientation,
+                "display_width": image.display_width,
+                "display_height": image.display_height,
+                "captured_at": image.captured_at,
+                "camera": image.camera,
+            }
+        )
+    if found.kind == "audio":
+        return FileInfo.model_validate({**common, "kind": "audio"})
+    what = {"playlist": f"a playlist ({found.container})", "text": f"text ({found.container})"}.get(
+        found.kind, "of no recognised media format"
+    )
+    raise UnsupportedMediaError(f"not a media file: its content is {what}; it was not decoded")
+
+
+class Prober:
+    """Runs `probe_file` on a dedicated thread pool, so probes neither block the event loop nor queue
+    behind unrelated work on the default executor."""
+
+    def __init__(self, media_root: Path, threads: int) -> None:
+        self.media_root = media_root
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="metadata-probe")
+
+    async def probe(self, path: Path) -> FileInfo:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, probe_file, path, self.media_root)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

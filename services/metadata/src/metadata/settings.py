@@ -1,0 +1,89 @@
+"""Metadata service settings (environment variables)."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Annotated, Any
+
+from faststream import Depends
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import NoDecode
+
+from jobcommon import WorkerSettings
+from jobcommon.netguard import parse_networks
+
+
+def _split_networks(value: Any) -> Any:
+    """``DOWNLOAD_ALLOWED_NETWORKS``: a JSON list or a comma/space separated string (as the downloader)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part for part in re.split(r"[\s,]+", text) if part]
+    return value
+
+
+class MetadataSettings(WorkerSettings):
+    download_allow_private_networks: bool = Field(
+        default=False,
+        description="Allow fetching from loopback/private/link-local addresses (tests, home setups); the "
+        "downloader's switch, so one setting governs every fetch of a user-supplied URL.",
+    )
+    download_allowed_networks: Annotated[list[str], NoDecode, BeforeValidator(_split_networks)] = Field(
+        default_factory=list,
+        description="Non-public networks that may still be fetched from (CIDR list); the downloader's "
+        "setting too. See jobcommon.netguard.",
+    )
+    metadata_socket_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a silent connection may block before yt-dlp gives up on it."
+    )
+    metadata_extract_timeout_s: float = Field(
+        default=60.0, gt=0, description="Longest one URL's extraction may take; its process is killed then."
+    )
+    metadata_info_cache_ttl_s: int = Field(
+        default=24 * 3600, gt=0, le=30 * 86400, description="How long extracted video info is cached."
+    )
+    metadata_playlist_preview: int = Field(
+        default=10, ge=0, le=100, description="Playlist entries listed (title, url) in a playlist's info."
+    )
+    metadata_max_extractors: int = Field(
+        default=8, ge=1, le=256, description="yt-dlp child processes at most (started one at a time)."
+    )
+    metadata_idle_extractors: int = Field(
+        default=2, ge=0, le=64, description="yt-dlp child processes kept warm between extractions."
+    )
+    metadata_extractor_idle_s: float = Field(
+        default=60.0, gt=0, description="A warm yt-dlp child unused this long is stopped."
+    )
+    metadata_extractor_max_uses: int = Field(
+        default=200, ge=1, description="Extractions one yt-dlp child serves before it is replaced."
+    )
+    metadata_probe_threads: int = Field(
+        default=4, ge=1, le=64, description="Threads probing local files (OpenCV, Pillow) at once."
+    )
+    metadata_item_retries: int = Field(
+        default=1, ge=0, le=5, description="Bulk jobs: retries of an item that failed transiently."
+    )
+    metadata_item_retry_delay_s: float = Field(
+        default=1.0, ge=0, le=60, description="Bulk jobs: pause before an item's retry (times its number)."
+    )
+
+    @field_validator("download_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        return [str(network) for network in parse_networks(value)]
+
+
+@lru_cache(maxsize=1)
+def metadata_settings() -> MetadataSettings:
+    return MetadataSettings()
+
+
+async def _inject_settings() -> MetadataSettings:
+    # async on purpose: FastStream runs a sync dependency in a worker thread, once per message
+    return metadata_settings()
+
+
+Settings = Annotated[MetadataSettings, Depends(_inject_settings)]
