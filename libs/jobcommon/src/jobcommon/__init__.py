@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         DownloadOptions,
         EchoRequest,
         JobRequest,
+        PlaylistDownloadRequest,
         VideoDownloadRequest,
     )
     from jobcommon.results import DownloadResult, EchoResult
@@ -59,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "JobEvent": "jobcommon.models",
     "JobNotFound": "jobcommon.errors",
     "JobRequest": "jobcommon.requests",
+    "PlaylistDownloadRequest": "jobcommon.requests",
     "JobService": "jobcommon.service",
     "JobStateConflict": "jobcommon.errors",
     "JobStatus": "jobcommon.models",
@@ -101,6 +103,7 @@ __all__ = [
     "JobStatus",
     "MediaJobsError",
     "PermanentError",
+    "PlaylistDownloadRequest",
     "Progress",
     "Queue",
     "QueueSpec",

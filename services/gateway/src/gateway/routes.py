@@ -2,15 +2,24 @@
 
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from redis.exceptions import RedisError
 
-from gateway.schemas import Health, JobList, Problem, ProgressResponse, RedisHealth, ResultResponse
-from jobcommon import Job, JobClient, JobRequest, JobStatus
+from gateway.schemas import (
+    Health,
+    ItemPage,
+    JanitorHealth,
+    JobList,
+    Problem,
+    ProgressResponse,
+    RedisHealth,
+    ResultResponse,
+)
+from jobcommon import Job, JobClient, JobRequest, JobStatus, keys
 from jobcommon.client import DeadLetter
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
@@ -87,13 +96,16 @@ async def list_jobs(
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def health(client: Client) -> JSONResponse:
-    """Redis reachability and latency, every queue's numbers, and the live service instances."""
+    """Redis reachability and latency, every queue's numbers, the live service instances, and the janitor's
+    leader and the last report of each of its duties."""
     started = time.perf_counter()
     try:
         await client.redis.ping()
         latency = (time.perf_counter() - started) * 1000
         queues = await all_queue_stats(client.redis)
         services = await live_services(client.redis)
+        leader = cast("str | None", await client.redis.get(keys.JANITOR_LEADER))
+        reports = cast("dict[str, str]", await client.redis.hgetall(keys.JANITOR_REPORT))
     except (RedisError, OSError) as exc:
         redis = RedisHealth(reachable=False, error=str(exc))
         down = Health(status="unavailable", redis=redis, queues={}, services=[])
@@ -103,6 +115,7 @@ async def health(client: Client) -> JSONResponse:
         redis=RedisHealth(reachable=True, latency_ms=round(latency, 3)),
         queues={q.queue: q for q in queues},
         services=services,
+        janitor=JanitorHealth.from_redis(leader, reports),
     )
     return JSONResponse(body.model_dump(mode="json"))
 
@@ -155,6 +168,21 @@ async def cancel(task_id: str, client: Client) -> Job:
 async def retry(task_id: str, client: Client) -> Job:
     """Run a failed or dead-lettered job again, with a fresh attempt budget."""
     return await client.retry(task_id)
+
+
+@router.get("/{task_id}/items", response_model=ItemPage, responses=NOT_FOUND)
+async def job_items(
+    task_id: str,
+    job: ExistingJob,
+    client: Client,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ItemPage:
+    """A bulk job's per-item results, by item index (null where an item has not finished yet)."""
+    total = job.progress.items_total or 0
+    count = max(0, min(limit, total - offset))
+    items = await client.store.items(task_id, offset, count) if count else []
+    return ItemPage(task_id=task_id, total=total, offset=offset, items=items)
 
 
 @router.get("/{task_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND)

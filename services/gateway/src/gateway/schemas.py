@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 
 from jobcommon import Job, Progress
 from jobcommon.queue_stats import QueueStats
@@ -33,11 +35,38 @@ class RedisHealth(BaseModel):
     error: str | None = None
 
 
+class DutyReport(BaseModel):
+    """The last run of one janitor duty."""
+
+    at: datetime
+    took_ms: float
+    result: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class JanitorHealth(BaseModel):
+    leader: str | None = None
+    """Instance of the janitor replica that holds the leader lock (runs the duties); null when none does."""
+    duties: dict[str, DutyReport] = Field(default_factory=dict)
+
+    @classmethod
+    def from_redis(cls, leader: str | None, reports: Mapping[str, str]) -> JanitorHealth:
+        """From the lock's value and the report hash; a report that does not parse is left out."""
+        duties: dict[str, DutyReport] = {}
+        for name, raw in sorted(reports.items()):
+            try:
+                duties[name] = DutyReport.model_validate_json(raw)
+            except ValidationError:
+                continue
+        return cls(leader=leader, duties=duties)
+
+
 class Health(BaseModel):
     status: str
     redis: RedisHealth
     queues: dict[str, QueueStats]
     services: list[dict[str, Any]]
+    janitor: JanitorHealth = Field(default_factory=JanitorHealth)
 
 
 class Problem(BaseModel):
@@ -45,3 +74,12 @@ class Problem(BaseModel):
 
     detail: str
     status: str | None = None
+
+
+class ItemPage(BaseModel):
+    """A page of a bulk job's per-item results."""
+
+    task_id: str
+    total: int
+    offset: int
+    items: list[dict[str, Any] | None]

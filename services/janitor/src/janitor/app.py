@@ -1,12 +1,14 @@
-"""The janitor service: consumes the `default` queue (the `echo` canary) and keeps Redis tidy."""
+"""The janitor service: consumes the `default` queue (the `echo` canary) and keeps Redis and MEDIA_ROOT tidy.
+
+Every replica runs echo jobs; only the one holding the leader lock runs the periodic duties
+(`janitor.duties`).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
+from janitor.duties import DutyScheduler, Housekeeping, default_duties
 from janitor.echo import echo
-from janitor.pruning import prune_forever
+from janitor.leader import LeaderLock
 from janitor.settings import JanitorSettings
 from jobcommon import JobService, Queue
 
@@ -15,16 +17,16 @@ def build(settings: JanitorSettings | None = None) -> JobService:
     settings = settings or JanitorSettings()
     service = JobService("janitor", Queue.DEFAULT, settings)
     service.handler("echo")(echo)
-    tasks: list[asyncio.Task[None]] = []
+    lock = LeaderLock(service.redis, service.instance, settings.janitor_leader_ttl_s)
+    scheduler = DutyScheduler(Housekeeping(service.store, settings), lock, default_duties(settings))
 
     async def start_duties() -> None:
-        tasks.append(asyncio.create_task(prune_forever(service.store, settings.prune_interval_s)))
+        await lock.start()
+        scheduler.start()
 
     async def stop_duties() -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await scheduler.stop()
+        await lock.stop()  # compare-and-delete: a successor takes over at once
 
     service.app.after_startup(start_duties)
     service.app.on_shutdown(stop_duties)

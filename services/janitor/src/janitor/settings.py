@@ -1,4 +1,8 @@
-"""Janitor settings (environment variables)."""
+"""Janitor settings (environment variables).
+
+The janitor is a worker like any other (`CONCURRENCY`, `LEASE_S`, ...) plus its periodic duties, which only
+the replica holding the leader lock runs. Every duty has its own interval, `JANITOR_<DUTY>_INTERVAL_S`.
+"""
 
 from __future__ import annotations
 
@@ -8,4 +12,40 @@ from jobcommon import WorkerSettings
 
 
 class JanitorSettings(WorkerSettings):
-    prune_interval_s: float = Field(default=60.0, gt=0, description="How often expired job index entries go.")
+    janitor_leader_ttl_s: float = Field(
+        default=15.0,
+        ge=0.5,
+        description="TTL of the leader lock; renewed every third of it. A dead leader is replaced after it.",
+    )
+    janitor_prune_index_interval_s: float = Field(
+        default=60.0, gt=0, description="How often index entries of expired job records are dropped."
+    )
+    janitor_retries_interval_s: float = Field(
+        default=5.0, gt=0, description="How often due retries are put back on their queues."
+    )
+    janitor_reclaim_interval_s: float = Field(
+        default=10.0, gt=0, description="How often dead workers' deliveries are reclaimed, on every queue."
+    )
+    janitor_trim_streams_interval_s: float = Field(
+        default=60.0, gt=0, description="How often acknowledged leftovers and old dead letters are deleted."
+    )
+    janitor_dead_consumers_interval_s: float = Field(
+        default=60.0, gt=0, description="How often consumers of stopped workers leave their groups."
+    )
+    janitor_temp_files_interval_s: float = Field(
+        default=600.0, gt=0, description="How often orphaned scratch dirs and partial downloads are removed."
+    )
+    janitor_queue_stats_interval_s: float = Field(
+        default=60.0, gt=0, description="How often a queue-depth sample is recorded."
+    )
+    janitor_temp_max_age_s: float = Field(
+        default=6 * 3600.0,
+        ge=0,
+        description="Scratch dirs and partial files untouched this long, of jobs no longer active, go.",
+    )
+    janitor_report_ttl_s: int = Field(
+        default=3600, gt=0, description="TTL of the duty reports hash (refreshed by every report)."
+    )
+    janitor_queue_samples: int = Field(
+        default=1440, ge=1, description="Queue-depth samples kept (1440 at one a minute: a day)."
+    )
