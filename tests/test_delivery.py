@@ -98,7 +98,7 @@ async def test_chaos_kills_lose_nothing_and_never_double_run_a_live_lease(cluste
         ]
         for _ in range(10):
             await asyncio.sleep(0.7)
-            victim = rng.choice([w for w in workers if w.alive()])
+            victim = next(w for w in workers if w.alive())  # the oldest: surely busy by now
             cluster.kill(victim)
             workers.append(cluster.start("janitor", **env))
         finals = await _wait_all(client, [j.task_id for j in jobs], timeout=120)
@@ -249,7 +249,11 @@ async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) 
         assert states.count(JobStatus.SUCCEEDED) >= 2  # in-flight runs finished within the grace period
         assert states.count(JobStatus.QUEUED) >= 1
         cluster.start("janitor", CONCURRENCY="4")
-        finals = await _wait_all(client, ids, timeout=30)
+        try:
+            finals = await _wait_all(client, ids, timeout=30)
+        except TimeoutError:
+            stuck = [j for t in ids if (j := await client.get(t)).status != JobStatus.SUCCEEDED]
+            raise AssertionError(f"{stuck}\n{cluster.logs()[-2500:]}") from None
     assert [f.status for f in finals] == [JobStatus.SUCCEEDED] * 12
     assert all(f.attempts == 1 for f in finals)
 

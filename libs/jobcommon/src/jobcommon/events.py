@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from jobcommon import keys
+from jobcommon.cancellation import reraise_if_cancelling, tolerating
 from jobcommon.models import Job, JobEvent
 
 if TYPE_CHECKING:
@@ -82,11 +83,12 @@ class EventHub:
                     if message is not None:
                         self._dispatch(message["channel"], message["data"])
             except (RedisError, OSError) as exc:
+                reraise_if_cancelling(exc)
                 log.warning("event subscription lost (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
             finally:
-                with contextlib.suppress(RedisError, OSError):
+                with tolerating(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _dispatch(self, channel: str | bytes, data: str | bytes) -> None:
@@ -127,7 +129,8 @@ async def follow(
             if event is None:
                 try:
                     current = await store.get(task_id)
-                except (RedisError, OSError):  # Redis restarting: the hub reconnects; look again shortly
+                except (RedisError, OSError) as exc:  # Redis restarting: the hub reconnects; look again soon
+                    reraise_if_cancelling(exc)
                     await asyncio.sleep(0.5)
                     continue
                 if current != last:

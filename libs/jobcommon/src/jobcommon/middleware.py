@@ -25,6 +25,7 @@ from faststream.message import AckStatus
 from redis.exceptions import RedisError
 
 from jobcommon import context, outcome
+from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.errors import HardTimeLimitExceeded, TimeLimitExceeded
 from jobcommon.models import ErrorInfo, ErrorRecord, JobStatus, utcnow
 from jobcommon.policies import JobPolicy, policy_for
@@ -150,19 +151,19 @@ class JobMiddleware(BaseMiddleware):
         """Run the handler under its watcher and time limits."""
         context.bind(ctx)  # copied into the handler's task below
         work: asyncio.Task[Any] = asyncio.ensure_future(call_next(msg))
-        watch = asyncio.create_task(self._watch(ctx, delivery, run_id))
+        stop_watching = asyncio.Event()
+        watch = asyncio.create_task(self._watch(ctx, delivery, run_id, stop_watching))
         try:
             await asyncio.wait(
                 {work, watch}, timeout=policy.soft_limit_s, return_when=asyncio.FIRST_COMPLETED
             )
         except asyncio.CancelledError:
             work.cancel()
-            watch.cancel()
-            await asyncio.gather(work, watch, return_exceptions=True)
+            await _stop(watch, stop_watching)
+            await asyncio.gather(work, return_exceptions=True)
             raise
         if work.done():
-            watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
+            await _stop(watch, stop_watching)
             if work.cancelled():
                 return outcome.CANCELLED
             exc = work.exception()
@@ -171,8 +172,7 @@ class JobMiddleware(BaseMiddleware):
         if watch.done():
             verdict = watch.result()
         else:
-            watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
+            await _stop(watch, stop_watching)
             ctx.soft_limit_reached.set()
             verdict = outcome.from_exception(
                 TimeLimitExceeded(f"soft time limit of {policy.soft_limit_s:g} s passed")
@@ -188,7 +188,9 @@ class JobMiddleware(BaseMiddleware):
             )
         return verdict
 
-    async def _watch(self, ctx: context.JobContext, delivery: Delivery, run_id: str) -> outcome.Outcome:
+    async def _watch(
+        self, ctx: context.JobContext, delivery: Delivery, run_id: str, stop: asyncio.Event
+    ) -> outcome.Outcome:
         """Returns when the run must stop: a cancel request, or the job is no longer this run's.
 
         Redis being briefly unreachable is not a reason to stop; not having renewed the lease for a whole
@@ -198,11 +200,15 @@ class JobMiddleware(BaseMiddleware):
         renew_every = settings.lease_s / 3
         renewed = time.monotonic()
         while True:
-            await asyncio.sleep(settings.cancel_poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.cancel_poll_s)
+            if stop.is_set():
+                return outcome.CANCELLED  # not read: the run ended otherwise
             renew = time.monotonic() - renewed >= renew_every
             try:
                 state, cancel = await store.check_in(ctx.task_id, run_id, delivery, renew=renew)
             except (RedisError, OSError) as exc:
+                reraise_if_cancelling(exc)
                 if time.monotonic() - renewed > settings.lease_s:
                     log.warning(
                         "job=%s: could not renew its lease for %.0f s (%s)",
@@ -330,8 +336,17 @@ async def _persistently(write: Callable[[], Awaitable[None]], within_s: float) -
         try:
             await write()
             return
-        except (RedisError, OSError):
+        except (RedisError, OSError) as exc:
+            reraise_if_cancelling(exc)
             if time.monotonic() + delay > deadline:
                 raise
             await asyncio.sleep(delay)
             delay = min(2.0, delay * 2)
+
+
+async def _stop(watch: asyncio.Task[outcome.Outcome], stop: asyncio.Event) -> None:
+    """End the watcher: by event as well as by cancellation (a Redis client may swallow the latter), and
+    without waiting on it for long either way."""
+    stop.set()
+    watch.cancel()
+    await asyncio.wait({watch}, timeout=1.0)

@@ -26,6 +26,7 @@ block for exactly those networks, nothing else:
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import sys
 import threading
@@ -34,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
+    "BLOCKED_MESSAGE_RE",
     "METADATA_ADDRESSES",
     "BlockedAddressError",
     "UnsupportedUrlError",
@@ -63,6 +65,11 @@ METADATA_ADDRESSES: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address] = f
 
 class BlockedAddressError(PermissionError):
     """A connect to a non-public address was refused by the connect guard."""
+
+
+BLOCKED_MESSAGE_RE = re.compile(r"connection to non-public address \S+(?: \([^)]*\))? blocked")
+"""Finds the guard's message in the text of an error that lost its cause (yt-dlp's fragment downloader
+reports a failed fragment only as text: ``Got error: …: connection to non-public address … blocked``)."""
 
 
 class UnsupportedUrlError(ValueError):

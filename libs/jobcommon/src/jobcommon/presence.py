@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from jobcommon import keys
+from jobcommon.cancellation import tolerating
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,7 +54,7 @@ class Heartbeat:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        with contextlib.suppress(RedisError, OSError):
+        with tolerating(RedisError, OSError):
             await self._redis.delete(self._key)
 
     async def beat(self) -> None:
@@ -63,7 +64,7 @@ class Heartbeat:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            with contextlib.suppress(RedisError, OSError):
+            with tolerating(RedisError, OSError):
                 await self.beat()
 
 

@@ -24,6 +24,7 @@ from faststream.redis import RedisRouter, StreamSub
 from pydantic import Field
 
 from jobcommon.broker import ensure_groups, make_broker
+from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.connection import connect
 from jobcommon.middleware import JobRuntime
 from jobcommon.presence import Heartbeat
@@ -152,6 +153,7 @@ class JobService:
                 log.info("released %d deliveries back to %s", released.requeued, spec.queue)
             await self.redis.xgroup_delconsumer(spec.stream, spec.group, consumer)
         except (RedisError, OSError) as exc:
+            reraise_if_cancelling(exc)
             log.warning(
                 "could not release deliveries on shutdown (%s); they are reclaimed after the lease", exc
             )
@@ -168,6 +170,7 @@ class JobService:
         shutdown_tracing()
 
     async def run(self) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
         await self.app.run()
         if self._runaway:
             logging.shutdown()
@@ -186,3 +189,16 @@ class JobService:
             asyncio.run(self.run())
         else:
             uvloop.run(self.run())
+
+
+def _dump_tasks() -> None:
+    """SIGUSR1: log where every asyncio task of this process is waiting (for diagnosing a stuck worker)."""
+    for task in asyncio.all_tasks():
+        frames = []
+        awaited: Any = task.get_coro()
+        while awaited is not None and hasattr(awaited, "cr_frame") and awaited.cr_frame is not None:
+            frames.append(f"{awaited.cr_code.co_name}:{awaited.cr_frame.f_lineno}")
+            awaited = awaited.cr_await
+        if awaited is not None:
+            frames.append(type(awaited).__name__)
+        log.warning("task %s: %s", task.get_name(), " -> ".join(frames) or "(done or not started)")

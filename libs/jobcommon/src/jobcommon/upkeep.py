@@ -7,7 +7,6 @@ Each step is one atomic script, so any number of services (and the janitor) may 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from jobcommon.broker import ensure_groups
+from jobcommon.cancellation import tolerating
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,7 +67,7 @@ class Upkeep:
         last_reclaim = last_groups = time.monotonic()
         while True:
             await asyncio.sleep(PROMOTE_EVERY_S)
-            with contextlib.suppress(RedisError, OSError):
+            with tolerating(RedisError, OSError):
                 await self.promote()
                 now = time.monotonic()
                 if now - last_reclaim >= self.settings.lease_s / 3:

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from jobcommon import QUEUES, JobStatus, keys
 from jobcommon.broker import ensure_groups
+from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.models import utcnow
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
@@ -419,6 +420,7 @@ class DutyScheduler:
         try:
             result = await duty.run(self.hk)
         except Exception as exc:  # a failing duty is reported and tried again next interval
+            reraise_if_cancelling(exc)
             error = f"{type(exc).__name__}: {exc}"
             log.warning("%s failed: %s", duty.name, error)
         report = {

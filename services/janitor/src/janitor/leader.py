@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from jobcommon import keys
+from jobcommon.cancellation import reraise_if_cancelling
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -89,6 +90,7 @@ class LeaderLock:
                 else:  # take it; or renew it if it is ours already (e.g. a lost reply to an earlier take)
                     ok = await self._take() or await self._renew_own()
         except (RedisError, OSError, TimeoutError) as exc:
+            reraise_if_cancelling(exc)
             if self._held and time.monotonic() >= self._valid_until:
                 self._set(held=False, reason=f"could not renew the lock: {exc}")
             elif not self._held:
@@ -143,6 +145,7 @@ class LeaderLock:
         try:  # also when not believed held: a take or renew whose reply was lost may have left it ours
             released = await self._release(keys=[self.key], args=[self.instance])
         except (RedisError, OSError) as exc:
+            reraise_if_cancelling(exc)
             if was_held:
                 log.warning("could not release the leader lock (%s); it expires in %g s", exc, self.ttl_s)
         else:

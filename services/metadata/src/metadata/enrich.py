@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from jobcommon import JobCtx, JobNotFound, PermanentError, TransientError
+from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.errors import JobError
 from jobcommon.outcome import one_line
 from jobcommon.requests import MetadataEnrichRequest
@@ -111,6 +112,7 @@ class _Enricher:
             except RedisError:
                 raise
             except Exception as exc:
+                reraise_if_cancelling(exc)
                 error = item_error(exc)
                 if not isinstance(exc, JobError | ExtractionError | OSError):
                     log.exception("item %d (%s) failed unexpectedly", index, item)

@@ -4,19 +4,67 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, StrictModel, http_url
 
+SUBTITLE_LANGUAGE = r"^-?[A-Za-z0-9][A-Za-z0-9_.*+-]{0,31}$"
+"""A yt-dlp subtitle language: a code ('en', 'pt-BR'), a simple regex ('en.*'), 'all', or '-xx' to exclude."""
+
 
 class DownloadOptions(StrictModel):
-    """yt-dlp options a caller may set for one download."""
+    """yt-dlp options a caller may set for one download.
+
+    Either the full `format` selector, or the simple `max_height` / `audio_only`; `container` decides the
+    file type of video downloads (streams merged or remuxed into it by ffmpeg, never re-encoded). Extra files
+    (subtitles, thumbnail, info JSON) land next to the media file and are listed in the result.
+    """
 
     format: str | None = Field(
         default=None, max_length=500, description="yt-dlp format selector, e.g. 'best[height<=720]'."
     )
+    max_height: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Best video at most this many pixels high (merged with the best audio). Formats whose "
+        "height is unknown before downloading (direct file links) are accepted.",
+    )
+    audio_only: bool = Field(
+        default=False,
+        description="Keep only the audio: the best audio stream, extracted without re-encoding.",
+    )
+    container: Literal["mp4", "webm", "mkv"] | None = Field(
+        default=None,
+        description="File type of a video download: separate streams are merged into it, a single file is "
+        "remuxed (fails if the codecs don't fit, e.g. H.264 in webm).",
+    )
+    subtitles: list[Annotated[str, StringConstraints(pattern=SUBTITLE_LANGUAGE)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="Write subtitles in these languages (codes or simple regexes, 'all'; '-xx' excludes).",
+    )
+    write_thumbnail: bool = Field(default=False, description="Write the video's thumbnail image.")
+    write_info_json: bool = Field(default=False, description="Write yt-dlp's metadata as media.info.json.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DownloadOptions:
+        if self.format is not None:
+            clash = [name for name in ("max_height", "audio_only") if getattr(self, name)]
+            if clash:
+                raise ValueError(
+                    f"'format' selects the streams itself; it can't be combined with {' or '.join(clash)}"
+                )
+        if self.audio_only and self.max_height is not None:
+            raise ValueError("'audio_only' has no video, so 'max_height' makes no sense with it")
+        if self.audio_only and self.container is not None:
+            raise ValueError(
+                "'container' is the file type of a video download; 'audio_only' keeps the audio's own type"
+            )
+        return self
 
 
 class VideoDownloadRequest(JobRequestBase):
