@@ -19,12 +19,23 @@ from tests.processes import download_children
 from tests.support.httpserver import MediaServer
 from tests.support.media import sha256_file
 from tools.localredis import LocalRedis
+from tools.procs import ServiceProcess
 
 DEFAULT = QUEUES[Queue.DEFAULT]
 
 
 def _alive(pids: list[int]) -> list[int]:
     return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+async def _busy_worker(workers: list[ServiceProcess]) -> ServiceProcess:
+    """A live worker that has started jobs (killing one still booting would interrupt nothing)."""
+    async with asyncio.timeout(30):
+        while True:
+            for worker in workers:
+                if worker.alive() and any("start job=" in line for line in list(worker.lines)[-20:]):
+                    return worker
+            await asyncio.sleep(0.05)
 
 
 async def _wait_all(client: JobClient, task_ids: list[str], timeout: float) -> list[Job]:
@@ -97,8 +108,8 @@ async def test_chaos_kills_lose_nothing_and_never_double_run_a_live_lease(cluste
             for i in range(100)
         ]
         for _ in range(10):
-            await asyncio.sleep(0.7)
-            victim = next(w for w in workers if w.alive())  # the oldest: surely busy by now
+            await asyncio.sleep(0.5)
+            victim = await _busy_worker(workers)
             cluster.kill(victim)
             workers.append(cluster.start("janitor", **env))
         finals = await _wait_all(client, [j.task_id for j in jobs], timeout=120)
