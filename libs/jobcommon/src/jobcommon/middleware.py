@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mediajobs.jobs")
 
+RECANCEL_EVERY_S = 0.1
+SHUTDOWN_CANCEL_S = 2.0
+
 
 class JobRuntime:
     """What a service's job middleware needs: the store, settings, its queue and this worker's name."""
@@ -158,9 +161,8 @@ class JobMiddleware(BaseMiddleware):
                 {work, watch}, timeout=policy.soft_limit_s, return_when=asyncio.FIRST_COMPLETED
             )
         except asyncio.CancelledError:
-            work.cancel()
             await _stop(watch, stop_watching)
-            await asyncio.gather(work, return_exceptions=True)
+            await _cancel(work, within_s=SHUTDOWN_CANCEL_S)
             raise
         if work.done():
             await _stop(watch, stop_watching)
@@ -177,9 +179,7 @@ class JobMiddleware(BaseMiddleware):
             verdict = outcome.from_exception(
                 TimeLimitExceeded(f"soft time limit of {policy.soft_limit_s:g} s passed")
             )
-        work.cancel()
-        _, pending = await asyncio.wait({work}, timeout=max(0.0, policy.hard_limit_s - policy.soft_limit_s))
-        if pending:
+        if not await _cancel(work, within_s=max(0.0, policy.hard_limit_s - policy.soft_limit_s)):
             self.runtime.on_runaway()
             return outcome.from_exception(
                 HardTimeLimitExceeded(
@@ -350,3 +350,17 @@ async def _stop(watch: asyncio.Task[outcome.Outcome], stop: asyncio.Event) -> No
     stop.set()
     watch.cancel()
     await asyncio.wait({watch}, timeout=1.0)
+
+
+async def _cancel(task: asyncio.Task[Any], *, within_s: float) -> bool:
+    """Cancel `task` and wait for it to end, repeating the request: a cancellation that lands while a Redis
+    command completes can be dropped (Python 3.11's `wait_for`, used inside redis-py), so one `cancel()` is
+    not enough. True if the task ended within `within_s`."""
+    deadline = time.monotonic() + within_s
+    while not task.done():
+        task.cancel()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        await asyncio.wait({task}, timeout=min(RECANCEL_EVERY_S, left))
+    return task.done()

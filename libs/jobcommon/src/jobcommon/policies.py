@@ -34,6 +34,11 @@ DEFAULT = JobPolicy(
     max_attempts=3, backoff_base_s=2.0, backoff_cap_s=300.0, soft_limit_s=300.0, hard_limit_s=600.0
 )
 
+IMAGE_WORK = JobPolicy(
+    max_attempts=3, backoff_base_s=2.0, backoff_cap_s=120.0, soft_limit_s=1800.0, hard_limit_s=1900.0
+)
+"""Imaging jobs: bulk ones over many sources may take a while."""
+
 POLICIES: dict[str, JobPolicy] = {
     "video_download": JobPolicy(
         max_attempts=5,
@@ -51,6 +56,7 @@ POLICIES: dict[str, JobPolicy] = {
     "metadata_enrich": JobPolicy(
         max_attempts=3, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=3600.0, hard_limit_s=3700.0
     ),
+    **dict.fromkeys(("thumbnail", "image_resize", "image_optimize", "storyboard"), IMAGE_WORK),
     "echo": DEFAULT,
 }
 

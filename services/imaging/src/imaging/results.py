@@ -1,0 +1,130 @@
+"""What the imaging jobs return (stored as the job's `result`). Paths are relative to MEDIA_ROOT.
+
+A job with one source returns that source's result, whose `path` names the main output (what a follow-up
+job in a pipeline takes as its input). A job with several sources returns a `BulkResult` and records each
+source's result or error as an item (GET /jobs/{task_id}/items).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ImageFile(_Result):
+    """One written image."""
+
+    path: str
+    format: str
+    width: int
+    height: int
+    bytes: int
+
+
+class VideoInfo(_Result):
+    width: int
+    height: int
+    fps: float
+    frames: int
+    duration_s: float
+
+
+class Candidate(_Result):
+    """A frame considered for the thumbnail."""
+
+    time_s: float
+    frame: int
+    sharpness: float
+    """Variance of the Laplacian (320 px wide greyscale)."""
+    flat: bool
+    """Nearly black or without contrast: ranked behind every frame with content."""
+
+
+class ThumbnailResult(_Result):
+    path: str
+    """The largest thumbnail."""
+    source: str
+    source_kind: Literal["video", "image"]
+    source_format: str
+    picked: Literal["sharpest", "at_s", "image"]
+    time_s: float | None = None
+    """Time of the frame used (videos)."""
+    frame: int | None = None
+    sharpness: float | None = None
+    candidates: list[Candidate] = []
+    video: VideoInfo | None = None
+    thumbnails: list[ImageFile]
+    """One per requested size, in the order requested."""
+
+
+class ResizedImage(ImageFile):
+    name: str
+    mode: Literal["fit", "fill", "pad"]
+
+
+class ResizeResult(_Result):
+    path: str
+    """The first spec's output."""
+    source: str
+    source_format: str
+    source_width: int
+    source_height: int
+    """Upright size of the source (after its EXIF orientation)."""
+    orientation: int
+    """EXIF orientation of the source that was applied (1 = none)."""
+    metadata_stripped: bool
+    outputs: list[ResizedImage]
+
+
+class OptimizeResult(_Result):
+    path: str
+    source: str
+    source_format: str
+    format: str
+    width: int
+    height: int
+    bytes_before: int
+    bytes_after: int
+    bytes_saved: int
+    """Negative when the re-encoded file is larger (e.g. a JPEG converted to PNG)."""
+    saved_percent: float
+    metadata_stripped: bool
+
+
+class StoryboardResult(_Result):
+    path: str
+    """The WebVTT file (what a player loads); it names the sprite sheets relative to itself."""
+    vtt: str
+    sprites: list[ImageFile]
+    tiles: int
+    tile_width: int
+    tile_height: int
+    columns: int
+    rows: int
+    """Rows of the largest sheet."""
+    interval_s: float
+    video: VideoInfo
+
+
+class ItemFailure(_Result):
+    index: int
+    source: str
+    error_type: str
+    message: str
+
+
+class BulkResult(_Result):
+    """A job over several sources: counts, where the outputs are (a directory per source), first failures."""
+
+    total: int
+    succeeded: int
+    failed: int
+    output_dir: str
+    """Holds one directory per source, named by its index: `<output_dir>/0003/...`."""
+    failures: list[ItemFailure]
+    """The first failures (all of them are among the items)."""

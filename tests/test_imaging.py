@@ -1,0 +1,495 @@
+"""The imaging service end to end: real files, a real Redis database of its own (12), a real imaging process.
+
+Media is generated here (OpenCV videos with blurred/black/sharp or colour-coded frames, Pillow images with
+EXIF orientation, ICC profiles, palettes, CMYK) into a MEDIA_ROOT of this module's own. Jobs are submitted
+with `JobClient`, and outputs are opened and measured with Pillow/OpenCV.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from jobcommon import CommonSettings, Job, JobClient, JobStatus
+from jobcommon.presence import live_services
+from tests.conftest import service_env
+from tests.support.images import (
+    COLOURS,
+    Frame,
+    halves,
+    laplacian_var,
+    make_colour_clip,
+    make_sharp_clip,
+    mean_colour,
+    pattern,
+    photo,
+    save_jpeg,
+    srgb_profile,
+    write_bomb_png,
+    write_corrupt_jpeg,
+    write_truncated,
+    write_video,
+)
+from tests.support.media import make_mp4
+from tests.support.otlp import OtlpReceiver
+from tools.procs import ServiceProcess
+
+DB = 12
+RED, BLUE = (230, 20, 20), (20, 20, 230)
+MAKE_TAG = 0x010F
+ORIENTATION_TAG = 0x0112
+PLAYLIST = "#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:1.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+
+
+@dataclass
+class Imaging:
+    client: JobClient
+    media_root: Path
+    proc: ServiceProcess
+
+    async def run(self, body: dict[str, Any], timeout: float = 30.0) -> Job:
+        job = (await self.client.submit(body)).job
+        try:
+            return await self.client.wait(job.task_id, timeout=timeout)
+        except TimeoutError:
+            raise AssertionError(f"job {body} not done in {timeout} s\n{self.proc.output()}") from None
+
+    def open(self, relative: str) -> Image.Image:
+        image = Image.open(self.media_root / relative)
+        image.load()
+        return image
+
+
+def _same(frame: Frame, _index: int) -> Frame:
+    return frame
+
+
+def _close(a: tuple[float, ...], b: tuple[float, ...], tolerance: float = 40.0) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's MEDIA_ROOT, filled with the test inputs."""
+    root = tmp_path_factory.mktemp("imaging_media")
+    make_sharp_clip(root / "clips" / "sharp.mp4")
+    make_colour_clip(root / "clips" / "colours.mp4")
+    (root / "clips" / "playlist.mp4").write_text(PLAYLIST)
+    save_jpeg(
+        halves((400, 200), RED, BLUE),
+        root / "images" / "rotated.jpg",
+        orientation=6,
+        exif_tags={MAKE_TAG: "TestMake"},
+        icc_profile=srgb_profile(),
+    )
+    photo((1600, 1200)).save(root / "images" / "photo.jpg", quality=100, exif=Image.Exif().tobytes())
+    photo((600, 400)).convert("CMYK").save(root / "images" / "cmyk.jpg", quality=90)
+    palette = Image.new("P", (120, 80), 0)
+    palette.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    palette.paste(1, (60, 0, 120, 80))
+    palette.save(root / "images" / "palette.png", transparency=0)
+    write_corrupt_jpeg(root / "images" / "corrupt.jpg")
+    write_truncated(root / "images" / "photo.jpg", root / "images" / "truncated.jpg", 0.4)
+    write_bomb_png(root / "images" / "bomb.png", 30_000, 30_000)
+    write_bomb_png(root / "images" / "bomb_warning.png", 10_000, 10_000)
+    for i in range(9):
+        colour = COLOURS[i % len(COLOURS)]
+        frame = np.full((120, 160, 3), colour[::-1], dtype=np.uint8)
+        frame[::6, :] = 255
+        write_video(root / "bulk" / f"v{i}.mp4", 25, 25, (160, 120), functools.partial(_same, frame))
+    (root / "bulk" / "broken.mp4").write_text(PLAYLIST)
+    make_mp4(root / "long" / "noisy.mp4", seconds=6.0, width=640, height=480, noise=True)
+    outside = tmp_path_factory.mktemp("outside") / "secret.jpg"
+    photo((64, 64)).save(outside)
+    (root / "images" / "escape.jpg").symlink_to(outside)
+    return root
+
+
+@pytest.fixture(scope="module")
+async def imaging(redis_url: str, otlp: OtlpReceiver, media: Path) -> AsyncIterator[Imaging]:
+    url = redis_url.rsplit("/", 1)[0] + f"/{DB}"
+    redis = Redis.from_url(url, decode_responses=True)
+    await redis.flushdb()
+    env = service_env(url, media, otlp, CONCURRENCY="4", IMAGING_WORKERS="2", PROGRESS_INTERVAL_S="0.1")
+    proc = ServiceProcess("imaging", env)
+    proc.start()
+    client = JobClient(CommonSettings(redis_url=url, media_root=media))
+    await client.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any(s["service"] == "imaging" for s in await live_services(redis)):
+            if time.monotonic() > deadline or not proc.alive():
+                raise RuntimeError(f"imaging did not start:\n{proc.output()}")
+            await asyncio.sleep(0.1)
+        yield Imaging(client, media, proc)
+    finally:
+        await client.close()
+        proc.stop()
+        await redis.flushdb()
+        await redis.aclose()
+
+
+def _failed(job: Job, error_type: str) -> str:
+    assert job.status == JobStatus.FAILED, job
+    assert job.error is not None
+    assert job.error.type == error_type, job.error
+    assert "\n" not in job.error.message
+    assert job.attempts == 1, "a permanent error is never retried"
+    assert not job.dead
+    return job.error.message
+
+
+# -- thumbnails -----------------------------------------------------------------------------------------
+
+
+async def test_thumbnail_picks_the_sharp_frame_of_a_mostly_blurred_clip(imaging: Imaging) -> None:
+    job = await imaging.run({"job_type": "thumbnail", "sources": ["clips/sharp.mp4"], "sizes": [320, 160]})
+    assert job.status == JobStatus.SUCCEEDED, job
+    result = job.result
+    assert result is not None
+    assert result["picked"] == "sharpest"
+    assert 2.3 <= result["time_s"] < 2.7, result
+    assert [(t["width"], t["height"]) for t in result["thumbnails"]] == [(320, 240), (160, 120)]
+    assert result["path"] == result["thumbnails"][0]["path"] == f"{job.task_id}/thumb_320.jpg"
+    assert result["video"] == {"width": 320, "height": 240, "fps": 25.0, "frames": 125, "duration_s": 5.0}
+    scores = sorted(c["sharpness"] for c in result["candidates"])
+    assert len(scores) == 5
+    assert scores[-1] > 100 * scores[-2], result["candidates"]
+
+    thumb = imaging.open(result["path"])
+    assert (thumb.format, thumb.size) == ("JPEG", (320, 240))
+    crisp = np.asarray(Image.fromarray(pattern((320, 240))[:, :, ::-1]), dtype=np.float64)
+    assert np.abs(np.asarray(thumb, dtype=np.float64) - crisp).mean() < 12  # it is the sharp pattern
+    assert laplacian_var(thumb) > 1000
+    small = result["thumbnails"][1]
+    assert (imaging.media_root / small["path"]).stat().st_size == small["bytes"]
+
+
+async def test_thumbnail_at_s_takes_the_frame_at_that_time(imaging: Imaging) -> None:
+    times = {2.5: 2, 5.2: 5, 100.0: 7}  # 100 s is past the 8 s clip: its last frame
+    jobs = await asyncio.gather(
+        *(
+            imaging.run({"job_type": "thumbnail", "sources": ["clips/colours.mp4"], "at_s": t, "sizes": [64]})
+            for t in times
+        )
+    )
+    for (at, second), job in zip(times.items(), jobs, strict=True):
+        assert job.status == JobStatus.SUCCEEDED, job
+        assert job.result is not None
+        assert job.result["picked"] == "at_s"
+        assert math.floor(job.result["time_s"]) == second, (at, job.result["time_s"])
+        thumb = imaging.open(job.result["path"])
+        assert thumb.size == (64, 48)
+        assert _close(mean_colour(thumb, (20, 20, 60, 44)), COLOURS[second]), (at, mean_colour(thumb))
+
+
+async def test_thumbnail_formats_open_with_pillow(imaging: Imaging) -> None:
+    formats = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF", "png": "PNG"}
+    jobs = await asyncio.gather(
+        *(
+            imaging.run(
+                {"job_type": "thumbnail", "sources": ["clips/sharp.mp4"], "format": f, "sizes": [200, 40]}
+            )
+            for f in formats
+        )
+    )
+    for (fmt, pillow_name), job in zip(formats.items(), jobs, strict=True):
+        assert job.status == JobStatus.SUCCEEDED, job
+        assert job.result is not None
+        for thumb, size in zip(job.result["thumbnails"], [(200, 150), (40, 30)], strict=True):
+            assert thumb["path"].endswith(f".{'jpg' if fmt == 'jpeg' else fmt}")
+            image = imaging.open(thumb["path"])
+            assert (image.format, image.size) == (pillow_name, size)
+            assert thumb["format"] == pillow_name
+
+
+async def test_thumbnail_of_an_image_source(imaging: Imaging) -> None:
+    job = await imaging.run({"job_type": "thumbnail", "sources": ["images/rotated.jpg"], "sizes": [100]})
+    assert job.status == JobStatus.SUCCEEDED, job
+    assert job.result is not None
+    assert job.result["picked"] == "image"
+    thumb = imaging.open(job.result["path"])
+    assert thumb.size == (50, 100)  # upright: EXIF orientation 6
+    assert _close(mean_colour(thumb, (10, 10, 40, 40)), RED)
+
+
+# -- resize, optimize ----------------------------------------------------------------------------------
+
+
+async def test_resize_fit_fill_pad_upright_and_stripped(imaging: Imaging) -> None:
+    specs = [
+        {"width": 100, "height": 100, "mode": "fit"},
+        {"width": 100, "height": 50, "mode": "fill"},
+        {"width": 100, "height": 100, "mode": "pad"},
+        {"width": 1000, "height": 1000, "mode": "fit"},
+        {"width": 1000, "height": 1000, "mode": "fit", "upscale": True, "name": "big"},
+    ]
+    job = await imaging.run(
+        {"job_type": "image_resize", "sources": ["images/rotated.jpg"], "specs": specs, "format": "png"}
+    )
+    assert job.status == JobStatus.SUCCEEDED, job
+    result = job.result
+    assert result is not None
+    assert (result["source_width"], result["source_height"], result["orientation"]) == (200, 400, 6)
+    sizes = [(o["width"], o["height"]) for o in result["outputs"]]
+    assert sizes == [(50, 100), (100, 50), (100, 100), (200, 400), (500, 1000)]
+    assert [o["name"] for o in result["outputs"]] == [
+        "100x100_fit", "100x50_fill", "100x100_pad", "1000x1000_fit", "big"
+    ]  # fmt: skip
+    assert result["path"] == result["outputs"][0]["path"]
+
+    fit = imaging.open(result["outputs"][0]["path"])
+    # Stored: red left, blue right; orientation 6 turns it 90° clockwise: red on top.
+    assert _close(mean_colour(fit, (5, 5, 45, 40)), RED)
+    assert _close(mean_colour(fit, (5, 60, 45, 95)), BLUE)
+    fill = imaging.open(result["outputs"][1]["path"])
+    # The centre crop (rows 150–250 of 400) spans the boundary: red above, blue below.
+    assert _close(mean_colour(fill, (0, 0, 100, 20)), RED)
+    assert _close(mean_colour(fill, (0, 30, 100, 50)), BLUE)
+    pad = np.asarray(imaging.open(result["outputs"][2]["path"]).convert("RGBA"))
+    assert tuple(pad[50, 2]) == (0, 0, 0, 0)  # transparent padding left and right for PNG
+    assert pad[5, 50, 3] == 255
+    for output in result["outputs"]:
+        image = imaging.open(output["path"])
+        assert image.format == "PNG"
+        assert not {"exif", "icc_profile", "xmp"} & set(image.info)
+        assert image.getexif().get(ORIENTATION_TAG) is None
+
+
+async def test_resize_keeps_metadata_when_asked(imaging: Imaging) -> None:
+    job = await imaging.run(
+        {
+            "job_type": "image_resize",
+            "sources": ["images/rotated.jpg"],
+            "specs": [{"width": 80, "height": 80, "mode": "pad"}],
+            "strip_metadata": False,
+            "background": "#00ff00",
+        }
+    )
+    assert job.status == JobStatus.SUCCEEDED, job
+    assert job.result is not None
+    image = imaging.open(job.result["path"])
+    assert (image.format, image.size) == ("JPEG", (80, 80))  # format "keep"
+    exif = image.getexif()
+    assert exif.get(MAKE_TAG) == "TestMake"
+    assert exif.get(ORIENTATION_TAG) in (None, 1)  # the pixels are upright now
+    with Image.open(imaging.media_root / "images" / "rotated.jpg") as source:
+        assert image.info.get("icc_profile") == source.info["icc_profile"]
+    assert _close(mean_colour(image, (0, 20, 15, 60)), (0, 255, 0))
+
+
+async def test_colour_modes_are_converted_for_the_output_format(imaging: Imaging) -> None:
+    cmyk, palette = await asyncio.gather(
+        imaging.run(
+            {
+                "job_type": "image_resize",
+                "sources": ["images/cmyk.jpg"],
+                "specs": [{"width": 300, "height": 300}],
+                "format": "webp",
+            }
+        ),
+        imaging.run(
+            {
+                "job_type": "image_resize",
+                "sources": ["images/palette.png"],
+                "specs": [{"width": 60, "height": 60}],
+                "format": "jpeg",
+            }
+        ),
+    )
+    assert cmyk.status == JobStatus.SUCCEEDED, cmyk
+    assert cmyk.result is not None
+    image = imaging.open(cmyk.result["path"])
+    assert (image.format, image.mode, image.size) == ("WEBP", "RGB", (300, 200))
+    assert palette.status == JobStatus.SUCCEEDED, palette
+    assert palette.result is not None
+    image = imaging.open(palette.result["path"])
+    assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (60, 40))
+    assert _close(mean_colour(image, (2, 2, 25, 38)), (255, 255, 255))  # transparent: flattened on white
+    assert _close(mean_colour(image, (35, 2, 58, 38)), (0, 0, 255))
+
+
+async def test_optimize_reports_bytes_saved(imaging: Imaging) -> None:
+    same, webp = await asyncio.gather(
+        imaging.run({"job_type": "image_optimize", "sources": ["images/photo.jpg"], "quality": 70}),
+        imaging.run({"job_type": "image_optimize", "sources": ["images/photo.jpg"], "format": "webp"}),
+    )
+    before = (imaging.media_root / "images" / "photo.jpg").stat().st_size
+    for job, fmt in ((same, "JPEG"), (webp, "WEBP")):
+        assert job.status == JobStatus.SUCCEEDED, job
+        result = job.result
+        assert result is not None
+        assert result["bytes_before"] == before
+        assert result["bytes_after"] == (imaging.media_root / result["path"]).stat().st_size
+        assert result["bytes_saved"] == before - result["bytes_after"] > before // 2
+        assert result["saved_percent"] > 50
+        image = imaging.open(result["path"])
+        assert (image.format, image.size) == (fmt, (1600, 1200))
+        assert "exif" not in image.info
+
+
+# -- bad inputs ----------------------------------------------------------------------------------------
+
+
+async def test_bad_inputs_fail_permanently_with_one_line(imaging: Imaging) -> None:
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"job_type": "image_resize", "sources": ["images/corrupt.jpg"]}, "CorruptMedia", "corrupt.jpg"),
+        ({"job_type": "image_optimize", "sources": ["images/truncated.jpg"]}, "CorruptMedia", "truncated"),
+        ({"job_type": "image_resize", "sources": ["images/bomb.png"]}, "ImageTooLarge", "900000000 pixels"),
+        ({"job_type": "image_optimize", "sources": ["images/bomb_warning.png"]}, "ImageTooLarge", "exceeds"),
+        ({"job_type": "thumbnail", "sources": ["clips/playlist.mp4"]}, "UnsupportedMedia", "#EXTM3U"),
+        (
+            {"job_type": "storyboard", "sources": ["clips/playlist.mp4"]},
+            "UnsupportedMedia",
+            "not a supported",
+        ),
+        ({"job_type": "image_resize", "sources": ["clips/sharp.mp4"]}, "WrongMediaKind", "expected image"),
+        ({"job_type": "storyboard", "sources": ["images/photo.jpg"]}, "WrongMediaKind", "expected video"),
+        ({"job_type": "thumbnail", "sources": ["images/escape.jpg"]}, "SourceError", "outside MEDIA_ROOT"),
+        ({"job_type": "thumbnail", "sources": ["images/missing.jpg"]}, "SourceError", "does not exist"),
+        ({"job_type": "thumbnail", "sources": []}, "NoSources", "no sources"),
+    ]
+    for body, _type, _text in cases:
+        if body["job_type"] in ("image_resize",):
+            body.setdefault("specs", [{"width": 50, "height": 50}])
+    jobs = await asyncio.gather(*(imaging.run(body) for body, _t, _x in cases))
+    for (body, error_type, text), job in zip(cases, jobs, strict=True):
+        message = _failed(job, error_type)
+        assert text in message, (body, message)
+        assert not (imaging.media_root / job.task_id).exists()
+
+
+async def test_paths_escaping_media_root_are_refused_at_submission(imaging: Imaging) -> None:
+    for source in ("../outside/secret.jpg", "/etc/passwd", "images/../../x.jpg"):
+        with pytest.raises(ValidationError, match="MEDIA_ROOT"):
+            await imaging.client.submit({"job_type": "thumbnail", "sources": [source]})
+
+
+# -- storyboard ----------------------------------------------------------------------------------------
+
+CUE = re.compile(
+    r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})\n(\S+?)#xywh=(\d+),(\d+),(\d+),(\d+)"
+)
+
+
+def _seconds(h: str, m: str, s: str, ms: str) -> float:
+    return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+
+async def test_storyboard_vtt_maps_times_to_tiles(imaging: Imaging) -> None:
+    job = await imaging.run(
+        {
+            "job_type": "storyboard",
+            "sources": ["clips/colours.mp4"],
+            "interval_s": 1.5,
+            "tile_width": 64,
+            "columns": 2,
+            "max_rows": 2,
+            "format": "png",
+        }
+    )
+    assert job.status == JobStatus.SUCCEEDED, job
+    result = job.result
+    assert result is not None
+    assert result["path"] == result["vtt"] == f"{job.task_id}/storyboard.vtt"
+    assert (result["tiles"], result["tile_width"], result["tile_height"]) == (6, 64, 48)
+    vtt = (imaging.media_root / result["vtt"]).read_text()
+    assert vtt.startswith("WEBVTT\n\n")
+    cues = CUE.findall(vtt)
+    assert len(cues) == 6
+    sprites = {Path(s["path"]).name: s for s in result["sprites"]}
+    assert list(sprites) == ["storyboard_000.png", "storyboard_001.png"]  # 4 tiles per sheet
+    assert [(s["width"], s["height"]) for s in sprites.values()] == [(128, 96), (128, 48)]
+    previous_end = 0.0
+    for i, cue in enumerate(cues):
+        start, end = _seconds(*cue[0:4]), _seconds(*cue[4:8])
+        assert start == pytest.approx(previous_end) == pytest.approx(i * 1.5)
+        assert end == pytest.approx(min((i + 1) * 1.5, 8.0))
+        previous_end = end
+        sheet, (x, y, w, h) = cue[8], (int(v) for v in cue[9:13])
+        assert sheet == f"storyboard_00{i // 4}.png"
+        sprite = sprites[sheet]
+        assert (w, h) == (64, 48)
+        assert x + w <= sprite["width"]
+        assert y + h <= sprite["height"]
+        assert (x, y) == ((i % 2) * 64, ((i % 4) // 2) * 48)
+        tile = imaging.open(sprite["path"]).crop((x, y, x + w, y + h))
+        expected = COLOURS[math.floor(i * 1.5 + 1e-9)]
+        assert _close(mean_colour(tile, (20, 12, 60, 44)), expected), (i, mean_colour(tile))
+
+
+# -- bulk and cancel -----------------------------------------------------------------------------------
+
+
+async def test_bulk_thumbnails_with_one_failing_source(imaging: Imaging) -> None:
+    sources = [f"bulk/v{i}.mp4" for i in range(9)]
+    sources.insert(4, "bulk/broken.mp4")
+    job = await imaging.run({"job_type": "thumbnail", "sources": sources, "sizes": [80], "concurrency": 3})
+    assert job.status == JobStatus.SUCCEEDED, job
+    result = job.result
+    assert result is not None
+    assert (result["total"], result["succeeded"], result["failed"]) == (10, 9, 1)
+    assert result["output_dir"] == job.task_id
+    assert [(f["index"], f["source"], f["error_type"]) for f in result["failures"]] == [
+        (4, "bulk/broken.mp4", "UnsupportedMedia")
+    ]
+    progress = job.progress
+    assert (progress.items_total, progress.items_done, progress.items_failed) == (10, 10, 1)
+    assert progress.percent == 100.0
+    items = await imaging.client.store.items(job.task_id, 0, 11)
+    assert items[10] is None
+    for index, (source, item) in enumerate(zip(sources, items[:10], strict=True)):
+        assert item is not None
+        assert (item["index"], item["source"]) == (index, source)
+        if index == 4:
+            assert (item["status"], item["error"]["type"]) == ("failed", "UnsupportedMedia")
+            continue
+        assert item["status"] == "succeeded"
+        path = item["result"]["path"]
+        assert path == f"{job.task_id}/{index:04d}/thumb_80.jpg"
+        assert imaging.open(path).size == (80, 60)
+
+
+async def test_all_sources_failing_fails_the_bulk_job(imaging: Imaging) -> None:
+    job = await imaging.run({"job_type": "thumbnail", "sources": ["bulk/broken.mp4", "clips/playlist.mp4"]})
+    message = _failed(job, "AllSourcesFailed")
+    assert message.startswith("all 2 sources failed")
+
+
+async def test_cancel_of_a_long_bulk_job_stops_within_a_second(imaging: Imaging) -> None:
+    sources = ["long/noisy.mp4"] * 200
+    body = {"job_type": "thumbnail", "sources": sources, "candidates": 30, "concurrency": 2, "sizes": [1024]}
+    job = (await imaging.client.submit(body)).job
+    deadline = time.monotonic() + 30
+    while ((await imaging.client.get(job.task_id)).progress.items_done or 0) < 2:
+        assert time.monotonic() < deadline, imaging.proc.output()
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await imaging.client.cancel(job.task_id)
+    final = await imaging.client.wait(job.task_id, timeout=5)
+    elapsed = time.monotonic() - started
+    assert final.status == JobStatus.CANCELLED, final
+    assert elapsed < 1.0, elapsed
+    assert (final.progress.items_done or 0) < 20
+    assert not (imaging.media_root / job.task_id).exists()
+    assert not (imaging.media_root / ".tmp" / job.task_id).exists()
+    # The pool is free again at once: the abandoned work stopped at its cancel flag.
+    quick_started = time.monotonic()
+    quick = await imaging.run(
+        {"job_type": "thumbnail", "sources": ["bulk/v0.mp4"], "sizes": [32]}, timeout=10
+    )
+    assert quick.status == JobStatus.SUCCEEDED, quick
+    assert time.monotonic() - quick_started < 2.0
