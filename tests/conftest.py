@@ -20,7 +20,7 @@ from tests.support.httpserver import MediaServer
 from tests.support.media import make_mp4
 from tests.support.otlp import OtlpReceiver
 from tools.localredis import LocalRedis, free_port
-from tools.procs import ServiceProcess
+from tools.procs import SERVICES, ServiceProcess
 
 if TYPE_CHECKING:
     from tests.cluster import Cluster
@@ -81,8 +81,26 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServ
         "<html><head><title>A page</title></head><body>"
         '<video src="{BASE}/clip.mp4" type="video/mp4"></video></body></html>'
     )
+    (root / "feed.rss").write_text(_rss("{BASE}/clip.mp4", "{BASE}/slow/big.mp4", "{BASE}/missing.mp4"))
+    (root / "slowfeed.rss").write_text(_rss(*[f"{{BASE}}/veryslow/big.mp4?n={i}" for i in range(4)]))
+    (root / "multi.html").write_text(
+        "<html><head><title>Two clips</title></head><body>"
+        '<video src="{BASE}/clip.mp4"></video><video src="{BASE}/slow/big.mp4"></video></body></html>'
+    )
     with MediaServer(root) as server:
         yield server
+
+
+def _rss(*urls: str) -> str:
+    items = "".join(
+        f"<item><title>Entry {i}</title><guid>entry-{i}</guid>"
+        f'<enclosure url="{url}" type="video/mp4" length="1"/></item>'
+        for i, url in enumerate(urls)
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>A feed</title>'
+        f"<link>{{BASE}}/</link><description>test feed</description>{items}</channel></rss>"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -137,12 +155,12 @@ def wait_until_ready(api_url: str, services: set[str], timeout: float = 30.0) ->
 def stack(redis_url: str, media_root: Path, otlp: OtlpReceiver) -> Iterator[Stack]:
     port = free_port()
     env = service_env(redis_url, media_root, otlp, GATEWAY_PORT=str(port))
-    procs = {name: ServiceProcess(name, env) for name in ("gateway", "downloader", "janitor")}
+    procs = {name: ServiceProcess(name, env) for name in SERVICES}
     for proc in procs.values():
         proc.start()
     running = Stack(f"http://127.0.0.1:{port}", redis_url, media_root, procs, env)
     try:
-        wait_until_ready(running.api_url, {"downloader", "janitor"})
+        wait_until_ready(running.api_url, set(SERVICES) - {"gateway"})
     except RuntimeError:
         for proc in procs.values():
             proc.stop()

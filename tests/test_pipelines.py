@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.jobs import status, submit, wait_for, wait_terminal
+from tests.jobs import submit, wait_for, wait_terminal
+from tests.support.httpserver import MediaServer
+from tests.support.otlp import OtlpReceiver
 
 
 async def test_follow_ups_run_after_parent_in_its_trace(api: httpx.AsyncClient) -> None:
@@ -73,7 +75,47 @@ async def test_invalid_follow_up_is_rejected_at_submission(api: httpx.AsyncClien
 async def test_follow_up_gets_parent_output_as_source(api: httpx.AsyncClient) -> None:
     parent = await submit(api, {"job_type": "echo", "then": [{"job_type": "thumbnail"}]})
     done = await wait_terminal(api, parent["task_id"])
-    child = await status(api, done["children"][0])
+    child = await wait_terminal(api, done["children"][0])
     assert child["request"]["sources"] == [parent["task_id"]]
     assert child["queue"] == "image_processing"
-    await api.post(f"/jobs/{child['task_id']}/cancel")
+    assert child["status"] == "failed"  # an echo has no output file to make a thumbnail of
+    assert child["error"]["type"] == "SourceError"
+
+
+async def test_download_then_thumbnail_and_metadata_across_three_services(
+    api: httpx.AsyncClient, media_server: MediaServer, otlp: OtlpReceiver
+) -> None:
+    parent = await submit(
+        api,
+        {
+            "job_type": "video_download",
+            "url": media_server.url("clip.mp4"),
+            "allow_duplicate": True,
+            "then": [
+                {"job_type": "thumbnail", "sizes": [160, 320], "format": "webp"},
+                {"job_type": "metadata_enrich"},
+            ],
+        },
+    )
+    done = await wait_terminal(api, parent["task_id"], timeout=60)
+    assert done["status"] == "succeeded", done
+    thumb_id, meta_id = done["children"]
+    thumb = await wait_terminal(api, thumb_id, timeout=60)
+    meta = await wait_terminal(api, meta_id, timeout=60)
+    assert (thumb["status"], thumb["queue"]) == ("succeeded", "image_processing"), thumb
+    assert (meta["status"], meta["queue"]) == ("succeeded", "metadata"), meta
+    assert [t["width"] for t in thumb["result"]["thumbnails"]] == [160, 320]
+    assert meta["result"]["succeeded"] == 1
+    item = (await api.get(f"/jobs/{meta_id}/items")).json()["items"][0]
+    assert item["file"]["width"] == 320
+    assert item["file"]["frame_count"] == 75
+    trace = parent["trace_id"]
+    assert {thumb["trace_id"], meta["trace_id"]} == {trace}
+    seen = {
+        s.service_name for s in otlp.wait_for(lambda s: s.trace_id == trace and s.service_name == "metadata")
+    }
+    seen |= {
+        s.service_name for s in otlp.wait_for(lambda s: s.trace_id == trace and s.service_name == "imaging")
+    }
+    seen |= {s.service_name for s in otlp.spans if s.trace_id == trace}
+    assert {"gateway", "downloader", "imaging", "metadata"} <= seen
