@@ -68,7 +68,7 @@ async def test_sync_conveniences(settings: CommonSettings, stack: object, media_
         final = await client.wait(task_id, timeout=60)
     assert final.status == JobStatus.FAILED  # 404: permanent, not retried
     assert final.attempts == 1
-    assert final.request["options"] == {"format": "best"}
+    assert final.request["options"]["format"] == "best"
     assert (await asyncio.to_thread(get_task_progress, task_id, settings=settings))["status"] == "failed"
 
 

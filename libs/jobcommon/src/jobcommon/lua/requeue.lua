@@ -34,6 +34,7 @@ for _, id in ipairs(ids) do
       redis.call('EXPIRE', job_key, ARGV[6])
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'task_id', task, 'queue', ARGV[9],
         'reason', 'WorkerLost', 'at', ARGV[7])
+      redis.call('EXPIRE', KEYS[3], ARGV[6])
       local dedupe = redis.call('HGET', job_key, 'dedupe_key')
       if dedupe and dedupe ~= '' then redis.call('DEL', dedupe) end
       notify_parent(job_key)

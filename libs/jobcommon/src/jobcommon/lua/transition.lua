@@ -29,6 +29,7 @@ if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[1], 'dead', '1')
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', 10000, '*', 'task_id', info[1], 'queue', info[2], 'reason', ARGV[9],
     'at', info[3] or '')
+  redis.call('EXPIRE', KEYS[5], ARGV[3])  -- dead letters outlive their jobs' records by nothing
 end
 if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then notify_parent(KEYS[1]) end
 local flat = redis.call('HGETALL', KEYS[1])

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, StrictModel, http_url
 
@@ -49,6 +56,16 @@ class DownloadOptions(StrictModel):
     )
     write_thumbnail: bool = Field(default=False, description="Write the video's thumbnail image.")
     write_info_json: bool = Field(default=False, description="Write yt-dlp's metadata as media.info.json.")
+
+    @model_serializer(mode="wrap")
+    def _only_what_was_chosen(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Serialised without the options left at their defaults: stored requests stay as submitted, and
+        the duplicate fingerprint of a request doesn't change when a new option is added."""
+        data: dict[str, Any] = handler(self)
+        fields = type(self).model_fields
+        return {
+            key: value for key, value in data.items() if key not in fields or value != fields[key].default
+        }
 
     @model_validator(mode="after")
     def _consistent(self) -> DownloadOptions:
