@@ -25,6 +25,27 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def descendants(pid: int) -> list[int]:
+    """Children, grandchildren, … of `pid`."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def download_children(service_pid: int) -> list[int]:
-    """yt-dlp child processes of a downloader service."""
-    return [pid for pid in children(service_pid) if "ytdlp_child" in cmdline(pid)]
+    """yt-dlp download processes of a downloader service: executed ones (``-m downloader.ytdlp_child``) and
+    the ones its fork server forked (named ``ytdlp_child``); the fork server itself is not one."""
+    return [
+        pid for pid in descendants(service_pid) if "ytdlp_child" in cmdline(pid) or comm(pid) == "ytdlp_child"
+    ]

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from yt_dlp.networking import Response
 from yt_dlp.networking.exceptions import HTTPError, IncompleteRead, TransportError
 from yt_dlp.utils import ContentTooShortError, DownloadError, ExtractorError, UnsupportedError
 
-from downloader import child_runner
+from downloader import child_runner, forkserver
 from downloader.child_protocol import (
     ChildFailed,
     ChildSpec,
@@ -211,12 +212,18 @@ def _spec(tmp_path: Path, url: str, **overrides: object) -> ChildSpec:
 
 
 class _Progress:
+    """Collects byte progress (``events``) and stage changes (``stages``)."""
+
     def __init__(self) -> None:
         self.events: list[ProgressEvent] = []
+        self.stages: list[str] = []
         self.times: list[float] = []
         self.first = asyncio.Event()
 
     async def __call__(self, event: ProgressEvent) -> None:
+        if event.downloaded_bytes is None and event.total_bytes is None:
+            self.stages.append(event.stage)
+            return
         self.events.append(event)
         self.times.append(time.monotonic())
         self.first.set()
@@ -227,6 +234,24 @@ def _gone(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
+    return False
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+async def _dies(pid: int, timeout: float = 5.0) -> bool:
+    """The process is gone or dead (a zombie waiting for whoever adopted it), within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _state(pid) in (None, "Z", "X"):
+            return True
+        await asyncio.sleep(0.05)
     return False
 
 
@@ -402,12 +427,72 @@ async def test_child_exiting_without_result_is_reported_as_crash(
     assert "No module named downloader.no_such_module" in failure.message
 
 
+async def test_forked_child_is_a_named_group_leader_under_the_zygote(
+    server: MediaServer, tmp_path: Path
+) -> None:
+    seen: dict[str, object] = {}
+    pids: list[int] = []
+
+    def proc_info(pid: int) -> dict[str, object]:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        return {"comm": comm, "ppid": int(stat[1]), "pgid": os.getpgid(pid), "sid": os.getsid(pid)}
+
+    async def look(event: ProgressEvent) -> None:
+        if not seen and pids:
+            seen.update(await asyncio.to_thread(proc_info, pids[0]))
+
+    done = await run_child(_spec(tmp_path, server.url("slow", "big.mp4")), look, on_spawn=pids.append)
+    assert done.sha256 == hashlib.sha256(server.files["big.mp4"]).hexdigest()
+    zygote = forkserver.fork_server().pid
+    assert zygote is not None
+    assert seen == {"comm": "ytdlp_child", "ppid": zygote, "pgid": pids[0], "sid": pids[0]}
+    assert _gone(pids[0])  # reaped, no zombie left
+
+
+async def test_executed_child_still_works(server: MediaServer, tmp_path: Path) -> None:
+    pids: list[int] = []
+    done = await run_child(
+        _spec(tmp_path, server.url("media", "small.mp4")), _Progress(), on_spawn=pids.append, forkserver=False
+    )
+    assert done.sha256 == hashlib.sha256(server.files["small.mp4"]).hexdigest()
+    assert _gone(pids[0])
+
+
+async def test_dead_zygote_fails_its_children_transiently_and_comes_back(
+    server: MediaServer, tmp_path: Path
+) -> None:
+    progress = _Progress()
+    pids: list[int] = []
+    task = asyncio.create_task(
+        run_child(
+            _spec(tmp_path / "a", server.url("stall", "big.mp4"), socket_timeout=60.0),
+            progress,
+            on_spawn=pids.append,
+        )
+    )
+    await asyncio.wait_for(progress.first.wait(), 20)
+    zygote = forkserver.fork_server().pid
+    assert zygote is not None
+    os.kill(zygote, signal.SIGKILL)
+    with pytest.raises(ChildFailed) as info:
+        await asyncio.wait_for(task, 10)
+    assert (info.value.kind, info.value.error_type) == ("transient", "ChildCrashed")
+    assert await _dies(pids[0])  # PDEATHSIG took the child along
+    done = await run_child(_spec(tmp_path / "b", server.url("media", "small.mp4")), _Progress())
+    assert done.size == len(server.files["small.mp4"])
+    assert forkserver.fork_server().pid not in (None, zygote)
+
+
 async def test_complete_part_file_416_restarts_from_scratch(server: MediaServer, tmp_path: Path) -> None:
     data = server.files["small.mp4"]
+    spec = _spec(tmp_path, server.url("media", "small.mp4?case=416"))
+    first = await run_child(spec, _Progress())  # leaves the resume record of the remote file in tmp/
     temp = tmp_path / "tmp"
-    temp.mkdir()
-    (temp / "media.mp4.part").write_bytes(data)  # crash after the last byte, before the rename
-    done = await run_child(_spec(tmp_path, server.url("media", "small.mp4?case=416")), _Progress())
+    assert (temp / ".resume.json").is_file()
+    os.replace(first.path, temp / "media.mp4.part")  # a crash after the last byte, before the rename
+    server.log.clear()
+    done = await run_child(spec, _Progress())
 
     assert done.sha256 == hashlib.sha256(data).hexdigest()
     hits = _hits(server, "416")
@@ -507,6 +592,16 @@ def test_classify_text_only_download_errors() -> None:
     timed_out = DownloadError("ERROR: [download] Got error: timed out", (None, None, None))
     assert classify(timed_out) == "transient"
     assert classify(DownloadError("ERROR: something else entirely")) == "permanent"
+
+
+def test_blocked_fragment_known_only_by_its_text_is_permanent() -> None:
+    # yt-dlp's fragment downloader keeps only the text of a failed HLS segment
+    err = DownloadError(
+        "ERROR: [download] Got error: HTTPConnection(host='10.0.0.7', port=80): Failed to establish a new "
+        "connection: connection to non-public address 10.0.0.7 blocked"
+    )
+    assert (classify(err), error_type(err)) == ("permanent", "BlockedAddressError")
+    assert one_line(err) == "connection to non-public address 10.0.0.7 blocked"
 
 
 def test_blocked_address_wins_anywhere_in_the_chain() -> None:

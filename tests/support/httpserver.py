@@ -11,7 +11,12 @@ part of the URL path, also apply to relative sub-requests (HLS segments, page li
 
 Prefixes can be stacked (``/norange/slow/a.mp4``). ``/status/NNN`` answers with status NNN,
 ``/redirect?to=URL`` with a 302 to URL, anything else missing with 404. In text files
-(.html .rss .m3u8 .xspf .xml) the token ``{BASE}`` is replaced by ``base_url``.
+(.html .rss .m3u8 .xspf .xml .mpd) the token ``{BASE}`` is replaced by ``base_url``.
+A file request with ``?disposition=VALUE`` gets ``Content-Disposition: VALUE``.
+
+``MediaServer(root, host="127.0.0.2")`` listens on another loopback address (Linux routes all of
+127.0.0.0/8 to ``lo``): tests of the SSRF guard's allowlist use one address as the allowed entry server
+and 127.0.0.1 as the "internal" one.
 """
 
 from __future__ import annotations
@@ -42,11 +47,13 @@ CONTENT_TYPES: dict[str, str] = {
     ".xml": "application/xml",
     ".xspf": "application/xspf+xml",
     ".json": "application/json",
+    ".mpd": "application/dash+xml",
+    ".vtt": "text/vtt",
     ".txt": "text/plain",
     ".jpg": "image/jpeg",
     ".png": "image/png",
 }
-TEXT_SUFFIXES = frozenset({".html", ".rss", ".m3u8", ".xspf", ".xml"})
+TEXT_SUFFIXES = frozenset({".html", ".rss", ".m3u8", ".xspf", ".xml", ".mpd"})
 
 MODES = frozenset({"slow", "veryslow", "stall", "norange"})
 THROTTLES: dict[str, tuple[int, float]] = {"slow": (64 * 1024, 0.05), "veryslow": (8 * 1024, 0.05)}
@@ -100,11 +107,13 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 class MediaServer:
     """Threaded file server for tests; use as a context manager or call start()/stop()."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
         self.root = root.resolve()
         self._log: list[RequestRecord] = []
         self._log_changed = threading.Condition()
-        self._http = BackgroundHTTPServer(self, _MediaHandler)
+        self._http: BackgroundHTTPServer[MediaServer] = (
+            BackgroundHTTPServer(self, _MediaHandler) if host == "127.0.0.1" else _HostServer(self, host)
+        )
 
     @property
     def base_url(self) -> str:
@@ -168,6 +177,23 @@ class MediaServer:
             self._log_changed.notify_all()
 
 
+class _HostServer(BackgroundHTTPServer["MediaServer"]):
+    """A BackgroundHTTPServer bound to another (loopback) address than 127.0.0.1."""
+
+    def __init__(self, app: MediaServer, host: str) -> None:
+        self._host = host
+        super().__init__(app, _MediaHandler)
+
+    def server_bind(self) -> None:
+        self.server_address = (self._host, 0)
+        super().server_bind()
+        self.server_name = self._host
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.server_port}"
+
+
 class _MediaHandler(QuietHandler):
     server: BackgroundHTTPServer[MediaServer]
 
@@ -190,7 +216,9 @@ class _MediaHandler(QuietHandler):
             elif parts == ["redirect"] and (target := parse_qs(url.query).get("to")):
                 self._send_text(record, 302, {"Location": target[0]}, send_body=send_body)
             elif (path := self._resolve(parts)) is not None:
-                self._send_file(record, path, modes, send_body=send_body)
+                disposition = parse_qs(url.query).get("disposition")
+                extra = {"Content-Disposition": disposition[0]} if disposition else {}
+                self._send_file(record, path, modes, send_body=send_body, extra_headers=extra)
             else:
                 self._send_text(record, 404, send_body=send_body)
         except OSError as exc:
@@ -226,12 +254,21 @@ class _MediaHandler(QuietHandler):
             self.wfile.write(body)
             record.bytes_sent = len(body)
 
-    def _send_file(self, record: RequestRecord, path: Path, modes: set[str], *, send_body: bool) -> None:
+    def _send_file(
+        self,
+        record: RequestRecord,
+        path: Path,
+        modes: set[str],
+        *,
+        send_body: bool,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
         stat = path.stat()
         headers = {
             "Content-Type": CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream"),
             "Last-Modified": email.utils.formatdate(stat.st_mtime, usegmt=True),
             "ETag": f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"',
+            **(extra_headers or {}),
         }
         src: BinaryIO
         if path.suffix.lower() in TEXT_SUFFIXES:

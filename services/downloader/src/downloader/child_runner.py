@@ -1,27 +1,35 @@
 """Async side of the yt-dlp child: spawn, feed the spec, stream progress, hard-cancel.
 
-One child process per download (``python -m downloader.ytdlp_child``) in its own session/process
-group. Cancelling the awaiting task SIGKILLs the whole group (yt-dlp and any ffmpeg it started)
-and reaps it before the `asyncio.CancelledError` propagates, so a stalled socket can't delay a
-cancel and nothing is left behind.
+One child process per download or playlist listing in its own session/process group: forked by the
+pre-imported zygote (`downloader.forkserver`, the default: milliseconds instead of a second of imports per
+download) or executed as ``python -m downloader.ytdlp_child`` (``forkserver=False``; also whenever
+``CHILD_MODULE`` is changed, and when the zygote can't be started). Cancelling the awaiting task SIGKILLs
+the whole group (yt-dlp and any ffmpeg it started) and reaps it before the `asyncio.CancelledError`
+propagates, so a stalled socket can't delay a cancel and nothing is left behind. The same happens when
+the child goes quiet for longer than ``inactivity_timeout`` (no new bytes, no change of stage;
+post-processing is exempt).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import ValidationError
 
+from downloader import forkserver
 from downloader.child_protocol import (
     ChildFailed,
     ChildSpec,
+    ControlMessage,
     DoneEvent,
+    EntriesEvent,
     FailedEvent,
     ProgressEvent,
     parse_child_line,
@@ -30,9 +38,17 @@ from downloader.child_protocol import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["CHILD_MODULE", "ChildFailed", "run_child"]
+FinalEvent = DoneEvent | EntriesEvent | FailedEvent
 
-CHILD_MODULE = "downloader.ytdlp_child"
+__all__ = ["CHILD_MODULE", "ChildControl", "ChildFailed", "list_entries", "run_child"]
+
+DEFAULT_CHILD_MODULE = "downloader.ytdlp_child"
+CHILD_MODULE = DEFAULT_CHILD_MODULE
+"""What runs in the child; anything but the default is executed, never forked (tests swap it)."""
+USE_FORKSERVER = True
+"""Default for ``forkserver=None``."""
+
+log = logging.getLogger("mediajobs.downloader")
 
 _LINE_LIMIT = 4 * 1024 * 1024
 """StreamReader limit: the longest protocol line accepted (a DoneEvent with a long title/URL)."""
@@ -59,7 +75,93 @@ async def _drain_stderr(stream: asyncio.StreamReader, tail: deque[str]) -> None:
             tail.append(text)
 
 
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
+class _Child(Protocol):
+    """What the runner needs of a child process, forked or executed."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def stdout(self) -> asyncio.StreamReader: ...
+
+    @property
+    def stderr(self) -> asyncio.StreamReader: ...
+
+    @property
+    def stdin_closed(self) -> bool: ...
+
+    def write_stdin(self, data: bytes) -> None: ...
+
+    def close_stdin(self) -> None: ...
+
+    def close(self) -> None:
+        """Release the streams once everything was read."""
+
+    async def wait(self) -> int: ...
+
+
+class _ExecutedChild:
+    """``python -m CHILD_MODULE`` via asyncio's subprocess support."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        self._proc = proc
+        self._stdin = proc.stdin
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode
+
+    @property
+    def stdin_closed(self) -> bool:
+        return self._stdin.is_closing()
+
+    def write_stdin(self, data: bytes) -> None:
+        if not self._stdin.is_closing():
+            self._stdin.write(data)
+
+    def close_stdin(self) -> None:
+        if not self._stdin.is_closing():
+            self._stdin.close()
+
+    def close(self) -> None:
+        self.close_stdin()  # asyncio closes the rest when the process ends
+
+    async def wait(self) -> int:
+        return await self._proc.wait()
+
+
+async def _spawn(use_forkserver: bool) -> _Child:
+    if use_forkserver and CHILD_MODULE == DEFAULT_CHILD_MODULE:
+        try:
+            return await forkserver.fork_server().spawn(limit=_LINE_LIMIT)
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            log.warning("fork server unavailable (%s); executing the download process instead", exc)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        CHILD_MODULE,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        limit=_LINE_LIMIT,
+    )
+    return _ExecutedChild(proc)
+
+
+def _kill_group(proc: _Child) -> None:
     if proc.returncode is not None:
         return  # reaped: its pid/pgid may belong to someone else by now
     try:
@@ -68,31 +170,104 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         pass
     except PermissionError:  # pragma: no cover - not our group (setsid failed?): kill the child alone
         with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+            os.kill(proc.pid, signal.SIGKILL)
 
 
-async def _send_spec(proc: asyncio.subprocess.Process, spec: ChildSpec) -> None:
-    stdin = proc.stdin
-    assert stdin is not None
+class ChildControl:
+    """The parent's end of a running child's control channel (its stdin after the spec).
+
+    ``set_share_limit`` may be called at any time, before, during or after the child runs; the child
+    applies the latest value to the bytes it receives from then on.
+    """
+
+    def __init__(self, share_limit: int | None = None) -> None:
+        self._share_limit = share_limit
+        self._child: _Child | None = None
+
+    @property
+    def share_limit(self) -> int | None:
+        return self._share_limit
+
+    def set_share_limit(self, share_limit: int | None) -> None:
+        if share_limit == self._share_limit:
+            return
+        self._share_limit = share_limit
+        self._send()
+
+    def _send(self) -> None:
+        child = self._child
+        if child is None or child.stdin_closed:
+            return
+        line = ControlMessage(share_limit=self._share_limit).model_dump_json().encode() + b"\n"
+        try:
+            child.write_stdin(line)
+        except (BrokenPipeError, ConnectionResetError, RuntimeError):
+            self._child = None
+
+    def _attach(self, child: _Child) -> None:
+        self._child = child
+        self._send()  # the share may have changed since the spec was built
+
+    def _detach(self) -> None:
+        self._child = None
+
+
+def _send_spec(proc: _Child, spec: ChildSpec, control: ChildControl | None) -> None:
     try:
-        stdin.write(spec.model_dump_json().encode())
-        await stdin.drain()
-        stdin.close()
-        await stdin.wait_closed()
+        proc.write_stdin(spec.model_dump_json().encode() + b"\n")
+        if control is not None:
+            control._attach(proc)
+            return
+        proc.close_stdin()
     except (BrokenPipeError, ConnectionResetError):
         pass  # the child died already; stdout EOF without a final event reports it
 
 
+class _Stalled(Exception):
+    pass
+
+
+class _Watchdog:
+    """Inactivity timer: reset by progress that advances (bytes, fragment, stage); off in post-processing."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self._last: tuple[object, ...] | None = None
+        self._stage = "extracting"
+        self._since = asyncio.get_running_loop().time()
+
+    def seen(self, event: ProgressEvent) -> None:
+        key = (event.stage, event.downloaded_bytes, event.fragment_index)
+        if key != self._last:
+            self._last = key
+            self._stage = event.stage
+            self._since = asyncio.get_running_loop().time()
+
+    def remaining(self) -> float | None:
+        if self.timeout is None or self._stage == "postprocessing":
+            return None
+        return self._since + self.timeout - asyncio.get_running_loop().time()
+
+
 async def _read_final_event(
-    proc: asyncio.subprocess.Process,
+    proc: _Child,
     on_progress: Callable[[ProgressEvent], Awaitable[None]],
     tail: deque[str],
-) -> DoneEvent | FailedEvent | None:
+    watchdog: _Watchdog,
+) -> FinalEvent | None:
     stdout = proc.stdout
-    assert stdout is not None
     while True:
+        remaining = watchdog.remaining()
         try:
-            line = await stdout.readline()
+            if remaining is None:
+                line = await stdout.readline()
+            elif remaining <= 0:
+                raise _Stalled
+            else:
+                try:
+                    line = await asyncio.wait_for(stdout.readline(), remaining)
+                except TimeoutError:
+                    continue  # re-check: the deadline may have moved
         except ValueError:
             tail.append("protocol error: child wrote an over-long stdout line")
             return None
@@ -107,12 +282,13 @@ async def _read_final_event(
             tail.append(f"unparseable stdout line: {line[:200]!r}")
             continue
         if isinstance(event, ProgressEvent):
+            watchdog.seen(event)
             await on_progress(event)
         else:
             return event
 
 
-async def _wait_exit(proc: asyncio.subprocess.Process, grace: float) -> None:
+async def _wait_exit(proc: _Child, grace: float) -> None:
     try:
         await asyncio.wait_for(proc.wait(), grace)
     except TimeoutError:
@@ -133,40 +309,41 @@ def _crash_message(returncode: int | None, tail: deque[str]) -> str:
     return text
 
 
-async def run_child(
+async def _ignore_progress(event: ProgressEvent) -> None:
+    pass
+
+
+async def _run(
     spec: ChildSpec,
     on_progress: Callable[[ProgressEvent], Awaitable[None]],
     *,
-    on_spawn: Callable[[int], object] | None = None,
-) -> DoneEvent:
-    """Download ``spec`` in a child process; ``on_progress`` is awaited for every progress line.
-
-    Returns the child's `DoneEvent`. Raises `ChildFailed` for a reported failure, or
-    ``ChildFailed("transient", "ChildCrashed", <last stderr lines>)`` when the child exits without
-    a final event. If the awaiting task is cancelled (or ``on_progress`` raises), the child's
-    process group is SIGKILLed and reaped before the exception propagates.
-    ``on_spawn`` receives the child's pid (= its process group id) right after the start.
-    """
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        CHILD_MODULE,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-        limit=_LINE_LIMIT,
-    )
-    assert proc.stderr is not None
+    on_spawn: Callable[[int], object] | None,
+    control: ChildControl | None,
+    inactivity_timeout: float | None,
+    forkserver: bool | None,
+) -> DoneEvent | EntriesEvent:
+    proc = await _spawn(USE_FORKSERVER if forkserver is None else forkserver)
     tail: deque[str] = deque(maxlen=_STDERR_TAIL)
     stderr_task = asyncio.create_task(_drain_stderr(proc.stderr, tail))
+    stalled = False
     try:
         if on_spawn is not None:
             on_spawn(proc.pid)
-        await _send_spec(proc, spec)
-        final = await _read_final_event(proc, on_progress, tail)
+        _send_spec(proc, spec, control)
+        try:
+            final = await _read_final_event(proc, on_progress, tail, _Watchdog(inactivity_timeout))
+        except _Stalled:
+            stalled = True
+            final = None
+            _kill_group(proc)
+        if control is not None:
+            control._detach()
+        proc.close_stdin()
         await _wait_exit(proc, _EXIT_GRACE)
     except BaseException:
+        if control is not None:
+            control._detach()
+        proc.close_stdin()
         _kill_group(proc)
         await proc.wait()
         raise
@@ -175,9 +352,78 @@ async def run_child(
             await asyncio.wait([stderr_task], timeout=_DRAIN_GRACE)
         if not stderr_task.done():
             stderr_task.cancel()
+        proc.close()
 
-    if isinstance(final, DoneEvent):
+    if stalled:
+        raise ChildFailed(
+            "transient",
+            "DownloadStalled",
+            f"no data received for {inactivity_timeout:g} s; the download was stopped",
+        )
+    if isinstance(final, DoneEvent | EntriesEvent):
         return final
     if isinstance(final, FailedEvent):
         raise ChildFailed.from_event(final)
     raise ChildFailed("transient", "ChildCrashed", _crash_message(proc.returncode, tail))
+
+
+async def run_child(
+    spec: ChildSpec,
+    on_progress: Callable[[ProgressEvent], Awaitable[None]],
+    *,
+    on_spawn: Callable[[int], object] | None = None,
+    control: ChildControl | None = None,
+    inactivity_timeout: float | None = None,
+    forkserver: bool | None = None,
+) -> DoneEvent:
+    """Download ``spec`` in a child process; ``on_progress`` is awaited for every progress line.
+
+    Returns the child's `DoneEvent`. Raises `ChildFailed` for a reported failure,
+    ``ChildFailed("transient", "ChildCrashed", <last stderr lines>)`` when the child exits without
+    a final event, and ``ChildFailed("transient", "DownloadStalled", …)`` after ``inactivity_timeout``
+    seconds without progress. If the awaiting task is cancelled (or ``on_progress`` raises), the child's
+    process group is SIGKILLed and reaped before the exception propagates.
+    ``on_spawn`` receives the child's pid (= its process group id) right after the start; ``control``
+    keeps the child's stdin open to change its bandwidth share while it runs. ``forkserver`` (default
+    `USE_FORKSERVER`) forks the child from the zygote instead of executing a fresh interpreter.
+    """
+    if spec.action != "download":
+        raise ValueError(f"run_child downloads; use list_entries for action={spec.action!r}")
+    final = await _run(
+        spec,
+        on_progress,
+        on_spawn=on_spawn,
+        control=control,
+        inactivity_timeout=inactivity_timeout,
+        forkserver=forkserver,
+    )
+    if not isinstance(final, DoneEvent):
+        raise ChildFailed("transient", "ChildCrashed", f"download process answered {final.event!r}")
+    return final
+
+
+async def list_entries(
+    spec: ChildSpec,
+    *,
+    on_spawn: Callable[[int], object] | None = None,
+    inactivity_timeout: float | None = None,
+    forkserver: bool | None = None,
+) -> EntriesEvent:
+    """List the entries of the playlist at ``spec.url`` (``spec.action`` must be ``"list"``).
+
+    A URL that is a single video yields one entry (itself). At most ``spec.max_entries`` entries
+    (``truncated`` tells whether there were more). Same failure and kill-on-cancel behaviour as `run_child`.
+    """
+    if spec.action != "list":
+        raise ValueError("list_entries needs a spec with action='list'")
+    final = await _run(
+        spec,
+        _ignore_progress,
+        on_spawn=on_spawn,
+        control=None,
+        inactivity_timeout=inactivity_timeout,
+        forkserver=forkserver,
+    )
+    if not isinstance(final, EntriesEvent):
+        raise ChildFailed("transient", "ChildCrashed", f"listing process answered {final.event!r}")
+    return final

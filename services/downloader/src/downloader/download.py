@@ -2,37 +2,59 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from downloader.child_protocol import ChildFailed, ChildSpec, ProgressEvent
+from downloader.bandwidth import BandwidthPool
+from downloader.child_protocol import ChildFailed, ProgressEvent
 from downloader.child_runner import run_child
-from downloader.settings import Settings
+from downloader.disk import free_space
+from downloader.settings import DownloaderSettings, Settings
+from downloader.specs import download_spec
 from jobcommon import DownloadResult, JobCtx, PermanentError, TransientError, VideoDownloadRequest
+from jobcommon.results import ExtraFile
+
+_pools: dict[int | None, BandwidthPool] = {}
+
+
+def bandwidth_pool(settings: DownloaderSettings) -> BandwidthPool:
+    """This process's pool for the configured total (one per distinct total, in practice one)."""
+    total = settings.download_total_rate_limit
+    pool = _pools.get(total)
+    if pool is None:
+        pool = _pools[total] = BandwidthPool(total)
+    return pool
+
+
+async def check_free_space(settings: DownloaderSettings) -> None:
+    """TransientError while MEDIA_ROOT has less than ``DOWNLOAD_MIN_FREE_BYTES`` free."""
+    if not settings.download_min_free_bytes:
+        return
+    free = await asyncio.to_thread(free_space, settings.media_root)
+    if free < settings.download_min_free_bytes:
+        raise TransientError(
+            f"only {free} bytes free in MEDIA_ROOT; "
+            f"downloads need at least {settings.download_min_free_bytes}",
+            error_type="InsufficientSpace",
+        )
 
 
 async def video_download(request: VideoDownloadRequest, ctx: JobCtx, settings: Settings) -> DownloadResult:
-    """Download one video into MEDIA_ROOT/<task_id>/media.<ext>.
+    """Download one video into MEDIA_ROOT/<task_id>/media.<ext> (extra files beside it).
 
     yt-dlp runs in its own process group, so a cancel (or the service stopping) kills it at once even while
     a server stalls; the job middleware then removes the partial output.
     """
+    await check_free_space(settings)
     ctx.ensure_dirs()
-    spec = ChildSpec(
-        url=request.url,
-        output_dir=str(ctx.output_dir),
-        temp_dir=str(ctx.temp_dir),
-        format=request.options.format,
-        socket_timeout=settings.download_socket_timeout_s,
-        retries=settings.download_retries,
-        allow_private_networks=settings.download_allow_private_networks,
-        ffmpeg_location=settings.ffmpeg_location,
-        max_filesize=settings.download_max_filesize,
-    )
 
     async def relay(event: ProgressEvent) -> None:
+        if event.stage != "downloading":
+            await ctx.progress(None, event.stage)
+            return
         percent = None
         if event.downloaded_bytes is not None and event.total_bytes:
-            percent = 100.0 * event.downloaded_bytes / event.total_bytes
+            percent = min(100.0, 100.0 * event.downloaded_bytes / event.total_bytes)
         await ctx.progress(
             percent,
             "downloading",
@@ -43,14 +65,30 @@ async def video_download(request: VideoDownloadRequest, ctx: JobCtx, settings: S
         )
 
     await ctx.progress(0.0, "starting")
-    try:
-        done = await run_child(spec, relay)
-    except ChildFailed as exc:
-        error = TransientError if exc.kind == "transient" else PermanentError
-        raise error(exc.message, error_type=exc.error_type) from exc
+    with bandwidth_pool(settings).member() as control:
+        spec = download_spec(
+            request.url,
+            request.options,
+            ctx.output_dir,
+            ctx.temp_dir,
+            settings,
+            share_limit=control.share_limit,
+        )
+        try:
+            done = await run_child(
+                spec,
+                relay,
+                control=control,
+                inactivity_timeout=settings.download_timeout_s,
+                forkserver=settings.download_forkserver,
+            )
+        except ChildFailed as exc:
+            error = TransientError if exc.kind == "transient" else PermanentError
+            raise error(exc.message, error_type=exc.error_type) from exc
     await ctx.progress(100.0, "downloaded", downloaded_bytes=done.size, total_bytes=done.size)
+    root = settings.media_root
     return DownloadResult(
-        path=str(Path(done.path).relative_to(settings.media_root)),
+        path=str(Path(done.path).relative_to(root)),
         size=done.size,
         sha256=done.sha256,
         title=done.title,
@@ -59,4 +97,14 @@ async def video_download(request: VideoDownloadRequest, ctx: JobCtx, settings: S
         width=done.width,
         height=done.height,
         source_url=request.url,
+        extra_files=[
+            ExtraFile(
+                path=str(Path(extra.path).relative_to(root)),
+                kind=extra.kind,
+                size=extra.size,
+                language=extra.language,
+            )
+            for extra in done.extra_files
+        ],
+        resumed_from=done.resumed_from,
     )

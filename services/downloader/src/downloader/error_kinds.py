@@ -3,9 +3,10 @@
 yt-dlp wraps the real cause: ``DownloadError.exc_info[1]`` → ``ExtractorError``/``HTTPError``/
 ``TransportError`` → ``.cause``/``__cause__`` → ``ConnectionRefusedError``, ``TimeoutError``,
 ``urllib3``/``requests`` exceptions, our ``BlockedAddressError``. `classify` walks that graph.
-The wording of the messages differs between yt-dlp's urllib and requests handlers, so the only
-text-based rule is the documented one: a ``DownloadError`` without ``exc_info`` whose message
-contains ``Got error:`` (a download that failed after its retries) is transient.
+The wording of the messages differs between yt-dlp's urllib and requests handlers, so there are only
+two text-based rules, both for a ``DownloadError`` without ``exc_info`` (a download that failed after
+its retries reports only text): our own guard's message (`BLOCKED_MESSAGE_RE`, e.g. an HLS segment on an
+internal host) is permanent, and otherwise ``Got error:`` is transient.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Literal
 
-from jobcommon.netguard import BlockedAddressError, UnsupportedUrlError
+from downloader.fsjail import BlockedWriteError
+from jobcommon.netguard import BLOCKED_MESSAGE_RE, BlockedAddressError, UnsupportedUrlError
 
 ErrorKind = Literal["permanent", "transient"]
 
@@ -42,6 +44,14 @@ class FileTooLargeError(Exception):
 
 class NothingDownloadedError(Exception):
     """yt-dlp returned without producing a file (e.g. every format was filtered out)."""
+
+
+class DurationTooLongError(Exception):
+    """The media is longer than the job's ``max_duration``."""
+
+
+class InsufficientSpaceError(Exception):
+    """Not enough free disk space for the announced size (retry later, when space may have been freed)."""
 
 
 def _yt_dlp_classes() -> dict[str, type[BaseException]]:
@@ -123,10 +133,21 @@ def is_range_not_satisfiable(exc: BaseException) -> bool:
 def _decide(node: BaseException, cls: dict[str, type[BaseException]]) -> tuple[ErrorKind, str] | None:
     """A decisive network/IO-level classification of one node, or None."""
     name = type(node).__name__
-    if isinstance(node, (BlockedAddressError, UnsupportedUrlError, FileTooLargeError)):
+    if isinstance(
+        node,
+        (
+            BlockedAddressError,
+            UnsupportedUrlError,
+            FileTooLargeError,
+            DurationTooLongError,
+            BlockedWriteError,
+        ),
+    ):
         return "permanent", name
-    if isinstance(node, TruncatedDownloadError):
+    if isinstance(node, (TruncatedDownloadError, InsufficientSpaceError)):
         return "transient", name
+    if isinstance(node, OSError) and node.errno == errno.EFBIG:  # RLIMIT_FSIZE: the size limit's backstop
+        return "permanent", FileTooLargeError.__name__
     if cls and isinstance(node, cls["HTTPError"]):
         status = getattr(node, "status", None)
         if isinstance(status, int) and (status in _TRANSIENT_HTTP or status == 416 or 500 <= status <= 599):
@@ -153,6 +174,8 @@ def _classify(exc: BaseException) -> tuple[ErrorKind, str]:
     for node in iter_chain(exc, include_context=True):
         if isinstance(node, BlockedAddressError):
             return "permanent", type(node).__name__
+    if cls and isinstance(exc, cls["DownloadError"]) and BLOCKED_MESSAGE_RE.search(str(exc)):
+        return "permanent", BlockedAddressError.__name__  # the cause survived only as text
     # 2. The most specific network/IO cause, nearest to the top first.
     for node in chain:
         decided = _decide(node, cls)
@@ -180,7 +203,8 @@ def classify(exc: BaseException) -> ErrorKind:
     * ``TransportError``, ``ContentTooShortError``, ``TimeoutError``, ``ConnectionError``,
       ``socket.gaierror`` and full-disk/IO ``OSError`` → transient.
     * ``UnsupportedError``, ``ExtractorError`` (incl. invalid URLs), ``UnsupportedUrlError``,
-      post-processing failures, ``FileTooLargeError`` → permanent.
+      post-processing failures, ``FileTooLargeError`` (and ``EFBIG``), ``DurationTooLongError``,
+      ``BlockedWriteError`` → permanent; ``InsufficientSpaceError`` → transient.
     * ``DownloadError`` without ``exc_info`` whose message contains ``Got error:`` → transient.
     * Anything else → permanent.
     """
@@ -212,6 +236,9 @@ def one_line(exc: BaseException) -> str:
         if isinstance(node, BlockedAddressError):  # say what happened, not how urllib3 wrapped it
             source = node
             break
+    else:
+        if match := BLOCKED_MESSAGE_RE.search(str(exc)):
+            return match.group(0)
     text = _ANSI_RE.sub("", str(source))
     text = text.split("Traceback (most recent call last)", 1)[0]
     text = _BUG_REPORT_RE.sub("", text)

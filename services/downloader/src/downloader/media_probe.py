@@ -13,11 +13,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 _CHUNK = 1024 * 1024
 _TS_PACKET = 188
+_FFMPEG_TIMEOUT_S = 30.0
+_FFMPEG_FORMATS = "mov,mp4,m4a,matroska,webm,mpegts,mp3,ogg,flac,wav,avi,flv,aac,mpeg"
+"""Demuxers ffmpeg may use on a downloaded file (never hls/concat: they would open other files)."""
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +82,48 @@ def _positive_int(value: float) -> int | None:
     return round(value) if math.isfinite(value) and value > 0 else None
 
 
-def probe(path: str | Path) -> ProbeInfo:
-    """Duration, size, fps and frame count of a video file. Never raises: unknown fields are None."""
+def ffmpeg_duration(path: str | Path, ffmpeg: str) -> float | None:
+    """Duration from ``ffmpeg -i`` (audio files, which OpenCV can't open); None when unknown.
+
+    Only the demuxers in ``_FFMPEG_FORMATS`` are allowed, so a playlist in disguise can't make ffmpeg
+    open other files.
+    """
+    if sniff_container(path) is None:
+        return None
+    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-format_whitelist", _FFMPEG_FORMATS, "-i", str(path)]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=_FFMPEG_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = _DURATION_RE.search(done.stderr.decode("utf-8", "replace"))
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return _positive_float(int(hours) * 3600 + int(minutes) * 60 + float(seconds))
+
+
+def probe(path: str | Path, *, ffmpeg: str | None = None) -> ProbeInfo:
+    """Duration, size, fps and frame count of a video file. Never raises: unknown fields are None.
+
+    With ``ffmpeg``, a file OpenCV can't measure (audio only) still gets its duration from ffmpeg.
+    """
+    info = _probe_cv2(path)
+    if info.duration is None and ffmpeg is not None:
+        duration = ffmpeg_duration(path, ffmpeg)
+        if duration is not None:
+            info = ProbeInfo(
+                duration=duration,
+                width=info.width,
+                height=info.height,
+                fps=info.fps,
+                frame_count=info.frame_count,
+            )
+    return info
+
+
+def _probe_cv2(path: str | Path) -> ProbeInfo:
     if sniff_container(path) is None:
         return ProbeInfo()
     try:
