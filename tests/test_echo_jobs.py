@@ -160,6 +160,8 @@ async def test_health_reports_redis_queues_and_services(api: httpx.AsyncClient) 
     assert health["status"] == "ok"
     assert health["redis"]["reachable"] is True
     assert health["redis"]["latency_ms"] >= 0
+    assert health["disk"]["free_bytes"] > 0
+    assert health["disk"]["total_bytes"] >= health["disk"]["free_bytes"]
     assert health["queues"]["video_downloads"]["workers"] >= 1
     assert health["queues"]["default"]["workers"] >= 1
     assert {"downloader", "janitor"} <= {s["service"] for s in health["services"]}

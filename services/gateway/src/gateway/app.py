@@ -23,6 +23,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         client = JobClient(settings, service_name="gateway")
         await client.start()
         app.state.client = client
+        app.state.settings = settings
         try:
             yield
         finally:

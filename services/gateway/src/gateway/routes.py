@@ -1,7 +1,10 @@
 """The /jobs API."""
 
+import asyncio
+import shutil
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
@@ -10,6 +13,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from redis.exceptions import RedisError
 
 from gateway.schemas import (
+    DiskHealth,
     Health,
     ItemPage,
     JanitorHealth,
@@ -95,7 +99,7 @@ async def list_jobs(
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-async def health(client: Client) -> JSONResponse:
+async def health(client: Client, request: Request) -> JSONResponse:
     """Redis reachability and latency, every queue's numbers, the live service instances, and the janitor's
     leader and the last report of each of its duties."""
     started = time.perf_counter()
@@ -113,6 +117,7 @@ async def health(client: Client) -> JSONResponse:
     body = Health(
         status="ok",
         redis=RedisHealth(reachable=True, latency_ms=round(latency, 3)),
+        disk=await _disk(client.settings.media_root, request.app.state.settings.disk_low_free_bytes),
         queues={q.queue: q for q in queues},
         services=services,
         janitor=JanitorHealth.from_redis(leader, reports),
@@ -190,3 +195,13 @@ async def events(task_id: str, client: Client, _: ExistingJob) -> AsyncIterator[
     """Server-Sent Events: the current state, then each progress and status change, ending at the end."""
     async for event in client.events(task_id):
         yield ServerSentEvent(event=event.kind, data=event.job.model_dump(mode="json"))
+
+
+async def _disk(path: Path, low_below: int) -> DiskHealth:
+    try:
+        usage = await asyncio.to_thread(shutil.disk_usage, path)
+    except OSError as exc:
+        return DiskHealth(path=str(path), error=str(exc))
+    return DiskHealth(
+        path=str(path), free_bytes=usage.free, total_bytes=usage.total, low=usage.free < low_below
+    )

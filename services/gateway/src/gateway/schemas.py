@@ -61,9 +61,20 @@ class JanitorHealth(BaseModel):
         return cls(leader=leader, duties=duties)
 
 
+class DiskHealth(BaseModel):
+    """Space on MEDIA_ROOT's file system (downloads refuse to start when it runs low)."""
+
+    path: str
+    free_bytes: int | None = None
+    total_bytes: int | None = None
+    low: bool = False
+    error: str | None = None
+
+
 class Health(BaseModel):
     status: str
     redis: RedisHealth
+    disk: DiskHealth | None = None
     queues: dict[str, QueueStats]
     services: list[dict[str, Any]]
     janitor: JanitorHealth = Field(default_factory=JanitorHealth)
