@@ -239,7 +239,10 @@ class JobMiddleware(BaseMiddleware):
         store, task_id = self.runtime.store, ctx.task_id
         if result.verdict == outcome.Verdict.LOST:
             return  # another run owns the job now (and its directories)
-        await asyncio.to_thread(shutil.rmtree, ctx.temp_dir, ignore_errors=True)
+        if not (result.verdict == outcome.Verdict.FAILED and self._will_retry(ctx, result)):
+            # Scratch space goes when the job leaves this worker for good; a retry keeps it (a download
+            # resumes from its partial file; the janitor removes scratch of jobs no longer active).
+            await asyncio.to_thread(shutil.rmtree, ctx.temp_dir, ignore_errors=True)
         await ctx.reporter.flush()
         if result.verdict == outcome.Verdict.AWAITING and result.children is not None:
             handed = await store.await_children(
@@ -285,6 +288,10 @@ class JobMiddleware(BaseMiddleware):
         request = JOB_REQUEST_ADAPTER.validate_python(ctx.job.request)
         return await submit_follow_ups(self.runtime.store, self.runtime.broker, ctx.job, request)
 
+    @staticmethod
+    def _will_retry(ctx: context.JobContext, result: outcome.Outcome) -> bool:
+        return result.retryable and ctx.attempt < ctx.job.max_attempts
+
     async def _failed(
         self,
         ctx: context.JobContext,
@@ -295,7 +302,7 @@ class JobMiddleware(BaseMiddleware):
     ) -> None:
         store, task_id, attempt = self.runtime.store, ctx.task_id, ctx.attempt
         error = ErrorInfo(type=result.error_type, message=result.message)
-        retry = result.retryable and attempt < ctx.job.max_attempts
+        retry = self._will_retry(ctx, result)
         delay = (result.delay_s if result.delay_s is not None else policy.backoff(attempt)) if retry else None
         record = ErrorRecord(
             attempt=attempt, type=error.type, message=error.message, at=utcnow(), retry_in_s=delay
