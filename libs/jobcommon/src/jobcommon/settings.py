@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from jobcommon.netguard import parse_networks
 
 
 class CommonSettings(BaseSettings):
@@ -44,3 +49,35 @@ class CommonSettings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+
+def _split_networks(value: Any) -> Any:
+    """``DOWNLOAD_ALLOWED_NETWORKS``: a JSON list or a comma/space separated string."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part for part in re.split(r"[\s,]+", text) if part]
+    return value
+
+
+class NetworkGuardSettings(BaseSettings):
+    """Where services that fetch user-supplied URLs (downloader, metadata) may connect: one pair of settings
+    governs every such fetch (see `jobcommon.netguard`)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    download_allow_private_networks: bool = Field(
+        default=False,
+        description="Allow fetching from loopback/private/link-local addresses (tests, home setups).",
+    )
+    download_allowed_networks: Annotated[list[str], NoDecode, BeforeValidator(_split_networks)] = Field(
+        default_factory=list,
+        description="Non-public networks that may still be reached (CIDR list, e.g. "
+        "'192.168.1.0/24,10.0.0.5'); checked against the address actually connected to.",
+    )
+
+    @field_validator("download_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        return [str(network) for network in parse_networks(value)]

@@ -12,10 +12,9 @@ from typing import Annotated, Any
 
 from faststream import Depends
 from pydantic import BeforeValidator, Field, field_validator
-from pydantic_settings import NoDecode
 
 from jobcommon import WorkerSettings
-from jobcommon.netguard import parse_networks
+from jobcommon.settings import NetworkGuardSettings
 
 GIB = 1024**3
 
@@ -41,33 +40,11 @@ def _zero_is_off(value: int | None) -> int | None:
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
-def _split_networks(value: Any) -> Any:
-    """``DOWNLOAD_ALLOWED_NETWORKS``: a JSON list or a comma/space separated string."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            import json
-
-            return json.loads(text)
-        return [part for part in re.split(r"[\s,]+", text) if part]
-    return value
-
-
-class DownloaderSettings(WorkerSettings):
+class DownloaderSettings(WorkerSettings, NetworkGuardSettings):
     download_socket_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a silent connection may block before yt-dlp gives up on it."
     )
     download_retries: int = Field(default=3, ge=0, description="yt-dlp's own retries within one attempt.")
-    download_allow_private_networks: bool = Field(
-        default=False,
-        description="Allow downloads from loopback/private/link-local addresses (tests, home setups).",
-    )
-    download_allowed_networks: Annotated[list[str], NoDecode, BeforeValidator(_split_networks)] = Field(
-        default_factory=list,
-        description="Non-public networks downloads may still reach (CIDR list, e.g. "
-        "'192.168.1.0/24,10.0.0.5'); checked against the address actually connected to. "
-        "See jobcommon.netguard.",
-    )
     ffmpeg_location: str | None = Field(
         default=None, description="ffmpeg binary; default: ffmpeg on PATH, else the one imageio-ffmpeg ships."
     )
@@ -123,11 +100,6 @@ class DownloaderSettings(WorkerSettings):
     @classmethod
     def _zero_seconds_is_off(cls, value: float | None) -> float | None:
         return None if value == 0 else value
-
-    @field_validator("download_allowed_networks")
-    @classmethod
-    def _valid_networks(cls, value: list[str]) -> list[str]:
-        return [str(network) for network in parse_networks(value)]
 
 
 @lru_cache(maxsize=1)

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import re
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated
 
 from faststream import Depends
-from pydantic import BeforeValidator, Field, field_validator
-from pydantic_settings import NoDecode
+from pydantic import Field
 
 from jobcommon import WorkerSettings
-from jobcommon.netguard import parse_networks
+from jobcommon.settings import NetworkGuardSettings
 
 
-def _split_networks(value: Any) -> Any:
-    """``DOWNLOAD_ALLOWED_NETWORKS``: a JSON list or a comma/space separated string (as the downloader)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [part for part in re.split(r"[\s,]+", text) if part]
-    return value
-
-
-class MetadataSettings(WorkerSettings):
-    download_allow_private_networks: bool = Field(
-        default=False,
-        description="Allow fetching from loopback/private/link-local addresses (tests, home setups); the "
-        "downloader's switch, so one setting governs every fetch of a user-supplied URL.",
-    )
-    download_allowed_networks: Annotated[list[str], NoDecode, BeforeValidator(_split_networks)] = Field(
-        default_factory=list,
-        description="Non-public networks that may still be fetched from (CIDR list); the downloader's "
-        "setting too. See jobcommon.netguard.",
-    )
+class MetadataSettings(WorkerSettings, NetworkGuardSettings):
     metadata_socket_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a silent connection may block before yt-dlp gives up on it."
     )
@@ -69,11 +46,6 @@ class MetadataSettings(WorkerSettings):
     metadata_item_retry_delay_s: float = Field(
         default=1.0, ge=0, le=60, description="Bulk jobs: pause before an item's retry (times its number)."
     )
-
-    @field_validator("download_allowed_networks")
-    @classmethod
-    def _valid_networks(cls, value: list[str]) -> list[str]:
-        return [str(network) for network in parse_networks(value)]
 
 
 @lru_cache(maxsize=1)
