@@ -23,7 +23,7 @@ from faststream import FastStream
 from faststream.redis import RedisRouter, StreamSub
 from pydantic import Field
 
-from jobcommon.broker import ensure_groups, make_broker
+from jobcommon.broker import QuietShutdown, access_log, ensure_groups, make_broker
 from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.connection import connect
 from jobcommon.middleware import JobRuntime
@@ -85,6 +85,8 @@ class JobService:
             graceful_timeout=settings.graceful_timeout_s,
         )
         self.runtime.broker = self.broker
+        self._quiet_shutdown = QuietShutdown()
+        access_log.addFilter(self._quiet_shutdown)
         self.router = RedisRouter()
         self.subscriber = self.router.subscriber(
             stream=StreamSub(
@@ -131,6 +133,7 @@ class JobService:
         self._tasks.append(asyncio.create_task(self.upkeep.run_forever()))
 
     async def _stop_upkeep(self) -> None:
+        self._quiet_shutdown.stopping = True
         # A subscriber already stopped before shutdown means FastStream gave up on it (e.g. its consumer group
         # vanished when Redis restarted without data): exit non-zero so any restart policy restarts us, and
         # the restarted service re-creates the group.

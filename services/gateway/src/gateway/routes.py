@@ -199,9 +199,16 @@ async def events(task_id: str, client: Client, _: ExistingJob) -> AsyncIterator[
 
 async def _disk(path: Path, low_below: int) -> DiskHealth:
     try:
-        usage = await asyncio.to_thread(shutil.disk_usage, path)
+        usage = await asyncio.to_thread(shutil.disk_usage, _existing(path))
     except OSError as exc:
         return DiskHealth(path=str(path), error=str(exc))
     return DiskHealth(
         path=str(path), free_bytes=usage.free, total_bytes=usage.total, low=usage.free < low_below
     )
+
+
+def _existing(path: Path) -> Path:
+    """`path`, or its nearest existing ancestor (MEDIA_ROOT is created by the first job that writes)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
