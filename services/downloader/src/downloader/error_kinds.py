@@ -14,18 +14,16 @@ from __future__ import annotations
 import errno
 import re
 import socket
-from collections import deque
-from collections.abc import Iterator
 from typing import Literal
 
 from downloader.fsjail import BlockedWriteError
+from jobcommon.causes import iter_chain
 from jobcommon.netguard import BLOCKED_MESSAGE_RE, BlockedAddressError, UnsupportedUrlError
 
 ErrorKind = Literal["permanent", "transient"]
 
 _TRANSIENT_HTTP = frozenset({408, 425, 429})
 _TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN})
-_MAX_NODES = 64
 _MAX_MESSAGE = 500
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*(?:\x07|\x1b\\)")
@@ -78,38 +76,6 @@ def _yt_dlp_classes() -> dict[str, type[BaseException]]:
         "PostProcessingError": PostProcessingError,
         "UnsupportedError": UnsupportedError,
     }
-
-
-def _links(exc: BaseException) -> Iterator[BaseException]:
-    """Direct causes of ``exc`` as yt-dlp, urllib, urllib3 and requests record them."""
-    exc_info = getattr(exc, "exc_info", None)
-    if isinstance(exc_info, tuple) and len(exc_info) >= 2 and isinstance(exc_info[1], BaseException):
-        yield exc_info[1]
-    # .cause: yt-dlp RequestError/ExtractorError; .reason: urllib URLError, urllib3 MaxRetryError
-    for attr in ("cause", "reason"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, BaseException):
-            yield value
-    if exc.__cause__ is not None:
-        yield exc.__cause__
-    for arg in exc.args:  # requests.ConnectionError(MaxRetryError(...))
-        if isinstance(arg, BaseException):
-            yield arg
-
-
-def iter_chain(exc: BaseException, *, include_context: bool = False) -> Iterator[BaseException]:
-    """``exc`` and everything it wraps, breadth first, each exception once."""
-    seen: set[int] = set()
-    queue: deque[BaseException] = deque([exc])
-    while queue and len(seen) < _MAX_NODES:
-        node = queue.popleft()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        queue.extend(_links(node))
-        if include_context and node.__context__ is not None:
-            queue.append(node.__context__)
 
 
 def http_status(exc: BaseException) -> int | None:

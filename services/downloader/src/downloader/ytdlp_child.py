@@ -58,6 +58,7 @@ from downloader.error_kinds import (
 from downloader.fsjail import install_write_jail
 from downloader.media_probe import probe, sha256_of
 from downloader.resume import IMAGE_EXTS, SUBTITLE_EXTS, ResumeGuard, wipe
+from jobcommon.child_process import die_with_parent
 from jobcommon.netguard import UnsupportedUrlError, check_url_scheme, install_connect_guard
 
 if TYPE_CHECKING:
@@ -76,7 +77,6 @@ EXIT_FAILED = 1
 EXIT_BAD_SPEC = 2
 EXIT_PARENT_GONE = 3
 
-_PR_SET_PDEATHSIG = 1
 _SAFE_LANG_RE = re.compile(r"[^A-Za-z0-9_-]+")
 _SUBTITLE_EXTS = SUBTITLE_EXTS
 _IMAGE_EXTS = IMAGE_EXTS
@@ -654,19 +654,6 @@ def list_playlist(spec: ChildSpec, emit: Callable[[ChildEvent], None]) -> Entrie
     )
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILLed when the parent dies, so a crashed service leaves no orphan downloads."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except Exception:
-        pass
-
-
 def _limit_file_size(max_filesize: int | None) -> None:
     """No file this process (or its ffmpeg) writes may grow past the size limit: writes fail with EFBIG."""
     if max_filesize is None:
@@ -710,7 +697,7 @@ def _hit_size_limit(spec: ChildSpec) -> bool:
 
 
 def main() -> int:
-    _die_with_parent()
+    die_with_parent()
     sys.dont_write_bytecode = True
     proto = _Protocol()
     stdin = sys.stdin.buffer

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import re
 import socket
-from collections import deque
-from collections.abc import Iterator
 from typing import Literal
 
+from jobcommon.causes import iter_chain
 from jobcommon.netguard import BlockedAddressError, UnsupportedUrlError
 
 ErrorKind = Literal["permanent", "transient"]
 
 _TRANSIENT_HTTP = frozenset({408, 425, 429})
-_MAX_NODES = 64
 _MAX_MESSAGE = 500
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*(?:\x07|\x1b\\)")
@@ -27,36 +25,6 @@ _PREFIX_RE = re.compile(r"^(?:ERROR|WARNING):\s*")
 _BUG_REPORT_RE = re.compile(r";?\s*please report this issue on\b.*$", re.IGNORECASE | re.DOTALL)
 _CAUSED_BY_RE = re.compile(r"\s*\(caused by <.*>\)\s*$", re.DOTALL)
 _WS_RE = re.compile(r"\s+")
-
-
-def _links(exc: BaseException, include_context: bool) -> Iterator[BaseException]:
-    exc_info = getattr(exc, "exc_info", None)
-    if isinstance(exc_info, tuple) and len(exc_info) >= 2 and isinstance(exc_info[1], BaseException):
-        yield exc_info[1]
-    for attr in ("cause", "reason"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, BaseException):
-            yield value
-    if exc.__cause__ is not None:
-        yield exc.__cause__
-    if include_context and exc.__context__ is not None:
-        yield exc.__context__
-    for arg in exc.args:
-        if isinstance(arg, BaseException):
-            yield arg
-
-
-def iter_chain(exc: BaseException, *, include_context: bool = False) -> Iterator[BaseException]:
-    """``exc`` and everything it wraps, breadth first, each exception once."""
-    seen: set[int] = set()
-    queue: deque[BaseException] = deque([exc])
-    while queue and len(seen) < _MAX_NODES:
-        node = queue.popleft()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        queue.extend(_links(node, include_context))
 
 
 def classify(exc: BaseException) -> tuple[ErrorKind, str]:

@@ -13,12 +13,12 @@ The process only ever fetches untrusted URLs, which is what makes the process-wi
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
+from jobcommon.child_process import die_with_parent
 from jobcommon.netguard import check_url_scheme, install_connect_guard
 from metadata.error_kinds import classify, one_line
 from metadata.info_protocol import (
@@ -34,8 +34,6 @@ from metadata.source_info import summarize
 EXIT_DONE = 0
 EXIT_BAD_INPUT = 2
 EXIT_PARENT_GONE = 3
-
-_PR_SET_PDEATHSIG = 1
 
 
 class _QuietLogger:
@@ -87,19 +85,6 @@ def extract(config: ChildConfig, request: ExtractRequest) -> ExtractDone | Extra
         return ExtractFailed(id=request.id, kind=kind, error_type=error_type, message=one_line(exc))
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILLed when the parent dies, so a crashed service leaves no orphan extractors."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except Exception:
-        pass
-
-
 def _write(out: BinaryIO, line: bytes) -> None:
     try:
         out.write(line)
@@ -109,7 +94,7 @@ def _write(out: BinaryIO, line: bytes) -> None:
 
 
 def main() -> int:
-    _die_with_parent()
+    die_with_parent()
     sys.stdout.flush()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever else prints cannot corrupt the protocol
