@@ -81,8 +81,8 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServ
         "<html><head><title>A page</title></head><body>"
         '<video src="{BASE}/clip.mp4" type="video/mp4"></video></body></html>'
     )
-    (root / "feed.rss").write_text(_rss("{BASE}/clip.mp4", "{BASE}/slow/big.mp4", "{BASE}/missing.mp4"))
-    (root / "slowfeed.rss").write_text(_rss(*[f"{{BASE}}/veryslow/big.mp4?n={i}" for i in range(4)]))
+    (root / "feed.rss").write_text(rss_feed("{BASE}/clip.mp4", "{BASE}/slow/big.mp4", "{BASE}/missing.mp4"))
+    (root / "slowfeed.rss").write_text(rss_feed(*[f"{{BASE}}/veryslow/big.mp4?n={i}" for i in range(4)]))
     (root / "multi.html").write_text(
         "<html><head><title>Two clips</title></head><body>"
         '<video src="{BASE}/clip.mp4"></video><video src="{BASE}/slow/big.mp4"></video></body></html>'
@@ -91,7 +91,7 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServ
         yield server
 
 
-def _rss(*urls: str) -> str:
+def rss_feed(*urls: str) -> str:
     items = "".join(
         f"<item><title>Entry {i}</title><guid>entry-{i}</guid>"
         f'<enclosure url="{url}" type="video/mp4" length="1"/></item>'

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
+from redis.asyncio import Redis
 
+from jobcommon import keys
+from tests.conftest import rss_feed
 from tests.jobs import status, submit, wait_for, wait_terminal
 from tests.support.httpserver import MediaServer
 
@@ -86,3 +90,27 @@ async def test_empty_or_unsupported_playlist_fails(api: httpx.AsyncClient, media
     done = await wait_terminal(api, parent["task_id"], timeout=60)
     assert done["status"] == "failed"
     assert done["children"] == []
+
+
+async def test_a_500_entry_playlist_neither_hangs_nor_floods(
+    api: httpx.AsyncClient, media_server: MediaServer, redis: Redis
+) -> None:
+    feed = media_server.root / "big.rss"
+    feed.write_text(rss_feed(*[f"{{BASE}}/veryslow/big.mp4?entry={i}" for i in range(500)]))
+    started = time.monotonic()
+    parent = await submit(
+        api, {"job_type": "playlist_download", "url": media_server.url("big.rss"), "concurrency": 2}
+    )
+    waiting = await wait_for(api, parent["task_id"], lambda j: len(j["children"]) == 500, timeout=60)
+    assert time.monotonic() - started < 30
+    assert waiting["progress"]["items_total"] == 500
+    on_queue = await redis.xlen(keys.stream("video_downloads"))
+    held = await redis.xlen(keys.held(parent["task_id"]))
+    assert on_queue <= 2 + 1  # only `concurrency` entries are on the queue (+1 read ahead by the worker)
+    assert held >= 500 - on_queue - 2
+    response = await api.post(f"/jobs/{parent['task_id']}/cancel")
+    assert response.status_code == 202
+    final = await wait_terminal(api, parent["task_id"], timeout=60)
+    assert final["status"] == "cancelled"
+    assert final["progress"]["items_done"] == 500
+    assert not await redis.exists(keys.held(parent["task_id"]))
