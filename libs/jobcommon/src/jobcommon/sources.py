@@ -5,6 +5,7 @@ Shared by every service that reads media, so none of them can be talked into rea
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ async def resolve_source(store: JobStore, media_root: Path, source: str) -> Path
         if job.status != JobStatus.SUCCEEDED or not job.result or not isinstance(job.result.get("path"), str):
             raise SourceError(f"source job {source} is {job.status.value} and has no output file")
         relative = job.result["path"]
-    return inside_media_root(media_root, relative)
+    return await asyncio.to_thread(inside_media_root, media_root, relative)  # resolve() and stat() touch disk
 
 
 def inside_media_root(media_root: Path, relative: str) -> Path:
