@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -170,19 +171,29 @@ def stack(redis_url: str, media_root: Path, otlp: OtlpReceiver) -> Iterator[Stac
         proc.stop()
 
 
-@pytest.fixture
-async def cluster(redis_url: str, tmp_path: Path, otlp: OtlpReceiver) -> AsyncIterator[Cluster]:
+@contextlib.asynccontextmanager
+async def private_cluster(
+    redis_url: str, db: int, media_root: Path, otlp: OtlpReceiver
+) -> AsyncIterator[Cluster]:
     """A private deployment on its own Redis database (flushed before and after), for tests that kill."""
     from tests.cluster import Cluster
 
-    url = redis_url.rsplit("/", 1)[0] + "/11"
+    url = redis_url.rsplit("/", 1)[0] + f"/{db}"
     client = Redis.from_url(url)
     await client.flushdb()
-    running = Cluster(url, tmp_path / "media", otlp)
-    yield running
-    running.stop_all()
-    await client.flushdb()
-    await client.aclose()
+    running = Cluster(url, media_root, otlp)
+    try:
+        yield running
+    finally:
+        running.stop_all()
+        await client.flushdb()
+        await client.aclose()
+
+
+@pytest.fixture
+async def cluster(redis_url: str, tmp_path: Path, otlp: OtlpReceiver) -> AsyncIterator[Cluster]:
+    async with private_cluster(redis_url, 11, tmp_path / "media", otlp) as running:
+        yield running
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from downloader import resume
 from downloader.bandwidth import BandwidthPool
@@ -37,6 +36,7 @@ from jobcommon import JobClient, JobStatus, TransientError
 from jobcommon.netguard import is_allowed_ip, parse_networks
 from jobcommon.requests import DownloadOptions, VideoDownloadRequest
 from tests.cluster import Cluster
+from tests.conftest import private_cluster
 from tests.processes import descendants, download_children
 from tests.support.downloads import FEED_TITLES, ODD_PATH, write_download_site
 from tests.support.httpserver import MediaServer
@@ -672,14 +672,8 @@ async def test_ssrf_allowlist_admits_the_entry_server_and_nothing_it_points_to(
 
 @pytest.fixture
 async def cluster14(redis_url: str, tmp_path: Path, otlp: OtlpReceiver) -> AsyncIterator[Cluster]:
-    url = redis_url.rsplit("/", 1)[0] + "/14"
-    client = Redis.from_url(url)
-    await client.flushdb()
-    running = Cluster(url, tmp_path / "media", otlp)
-    yield running
-    running.stop_all()
-    await client.flushdb()
-    await client.aclose()
+    async with private_cluster(redis_url, 14, tmp_path / "media", otlp) as running:
+        yield running
 
 
 async def _until(client: JobClient, task_id: str, predicate: Any, timeout: float = 30) -> Any:
