@@ -26,8 +26,11 @@ class Cluster:
     def settings(self) -> CommonSettings:
         return CommonSettings(redis_url=self.redis_url, media_root=self.media_root, progress_interval_s=0.1)
 
-    def start(self, module: str, **env: str) -> ServiceProcess:
-        proc = ServiceProcess(module, service_env(self.redis_url, self.media_root, self.otlp, **env))
+    def start(self, module: str, *args: str, **env: str) -> ServiceProcess:
+        """Start `python -m module *args` with this cluster's environment plus `env`."""
+        proc = ServiceProcess(
+            module, service_env(self.redis_url, self.media_root, self.otlp, **env), args=args
+        )
         proc.start()
         self.procs.append(proc)
         return proc

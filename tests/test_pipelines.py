@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from jobcommon import JobClient, JobStatus
+from tests.cluster import Cluster
 from tests.jobs import submit, wait_for, wait_terminal
 from tests.support.httpserver import MediaServer
 from tests.support.otlp import OtlpReceiver
@@ -119,3 +121,20 @@ async def test_download_then_thumbnail_and_metadata_across_three_services(
     }
     seen |= {s.service_name for s in otlp.spans if s.trace_id == trace}
     assert {"gateway", "downloader", "imaging", "metadata"} <= seen
+
+
+async def test_follow_up_cannot_start_before_its_parent_is_recorded_as_succeeded(cluster: Cluster) -> None:
+    """The `then` race, made deterministic: the parent's final write is delayed 2 s while two janitors (each
+    able to run the follow-up at once) watch the queue; the follow-up starts only after the parent ended."""
+    cluster.start("tests.support.slow_finish", "janitor", SLOW_FINISH_S="2", CONCURRENCY="2")
+    cluster.start("janitor", CONCURRENCY="2")
+    async with JobClient(cluster.settings) as client:
+        parent = (await client.submit({"job_type": "echo", "then": [{"job_type": "echo"}]})).job
+        done = await client.wait(parent.task_id, timeout=30)
+        assert done.status == JobStatus.SUCCEEDED, cluster.logs()[-3000:]
+        (child_id,) = done.children
+        child = await client.wait(child_id, timeout=30)
+    assert child.status == JobStatus.SUCCEEDED
+    assert done.finished_at is not None
+    assert child.started_at is not None
+    assert child.started_at > done.finished_at, (child.started_at, done.finished_at)

@@ -9,7 +9,10 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 SERVICES = ("gateway", "downloader", "metadata", "imaging", "janitor")
 
@@ -25,8 +28,10 @@ class ServiceProcess:
         name: str | None = None,
         echo: IO[str] | None = None,
         cwd: Path | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.module = module
+        self.args = list(args)
         self.name = name or module
         self.env = env
         self.echo = echo
@@ -42,7 +47,7 @@ class ServiceProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
+            [sys.executable, "-m", self.module, *self.args],
             env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -93,3 +93,10 @@ def info_cache(url_hash: str) -> str:
 def held(parent_id: str) -> str:
     """Stream of a parent's child messages not yet released onto their queue (at most N children run)."""
     return f"{PREFIX}:held:{parent_id}"
+
+
+def staged(task_id: str) -> str:
+    """Stream holding a follow-up job's message until its parent has succeeded: the parent's final
+    transition moves it onto the follow-up's queue in the same atomic step, so no follow-up runs before its
+    parent ended."""
+    return f"{PREFIX}:staged:{task_id}"

@@ -26,13 +26,13 @@ from redis.exceptions import RedisError
 
 from jobcommon import context, outcome
 from jobcommon.cancellation import reraise_if_cancelling
-from jobcommon.errors import HardTimeLimitExceeded, TimeLimitExceeded
+from jobcommon.errors import HardTimeLimitExceeded, PermanentError, QueueUnavailable, TimeLimitExceeded
 from jobcommon.models import ErrorInfo, ErrorRecord, JobStatus, utcnow
 from jobcommon.policies import JobPolicy, policy_for
 from jobcommon.progress import ProgressReporter
 from jobcommon.requests import JOB_REQUEST_ADAPTER, RetryOverride, TimeLimitOverride
 from jobcommon.store import Delivery
-from jobcommon.submission import submit_follow_ups
+from jobcommon.submission import discard_staged_follow_ups, stage_follow_ups
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from jobcommon.queues import QueueSpec
     from jobcommon.settings import CommonSettings
-    from jobcommon.store import JobStore
+    from jobcommon.store import JobStore, StagedFollowUp
 
 log = logging.getLogger("mediajobs.jobs")
 
@@ -257,9 +257,16 @@ class JobMiddleware(BaseMiddleware):
             return
         if result.verdict == outcome.Verdict.SUCCEEDED:
             final = ctx.reporter.latest.model_copy(update={"percent": 100.0})
-            links: dict[str, Any] = (
-                {"children": await self._follow_ups(ctx)} if ctx.job.request.get("then") else {}
-            )
+            try:
+                follow_ups = await self._follow_ups(ctx) if ctx.job.request.get("then") else []
+            except ValueError as exc:  # a follow-up request no longer validates: never leave the job running
+                await asyncio.to_thread(shutil.rmtree, ctx.output_dir, ignore_errors=True)
+                error = PermanentError(
+                    f"its follow-up jobs could not be created: {exc}", error_type="FollowUpError"
+                )
+                await self._failed(ctx, policy, outcome.from_exception(error), delivery, run_id)
+                return
+            links: dict[str, Any] = {"children": [f.task_id for f in follow_ups]} if follow_ups else {}
             ended = await store.finish(
                 task_id,
                 JobStatus.SUCCEEDED,
@@ -267,6 +274,7 @@ class JobMiddleware(BaseMiddleware):
                 run_id=run_id,
                 result=result.result or {},
                 progress=final,
+                release=[f for f in follow_ups if f.staged],
                 **links,
             )
             log.info("succeeded job=%s", task_id)
@@ -274,6 +282,7 @@ class JobMiddleware(BaseMiddleware):
             await asyncio.to_thread(shutil.rmtree, ctx.output_dir, ignore_errors=True)
             if result.verdict == outcome.Verdict.CANCELLED:
                 ended = await store.finish(task_id, JobStatus.CANCELLED, delivery=delivery, run_id=run_id)
+                await self._drop_follow_ups(ctx)
                 log.info("cancelled job=%s", task_id)
             else:
                 await self._failed(ctx, policy, result, delivery, run_id)
@@ -282,11 +291,17 @@ class JobMiddleware(BaseMiddleware):
             log.warning("job=%s ended %s but its record says %s", task_id, result.verdict, ended.status)
             await store.acknowledge(delivery)
 
-    async def _follow_ups(self, ctx: context.JobContext) -> list[str]:
-        """Create the follow-up jobs a succeeded job names (in this run's trace)."""
+    async def _follow_ups(self, ctx: context.JobContext) -> list[StagedFollowUp]:
+        """Create the follow-up jobs a succeeded job names (in this run's trace), staged until it ends."""
         assert self.runtime.broker is not None
         request = JOB_REQUEST_ADAPTER.validate_python(ctx.job.request)
-        return await submit_follow_ups(self.runtime.store, self.runtime.broker, ctx.job, request)
+        return await stage_follow_ups(self.runtime.store, self.runtime.broker, ctx.job, request)
+
+    async def _drop_follow_ups(self, ctx: context.JobContext) -> None:
+        """The job ended without succeeding: follow-ups an earlier run staged will never be released."""
+        if ctx.job.request.get("then"):
+            request = JOB_REQUEST_ADAPTER.validate_python(ctx.job.request)
+            await discard_staged_follow_ups(self.runtime.store, ctx.job, request)
 
     @staticmethod
     def _will_retry(ctx: context.JobContext, result: outcome.Outcome) -> bool:
@@ -316,6 +331,7 @@ class JobMiddleware(BaseMiddleware):
                 log.info("retry job=%s in %.2f s after %s: %s", task_id, delay, error.type, error.message)
             return
         exhausted = result.retryable  # retryable but out of attempts: dead letter
+        await self._drop_follow_ups(ctx)
         await store.finish(
             task_id,
             JobStatus.FAILED,
@@ -343,7 +359,7 @@ async def _persistently(write: Callable[[], Awaitable[None]], within_s: float) -
         try:
             await write()
             return
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, QueueUnavailable) as exc:
             reraise_if_cancelling(exc)
             if time.monotonic() + delay > deadline:
                 raise

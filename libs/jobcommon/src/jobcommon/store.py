@@ -66,6 +66,15 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class StagedFollowUp:
+    """A follow-up job whose message waits in `staged` until its parent succeeds, then goes to `stream`."""
+
+    task_id: str
+    staged: str
+    stream: str
+
+
+@dataclass(frozen=True, slots=True)
 class Created:
     job: Job
     created: bool
@@ -220,12 +229,14 @@ class JobStore:
         delivery: Delivery | None = None,
         run_id: str = "",
         dead_letter: str = "",
+        release: Sequence[StagedFollowUp] = (),
         **fields: Any,
     ) -> Transition:
         """Apply a change if the job's status is one of `allowed` (and `run_id` still owns it).
 
         With a `delivery`, the job's stream entry is acknowledged and deleted in the same atomic step; with
-        `dead_letter` (a reason) the job is also appended to the dead-letter stream.
+        `dead_letter` (a reason) the job is also appended to the dead-letter stream; when the job thereby
+        succeeds, the `release`d follow-ups' messages move onto their queues in that same step.
         """
         ttl = 0
         if to is not None:
@@ -240,6 +251,7 @@ class JobStore:
             argv += [delivery.group, delivery.entry_id]
             script_keys += [delivery.stream, delivery.inflight, keys.DEAD_LETTERS]
         argv += [run_id, dead_letter if delivery is not None else ""]
+        argv.append(json.dumps([[f.staged, f.stream] for f in release]) if release else "")
         for name, value in to_hash_fields(**fields).items():
             argv += [name, value]
         reply = await self._transition(keys=script_keys, args=argv)
@@ -316,9 +328,11 @@ class JobStore:
         delivery: Delivery,
         run_id: str,
         dead_letter: str = "",
+        release: Sequence[StagedFollowUp] = (),
         **fields: Any,
     ) -> Transition:
-        """End a run: running -> succeeded/failed/cancelled, acknowledging its message in the same step."""
+        """End a run: running -> succeeded/failed/cancelled, acknowledging its message in the same step
+        (and, on success, releasing its staged follow-ups onto their queues)."""
         return await self.transition(
             task_id,
             allowed=(JobStatus.RUNNING,),
@@ -326,6 +340,7 @@ class JobStore:
             delivery=delivery,
             run_id=run_id,
             dead_letter=dead_letter,
+            release=release,
             finished_at=utcnow(),
             **fields,
         )

@@ -3,7 +3,6 @@ children), so every job gets the same record, routing, policy, duplicate guard a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from jobcommon.models import Job, JobStatus, utcnow
 from jobcommon.policies import policy_for
 from jobcommon.queues import queue_for
 from jobcommon.requests import JOB_REQUEST_ADAPTER, AnyJobRequest
+from jobcommon.store import StagedFollowUp
 from jobcommon.tracing import current_trace_id, tracer
 
 if TYPE_CHECKING:
@@ -110,15 +110,53 @@ async def enqueue(
     )
 
 
-async def submit_follow_ups(
+async def stage_follow_ups(
     store: JobStore, broker: RedisBroker, parent: Job, request: AnyJobRequest
-) -> list[str]:
-    """Create the parent's follow-up jobs (once: ids are derived from the parent's)."""
-    created: list[str] = []
+) -> list[StagedFollowUp]:
+    """Create the parent's follow-up jobs with their messages staged, not queued: `JobStore.finish` releases
+    them in the very step that records the parent's success, so no follow-up can start before its parent has
+    ended (and its output is on record). Once: ids are derived from the parent's, so a parent that runs again
+    finds the follow-ups (and staged messages) an earlier run made."""
+    staged: list[StagedFollowUp] = []
     for index, spec in enumerate(request.then):
         task_id = child_id(parent.task_id, index)
         follow_up = follow_up_request(spec, parent.task_id)
-        with contextlib.suppress(JobStateConflict):  # made by an earlier run of the parent
-            await submit_job(store, broker, follow_up, task_id=task_id, parent_id=parent.task_id)
-        created.append(task_id)
-    return created
+        target = keys.stream(queue_for(follow_up.job_type).queue)
+        try:
+            made = await submit_job(
+                store,
+                broker,
+                follow_up,
+                task_id=task_id,
+                parent_id=parent.task_id,
+                stream=keys.staged(task_id),
+            )
+        except JobStateConflict:  # made by an earlier run of the parent: its message is still staged
+            staged.append(StagedFollowUp(task_id, keys.staged(task_id), target))
+            continue
+        if made.created:
+            staged.append(StagedFollowUp(task_id, keys.staged(task_id), target))
+        else:  # the same work is already queued or running (duplicate guard): that job is the follow-up
+            staged.append(StagedFollowUp(made.job.task_id, "", target))
+    return staged
+
+
+async def discard_staged_follow_ups(store: JobStore, parent: Job, request: AnyJobRequest) -> int:
+    """A parent that ends without succeeding drops follow-ups an earlier run of it staged (it crashed between
+    staging and succeeding): they were never queued nor linked, and a later retry of the parent makes them
+    anew. Returns how many were dropped."""
+    dropped = 0
+    for index in range(len(request.then)):
+        task_id = child_id(parent.task_id, index)
+        if not await store.redis.exists(keys.staged(task_id)):
+            continue
+        job_key = keys.job(task_id)
+        dedupe = await store.redis.hget(job_key, "dedupe_key")
+        async with store.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.staged(task_id), job_key)
+            pipe.zrem(keys.JOB_INDEX, task_id)
+            if dedupe:
+                pipe.delete(dedupe)
+            await pipe.execute()
+        dropped += 1
+    return dropped

@@ -4,14 +4,15 @@
 -- KEYS: job hash, job events channel, [stream, inflight hash], [dead-letter stream]
 -- ARGV: allowed ('|queued|retrying|'), new status ('' keeps it), ttl (0 keeps it), event kind ('' publishes
 --       nothing), attempts increment, consumer group ('' acknowledges nothing), stream entry id,
---       expected run id ('' for any), dead-letter reason ('' for none), field, value, ...
+--       expected run id ('' for any), dead-letter reason ('' for none), staged follow-ups to release when
+--       the job succeeds (JSON [[staged stream, queue stream], ...] or ''), field, value, ...
 -- Returns {1, hgetall} on success, {0, current status} when not allowed, {-1} when the job does not exist,
 -- {-3} when another run owns the job.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {-1} end
 if not string.find(ARGV[1], '|' .. status .. '|', 1, true) then return {0, status} end
 if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[8] then return {-3} end
-if #ARGV >= 10 then redis.call('HSET', KEYS[1], unpack(ARGV, 10)) end
+if #ARGV >= 11 then redis.call('HSET', KEYS[1], unpack(ARGV, 11)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 if tonumber(ARGV[5]) ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[5]) end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
@@ -30,6 +31,15 @@ if ARGV[9] ~= '' then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', 10000, '*', 'task_id', info[1], 'queue', info[2], 'reason', ARGV[9],
     'at', info[3] or '')
   redis.call('EXPIRE', KEYS[5], ARGV[3])  -- dead letters outlive their jobs' records by nothing
+end
+if ARGV[2] == 'succeeded' and ARGV[10] ~= '' then
+  -- follow-ups become visible to workers only now, in the step that records their parent's success
+  for _, pair in ipairs(cjson.decode(ARGV[10])) do
+    for _, entry in ipairs(redis.call('XRANGE', pair[1], '-', '+')) do
+      redis.call('XADD', pair[2], '*', unpack(entry[2]))
+    end
+    redis.call('DEL', pair[1])
+  end
 end
 if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then notify_parent(KEYS[1]) end
 local flat = redis.call('HGETALL', KEYS[1])
