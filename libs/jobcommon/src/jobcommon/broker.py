@@ -9,6 +9,7 @@ from faststream.redis import RedisBroker
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
 from redis.exceptions import ResponseError
 
+from jobcommon.connection import resilience
 from jobcommon.queues import QUEUES, QueueSpec
 from jobcommon.tracing import configure_tracing
 
@@ -42,10 +43,12 @@ def make_broker(
     middlewares: Sequence[Any] = (),
     graceful_timeout: float | None = None,
 ) -> RedisBroker:
-    """A broker with tracing (context propagated in message headers) plus the given middlewares."""
+    """A broker with tracing (context propagated in message headers) plus the given middlewares, whose
+    connection rides out Redis restarts like the job store's (a publish retried on a fresh connection)."""
     provider = configure_tracing(service_name)
     return RedisBroker(
         settings.redis_url,
+        **resilience(settings),
         middlewares=(RedisTelemetryMiddleware(tracer_provider=provider), *middlewares),
         logger=access_log,
         graceful_timeout=graceful_timeout,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -11,6 +13,19 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from jobcommon.settings import CommonSettings
 
 RETRIES = 5
+
+
+def resilience(settings: CommonSettings) -> dict[str, Any]:
+    """Connection options every mediajobs Redis client shares (ours and FastStream's broker): bounded connect
+    and command timeouts, and a command that meets a connection dropped by a Redis restart retried on a fresh
+    one (with backoff, for a few seconds)."""
+    return {
+        "socket_connect_timeout": settings.redis_connect_timeout_s,
+        "socket_timeout": settings.redis_timeout_s,
+        "health_check_interval": 30,
+        "retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), RETRIES),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
 
 
 def connect(settings: CommonSettings) -> Redis:
@@ -24,10 +39,6 @@ def connect(settings: CommonSettings) -> Redis:
         decode_responses=True,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_connect_timeout_s,
-        socket_timeout=settings.redis_timeout_s,
-        health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), RETRIES),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        **resilience(settings),
     )
     return Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections

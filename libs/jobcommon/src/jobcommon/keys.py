@@ -15,6 +15,7 @@ JOB_PREFIX = f"{PREFIX}:job:"
 EVENTS_PREFIX = f"{PREFIX}:events:"
 STREAM_PREFIX = f"{PREFIX}:queue:"
 PARKED_PREFIX = f"{PREFIX}:parked:"
+ALIVE_PREFIX = f"{PREFIX}:alive:"
 
 JOB_INDEX = f"{PREFIX}:jobs:index"
 """Sorted set of task ids scored by creation time (epoch seconds); pruned as job records expire."""
@@ -66,6 +67,12 @@ def parked(task_id: str) -> str:
 def service(name: str, instance: str) -> str:
     """Heartbeat key of one running service instance (expires when the instance stops renewing it)."""
     return f"{PREFIX}:service:{name}:{instance}"
+
+
+def alive(consumer: str) -> str:
+    """Liveness key of one consuming process (its stream consumer name), renewed from a thread while the
+    process lives; a consumer whose key expired is dead and its deliveries are requeued."""
+    return ALIVE_PREFIX + consumer
 
 
 def idempotency(key: str) -> str:

@@ -26,10 +26,12 @@ from pydantic import Field
 from jobcommon.broker import QuietShutdown, access_log, ensure_groups, make_broker
 from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.connection import connect
+from jobcommon.liveness import LivenessBeacon
 from jobcommon.middleware import JobRuntime
 from jobcommon.presence import Heartbeat
 from jobcommon.queues import QUEUES, Queue
 from jobcommon.settings import CommonSettings
+from jobcommon.steady_reads import keep_reading
 from jobcommon.store import JobStore
 from jobcommon.tracing import shutdown_tracing
 from jobcommon.upkeep import Upkeep
@@ -97,8 +99,15 @@ class JobService:
             ),
             max_workers=settings.concurrency,
         )
+        keep_reading(self.subscriber, self.redis, self.spec)
         self.heartbeat = Heartbeat(
             self.redis, name, self.instance, settings.heartbeat_interval_s, describe=self._describe
+        )
+        self.liveness = LivenessBeacon(
+            settings.redis_url,
+            self.runtime.worker,
+            interval_s=settings.liveness_interval_s,
+            ttl_s=settings.liveness_ttl_s,
         )
         self.app = FastStream(
             self.broker,
@@ -106,7 +115,12 @@ class JobService:
             on_startup=[self._on_startup],
             after_startup=[self.heartbeat.start, self._start_upkeep],
             on_shutdown=[self._stop_upkeep],
-            after_shutdown=[self._release_own, self.heartbeat.stop, self._after_shutdown],
+            after_shutdown=[
+                self._release_own,
+                self._stop_liveness,
+                self.heartbeat.stop,
+                self._after_shutdown,
+            ],
         )
 
     def handler(self, job_type: str) -> Callable[[Callable[..., Any]], Any]:
@@ -128,6 +142,10 @@ class JobService:
     async def _on_startup(self) -> None:
         self.broker.include_router(self.router)
         await ensure_groups(self.redis, [self.spec])
+        await asyncio.to_thread(self.liveness.start)  # alive before the first read: never taken for dead
+
+    async def _stop_liveness(self) -> None:
+        await asyncio.to_thread(self.liveness.stop)
 
     async def _start_upkeep(self) -> None:
         self._tasks.append(asyncio.create_task(self.upkeep.run_forever()))

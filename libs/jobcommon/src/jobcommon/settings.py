@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jobcommon.netguard import parse_networks
@@ -40,7 +40,17 @@ class CommonSettings(BaseSettings):
     cancel_poll_s: float = Field(
         default=0.25, gt=0, description="How often a running job checks for a cancel."
     )
-    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    heartbeat_interval_s: float = Field(
+        default=5.0, gt=0, description="How often a service refreshes its presence record (health)."
+    )
+    liveness_interval_s: float = Field(
+        default=1.0, gt=0, description="How often a worker proves it lives (from a thread)."
+    )
+    liveness_ttl_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="A worker silent this long is dead: its running jobs are requeued (within ~1 s more).",
+    )
     redis_max_connections: int = Field(default=64, ge=2, le=10_000)
     redis_connect_timeout_s: float = Field(default=3.0, gt=0)
     redis_timeout_s: float = Field(default=15.0, gt=0)
@@ -49,6 +59,12 @@ class CommonSettings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _liveness_outlasts_beats(self) -> Self:
+        if self.liveness_ttl_s < 2 * self.liveness_interval_s:
+            raise ValueError("LIVENESS_TTL_S must be at least twice LIVENESS_INTERVAL_S")
+        return self
 
 
 def _split_networks(value: Any) -> Any:

@@ -431,6 +431,11 @@ class JobStore:
         """
         return await self._run_requeue(queue, group, "reclaim", int(min_idle_s * 1000), ())
 
+    async def reclaim_orphans(self, queue: str, group: str) -> Requeued:
+        """Requeue the deliveries of consumers whose process died (its liveness key expired; see
+        `jobcommon.liveness`): seconds after a crash instead of a whole lease. Counted as attempts."""
+        return await self._run_requeue(queue, group, "orphans", 0, (keys.ALIVE_PREFIX,))
+
     async def release(self, queue: str, group: str, entry_ids: Sequence[str]) -> Requeued:
         """A stopping worker hands its deliveries back to the queue; the interrupted runs do not count."""
         if not entry_ids:

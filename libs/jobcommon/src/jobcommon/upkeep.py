@@ -1,6 +1,10 @@
 """Delivery upkeep every worker runs alongside its handlers: due retries back onto their queues, dead
 workers' jobs reclaimed, consumer groups re-created if Redis lost them.
 
+A dead worker's jobs come back two ways: within about a second of its liveness key expiring (its process
+died; see `jobcommon.liveness`), checked every `ORPHANS_EVERY_S`; and, as the second line of defence for a
+process that lives but is wedged, when its deliveries were not renewed for a whole lease.
+
 Each step is one atomic script, so any number of services (and the janitor) may run it concurrently.
 """
 
@@ -21,11 +25,12 @@ if TYPE_CHECKING:
 
     from jobcommon.queues import QueueSpec
     from jobcommon.settings import CommonSettings
-    from jobcommon.store import JobStore
+    from jobcommon.store import JobStore, Requeued
 
 log = logging.getLogger("mediajobs.upkeep")
 
 PROMOTE_EVERY_S = 0.5
+ORPHANS_EVERY_S = 1.0
 GROUPS_EVERY_S = 5.0
 
 
@@ -44,32 +49,55 @@ class Upkeep:
         return moved
 
     async def reclaim(self) -> int:
-        found = 0
+        """Requeue deliveries of dead workers: those whose process died, then those whose lease ran out."""
+        found = await self.reclaim_orphans()
         for spec in self.specs:
             while True:
                 outcome = await self.store.reclaim(spec.queue, spec.group, min_idle_s=self.settings.lease_s)
-                handled = outcome.requeued + outcome.dead + outcome.dropped
-                if outcome.requeued or outcome.dead:
-                    log.warning(
-                        "queue %s: reclaimed %d deliveries of dead workers (%d dead-lettered)",
-                        spec.queue,
-                        outcome.requeued + outcome.dead,
-                        outcome.dead,
-                    )
-                self.totals["reclaimed"] += outcome.requeued
-                self.totals["dead_lettered"] += outcome.dead
+                handled = self._count(spec, outcome, "deliveries whose lease ran out")
                 found += handled
                 if handled == 0:
                     break
         return found
 
+    async def reclaim_orphans(self) -> int:
+        """Requeue the deliveries of consumers whose liveness key expired (their process died).
+
+        Skipped while the Redis server itself is younger than a liveness TTL: after a restart that lost keys,
+        live workers get one TTL to beat again before anyone is declared dead.
+        """
+        uptime = (await self.store.redis.info("server")).get("uptime_in_seconds", 0)
+        if float(uptime) < self.settings.liveness_ttl_s:
+            return 0
+        found = 0
+        for spec in self.specs:
+            outcome = await self.store.reclaim_orphans(spec.queue, spec.group)
+            found += self._count(spec, outcome, "deliveries of dead workers")
+        return found
+
+    def _count(self, spec: QueueSpec, outcome: Requeued, what: str) -> int:
+        if outcome.requeued or outcome.dead:
+            log.warning(
+                "queue %s: reclaimed %d %s (%d dead-lettered)",
+                spec.queue,
+                outcome.requeued + outcome.dead,
+                what,
+                outcome.dead,
+            )
+        self.totals["reclaimed"] += outcome.requeued
+        self.totals["dead_lettered"] += outcome.dead
+        return outcome.requeued + outcome.dead + outcome.dropped
+
     async def run_forever(self) -> None:
-        last_reclaim = last_groups = time.monotonic()
+        last_reclaim = last_orphans = last_groups = time.monotonic()
         while True:
             await asyncio.sleep(PROMOTE_EVERY_S)
             with tolerating(RedisError, OSError):
                 await self.promote()
                 now = time.monotonic()
+                if now - last_orphans >= ORPHANS_EVERY_S:
+                    last_orphans = now
+                    await self.reclaim_orphans()
                 if now - last_reclaim >= self.settings.lease_s / 3:
                     last_reclaim = now
                     await self.reclaim()

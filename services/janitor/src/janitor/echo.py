@@ -1,7 +1,8 @@
 """The `echo` job: returns its payload after an optional sleep, reporting progress while it sleeps.
 
-It can also fail on purpose (`fail_with`, `fail_kind`, `fail_attempts`) and ignore cancellation
-(`ignore_cancel`), which is how the tests and benchmarks exercise retries, dead letters and time limits.
+It can also fail on purpose (`fail_with`, `fail_kind`, `fail_attempts`), ignore cancellation
+(`ignore_cancel`) and hog its event loop (`block_s`), which is how the tests and benchmarks exercise
+retries, dead letters, time limits and liveness.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ STEP_S = 0.1
 
 
 async def echo(request: EchoRequest, ctx: JobCtx) -> EchoResult:
+    if request.block_s:
+        time.sleep(request.block_s)  # noqa: ASYNC251 - on purpose: a handler hogging its event loop
     if request.ignore_cancel:
         await _sleep_ignoring_cancellation(request.sleep_s)
     else:

@@ -2,15 +2,34 @@
 -- attempt, and a job out of attempts is dead-lettered) or a stopping worker's own (release: the run does not
 -- count). Works from entry ids alone, so it needs no message decoding.
 -- In 'reclaim' mode the entries are found here (XAUTOCLAIM of those idle longer than the lease), so claiming
--- and requeueing are one atomic step; in 'release' mode the caller names its own entries.
+-- and requeueing are one atomic step; in 'orphans' mode they are the pending entries of consumers whose
+-- liveness key (prefix in ARGV[12]) has expired, i.e. whose process died; in 'release' mode the caller names
+-- its own entries. A lost run counts as an attempt ('reclaim', 'orphans'); a handed-back one does not.
 -- KEYS: stream, inflight hash, dead-letter stream
--- ARGV: group, mode ('reclaim'|'release'), job key prefix, events prefix, queued ttl, result ttl, now (ISO),
---       dead-letter max length, queue name, reclaimer consumer, min idle ms, entry id, ...
+-- ARGV: group, mode ('reclaim'|'orphans'|'release'), job key prefix, events prefix, queued ttl, result ttl,
+--       now (ISO), dead-letter max length, queue name, reclaimer consumer, min idle ms,
+--       then the liveness key prefix ('orphans') or entry id, ... ('release')
 -- Returns {requeued, dead, dropped}.
 local requeued, dead, dropped = 0, 0, 0
 local ids = {}
+local counted = ARGV[2] ~= 'release'
+local gone = {}  -- dead consumers whose every pending entry is handled here: removed from the group after
 if ARGV[2] == 'reclaim' then
   ids = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[10], ARGV[11], '0-0', 'COUNT', 100, 'JUSTID')[2]
+elseif ARGV[2] == 'orphans' then
+  local consumers = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+  if consumers['err'] then consumers = {} end  -- no stream or group (yet): nobody to reclaim from
+  for _, fields in ipairs(consumers) do
+    local consumer = {}
+    for i = 1, #fields, 2 do consumer[fields[i]] = fields[i + 1] end
+    if tonumber(consumer['pending']) > 0 and consumer['name'] ~= ARGV[10]
+        and redis.call('EXISTS', ARGV[12] .. consumer['name']) == 0 then
+      for _, entry in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 100, consumer['name'])) do
+        ids[#ids + 1] = entry[1]
+      end
+      if tonumber(consumer['pending']) <= 100 then gone[#gone + 1] = consumer['name'] end
+    end
+  end
 else
   for i = 12, #ARGV do ids[#ids + 1] = ARGV[i] end
 end
@@ -26,8 +45,8 @@ for _, id in ipairs(ids) do
     dropped = dropped + 1
   elseif job_key and values[1] == 'running' and values[2] == id then
     local attempts = tonumber(values[3] or '0')
-    if ARGV[2] == 'release' then attempts = attempts - 1 end
-    if ARGV[2] == 'reclaim' and attempts >= tonumber(values[4] or '1') then
+    if not counted then attempts = attempts - 1 end
+    if counted and attempts >= tonumber(values[4] or '1') then
       redis.call('HSET', job_key, 'status', 'failed', 'run_id', '', 'entry_id', '', 'finished_at', ARGV[7],
         'dead', '1', 'error', cjson.encode({type = 'WorkerLost',
           message = 'its worker stopped responding on each of ' .. attempts .. ' attempts; dead-lettered'}))
@@ -58,4 +77,5 @@ for _, id in ipairs(ids) do
     dropped = dropped + 1
   end
 end
+for _, name in ipairs(gone) do redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) end
 return {requeued, dead, dropped}

@@ -29,6 +29,12 @@ class EchoRequest(JobRequestBase):
         ge=1,
         description="Fail until N failures are on record, then succeed.",
     )
+    block_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=60.0,
+        description="Block the worker's event loop this long first (tests liveness of busy workers).",
+    )
     ignore_cancel: bool = Field(
         default=False, description="Sleep in a way cancellation cannot interrupt (tests hard time limits)."
     )
