@@ -25,14 +25,17 @@ from pydantic import ValidationError
 
 from downloader import resume
 from downloader.bandwidth import BandwidthPool
-from downloader.child_protocol import ChildFailed, ChildSpec, DoneEvent, ProgressEvent
+from downloader.child_protocol import ChildSpec, DoneEvent, ProgressEvent
 from downloader.child_runner import ChildControl, list_entries, run_child
 from downloader.disk import free_space
 from downloader.download import check_free_space
+from downloader.file_names import safe_language
 from downloader.settings import DownloaderSettings
 from downloader.specs import format_selector
-from downloader.ytdlp_child import Throttle, build_params, safe_language
+from downloader.throttle import Throttle
+from downloader.ytdlp_params import build_params
 from jobcommon import JobClient, JobStatus, TransientError
+from jobcommon.child_process import ChildFailed
 from jobcommon.netguard import is_allowed_ip, parse_networks
 from jobcommon.requests import DownloadOptions, VideoDownloadRequest
 from tests.cluster import Cluster

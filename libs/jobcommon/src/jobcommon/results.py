@@ -11,12 +11,15 @@ class _Result(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+ExtraKind = Literal["subtitle", "thumbnail", "info_json"]
+
+
 class ExtraFile(_Result):
     """A file a download wrote beside its media file (subtitles, thumbnail, info JSON)."""
 
     path: str
-    """Path relative to MEDIA_ROOT."""
-    kind: Literal["subtitle", "thumbnail", "info_json"]
+    """Path relative to MEDIA_ROOT (absolute in the downloader's own child protocol)."""
+    kind: ExtraKind
     size: int
     language: str | None = None
     """Subtitles only: the language as it appears in the file name."""

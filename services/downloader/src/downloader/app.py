@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from downloader.bandwidth import BandwidthPool
 from downloader.download import video_download
 from downloader.playlist import playlist_download
-from downloader.settings import DownloaderSettings, downloader_settings
+from downloader.settings import DownloaderSettings
 from jobcommon import JobService, Queue
+from jobcommon.provide import provide
 
 
 def build(settings: DownloaderSettings | None = None) -> JobService:
-    service = JobService("downloader", Queue.VIDEO_DOWNLOADS, settings or downloader_settings())
+    """The service; its handlers receive `settings` (default: from the environment) and one bandwidth pool."""
+    settings = settings or DownloaderSettings()
+    service = JobService("downloader", Queue.VIDEO_DOWNLOADS, settings)
+    provide(service, settings=settings, bandwidth=BandwidthPool(settings.download_total_rate_limit))
     service.handler("video_download")(video_download)
     service.handler("playlist_download")(playlist_download)
     return service

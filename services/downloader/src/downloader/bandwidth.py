@@ -3,7 +3,7 @@
 How it is divided: every download running in this service process gets an equal share,
 ``total // running``, re-computed whenever a download starts or ends and pushed to each running child
 over its stdin (`ChildControl`). The child paces the bytes it receives with a token bucket in yt-dlp's
-progress hook (`downloader.ytdlp_child.Throttle`, called every 64 KiB block), so a new share applies
+progress hook (`downloader.throttle.Throttle`, called every 64 KiB block), so a new share applies
 from the next block on, without a pause or a catch-up burst. The per-download limit
 (``DOWNLOAD_RATE_LIMIT``, yt-dlp's own ``ratelimit``) applies on top. A download slower than its share
 (a slow server) does not hand its unused share to the others: the total is an upper bound, not a
@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Annotated
 
 from downloader.child_runner import ChildControl
+from jobcommon.provide import provided
 
-__all__ = ["BandwidthPool"]
+__all__ = ["Bandwidth", "BandwidthPool"]
 
 
 class BandwidthPool:
@@ -53,3 +55,7 @@ class BandwidthPool:
         finally:
             self._members.remove(control)
             self._rebalance()
+
+
+Bandwidth = Annotated[BandwidthPool, provided("bandwidth")]
+"""Handler parameter: the service process's pool (`downloader.app.build` creates it)."""

@@ -14,7 +14,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-ErrorKind = Literal["permanent", "transient"]
+from jobcommon.child_process import ErrorKind
+from jobcommon.results import ExtraFile
+
+# Runtime imports above on purpose: pydantic resolves the models' annotations.
+
 Stage = Literal["extracting", "downloading", "postprocessing"]
 
 
@@ -99,20 +103,6 @@ class ProgressEvent(_Event):
     fragment_count: int | None = None
 
 
-ExtraKind = Literal["subtitle", "thumbnail", "info_json"]
-
-
-class ExtraFile(_Event):
-    """A file written beside the media file."""
-
-    path: str
-    """Absolute path."""
-    kind: ExtraKind
-    size: int
-    language: str | None = None
-    """Subtitles only."""
-
-
 class DoneEvent(_Event):
     event: Literal["done"] = "done"
     path: str
@@ -127,6 +117,7 @@ class DoneEvent(_Event):
     extractor: str | None = None
     webpage_url: str | None = None
     extra_files: list[ExtraFile] = Field(default_factory=list)
+    """Written beside the media file (absolute paths)."""
     resumed_from: int | None = None
     """Bytes of a previous attempt's ``.part`` file the download continued from (None: started at 0)."""
 
@@ -172,17 +163,3 @@ def parse_child_line(line: bytes) -> ChildEvent:
 def dump_event(event: ChildEvent) -> bytes:
     """Serialise an event as one protocol line (including the trailing newline)."""
     return event.model_dump_json().encode() + b"\n"
-
-
-class ChildFailed(Exception):
-    """The child reported a failure (or died without reporting anything)."""
-
-    def __init__(self, kind: ErrorKind, error_type: str, message: str) -> None:
-        super().__init__(f"{kind} {error_type}: {message}")
-        self.kind: ErrorKind = kind
-        self.error_type = error_type
-        self.message = message
-
-    @classmethod
-    def from_event(cls, event: FailedEvent) -> ChildFailed:
-        return cls(event.kind, event.error_type, event.message)

@@ -13,19 +13,13 @@ post-processing is exempt).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import signal
-import sys
-from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import ValidationError
 
 from downloader import forkserver
 from downloader.child_protocol import (
-    ChildFailed,
     ChildSpec,
     ControlMessage,
     DoneEvent,
@@ -34,13 +28,22 @@ from downloader.child_protocol import (
     ProgressEvent,
     parse_child_line,
 )
+from jobcommon.child_process import (
+    LINE_LIMIT,
+    ChildFailed,
+    StderrTail,
+    crash_message,
+    kill_and_reap,
+    kill_group,
+    spawn_module,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 FinalEvent = DoneEvent | EntriesEvent | FailedEvent
 
-__all__ = ["CHILD_MODULE", "ChildControl", "ChildFailed", "list_entries", "run_child"]
+__all__ = ["CHILD_MODULE", "ChildControl", "list_entries", "run_child"]
 
 DEFAULT_CHILD_MODULE = "downloader.ytdlp_child"
 CHILD_MODULE = DEFAULT_CHILD_MODULE
@@ -50,29 +53,8 @@ USE_FORKSERVER = True
 
 log = logging.getLogger("mediajobs.downloader")
 
-_LINE_LIMIT = 4 * 1024 * 1024
-"""StreamReader limit: the longest protocol line accepted (a DoneEvent with a long title/URL)."""
-_STDERR_TAIL = 20
 _EXIT_GRACE = 5.0
 """Seconds a child may take to exit after its final event before it is killed."""
-_DRAIN_GRACE = 1.0
-_MAX_CRASH_MESSAGE = 2000
-
-
-async def _drain_stderr(stream: asyncio.StreamReader, tail: deque[str]) -> None:
-    """Read stderr to EOF (so the pipe never fills up), keeping the last lines."""
-    while True:
-        try:
-            line = await stream.readline()
-        except ValueError:  # a line longer than the limit: skip what's buffered
-            with contextlib.suppress(ValueError, asyncio.IncompleteReadError):
-                await stream.read(_LINE_LIMIT)
-            continue
-        if not line:
-            return
-        text = line.decode("utf-8", "replace").strip()
-        if text:
-            tail.append(text)
 
 
 class _Child(Protocol):
@@ -145,32 +127,10 @@ class _ExecutedChild:
 async def _spawn(use_forkserver: bool) -> _Child:
     if use_forkserver and CHILD_MODULE == DEFAULT_CHILD_MODULE:
         try:
-            return await forkserver.fork_server().spawn(limit=_LINE_LIMIT)
+            return await forkserver.fork_server().spawn(limit=LINE_LIMIT)
         except (OSError, ConnectionError, TimeoutError) as exc:
             log.warning("fork server unavailable (%s); executing the download process instead", exc)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        CHILD_MODULE,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-        limit=_LINE_LIMIT,
-    )
-    return _ExecutedChild(proc)
-
-
-def _kill_group(proc: _Child) -> None:
-    if proc.returncode is not None:
-        return  # reaped: its pid/pgid may belong to someone else by now
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    except PermissionError:  # pragma: no cover - not our group (setsid failed?): kill the child alone
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
+    return _ExecutedChild(await spawn_module(CHILD_MODULE))
 
 
 class ChildControl:
@@ -252,7 +212,7 @@ class _Watchdog:
 async def _read_final_event(
     proc: _Child,
     on_progress: Callable[[ProgressEvent], Awaitable[None]],
-    tail: deque[str],
+    tail: StderrTail,
     watchdog: _Watchdog,
 ) -> FinalEvent | None:
     stdout = proc.stdout
@@ -269,7 +229,7 @@ async def _read_final_event(
                 except TimeoutError:
                     continue  # re-check: the deadline may have moved
         except ValueError:
-            tail.append("protocol error: child wrote an over-long stdout line")
+            tail.note("protocol error: child wrote an over-long stdout line")
             return None
         if not line:
             return None
@@ -279,7 +239,7 @@ async def _read_final_event(
         try:
             event = parse_child_line(line)
         except ValidationError:
-            tail.append(f"unparseable stdout line: {line[:200]!r}")
+            tail.note(f"unparseable stdout line: {line[:200]!r}")
             continue
         if isinstance(event, ProgressEvent):
             watchdog.seen(event)
@@ -292,21 +252,7 @@ async def _wait_exit(proc: _Child, grace: float) -> None:
     try:
         await asyncio.wait_for(proc.wait(), grace)
     except TimeoutError:
-        _kill_group(proc)
-        await proc.wait()
-
-
-def _crash_message(returncode: int | None, tail: deque[str]) -> str:
-    code = "unknown" if returncode is None else str(returncode)
-    if returncode is not None and returncode < 0:
-        with contextlib.suppress(ValueError):
-            code = f"{returncode} ({signal.Signals(-returncode).name})"
-    text = f"download process exited with code {code} without a result"
-    if tail:
-        text += ": " + " | ".join(tail)
-    if len(text) > _MAX_CRASH_MESSAGE:
-        text = text[: _MAX_CRASH_MESSAGE - 1] + "…"
-    return text
+        await kill_and_reap(proc)
 
 
 async def _ignore_progress(event: ProgressEvent) -> None:
@@ -323,8 +269,7 @@ async def _run(
     forkserver: bool | None,
 ) -> DoneEvent | EntriesEvent:
     proc = await _spawn(USE_FORKSERVER if forkserver is None else forkserver)
-    tail: deque[str] = deque(maxlen=_STDERR_TAIL)
-    stderr_task = asyncio.create_task(_drain_stderr(proc.stderr, tail))
+    tail = StderrTail(proc.stderr)
     stalled = False
     try:
         if on_spawn is not None:
@@ -335,7 +280,7 @@ async def _run(
         except _Stalled:
             stalled = True
             final = None
-            _kill_group(proc)
+            kill_group(proc)
         if control is not None:
             control._detach()
         proc.close_stdin()
@@ -344,14 +289,10 @@ async def _run(
         if control is not None:
             control._detach()
         proc.close_stdin()
-        _kill_group(proc)
-        await proc.wait()
+        await kill_and_reap(proc)
         raise
     finally:
-        if not stderr_task.done():
-            await asyncio.wait([stderr_task], timeout=_DRAIN_GRACE)
-        if not stderr_task.done():
-            stderr_task.cancel()
+        await tail.close()
         proc.close()
 
     if stalled:
@@ -363,8 +304,9 @@ async def _run(
     if isinstance(final, DoneEvent | EntriesEvent):
         return final
     if isinstance(final, FailedEvent):
-        raise ChildFailed.from_event(final)
-    raise ChildFailed("transient", "ChildCrashed", _crash_message(proc.returncode, tail))
+        raise ChildFailed(final.kind, final.error_type, final.message)
+    message = crash_message("download process", proc.returncode, tail.lines, missing="a result")
+    raise ChildFailed("transient", "ChildCrashed", message)
 
 
 async def run_child(

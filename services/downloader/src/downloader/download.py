@@ -5,25 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from downloader.bandwidth import BandwidthPool
-from downloader.child_protocol import ChildFailed, ProgressEvent
+from downloader.bandwidth import Bandwidth
+from downloader.child_protocol import ProgressEvent
 from downloader.child_runner import run_child
 from downloader.disk import free_space
 from downloader.settings import DownloaderSettings, Settings
 from downloader.specs import download_spec
-from jobcommon import DownloadResult, JobCtx, PermanentError, TransientError, VideoDownloadRequest
+from jobcommon import DownloadResult, JobCtx, TransientError, VideoDownloadRequest
+from jobcommon.child_process import ChildFailed
 from jobcommon.results import ExtraFile
-
-_pools: dict[int | None, BandwidthPool] = {}
-
-
-def bandwidth_pool(settings: DownloaderSettings) -> BandwidthPool:
-    """This process's pool for the configured total (one per distinct total, in practice one)."""
-    total = settings.download_total_rate_limit
-    pool = _pools.get(total)
-    if pool is None:
-        pool = _pools[total] = BandwidthPool(total)
-    return pool
 
 
 async def check_free_space(settings: DownloaderSettings) -> None:
@@ -39,7 +29,9 @@ async def check_free_space(settings: DownloaderSettings) -> None:
         )
 
 
-async def video_download(request: VideoDownloadRequest, ctx: JobCtx, settings: Settings) -> DownloadResult:
+async def video_download(
+    request: VideoDownloadRequest, ctx: JobCtx, settings: Settings, bandwidth: Bandwidth
+) -> DownloadResult:
     """Download one video into MEDIA_ROOT/<task_id>/media.<ext> (extra files beside it).
 
     yt-dlp runs in its own process group, so a cancel (or the service stopping) kills it at once even while
@@ -65,7 +57,7 @@ async def video_download(request: VideoDownloadRequest, ctx: JobCtx, settings: S
         )
 
     await ctx.progress(0.0, "starting")
-    with bandwidth_pool(settings).member() as control:
+    with bandwidth.member() as control:
         spec = download_spec(
             request.url,
             request.options,
@@ -83,8 +75,7 @@ async def video_download(request: VideoDownloadRequest, ctx: JobCtx, settings: S
                 forkserver=settings.download_forkserver,
             )
         except ChildFailed as exc:
-            error = TransientError if exc.kind == "transient" else PermanentError
-            raise error(exc.message, error_type=exc.error_type) from exc
+            raise exc.to_job_error() from exc
     await ctx.progress(100.0, "downloaded", downloaded_bytes=done.size, total_bytes=done.size)
     root = settings.media_root
     return DownloadResult(

@@ -44,10 +44,10 @@ import time
 import traceback
 from typing import Any
 
+from jobcommon.child_side import die_with_parent, set_process_name
+
 __all__ = ["ForkServer", "ForkedProcess", "fork_server"]
 
-_PR_SET_PDEATHSIG = 1
-_PR_SET_NAME = 15
 CHILD_NAME = b"ytdlp_child"
 """The forked children's process name (``/proc/<pid>/comm``); their command line is the zygote's."""
 _START_TIMEOUT_S = 60.0
@@ -328,19 +328,6 @@ def _close_all() -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def _prctl(option: int, arg: int | bytes) -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
-
-
-def _set_pdeathsig() -> None:
-    _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-
-
 def _preload() -> None:
     """Import everything a download needs, without starting a thread or opening a connection."""
     import imageio_ffmpeg  # noqa: F401
@@ -370,9 +357,9 @@ def _preload() -> None:
 def _child(fds: list[int], close: list[Any]) -> int:
     """In the forked child: become a fresh download process and run it."""
     os.setsid()
-    _prctl(_PR_SET_NAME, CHILD_NAME)
+    set_process_name(CHILD_NAME)
     zygote = os.getppid()
-    _set_pdeathsig()
+    die_with_parent()
     if os.getppid() != zygote:  # the zygote died before PDEATHSIG was armed
         return _EXIT_CHILD_CRASHED
     for thing in close:
@@ -444,7 +431,7 @@ def _serve(sock: socket.socket, message: bytes, fds: list[int], live: set[int], 
 
 def zygote_main(sock_fd: int) -> int:
     parent = os.getppid()
-    _set_pdeathsig()
+    die_with_parent()
     if os.getppid() != parent:
         return 1
     _preload()

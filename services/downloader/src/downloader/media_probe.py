@@ -18,8 +18,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobcommon.sniff import sniff
+
 _CHUNK = 1024 * 1024
-_TS_PACKET = 188
 _FFMPEG_TIMEOUT_S = 30.0
 _FFMPEG_FORMATS = "mov,mp4,m4a,matroska,webm,mpegts,mp3,ogg,flac,wav,avi,flv,aac,mpeg"
 """Demuxers ffmpeg may use on a downloaded file (never hls/concat: they would open other files)."""
@@ -46,32 +47,12 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def sniff_container(path: str | Path) -> str | None:
-    """Name of the container the first bytes announce (``mp4``, ``matroska``, ...), else None."""
+def _is_media(path: str | Path) -> bool:
+    """Whether the first bytes announce an audio or video container (`jobcommon.sniff`)."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(_TS_PACKET * 2 + 1)
+        return sniff(Path(path)).kind in ("video", "audio")
     except OSError:
-        return None
-    if len(head) >= 12 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
-        return "mp4"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "matroska"
-    if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"WAVE"):
-        return "avi" if head[8:12] == b"AVI " else "wav"
-    if head.startswith(b"FLV"):
-        return "flv"
-    if head.startswith(b"OggS"):
-        return "ogg"
-    if head.startswith(b"\x00\x00\x01\xba"):
-        return "mpeg"
-    if len(head) > _TS_PACKET * 2 and head[0] == head[_TS_PACKET] == head[_TS_PACKET * 2] == 0x47:
-        return "mpegts"
-    if head.startswith((b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")):
-        return "mp3"
-    if head.startswith(b"fLaC"):
-        return "flac"
-    return None
+        return False
 
 
 def _positive_float(value: float) -> float | None:
@@ -88,7 +69,7 @@ def ffmpeg_duration(path: str | Path, ffmpeg: str) -> float | None:
     Only the demuxers in ``_FFMPEG_FORMATS`` are allowed, so a playlist in disguise can't make ffmpeg
     open other files.
     """
-    if sniff_container(path) is None:
+    if not _is_media(path):
         return None
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-format_whitelist", _FFMPEG_FORMATS, "-i", str(path)]
     try:
@@ -124,7 +105,7 @@ def probe(path: str | Path, *, ffmpeg: str | None = None) -> ProbeInfo:
 
 
 def _probe_cv2(path: str | Path) -> ProbeInfo:
-    if sniff_container(path) is None:
+    if not _is_media(path):
         return ProbeInfo()
     try:
         import cv2

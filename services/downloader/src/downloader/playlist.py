@@ -7,11 +7,11 @@ holds one worker for hours, and one bad entry never stops the rest.
 
 from __future__ import annotations
 
-from downloader.child_protocol import ChildFailed
 from downloader.child_runner import list_entries
 from downloader.settings import Settings
 from downloader.specs import list_spec
-from jobcommon import JobCtx, PermanentError, PlaylistDownloadRequest, TransientError, VideoDownloadRequest
+from jobcommon import JobCtx, PermanentError, PlaylistDownloadRequest, VideoDownloadRequest
+from jobcommon.child_process import ChildFailed
 from jobcommon.children import AwaitChildren, spawn_children
 
 
@@ -24,8 +24,7 @@ async def playlist_download(
     try:
         listing = await list_entries(spec)
     except ChildFailed as exc:
-        error = TransientError if exc.kind == "transient" else PermanentError
-        raise error(exc.message, error_type=exc.error_type) from exc
+        raise exc.to_job_error() from exc
     if not listing.entries:
         raise PermanentError("the playlist has no downloadable entries", error_type="EmptyPlaylist")
     children = [

@@ -1,8 +1,9 @@
 """Safe resume: continue a previous attempt's ``.part`` only if the remote file is still the same one.
 
 yt-dlp resumes whatever ``.part`` it finds with ``Range: bytes=<size>-`` and appends blindly: if the file
-changed on the server in between, the result is a corrupt file and no error (facts §5). So, in the child,
-right before yt-dlp downloads (a ``before_dl`` pre-processor, when the formats are chosen):
+changed on the server in between, the result is a corrupt file and no error (yt-dlp sends no ``If-Range``
+and compares no ``ETag`` or ``Last-Modified`` before it resumes). So, in the child, right before yt-dlp
+downloads (a ``before_dl`` pre-processor, when the formats are chosen):
 
 1. each plain-HTTP format is probed with ``GET Range: bytes=0-0``: does the server answer 206 (ranges
    work), what is the total size, what are the validators (a strong ``ETag``, ``Last-Modified``);

@@ -7,13 +7,12 @@ Limits are on by default. Sizes and rates accept plain bytes or a suffix (``500K
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Annotated, Any
 
-from faststream import Depends
 from pydantic import BeforeValidator, Field, field_validator
 
 from jobcommon import WorkerSettings
+from jobcommon.provide import provided
 from jobcommon.settings import NetworkGuardSettings
 
 GIB = 1024**3
@@ -102,14 +101,5 @@ class DownloaderSettings(WorkerSettings, NetworkGuardSettings):
         return None if value == 0 else value
 
 
-@lru_cache(maxsize=1)
-def downloader_settings() -> DownloaderSettings:
-    return DownloaderSettings()
-
-
-async def _inject_settings() -> DownloaderSettings:
-    # async on purpose: FastStream runs a sync dependency in a worker thread, once per message
-    return downloader_settings()
-
-
-Settings = Annotated[DownloaderSettings, Depends(_inject_settings)]
+Settings = Annotated[DownloaderSettings, provided("settings")]
+"""Handler parameter: the settings `downloader.app.build` was given."""
