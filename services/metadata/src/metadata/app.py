@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from jobcommon import JobService, Queue
+from jobcommon.provide import provide
 from metadata.enrich import metadata_enrich
-from metadata.runtime import MetadataRuntime, install
-from metadata.settings import MetadataSettings, metadata_settings
+from metadata.runtime import MetadataRuntime
+from metadata.settings import MetadataSettings
 from metadata.video_info import video_info
 
 
 def build(settings: MetadataSettings | None = None) -> JobService:
-    settings = settings or metadata_settings()
+    """The service; its handlers receive `settings` (default: from the environment) and one runtime."""
+    settings = settings or MetadataSettings()
     service = JobService("metadata", Queue.METADATA, settings)
     runtime = MetadataRuntime(settings, service.redis)
-    install(runtime)
+    provide(service, settings=settings, runtime=runtime)
     service.handler("video_info")(video_info)
     service.handler("metadata_enrich")(metadata_enrich)
     service.app.after_startup(runtime.start)

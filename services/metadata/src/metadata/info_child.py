@@ -12,15 +12,15 @@ The process only ever fetches untrusted URLs, which is what makes the process-wi
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import Any, BinaryIO
+from typing import Any
 
 from pydantic import ValidationError
 
-from jobcommon.child_process import die_with_parent
+from jobcommon.child_side import ProtocolOut, die_with_parent
 from jobcommon.netguard import check_url_scheme, install_connect_guard
-from metadata.error_kinds import classify, one_line
+from jobcommon.ytdlp.failures import classify, one_line
+from jobcommon.ytdlp.logger import QuietLogger
 from metadata.info_protocol import (
     ChildConfig,
     ChildReady,
@@ -33,29 +33,19 @@ from metadata.source_info import summarize
 
 EXIT_DONE = 0
 EXIT_BAD_INPUT = 2
-EXIT_PARENT_GONE = 3
-
-
-class _QuietLogger:
-    """yt-dlp logger: screen/debug output is dropped, warnings and errors go to stderr."""
-
-    def debug(self, msg: str) -> None:
-        pass
-
-    def info(self, msg: str) -> None:
-        pass
-
-    def warning(self, msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    def error(self, msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
 
 
 def build_params(config: ChildConfig) -> dict[str, Any]:
-    """yt-dlp parameters for metadata only (facts file §2, §6, §9)."""
+    """yt-dlp parameters for metadata only.
+
+    Only the ``generic`` and ``html5`` extractors run: direct media files, pages with ``<video>``, feeds and
+    manifests, and no site-specific extractor with its own API calls. ``file://`` URLs stay refused
+    (``enable_file_urls`` is left off), so a URL cannot read local files. A playlist's entries are listed
+    without resolving each one. Nothing is downloaded, no cache directory is written, and formats are not
+    probed (``check_formats`` off): one request per page, bounded by ``socket_timeout``.
+    """
     return {
-        "logger": _QuietLogger(),
+        "logger": QuietLogger(),
         "quiet": True,
         "noprogress": True,
         "skip_download": True,
@@ -85,19 +75,9 @@ def extract(config: ChildConfig, request: ExtractRequest) -> ExtractDone | Extra
         return ExtractFailed(id=request.id, kind=kind, error_type=error_type, message=one_line(exc))
 
 
-def _write(out: BinaryIO, line: bytes) -> None:
-    try:
-        out.write(line)
-        out.flush()
-    except (BrokenPipeError, ValueError):
-        os._exit(EXIT_PARENT_GONE)
-
-
 def main() -> int:
     die_with_parent()
-    sys.stdout.flush()
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # whatever else prints cannot corrupt the protocol
+    out = ProtocolOut()
     stdin = sys.stdin.buffer
     try:
         config = ChildConfig.model_validate_json(stdin.readline())
@@ -111,7 +91,7 @@ def main() -> int:
     import yt_dlp
 
     yt_dlp.YoutubeDL(build_params(config)).close()  # loads the extractors: the slow part of the first URL
-    _write(out, dump_line(ChildReady()))
+    out.write(dump_line(ChildReady()))
     for line in stdin:
         if not line.strip():
             continue
@@ -120,7 +100,7 @@ def main() -> int:
         except ValidationError as exc:
             print(f"invalid request: {exc}", file=sys.stderr, flush=True)
             return EXIT_BAD_INPUT
-        _write(out, dump_line(extract(config, request)))
+        out.write(dump_line(extract(config, request)))
     return EXIT_DONE
 
 

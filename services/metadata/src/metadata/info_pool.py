@@ -16,21 +16,23 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
-import signal
-import sys
 import time
-from collections import deque
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from jobcommon.errors import JobError, PermanentError, TransientError
+from jobcommon.child_process import (
+    DRAIN_GRACE_S,
+    ChildFailed,
+    StderrTail,
+    crash_message,
+    kill_and_reap,
+    spawn_module,
+)
 from metadata.info_protocol import (
     REPLY_ADAPTER,
     ChildConfig,
     ChildReady,
-    ErrorKind,
     ExtractDone,
     ExtractFailed,
     ExtractRequest,
@@ -42,10 +44,6 @@ if TYPE_CHECKING:
 
 CHILD_MODULE = "metadata.info_child"
 
-_LINE_LIMIT = 4 * 1024 * 1024
-_STDERR_TAIL = 20
-_DRAIN_GRACE = 1.0
-_MAX_CRASH_MESSAGE = 1000
 LINGER_S = 5.0
 """Idle children beyond `max_idle` stop after this long unused."""
 SPAWN_PATIENCE_S = 0.25
@@ -57,128 +55,64 @@ REAP_EVERY_S = 1.0
 log = logging.getLogger("mediajobs.metadata")
 
 
-class ExtractionError(Exception):
-    """An extraction failed: `kind` says whether trying again later may help."""
-
-    def __init__(self, kind: ErrorKind, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.kind: ErrorKind = kind
-        self.error_type = error_type
-        self.message = message
-
-    def to_job_error(self) -> JobError:
-        """The error that ends a job with this failure: retried later only when transient."""
-        error = TransientError if self.kind == "transient" else PermanentError
-        return error(self.message, error_type=self.error_type)
+def _crashed(message: str) -> ChildFailed:
+    return ChildFailed("transient", "ExtractorCrashed", message)
 
 
 class _Child:
     """One running ``metadata.info_child`` process."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         self.proc = proc
+        self._stdin = proc.stdin
+        self._stdout = proc.stdout
         self.uses = 0
         self.idle_since = time.monotonic()
-        self.tail: deque[str] = deque(maxlen=_STDERR_TAIL)
-        assert proc.stderr is not None
-        self._stderr_task = asyncio.create_task(self._drain_stderr(proc.stderr))
+        self.tail = StderrTail(proc.stderr)
 
-    async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
-        while True:
-            try:
-                line = await stream.readline()
-            except ValueError:  # an over-long line: skip what is buffered
-                with contextlib.suppress(ValueError, asyncio.IncompleteReadError):
-                    await stream.read(_LINE_LIMIT)
-                continue
-            if not line:
-                return
-            if text := line.decode("utf-8", "replace").strip():
-                self.tail.append(text)
+    async def _exchange(self, line: bytes) -> bytes:
+        """Send one line, read the one line that answers it; a child that died raises `ChildFailed`."""
+        try:
+            self._stdin.write(line)
+            await self._stdin.drain()
+            answer = await self._stdout.readline()
+        except (BrokenPipeError, ConnectionResetError, ValueError):
+            answer = b""
+        if not answer:  # the child died: its exit status and last words make the message
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), DRAIN_GRACE_S)
+            await self.tail.settle()
+            code = self.proc.returncode
+            raise _crashed(crash_message("extractor process", code, self.tail.lines, missing="an answer"))
+        return answer
 
     async def start(self, config: ChildConfig) -> None:
         """Send the config, wait for the child's ready line."""
-        stdout = self.proc.stdout
-        assert stdout is not None
-        try:
-            await self.send(dump_line(config))
-            line = await stdout.readline()
-        except (BrokenPipeError, ConnectionResetError, ValueError):
-            line = b""
-        if not line:
-            await self._exited()
-            raise ExtractionError("transient", "ExtractorCrashed", self._crash_message())
+        line = await self._exchange(dump_line(config))
         try:
             ChildReady.model_validate_json(line)
         except ValidationError:
-            message = f"unexpected first line from the extractor: {line[:200]!r}"
-            raise ExtractionError("transient", "ExtractorCrashed", message) from None
-
-    async def send(self, data: bytes) -> None:
-        stdin = self.proc.stdin
-        assert stdin is not None
-        stdin.write(data)
-        await stdin.drain()
+            raise _crashed(f"unexpected first line from the extractor: {line[:200]!r}") from None
 
     async def ask(self, request: ExtractRequest) -> ExtractDone | ExtractFailed:
         """Send one request, await its one answer."""
-        stdout = self.proc.stdout
-        assert stdout is not None
         self.uses += 1
-        try:
-            await self.send(dump_line(request))
-            line = await stdout.readline()
-        except (BrokenPipeError, ConnectionResetError, ValueError):
-            line = b""
-        if not line:
-            await self._exited()
-            raise ExtractionError("transient", "ExtractorCrashed", self._crash_message())
+        line = await self._exchange(dump_line(request))
         try:
             reply = REPLY_ADAPTER.validate_json(line)
         except ValidationError:
-            raise ExtractionError(
-                "transient", "ExtractorCrashed", f"unparseable answer from the extractor: {line[:200]!r}"
-            ) from None
+            raise _crashed(f"unparseable answer from the extractor: {line[:200]!r}") from None
         if reply.id != request.id:
-            raise ExtractionError("transient", "ExtractorCrashed", "the extractor answered another request")
+            raise _crashed("the extractor answered another request")
         return reply
-
-    async def _exited(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.proc.wait(), _DRAIN_GRACE)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._stderr_task), _DRAIN_GRACE)
-
-    def _crash_message(self) -> str:
-        code = self.proc.returncode
-        shown = "unknown" if code is None else str(code)
-        if code is not None and code < 0:
-            with contextlib.suppress(ValueError):
-                shown = f"{code} ({signal.Signals(-code).name})"
-        text = f"extractor process exited with code {shown} without an answer"
-        if self.tail:
-            text += ": " + " | ".join(self.tail)
-        return text if len(text) <= _MAX_CRASH_MESSAGE else text[: _MAX_CRASH_MESSAGE - 1] + "…"
-
-    def kill(self) -> None:
-        if self.proc.returncode is not None:
-            return  # reaped: its pid/pgid may belong to someone else by now
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        except PermissionError:  # pragma: no cover - not our group (setsid failed?): the child alone
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
 
     async def discard(self) -> None:
         """SIGKILL the process group and reap it."""
-        self.kill()
-        await self.proc.wait()
-        if not self._stderr_task.done():
-            await asyncio.wait([self._stderr_task], timeout=_DRAIN_GRACE)
-        if not self._stderr_task.done():
-            self._stderr_task.cancel()
+        await kill_and_reap(self.proc)
+        await self.tail.close()
 
 
 class InfoPool:
@@ -221,7 +155,7 @@ class InfoPool:
         """How many child processes this pool has started (for diagnostics and tests)."""
 
     async def extract(self, url: str) -> SourceInfo:
-        """The info of `url`; raises `ExtractionError`. Cancelling the caller kills the child at once."""
+        """The info of `url`; raises `ChildFailed`. Cancelling the caller kills the child at once."""
         child = await self._acquire()
         healthy = False
         try:
@@ -229,13 +163,13 @@ class InfoPool:
             reply = await asyncio.wait_for(child.ask(request), self.timeout_s)
             healthy = True
         except TimeoutError:
-            raise ExtractionError(
+            raise ChildFailed(
                 "transient", "ExtractionTimeout", f"extraction took longer than {self.timeout_s:g} s"
             ) from None
         finally:
             await self._release(child, healthy=healthy)
         if isinstance(reply, ExtractFailed):
-            raise ExtractionError(reply.kind, reply.error_type, reply.message)
+            raise ChildFailed(reply.kind, reply.error_type, reply.message)
         return reply.info
 
     def prewarm(self) -> None:
@@ -246,7 +180,7 @@ class InfoPool:
     async def _prewarm(self) -> None:
         try:
             child = await self._acquire()
-        except ExtractionError as exc:
+        except ChildFailed as exc:
             log.warning("could not start a yt-dlp child ahead of time: %s", exc.message)
             return
         await self._release(child, healthy=True)
@@ -257,7 +191,7 @@ class InfoPool:
         async with self._changed:
             while True:
                 if self._closed:
-                    raise ExtractionError("transient", "ServiceStopping", "the metadata service is stopping")
+                    raise ChildFailed("transient", "ServiceStopping", "the metadata service is stopping")
                 if self._idle:
                     return self._idle.pop()  # the most recently used: the others may age out
                 now = time.monotonic()
@@ -297,19 +231,10 @@ class InfoPool:
 
     async def _spawn(self) -> _Child:
         try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                CHILD_MODULE,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                limit=_LINE_LIMIT,
-            )
+            proc = await spawn_module(CHILD_MODULE)
         except OSError as exc:
             message = f"cannot start the extractor: {exc}"
-            raise ExtractionError("transient", "ExtractorSpawnFailed", message) from exc
+            raise ChildFailed("transient", "ExtractorSpawnFailed", message) from exc
         self.spawned += 1
         child = _Child(proc)
         try:
@@ -317,8 +242,7 @@ class InfoPool:
         except BaseException as exc:
             await child.discard()
             if isinstance(exc, TimeoutError):
-                message = f"the extractor was not ready after {READY_TIMEOUT_S:g} s"
-                raise ExtractionError("transient", "ExtractorCrashed", message) from None
+                raise _crashed(f"the extractor was not ready after {READY_TIMEOUT_S:g} s") from None
             raise
         return child
 

@@ -13,9 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from jobcommon.child_process import ErrorKind
 from metadata.source_info import SourceInfo
 
-ErrorKind = Literal["permanent", "transient"]
+# Runtime imports above on purpose: pydantic resolves the models' annotations.
 
 
 class _Line(BaseModel):

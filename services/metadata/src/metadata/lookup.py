@@ -40,7 +40,7 @@ class InfoLookup:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def info(self, url: str, *, refresh: bool = False) -> FoundInfo:
-        """Raises `InvalidUrlError` (a PermanentError) or `metadata.info_pool.ExtractionError`."""
+        """Raises `InvalidUrlError` (a PermanentError) or `jobcommon.child_process.ChildFailed`."""
         normalized = normalize_url(url)
         key = url_hash(normalized)
         asked_at = utcnow()

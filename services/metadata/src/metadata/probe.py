@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobcommon import PermanentError
+from jobcommon.sniff import sniff
 from metadata.exif import ImageUnreadableError, image_facts
-from metadata.sniff import sniff
 
 if TYPE_CHECKING:
     from pathlib import Path

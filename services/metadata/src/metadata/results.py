@@ -6,8 +6,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobcommon.items import ItemError
 from metadata.probe import FileInfo
 from metadata.source_info import SourceInfo
+
+# Runtime imports above on purpose: pydantic resolves the models' annotations.
 
 
 class VideoInfoResult(SourceInfo):
@@ -19,22 +22,11 @@ class VideoInfoResult(SourceInfo):
     cached_at: datetime = Field(description="When the info was extracted.")
 
 
-class ItemError(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    type: str
-    message: str
-    retryable: bool = False
-
-
 class EnrichedItem(BaseModel):
-    """One item of a `metadata_enrich` job, recorded as soon as it is done (GET /jobs/{id}/items)."""
+    """The result of one item of a `metadata_enrich` job (an `ItemRecord`'s `result`)."""
 
     model_config = ConfigDict(frozen=True)
 
-    index: int
-    item: str
-    ok: bool
     source: VideoInfoResult | None = Field(
         default=None, description="URLs, and outputs of download jobs: what the source says."
     )
@@ -42,25 +34,3 @@ class EnrichedItem(BaseModel):
     source_error: ItemError | None = Field(
         default=None, description="A file whose source could not be looked up (the item still succeeds)."
     )
-    error: ItemError | None = None
-    attempts: int = 1
-
-
-class FailedItem(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    index: int
-    item: str
-    type: str
-    message: str
-
-
-class EnrichSummary(BaseModel):
-    """`metadata_enrich`: counts only; the per-item results are paged at GET /jobs/{id}/items."""
-
-    model_config = ConfigDict(frozen=True)
-
-    total: int
-    succeeded: int
-    failed: int
-    errors: list[FailedItem] = Field(description="The first failures (in completion order), at most 10.")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from faststream import Depends
-
+from jobcommon.provide import provided
 from metadata.cache import InfoCache
 from metadata.info_pool import InfoPool
 from metadata.info_protocol import ChildConfig
@@ -46,20 +45,5 @@ class MetadataRuntime:
         self.prober.close()
 
 
-_installed: MetadataRuntime | None = None
-
-
-def install(runtime: MetadataRuntime) -> None:
-    """Make `runtime` the one the handlers receive."""
-    global _installed
-    _installed = runtime
-
-
-async def _inject_runtime() -> MetadataRuntime:
-    # async on purpose: FastStream runs a sync dependency in a worker thread, once per message
-    if _installed is None:
-        raise RuntimeError("metadata runtime not installed: build the service with metadata.app.build()")
-    return _installed
-
-
-Runtime = Annotated[MetadataRuntime, Depends(_inject_runtime)]
+Runtime = Annotated[MetadataRuntime, provided("runtime")]
+"""Handler parameter: the runtime `metadata.app.build` created."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated
 
-from faststream import Depends
 from pydantic import Field
 
 from jobcommon import WorkerSettings
+from jobcommon.provide import provided
 from jobcommon.settings import NetworkGuardSettings
 
 
@@ -48,14 +47,5 @@ class MetadataSettings(WorkerSettings, NetworkGuardSettings):
     )
 
 
-@lru_cache(maxsize=1)
-def metadata_settings() -> MetadataSettings:
-    return MetadataSettings()
-
-
-async def _inject_settings() -> MetadataSettings:
-    # async on purpose: FastStream runs a sync dependency in a worker thread, once per message
-    return metadata_settings()
-
-
-Settings = Annotated[MetadataSettings, Depends(_inject_settings)]
+Settings = Annotated[MetadataSettings, provided("settings")]
+"""Handler parameter: the settings `metadata.app.build` was given."""

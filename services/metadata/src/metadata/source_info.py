@@ -7,11 +7,12 @@ import: the child process summarizes, the service only validates.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from jobcommon.ytdlp.values import as_float, as_int
 
 MAX_FORMATS = 20
 MAX_THUMBNAILS = 10
@@ -78,28 +79,11 @@ class SourceInfo(_Model):
     )
 
 
-# -- coercion of yt-dlp's loosely typed values ---------------------------------------------------------
+# -- yt-dlp's loosely typed values (numbers: `jobcommon.ytdlp.values`) -------------------------------
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return round(value)
-    return None
-
-
-def _float(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _str(value: object, limit: int = MAX_SHORT_TEXT) -> str | None:
+def _text(value: object, limit: int = MAX_SHORT_TEXT) -> str | None:
+    """Text to show: numbers as text, stripped, at most `limit` characters; None when there is none."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
@@ -118,7 +102,7 @@ def _upload_date(value: object) -> date | None:
 
 
 def _timestamp(value: object) -> datetime | None:
-    seconds = _float(value)
+    seconds = as_float(value)
     if seconds is None:
         return None
     try:
@@ -135,22 +119,22 @@ def _unsmuggled(url: str | None) -> str | None:
 
 
 def _codec(value: object) -> str | None:
-    text = _str(value, 100)
+    text = _text(value, 100)
     return None if text in (None, "none") else text
 
 
 def _format(raw: dict[str, Any]) -> FormatSummary:
     return FormatSummary(
-        format_id=_str(raw.get("format_id"), 100),
-        ext=_str(raw.get("ext"), 20),
-        protocol=_str(raw.get("protocol"), 40),
-        width=_int(raw.get("width")),
-        height=_int(raw.get("height")),
-        fps=_float(raw.get("fps")),
+        format_id=_text(raw.get("format_id"), 100),
+        ext=_text(raw.get("ext"), 20),
+        protocol=_text(raw.get("protocol"), 40),
+        width=as_int(raw.get("width")),
+        height=as_int(raw.get("height")),
+        fps=as_float(raw.get("fps")),
         vcodec=_codec(raw.get("vcodec")),
         acodec=_codec(raw.get("acodec")),
-        tbr=_float(raw.get("tbr")),
-        filesize=_int(raw.get("filesize")) or _int(raw.get("filesize_approx")),
+        tbr=as_float(raw.get("tbr")),
+        filesize=as_int(raw.get("filesize")) or as_int(raw.get("filesize_approx")),
     )
 
 
@@ -160,12 +144,12 @@ def _thumbnails(info: dict[str, Any]) -> list[Thumbnail]:
     seen: set[str] = set()
     if isinstance(raw, list):
         for item in reversed(raw):  # yt-dlp sorts them worst first
-            if isinstance(item, dict) and (url := _str(item.get("url"), 4096)) and url not in seen:
+            if isinstance(item, dict) and (url := _text(item.get("url"), 4096)) and url not in seen:
                 seen.add(url)
                 found.append(
-                    Thumbnail(url=url, width=_int(item.get("width")), height=_int(item.get("height")))
+                    Thumbnail(url=url, width=as_int(item.get("width")), height=as_int(item.get("height")))
                 )
-    single = _str(info.get("thumbnail"), 4096)
+    single = _text(info.get("thumbnail"), 4096)
     if single and single not in seen:
         found.insert(0, Thumbnail(url=single))
     return found[:MAX_THUMBNAILS]
@@ -175,21 +159,21 @@ def _tags(info: dict[str, Any]) -> list[str]:
     raw = info.get("tags")
     if not isinstance(raw, list):
         return []
-    tags = [tag for tag in (_str(t, 100) for t in raw) if tag]
+    tags = [tag for tag in (_text(t, 100) for t in raw) if tag]
     return list(dict.fromkeys(tags))[:MAX_TAGS]
 
 
 def _entries(info: dict[str, Any], preview: int) -> tuple[int | None, list[PlaylistEntry]]:
     raw = info.get("entries")
     entries = raw if isinstance(raw, list) else []
-    count = _int(info.get("playlist_count"))
+    count = as_int(info.get("playlist_count"))
     if count is None:
         count = len(entries)
     listed = [
         PlaylistEntry(
-            title=_str(entry.get("title")),
-            url=_unsmuggled(_str(entry.get("url") or entry.get("webpage_url"), 4096)),
-            duration=_float(entry.get("duration")),
+            title=_text(entry.get("title")),
+            url=_unsmuggled(_text(entry.get("url") or entry.get("webpage_url"), 4096)),
+            duration=as_float(entry.get("duration")),
         )
         for entry in entries[:preview]
         if isinstance(entry, dict)
@@ -203,31 +187,31 @@ def summarize(info: dict[str, Any], *, playlist_preview: int = 10) -> SourceInfo
     raw_formats = info.get("formats")
     formats = [f for f in raw_formats if isinstance(f, dict)] if isinstance(raw_formats, list) else []
     formats.reverse()  # yt-dlp sorts worst first
-    width, height = _int(info.get("width")), _int(info.get("height"))
-    fps = _float(info.get("fps"))
+    width, height = as_int(info.get("width")), as_int(info.get("height"))
+    fps = as_float(info.get("fps"))
     if (width is None or height is None) and formats:
-        best = next((f for f in formats if _int(f.get("width")) and _int(f.get("height"))), None)
+        best = next((f for f in formats if as_int(f.get("width")) and as_int(f.get("height"))), None)
         if best is not None:
-            width, height = _int(best.get("width")), _int(best.get("height"))
-            fps = fps if fps is not None else _float(best.get("fps"))
+            width, height = as_int(best.get("width")), as_int(best.get("height"))
+            fps = fps if fps is not None else as_float(best.get("fps"))
     entries_count, entries = _entries(info, playlist_preview) if is_playlist else (None, [])
     return SourceInfo(
         kind="playlist" if is_playlist else "video",
-        id=_str(info.get("id")),
-        title=_str(info.get("title")),
-        description=_str(info.get("description"), MAX_TEXT),
-        uploader=_str(info.get("uploader")),
-        channel=_str(info.get("channel")),
-        duration=_float(info.get("duration")),
+        id=_text(info.get("id")),
+        title=_text(info.get("title")),
+        description=_text(info.get("description"), MAX_TEXT),
+        uploader=_text(info.get("uploader")),
+        channel=_text(info.get("channel")),
+        duration=as_float(info.get("duration")),
         upload_date=_upload_date(info.get("upload_date")),
         timestamp=_timestamp(info.get("timestamp")),
         width=width,
         height=height,
         fps=fps,
-        ext=None if is_playlist else _str(info.get("ext"), 20),
-        extractor=_str(info.get("extractor"), 100),
-        webpage_url=_str(info.get("webpage_url"), 4096),
-        thumbnail=_str(info.get("thumbnail"), 4096),
+        ext=None if is_playlist else _text(info.get("ext"), 20),
+        extractor=_text(info.get("extractor"), 100),
+        webpage_url=_text(info.get("webpage_url"), 4096),
+        thumbnail=_text(info.get("thumbnail"), 4096),
         thumbnails=_thumbnails(info),
         tags=_tags(info),
         formats_count=len(formats),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from jobcommon import JobCtx
+from jobcommon.child_process import ChildFailed
 from jobcommon.requests import VideoInfoRequest
-from metadata.info_pool import ExtractionError
 from metadata.lookup import FoundInfo
 from metadata.results import VideoInfoResult
 from metadata.runtime import Runtime
@@ -30,7 +30,7 @@ async def video_info(request: VideoInfoRequest, ctx: JobCtx, runtime: Runtime) -
     await ctx.progress(None, "refreshing" if request.refresh else "looking up")
     try:
         found = await runtime.lookup.info(request.url, refresh=request.refresh)
-    except ExtractionError as exc:
+    except ChildFailed as exc:
         raise exc.to_job_error() from None
     await ctx.progress(100.0, "from cache" if found.cached else "extracted")
     return info_result(request.url, found)
