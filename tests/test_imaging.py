@@ -443,7 +443,7 @@ async def test_bulk_thumbnails_with_one_failing_source(imaging: Imaging) -> None
     assert result is not None
     assert (result["total"], result["succeeded"], result["failed"]) == (10, 9, 1)
     assert result["output_dir"] == job.task_id
-    assert [(f["index"], f["source"], f["error_type"]) for f in result["failures"]] == [
+    assert [(f["index"], f["item"], f["type"]) for f in result["failures"]] == [
         (4, "bulk/broken.mp4", "UnsupportedMedia")
     ]
     progress = job.progress
@@ -453,7 +453,7 @@ async def test_bulk_thumbnails_with_one_failing_source(imaging: Imaging) -> None
     assert items[10] is None
     for index, (source, item) in enumerate(zip(sources, items[:10], strict=True)):
         assert item is not None
-        assert (item["index"], item["source"]) == (index, source)
+        assert (item["index"], item["item"]) == (index, source)
         if index == 4:
             assert (item["status"], item["error"]["type"]) == ("failed", "UnsupportedMedia")
             continue
@@ -465,7 +465,7 @@ async def test_bulk_thumbnails_with_one_failing_source(imaging: Imaging) -> None
 
 async def test_all_sources_failing_fails_the_bulk_job(imaging: Imaging) -> None:
     job = await imaging.run({"job_type": "thumbnail", "sources": ["bulk/broken.mp4", "clips/playlist.mp4"]})
-    message = _failed(job, "AllSourcesFailed")
+    message = _failed(job, "AllItemsFailed")
     assert message.startswith("all 2 sources failed")
 
 

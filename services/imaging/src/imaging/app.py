@@ -7,19 +7,22 @@ Handlers run on the event loop; the decoding and encoding they ask for runs in a
 from __future__ import annotations
 
 from imaging.handlers import image_optimize, image_resize, storyboard, thumbnail
-from imaging.pool import CpuPool, install_pool
-from imaging.settings import ImagingSettings, imaging_settings, install_settings
+from imaging.pool import CpuPool
+from imaging.settings import ImagingSettings
 from jobcommon import JobService, Queue
+from jobcommon.provide import provide
 
 
 def build(settings: ImagingSettings | None = None) -> JobService:
-    settings = install_settings(settings or imaging_settings())
+    """The service; its handlers receive `settings` (default: from the environment) and one CPU pool."""
+    settings = settings or ImagingSettings()
     service = JobService("imaging", Queue.IMAGE_PROCESSING, settings)
+    pool = CpuPool(settings.imaging_workers, settings.imaging_max_pixels)
+    provide(service, settings=settings, pool=pool)
     service.handler("thumbnail")(thumbnail)
     service.handler("image_resize")(image_resize)
     service.handler("image_optimize")(image_optimize)
     service.handler("storyboard")(storyboard)
-    pool = install_pool(CpuPool(settings.imaging_workers, settings.imaging_max_pixels))
 
     async def start_pool() -> None:
         pool.start()

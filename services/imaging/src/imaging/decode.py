@@ -24,8 +24,10 @@ from imaging.geometry import upright
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from imaging.sniff import Sniffed
+    from jobcommon.sniff import Sniffed
 
+PILLOW_DECODERS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF", "tiff": "TIFF", "avif": "AVIF"}
+"""Sniffed image containers decoded here, and the Pillow plugin (format name) that decodes each."""
 ORIENTATION_TAG = 0x0112
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, TypeError)
 """What Pillow's decoders raise on corrupt or truncated input (OSError includes "image file is truncated")."""
@@ -36,6 +38,7 @@ class Decoded:
     image: Image.Image
     """Loaded and upright (EXIF orientation applied); possibly reduced by draft mode."""
     format: str
+    """Pillow's name of the format (``JPEG``, ``PNG``, …)."""
     size: tuple[int, int]
     """Full upright size of the source, before any draft reduction."""
     orientation: int
@@ -60,11 +63,13 @@ def open_image(
     *,
     needed: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
 ) -> Decoded:
-    """Decode `path`. `needed(upright_size)` names the smallest upright size the caller can use."""
+    """Decode `path` with the Pillow plugin of its sniffed container only. `needed(upright_size)` names the
+    smallest upright size the caller can use."""
+    fmt = PILLOW_DECODERS[sniffed.container or ""]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path, formats=[sniffed.format])
+            image = Image.open(path, formats=[fmt])
             orientation = _orientation(image)
             size = upright(image.size, orientation)
             if needed is not None and image.format == "JPEG":
@@ -75,14 +80,14 @@ def open_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadMedia(TOO_LARGE, f"{label}: {one_line(str(exc))}") from None
     except UnidentifiedImageError:
-        raise BadMedia(CORRUPT, f"{label}: not a readable {sniffed.format} image") from None
+        raise BadMedia(CORRUPT, f"{label}: not a readable {fmt} image") from None
     except DECODE_ERRORS as exc:
-        raise BadMedia(CORRUPT, f"{label}: corrupt {sniffed.format} image ({one_line(str(exc))})") from None
+        raise BadMedia(CORRUPT, f"{label}: corrupt {fmt} image ({one_line(str(exc))})") from None
     info = image.info
     xmp = info.get("xmp")
     return Decoded(
         image=image,
-        format=sniffed.format,
+        format=fmt,
         size=size,
         orientation=orientation,
         icc_profile=info.get("icc_profile") or None,

@@ -12,19 +12,19 @@ import os
 from imaging import colour
 from imaging.decode import open_image
 from imaging.encode import PILLOW_NAMES, file_name, save
+from imaging.inputs import admit
 from imaging.resize import kept_metadata, output_format
 from imaging.results import OptimizeResult
-from imaging.sniff import sniff
 from imaging.work import Work
 from jobcommon.requests.imaging import ImageOptimizeRequest
 
 
 def render(work: Work, request: ImageOptimizeRequest) -> OptimizeResult:
-    sniffed = sniff(work.input, work.source, accept=frozenset({"image"}))
+    sniffed = admit(work.input, work.source, accept=frozenset({"image"}))
     before = os.path.getsize(work.input)
     decoded = open_image(work.input, sniffed, work.source)
     prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=not request.strip_metadata)
-    fmt = output_format(request.format, sniffed.format)
+    fmt = output_format(request.format, decoded.format)
     image = colour.for_format(prepared.image, fmt)
     work.token.check()
     name = file_name("optimized", fmt)
@@ -39,7 +39,7 @@ def render(work: Work, request: ImageOptimizeRequest) -> OptimizeResult:
     return OptimizeResult(
         path=work.result_path(name),
         source=work.source,
-        source_format=sniffed.format,
+        source_format=decoded.format,
         format=PILLOW_NAMES[fmt],
         width=image.width,
         height=image.height,

@@ -22,10 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from faststream import Depends
-
 from imaging.worker import init_worker, ready
 from jobcommon import TransientError
+from jobcommon.provide import provided
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,20 +97,5 @@ class CpuPool:
             executor.shutdown(wait=False, cancel_futures=True)
 
 
-_installed: CpuPool | None = None
-
-
-def install_pool(pool: CpuPool) -> CpuPool:
-    """Make `pool` what handlers receive (set by `build()`)."""
-    global _installed
-    _installed = pool
-    return pool
-
-
-async def _inject_pool() -> CpuPool:
-    if _installed is None:
-        raise RuntimeError("no CPU pool installed (build the service with imaging.app.build)")
-    return _installed
-
-
-Pool = Annotated[CpuPool, Depends(_inject_pool)]
+Pool = Annotated[CpuPool, provided("pool")]
+"""Handler parameter: the service's CPU pool (`imaging.app.build` creates it)."""

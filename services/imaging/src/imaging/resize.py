@@ -12,8 +12,8 @@ from imaging import colour
 from imaging.decode import Decoded, open_image
 from imaging.encode import KEEP, PILLOW_NAMES, STRIPPED, Metadata, OutputFormat, file_name, save
 from imaging.geometry import Plan, plan
+from imaging.inputs import admit
 from imaging.results import ResizedImage, ResizeResult
-from imaging.sniff import sniff
 from imaging.work import Work
 from jobcommon.requests.imaging import ImageResizeRequest, ResizeSpec
 
@@ -34,7 +34,7 @@ def output_format(requested: OutputFormat | Literal["keep"], source_format: str)
 
 
 def render(work: Work, request: ImageResizeRequest) -> ResizeResult:
-    sniffed = sniff(work.input, work.source, accept=frozenset({"image"}))
+    sniffed = admit(work.input, work.source, accept=frozenset({"image"}))
     specs = request.specs
 
     def needed(size: tuple[int, int]) -> tuple[int, int]:
@@ -43,7 +43,7 @@ def render(work: Work, request: ImageResizeRequest) -> ResizeResult:
 
     decoded = open_image(work.input, sniffed, work.source, needed=needed)
     prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=not request.strip_metadata)
-    fmt = output_format(request.format, sniffed.format)
+    fmt = output_format(request.format, decoded.format)
     metadata = kept_metadata(decoded, prepared.icc_profile, strip=request.strip_metadata)
     background = colour.background_for(fmt, colour.parse_colour(request.background))
     outputs: list[ResizedImage] = []
@@ -68,7 +68,7 @@ def render(work: Work, request: ImageResizeRequest) -> ResizeResult:
     return ResizeResult(
         path=outputs[0].path,
         source=work.source,
-        source_format=sniffed.format,
+        source_format=decoded.format,
         source_width=decoded.size[0],
         source_height=decoded.size[1],
         orientation=decoded.orientation,

@@ -2,7 +2,7 @@
 
 A job with one source returns that source's result, whose `path` names the main output (what a follow-up
 job in a pipeline takes as its input). A job with several sources returns a `BulkResult` and records each
-source's result or error as an item (GET /jobs/{task_id}/items).
+source's outcome as an item (`jobcommon.items.ItemRecord`, GET /jobs/{task_id}/items).
 """
 
 from __future__ import annotations
@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from jobcommon.items import BulkSummary
+
+# Runtime imports above on purpose: pydantic resolves the models' annotations.
 
 
 class _Result(BaseModel):
@@ -51,6 +55,8 @@ class ThumbnailResult(_Result):
     source: str
     source_kind: Literal["video", "image"]
     source_format: str
+    """Images: Pillow's name of the format (``JPEG``, ``PNG``, …); videos: the container (``mp4``, ``mov``,
+    ``matroska``, …) as `jobcommon.sniff` names it."""
     picked: Literal["sharpest", "at_s", "image"]
     time_s: float | None = None
     """Time of the frame used (videos)."""
@@ -72,6 +78,7 @@ class ResizeResult(_Result):
     """The first spec's output."""
     source: str
     source_format: str
+    """Pillow's name of the format (``JPEG``, ``PNG``, …)."""
     source_width: int
     source_height: int
     """Upright size of the source (after its EXIF orientation)."""
@@ -85,6 +92,7 @@ class OptimizeResult(_Result):
     path: str
     source: str
     source_format: str
+    """Pillow's name of the format (``JPEG``, ``PNG``, …)."""
     format: str
     width: int
     height: int
@@ -111,20 +119,8 @@ class StoryboardResult(_Result):
     video: VideoInfo
 
 
-class ItemFailure(_Result):
-    index: int
-    source: str
-    error_type: str
-    message: str
-
-
-class BulkResult(_Result):
+class BulkResult(BulkSummary):
     """A job over several sources: counts, where the outputs are (a directory per source), first failures."""
 
-    total: int
-    succeeded: int
-    failed: int
     output_dir: str
     """Holds one directory per source, named by its index: `<output_dir>/0003/...`."""
-    failures: list[ItemFailure]
-    """The first failures (all of them are among the items)."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from faststream import Depends
 from pydantic import Field
 
 from imaging.work import Tuning
 from jobcommon import WorkerSettings
+from jobcommon.provide import provided
 
 
 def _cores() -> int:
@@ -51,26 +51,5 @@ class ImagingSettings(WorkerSettings):
         )
 
 
-_installed: ImagingSettings | None = None
-
-
-def install_settings(settings: ImagingSettings) -> ImagingSettings:
-    """Make `settings` what handlers receive (set by `build()`)."""
-    global _installed
-    _installed = settings
-    return settings
-
-
-def imaging_settings() -> ImagingSettings:
-    global _installed
-    if _installed is None:
-        _installed = ImagingSettings()
-    return _installed
-
-
-async def _inject_settings() -> ImagingSettings:
-    # async on purpose: FastStream runs a sync dependency in a worker thread, once per message
-    return imaging_settings()
-
-
-Settings = Annotated[ImagingSettings, Depends(_inject_settings)]
+Settings = Annotated[ImagingSettings, provided("settings")]
+"""Handler parameter: the settings `imaging.app.build` was given."""

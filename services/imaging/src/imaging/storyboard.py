@@ -21,8 +21,8 @@ from PIL import Image
 from imaging import colour, webvtt
 from imaging.encode import PILLOW_NAMES, file_name, save
 from imaging.errors import CORRUPT, TOO_MANY_TILES, BadMedia
+from imaging.inputs import admit
 from imaging.results import ImageFile, StoryboardResult
-from imaging.sniff import sniff
 from imaging.thumbnail import video_info
 from imaging.video import Frame, Video, as_frame
 from imaging.work import Work
@@ -113,7 +113,7 @@ class _Sheets:
 
 
 def render(work: Work, request: StoryboardRequest) -> StoryboardResult:
-    sniff(work.input, work.source, accept=frozenset({"video"}))
+    admit(work.input, work.source, accept=frozenset({"video"}))
     with Video(work.input, work.source, work.token) as video:
         props = video.props
         duration = props.duration

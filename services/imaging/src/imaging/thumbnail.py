@@ -16,9 +16,9 @@ from imaging.decode import open_image
 from imaging.encode import PILLOW_NAMES, file_name, save
 from imaging.errors import CORRUPT, BadMedia
 from imaging.geometry import bounding
+from imaging.inputs import admit
 from imaging.results import Candidate, ImageFile, ThumbnailResult, VideoInfo
 from imaging.sharpness import Sharpness, measure
-from imaging.sniff import sniff
 from imaging.video import Frame, Video, VideoProps
 from imaging.work import Work
 from jobcommon.requests.imaging import ThumbnailRequest
@@ -27,7 +27,7 @@ SPREAD = (0.1, 0.9)
 
 
 def render(work: Work, request: ThumbnailRequest) -> ThumbnailResult:
-    sniffed = sniff(work.input, work.source)
+    sniffed = admit(work.input, work.source)
     if sniffed.kind == "image":
         largest = max(request.sizes)
         decoded = open_image(work.input, sniffed, work.source, needed=lambda size: bounding(size, largest))
@@ -37,7 +37,7 @@ def render(work: Work, request: ThumbnailRequest) -> ThumbnailResult:
             path=_largest(thumbs).path,
             source=work.source,
             source_kind="image",
-            source_format=sniffed.format,
+            source_format=decoded.format,
             picked="image",
             thumbnails=thumbs,
         )
@@ -57,7 +57,7 @@ def render(work: Work, request: ThumbnailRequest) -> ThumbnailResult:
         path=_largest(thumbs).path,
         source=work.source,
         source_kind="video",
-        source_format=sniffed.format,
+        source_format=sniffed.container or "",
         picked="sharpest" if request.at_s is None else "at_s",
         time_s=props.time_of(index),
         frame=index,
