@@ -1,14 +1,15 @@
 """The janitor service: consumes the `default` queue (the `echo` canary) and keeps Redis and MEDIA_ROOT tidy.
 
 Every replica runs echo jobs; only the one holding the leader lock runs the periodic duties
-(`janitor.duties`).
+(`janitor.scheduler`).
 """
 
 from __future__ import annotations
 
-from janitor.duties import DutyScheduler, Housekeeping, default_duties
+from janitor.duties import Housekeeping
 from janitor.echo import echo
 from janitor.leader import LeaderLock
+from janitor.scheduler import DutyScheduler, default_duties
 from janitor.settings import JanitorSettings
 from jobcommon import JobService, Queue
 

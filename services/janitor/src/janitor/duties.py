@@ -1,55 +1,36 @@
-"""The janitor's periodic duties, and the scheduler that runs them on the one replica that leads.
+"""The janitor's periodic duties on Redis, and the `Housekeeping` every duty works with.
 
 Each duty is a small `async def duty(hk: Housekeeping) -> dict` returning a JSON-able account of what it did,
-logging one INFO line when it changed something. The scheduler runs each on its own interval while this
-replica holds the leader lock and records its last report in the hash `keys.JANITOR_REPORT` (field = duty
-name) that `GET /jobs/health` shows. Every duty is safe to run concurrently with services and with a former
-leader that has not noticed yet that it lost the lock: each change is atomic or re-checked where it is made.
+logging one INFO line when it changed something; `janitor.scheduler` runs them (and `janitor.temp_files`,
+the duty on MEDIA_ROOT). Every duty is safe to run concurrently with services and with a former leader that
+has not noticed yet that it lost the lock: each change is atomic or re-checked where it is made.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
-import os
-import shutil
-import stat
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
-
-from jobcommon import QUEUES, JobStatus, keys
+from jobcommon import QUEUES, keys
 from jobcommon.broker import ensure_groups
-from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.models import utcnow
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
 from jobcommon.upkeep import Upkeep
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-    from janitor.leader import LeaderLock
     from janitor.settings import JanitorSettings
     from jobcommon.store import JobStore
 
 log = logging.getLogger("mediajobs.janitor")
 
-SCRATCH_DIR = ".tmp"
-"""MEDIA_ROOT/.tmp/<task_id>/ is one job's scratch directory."""
-PARTIAL_SUFFIXES = (".part", ".ytdl")
-"""Partial downloads (yt-dlp's `.part`, its resume state `.ytdl`; fragments are `*.part-Frag<n>`)."""
-ACTIVE = frozenset({JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.RETRYING.value})
-"""Statuses of a job that may still use its files."""
 TRIM_BATCH = 1000
 TRIM_MAX_BATCHES = 100
 """At most this many batches per stream and run; the rest waits for the next run."""
@@ -214,148 +195,6 @@ async def dead_consumers(hk: Housekeeping) -> dict[str, Any]:
     return {"removed": removed, "left_with_pending": busy}
 
 
-@dataclass(slots=True)
-class _Stale:
-    dirs: dict[str, tuple[Path, int]]
-    """task id -> (its scratch dir, bytes in it)"""
-    files: list[tuple[str | None, Path, int]]
-    """(task id owning it or None, partial file, bytes)"""
-
-
-def _is_partial(name: str) -> bool:
-    return name.endswith(PARTIAL_SUFFIXES) or ".part-Frag" in name
-
-
-def _owner(relative: tuple[str, ...]) -> str | None:
-    """The task id a directory under MEDIA_ROOT belongs to: <id>/... or .tmp/<id>/..."""
-    if relative[:1] == (SCRATCH_DIR,):
-        return relative[1] if len(relative) > 1 else None
-    return relative[0] if relative else None
-
-
-def _newest_and_size(root: Path) -> tuple[float, int]:
-    """The latest mtime of a directory or anything in it, and the bytes of its files (no symlinks)."""
-    newest = root.lstat().st_mtime
-    size = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in (*dirnames, *filenames):
-            try:
-                info = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            newest = max(newest, info.st_mtime)
-            if stat.S_ISREG(info.st_mode):
-                size += info.st_size
-    return newest, size
-
-
-def _find_stale(media_root: Path, max_age_s: float) -> _Stale:
-    """Scratch dirs and partial files untouched for `max_age_s` (blocking: run it in a thread)."""
-    found = _Stale({}, [])
-    if not media_root.is_dir():
-        return found
-    cutoff = time.time() - max_age_s
-    scratch = media_root / SCRATCH_DIR
-    if scratch.is_dir():
-        with os.scandir(scratch) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    newest, size = _newest_and_size(Path(entry.path))
-                    if newest < cutoff:
-                        found.dirs[entry.name] = (Path(entry.path), size)
-    for dirpath, dirnames, filenames in os.walk(media_root):
-        relative = Path(dirpath).relative_to(media_root).parts
-        if relative == (SCRATCH_DIR,):
-            dirnames[:] = [d for d in dirnames if d not in found.dirs]
-        for name in filenames:
-            if not _is_partial(name):
-                continue
-            path = Path(dirpath, name)
-            try:
-                info = path.lstat()
-            except OSError:
-                continue
-            if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
-                found.files.append((_owner(relative), path, info.st_size))
-    return found
-
-
-@dataclass(slots=True)
-class _Removed:
-    dirs: int = 0
-    files: int = 0
-    bytes: int = 0
-    failed: int = 0
-
-
-def _remove(dirs: Iterable[tuple[Path, int]], files: Iterable[tuple[Path, int]]) -> _Removed:
-    """Remove what was found stale (blocking: run it in a thread)."""
-    done = _Removed()
-    for path, size in dirs:
-        try:
-            shutil.rmtree(path)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            log.warning("temp_files: could not remove %s: %s", path, exc)
-            done.failed += 1
-        else:
-            done.dirs += 1
-            done.bytes += size
-    for path, size in files:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            log.warning("temp_files: could not remove %s: %s", path, exc)
-            done.failed += 1
-        else:
-            done.files += 1
-            done.bytes += size
-    return done
-
-
-async def _active_jobs(redis: Redis, task_ids: Iterable[str]) -> set[str]:
-    """Those of `task_ids` whose job is queued, running or retrying (a gone record is not active)."""
-    ids = sorted(task_ids)
-    if not ids:
-        return set()
-    async with redis.pipeline(transaction=False) as pipe:
-        for task_id in ids:
-            pipe.hget(keys.job(task_id), "status")
-        statuses: list[str | None] = await pipe.execute()
-    return {task_id for task_id, status in zip(ids, statuses, strict=True) if status in ACTIVE}
-
-
-async def temp_files(hk: Housekeeping) -> dict[str, Any]:
-    """Remove old scratch dirs (MEDIA_ROOT/.tmp/<id>) and partial downloads of jobs no longer active.
-
-    Finished outputs (MEDIA_ROOT/<id>/media.*) are never touched: they belong to the user.
-    """
-    found = await asyncio.to_thread(_find_stale, hk.settings.media_root, hk.settings.janitor_temp_max_age_s)
-    owners = set(found.dirs) | {owner for owner, _path, _size in found.files if owner is not None}
-    active = await _active_jobs(hk.redis, owners)
-    dirs = [(path, size) for task_id, (path, size) in found.dirs.items() if task_id not in active]
-    files = [(path, size) for owner, path, size in found.files if owner is None or owner not in active]
-    kept = len(found.dirs) + len(found.files) - len(dirs) - len(files)
-    done = await asyncio.to_thread(_remove, dirs, files)
-    if done.dirs or done.files:
-        log.info(
-            "temp_files: removed %d stale scratch dirs and %d partial files (%d bytes) of inactive jobs",
-            done.dirs,
-            done.files,
-            done.bytes,
-        )
-    return {
-        "scratch_dirs_removed": done.dirs,
-        "partial_files_removed": done.files,
-        "bytes_freed": done.bytes,
-        "kept_for_active_jobs": kept,
-        "failed": done.failed,
-    }
-
-
 async def queue_stats(hk: Housekeeping) -> dict[str, Any]:
     """Record a sample of every queue's depth on a capped list (newest first) for queue depth over time."""
     queues = {
@@ -373,85 +212,3 @@ async def queue_stats(hk: Housekeeping) -> dict[str, Any]:
         replies: list[Any] = await pipe.execute()
     log.debug("queue_stats: sample %s", sample)  # routine bookkeeping, not a change worth an INFO line
     return {"samples": int(replies[-1]), "queues": queues}
-
-
-# -- scheduling ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Duty:
-    name: str
-    run: DutyFn
-    interval_s: float
-
-
-def default_duties(settings: JanitorSettings) -> list[Duty]:
-    """Every duty, with its interval from the settings (`JANITOR_<NAME>_INTERVAL_S`)."""
-    return [
-        Duty("prune_index", prune_index, settings.janitor_prune_index_interval_s),
-        Duty("retries", retries, settings.janitor_retries_interval_s),
-        Duty("reclaim", reclaim, settings.janitor_reclaim_interval_s),
-        Duty("trim_streams", trim_streams, settings.janitor_trim_streams_interval_s),
-        Duty("dead_consumers", dead_consumers, settings.janitor_dead_consumers_interval_s),
-        Duty("temp_files", temp_files, settings.janitor_temp_files_interval_s),
-        Duty("queue_stats", queue_stats, settings.janitor_queue_stats_interval_s),
-    ]
-
-
-class DutyScheduler:
-    """Runs each duty on its own interval, only while `lock` says this replica leads."""
-
-    def __init__(self, hk: Housekeeping, lock: LeaderLock, duties: Sequence[Duty]) -> None:
-        self.hk = hk
-        self.lock = lock
-        self.duties = list(duties)
-        self.reports: dict[str, dict[str, Any]] = {}
-        longest = max((d.interval_s for d in self.duties), default=0.0)
-        self.report_ttl_s = max(hk.settings.janitor_report_ttl_s, math.ceil(2 * longest))
-        """The reports hash outlives the longest interval, so a slow duty's report never vanishes."""
-        self._tasks: list[asyncio.Task[None]] = []
-
-    async def run_once(self, duty: Duty) -> dict[str, Any]:
-        """Run one duty now and record its report (also when it failed)."""
-        at = utcnow()
-        started = time.perf_counter()
-        result: dict[str, Any] = {}
-        error: str | None = None
-        try:
-            result = await duty.run(self.hk)
-        except Exception as exc:  # a failing duty is reported and tried again next interval
-            reraise_if_cancelling(exc)
-            error = f"{type(exc).__name__}: {exc}"
-            log.warning("%s failed: %s", duty.name, error)
-        report = {
-            "at": at.isoformat(),
-            "took_ms": round((time.perf_counter() - started) * 1000, 3),
-            "result": result,
-            "error": error,
-        }
-        self.reports[duty.name] = report
-        try:
-            async with self.hk.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(keys.JANITOR_REPORT, duty.name, json.dumps(report, default=str))
-                pipe.expire(keys.JANITOR_REPORT, self.report_ttl_s)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            log.debug("could not record the %s report: %s", duty.name, exc)
-        return report
-
-    async def _every(self, duty: Duty) -> None:
-        while True:
-            await self.lock.wait_until_leader()
-            await self.run_once(duty)
-            await asyncio.sleep(duty.interval_s)
-
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._every(duty), name=f"janitor:{duty.name}") for duty in self.duties
-        ]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
