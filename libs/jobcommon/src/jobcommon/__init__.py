@@ -1,126 +1,98 @@
 """jobcommon: the one shared library of mediajobs.
 
-Job model and requests, Redis keys and queues, the job store, progress, cancel, the delivery middleware,
+Job model and requests, job types and queues, the job store, progress, cancel, the delivery middleware,
 tracing, and the client. Services talk to each other only through what this package defines.
+
+The public API is the one list below. Names load on first use, so a process that needs one small module
+(e.g. the downloader's yt-dlp child, which needs `jobcommon.netguard`) does not pay for FastStream, Redis and
+OpenTelemetry imports; the list is read once from this file's own source to know where each name lives.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from jobcommon.client import JobClient
-    from jobcommon.context import JobContext, JobCtx, current_job
-    from jobcommon.errors import (
-        ClientError,
-        JobCancelled,
-        JobError,
-        JobNotFound,
-        JobStateConflict,
-        MediaJobsError,
-        PermanentError,
-        QueueUnavailable,
-        Retry,
-        TransientError,
-    )
-    from jobcommon.models import ErrorInfo, Job, JobEvent, JobStatus, Progress
-    from jobcommon.queues import JOB_QUEUES, QUEUES, Queue, QueueSpec, queue_for
-    from jobcommon.requests import (
-        JOB_REQUEST_ADAPTER,
-        DownloadOptions,
-        EchoRequest,
-        JobRequest,
-        PlaylistDownloadRequest,
-        VideoDownloadRequest,
-    )
-    from jobcommon.results import DownloadResult, EchoResult
-    from jobcommon.service import JobService, WorkerSettings
-    from jobcommon.settings import CommonSettings
+if TYPE_CHECKING:  # the public API: every name a service or application imports from `jobcommon`
+    from jobcommon import keys as keys
+    from jobcommon.children import AwaitChildren as AwaitChildren
+    from jobcommon.children import spawn_children as spawn_children
+    from jobcommon.client import DeadLetter as DeadLetter
+    from jobcommon.client import JobClient as JobClient
+    from jobcommon.context import JobContext as JobContext
+    from jobcommon.context import JobCtx as JobCtx
+    from jobcommon.context import current_job as current_job
+    from jobcommon.errors import ClientError as ClientError
+    from jobcommon.errors import ConfigurationError as ConfigurationError
+    from jobcommon.errors import JobCancelled as JobCancelled
+    from jobcommon.errors import JobError as JobError
+    from jobcommon.errors import JobNotFound as JobNotFound
+    from jobcommon.errors import JobStateConflict as JobStateConflict
+    from jobcommon.errors import MediaJobsError as MediaJobsError
+    from jobcommon.errors import PermanentError as PermanentError
+    from jobcommon.errors import QueueUnavailable as QueueUnavailable
+    from jobcommon.errors import Retry as Retry
+    from jobcommon.errors import TransientError as TransientError
+    from jobcommon.job_types import JOB_TYPES as JOB_TYPES
+    from jobcommon.job_types import JobType as JobType
+    from jobcommon.job_types import job_type as job_type
+    from jobcommon.models import ErrorInfo as ErrorInfo
+    from jobcommon.models import Job as Job
+    from jobcommon.models import JobEvent as JobEvent
+    from jobcommon.models import JobStatus as JobStatus
+    from jobcommon.models import Progress as Progress
+    from jobcommon.policies import JobPolicy as JobPolicy
+    from jobcommon.queues import QUEUES as QUEUES
+    from jobcommon.queues import Queue as Queue
+    from jobcommon.queues import QueueSpec as QueueSpec
+    from jobcommon.requests import DownloadOptions as DownloadOptions
+    from jobcommon.requests import EchoRequest as EchoRequest
+    from jobcommon.requests import ImageOptimizeRequest as ImageOptimizeRequest
+    from jobcommon.requests import ImageResizeRequest as ImageResizeRequest
+    from jobcommon.requests import JobRequestBase as JobRequestBase
+    from jobcommon.requests import MetadataEnrichRequest as MetadataEnrichRequest
+    from jobcommon.requests import PlaylistDownloadRequest as PlaylistDownloadRequest
+    from jobcommon.requests import StoryboardRequest as StoryboardRequest
+    from jobcommon.requests import ThumbnailRequest as ThumbnailRequest
+    from jobcommon.requests import VideoDownloadRequest as VideoDownloadRequest
+    from jobcommon.requests import VideoInfoRequest as VideoInfoRequest
+    from jobcommon.results import DownloadResult as DownloadResult
+    from jobcommon.results import EchoResult as EchoResult
+    from jobcommon.service import JobService as JobService
+    from jobcommon.service import WorkerSettings as WorkerSettings
+    from jobcommon.settings import CommonSettings as CommonSettings
 
-# Exports load on first use: a process that needs one small module (e.g. the downloader's yt-dlp child,
-# which only needs `jobcommon.netguard`) does not pay for FastStream, Redis and OpenTelemetry imports.
-_EXPORTS: dict[str, str] = {
-    "JOB_QUEUES": "jobcommon.queues",
-    "JOB_REQUEST_ADAPTER": "jobcommon.requests",
-    "QUEUES": "jobcommon.queues",
-    "ClientError": "jobcommon.errors",
-    "CommonSettings": "jobcommon.settings",
-    "DownloadOptions": "jobcommon.requests",
-    "DownloadResult": "jobcommon.results",
-    "EchoRequest": "jobcommon.requests",
-    "EchoResult": "jobcommon.results",
-    "ErrorInfo": "jobcommon.models",
-    "Job": "jobcommon.models",
-    "JobCancelled": "jobcommon.errors",
-    "JobClient": "jobcommon.client",
-    "JobContext": "jobcommon.context",
-    "JobCtx": "jobcommon.context",
-    "JobError": "jobcommon.errors",
-    "JobEvent": "jobcommon.models",
-    "JobNotFound": "jobcommon.errors",
-    "JobRequest": "jobcommon.requests",
-    "PlaylistDownloadRequest": "jobcommon.requests",
-    "JobService": "jobcommon.service",
-    "JobStateConflict": "jobcommon.errors",
-    "JobStatus": "jobcommon.models",
-    "MediaJobsError": "jobcommon.errors",
-    "PermanentError": "jobcommon.errors",
-    "Progress": "jobcommon.models",
-    "Queue": "jobcommon.queues",
-    "QueueSpec": "jobcommon.queues",
-    "QueueUnavailable": "jobcommon.errors",
-    "Retry": "jobcommon.errors",
-    "TransientError": "jobcommon.errors",
-    "VideoDownloadRequest": "jobcommon.requests",
-    "WorkerSettings": "jobcommon.service",
-    "current_job": "jobcommon.context",
-    "queue_for": "jobcommon.queues",
-}
 
-__all__ = [
-    "JOB_QUEUES",
-    "JOB_REQUEST_ADAPTER",
-    "QUEUES",
-    "ClientError",
-    "CommonSettings",
-    "DownloadOptions",
-    "DownloadResult",
-    "EchoRequest",
-    "EchoResult",
-    "ErrorInfo",
-    "Job",
-    "JobCancelled",
-    "JobClient",
-    "JobContext",
-    "JobCtx",
-    "JobError",
-    "JobEvent",
-    "JobNotFound",
-    "JobRequest",
-    "JobService",
-    "JobStateConflict",
-    "JobStatus",
-    "MediaJobsError",
-    "PermanentError",
-    "PlaylistDownloadRequest",
-    "Progress",
-    "Queue",
-    "QueueSpec",
-    "QueueUnavailable",
-    "Retry",
-    "TransientError",
-    "VideoDownloadRequest",
-    "WorkerSettings",
-    "current_job",
-    "queue_for",
-]
+def _public_names() -> dict[str, tuple[str, str | None]]:
+    """name -> (module, attribute or None for a module), read from the `if TYPE_CHECKING:` block above."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    found: dict[str, tuple[str, str | None]] = {}
+    for statement in block.body:
+        assert isinstance(statement, ast.ImportFrom)
+        assert statement.module is not None
+        for alias in statement.names:
+            if statement.module == __name__:  # a submodule: `from jobcommon import keys as keys`
+                found[alias.asname or alias.name] = (f"{__name__}.{alias.name}", None)
+            else:
+                found[alias.asname or alias.name] = (statement.module, alias.name)
+    return found
+
+
+_PUBLIC: dict[str, tuple[str, str | None]] = {}
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'jobcommon' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    if not _PUBLIC:
+        _PUBLIC.update(_public_names())
+    if name == "__all__":
+        return sorted(_PUBLIC)
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = _PUBLIC[name]
+    imported = importlib.import_module(module)
+    value = imported if attribute is None else getattr(imported, attribute)
     globals()[name] = value
     return value

@@ -10,7 +10,7 @@ from faststream.redis.opentelemetry import RedisTelemetryMiddleware
 from redis.exceptions import ResponseError
 
 from jobcommon.connection import resilience
-from jobcommon.queues import QUEUES, QueueSpec
+from jobcommon.job_types import JOB_TYPES
 from jobcommon.tracing import configure_tracing
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from redis.asyncio import Redis
 
+    from jobcommon.queues import QueueSpec
     from jobcommon.settings import CommonSettings
 
 access_log = logging.getLogger("mediajobs.broker")
@@ -55,13 +56,13 @@ def make_broker(
     )
 
 
-async def ensure_groups(redis: Redis, specs: Iterable[QueueSpec] = QUEUES.values()) -> None:
+async def ensure_groups(redis: Redis, specs: Iterable[QueueSpec] | None = None) -> None:
     """Create each queue's stream and consumer group from the start of the stream, if missing.
 
     FastStream would create a group at `$` when its subscriber first starts, silently skipping every job
     submitted before the service first ran; creating it at `0` first means those jobs still run.
     """
-    for spec in specs:
+    for spec in JOB_TYPES.queues() if specs is None else specs:
         try:
             await redis.xgroup_create(spec.stream, spec.group, id="0", mkstream=True)
         except ResponseError as exc:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from jobcommon import keys
 from jobcommon.errors import JobStateConflict
-from jobcommon.queues import queue_for
+from jobcommon.job_types import JOB_TYPES
 from jobcommon.submission import child_id, submit_job
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ async def spawn_children(
     """
     if not requests:
         raise ValueError("a parent needs at least one child; return a result instead")
-    queues = {queue_for(r.job_type).queue for r in requests}
+    queues = {JOB_TYPES.of(r).queue for r in requests}
     if len(queues) != 1:
         raise ValueError("all children of one parent must share a queue")
     if ctx.broker is None:
@@ -62,4 +62,4 @@ async def spawn_children(
                 stream=held,
             )
         ids.append(task_id)
-    return AwaitChildren(ids, queues.pop(), concurrency)
+    return AwaitChildren(ids, queues.pop().queue, concurrency)

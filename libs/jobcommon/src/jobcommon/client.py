@@ -12,8 +12,9 @@ from jobcommon.broker import ensure_groups, make_broker
 from jobcommon.connection import connect
 from jobcommon.errors import JobNotFound, JobStateConflict
 from jobcommon.events import EventHub, follow
+from jobcommon.job_types import JOB_TYPES
 from jobcommon.models import Job, JobStatus
-from jobcommon.requests import JOB_REQUEST_ADAPTER, AnyJobRequest
+from jobcommon.requests import AnyJobRequest
 from jobcommon.settings import CommonSettings
 from jobcommon.store import Created, JobPage, JobStore
 from jobcommon.submission import enqueue, submit_job
@@ -90,7 +91,7 @@ class JobClient:
         Raises JobNotFound, or JobStateConflict when the job is not failed.
         """
         job = await self.store.reset_for_retry(task_id)
-        request = JOB_REQUEST_ADAPTER.validate_python(job.request)
+        request = JOB_TYPES.parse(job.request)
         await enqueue(self.broker, request, task_id)
         await self._forget_dead_letter(task_id)
         return job

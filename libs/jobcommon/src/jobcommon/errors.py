@@ -11,6 +11,11 @@ class MediaJobsError(Exception):
     """Base of every exception mediajobs raises on purpose."""
 
 
+class ConfigurationError(MediaJobsError):
+    """mediajobs is set up wrongly (e.g. a job type declared twice or without a `job_type` literal): a
+    programming or deployment error, raised when the process starts, never because of a client's input."""
+
+
 class JobError(MediaJobsError):
     """Raised by a handler to end its job; the subclass says what happens next."""
 

@@ -27,10 +27,11 @@ from redis.exceptions import RedisError
 from jobcommon import context, outcome
 from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.errors import HardTimeLimitExceeded, PermanentError, QueueUnavailable, TimeLimitExceeded
+from jobcommon.job_types import JOB_TYPES
 from jobcommon.models import ErrorInfo, ErrorRecord, JobStatus, utcnow
 from jobcommon.policies import JobPolicy, policy_for
 from jobcommon.progress import ProgressReporter
-from jobcommon.requests import JOB_REQUEST_ADAPTER, RetryOverride, TimeLimitOverride
+from jobcommon.requests import RetryOverride, TimeLimitOverride
 from jobcommon.store import Delivery
 from jobcommon.submission import discard_staged_follow_ups, stage_follow_ups
 
@@ -294,13 +295,13 @@ class JobMiddleware(BaseMiddleware):
     async def _follow_ups(self, ctx: context.JobContext) -> list[StagedFollowUp]:
         """Create the follow-up jobs a succeeded job names (in this run's trace), staged until it ends."""
         assert self.runtime.broker is not None
-        request = JOB_REQUEST_ADAPTER.validate_python(ctx.job.request)
+        request = JOB_TYPES.parse(ctx.job.request)
         return await stage_follow_ups(self.runtime.store, self.runtime.broker, ctx.job, request)
 
     async def _drop_follow_ups(self, ctx: context.JobContext) -> None:
         """The job ended without succeeding: follow-ups an earlier run staged will never be released."""
         if ctx.job.request.get("then"):
-            request = JOB_REQUEST_ADAPTER.validate_python(ctx.job.request)
+            request = JOB_TYPES.parse(ctx.job.request)
             await discard_staged_follow_ups(self.runtime.store, ctx.job, request)
 
     @staticmethod

@@ -1,6 +1,7 @@
-"""Per job type: how often to try, how long to wait between tries, how long a run may take.
+"""How often to try a job, how long to wait between tries, how long a run may take.
 
-The table is the default; a submission may override any of it (`retry`, `time_limit` in the request).
+Each job type declares its policy (`jobcommon.job_types`); a submission may override any of it (`retry`,
+`time_limit` in the request).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from jobcommon.job_types import JOB_TYPES
 
 if TYPE_CHECKING:
     from jobcommon.requests import RetryOverride, TimeLimitOverride
@@ -33,38 +36,13 @@ class JobPolicy:
 DEFAULT = JobPolicy(
     max_attempts=3, backoff_base_s=2.0, backoff_cap_s=300.0, soft_limit_s=300.0, hard_limit_s=600.0
 )
-
-IMAGE_WORK = JobPolicy(
-    max_attempts=3, backoff_base_s=2.0, backoff_cap_s=120.0, soft_limit_s=1800.0, hard_limit_s=1900.0
-)
-"""Imaging jobs: bulk ones over many sources may take a while."""
-
-POLICIES: dict[str, JobPolicy] = {
-    "video_download": JobPolicy(
-        max_attempts=5,
-        backoff_base_s=5.0,
-        backoff_cap_s=600.0,
-        soft_limit_s=2 * 3600.0,
-        hard_limit_s=2 * 3600.0 + 300,
-    ),
-    "playlist_download": JobPolicy(
-        max_attempts=3, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=600.0, hard_limit_s=660.0
-    ),
-    "video_info": JobPolicy(
-        max_attempts=3, backoff_base_s=2.0, backoff_cap_s=120.0, soft_limit_s=120.0, hard_limit_s=150.0
-    ),
-    "metadata_enrich": JobPolicy(
-        max_attempts=3, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=3600.0, hard_limit_s=3700.0
-    ),
-    **dict.fromkeys(("thumbnail", "image_resize", "image_optimize", "storyboard"), IMAGE_WORK),
-    "echo": DEFAULT,
-}
+"""The policy of a job type that declares nothing special."""
 
 
 def policy_for(
     job_type: str, retry: RetryOverride | None = None, time_limit: TimeLimitOverride | None = None
 ) -> JobPolicy:
-    policy = POLICIES.get(job_type, DEFAULT)
+    policy = JOB_TYPES.get(job_type).policy
     if retry is not None:
         policy = replace(policy, **retry.model_dump(exclude_none=True))
     if time_limit is not None:

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from jobcommon.job_types import JOB_TYPES
 from jobcommon.presence import live_services
-from jobcommon.queues import QUEUES, QueueSpec
+from jobcommon.queues import QueueSpec
 from jobcommon.scripts import lua_source
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
 async def all_queue_stats(redis: Redis) -> list[QueueStats]:
     services = await live_services(redis)
     stats = []
-    for spec in QUEUES.values():
+    for spec in JOB_TYPES.queues():
         workers = sum(1 for s in services if s.get("queue") == spec.queue)
         stats.append((await stats_for(redis, spec)).model_copy(update={"workers": workers}))
     return stats

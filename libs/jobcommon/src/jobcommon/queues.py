@@ -1,4 +1,8 @@
-"""The queues, the service (consumer group) that consumes each, and which job type goes to which queue."""
+"""The built-in queues and the service (consumer group) that consumes each.
+
+Which job type goes to which queue is declared on the job type itself (`jobcommon.job_types`); a job type
+from outside jobcommon may bring a queue of its own (any `QueueSpec`).
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,10 @@ class Queue(StrEnum):
 class QueueSpec:
     """Where a queue's messages live and who consumes them."""
 
-    queue: Queue
+    queue: str
+    """The queue's name (a built-in `Queue`, or any name a plugin's job types use)."""
     group: str
+    """The consumer group, named after the service that consumes the queue."""
 
     @property
     def stream(self) -> str:
@@ -35,21 +41,3 @@ QUEUES: dict[Queue, QueueSpec] = {
     Queue.IMAGE_PROCESSING: QueueSpec(Queue.IMAGE_PROCESSING, group="imaging"),
     Queue.DEFAULT: QueueSpec(Queue.DEFAULT, group="janitor"),
 }
-
-JOB_QUEUES: dict[str, Queue] = {
-    "video_download": Queue.VIDEO_DOWNLOADS,
-    "playlist_download": Queue.VIDEO_DOWNLOADS,
-    "video_info": Queue.METADATA,
-    "metadata_enrich": Queue.METADATA,
-    "thumbnail": Queue.IMAGE_PROCESSING,
-    "image_resize": Queue.IMAGE_PROCESSING,
-    "image_optimize": Queue.IMAGE_PROCESSING,
-    "storyboard": Queue.IMAGE_PROCESSING,
-    "echo": Queue.DEFAULT,
-}
-"""The one routing table: job type -> queue."""
-
-
-def queue_for(job_type: str) -> QueueSpec:
-    """The queue a job type is routed to."""
-    return QUEUES[JOB_QUEUES[job_type]]

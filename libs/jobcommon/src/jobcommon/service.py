@@ -26,10 +26,12 @@ from pydantic import Field
 from jobcommon.broker import QuietShutdown, access_log, ensure_groups, make_broker
 from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.connection import connect
+from jobcommon.errors import ConfigurationError
+from jobcommon.job_types import JOB_TYPES
 from jobcommon.liveness import LivenessBeacon
 from jobcommon.middleware import JobRuntime
 from jobcommon.presence import Heartbeat
-from jobcommon.queues import QUEUES, Queue
+from jobcommon.queues import QUEUES, Queue, QueueSpec
 from jobcommon.settings import CommonSettings
 from jobcommon.steady_reads import keep_reading
 from jobcommon.store import JobStore
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 
     from faststream.message import StreamMessage
     from redis.asyncio import Redis
+
+    from jobcommon.requests.base import JobRequestBase
 from redis.exceptions import RedisError
 
 log = logging.getLogger("mediajobs.service")
@@ -66,10 +70,10 @@ def _job_type_is(job_type: str) -> Callable[[StreamMessage[Any]], Awaitable[bool
 
 
 class JobService:
-    def __init__(self, name: str, queue: Queue, settings: WorkerSettings) -> None:
+    def __init__(self, name: str, queue: Queue | QueueSpec, settings: WorkerSettings) -> None:
         self.name = name
         self.settings = settings
-        self.spec = QUEUES[queue]
+        self.spec = queue if isinstance(queue, QueueSpec) else QUEUES[queue]
         self.instance = f"{socket.gethostname()}-{os.getpid()}"
         self.redis: Redis = connect(settings)
         self.store = JobStore(self.redis, settings)
@@ -123,18 +127,27 @@ class JobService:
             ],
         )
 
-    def handler(self, job_type: str) -> Callable[[Callable[..., Any]], Any]:
-        """Register a plain typed `async def` as the handler of one job type on this service's queue."""
+    def handler(self, request: type[JobRequestBase] | str) -> Callable[[Callable[..., Any]], Any]:
+        """Register a plain typed `async def` as the handler of one job type (given by its request model) on
+        this service's queue. Raises ConfigurationError if the job type is routed to another queue."""
+        declared = JOB_TYPES.get(
+            request if isinstance(request, str) else request.model_fields["job_type"].default
+        )
+        if declared.queue.queue != self.spec.queue:
+            raise ConfigurationError(
+                f"job type {declared.name!r} goes to queue {declared.queue.queue!r}, "
+                f"not to {self.spec.queue!r} which the {self.name} service consumes"
+            )
 
         def register(func: Callable[..., Any]) -> Any:
-            return self.subscriber(filter=_job_type_is(job_type))(func)
+            return self.subscriber(filter=_job_type_is(declared.name))(func)
 
         return register
 
     def _describe(self) -> dict[str, Any]:
         return {
             "consumer": self.runtime.worker,
-            "queue": self.spec.queue.value,
+            "queue": self.spec.queue,
             "concurrency": self.settings.concurrency,
             "running": sorted(self.runtime.running),
         }

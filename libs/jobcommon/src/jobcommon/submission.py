@@ -11,10 +11,10 @@ from redis.exceptions import RedisError
 
 from jobcommon import keys
 from jobcommon.errors import JobStateConflict, QueueUnavailable
+from jobcommon.job_types import JOB_TYPES
 from jobcommon.models import Job, JobStatus, utcnow
 from jobcommon.policies import policy_for
-from jobcommon.queues import queue_for
-from jobcommon.requests import JOB_REQUEST_ADAPTER, AnyJobRequest
+from jobcommon.requests import AnyJobRequest
 from jobcommon.store import StagedFollowUp
 from jobcommon.tracing import current_trace_id, tracer
 
@@ -30,7 +30,7 @@ SOURCE_FIELDS = ("sources", "items")
 def parse_request(request: AnyJobRequest | dict[str, Any]) -> AnyJobRequest:
     """Validate a request, its follow-ups included (raises pydantic.ValidationError)."""
     if isinstance(request, dict):
-        request = JOB_REQUEST_ADAPTER.validate_python(request)
+        request = JOB_TYPES.parse(request)
     for follow_up in request.then:
         follow_up_request(follow_up, parent_id="0" * 32)
     return request
@@ -39,11 +39,11 @@ def parse_request(request: AnyJobRequest | dict[str, Any]) -> AnyJobRequest:
 def follow_up_request(spec: dict[str, Any], parent_id: str) -> AnyJobRequest:
     """A follow-up job's request, fed the parent's output through its source field if it names none."""
     data = dict(spec)
-    model = JOB_REQUEST_ADAPTER.validate_python(data)
+    model = JOB_TYPES.parse(data)
     for name in SOURCE_FIELDS:
         if name in type(model).model_fields and not data.get(name):
             data[name] = [parent_id]
-            return JOB_REQUEST_ADAPTER.validate_python(data)
+            return JOB_TYPES.parse(data)
     return model
 
 
@@ -66,7 +66,7 @@ async def submit_job(
     """Validate, record and enqueue a job (see JobClient.submit); `stream` overrides where its message goes
     (a parent's held children)."""
     request = parse_request(request)
-    spec = queue_for(request.job_type)
+    spec = JOB_TYPES.of(request).queue
     policy = policy_for(request.job_type, request.retry, request.time_limit)
     task_id = task_id or uuid.uuid4().hex
     fingerprint = request.duplicate_fingerprint()
@@ -104,7 +104,7 @@ async def enqueue(
     """Publish the job's message (trace context travels in its headers)."""
     await broker.publish(
         request,
-        stream=stream or keys.stream(queue_for(request.job_type).queue),
+        stream=stream or JOB_TYPES.of(request).queue.stream,
         correlation_id=task_id,
         headers={"x-job-type": request.job_type},
     )
@@ -121,7 +121,7 @@ async def stage_follow_ups(
     for index, spec in enumerate(request.then):
         task_id = child_id(parent.task_id, index)
         follow_up = follow_up_request(spec, parent.task_id)
-        target = keys.stream(queue_for(follow_up.job_type).queue)
+        target = JOB_TYPES.of(follow_up).queue.stream
         try:
             made = await submit_job(
                 store,

@@ -5,7 +5,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -23,12 +23,18 @@ from gateway.schemas import (
     RedisHealth,
     ResultResponse,
 )
-from jobcommon import Job, JobClient, JobRequest, JobStatus, keys
+from jobcommon import JOB_TYPES, Job, JobClient, JobStatus, keys
 from jobcommon.client import DeadLetter
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+if TYPE_CHECKING:
+    from jobcommon import JobRequestBase as JobRequest
+else:
+    JobRequest = JOB_TYPES.request_union()
+    """Every registered job type's request model (built-ins and plugins), `job_type` selecting the model."""
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "Unknown or expired task id."}

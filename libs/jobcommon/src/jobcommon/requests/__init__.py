@@ -1,12 +1,9 @@
-"""What a caller may submit: one pydantic model per job type, joined in a discriminated union.
+"""What a caller may submit: one pydantic model per built-in job type, each declared with its queue and
+policy (`jobcommon.job_types`); importing this package registers them.
 
 These are also the bodies of the stream messages the services consume, so a handler receives exactly what
-was validated at submission.
+was validated at submission. `JOB_TYPES.parse` validates a request of any registered type.
 """
-
-from typing import Annotated
-
-from pydantic import Field, TypeAdapter
 
 from jobcommon.requests.base import JobRequestBase, RetryOverride, TimeLimitOverride
 from jobcommon.requests.download import DownloadOptions, PlaylistDownloadRequest, VideoDownloadRequest
@@ -20,31 +17,15 @@ from jobcommon.requests.imaging import (
 )
 from jobcommon.requests.metadata import MetadataEnrichRequest, VideoInfoRequest
 
-AnyJobRequest = (
-    VideoDownloadRequest
-    | PlaylistDownloadRequest
-    | EchoRequest
-    | VideoInfoRequest
-    | MetadataEnrichRequest
-    | ThumbnailRequest
-    | ImageResizeRequest
-    | ImageOptimizeRequest
-    | StoryboardRequest
-)
-
-JobRequest = Annotated[AnyJobRequest, Field(discriminator="job_type")]
-"""Any submittable job; `job_type` selects the model."""
-
-JOB_REQUEST_ADAPTER: TypeAdapter[AnyJobRequest] = TypeAdapter(JobRequest)
+AnyJobRequest = JobRequestBase
+"""A request of any job type, for annotations (`JOB_TYPES.parse` returns the job type's own model)."""
 
 __all__ = [
-    "JOB_REQUEST_ADAPTER",
     "AnyJobRequest",
     "DownloadOptions",
     "EchoRequest",
     "ImageOptimizeRequest",
     "ImageResizeRequest",
-    "JobRequest",
     "JobRequestBase",
     "MetadataEnrichRequest",
     "PlaylistDownloadRequest",

@@ -55,7 +55,10 @@ class TimeLimitOverride(StrictModel):
 
 
 class JobRequestBase(StrictModel):
-    """Fields every job request accepts."""
+    """Fields every job request accepts. A job type's model narrows `job_type` to its name
+    (`job_type: Literal["echo"] = "echo"`) and is declared with `jobcommon.job_types.job_type`."""
+
+    job_type: str
 
     retry: RetryOverride | None = None
     time_limit: TimeLimitOverride | None = None

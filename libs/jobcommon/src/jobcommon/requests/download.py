@@ -15,6 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from jobcommon.job_types import job_type
+from jobcommon.policies import JobPolicy
+from jobcommon.queues import QUEUES, Queue
 from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, StrictModel, http_url
 
 SUBTITLE_LANGUAGE = r"^-?[A-Za-z0-9][A-Za-z0-9_.*+-]{0,31}$"
@@ -84,6 +87,16 @@ class DownloadOptions(StrictModel):
         return self
 
 
+@job_type(
+    queue=QUEUES[Queue.VIDEO_DOWNLOADS],
+    policy=JobPolicy(
+        max_attempts=5,
+        backoff_base_s=5.0,
+        backoff_cap_s=600.0,
+        soft_limit_s=2 * 3600.0,
+        hard_limit_s=2 * 3600.0 + 300,
+    ),
+)
 class VideoDownloadRequest(JobRequestBase):
     """Download one video with yt-dlp into MEDIA_ROOT/<task_id>/."""
 
@@ -105,6 +118,12 @@ class VideoDownloadRequest(JobRequestBase):
         return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()
 
 
+@job_type(
+    queue=QUEUES[Queue.VIDEO_DOWNLOADS],
+    policy=JobPolicy(
+        max_attempts=3, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=600.0, hard_limit_s=660.0
+    ),
+)
 class PlaylistDownloadRequest(JobRequestBase):
     """Download every entry of a playlist (RSS/XSPF feed, a page with several videos, …) as one
     `video_download` child job per entry, at most `concurrency` at a time; the parent reports entries done /

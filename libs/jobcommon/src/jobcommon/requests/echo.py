@@ -6,9 +6,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from jobcommon.job_types import job_type
+from jobcommon.policies import DEFAULT
+from jobcommon.queues import QUEUES, Queue
 from jobcommon.requests.base import JobRequestBase
 
 
+@job_type(queue=QUEUES[Queue.DEFAULT], policy=DEFAULT)
 class EchoRequest(JobRequestBase):
     """Canary job: returns its payload after an optional sleep (used by health checks and benchmarks)."""
 

@@ -13,6 +13,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from jobcommon.job_types import job_type
+from jobcommon.policies import JobPolicy
+from jobcommon.queues import QUEUES, Queue
 from jobcommon.requests.base import JobRequestBase, StrictModel, media_source
 
 MAX_SOURCES = 1000
@@ -20,6 +23,12 @@ MAX_SHEET_SIDE = 16_383
 """Largest sprite-sheet side any output format takes (WebP's limit)."""
 ImageFormat = Literal["jpeg", "webp", "avif", "png"]
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$"
+
+
+IMAGE_WORK = JobPolicy(
+    max_attempts=3, backoff_base_s=2.0, backoff_cap_s=120.0, soft_limit_s=1800.0, hard_limit_s=1900.0
+)
+"""Imaging jobs: bulk ones over many sources may take a while."""
 
 
 class _ImagingRequest(JobRequestBase):
@@ -36,6 +45,7 @@ class _ImagingRequest(JobRequestBase):
         return [media_source(v) for v in value]
 
 
+@job_type(queue=QUEUES[Queue.IMAGE_PROCESSING], policy=IMAGE_WORK)
 class ThumbnailRequest(_ImagingRequest):
     """A thumbnail from a video: the sharpest of `candidates` frames (black/flat frames skipped), or the frame
     at `at_s`. An image source is thumbnailed as it is."""
@@ -86,6 +96,7 @@ class ResizeSpec(StrictModel):
         return self.name or f"{self.width}x{self.height}_{self.mode}"
 
 
+@job_type(queue=QUEUES[Queue.IMAGE_PROCESSING], policy=IMAGE_WORK)
 class ImageResizeRequest(_ImagingRequest):
     """One image to several sizes, honouring EXIF orientation."""
 
@@ -115,6 +126,7 @@ class ImageResizeRequest(_ImagingRequest):
         return self
 
 
+@job_type(queue=QUEUES[Queue.IMAGE_PROCESSING], policy=IMAGE_WORK)
 class ImageOptimizeRequest(_ImagingRequest):
     """Re-encode images with quality settings (or convert them); reports the bytes saved."""
 
@@ -124,6 +136,7 @@ class ImageOptimizeRequest(_ImagingRequest):
     strip_metadata: bool = True
 
 
+@job_type(queue=QUEUES[Queue.IMAGE_PROCESSING], policy=IMAGE_WORK)
 class StoryboardRequest(_ImagingRequest):
     """A sprite sheet of frames every `interval_s` seconds plus a WebVTT file mapping times to tiles."""
 

@@ -6,6 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
+from jobcommon.job_types import job_type
+from jobcommon.policies import JobPolicy
+from jobcommon.queues import QUEUES, Queue
 from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, http_url, media_source
 
 MAX_ENRICH_ITEMS = 10_000
@@ -23,6 +26,12 @@ EnrichItem = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(enr
 """One item of a bulk metadata job (a bad one is reported by its index: `items.3`)."""
 
 
+@job_type(
+    queue=QUEUES[Queue.METADATA],
+    policy=JobPolicy(
+        max_attempts=3, backoff_base_s=2.0, backoff_cap_s=120.0, soft_limit_s=120.0, hard_limit_s=150.0
+    ),
+)
 class VideoInfoRequest(JobRequestBase):
     """Extract a video's metadata with yt-dlp without downloading it; cached by normalized URL."""
 
@@ -33,6 +42,12 @@ class VideoInfoRequest(JobRequestBase):
     _check_url = field_validator("url")(http_url)
 
 
+@job_type(
+    queue=QUEUES[Queue.METADATA],
+    policy=JobPolicy(
+        max_attempts=3, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=3600.0, hard_limit_s=3700.0
+    ),
+)
 class MetadataEnrichRequest(JobRequestBase):
     """Enrich many items at once: each an http(s) URL, a path relative to MEDIA_ROOT, or a finished job's
     task id (its output file). Items may fail without failing the rest."""
