@@ -40,6 +40,7 @@ from jobcommon.child_process import ChildFailed
 from jobcommon.netguard import BlockedAddressError, UnsupportedUrlError, check_url_scheme, is_public_ip
 from jobcommon.sniff import sniff
 from jobcommon.ytdlp.failures import one_line
+from tests.support.specs import child_spec
 
 # --------------------------------------------------------------------------------------------
 # Local media server: Range/206/416, throttling, stalls, truncation, status codes, request log.
@@ -193,19 +194,6 @@ def server(media_files: dict[str, bytes]) -> Iterator[MediaServer]:
         thread.join(5)
 
 
-def _spec(tmp_path: Path, url: str, **overrides: object) -> ChildSpec:
-    values: dict[str, object] = {
-        "url": url,
-        "output_dir": str(tmp_path / "out"),
-        "temp_dir": str(tmp_path / "tmp"),
-        "socket_timeout": 5.0,
-        "retries": 0,
-        "allow_private_networks": True,
-    }
-    values.update(overrides)
-    return ChildSpec.model_validate(values)
-
-
 class _Progress:
     """Collects byte progress (``events``) and stage changes (``stages``)."""
 
@@ -264,7 +252,7 @@ async def test_download_succeeds_with_progress_and_probe(server: MediaServer, tm
     progress = _Progress()
     pids: list[int] = []
     url = server.url("media", "small.mp4") + "?case=ok"
-    done = await run_child(_spec(tmp_path, url), progress, on_spawn=pids.append)
+    done = await run_child(child_spec(tmp_path, url), progress, on_spawn=pids.append)
 
     assert isinstance(done, DoneEvent)
     assert done.path == str(tmp_path / "out" / "media.mp4")
@@ -286,7 +274,7 @@ async def test_download_succeeds_with_progress_and_probe(server: MediaServer, tm
 async def test_throttled_download_reports_rate_limited_progress(server: MediaServer, tmp_path: Path) -> None:
     data = server.files["big.mp4"]
     progress = _Progress()
-    done = await run_child(_spec(tmp_path, server.url("slow", "big.mp4")), progress)
+    done = await run_child(child_spec(tmp_path, server.url("slow", "big.mp4")), progress)
 
     assert done.sha256 == hashlib.sha256(data).hexdigest()
     assert (done.width, done.height) == (640, 480)
@@ -315,14 +303,16 @@ async def failures(server: MediaServer, tmp_path_factory: pytest.TempPathFactory
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     specs = {
-        "http_404": _spec(root / "a", server.url("media", "missing.mp4")),
-        "http_503": _spec(root / "b", server.url("status", "503")),
-        "refused": _spec(root / "c", f"http://127.0.0.1:{closed_port}/media/small.mp4", retries=0),
-        "truncated": _spec(root / "d", server.url("truncate", "big.mp4"), retries=0),
-        "ssrf": _spec(root / "e", server.url("media", "small.mp4?case=ssrf"), allow_private_networks=False),
-        "ftp": _spec(root / "f", "ftp://127.0.0.1/media/small.mp4"),
-        "file": _spec(root / "g", "file:///etc/passwd"),
-        "too_large": _spec(root / "h", server.url("media", "big.mp4"), max_filesize=100_000),
+        "http_404": child_spec(root / "a", server.url("media", "missing.mp4")),
+        "http_503": child_spec(root / "b", server.url("status", "503")),
+        "refused": child_spec(root / "c", f"http://127.0.0.1:{closed_port}/media/small.mp4", retries=0),
+        "truncated": child_spec(root / "d", server.url("truncate", "big.mp4"), retries=0),
+        "ssrf": child_spec(
+            root / "e", server.url("media", "small.mp4?case=ssrf"), allow_private_networks=False
+        ),
+        "ftp": child_spec(root / "f", "ftp://127.0.0.1/media/small.mp4"),
+        "file": child_spec(root / "g", "file:///etc/passwd"),
+        "too_large": child_spec(root / "h", server.url("media", "big.mp4"), max_filesize=100_000),
     }
     outcomes = await asyncio.gather(*(_outcome(spec) for spec in specs.values()))
     results: dict[str, ChildFailed] = {}
@@ -383,7 +373,7 @@ def test_max_filesize_is_permanent(failures: dict[str, ChildFailed]) -> None:
 async def test_cancel_during_stall_kills_child_fast(server: MediaServer, tmp_path: Path) -> None:
     progress = _Progress()
     pids: list[int] = []
-    spec = _spec(tmp_path, server.url("stall", "big.mp4"), socket_timeout=60.0)
+    spec = child_spec(tmp_path, server.url("stall", "big.mp4"), socket_timeout=60.0)
     task = asyncio.create_task(run_child(spec, progress, on_spawn=pids.append))
     await asyncio.wait_for(progress.first.wait(), 20)
     await asyncio.sleep(0.3)  # the server now sends nothing; the child sits in recv()
@@ -409,13 +399,13 @@ async def test_child_exiting_without_result_is_reported_as_crash(
 ) -> None:
     # `python -m json.tool` echoes the spec as pretty JSON (not protocol lines) and exits 0.
     monkeypatch.setattr(child_runner, "CHILD_MODULE", "json.tool")
-    failure = await _outcome(_spec(tmp_path, "http://example.invalid/x.mp4"))
+    failure = await _outcome(child_spec(tmp_path, "http://example.invalid/x.mp4"))
     assert isinstance(failure, ChildFailed)
     assert (failure.kind, failure.error_type) == ("transient", "ChildCrashed")
     assert "exited with code 0" in failure.message
 
     monkeypatch.setattr(child_runner, "CHILD_MODULE", "downloader.no_such_module")
-    failure = await _outcome(_spec(tmp_path, "http://example.invalid/x.mp4"))
+    failure = await _outcome(child_spec(tmp_path, "http://example.invalid/x.mp4"))
     assert isinstance(failure, ChildFailed)
     assert (failure.kind, failure.error_type) == ("transient", "ChildCrashed")
     assert "exited with code 1" in failure.message
@@ -437,7 +427,7 @@ async def test_forked_child_is_a_named_group_leader_under_the_zygote(
         if not seen and pids:
             seen.update(await asyncio.to_thread(proc_info, pids[0]))
 
-    done = await run_child(_spec(tmp_path, server.url("slow", "big.mp4")), look, on_spawn=pids.append)
+    done = await run_child(child_spec(tmp_path, server.url("slow", "big.mp4")), look, on_spawn=pids.append)
     assert done.sha256 == hashlib.sha256(server.files["big.mp4"]).hexdigest()
     zygote = forkserver.fork_server().pid
     assert zygote is not None
@@ -448,7 +438,10 @@ async def test_forked_child_is_a_named_group_leader_under_the_zygote(
 async def test_executed_child_still_works(server: MediaServer, tmp_path: Path) -> None:
     pids: list[int] = []
     done = await run_child(
-        _spec(tmp_path, server.url("media", "small.mp4")), _Progress(), on_spawn=pids.append, forkserver=False
+        child_spec(tmp_path, server.url("media", "small.mp4")),
+        _Progress(),
+        on_spawn=pids.append,
+        forkserver=False,
     )
     assert done.sha256 == hashlib.sha256(server.files["small.mp4"]).hexdigest()
     assert _gone(pids[0])
@@ -461,7 +454,7 @@ async def test_dead_zygote_fails_its_children_transiently_and_comes_back(
     pids: list[int] = []
     task = asyncio.create_task(
         run_child(
-            _spec(tmp_path / "a", server.url("stall", "big.mp4"), socket_timeout=60.0),
+            child_spec(tmp_path / "a", server.url("stall", "big.mp4"), socket_timeout=60.0),
             progress,
             on_spawn=pids.append,
         )
@@ -474,14 +467,14 @@ async def test_dead_zygote_fails_its_children_transiently_and_comes_back(
         await asyncio.wait_for(task, 10)
     assert (info.value.kind, info.value.error_type) == ("transient", "ChildCrashed")
     assert await _dies(pids[0])  # PDEATHSIG took the child along
-    done = await run_child(_spec(tmp_path / "b", server.url("media", "small.mp4")), _Progress())
+    done = await run_child(child_spec(tmp_path / "b", server.url("media", "small.mp4")), _Progress())
     assert done.size == len(server.files["small.mp4"])
     assert forkserver.fork_server().pid not in (None, zygote)
 
 
 async def test_complete_part_file_416_restarts_from_scratch(server: MediaServer, tmp_path: Path) -> None:
     data = server.files["small.mp4"]
-    spec = _spec(tmp_path, server.url("media", "small.mp4?case=416"))
+    spec = child_spec(tmp_path, server.url("media", "small.mp4?case=416"))
     first = await run_child(spec, _Progress())  # leaves the resume record of the remote file in tmp/
     temp = tmp_path / "tmp"
     assert (temp / ".resume.json").is_file()

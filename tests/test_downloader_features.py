@@ -45,6 +45,7 @@ from tests.support.downloads import FEED_TITLES, ODD_PATH, write_download_site
 from tests.support.httpserver import MediaServer
 from tests.support.media import probe, sha256_file
 from tests.support.otlp import OtlpReceiver
+from tests.support.specs import child_spec
 
 MB = 1_000_000
 
@@ -68,19 +69,6 @@ def server(site: Path) -> Iterator[MediaServer]:
 def log(server: MediaServer) -> MediaServer:
     server.clear_requests()
     return server
-
-
-def _spec(tmp_path: Path, url: str, **overrides: Any) -> ChildSpec:
-    values: dict[str, Any] = {
-        "url": url,
-        "output_dir": str(tmp_path / "out"),
-        "temp_dir": str(tmp_path / "tmp"),
-        "socket_timeout": 5.0,
-        "retries": 0,
-        "allow_private_networks": True,
-    }
-    values.update(overrides)
-    return ChildSpec.model_validate(values)
 
 
 class _Progress:
@@ -160,7 +148,7 @@ async def test_contradictory_options_answer_422_with_the_reason(api: httpx.Async
 
 
 def test_options_become_ytdlp_params(tmp_path: Path) -> None:
-    spec = _spec(
+    spec = child_spec(
         tmp_path,
         "http://example.com/v",
         format=format_selector(DownloadOptions(max_height=480)),
@@ -181,7 +169,7 @@ def test_options_become_ytdlp_params(tmp_path: Path) -> None:
     assert (params["ratelimit"], params["max_filesize"]) == (123_456, 1000)
     assert params["outtmpl"] == "media.%(ext)s"
     assert params["paths"] == {"home": str(tmp_path / "out"), "temp": str(tmp_path / "tmp")}
-    audio = build_params(_spec(tmp_path, "http://x/", audio_only=True), lambda d: None, object())
+    audio = build_params(child_spec(tmp_path, "http://x/", audio_only=True), lambda d: None, object())
     assert audio["format"] == "bestaudio/best"
     assert audio["postprocessors"] == [{"key": "FFmpegExtractAudio", "preferredcodec": "best"}]
 
@@ -359,7 +347,7 @@ print(open({str(outside / "victim")!r}).read(), ",".join(refused))
 
 
 async def test_hls_download_has_the_playlist_duration(log: MediaServer, tmp_path: Path) -> None:
-    done = await run_child(_spec(tmp_path, log.url("hls/index.m3u8")), _Progress())
+    done = await run_child(child_spec(tmp_path, log.url("hls/index.m3u8")), _Progress())
     assert done.duration == pytest.approx(3.0, abs=0.1)
     media = probe(done.path)
     assert media.duration == pytest.approx(3.0, abs=0.1)
@@ -370,10 +358,10 @@ async def test_hls_download_has_the_playlist_duration(log: MediaServer, tmp_path
 async def test_separate_video_and_audio_are_merged_by_ffmpeg(server: MediaServer, tmp_path: Path) -> None:
     mpd = server.url("av/av.mpd")
     default_mkv, explicit_mp4, by_height, too_small = await asyncio.gather(
-        _download(_spec(tmp_path / "a", mpd, container="mkv")),
-        _download(_spec(tmp_path / "b", mpd, format="bv+ba", container="mp4")),
-        _download(_spec(tmp_path / "c", mpd, format=format_selector(DownloadOptions(max_height=240)))),
-        _download(_spec(tmp_path / "d", mpd, format=format_selector(DownloadOptions(max_height=200)))),
+        _download(child_spec(tmp_path / "a", mpd, container="mkv")),
+        _download(child_spec(tmp_path / "b", mpd, format="bv+ba", container="mp4")),
+        _download(child_spec(tmp_path / "c", mpd, format=format_selector(DownloadOptions(max_height=240)))),
+        _download(child_spec(tmp_path / "d", mpd, format=format_selector(DownloadOptions(max_height=200)))),
     )
     for done, ext in ((default_mkv, "mkv"), (explicit_mp4, "mp4"), (by_height, None)):
         assert isinstance(done, DoneEvent), done
@@ -392,7 +380,7 @@ async def test_separate_video_and_audio_are_merged_by_ffmpeg(server: MediaServer
 
 async def test_audio_only_keeps_just_the_audio(server: MediaServer, tmp_path: Path) -> None:
     done = await run_child(
-        _spec(tmp_path, server.url("muxed.mp4"), format="bestaudio/best", audio_only=True), _Progress()
+        child_spec(tmp_path, server.url("muxed.mp4"), format="bestaudio/best", audio_only=True), _Progress()
     )
     assert done.ext == "m4a"
     media = probe(done.path)
@@ -405,7 +393,7 @@ async def test_audio_only_keeps_just_the_audio(server: MediaServer, tmp_path: Pa
 async def test_subtitles_thumbnail_and_info_json_stay_in_the_job_dir(
     server: MediaServer, tmp_path: Path
 ) -> None:
-    spec = _spec(
+    spec = child_spec(
         tmp_path / "job",
         server.url("subs.html"),
         subtitle_languages=["all"],
@@ -450,7 +438,7 @@ async def test_remote_file_names_cannot_leave_the_job_dir(server: MediaServer, t
         "query": server.url("clip.mp4?name=/../../evil.sh&x=..%2F..%2F"),
         "odd": server.url(ODD_PATH),
     }
-    outcomes = await asyncio.gather(*(_download(_spec(tmp_path / n, u)) for n, u in urls.items()))
+    outcomes = await asyncio.gather(*(_download(child_spec(tmp_path / n, u)) for n, u in urls.items()))
     for name, done in zip(urls, outcomes, strict=True):
         assert isinstance(done, DoneEvent), (name, done)
         assert done.path == str(tmp_path / name / "out" / "media.mp4")
@@ -470,10 +458,10 @@ def _evil_files(root: Path) -> list[Path]:
 async def test_list_entries_of_a_feed_and_download_one(server: MediaServer, tmp_path: Path) -> None:
     feed = server.url("feed.rss")
     listed, items, capped, single = await asyncio.gather(
-        list_entries(_spec(tmp_path / "a", feed, action="list")),
-        list_entries(_spec(tmp_path / "b", feed, action="list", playlist_items="2-3,9")),
-        list_entries(_spec(tmp_path / "c", feed, action="list", max_entries=2, playlist_limit=50)),
-        list_entries(_spec(tmp_path / "d", server.url("clip.mp4"), action="list")),
+        list_entries(child_spec(tmp_path / "a", feed, action="list")),
+        list_entries(child_spec(tmp_path / "b", feed, action="list", playlist_items="2-3,9")),
+        list_entries(child_spec(tmp_path / "c", feed, action="list", max_entries=2, playlist_limit=50)),
+        list_entries(child_spec(tmp_path / "d", server.url("clip.mp4"), action="list")),
     )
     assert listed.title == "Clip feed"
     assert [e.title for e in listed.entries] == FEED_TITLES
@@ -488,7 +476,7 @@ async def test_list_entries_of_a_feed_and_download_one(server: MediaServer, tmp_
 
     entry = listed.entries[1]
     request = VideoDownloadRequest(url=entry.url)  # a smuggled URL is a valid video_download URL
-    done = await run_child(_spec(tmp_path / "e", request.url), _Progress())
+    done = await run_child(child_spec(tmp_path / "e", request.url), _Progress())
     assert done.sha256 == sha256_file(server.root / "clip.mp4")
 
 
@@ -516,7 +504,7 @@ async def _crash_midway(spec: ChildSpec, after_bytes: int) -> None:
 async def test_resume_after_kill_continues_with_range_and_identical_bytes(
     log: MediaServer, tmp_path: Path
 ) -> None:
-    spec = _spec(tmp_path, log.url("slow/mid.mp4"))
+    spec = child_spec(tmp_path, log.url("slow/mid.mp4"))
     await _crash_midway(spec, MB // 2)
     kept = (tmp_path / "tmp" / "media.mp4.part").stat().st_size
     log.clear_requests()
@@ -532,7 +520,7 @@ async def test_changed_remote_file_restarts_from_zero(log: MediaServer, tmp_path
     served = log.root / f"changing-{change}.mp4"
     original = (log.root / "mid.mp4").read_bytes()
     served.write_bytes(original)
-    spec = _spec(tmp_path, log.url(f"slow/{served.name}"))
+    spec = child_spec(tmp_path, log.url(f"slow/{served.name}"))
     await _crash_midway(spec, MB // 2)
     if change == "size":
         new = b"\0" * 1000 + original  # 1000 bytes inserted: what made yt-dlp append blindly
@@ -557,8 +545,8 @@ async def test_changed_remote_file_restarts_from_zero(log: MediaServer, tmp_path
 
 async def test_size_limit_fails_permanently_and_leaves_no_partial(log: MediaServer, tmp_path: Path) -> None:
     known, unknown = await asyncio.gather(
-        _download(_spec(tmp_path / "known", log.url("slow/big.mp4"), max_filesize=1 * MB)),
-        _download(_spec(tmp_path / "hls", log.url("slow/hls/index.m3u8"), max_filesize=40_000)),
+        _download(child_spec(tmp_path / "known", log.url("slow/big.mp4"), max_filesize=1 * MB)),
+        _download(child_spec(tmp_path / "hls", log.url("slow/hls/index.m3u8"), max_filesize=40_000)),
     )
     for name, failure in (("known", known), ("hls", unknown)):
         assert isinstance(failure, ChildFailed), failure
@@ -573,8 +561,8 @@ async def test_duration_limit_rejects_known_durations_before_downloading(
     log: MediaServer, tmp_path: Path
 ) -> None:
     hls, direct = await asyncio.gather(
-        _download(_spec(tmp_path / "hls", log.url("hls/index.m3u8"), max_duration=2.0)),
-        _download(_spec(tmp_path / "direct", log.url("clip.mp4"), max_duration=2.0)),
+        _download(child_spec(tmp_path / "hls", log.url("hls/index.m3u8"), max_duration=2.0)),
+        _download(child_spec(tmp_path / "direct", log.url("clip.mp4"), max_duration=2.0)),
     )
     for failure in (hls, direct):
         assert isinstance(failure, ChildFailed), failure
@@ -602,8 +590,8 @@ async def test_bandwidth_share_paces_and_follows_control_messages(
         return time.monotonic() - progress.first_bytes_at
 
     paced_s, changed_s = await asyncio.gather(
-        timed(_spec(tmp_path / "a", server.url("big.mp4"), share_limit=1_500_000), paced),
-        timed(_spec(tmp_path / "b", server.url("big.mp4")), _Progress(speed_up), control=control),
+        timed(child_spec(tmp_path / "a", server.url("big.mp4"), share_limit=1_500_000), paced),
+        timed(child_spec(tmp_path / "b", server.url("big.mp4")), _Progress(speed_up), control=control),
     )
     assert paced_s >= size / 1_500_000 - 0.5  # ~2.5 s at 1.5 MB/s (0.25 s burst allowed)
     assert changed_s < size / 200_000 / 2  # 200 KB/s would take ~19 s
@@ -612,7 +600,7 @@ async def test_bandwidth_share_paces_and_follows_control_messages(
 async def test_inactivity_timeout_stops_a_silent_download(server: MediaServer, tmp_path: Path) -> None:
     started = time.monotonic()
     failure = await _download(
-        _spec(tmp_path, server.url("stall/big.mp4"), socket_timeout=60.0), inactivity_timeout=1.0
+        child_spec(tmp_path, server.url("stall/big.mp4"), socket_timeout=60.0), inactivity_timeout=1.0
     )
     assert isinstance(failure, ChildFailed)
     assert (failure.kind, failure.error_type) == ("transient", "DownloadStalled")
@@ -623,7 +611,7 @@ async def test_inactivity_timeout_stops_a_silent_download(server: MediaServer, t
 async def test_not_enough_disk_space_for_the_announced_size_is_transient(
     server: MediaServer, tmp_path: Path
 ) -> None:
-    failure = await _download(_spec(tmp_path, server.url("big.mp4"), min_free_bytes=10**18))
+    failure = await _download(child_spec(tmp_path, server.url("big.mp4"), min_free_bytes=10**18))
     assert isinstance(failure, ChildFailed)
     assert (failure.kind, failure.error_type) == ("transient", "InsufficientSpaceError")
 
@@ -650,12 +638,12 @@ async def test_ssrf_allowlist_admits_the_entry_server_and_nothing_it_points_to(
         )
         guarded = {"allow_private_networks": False, "allowed_networks": ["127.0.0.2/32"]}
         cases = {
-            "entry": _spec(tmp_path / "entry", entry.url("clip.mp4"), **guarded),
-            "not_allowed": _spec(tmp_path / "na", entry.url("clip.mp4"), allow_private_networks=False),
-            "redirect": _spec(tmp_path / "redirect", entry.url(f"redirect?to={secret}"), **guarded),
-            "video_src": _spec(tmp_path / "video", entry.url("page.html"), **guarded),
-            "hls_segment": _spec(tmp_path / "hls", entry.url("index.m3u8"), **guarded),
-            "localhost": _spec(tmp_path / "lh", secret.replace("127.0.0.1", "localhost"), **guarded),
+            "entry": child_spec(tmp_path / "entry", entry.url("clip.mp4"), **guarded),
+            "not_allowed": child_spec(tmp_path / "na", entry.url("clip.mp4"), allow_private_networks=False),
+            "redirect": child_spec(tmp_path / "redirect", entry.url(f"redirect?to={secret}"), **guarded),
+            "video_src": child_spec(tmp_path / "video", entry.url("page.html"), **guarded),
+            "hls_segment": child_spec(tmp_path / "hls", entry.url("index.m3u8"), **guarded),
+            "localhost": child_spec(tmp_path / "lh", secret.replace("127.0.0.1", "localhost"), **guarded),
         }
         outcomes = dict(
             zip(cases, await asyncio.gather(*(_download(s) for s in cases.values())), strict=True)

@@ -25,11 +25,11 @@ class ExtraFile(_Result):
     """Subtitles only: the language as it appears in the file name."""
 
 
-class DownloadResult(_Result):
-    """A downloaded file under MEDIA_ROOT."""
+class DownloadedFile(_Result):
+    """A downloaded media file and what is known about it."""
 
     path: str
-    """Path relative to MEDIA_ROOT."""
+    """Path relative to MEDIA_ROOT (absolute in the downloader's own child protocol)."""
     size: int
     sha256: str
     title: str | None = None
@@ -37,11 +37,16 @@ class DownloadResult(_Result):
     duration: float | None = None
     width: int | None = None
     height: int | None = None
-    source_url: str
     extra_files: list[ExtraFile] = Field(default_factory=list)
     """Subtitles, thumbnail and info JSON written beside the media file, when the options asked for them."""
     resumed_from: int | None = None
     """Bytes of an interrupted attempt this download continued from (None: it started at zero)."""
+
+
+class DownloadResult(DownloadedFile):
+    """A downloaded file under MEDIA_ROOT."""
+
+    source_url: str
 
 
 class EchoResult(_Result):

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from jobcommon.child_process import ErrorKind
-from jobcommon.results import ExtraFile
+from jobcommon.results import DownloadedFile
 
 # Runtime imports above on purpose: pydantic resolves the models' annotations.
 
@@ -103,23 +103,12 @@ class ProgressEvent(_Event):
     fragment_count: int | None = None
 
 
-class DoneEvent(_Event):
+class DoneEvent(DownloadedFile):
+    """The downloaded file, with absolute paths."""
+
     event: Literal["done"] = "done"
-    path: str
-    """Absolute path of the final file."""
-    size: int
-    sha256: str
-    title: str | None = None
-    ext: str
-    duration: float | None = None
-    width: int | None = None
-    height: int | None = None
     extractor: str | None = None
     webpage_url: str | None = None
-    extra_files: list[ExtraFile] = Field(default_factory=list)
-    """Written beside the media file (absolute paths)."""
-    resumed_from: int | None = None
-    """Bytes of a previous attempt's ``.part`` file the download continued from (None: started at 0)."""
 
 
 class Entry(_Event):

@@ -13,7 +13,6 @@ from downloader.settings import DownloaderSettings, Settings
 from downloader.specs import download_spec
 from jobcommon import DownloadResult, JobCtx, TransientError, VideoDownloadRequest
 from jobcommon.child_process import ChildFailed
-from jobcommon.results import ExtraFile
 
 
 async def check_free_space(settings: DownloaderSettings) -> None:
@@ -89,12 +88,7 @@ async def video_download(
         height=done.height,
         source_url=request.url,
         extra_files=[
-            ExtraFile(
-                path=str(Path(extra.path).relative_to(root)),
-                kind=extra.kind,
-                size=extra.size,
-                language=extra.language,
-            )
+            extra.model_copy(update={"path": str(Path(extra.path).relative_to(root))})
             for extra in done.extra_files
         ],
         resumed_from=done.resumed_from,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from jobcommon import JobStatus, keys
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from redis.asyncio import Redis
 
@@ -111,32 +111,38 @@ class _Removed:
     bytes: int = 0
     failed: int = 0
 
+    def count(self, ok: bool, size: int, *, directory: bool) -> None:
+        if not ok:
+            self.failed += 1
+            return
+        self.bytes += size
+        if directory:
+            self.dirs += 1
+        else:
+            self.files += 1
+
+
+def _removed(path: Path, remove: Callable[[Path], object]) -> bool | None:
+    """`remove(path)`: True if done, False if it failed (logged), None if it was gone already."""
+    try:
+        remove(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("temp_files: could not remove %s: %s", path, exc)
+        return False
+    return True
+
 
 def _remove(dirs: Iterable[tuple[Path, int]], files: Iterable[tuple[Path, int]]) -> _Removed:
     """Remove what was found stale (blocking: run it in a thread)."""
     done = _Removed()
     for path, size in dirs:
-        try:
-            shutil.rmtree(path)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            log.warning("temp_files: could not remove %s: %s", path, exc)
-            done.failed += 1
-        else:
-            done.dirs += 1
-            done.bytes += size
+        if (ok := _removed(path, shutil.rmtree)) is not None:
+            done.count(ok, size, directory=True)
     for path, size in files:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            log.warning("temp_files: could not remove %s: %s", path, exc)
-            done.failed += 1
-        else:
-            done.files += 1
-            done.bytes += size
+        if (ok := _removed(path, Path.unlink)) is not None:
+            done.count(ok, size, directory=False)
     return done
 
 
