@@ -109,8 +109,8 @@ async def test_download_then_thumbnail_and_metadata_across_three_services(
     assert [t["width"] for t in thumb["result"]["thumbnails"]] == [160, 320]
     assert meta["result"]["succeeded"] == 1
     item = (await api.get(f"/jobs/{meta_id}/items")).json()["items"][0]
-    assert item["file"]["width"] == 320
-    assert item["file"]["frame_count"] == 75
+    assert item["result"]["file"]["width"] == 320
+    assert item["result"]["file"]["frame_count"] == 75
     trace = parent["trace_id"]
     assert {thumb["trace_id"], meta["trace_id"]} == {trace}
     seen = {

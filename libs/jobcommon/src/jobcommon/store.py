@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from jobcommon import keys
 from jobcommon.errors import JobNotFound, JobStateConflict
 from jobcommon.models import Job, JobStatus, Progress, to_hash_fields, utcnow
+from jobcommon.replies import Reply
 from jobcommon.scripts import lua_source
 
 if TYPE_CHECKING:
@@ -208,12 +209,12 @@ class JobStore:
             duplicate_guard or keys.job(job.task_id),
         ]
         reply = await self._create(keys=script_keys, args=argv)
-        code = int(reply[0])
-        if code == 1:
+        code = Reply(int(reply[0]))
+        if code == Reply.APPLIED:
             return Created(job, created=True)
-        if code == 0:
+        if code == Reply.REFUSED:
             raise JobStateConflict(job.task_id, "exists", f"task id {job.task_id!r} is already taken")
-        reason: Literal["idempotent", "duplicate"] = "idempotent" if code == 2 else "duplicate"
+        reason: Literal["idempotent", "duplicate"] = "idempotent" if code == Reply.IDEMPOTENT else "duplicate"
         return Created(await self.get(reply[1]), created=False, reason=reason)
 
     # -- transitions ---------------------------------------------------------------------------------
@@ -255,12 +256,12 @@ class JobStore:
         for name, value in to_hash_fields(**fields).items():
             argv += [name, value]
         reply = await self._transition(keys=script_keys, args=argv)
-        code = int(reply[0])
-        if code == -1:
+        code = Reply(int(reply[0]))
+        if code == Reply.MISSING:
             return Transition(applied=False, job=None, status=None)
-        if code == -3:
+        if code == Reply.LOST:
             return Transition(applied=False, job=None, status=None, lost=True)
-        if code == 0:
+        if code == Reply.REFUSED:
             return Transition(applied=False, job=None, status=JobStatus(reply[1]))
         job = _job_from_flat(reply[1])
         return Transition(applied=True, job=job, status=job.status)
@@ -290,10 +291,10 @@ class JobStore:
                 task_id,
             ],
         )
-        code = int(reply[0])
-        if code == -2:
+        code = Reply(int(reply[0]))
+        if code == Reply.LOST:
             return Transition(applied=False, job=None, status=None, lost=True)
-        if code == 0:
+        if code == Reply.REFUSED:
             return Transition(applied=False, job=None, status=JobStatus(reply[1]) if reply[1] else None)
         job = _job_from_flat(reply[1])
         return Transition(applied=True, job=job, status=job.status)

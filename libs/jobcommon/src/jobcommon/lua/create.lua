@@ -3,21 +3,22 @@
 -- KEYS: job hash, job index, idempotency key ('' slot unused), duplicate guard key ('' slot unused)
 -- ARGV: ttl, score, task_id, index_ttl, idempotency ttl, use idempotency ('1'/'0'), use guard ('1'/'0'),
 --       job key prefix, field, value, ...
--- Returns {1} created; {0} id taken; {2, task id} idempotent replay; {3, task id} duplicate of a live job.
+-- Returns {REPLY_APPLIED} created; {REPLY_REFUSED} id taken; {REPLY_IDEMPOTENT, task id} idempotent replay;
+-- {REPLY_DUPLICATE, task id} duplicate of a live job.
 if ARGV[6] == '1' then
   local previous = redis.call('GET', KEYS[3])
-  if previous and redis.call('EXISTS', ARGV[8] .. previous) == 1 then return {2, previous} end
+  if previous and redis.call('EXISTS', ARGV[8] .. previous) == 1 then return {REPLY_IDEMPOTENT, previous} end
 end
 if ARGV[7] == '1' then
   local live = redis.call('GET', KEYS[4])
-  if live and redis.call('EXISTS', ARGV[8] .. live) == 1 then return {3, live} end
+  if live and redis.call('EXISTS', ARGV[8] .. live) == 1 then return {REPLY_DUPLICATE, live} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   -- the same creation retried after a lost reply (same id, same creation time) succeeded the first time
   local created_at = nil
   for i = 9, #ARGV, 2 do if ARGV[i] == 'created_at' then created_at = ARGV[i + 1] end end
-  if created_at and redis.call('HGET', KEYS[1], 'created_at') == created_at then return {1} end
-  return {0}
+  if created_at and redis.call('HGET', KEYS[1], 'created_at') == created_at then return {REPLY_APPLIED} end
+  return {REPLY_REFUSED}
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 9))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -30,4 +31,4 @@ if ARGV[7] == '1' then
   redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[1])
   redis.call('HSET', KEYS[1], 'dedupe_key', KEYS[4])
 end
-return {1}
+return {REPLY_APPLIED}

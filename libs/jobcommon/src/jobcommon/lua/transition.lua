@@ -6,12 +6,12 @@
 --       nothing), attempts increment, consumer group ('' acknowledges nothing), stream entry id,
 --       expected run id ('' for any), dead-letter reason ('' for none), staged follow-ups to release when
 --       the job succeeds (JSON [[staged stream, queue stream], ...] or ''), field, value, ...
--- Returns {1, hgetall} on success, {0, current status} when not allowed, {-1} when the job does not exist,
--- {-3} when another run owns the job.
+-- Returns {REPLY_APPLIED, hgetall} on success, {REPLY_REFUSED, current status} when not allowed,
+-- {REPLY_MISSING} when the job does not exist, {REPLY_LOST} when another run owns the job.
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {-1} end
-if not string.find(ARGV[1], '|' .. status .. '|', 1, true) then return {0, status} end
-if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[8] then return {-3} end
+if not status then return {REPLY_MISSING} end
+if not string.find(ARGV[1], '|' .. status .. '|', 1, true) then return {REPLY_REFUSED, status} end
+if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[8] then return {REPLY_LOST} end
 if #ARGV >= 11 then redis.call('HSET', KEYS[1], unpack(ARGV, 11)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 if tonumber(ARGV[5]) ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[5]) end
@@ -48,4 +48,4 @@ if ARGV[4] ~= '' then
   for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
   redis.call('PUBLISH', KEYS[2], cjson.encode({kind = ARGV[4], job = job}))
 end
-return {1, flat}
+return {REPLY_APPLIED, flat}
