@@ -8,6 +8,7 @@ import random
 import re
 import signal
 import statistics
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -296,7 +297,12 @@ async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) 
         ]
         await _until(client, ids[0], lambda j: j.status == JobStatus.RUNNING)
         first.signal(signal.SIGTERM)
-        assert await asyncio.to_thread(first.wait, 20) == 0
+        try:
+            assert await asyncio.to_thread(first.wait, 20) == 0
+        except subprocess.TimeoutExpired:
+            first.signal(signal.SIGUSR1)  # where is it stuck?
+            await asyncio.sleep(1)
+            raise AssertionError(cluster.logs()[-6000:]) from None
         pending = await client.redis.xpending(DEFAULT.stream, DEFAULT.group)
         assert pending["pending"] == 0, pending
         states = [(await client.get(t)).status for t in ids]

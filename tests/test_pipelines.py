@@ -138,3 +138,18 @@ async def test_follow_up_cannot_start_before_its_parent_is_recorded_as_succeeded
     assert done.finished_at is not None
     assert child.started_at is not None
     assert child.started_at > done.finished_at, (child.started_at, done.finished_at)
+
+
+async def test_a_follow_up_that_cannot_be_created_fails_its_parent(api: httpx.AsyncClient) -> None:
+    """A follow-up whose own follow-up names no job type cannot be created when the parent succeeds: the
+    parent ends `failed` (FollowUpError, one attempt, no children) instead of staying `running` and being
+    run again until WorkerLost."""
+    top = await submit(
+        api, {"job_type": "echo", "then": [{"job_type": "echo", "then": [{"job_type": "no_such_type"}]}]}
+    )
+    done = await wait_terminal(api, top["task_id"])
+    assert done["status"] == "failed", done
+    assert done["error"]["type"] == "FollowUpError"
+    assert "no_such_type" in done["error"]["message"]
+    assert done["attempts"] == 1
+    assert done["children"] == []
