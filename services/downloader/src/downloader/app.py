@@ -6,7 +6,7 @@ from downloader.bandwidth import BandwidthPool
 from downloader.download import video_download
 from downloader.playlist import playlist_download
 from downloader.settings import DownloaderSettings
-from jobcommon import JobService, Queue
+from jobcommon import JobService, PlaylistDownloadRequest, Queue, VideoDownloadRequest
 from jobcommon.provide import provide
 
 
@@ -15,6 +15,6 @@ def build(settings: DownloaderSettings | None = None) -> JobService:
     settings = settings or DownloaderSettings()
     service = JobService("downloader", Queue.VIDEO_DOWNLOADS, settings)
     provide(service, settings=settings, bandwidth=BandwidthPool(settings.download_total_rate_limit))
-    service.handler("video_download")(video_download)
-    service.handler("playlist_download")(playlist_download)
+    service.handler(VideoDownloadRequest)(video_download)
+    service.handler(PlaylistDownloadRequest)(playlist_download)
     return service

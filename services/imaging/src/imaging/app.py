@@ -9,7 +9,14 @@ from __future__ import annotations
 from imaging.handlers import image_optimize, image_resize, storyboard, thumbnail
 from imaging.pool import CpuPool
 from imaging.settings import ImagingSettings
-from jobcommon import JobService, Queue
+from jobcommon import (
+    ImageOptimizeRequest,
+    ImageResizeRequest,
+    JobService,
+    Queue,
+    StoryboardRequest,
+    ThumbnailRequest,
+)
 from jobcommon.provide import provide
 
 
@@ -19,10 +26,10 @@ def build(settings: ImagingSettings | None = None) -> JobService:
     service = JobService("imaging", Queue.IMAGE_PROCESSING, settings)
     pool = CpuPool(settings.imaging_workers, settings.imaging_max_pixels)
     provide(service, settings=settings, pool=pool)
-    service.handler("thumbnail")(thumbnail)
-    service.handler("image_resize")(image_resize)
-    service.handler("image_optimize")(image_optimize)
-    service.handler("storyboard")(storyboard)
+    service.handler(ThumbnailRequest)(thumbnail)
+    service.handler(ImageResizeRequest)(image_resize)
+    service.handler(ImageOptimizeRequest)(image_optimize)
+    service.handler(StoryboardRequest)(storyboard)
 
     async def start_pool() -> None:
         pool.start()

@@ -11,13 +11,13 @@ from janitor.echo import echo
 from janitor.leader import LeaderLock
 from janitor.scheduler import DutyScheduler, default_duties
 from janitor.settings import JanitorSettings
-from jobcommon import JobService, Queue
+from jobcommon import EchoRequest, JobService, Queue
 
 
 def build(settings: JanitorSettings | None = None) -> JobService:
     settings = settings or JanitorSettings()
     service = JobService("janitor", Queue.DEFAULT, settings)
-    service.handler("echo")(echo)
+    service.handler(EchoRequest)(echo)
     lock = LeaderLock(service.redis, service.instance, settings.janitor_leader_ttl_s)
     scheduler = DutyScheduler(Housekeeping(service.store, settings), lock, default_duties(settings))
 

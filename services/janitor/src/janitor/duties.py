@@ -151,7 +151,7 @@ async def trim_streams(hk: Housekeeping) -> dict[str, Any]:
     """Delete acknowledged leftovers from every queue stream, and dead letters older than the result TTL."""
     deleted: dict[str, int] = {}
     for spec in QUEUES.values():
-        deleted[spec.queue.value] = await _trim_acknowledged(hk, spec.stream)
+        deleted[str(spec.queue)] = await _trim_acknowledged(hk, spec.stream)
     cutoff_ms = max(0, int((time.time() - hk.settings.result_ttl_s) * 1000))
     dead = int(await hk.redis.xtrim(keys.DEAD_LETTERS, minid=f"{cutoff_ms}-0", approximate=False))
     if any(deleted.values()) or dead:
@@ -189,7 +189,7 @@ async def dead_consumers(hk: Housekeeping) -> dict[str, Any]:
             if gone < 0:  # took a delivery since XINFO CONSUMERS
                 busy += 1
             else:
-                removed.append(f"{spec.queue.value}/{name}")
+                removed.append(f"{spec.queue}/{name}")
     if removed:
         log.info("dead_consumers: removed %d consumers of stopped workers: %s", len(removed), removed)
     return {"removed": removed, "left_with_pending": busy}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobcommon import JobService, Queue
+from jobcommon import JobService, MetadataEnrichRequest, Queue, VideoInfoRequest
 from jobcommon.provide import provide
 from metadata.enrich import metadata_enrich
 from metadata.runtime import MetadataRuntime
@@ -16,8 +16,8 @@ def build(settings: MetadataSettings | None = None) -> JobService:
     service = JobService("metadata", Queue.METADATA, settings)
     runtime = MetadataRuntime(settings, service.redis)
     provide(service, settings=settings, runtime=runtime)
-    service.handler("video_info")(video_info)
-    service.handler("metadata_enrich")(metadata_enrich)
+    service.handler(VideoInfoRequest)(video_info)
+    service.handler(MetadataEnrichRequest)(metadata_enrich)
     service.app.after_startup(runtime.start)
     service.app.on_shutdown(runtime.close)
     return service
