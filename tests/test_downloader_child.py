@@ -248,6 +248,7 @@ def _hits(server: MediaServer, tag: str) -> list[Hit]:
 
 
 async def test_download_succeeds_with_progress_and_probe(server: MediaServer, tmp_path: Path) -> None:
+    """A download ends in a DoneEvent with hash, size and probed dimensions, after full progress."""
     data = server.files["small.mp4"]
     progress = _Progress()
     pids: list[int] = []
@@ -272,6 +273,7 @@ async def test_download_succeeds_with_progress_and_probe(server: MediaServer, tm
 
 
 async def test_throttled_download_reports_rate_limited_progress(server: MediaServer, tmp_path: Path) -> None:
+    """Progress of a slow download is monotonic, carries the total and goes out at most every 0.2 s."""
     data = server.files["big.mp4"]
     progress = _Progress()
     done = await run_child(child_spec(tmp_path, server.url("slow", "big.mp4")), progress)
@@ -327,6 +329,7 @@ async def failures(server: MediaServer, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_http_404_is_permanent(failures: dict[str, ChildFailed]) -> None:
+    """HTTP 404 fails permanently as HTTPError, with a one-line message."""
     failure = failures["http_404"]
     assert (failure.kind, failure.error_type) == ("permanent", "HTTPError")
     assert "404" in failure.message
@@ -334,24 +337,28 @@ def test_http_404_is_permanent(failures: dict[str, ChildFailed]) -> None:
 
 
 def test_http_503_is_transient(failures: dict[str, ChildFailed]) -> None:
+    """HTTP 503 fails transiently as HTTPError."""
     failure = failures["http_503"]
     assert (failure.kind, failure.error_type) == ("transient", "HTTPError")
     assert "503" in failure.message
 
 
 def test_connection_refused_is_transient(failures: dict[str, ChildFailed]) -> None:
+    """A refused connection fails transiently."""
     failure = failures["refused"]
     assert failure.kind == "transient"
     assert "refused" in failure.message.lower()
 
 
 def test_truncated_response_is_transient(failures: dict[str, ChildFailed]) -> None:
+    """A response shorter than announced fails transiently."""
     assert failures["truncated"].kind == "transient"
 
 
 def test_private_address_blocked_before_any_request(
     failures: dict[str, ChildFailed], server: MediaServer
 ) -> None:
+    """A private address is refused by the connect guard before a single request reaches it."""
     failure = failures["ssrf"]
     assert (failure.kind, failure.error_type) == ("permanent", "BlockedAddressError")
     assert failure.message == "connection to non-public address 127.0.0.1 blocked"
@@ -359,6 +366,7 @@ def test_private_address_blocked_before_any_request(
 
 
 def test_non_http_schemes_are_permanent(failures: dict[str, ChildFailed]) -> None:
+    """ftp:// and file:// URLs fail permanently as UnsupportedUrlError."""
     for name in ("ftp", "file"):
         failure = failures[name]
         assert (failure.kind, failure.error_type) == ("permanent", "UnsupportedUrlError"), name
@@ -366,11 +374,13 @@ def test_non_http_schemes_are_permanent(failures: dict[str, ChildFailed]) -> Non
 
 
 def test_max_filesize_is_permanent(failures: dict[str, ChildFailed]) -> None:
+    """Media larger than max_filesize fails permanently as FileTooLargeError."""
     failure = failures["too_large"]
     assert (failure.kind, failure.error_type) == ("permanent", "FileTooLargeError")
 
 
 async def test_cancel_during_stall_kills_child_fast(server: MediaServer, tmp_path: Path) -> None:
+    """Cancelling a stalled download kills the child's process group within 1 s; the .part stays."""
     progress = _Progress()
     pids: list[int] = []
     spec = child_spec(tmp_path, server.url("stall", "big.mp4"), socket_timeout=60.0)
@@ -397,6 +407,7 @@ async def test_cancel_during_stall_kills_child_fast(server: MediaServer, tmp_pat
 async def test_child_exiting_without_result_is_reported_as_crash(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """A child that exits without a final event is a transient ChildCrashed with its exit code."""
     # `python -m json.tool` echoes the spec as pretty JSON (not protocol lines) and exits 0.
     monkeypatch.setattr(child_runner, "CHILD_MODULE", "json.tool")
     failure = await _outcome(child_spec(tmp_path, "http://example.invalid/x.mp4"))
@@ -415,6 +426,7 @@ async def test_child_exiting_without_result_is_reported_as_crash(
 async def test_forked_child_is_a_named_group_leader_under_the_zygote(
     server: MediaServer, tmp_path: Path
 ) -> None:
+    """A forked child is named ytdlp_child, leads its own session and group, and is reaped."""
     seen: dict[str, object] = {}
     pids: list[int] = []
 
@@ -436,6 +448,7 @@ async def test_forked_child_is_a_named_group_leader_under_the_zygote(
 
 
 async def test_executed_child_still_works(server: MediaServer, tmp_path: Path) -> None:
+    """Without the fork server, an executed child downloads and is reaped."""
     pids: list[int] = []
     done = await run_child(
         child_spec(tmp_path, server.url("media", "small.mp4")),
@@ -450,6 +463,7 @@ async def test_executed_child_still_works(server: MediaServer, tmp_path: Path) -
 async def test_dead_zygote_fails_its_children_transiently_and_comes_back(
     server: MediaServer, tmp_path: Path
 ) -> None:
+    """A killed zygote fails its child transiently, takes it along, and a new zygote serves on."""
     progress = _Progress()
     pids: list[int] = []
     task = asyncio.create_task(
@@ -473,6 +487,7 @@ async def test_dead_zygote_fails_its_children_transiently_and_comes_back(
 
 
 async def test_complete_part_file_416_restarts_from_scratch(server: MediaServer, tmp_path: Path) -> None:
+    """A complete .part file answered with HTTP 416 is wiped and the download starts again from zero."""
     data = server.files["small.mp4"]
     spec = child_spec(tmp_path, server.url("media", "small.mp4?case=416"))
     first = await run_child(spec, _Progress())  # leaves the resume record of the remote file in tmp/
@@ -527,6 +542,7 @@ def _extractor_error(cause: BaseException) -> ExtractorError:
     ],
 )
 def test_classify_http_status(status: int, kind: str) -> None:
+    """HTTP 408/416/425/429/5xx are transient, other statuses permanent, however deeply wrapped."""
     err = _http_error(status)
     assert classify(err) == (kind, "HTTPError")
     assert classify(_wrapped(err)) == (kind, "HTTPError")
@@ -566,11 +582,13 @@ def _transport(cause: BaseException) -> TransportError:
     ],
 )
 def test_classify_exception_classes(exc: BaseException, kind: str) -> None:
+    """Network, disk and yt-dlp exception classes get their verdict, also inside a DownloadError."""
     assert classify(exc)[0] == kind
     assert classify(_wrapped(exc))[0] == kind
 
 
 def test_classify_text_only_download_errors() -> None:
+    """A DownloadError that kept only its text is transient after 'Got error:', permanent otherwise."""
     got_error = DownloadError(
         "ERROR: [download] Got error: Downloaded 2000000 bytes, expected 3825082 bytes."
         " Giving up after 1 retries"
@@ -582,6 +600,7 @@ def test_classify_text_only_download_errors() -> None:
 
 
 def test_blocked_fragment_known_only_by_its_text_is_permanent() -> None:
+    """The guard's message in a text-only DownloadError makes a permanent BlockedAddressError."""
     # yt-dlp's fragment downloader keeps only the text of a failed HLS segment
     err = DownloadError(
         "ERROR: [download] Got error: HTTPConnection(host='10.0.0.7', port=80): Failed to establish a new "
@@ -592,6 +611,7 @@ def test_blocked_fragment_known_only_by_its_text_is_permanent() -> None:
 
 
 def test_blocked_address_wins_anywhere_in_the_chain() -> None:
+    """A BlockedAddressError anywhere in the chain, even as context, decides verdict and message."""
     blocked = BlockedAddressError("connection to non-public address 169.254.169.254 blocked")
     # Even under a transient-looking wrapper and only as implicit context, as requests does it.
     try:
@@ -608,6 +628,7 @@ def test_blocked_address_wins_anywhere_in_the_chain() -> None:
 
 
 def test_one_line_cleans_messages() -> None:
+    """one_line drops ANSI codes, prefix, traceback, caused-by tail and bug plea; caps the length."""
     msg = (
         "\x1b[0;31mERROR:\x1b[0m [generic] missing: Unable to download webpage: HTTP Error 404: Not Found"
         " (caused by <HTTPError 404: Not Found>)\nTraceback (most recent call last):\n  File ..."
@@ -648,6 +669,7 @@ def test_one_line_cleans_messages() -> None:
     ],
 )
 def test_is_public_ip(address: str, public: bool) -> None:
+    """Only global unicast addresses count as public (mapped, embedded and scoped forms included)."""
     assert is_public_ip(address) is public
 
 
@@ -663,6 +685,7 @@ def test_is_public_ip(address: str, public: bool) -> None:
     ],
 )
 def test_check_url_scheme_rejects(url: str) -> None:
+    """URLs that are not http(s) with a host are refused."""
     with pytest.raises(UnsupportedUrlError):
         check_url_scheme(url)
 
@@ -671,6 +694,7 @@ def test_check_url_scheme_rejects(url: str) -> None:
     "url", ["http://example.com/a.mp4", "HTTPS://example.com:8443/a?b=c", "http://[::1]/x"]
 )
 def test_check_url_scheme_accepts(url: str) -> None:
+    """http(s) URLs with a host pass, whatever their case, port or IPv6 host."""
     try:
         check_url_scheme(url)
     except UnsupportedUrlError as exc:
@@ -678,6 +702,7 @@ def test_check_url_scheme_accepts(url: str) -> None:
 
 
 def test_probe_and_hash(media_files: dict[str, bytes], tmp_path: Path) -> None:
+    """The probe reads a real video's facts, hashes any file, and never decodes a playlist saved as media."""
     video = tmp_path / "v.mp4"
     video.write_bytes(media_files["small.mp4"])
     info = probe(video)
@@ -703,6 +728,7 @@ def test_probe_and_hash(media_files: dict[str, bytes], tmp_path: Path) -> None:
 
 
 def test_protocol_round_trip(tmp_path: Path) -> None:
+    """Every protocol event survives dump and parse; a spec with a relative directory is refused."""
     events: list[ProgressEvent | DoneEvent | FailedEvent] = [
         ProgressEvent(downloaded_bytes=1, total_bytes=2, speed=3.5, eta=None),
         DoneEvent(path="/x/media.mp4", size=1, sha256="ab", title=None, ext="mp4"),
@@ -715,6 +741,7 @@ def test_protocol_round_trip(tmp_path: Path) -> None:
 
 
 def test_progress_hook_rate_limit_size_limit_and_truncation(tmp_path: Path) -> None:
+    """The hook rate-limits events, enforces the size limit, spots short files, uses estimates."""
     now = [100.0]
     sent: list[object] = []
     tracker = ProgressTracker(sent.append, max_filesize=10_000, clock=lambda: now[0])

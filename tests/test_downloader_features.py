@@ -129,6 +129,7 @@ def _range_starts(server: MediaServer, path: str) -> list[int]:
     ],
 )
 def test_contradictory_or_invalid_options_are_rejected(options: dict[str, Any], reason: str) -> None:
+    """Contradictory or invalid download options fail validation with one clear reason."""
     with pytest.raises(ValidationError) as info:
         VideoDownloadRequest(url="https://example.com/v.mp4", options=DownloadOptions.model_validate(options))
     text = str(info.value)
@@ -137,6 +138,7 @@ def test_contradictory_or_invalid_options_are_rejected(options: dict[str, Any], 
 
 
 async def test_contradictory_options_answer_422_with_the_reason(api: httpx.AsyncClient) -> None:
+    """The gateway answers contradictory options with 422 and the reason."""
     body = {
         "job_type": "video_download",
         "url": "https://example.com/v.mp4",
@@ -148,6 +150,7 @@ async def test_contradictory_options_answer_422_with_the_reason(api: httpx.Async
 
 
 def test_options_become_ytdlp_params(tmp_path: Path) -> None:
+    """Download options and limits become the matching yt-dlp parameters."""
     spec = child_spec(
         tmp_path,
         "http://example.com/v",
@@ -175,6 +178,7 @@ def test_options_become_ytdlp_params(tmp_path: Path) -> None:
 
 
 def test_valid_options_and_their_format_strings() -> None:
+    """Valid options pass and map to the expected yt-dlp format selectors."""
     assert format_selector(DownloadOptions()) is None
     assert format_selector(DownloadOptions(format="best[height<=720]")) == "best[height<=720]"
     assert format_selector(DownloadOptions(audio_only=True)) == "bestaudio/best"
@@ -188,6 +192,7 @@ def test_valid_options_and_their_format_strings() -> None:
 
 
 def test_settings_parse_sizes_networks_and_switch_limits_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings parse size suffixes and network lists; 0 switches a limit off."""
     defaults = DownloaderSettings()
     assert defaults.download_max_filesize == 8 * 1024**3
     assert defaults.download_min_free_bytes == 1024**3
@@ -211,6 +216,7 @@ def test_settings_parse_sizes_networks_and_switch_limits_off(monkeypatch: pytest
 
 
 def test_allowlist_widens_only_what_it_names() -> None:
+    """The network allowlist admits exactly the networks it names, metadata addresses only by name."""
     networks = parse_networks(["127.0.0.2/32", "10.0.0.0/8", "169.254.0.0/16", "fd00::/8"])
     assert is_allowed_ip("127.0.0.2", networks)
     assert is_allowed_ip("::ffff:127.0.0.2", networks)  # v4-mapped: the v4 address it reaches
@@ -229,6 +235,7 @@ def test_allowlist_widens_only_what_it_names() -> None:
 
 
 def test_resume_rules() -> None:
+    """A partial file is kept only when size, validators and range support all match."""
     old = resume.RemoteState("http", "u", size=10, etag='"a"', last_modified="Mon", ranges=True)
     assert resume.resumable(old, old) is None
     assert resume.resumable(None, old) is not None
@@ -246,6 +253,7 @@ def test_resume_rules() -> None:
 
 
 def test_throttle_paces_bytes_and_follows_rate_changes() -> None:
+    """The token bucket paces bytes and applies a new rate without pause or burst."""
     now = [0.0]
     slept: list[float] = []
 
@@ -269,6 +277,7 @@ def test_throttle_paces_bytes_and_follows_rate_changes() -> None:
 
 
 def test_bandwidth_pool_divides_the_total_among_running_downloads() -> None:
+    """The total bandwidth is split equally among running downloads and re-split as they end."""
     pool = BandwidthPool(9_000)
     with pool.member() as a:
         assert a.share_limit == 9_000
@@ -281,6 +290,7 @@ def test_bandwidth_pool_divides_the_total_among_running_downloads() -> None:
 
 
 async def test_free_space_threshold(tmp_path: Path) -> None:
+    """Free space is measured at the nearest existing folder; too little is a transient error."""
     free = free_space(tmp_path / "not" / "yet" / "there")
     assert abs(free - os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize) < 100 * MB
     low = DownloaderSettings(media_root=tmp_path, download_min_free_bytes=10**18)
@@ -291,12 +301,14 @@ async def test_free_space_threshold(tmp_path: Path) -> None:
 
 
 def test_remote_names_become_safe_file_name_parts() -> None:
+    """Remote subtitle languages become short, safe and unique file name parts."""
     taken: set[str] = set()
     names = [safe_language(lang, taken) for lang in ("../../evil", "en", "en", "\x00\n", "z" * 300, None)]
     assert names == ["evil", "en", "en-2", "und", "z" * 32, "und-2"]
 
 
 def test_write_jail_refuses_writes_outside_the_job_dirs(tmp_path: Path) -> None:
+    """The write jail refuses every kind of write outside the job's directories."""
     job, outside = tmp_path / "job", tmp_path / "outside"
     outside.mkdir()
     (outside / "victim").write_text("keep")
@@ -347,6 +359,7 @@ print(open({str(outside / "victim")!r}).read(), ",".join(refused))
 
 
 async def test_hls_download_has_the_playlist_duration(log: MediaServer, tmp_path: Path) -> None:
+    """An HLS download is fetched natively segment by segment and reports its duration."""
     done = await run_child(child_spec(tmp_path, log.url("hls/index.m3u8")), _Progress())
     assert done.duration == pytest.approx(3.0, abs=0.1)
     media = probe(done.path)
@@ -356,6 +369,7 @@ async def test_hls_download_has_the_playlist_duration(log: MediaServer, tmp_path
 
 
 async def test_separate_video_and_audio_are_merged_by_ffmpeg(server: MediaServer, tmp_path: Path) -> None:
+    """Separate video and audio formats are merged into the container asked for."""
     mpd = server.url("av/av.mpd")
     default_mkv, explicit_mp4, by_height, too_small = await asyncio.gather(
         _download(child_spec(tmp_path / "a", mpd, container="mkv")),
@@ -379,6 +393,7 @@ async def test_separate_video_and_audio_are_merged_by_ffmpeg(server: MediaServer
 
 
 async def test_audio_only_keeps_just_the_audio(server: MediaServer, tmp_path: Path) -> None:
+    """audio_only keeps only the audio stream, without dimensions."""
     done = await run_child(
         child_spec(tmp_path, server.url("muxed.mp4"), format="bestaudio/best", audio_only=True), _Progress()
     )
@@ -393,6 +408,7 @@ async def test_audio_only_keeps_just_the_audio(server: MediaServer, tmp_path: Pa
 async def test_subtitles_thumbnail_and_info_json_stay_in_the_job_dir(
     server: MediaServer, tmp_path: Path
 ) -> None:
+    """Subtitles, thumbnail and info JSON land in the job dir under safe names."""
     spec = child_spec(
         tmp_path / "job",
         server.url("subs.html"),
@@ -428,6 +444,7 @@ def _check_extra_files(done: DoneEvent, out: Path, root: Path) -> None:
 
 
 async def test_remote_file_names_cannot_leave_the_job_dir(server: MediaServer, tmp_path: Path) -> None:
+    """No remote-supplied name can make a download write outside its job dir."""
     urls = {
         "disposition": server.url(
             "clip.mp4?disposition=" + "attachment%3B%20filename%3D%22..%2F..%2Fevil.sh%22"
@@ -456,6 +473,7 @@ def _evil_files(root: Path) -> list[Path]:
 
 
 async def test_list_entries_of_a_feed_and_download_one(server: MediaServer, tmp_path: Path) -> None:
+    """A feed lists its http entries (selected, capped or single), and an entry downloads."""
     feed = server.url("feed.rss")
     listed, items, capped, single = await asyncio.gather(
         list_entries(child_spec(tmp_path / "a", feed, action="list")),
@@ -504,6 +522,7 @@ async def _crash_midway(spec: ChildSpec, after_bytes: int) -> None:
 async def test_resume_after_kill_continues_with_range_and_identical_bytes(
     log: MediaServer, tmp_path: Path
 ) -> None:
+    """A killed download resumes with a Range request and ends with identical bytes."""
     spec = child_spec(tmp_path, log.url("slow/mid.mp4"))
     await _crash_midway(spec, MB // 2)
     kept = (tmp_path / "tmp" / "media.mp4.part").stat().st_size
@@ -517,6 +536,7 @@ async def test_resume_after_kill_continues_with_range_and_identical_bytes(
 
 @pytest.mark.parametrize("change", ["size", "content"])
 async def test_changed_remote_file_restarts_from_zero(log: MediaServer, tmp_path: Path, change: str) -> None:
+    """A remote file changed since the crash is downloaded again from zero, never spliced."""
     served = log.root / f"changing-{change}.mp4"
     original = (log.root / "mid.mp4").read_bytes()
     served.write_bytes(original)
@@ -544,6 +564,7 @@ async def test_changed_remote_file_restarts_from_zero(log: MediaServer, tmp_path
 
 
 async def test_size_limit_fails_permanently_and_leaves_no_partial(log: MediaServer, tmp_path: Path) -> None:
+    """Exceeding the size limit fails permanently and leaves no partial file."""
     known, unknown = await asyncio.gather(
         _download(child_spec(tmp_path / "known", log.url("slow/big.mp4"), max_filesize=1 * MB)),
         _download(child_spec(tmp_path / "hls", log.url("slow/hls/index.m3u8"), max_filesize=40_000)),
@@ -560,6 +581,7 @@ async def test_size_limit_fails_permanently_and_leaves_no_partial(log: MediaServ
 async def test_duration_limit_rejects_known_durations_before_downloading(
     log: MediaServer, tmp_path: Path
 ) -> None:
+    """Media longer than the limit fails permanently, before its bytes are downloaded."""
     hls, direct = await asyncio.gather(
         _download(child_spec(tmp_path / "hls", log.url("hls/index.m3u8"), max_duration=2.0)),
         _download(child_spec(tmp_path / "direct", log.url("clip.mp4"), max_duration=2.0)),
@@ -574,6 +596,7 @@ async def test_duration_limit_rejects_known_durations_before_downloading(
 async def test_bandwidth_share_paces_and_follows_control_messages(
     server: MediaServer, tmp_path: Path
 ) -> None:
+    """A child paces to its bandwidth share and follows a new share sent while it runs."""
     size = (server.root / "big.mp4").stat().st_size
     paced = _Progress()
     control = ChildControl(share_limit=200_000)
@@ -598,6 +621,7 @@ async def test_bandwidth_share_paces_and_follows_control_messages(
 
 
 async def test_inactivity_timeout_stops_a_silent_download(server: MediaServer, tmp_path: Path) -> None:
+    """A download that receives nothing for the inactivity timeout stops transiently."""
     started = time.monotonic()
     failure = await _download(
         child_spec(tmp_path, server.url("stall/big.mp4"), socket_timeout=60.0), inactivity_timeout=1.0
@@ -611,6 +635,7 @@ async def test_inactivity_timeout_stops_a_silent_download(server: MediaServer, t
 async def test_not_enough_disk_space_for_the_announced_size_is_transient(
     server: MediaServer, tmp_path: Path
 ) -> None:
+    """Too little disk for the announced size is a transient InsufficientSpaceError."""
     failure = await _download(child_spec(tmp_path, server.url("big.mp4"), min_free_bytes=10**18))
     assert isinstance(failure, ChildFailed)
     assert (failure.kind, failure.error_type) == ("transient", "InsufficientSpaceError")
@@ -624,6 +649,7 @@ async def test_not_enough_disk_space_for_the_announced_size_is_transient(
 async def test_ssrf_allowlist_admits_the_entry_server_and_nothing_it_points_to(
     site: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
+    """An allowlisted server can be fetched, but not the private servers it points to."""
     internal_root = tmp_path_factory.mktemp("internal")
     (internal_root / "secret.mp4").write_bytes((site / "clip.mp4").read_bytes())
     (internal_root / "seg000.ts").write_bytes((site / "hls" / "seg000.ts").read_bytes())
@@ -677,6 +703,7 @@ async def _until(client: JobClient, task_id: str, predicate: Any, timeout: float
 
 
 async def test_killed_downloader_resumes_the_part_file(cluster14: Cluster, log: MediaServer) -> None:
+    """After kill -9 of its service, a download is reclaimed and resumes from its .part file."""
     cluster14.start("downloader", LEASE_S="2")
     cluster14.start("downloader", LEASE_S="2")
     async with JobClient(cluster14.settings) as client:
@@ -714,6 +741,7 @@ def _memory(pids: list[int]) -> tuple[int, int]:
 async def test_fifty_concurrent_downloads_in_one_process_with_bounded_memory(
     cluster14: Cluster, log: MediaServer
 ) -> None:
+    """Fifty concurrent downloads in one service complete with bounded memory."""
     count = 50
     service = cluster14.start("downloader", CONCURRENCY=str(count))
     size = (log.root / "mid.mp4").stat().st_size

@@ -156,6 +156,7 @@ def _failed(job: Job, error_type: str) -> str:
 
 
 async def test_thumbnail_picks_the_sharp_frame_of_a_mostly_blurred_clip(imaging: Imaging) -> None:
+    """The thumbnail of a mostly blurred clip is its one sharp frame, at every size asked."""
     job = await imaging.run({"job_type": "thumbnail", "sources": ["clips/sharp.mp4"], "sizes": [320, 160]})
     assert job.status == JobStatus.SUCCEEDED, job
     result = job.result
@@ -179,6 +180,7 @@ async def test_thumbnail_picks_the_sharp_frame_of_a_mostly_blurred_clip(imaging:
 
 
 async def test_thumbnail_at_s_takes_the_frame_at_that_time(imaging: Imaging) -> None:
+    """at_s takes the frame at that time; past the end, the last frame."""
     times = {2.5: 2, 5.2: 5, 100.0: 7}  # 100 s is past the 8 s clip: its last frame
     jobs = await asyncio.gather(
         *(
@@ -197,6 +199,7 @@ async def test_thumbnail_at_s_takes_the_frame_at_that_time(imaging: Imaging) -> 
 
 
 async def test_thumbnail_formats_open_with_pillow(imaging: Imaging) -> None:
+    """Thumbnails in JPEG, WebP, AVIF and PNG are what their result says they are."""
     formats = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF", "png": "PNG"}
     jobs = await asyncio.gather(
         *(
@@ -217,6 +220,7 @@ async def test_thumbnail_formats_open_with_pillow(imaging: Imaging) -> None:
 
 
 async def test_thumbnail_of_an_image_source(imaging: Imaging) -> None:
+    """An image's thumbnail is upright per its EXIF orientation."""
     job = await imaging.run({"job_type": "thumbnail", "sources": ["images/rotated.jpg"], "sizes": [100]})
     assert job.status == JobStatus.SUCCEEDED, job
     assert job.result is not None
@@ -230,6 +234,7 @@ async def test_thumbnail_of_an_image_source(imaging: Imaging) -> None:
 
 
 async def test_resize_fit_fill_pad_upright_and_stripped(imaging: Imaging) -> None:
+    """fit, fill and pad resize to the right geometry, upright, without metadata by default."""
     specs = [
         {"width": 100, "height": 100, "mode": "fit"},
         {"width": 100, "height": 50, "mode": "fill"},
@@ -270,6 +275,7 @@ async def test_resize_fit_fill_pad_upright_and_stripped(imaging: Imaging) -> Non
 
 
 async def test_resize_keeps_metadata_when_asked(imaging: Imaging) -> None:
+    """strip_metadata=false keeps the colour profile and EXIF (orientation reset) and pads in colour."""
     job = await imaging.run(
         {
             "job_type": "image_resize",
@@ -292,6 +298,7 @@ async def test_resize_keeps_metadata_when_asked(imaging: Imaging) -> None:
 
 
 async def test_colour_modes_are_converted_for_the_output_format(imaging: Imaging) -> None:
+    """CMYK and palette sources are converted to a mode the output format holds."""
     cmyk, palette = await asyncio.gather(
         imaging.run(
             {
@@ -323,6 +330,7 @@ async def test_colour_modes_are_converted_for_the_output_format(imaging: Imaging
 
 
 async def test_optimize_reports_bytes_saved(imaging: Imaging) -> None:
+    """Optimizing reports bytes before and after, in the same format or another."""
     same, webp = await asyncio.gather(
         imaging.run({"job_type": "image_optimize", "sources": ["images/photo.jpg"], "quality": 70}),
         imaging.run({"job_type": "image_optimize", "sources": ["images/photo.jpg"], "format": "webp"}),
@@ -345,6 +353,7 @@ async def test_optimize_reports_bytes_saved(imaging: Imaging) -> None:
 
 
 async def test_bad_inputs_fail_permanently_with_one_line(imaging: Imaging) -> None:
+    """Corrupt, truncated, oversized, disguised or wrong-kind inputs fail permanently in one line."""
     cases: list[tuple[dict[str, Any], str, str]] = [
         ({"job_type": "image_resize", "sources": ["images/corrupt.jpg"]}, "CorruptMedia", "corrupt.jpg"),
         ({"job_type": "image_optimize", "sources": ["images/truncated.jpg"]}, "CorruptMedia", "truncated"),
@@ -373,6 +382,7 @@ async def test_bad_inputs_fail_permanently_with_one_line(imaging: Imaging) -> No
 
 
 async def test_paths_escaping_media_root_are_refused_at_submission(imaging: Imaging) -> None:
+    """Sources outside MEDIA_ROOT are refused at submission."""
     for source in ("../outside/secret.jpg", "/etc/passwd", "images/../../x.jpg"):
         with pytest.raises(ValidationError, match="MEDIA_ROOT"):
             await imaging.client.submit({"job_type": "thumbnail", "sources": [source]})
@@ -390,6 +400,7 @@ def _seconds(h: str, m: str, s: str, ms: str) -> float:
 
 
 async def test_storyboard_vtt_maps_times_to_tiles(imaging: Imaging) -> None:
+    """A storyboard's WebVTT maps each interval to the right tile of the right sheet."""
     job = await imaging.run(
         {
             "job_type": "storyboard",
@@ -435,6 +446,7 @@ async def test_storyboard_vtt_maps_times_to_tiles(imaging: Imaging) -> None:
 
 
 async def test_bulk_thumbnails_with_one_failing_source(imaging: Imaging) -> None:
+    """A bulk job with one bad source succeeds; every source's outcome is an item record."""
     sources = [f"bulk/v{i}.mp4" for i in range(9)]
     sources.insert(4, "bulk/broken.mp4")
     job = await imaging.run({"job_type": "thumbnail", "sources": sources, "sizes": [80], "concurrency": 3})
@@ -464,12 +476,14 @@ async def test_bulk_thumbnails_with_one_failing_source(imaging: Imaging) -> None
 
 
 async def test_all_sources_failing_fails_the_bulk_job(imaging: Imaging) -> None:
+    """A bulk job whose every source failed fails as AllItemsFailed."""
     job = await imaging.run({"job_type": "thumbnail", "sources": ["bulk/broken.mp4", "clips/playlist.mp4"]})
     message = _failed(job, "AllItemsFailed")
     assert message.startswith("all 2 sources failed")
 
 
 async def test_cancel_of_a_long_bulk_job_stops_within_a_second(imaging: Imaging) -> None:
+    """Cancelling a long bulk job ends it within a second, removes its files and frees the pool."""
     sources = ["long/noisy.mp4"] * 200
     body = {"job_type": "thumbnail", "sources": sources, "candidates": 30, "concurrency": 2, "sizes": [1024]}
     job = (await imaging.client.submit(body)).job

@@ -193,6 +193,7 @@ def _info_children(service_pid: int) -> list[int]:
 
 
 async def test_video_info_of_a_direct_mp4(md: Metadata, served: MediaServer) -> None:
+    """video_info of a direct MP4 URL: title, extension, generic extractor, extracted now."""
     job = await md.run({"job_type": "video_info", "url": served.url("clip.mp4")})
     assert job.status == JobStatus.SUCCEEDED, (job.error, md.logs())
     result = job.result or {}
@@ -209,6 +210,7 @@ async def test_video_info_of_a_direct_mp4(md: Metadata, served: MediaServer) -> 
 
 
 async def test_video_info_of_an_html_video_page(md: Metadata, served: MediaServer) -> None:
+    """video_info of a <video> page: the html5 extractor's title, poster and formats."""
     job = await md.run({"job_type": "video_info", "url": served.url("page.html")})
     assert job.status == JobStatus.SUCCEEDED, job.error
     result = job.result or {}
@@ -220,6 +222,7 @@ async def test_video_info_of_an_html_video_page(md: Metadata, served: MediaServe
 
 
 async def test_video_info_of_a_json_ld_page(md: Metadata, served: MediaServer) -> None:
+    """video_info of a JSON-LD page: description, duration, size and upload date."""
     job = await md.run({"job_type": "video_info", "url": served.url("ld.html")})
     assert job.status == JobStatus.SUCCEEDED, job.error
     result = job.result or {}
@@ -234,6 +237,7 @@ async def test_video_info_of_a_json_ld_page(md: Metadata, served: MediaServer) -
 async def test_video_info_of_an_rss_feed_is_a_playlist_not_resolved_entry_by_entry(
     md: Metadata, served: MediaServer
 ) -> None:
+    """A feed is a playlist listed with one request, its entries not resolved one by one."""
     served.clear_requests()
     job = await md.run({"job_type": "video_info", "url": served.url("feed.rss")})
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -249,6 +253,7 @@ async def test_video_info_of_an_rss_feed_is_a_playlist_not_resolved_entry_by_ent
 async def test_second_request_is_served_from_the_cache_and_refresh_bypasses_it(
     md: Metadata, served: MediaServer
 ) -> None:
+    """The same normalized URL is served from the cache until refresh extracts it afresh."""
     base = served.url("ld.html")
     first = await md.run({"job_type": "video_info", "url": f"{base}?b=2&a=1&cache=test"})
     assert first.status == JobStatus.SUCCEEDED, first.error
@@ -278,6 +283,7 @@ async def test_second_request_is_served_from_the_cache_and_refresh_bypasses_it(
 
 
 async def test_http_404_fails_permanently_with_a_one_line_error(md: Metadata, served: MediaServer) -> None:
+    """HTTP 404 fails the job permanently, once, with a clean one-line HTTPError."""
     job = await md.run({"job_type": "video_info", "url": served.url("status/404")})
     assert job.status == JobStatus.FAILED
     assert job.attempts == 1  # permanent: not retried
@@ -290,6 +296,7 @@ async def test_http_404_fails_permanently_with_a_one_line_error(md: Metadata, se
 
 
 async def test_http_503_is_retried(md: Metadata, served: MediaServer) -> None:
+    """HTTP 503 is transient: retried until the attempts are spent, then dead-lettered."""
     job = await md.run(
         {
             "job_type": "video_info",
@@ -305,6 +312,7 @@ async def test_http_503_is_retried(md: Metadata, served: MediaServer) -> None:
 
 
 async def test_cancel_kills_a_stalled_extraction(md: Metadata, served: MediaServer) -> None:
+    """Cancelling a stalled extraction kills its child at once; the service keeps serving."""
     job = (await md.client.submit({"job_type": "video_info", "url": served.url("stall/big.html")})).job
     deadline = time.monotonic() + 10
     while not served.requests_for("/stall/big.html"):  # the child is now stuck reading the page
@@ -323,6 +331,7 @@ async def test_cancel_kills_a_stalled_extraction(md: Metadata, served: MediaServ
 
 
 async def test_a_burst_of_lookups_shares_few_extractor_processes(served: MediaServer) -> None:
+    """Concurrent lookups share one or two children; a failed extraction leaves its child usable."""
     pool = InfoPool(ChildConfig(allow_private_networks=True), timeout_s=20)
     try:
         urls = [served.url(f"clip.mp4?burst={n}") for n in range(8)]
@@ -377,6 +386,7 @@ def _batch(served: MediaServer, download_id: str, rounds: int) -> tuple[list[str
 
 
 async def test_enrich_a_200_item_batch_with_some_failures(md: Metadata, served: MediaServer) -> None:
+    """200 items: each recorded with its result or error, summary and progress right, memory flat."""
     warm = await md.run({"job_type": "metadata_enrich", "items": ["lib/a.mp4", "photos/p6.jpg"]})
     assert warm.status == JobStatus.SUCCEEDED, (warm.error, md.logs())
     hwm_before = _vm_hwm_kb(md.pid)
@@ -451,6 +461,7 @@ async def test_enrich_a_200_item_batch_with_some_failures(md: Metadata, served: 
 
 
 async def test_enrich_fails_only_when_every_item_fails(md: Metadata) -> None:
+    """A bulk job whose every item failed fails as AllItemsFailed, after one attempt."""
     job = await md.run({"job_type": "metadata_enrich", "items": ["missing/x.mp4", "fake/playlist.mp4"]})
     assert job.status == JobStatus.FAILED
     assert job.attempts == 1
@@ -463,6 +474,7 @@ async def test_enrich_fails_only_when_every_item_fails(md: Metadata) -> None:
 
 
 async def test_enrich_retries_an_item_that_failed_transiently(md: Metadata, served: MediaServer) -> None:
+    """An item that failed transiently is tried again; its record counts the attempts."""
     served.clear_requests()
     job = await md.run({"job_type": "metadata_enrich", "items": ["lib/a.mp4", served.url("status/503")]})
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -480,6 +492,7 @@ async def test_enrich_retries_an_item_that_failed_transiently(md: Metadata, serv
 
 
 async def test_enrich_rejects_what_is_neither_url_nor_media_path(md: Metadata) -> None:
+    """Items that are neither http(s) URLs nor paths inside MEDIA_ROOT are refused at submit."""
     for bad in ("ftp://example.org/a.mp4", "../outside.mp4", "/etc/passwd"):
         with pytest.raises(ValidationError):
             await md.client.submit({"job_type": "metadata_enrich", "items": ["lib/a.mp4", bad]})
@@ -491,6 +504,7 @@ async def test_enrich_rejects_what_is_neither_url_nor_media_path(md: Metadata) -
 async def test_private_addresses_are_refused_without_a_single_request(
     metadata_service: Metadata, served: MediaServer
 ) -> None:
+    """Private addresses fail as BlockedAddressError, for jobs and items, with no request made."""
     md = metadata_service
     await md.configure(DOWNLOAD_ALLOW_PRIVATE_NETWORKS="false")  # the next test using `md` restores it
     url = served.url("clip.mp4?ssrf=1")
@@ -511,6 +525,7 @@ async def test_private_addresses_are_refused_without_a_single_request(
 
 
 async def test_an_allowlisted_private_network_may_be_fetched(served: MediaServer) -> None:
+    """A private network on the allowlist may be fetched."""
     config = ChildConfig(allow_private_networks=False, allowed_networks=["127.0.0.1/32"])
     pool = InfoPool(config, timeout_s=20)
     try:
@@ -535,10 +550,12 @@ async def test_an_allowlisted_private_network_may_be_fetched(served: MediaServer
     ],
 )
 def test_url_normalization(url: str, normalized: str) -> None:
+    """URLs normalize to one cache identity (case, ports, dot segments, query order, IDNA)."""
     assert normalize_url(url) == normalized
 
 
 def test_summary_bounds_lists_and_unsmuggles_entry_urls() -> None:
+    """The info summary bounds its lists, dedups tags, unsmuggles entry URLs, picks the best size."""
     info = {
         "_type": "playlist",
         "title": "t",
