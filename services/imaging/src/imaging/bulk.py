@@ -1,5 +1,5 @@
 """One job over its sources: a single source returns its own result; several run as a bulk job
-(`jobcommon.items.run_items`), each source writing into a directory of its own, the job returning a
+(`jobcommon.bulk.run_items`), each source writing into a directory of its own, the job returning a
 `BulkResult`."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from imaging.errors import WorkCancelled
 from imaging.results import BulkResult
+from jobcommon.bulk import run_items
 from jobcommon.errors import PermanentError
-from jobcommon.items import run_items
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

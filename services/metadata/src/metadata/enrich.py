@@ -1,6 +1,6 @@
 """The `metadata_enrich` job: source info and a technical probe for many items, some of which may fail.
 
-The items run through `jobcommon.items.run_items` (`request.concurrency` at once, each outcome recorded as
+The items run through `jobcommon.bulk.run_items` (`request.concurrency` at once, each outcome recorded as
 soon as it is done, transient failures retried `METADATA_ITEM_RETRIES` times); the job's result is the
 summary, and it fails only when every item failed.
 """
@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from jobcommon import JobCtx, JobNotFound
+from jobcommon.bulk import describe_failure, run_items
 from jobcommon.child_process import ChildFailed
 from jobcommon.errors import JobError
-from jobcommon.items import BulkSummary, ItemError, describe_failure, run_items
+from jobcommon.items import BulkSummary, ItemError
 from jobcommon.outcome import one_line
 from jobcommon.requests import MetadataEnrichRequest
 from jobcommon.requests.base import TASK_ID
