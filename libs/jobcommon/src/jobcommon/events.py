@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from jobcommon import keys
 from jobcommon.cancellation import reraise_if_cancelling, tolerating
@@ -34,6 +35,12 @@ LISTENER_BUFFER = 1000
 def parse_event(data: str | bytes) -> JobEvent:
     raw = json.loads(data)
     return JobEvent(kind=raw["kind"], job=Job.from_hash(raw["job"]))
+
+
+def _log_lost_subscription(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    delay = state.next_action.sleep if state.next_action is not None else 0.0
+    log.warning("event subscription lost (%s); reconnecting in %.1f s", exc, delay)
 
 
 class EventHub:
@@ -70,26 +77,31 @@ class EventHub:
                 self._listeners.pop(task_id, None)
 
     async def _read_forever(self) -> None:
-        delay = 0.5
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.psubscribe(keys.EVENTS_PREFIX + "*")
-                self._subscribed.set()
-                self._broadcast_gap()  # anything published while (re)connecting may be missed
-                delay = 0.5
-                while True:
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is not None:
-                        self._dispatch(message["channel"], message["data"])
-            except (RedisError, OSError) as exc:
-                reraise_if_cancelling(exc)
-                log.warning("event subscription lost (%s); reconnecting in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(5.0, delay * 2)
-            finally:
-                with tolerating(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        """Subscribe and dispatch until cancelled; a lost subscription is renewed (0.5 s, doubling to 5 s)."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((RedisError, OSError)),
+            wait=wait_exponential(multiplier=0.5, max=5.0),
+            before_sleep=_log_lost_subscription,
+        ):
+            with attempt:
+                await self._read_until_lost()
+
+    async def _read_until_lost(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.psubscribe(keys.EVENTS_PREFIX + "*")
+            self._subscribed.set()
+            self._broadcast_gap()  # anything published while (re)connecting may be missed
+            while True:
+                message = await pubsub.get_message(timeout=5.0)
+                if message is not None:
+                    self._dispatch(message["channel"], message["data"])
+        except (RedisError, OSError) as exc:
+            reraise_if_cancelling(exc)  # a cancellation in disguise ends the loop, it is not an outage
+            raise
+        finally:
+            with tolerating(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _dispatch(self, channel: str | bytes, data: str | bytes) -> None:
         name = channel.decode() if isinstance(channel, bytes) else channel

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from faststream import BaseMiddleware
 from faststream.message import AckStatus
 from redis.exceptions import RedisError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from jobcommon import context, outcome
 from jobcommon.cancellation import reraise_if_cancelling
@@ -354,18 +355,18 @@ class JobMiddleware(BaseMiddleware):
 async def _persistently(write: Callable[[], Awaitable[None]], within_s: float) -> None:
     """Retry a write through a short Redis outage (a restart); give up after `within_s`, leaving the
     delivery pending so it is reclaimed and run again rather than lost."""
-    deadline = time.monotonic() + within_s
-    delay = 0.2
-    while True:
-        try:
-            await write()
-            return
-        except (RedisError, OSError, QueueUnavailable) as exc:
-            reraise_if_cancelling(exc)
-            if time.monotonic() + delay > deadline:
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type((RedisError, OSError, QueueUnavailable)),
+        wait=wait_exponential(multiplier=0.2, max=2.0),
+        stop=stop_after_delay(within_s),
+        reraise=True,
+    ):
+        with attempt:
+            try:
+                await write()
+            except (RedisError, OSError, QueueUnavailable) as exc:
+                reraise_if_cancelling(exc)  # a cancellation in disguise is not an outage
                 raise
-            await asyncio.sleep(delay)
-            delay = min(2.0, delay * 2)
 
 
 async def _stop(watch: asyncio.Task[outcome.Outcome], stop: asyncio.Event) -> None:

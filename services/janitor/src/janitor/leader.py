@@ -7,6 +7,12 @@ cleanly deletes the lock, only if it still holds it (compare-and-delete), so ano
 
 A leader that cannot reach Redis keeps acting as leader only until the lock it last renewed would have expired
 (measured from before the renewal was sent), so two replicas never both believe they lead.
+
+Why not redis-py's `Lock`: it keeps the token only once its own `acquire` saw the reply, so after a take whose
+reply was lost (a Redis restart, a timeout) it can neither renew nor release the lock this replica in fact
+holds — the others would wait out a whole TTL; and its `extend`/`reacquire` raise rather than answer "not
+yours", where renew-or-take is one step here. Taking (`SET NX PX`), compare-and-pexpire and compare-and-delete
+by this replica's name are the same three commands its Lua does; the validity window is ours either way.
 """
 
 from __future__ import annotations
