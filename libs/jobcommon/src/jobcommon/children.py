@@ -60,6 +60,7 @@ async def spawn_children(
                 parent_id=ctx.task_id,
                 child_index=index,
                 stream=held,
+                owner=ctx.job.owner,
             )
         ids.append(task_id)
     return AwaitChildren(ids, queues.pop().queue, concurrency)

@@ -73,6 +73,7 @@ class JobClient:
         *,
         task_id: str | None = None,
         idempotency_key: str | None = None,
+        owner: str | None = None,
     ) -> Created:
         """Validate, record and enqueue a job.
 
@@ -82,7 +83,7 @@ class JobClient:
         included), JobStateConflict if `task_id` is taken and QueueUnavailable if it could not be enqueued.
         """
         return await submit_job(
-            self.store, self.broker, request, task_id=task_id, idempotency_key=idempotency_key
+            self.store, self.broker, request, task_id=task_id, idempotency_key=idempotency_key, owner=owner
         )
 
     async def retry(self, task_id: str) -> Job:
@@ -96,8 +97,9 @@ class JobClient:
         await self._forget_dead_letter(task_id)
         return job
 
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """Jobs that ran out of attempts (newest first) and have not been retried since."""
+    async def dead_letters(self, limit: int = 100, *, owner: str | None = None) -> list[DeadLetter]:
+        """Jobs that ran out of attempts (newest first) and have not been retried since; only `owner`'s
+        when given."""
         found: list[DeadLetter] = []
         entries = _entries(await self.redis.xrevrange(keys.DEAD_LETTERS, "+", "-", count=limit * 4))
         for entry_id, fields in entries:
@@ -106,6 +108,8 @@ class JobClient:
             try:
                 job = await self.store.get(fields["task_id"])
             except JobNotFound:
+                continue
+            if owner is not None and job.owner != owner:
                 continue
             if job.dead and all(d.job.task_id != job.task_id for d in found):
                 found.append(DeadLetter(entry_id=entry_id, reason=fields.get("reason", ""), job=job))
@@ -157,10 +161,14 @@ class JobClient:
         *,
         status: JobStatus | None = None,
         job_type: str | None = None,
+        owner: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> JobPage:
-        return await self.store.list(status=status, job_type=job_type, limit=limit, offset=offset)
+        """Jobs newest first, optionally filtered (`owner`: only that owner's)."""
+        return await self.store.list(
+            status=status, job_type=job_type, owner=owner, limit=limit, offset=offset
+        )
 
     def events(self, task_id: str) -> AsyncIterator[JobEvent]:
         """The job's current state, then every change, ending after its terminal state."""

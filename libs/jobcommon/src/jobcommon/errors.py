@@ -75,5 +75,15 @@ class JobStateConflict(ClientError):
         self.status = status
 
 
+class IdempotencyKeyReused(ClientError):
+    """An Idempotency-Key already made a job from a different request: a client bug, never replayed."""
+
+    def __init__(self, key: str, task_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for another request (job {task_id}); use a new key"
+        )
+        self.task_id = task_id
+
+
 class QueueUnavailable(ClientError):
     """The job could not be enqueued (Redis unreachable); nothing was submitted."""

@@ -69,15 +69,44 @@ def service(name: str, instance: str) -> str:
     return f"{PREFIX}:service:{name}:{instance}"
 
 
+def owner_jobs(owner: str) -> str:
+    """Sorted set of one owner's task ids by creation time (the owner's own listing index)."""
+    return f"{PREFIX}:jobs:owner:{owner}"
+
+
+OWNER_JOBS_PATTERN = f"{PREFIX}:jobs:owner:*"
+"""SCAN pattern matching every owner's listing index (pruned as records expire)."""
+
+
+def owner_active(owner: str) -> str:
+    """Set of one owner's queued, retrying or running task ids (the per-key quota counts them)."""
+    return f"{PREFIX}:active-jobs:{owner}"
+
+
+def api_key(digest: str) -> str:
+    """Hash describing one API key (name, owner, role), found by the sha256 of the key; never the key."""
+    return f"{PREFIX}:apikey:{digest}"
+
+
+API_KEYS = f"{PREFIX}:apikeys"
+"""Hash of every API key: key id -> sha256 digest (for listing and revoking by id)."""
+
+
+def submit_rate(key_id: str) -> str:
+    """One API key's submission rate limiter state (GCRA: the theoretical arrival time)."""
+    return f"{PREFIX}:rate:{key_id}"
+
+
 def alive(consumer: str) -> str:
     """Liveness key of one consuming process (its stream consumer name), renewed from a thread while the
     process lives; a consumer whose key expired is dead and its deliveries are requeued."""
     return ALIVE_PREFIX + consumer
 
 
-def idempotency(key: str) -> str:
-    """Maps a client's Idempotency-Key to the task id it created (24 h)."""
-    return f"{PREFIX}:idem:{hashlib.sha256(key.encode()).hexdigest()}"
+def idempotency(owner: str, key: str) -> str:
+    """Maps one owner's Idempotency-Key to the task id it created and the request's fingerprint (24 h)."""
+    digest = hashlib.sha256(owner.encode() + b"\x00" + key.encode()).hexdigest()
+    return f"{PREFIX}:idem:{digest}"
 
 
 def duplicate_guard(job_type: str, fingerprint: str) -> str:

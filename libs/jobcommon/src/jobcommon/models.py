@@ -102,6 +102,11 @@ class Job(BaseModel):
     waiting_children: bool = Field(default=False, description="Running as the sum of its children's runs.")
     cancel_requested: bool = False
     worker: str | None = None
+    owner: str | None = Field(
+        default=None,
+        description="Who submitted it (the API key's owner); its follow-ups and children inherit it. Only "
+        "its owner (or an admin) sees it.",
+    )
     request: dict[str, Any] = Field(default_factory=dict, description="The submitted job, as validated.")
 
     @classmethod

@@ -22,6 +22,8 @@ class Reply(IntEnum):
     """create: the client's idempotency key already made a job (its id is sent along)."""
     DUPLICATE = 3
     """create: a live job already does the same work (its id is sent along)."""
+    MISMATCH = 4
+    """create: the idempotency key already made a job from a different request (its id is sent along)."""
 
 
 def lua_constants() -> str:

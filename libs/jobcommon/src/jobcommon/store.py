@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from jobcommon import keys
-from jobcommon.errors import JobNotFound, JobStateConflict
+from jobcommon.errors import IdempotencyKeyReused, JobNotFound, JobStateConflict
 from jobcommon.models import Job, JobStatus, Progress, to_hash_fields, utcnow
 from jobcommon.replies import Reply
 from jobcommon.scripts import lua_source
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 IDEMPOTENCY_TTL_S = 24 * 3600
 DEAD_LETTER_MAXLEN = 10_000
+LIST_SCAN_LIMIT = 2_000
+"""Most job records one listing call reads (filters that match rarely page on instead of scanning on)."""
 RECLAIMER = "reclaimer"
 """Consumer name under which stale deliveries are claimed, for the instant before they are requeued."""
 
@@ -124,26 +127,32 @@ class JobStore:
         *,
         status: JobStatus | None = None,
         job_type: str | None = None,
+        owner: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> JobPage:
-        """Jobs newest first. Index entries whose record expired are pruned on the way."""
+        """Jobs newest first (only `owner`'s when given). Index entries whose record expired are pruned on the
+        way. One call reads at most `LIST_SCAN_LIMIT` records: a rare filter answers with fewer jobs and a
+        `next_offset` to go on from, never with an unbounded scan."""
+        index = keys.owner_jobs(owner) if owner else keys.JOB_INDEX
         found: list[Job] = []
         position = offset
         chunk = max(limit * 2, 100)
+        scanned = 0
         while len(found) < limit:
-            ids = cast(
-                "list[str]", await self.redis.zrevrange(keys.JOB_INDEX, position, position + chunk - 1)
-            )
+            if scanned >= LIST_SCAN_LIMIT:
+                return JobPage(found, position)
+            ids = cast("list[str]", await self.redis.zrevrange(index, position, position + chunk - 1))
             if not ids:
                 return JobPage(found, None)
+            scanned += len(ids)
             async with self.redis.pipeline(transaction=False) as pipe:
                 for task_id in ids:
                     pipe.hgetall(keys.job(task_id))
                 records: list[dict[str, str]] = await pipe.execute()
             expired = [task_id for task_id, rec in zip(ids, records, strict=True) if not rec]
             if expired:
-                await self.redis.zrem(keys.JOB_INDEX, *expired)
+                await self.redis.zrem(index, *expired)
             live = [rec for rec in records if rec]
             consumed = 0
             for rec in live:
@@ -160,13 +169,31 @@ class JobStore:
                 return JobPage(found, None)
         return JobPage(found, position)
 
+    async def active_jobs(self, owner: str) -> int:
+        """How many of `owner`'s jobs are queued, retrying or running (what a per-key quota counts)."""
+        return int(await self.redis.scard(keys.owner_active(owner)))
+
     async def prune_index(self, batch: int = 500) -> int:
-        """Drop index entries whose job record has expired; returns how many were dropped."""
+        """Drop index entries (the global index, every owner's index and active set) whose job record has
+        expired; returns how many were dropped."""
+        removed = await self._prune(keys.JOB_INDEX, batch)
+        async for key in self.redis.scan_iter(match=keys.OWNER_JOBS_PATTERN, count=batch):
+            removed += await self._prune(str(key), batch)
+        async for key in self.redis.scan_iter(match=keys.owner_active("*"), count=batch):
+            removed += await self._prune(str(key), batch)
+        return removed
+
+    async def _prune(self, index: str, batch: int) -> int:
         removed = 0
         cursor = 0
+        is_set = await self.redis.type(index) == "set"
         while True:
-            cursor, entries = await self.redis.zscan(keys.JOB_INDEX, cursor, count=batch)
-            ids = [str(member) for member, _score in entries]
+            if is_set:
+                cursor, members = await self.redis.sscan(index, cursor, count=batch)
+                ids = [str(m) for m in members]
+            else:
+                cursor, entries = await self.redis.zscan(index, cursor, count=batch)
+                ids = [str(member) for member, _score in entries]
             if ids:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for task_id in ids:
@@ -174,7 +201,8 @@ class JobStore:
                     exists: list[int] = await pipe.execute()
                 gone = [task_id for task_id, ok in zip(ids, exists, strict=True) if not ok]
                 if gone:
-                    removed += await self.redis.zrem(keys.JOB_INDEX, *gone)
+                    remove = self.redis.srem if is_set else self.redis.zrem
+                    removed += await remove(index, *gone)
             if cursor == 0:
                 return removed
 
@@ -199,14 +227,19 @@ class JobStore:
             "1" if idempotency_key else "0",
             "1" if duplicate_guard else "0",
             keys.JOB_PREFIX,
+            "1" if job.owner else "0",
+            hashlib.sha256(json.dumps(job.request, sort_keys=True).encode()).hexdigest(),
         ]
         for name, value in fields.items():
             argv += [name, value]
+        unused = keys.job(job.task_id)
         script_keys = [
             keys.job(job.task_id),
             keys.JOB_INDEX,
-            keys.idempotency(idempotency_key) if idempotency_key else keys.job(job.task_id),
-            duplicate_guard or keys.job(job.task_id),
+            keys.idempotency(job.owner or "", idempotency_key) if idempotency_key else unused,
+            duplicate_guard or unused,
+            keys.owner_jobs(job.owner) if job.owner else unused,
+            keys.owner_active(job.owner) if job.owner else unused,
         ]
         reply = await self._create(keys=script_keys, args=argv)
         code = Reply(int(reply[0]))
@@ -214,6 +247,8 @@ class JobStore:
             return Created(job, created=True)
         if code == Reply.REFUSED:
             raise JobStateConflict(job.task_id, "exists", f"task id {job.task_id!r} is already taken")
+        if code == Reply.MISMATCH:
+            raise IdempotencyKeyReused(str(idempotency_key), reply[1])
         reason: Literal["idempotent", "duplicate"] = "idempotent" if code == Reply.IDEMPOTENT else "duplicate"
         return Created(await self.get(reply[1]), created=False, reason=reason)
 

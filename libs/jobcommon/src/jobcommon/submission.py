@@ -62,6 +62,7 @@ async def submit_job(
     parent_id: str | None = None,
     child_index: int | None = None,
     stream: str | None = None,
+    owner: str | None = None,
 ) -> Created:
     """Validate, record and enqueue a job (see JobClient.submit); `stream` overrides where its message goes
     (a parent's held children)."""
@@ -82,6 +83,7 @@ async def submit_job(
             trace_id=current_trace_id(),
             parent_id=parent_id,
             child_index=child_index,
+            owner=owner,
             request=request.model_dump(mode="json"),
         )
         created = await store.create(job, idempotency_key=idempotency_key, duplicate_guard=guard)
@@ -130,6 +132,7 @@ async def stage_follow_ups(
                 task_id=task_id,
                 parent_id=parent.task_id,
                 stream=keys.staged(task_id),
+                owner=parent.owner,
             )
         except JobStateConflict:  # made by an earlier run of the parent: its message is still staged
             staged.append(StagedFollowUp(task_id, keys.staged(task_id), target))

@@ -1,13 +1,22 @@
--- Create a job record and index it, unless the id is taken, the client's idempotency key already made a job,
--- or the same work (duplicate guard) is already queued or running.
--- KEYS: job hash, job index, idempotency key ('' slot unused), duplicate guard key ('' slot unused)
+-- Create a job record and index it (globally and in its owner's index and active set), unless the id is
+-- taken, the client's idempotency key already made a job, or the same work (duplicate guard) is already
+-- queued or running.
+-- KEYS: job hash, job index, idempotency key, duplicate guard key, owner's index, owner's active set (a slot
+--       not in use holds the job key)
 -- ARGV: ttl, score, task_id, index_ttl, idempotency ttl, use idempotency ('1'/'0'), use guard ('1'/'0'),
---       job key prefix, field, value, ...
+--       job key prefix, use owner ('1'/'0'), request fingerprint (binds the idempotency key), field, value, ...
 -- Returns {REPLY_APPLIED} created; {REPLY_REFUSED} id taken; {REPLY_IDEMPOTENT, task id} idempotent replay;
--- {REPLY_DUPLICATE, task id} duplicate of a live job.
+-- {REPLY_MISMATCH, task id} the idempotency key made a job from another request; {REPLY_DUPLICATE, task id}
+-- duplicate of a live job.
 if ARGV[6] == '1' then
   local previous = redis.call('GET', KEYS[3])
-  if previous and redis.call('EXISTS', ARGV[8] .. previous) == 1 then return {REPLY_IDEMPOTENT, previous} end
+  if previous then
+    local task, fingerprint = string.match(previous, '^(%S+) (%S*)$')
+    if task and redis.call('EXISTS', ARGV[8] .. task) == 1 then
+      if fingerprint ~= ARGV[10] then return {REPLY_MISMATCH, task} end
+      return {REPLY_IDEMPOTENT, task}
+    end
+  end
 end
 if ARGV[7] == '1' then
   local live = redis.call('GET', KEYS[4])
@@ -16,17 +25,24 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   -- the same creation retried after a lost reply (same id, same creation time) succeeded the first time
   local created_at = nil
-  for i = 9, #ARGV, 2 do if ARGV[i] == 'created_at' then created_at = ARGV[i + 1] end end
+  for i = 11, #ARGV, 2 do if ARGV[i] == 'created_at' then created_at = ARGV[i + 1] end end
   if created_at and redis.call('HGET', KEYS[1], 'created_at') == created_at then return {REPLY_APPLIED} end
   return {REPLY_REFUSED}
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('HSET', KEYS[1], unpack(ARGV, 11))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-if redis.call('TTL', KEYS[2]) < tonumber(ARGV[4]) then
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
+local function index(key)
+  redis.call('ZADD', key, ARGV[2], ARGV[3])
+  if redis.call('TTL', key) < tonumber(ARGV[4]) then redis.call('EXPIRE', key, ARGV[4]) end
 end
-if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5]) end
+index(KEYS[2])
+if ARGV[9] == '1' then
+  index(KEYS[5])
+  redis.call('SADD', KEYS[6], ARGV[3])
+  redis.call('EXPIRE', KEYS[6], ARGV[4])
+  redis.call('HSET', KEYS[1], 'active_key', KEYS[6])
+end
+if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[3] .. ' ' .. ARGV[10], 'EX', ARGV[5]) end
 if ARGV[7] == '1' then
   redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[1])
   redis.call('HSET', KEYS[1], 'dedupe_key', KEYS[4])

@@ -8,6 +8,18 @@ local function now_epoch()
   return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 end
 
+-- A job counts against its owner's quota while queued, retrying or running: it leaves the owner's active set
+-- when it ends and joins it again when it is queued anew (a retry of a failed job). The record names the set.
+local function leave_active(job_key)
+  local active = redis.call('HGET', job_key, 'active_key')
+  if active and active ~= '' then redis.call('SREM', active, redis.call('HGET', job_key, 'task_id')) end
+end
+
+local function join_active(job_key)
+  local active = redis.call('HGET', job_key, 'active_key')
+  if active and active ~= '' then redis.call('SADD', active, redis.call('HGET', job_key, 'task_id')) end
+end
+
 local function notify_parent(job_key)
   local child = redis.call('HMGET', job_key, 'parent_id', 'child_index', 'status', 'result', 'error', 'task_id')
   if not child[1] or child[1] == '' then return end
@@ -56,6 +68,7 @@ local function notify_parent(job_key)
     end
     redis.call('DEL', p[3])
     redis.call('EXPIRE', parent_key, p[9])
+    leave_active(parent_key)
   else
     redis.call('EXPIRE', parent_key, p[8])
   end

@@ -56,6 +56,7 @@ for _, id in ipairs(ids) do
       redis.call('EXPIRE', KEYS[3], ARGV[6])
       local dedupe = redis.call('HGET', job_key, 'dedupe_key')
       if dedupe and dedupe ~= '' then redis.call('DEL', dedupe) end
+      leave_active(job_key)
       notify_parent(job_key)
       dead = dead + 1
     else

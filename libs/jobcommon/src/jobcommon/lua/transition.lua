@@ -41,7 +41,12 @@ if ARGV[2] == 'succeeded' and ARGV[10] ~= '' then
     redis.call('DEL', pair[1])
   end
 end
-if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then notify_parent(KEYS[1]) end
+if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
+  leave_active(KEYS[1])
+  notify_parent(KEYS[1])
+elseif ARGV[2] == 'queued' then
+  join_active(KEYS[1])
+end
 local flat = redis.call('HGETALL', KEYS[1])
 if ARGV[4] ~= '' then
   local job = {}
