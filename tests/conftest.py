@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -25,6 +27,9 @@ from tools.procs import SERVICES, ServiceProcess
 
 if TYPE_CHECKING:
     from tests.cluster import Cluster
+
+os.environ.setdefault("MEDIAJOBS_TEST_HOOKS", "true")  # echo's failure/blocking hooks, for this process and
+# every service process the tests start (they inherit the environment)
 
 
 def _docker_answers() -> bool:
@@ -137,12 +142,43 @@ def service_env(redis_url: str, media_root: Path, otlp: OtlpReceiver, **extra: s
     }
 
 
-def wait_until_ready(api_url: str, services: set[str], timeout: float = 30.0) -> None:
+@dataclass(frozen=True)
+class ApiKeys:
+    """The test deployment's API keys (provisioned through API_KEYS_FILE), by what they may do."""
+
+    admin: str
+    alice_submit: str
+    alice_read: str
+    bob_submit: str
+
+    def file(self, folder: Path) -> Path:
+        entries = [
+            {"name": "tests admin", "owner": "tests", "role": "admin", "key": self.admin},
+            {"name": "alice", "owner": "alice", "role": "submit", "key": self.alice_submit},
+            {"name": "alice read-only", "owner": "alice", "role": "read", "key": self.alice_read},
+            {"name": "bob", "owner": "bob", "role": "submit", "key": self.bob_submit},
+        ]
+        path = folder / "api-keys.json"
+        path.write_text(json.dumps(entries))
+        path.chmod(0o600)
+        return path
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="session")
+def api_keys() -> ApiKeys:
+    return ApiKeys(*(f"mj_test_{secrets.token_urlsafe(24)}" for _ in range(4)))
+
+
+def wait_until_ready(api_url: str, services: set[str], admin_key: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     seen: set[str] = set()
     while time.monotonic() < deadline:
         try:
-            health = httpx.get(f"{api_url}/jobs/health", timeout=2).json()
+            health = httpx.get(f"{api_url}/jobs/health", timeout=2, headers=bearer(admin_key)).json()
             seen = {s["service"] for s in health.get("services", [])}
             if services <= seen:
                 return
@@ -153,15 +189,22 @@ def wait_until_ready(api_url: str, services: set[str], timeout: float = 30.0) ->
 
 
 @pytest.fixture(scope="session")
-def stack(redis_url: str, media_root: Path, otlp: OtlpReceiver) -> Iterator[Stack]:
+def stack(
+    redis_url: str,
+    media_root: Path,
+    otlp: OtlpReceiver,
+    api_keys: ApiKeys,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
     port = free_port()
-    env = service_env(redis_url, media_root, otlp, GATEWAY_PORT=str(port))
+    keys_file = api_keys.file(tmp_path_factory.mktemp("keys"))
+    env = service_env(redis_url, media_root, otlp, GATEWAY_PORT=str(port), API_KEYS_FILE=str(keys_file))
     procs = {name: ServiceProcess(name, env) for name in SERVICES}
     for proc in procs.values():
         proc.start()
     running = Stack(f"http://127.0.0.1:{port}", redis_url, media_root, procs, env)
     try:
-        wait_until_ready(running.api_url, set(SERVICES) - {"gateway"})
+        wait_until_ready(running.api_url, set(SERVICES) - {"gateway"}, api_keys.admin)
     except RuntimeError:
         for proc in procs.values():
             proc.stop()
@@ -197,6 +240,9 @@ async def cluster(redis_url: str, tmp_path: Path, otlp: OtlpReceiver) -> AsyncIt
 
 
 @pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+async def api(stack: Stack, api_keys: ApiKeys) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as an admin client (sees every owner's jobs, health details, dead letters)."""
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=30, headers=bearer(api_keys.admin)
+    ) as client:
         yield client

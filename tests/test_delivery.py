@@ -110,7 +110,7 @@ async def test_chaos_kills_lose_nothing_and_never_double_run_a_live_lease(cluste
                         "job_type": "echo",
                         "sleep_s": rng.uniform(0.5, 1.0),
                         "payload": {"i": i},
-                        "retry": {"max_attempts": 20},
+                        "retry": {"max_attempts": 10},
                     }
                 )
             ).job
@@ -185,7 +185,7 @@ async def test_redis_restart_under_load_loses_nothing(tmp_path: Path, cluster: C
             f.started_at.timestamp()
             for f in finals
             if f.started_at is not None
-            and f.worker.endswith(f"-{worker.pid}")
+            and (f.worker or "").endswith(f"-{worker.pid}")
             and f.started_at.timestamp() > back
         ]
         assert after, f"worker {worker.pid} ran nothing after the restart"
@@ -286,6 +286,34 @@ async def test_hard_time_limit_kills_a_run_that_ignores_the_soft_one(cluster: Cl
     assert final.error is not None
     assert final.error.type == "HardTimeLimitExceeded"
     assert await asyncio.to_thread(worker.wait, 15) == 75  # the runaway died with its process
+
+
+async def test_equal_soft_and_hard_limits_cannot_crash_the_service(cluster: Cluster) -> None:
+    """`time_limit` soft = hard = 1 s on a 2 s echo (a crash-loop attempt): the job fails TimeLimitExceeded,
+    the hard limit is pushed 5 s past the soft one, the service keeps its pid and a job running beside it
+    succeeds."""
+    worker = cluster.start("janitor")
+    async with JobClient(cluster.settings) as client:
+        beside = (await client.submit({"job_type": "echo", "sleep_s": 3, "payload": {"beside": True}})).job
+        hostile = (
+            await client.submit(
+                {
+                    "job_type": "echo",
+                    "sleep_s": 2,
+                    "time_limit": {"soft_limit_s": 1, "hard_limit_s": 1},
+                    "retry": {"max_attempts": 1},
+                }
+            )
+        ).job
+        failed = await client.wait(hostile.task_id, timeout=20)
+        fine = await client.wait(beside.task_id, timeout=20)
+    assert failed.status == JobStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.type == "TimeLimitExceeded"
+    assert fine.status == JobStatus.SUCCEEDED
+    assert worker.alive()
+    assert fine.worker is not None
+    assert fine.worker.endswith(f"-{worker.pid}")
 
 
 async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) -> None:

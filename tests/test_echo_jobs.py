@@ -42,7 +42,7 @@ async def test_handler_error_fails_job_with_reason(api: httpx.AsyncClient) -> No
     assert final["error"] == {"type": "EchoFailed", "message": "the canary is unhappy"}
     result = await api.get(f"/jobs/{job['task_id']}/result")
     assert result.status_code == 409
-    assert result.json()["status"] == "failed"
+    assert result.json()["job_status"] == "failed"
 
 
 async def test_cancel_running_job_within_a_second(api: httpx.AsyncClient) -> None:
@@ -58,7 +58,7 @@ async def test_cancel_running_job_within_a_second(api: httpx.AsyncClient) -> Non
     assert asyncio.get_running_loop().time() - started < 1.0
     again = await api.post(f"/jobs/{job['task_id']}/cancel")
     assert again.status_code == 409
-    assert again.json()["status"] == "cancelled"
+    assert again.json()["job_status"] == "cancelled"
 
 
 async def test_queued_job_cancelled_never_runs(api: httpx.AsyncClient, stack: Stack) -> None:
@@ -83,7 +83,7 @@ async def test_finished_job_cannot_be_cancelled(api: httpx.AsyncClient) -> None:
     await wait_terminal(api, job["task_id"])
     response = await api.post(f"/jobs/{job['task_id']}/cancel")
     assert response.status_code == 409
-    assert response.json()["status"] == "succeeded"
+    assert response.json()["job_status"] == "succeeded"
     assert (await status(api, job["task_id"]))["status"] == "succeeded"
 
 

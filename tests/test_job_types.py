@@ -23,7 +23,7 @@ from jobcommon import (
 from jobcommon.policies import DEFAULT, policy_for
 from jobcommon.requests import EchoRequest, ThumbnailRequest, VideoDownloadRequest
 from tests.cluster import Cluster
-from tests.conftest import wait_until_ready
+from tests.conftest import ApiKeys, bearer, wait_until_ready
 from tools.localredis import free_port
 
 
@@ -82,17 +82,19 @@ def _plugin_dist(site: Path) -> Path:
     return site
 
 
-async def test_a_job_type_from_outside_jobcommon_runs_end_to_end(cluster: Cluster, tmp_path: Path) -> None:
+async def test_a_job_type_from_outside_jobcommon_runs_end_to_end(
+    cluster: Cluster, tmp_path: Path, api_keys: ApiKeys
+) -> None:
     """A plugin's job type, found through the `mediajobs.job_types` entry point by every process: the
     gateway accepts and documents it, its own service runs it, the janitor and health watch its queue."""
     plugin = {"PYTHONPATH": str(_plugin_dist(tmp_path / "site")) + ":" + str(Path.cwd())}
     port = free_port()
-    cluster.start("gateway", GATEWAY_PORT=str(port), **plugin)
+    cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(tmp_path)), **plugin)
     cluster.start("tests.support.shout_service", **plugin)
     cluster.start("janitor", **plugin)
     api_url = f"http://127.0.0.1:{port}"
-    wait_until_ready(api_url, {"shouter", "janitor"})
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
+    wait_until_ready(api_url, {"shouter", "janitor"}, api_keys.admin)
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=bearer(api_keys.admin)) as api:
         schema = (await api.get("/openapi.json")).json()
         assert "ShoutRequest" in schema["components"]["schemas"]
         bad = await api.post("/jobs/submit", json={"job_type": "shout", "text": "x" * 101})

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
-from jobcommon import JobClient, JobStatus
+from jobcommon import EchoRequest, Job, JobClient, JobStatus
+from jobcommon.models import utcnow
+from jobcommon.submission import enqueue
 from tests.cluster import Cluster
 from tests.jobs import submit, wait_for, wait_terminal
 from tests.support.httpserver import MediaServer
@@ -140,16 +144,29 @@ async def test_follow_up_cannot_start_before_its_parent_is_recorded_as_succeeded
     assert child.started_at > done.finished_at, (child.started_at, done.finished_at)
 
 
-async def test_a_follow_up_that_cannot_be_created_fails_its_parent(api: httpx.AsyncClient) -> None:
-    """A follow-up whose own follow-up names no job type cannot be created when the parent succeeds: the
-    parent ends `failed` (FollowUpError, one attempt, no children) instead of staying `running` and being
-    run again until WorkerLost."""
-    top = await submit(
-        api, {"job_type": "echo", "then": [{"job_type": "echo", "then": [{"job_type": "no_such_type"}]}]}
-    )
-    done = await wait_terminal(api, top["task_id"])
-    assert done["status"] == "failed", done
-    assert done["error"]["type"] == "FollowUpError"
-    assert "no_such_type" in done["error"]["message"]
-    assert done["attempts"] == 1
-    assert done["children"] == []
+async def test_a_follow_up_that_cannot_be_created_fails_its_parent(cluster: Cluster) -> None:
+    """A follow-up that no longer validates when its parent succeeds (its job type gone between submission and
+    run; simulated by enqueuing a request that skipped the submission checks, which answer 422 for it): the
+    parent ends `failed` (FollowUpError, one attempt, no children) instead of staying `running` and being run
+    again until WorkerLost."""
+    cluster.start("janitor")
+    async with JobClient(cluster.settings) as client:
+        request = EchoRequest(then=[{"job_type": "no_such_type"}])
+        job = Job(
+            task_id=uuid.uuid4().hex,
+            job_type="echo",
+            queue="default",
+            status=JobStatus.QUEUED,
+            max_attempts=3,
+            created_at=utcnow(),
+            request=request.model_dump(mode="json"),
+        )
+        await client.store.create(job)
+        await enqueue(client.broker, request, job.task_id)
+        done = await client.wait(job.task_id, timeout=20)
+    assert done.status == JobStatus.FAILED, cluster.logs()[-3000:]
+    assert done.error is not None
+    assert done.error.type == "FollowUpError"
+    assert "no_such_type" in done.error.message
+    assert done.attempts == 1
+    assert done.children == []

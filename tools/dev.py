@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from tools.devkey import ensure_dev_key
 from tools.localredis import LocalRedis, port_is_free
 from tools.procs import SERVICES, ServiceProcess
 
@@ -78,6 +79,17 @@ def main() -> None:
         print(f"{'dev':>10} | redis-server on {env['REDIS_URL']} (data in var/redis)", flush=True)
     port = os.environ.get("GATEWAY_PORT", "8000")
     print(f"{'dev':>10} | gateway on http://127.0.0.1:{port}  (API docs: /docs)", flush=True)
+    if os.environ.get("AUTH", "on").lower() in {"off", "false", "0", "no"}:
+        print(f"{'dev':>10} | AUTH=off: the API checks no keys", flush=True)
+    elif "API_KEYS_FILE" not in os.environ:
+        key, keys_file, created = ensure_dev_key(ROOT / "var")
+        env["API_KEYS_FILE"] = str(keys_file)
+        made = "created" if created else "reused"
+        print(f"{'dev':>10} | admin API key ({made}, also in var/dev-api-key): {key}", flush=True)
+        print(
+            f"{'dev':>10} |   curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{port}/jobs/list",
+            flush=True,
+        )
     supervisor = Supervisor(env)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

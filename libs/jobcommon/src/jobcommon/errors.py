@@ -75,6 +75,22 @@ class JobStateConflict(ClientError):
         self.status = status
 
 
+class Unauthenticated(ClientError):
+    """The request carries no valid API key (401)."""
+
+
+class Forbidden(ClientError):
+    """The API key is valid but its role does not allow this action (403)."""
+
+
+class RateLimited(ClientError):
+    """Too many submissions for this key, or too many of its owner's jobs still queued or running (429)."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class IdempotencyKeyReused(ClientError):
     """An Idempotency-Key already made a job from a different request: a client bug, never replayed."""
 

@@ -384,8 +384,7 @@ async def _cancel(task: asyncio.Task[Any], *, within_s: float) -> bool:
     deadline = time.monotonic() + within_s
     while not task.done():
         task.cancel()
-        left = deadline - time.monotonic()
-        if left <= 0:
+        await asyncio.wait({task}, timeout=RECANCEL_EVERY_S)  # at least one round: a handler that stops
+        if time.monotonic() >= deadline:  # at once must count as stopped, even with no time to spare
             break
-        await asyncio.wait({task}, timeout=min(RECANCEL_EVERY_S, left))
     return task.done()

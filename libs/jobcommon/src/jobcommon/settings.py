@@ -67,8 +67,8 @@ class CommonSettings(BaseSettings):
         return self
 
 
-def _split_networks(value: Any) -> Any:
-    """``DOWNLOAD_ALLOWED_NETWORKS``: a JSON list or a comma/space separated string."""
+def split_list(value: Any) -> Any:
+    """A list setting from the environment: a JSON list or a comma/space separated string."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
@@ -87,7 +87,7 @@ class NetworkGuardSettings(BaseSettings):
         default=False,
         description="Allow fetching from loopback/private/link-local addresses (tests, home setups).",
     )
-    download_allowed_networks: Annotated[list[str], NoDecode, BeforeValidator(_split_networks)] = Field(
+    download_allowed_networks: Annotated[list[str], NoDecode, BeforeValidator(split_list)] = Field(
         default_factory=list,
         description="Non-public networks that may still be reached (CIDR list, e.g. "
         "'192.168.1.0/24,10.0.0.5'); checked against the address actually connected to.",

@@ -7,6 +7,8 @@ import hashlib
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from redis.exceptions import RedisError
 
 from jobcommon import keys
@@ -27,13 +29,53 @@ SOURCE_FIELDS = ("sources", "items")
 """Fields through which a follow-up job receives its parent's output (the parent's task id)."""
 
 
+MAX_FOLLOW_UP_DEPTH = 4
+"""`then` may nest this deep (a follow-up of a follow-up of ...)."""
+MAX_FOLLOW_UPS = 32
+"""A request names at most this many follow-ups in all, at every depth."""
+
+
 def parse_request(request: AnyJobRequest | dict[str, Any]) -> AnyJobRequest:
-    """Validate a request, its follow-ups included (raises pydantic.ValidationError)."""
+    """Validate a request and its whole tree of follow-ups (at most `MAX_FOLLOW_UP_DEPTH` deep and
+    `MAX_FOLLOW_UPS` in all); raises pydantic.ValidationError naming the bad field's path
+    (e.g. `then.0.then.1.job_type`)."""
     if isinstance(request, dict):
         request = JOB_TYPES.parse(request)
-    for follow_up in request.then:
-        follow_up_request(follow_up, parent_id="0" * 32)
+    _check_follow_ups(request, ("then",), 1, [0])
     return request
+
+
+def _check_follow_ups(
+    request: AnyJobRequest, path: tuple[str | int, ...], depth: int, seen: list[int]
+) -> None:
+    for index, spec in enumerate(request.then):
+        where = (*path, index)
+        seen[0] += 1
+        if depth > MAX_FOLLOW_UP_DEPTH:
+            raise _invalid(where, f"follow-ups may nest at most {MAX_FOLLOW_UP_DEPTH} deep")
+        if seen[0] > MAX_FOLLOW_UPS:
+            raise _invalid(where, f"at most {MAX_FOLLOW_UPS} follow-ups in all")
+        try:
+            follow_up = follow_up_request(spec, parent_id="0" * 32)
+        except ValidationError as exc:
+            raise ValidationError.from_exception_data(
+                "follow-up",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("follow_up", "{msg}", {"msg": error["msg"]}),
+                        loc=(*where, *error["loc"]),
+                        input=None,
+                    )
+                    for error in exc.errors(include_url=False)
+                ],
+            ) from None
+        _check_follow_ups(follow_up, (*where, "then"), depth + 1, seen)
+
+
+def _invalid(loc: tuple[str | int, ...], message: str) -> ValidationError:
+    return ValidationError.from_exception_data(
+        "follow-up", [InitErrorDetails(type=PydanticCustomError("follow_up", message), loc=loc, input=None)]
+    )
 
 
 def follow_up_request(spec: dict[str, Any], parent_id: str) -> AnyJobRequest:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from gateway import problems
+from gateway.api_keys import KeyStore, read_keys_file
+from gateway.body_limit import BodyLimit
+from gateway.key_routes import router as key_router
+from gateway.rate_limit import SubmitRateLimit
 from gateway.routes import router
 from gateway.settings import GatewaySettings
 from jobcommon import JobClient
 from jobcommon.tracing import configure_tracing, shutdown_tracing
+
+log = logging.getLogger("mediajobs.gateway")
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -24,6 +33,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await client.start()
         app.state.client = client
         app.state.settings = settings
+        app.state.keys = KeyStore(client.redis)
+        app.state.rate_limit = SubmitRateLimit(
+            client.redis, per_s=settings.submit_rate_per_s, burst=settings.submit_burst
+        )
+        if settings.api_keys_file is not None:
+            await app.state.keys.provision(read_keys_file(settings.api_keys_file))
+        if not settings.auth:
+            log.warning("AUTH=off: no API keys are checked; every caller is an admin. Trusted networks only.")
         try:
             yield
         finally:
@@ -37,6 +54,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(key_router)
     problems.install(app)
+    if settings.gateway_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.gateway_cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"],
+        )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.gateway_allowed_hosts)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     FastAPIInstrumentor.instrument_app(app, tracer_provider=configure_tracing("gateway"))
     return app

@@ -1,43 +1,121 @@
-"""How errors become HTTP answers: every client error gets a 4xx with a reason; Redis outages a 503."""
+"""How errors become HTTP answers: RFC 9457 problem details (`application/problem+json`) with a reason for
+every client error (4xx), and a 503 for a Redis outage that says nothing of hosts, ports or internals."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobcommon import JobNotFound, JobStateConflict, QueueUnavailable
+from jobcommon.errors import Forbidden, IdempotencyKeyReused, RateLimited, Unauthenticated
+
+log = logging.getLogger("mediajobs.gateway")
+
+PROBLEM = "application/problem+json"
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+}
 
 
-def _body(detail: str, status: str | None = None) -> dict[str, str]:
-    return {"detail": detail} | ({"status": status} if status else {})
+def problem_response(
+    status: int,
+    title: str | None = None,
+    detail: str = "",
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or TITLES.get(status, "Error"),
+        "status": status,
+    }
+    body |= {"detail": detail} if detail else {}
+    return JSONResponse(body | extra, status_code=status, headers=headers, media_type=PROBLEM)
 
 
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(_body(str(exc)), status_code=404)
+    return problem_response(404, detail=str(exc))
 
 
 async def _conflict(_: Request, exc: Exception) -> JSONResponse:
-    status = exc.status if isinstance(exc, JobStateConflict) else None
-    return JSONResponse(_body(str(exc), status), status_code=409)
+    job_status = exc.status if isinstance(exc, JobStateConflict) else None
+    return problem_response(409, detail=str(exc), job_status=job_status)
 
 
-async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(_body(f"job store unavailable: {exc}"), status_code=503, headers={"Retry-After": "5"})
+async def _unauthenticated(_: Request, exc: Exception) -> JSONResponse:
+    return problem_response(401, detail=str(exc), headers={"WWW-Authenticate": 'Bearer realm="mediajobs"'})
+
+
+async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
+    return problem_response(403, detail=str(exc))
+
+
+async def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
+    wait = exc.retry_after_s if isinstance(exc, RateLimited) else 1.0
+    return problem_response(429, detail=str(exc), headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+
+
+async def _idempotency(_: Request, exc: Exception) -> JSONResponse:
+    return problem_response(422, detail=str(exc))
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: job store unavailable: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503, detail="the job store is unavailable; try again", headers={"Retry-After": "5"}
+    )
 
 
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
-    """A request that validated at the edge but not deeper (e.g. a follow-up job in `then`)."""
-    errors = exc.errors(include_url=False, include_context=False) if isinstance(exc, ValidationError) else []
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    """Validation errors, at the edge or deeper (e.g. a follow-up job in `then`), naming the bad fields."""
+    if isinstance(exc, ValidationError | RequestValidationError):
+        errors = (
+            exc.errors(include_url=False, include_context=False)
+            if isinstance(exc, ValidationError)
+            else exc.errors()
+        )
+    else:
+        errors = []
+    cleaned: list[dict[str, Any]] = [
+        {k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors
+    ]
+    summary = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in cleaned[:5])
+    return problem_response(422, detail=summary or "invalid request", errors=jsonable_encoder(cleaned))
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(exc.status_code, detail=str(exc.detail), headers=exc.headers)
 
 
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(ValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(JobNotFound, _not_found)
     app.add_exception_handler(JobStateConflict, _conflict)
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_exception_handler(IdempotencyKeyReused, _idempotency)
     app.add_exception_handler(QueueUnavailable, _unavailable)
     app.add_exception_handler(RedisError, _unavailable)
     app.add_exception_handler(OSError, _unavailable)

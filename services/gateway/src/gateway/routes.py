@@ -1,6 +1,7 @@
 """The /jobs API."""
 
 import asyncio
+import logging
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -8,13 +9,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from redis.exceptions import RedisError
 
+from gateway.api_keys import ApiKey, Role
+from gateway.auth import Caller, OptionalCaller, Submitter
+from gateway.problems import problem_response
+from gateway.rate_limit import SubmitRateLimit
 from gateway.schemas import (
     DiskHealth,
     Health,
+    HealthSummary,
     ItemPage,
     JanitorHealth,
     JobList,
@@ -23,10 +30,13 @@ from gateway.schemas import (
     RedisHealth,
     ResultResponse,
 )
-from jobcommon import JOB_TYPES, Job, JobClient, JobStatus, keys
+from jobcommon import JOB_TYPES, Job, JobClient, JobNotFound, JobStatus, keys
 from jobcommon.client import DeadLetter
+from jobcommon.errors import RateLimited
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
+
+log = logging.getLogger("mediajobs.gateway")
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -49,12 +59,29 @@ def get_client(request: Request) -> JobClient:
 Client = Annotated[JobClient, Depends(get_client)]
 
 
-async def existing_job(task_id: str, client: Client) -> Job:
-    return await client.get(task_id)
+async def existing_job(task_id: str, client: Client, key: Caller) -> Job:
+    """The job, if the caller may see it: another owner's job answers 404, exactly like an unknown one."""
+    job = await client.get(task_id)
+    if not key.sees(job):
+        raise JobNotFound(task_id)
+    return job
 
 
 ExistingJob = Annotated[Job, Depends(existing_job)]
 """Resolved before a response starts, so a streaming endpoint can still answer 404."""
+
+
+async def _admit(request: Request, client: JobClient, key: ApiKey) -> None:
+    """Per-key rate limit and per-owner quota of live jobs (429 with Retry-After)."""
+    limiter: SubmitRateLimit = request.app.state.rate_limit
+    wait = await limiter.wait_s(key.id)
+    if wait > 0:
+        raise RateLimited(
+            f"too many submissions with this API key; try again in {wait:.1f} s", retry_after_s=wait
+        )
+    quota = request.app.state.settings.max_active_jobs
+    if await client.store.active_jobs(key.owner) >= quota:
+        raise RateLimited(f"{quota} of this owner's jobs are already queued or running", retry_after_s=5.0)
 
 
 @router.post(
@@ -68,8 +95,12 @@ ExistingJob = Annotated[Job, Depends(existing_job)]
 async def submit(
     job: Annotated[JobRequest, Body()],
     client: Client,
+    key: Submitter,
+    request: Request,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+    ] = None,
 ) -> Job:
     """Queue a job. The body's `job_type` selects its fields; the answer is the queued job.
 
@@ -77,7 +108,8 @@ async def submit(
     download (URL and options) already queued or running is returned instead of starting it twice (200),
     unless `allow_duplicate` is set.
     """
-    created = await client.submit(job, idempotency_key=idempotency_key)
+    await _admit(request, client, key)
+    created = await client.submit(job, idempotency_key=idempotency_key, owner=key.owner)
     if not created.created:
         response.status_code = status.HTTP_200_OK
         response.headers["Mediajobs-Existing-Job"] = created.reason
@@ -85,30 +117,53 @@ async def submit(
 
 
 @router.get("/dead", response_model=list[DeadLetter])
-async def dead_letters(client: Client, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[DeadLetter]:
-    """Jobs that ran out of attempts, newest first (retry one with POST /jobs/{task_id}/retry)."""
-    return await client.dead_letters(limit)
+async def dead_letters(
+    client: Client, key: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[DeadLetter]:
+    """Jobs that ran out of attempts, newest first (retry one with POST /jobs/{task_id}/retry); the
+    caller's own unless it is an admin."""
+    return await client.dead_letters(limit, owner=None if key.role == Role.ADMIN else key.owner)
 
 
 @router.get("/list", response_model=JobList)
 async def list_jobs(
     client: Client,
+    key: Caller,
     job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
-    job_type: str | None = None,
+    job_type: Annotated[str | None, Query(max_length=100)] = None,
+    owner: Annotated[str | None, Query(max_length=64, description="Admins only: one owner's jobs.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JobList:
-    """Jobs newest first, optionally filtered, with every queue's depth."""
-    page = await client.list(status=job_status, job_type=job_type, limit=limit, offset=offset)
+    """Jobs newest first (the caller's own; an admin's: everyone's, or one `owner`'s), optionally filtered,
+    with every queue's depth. A page may hold fewer than `limit` jobs and a `next_offset` when a filter
+    matches rarely: each call reads a bounded number of records."""
+    if job_type is not None and job_type not in JOB_TYPES.names():
+        raise RequestValidationError(
+            [{"loc": ("query", "job_type"), "msg": f"unknown job type {job_type!r}", "type": "value_error"}]
+        )
+    scope = (owner if key.role == Role.ADMIN else key.owner) if owner or key.role != Role.ADMIN else None
+    page = await client.list(status=job_status, job_type=job_type, owner=scope, limit=limit, offset=offset)
     queues = await all_queue_stats(client.redis)
     return JobList(jobs=page.jobs, next_offset=page.next_offset, queues={q.queue: q for q in queues})
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
-async def health(client: Client, request: Request) -> JSONResponse:
-    """Redis reachability and latency, every queue's numbers, the live service instances, and the janitor's
-    leader and the last report of each of its duties."""
+@router.get(
+    "/health",
+    response_model=Health | HealthSummary,
+    responses={503: {"model": Health | HealthSummary}},
+)
+async def health(client: Client, request: Request, key: OptionalCaller) -> JSONResponse:
+    """Without an admin key: only `status` (a liveness answer anyone may ask for). With one: Redis
+    reachability and latency, every queue's numbers, the live service instances, and the janitor's leader
+    and the last report of each of its duties."""
     started = time.perf_counter()
+    if key is None or key.role != Role.ADMIN:
+        try:
+            await client.redis.ping()
+        except (RedisError, OSError):
+            return JSONResponse(HealthSummary(status="unavailable").model_dump(), status_code=503)
+        return JSONResponse(HealthSummary(status="ok").model_dump())
     try:
         await client.redis.ping()
         latency = (time.perf_counter() - started) * 1000
@@ -117,7 +172,8 @@ async def health(client: Client, request: Request) -> JSONResponse:
         leader = cast("str | None", await client.redis.get(keys.JANITOR_LEADER))
         reports = cast("dict[str, str]", await client.redis.hgetall(keys.JANITOR_REPORT))
     except (RedisError, OSError) as exc:
-        redis = RedisHealth(reachable=False, error=str(exc))
+        log.warning("health: Redis unreachable: %s", exc)
+        redis = RedisHealth(reachable=False, error="unreachable")
         down = Health(status="unavailable", redis=redis, queues={}, services=[])
         return JSONResponse(down.model_dump(mode="json"), status_code=503)
     body = Health(
@@ -132,14 +188,13 @@ async def health(client: Client, request: Request) -> JSONResponse:
 
 
 @router.get("/{task_id}/status", response_model=Job, responses=NOT_FOUND)
-async def job_status(task_id: str, client: Client) -> Job:
+async def job_status(job: ExistingJob) -> Job:
     """The whole job record: status, progress, attempts, timestamps, error, result, trace id."""
-    return await client.get(task_id)
+    return job
 
 
 @router.get("/{task_id}/progress", response_model=ProgressResponse, responses=NOT_FOUND)
-async def job_progress(task_id: str, client: Client) -> ProgressResponse:
-    job = await client.get(task_id)
+async def job_progress(task_id: str, job: ExistingJob) -> ProgressResponse:
     return ProgressResponse(task_id=task_id, status=job.status, **job.progress.model_dump())
 
 
@@ -148,13 +203,12 @@ async def job_progress(task_id: str, client: Client) -> ProgressResponse:
     response_model=ResultResponse,
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has not succeeded (yet)."}},
 )
-async def job_result(task_id: str, client: Client) -> JSONResponse:
-    job = await client.get(task_id)
+async def job_result(task_id: str, job: ExistingJob) -> JSONResponse:
     if job.status != JobStatus.SUCCEEDED:
         detail = f"job is {job.status.value}; a result exists only once it has succeeded"
         if job.error is not None:
             detail += f" ({job.error.type}: {job.error.message})"
-        return JSONResponse({"detail": detail, "status": job.status.value}, status_code=409)
+        return problem_response(409, detail=detail, job_status=job.status.value)
     body = ResultResponse(task_id=task_id, status=job.status, result=job.result or {})
     return JSONResponse(body.model_dump(mode="json"))
 
@@ -165,7 +219,7 @@ async def job_result(task_id: str, client: Client) -> JSONResponse:
     response_model=Job,
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has already finished."}},
 )
-async def cancel(task_id: str, client: Client) -> Job:
+async def cancel(task_id: str, client: Client, _: ExistingJob, __: Submitter) -> Job:
     """Cancel: a queued job at once; a running job stops within a second (`cancel_requested` until then)."""
     return await client.cancel(task_id)
 
@@ -176,7 +230,7 @@ async def cancel(task_id: str, client: Client) -> Job:
     response_model=Job,
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "Only failed jobs can be retried."}},
 )
-async def retry(task_id: str, client: Client) -> Job:
+async def retry(task_id: str, client: Client, _: ExistingJob, __: Submitter) -> Job:
     """Run a failed or dead-lettered job again, with a fresh attempt budget."""
     return await client.retry(task_id)
 

@@ -80,11 +80,20 @@ class Health(BaseModel):
     janitor: JanitorHealth = Field(default_factory=JanitorHealth)
 
 
-class Problem(BaseModel):
-    """Error body: `detail` says what went wrong; `status` is the job's status where it matters."""
+class HealthSummary(BaseModel):
+    """Health without details: what anyone may ask (a liveness probe); the details need an admin key."""
 
-    detail: str
-    status: str | None = None
+    status: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`): `detail` says what went wrong."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str = ""
+    job_status: str | None = Field(default=None, description="The job's status, where it matters (409).")
 
 
 class ItemPage(BaseModel):

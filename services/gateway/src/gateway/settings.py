@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import NoDecode
 
 from jobcommon import CommonSettings
+from jobcommon.settings import split_list
 
 
 class GatewaySettings(CommonSettings):
@@ -14,4 +19,24 @@ class GatewaySettings(CommonSettings):
         default=2 * 1024**3,
         ge=0,
         description="Health reports MEDIA_ROOT's disk as low below this many free bytes.",
+    )
+    auth: bool = Field(
+        default=True, description="Require API keys (AUTH=off: every caller is admin; trusted networks only)."
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="JSON list of keys to provision at start: {name, owner, role, key | sha256}.",
+    )
+    gateway_allowed_hosts: Annotated[list[str], NoDecode, BeforeValidator(split_list)] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1"],
+        description="Host headers answered (others get 400): guards a local gateway against DNS rebinding.",
+    )
+    gateway_cors_origins: Annotated[list[str], NoDecode, BeforeValidator(split_list)] = Field(
+        default_factory=list, description="Browser origins allowed to call the API (none: no CORS headers)."
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    submit_rate_per_s: float = Field(default=50.0, gt=0, description="Per API key, on average.")
+    submit_burst: int = Field(default=200, ge=1, description="Per API key, at once.")
+    max_active_jobs: int = Field(
+        default=10_000, ge=1, description="Per owner: queued, retrying and running jobs at once (429 beyond)."
     )

@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 MAX_URL_LENGTH = 4096
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
+UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+"""Control characters and the invisible or direction-changing ones (bidi overrides) that make a name read
+differently from what it is."""
+MAX_JSON_DEPTH = 32
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of JSON-like data, counting no further than `limit` + 1 (no recursion)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def bounded_json(value: dict[str, Any]) -> dict[str, Any]:
+    """Validator: free-form JSON at most `MAX_JSON_DEPTH` deep and `MAX_PAYLOAD_BYTES` long."""
+    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if len(json.dumps(value, separators=(",", ":"))) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"longer than {MAX_PAYLOAD_BYTES} bytes as JSON")
+    return value
+
+
+BoundedJson = Annotated[dict[str, Any], AfterValidator(bounded_json)]
+"""A free-form JSON object a client may send (a payload, a follow-up's request), bounded in depth and size."""
+
+
+def safe_text(value: str) -> str:
+    """Validator: no control, invisible or bidi characters."""
+    if UNSAFE_TEXT.search(value):
+        raise ValueError("control, invisible and bidirectional-override characters are not allowed")
+    return value
 
 
 class StrictModel(BaseModel):
@@ -29,10 +70,10 @@ def http_url(value: str) -> str:
 
 def media_source(value: str) -> str:
     """Validator: a path relative to MEDIA_ROOT (no escaping it) or the task id of a finished job."""
-    value = value.strip()
+    value = safe_text(value.strip())
     if TASK_ID.match(value):
         return value
-    if not value or value.startswith("/") or "\\" in value or "\x00" in value:
+    if not value or value.startswith("/") or "\\" in value:
         raise ValueError("a source is a path relative to MEDIA_ROOT or the task id of a finished job")
     if any(part == ".." for part in value.split("/")):
         raise ValueError("a source path may not leave MEDIA_ROOT")
@@ -62,12 +103,26 @@ class JobRequestBase(StrictModel):
 
     retry: RetryOverride | None = None
     time_limit: TimeLimitOverride | None = None
-    then: list[dict[str, Any]] = Field(
+    then: list[BoundedJson] = Field(
         default_factory=list,
         max_length=20,
         description="Follow-up jobs created when this one succeeds, each on its own queue, with this job's "
         "output as their `source` (e.g. a download followed by a thumbnail and a metadata pass).",
     )
+
+    @model_validator(mode="after")
+    def _overrides_within_bounds(self) -> Self:
+        """`retry` and `time_limit` may tune the job type's policy, within its bounds (see `policies`)."""
+        from jobcommon.job_types import JOB_TYPES
+        from jobcommon.policies import check_overrides
+
+        if self.retry is not None or self.time_limit is not None:
+            try:
+                policy = JOB_TYPES.get(self.job_type).policy
+            except KeyError:
+                return self  # not a registered job type (yet): its policy is checked when it is
+            check_overrides(policy, self.retry, self.time_limit)
+        return self
 
     def duplicate_fingerprint(self) -> str | None:
         """Identifies the work itself; two live jobs with the same fingerprint would do it twice.

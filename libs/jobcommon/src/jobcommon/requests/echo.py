@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import os
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from jobcommon.job_types import job_type
 from jobcommon.policies import DEFAULT
 from jobcommon.queues import QUEUES, Queue
-from jobcommon.requests.base import JobRequestBase
+from jobcommon.requests.base import BoundedJson, JobRequestBase
+
+TEST_HOOKS_ENV = "MEDIAJOBS_TEST_HOOKS"
+TEST_HOOKS = ("fail_with", "fail_attempts", "block_s", "ignore_cancel")
 
 
 @job_type(queue=QUEUES[Queue.DEFAULT], policy=DEFAULT)
@@ -17,12 +21,12 @@ class EchoRequest(JobRequestBase):
     """Canary job: returns its payload after an optional sleep (used by health checks and benchmarks)."""
 
     job_type: Literal["echo"] = "echo"
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: BoundedJson = Field(default_factory=dict)
     sleep_s: float = Field(default=0.0, ge=0.0, le=3600.0)
     fail_with: str | None = Field(
         default=None,
         max_length=1000,
-        description="Fail the job with this message (tests error paths).",
+        description="Test hook: fail the job with this message (tests error paths).",
     )
     fail_kind: Literal["permanent", "transient", "unknown"] = Field(
         default="permanent",
@@ -31,14 +35,24 @@ class EchoRequest(JobRequestBase):
     fail_attempts: int | None = Field(
         default=None,
         ge=1,
-        description="Fail until N failures are on record, then succeed.",
+        description="Test hook: fail until N failures are on record, then succeed.",
     )
     block_s: float = Field(
         default=0.0,
         ge=0.0,
         le=60.0,
-        description="Block the worker's event loop this long first (tests liveness of busy workers).",
+        description="Test hook: block the worker's event loop this long first (liveness tests).",
     )
     ignore_cancel: bool = Field(
-        default=False, description="Sleep in a way cancellation cannot interrupt (tests hard time limits)."
+        default=False,
+        description="Test hook: sleep in a way cancellation cannot interrupt (tests hard time limits).",
     )
+
+    @model_validator(mode="after")
+    def _test_hooks_enabled(self) -> Self:
+        """The failure, blocking and cancel-ignoring hooks exist for tests and benchmarks: a deployment offers
+        them only with `MEDIAJOBS_TEST_HOOKS=true` (every process that validates requests reads it)."""
+        used = [name for name in TEST_HOOKS if getattr(self, name) not in (None, False, 0.0)]
+        if used and os.environ.get(TEST_HOOKS_ENV, "").lower() not in {"1", "true", "yes", "on"}:
+            raise ValueError(f"{', '.join(used)}: echo's test hooks are off here (set {TEST_HOOKS_ENV}=true)")
+        return self

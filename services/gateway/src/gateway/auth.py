@@ -1,0 +1,66 @@
+"""Who is calling: the API key of a request (`Authorization: Bearer <key>` or `X-API-Key`), as a FastAPI
+dependency. Without a valid key a route answers 401 (`WWW-Authenticate: Bearer`); with a key whose role is
+too low, 403. With `AUTH=off` (a trusted network) every caller is the admin `local`, and a warning says so
+at every start."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from gateway.api_keys import ApiKey, KeyStore, Role
+from jobcommon.errors import Forbidden, Unauthenticated
+
+AUTH_OFF = ApiKey(
+    id="auth-off", name="AUTH=off", owner="local", role=Role.ADMIN, created_at=datetime.now(UTC)
+)
+
+
+def _secret(authorization: str | None, x_api_key: str | None) -> str | None:
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return x_api_key.strip() if x_api_key else None
+
+
+async def optional_caller(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> ApiKey | None:
+    """The caller's key, or None without a valid one."""
+    if not request.app.state.settings.auth:
+        return AUTH_OFF
+    secret = _secret(authorization, x_api_key)
+    if not secret or len(secret) > 200:
+        return None
+    store: KeyStore = request.app.state.keys
+    return await store.lookup(secret)
+
+
+async def caller(key: Annotated[ApiKey | None, Depends(optional_caller)]) -> ApiKey:
+    if key is None:
+        raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>, or X-API-Key)")
+    return key
+
+
+Caller = Annotated[ApiKey, Depends(caller)]
+OptionalCaller = Annotated[ApiKey | None, Depends(optional_caller)]
+
+
+def needs(role: Role) -> object:
+    """A dependency that admits keys of `role` or higher."""
+
+    async def check(key: Caller) -> ApiKey:
+        if not key.allows(role):
+            raise Forbidden(f"this API key's role ({key.role}) does not allow this; it needs {role}")
+        return key
+
+    return Depends(check)
+
+
+Submitter = Annotated[ApiKey, needs(Role.SUBMIT)]
+Admin = Annotated[ApiKey, needs(Role.ADMIN)]

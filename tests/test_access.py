@@ -1,0 +1,215 @@
+"""Access control: API keys with owners and roles, scoped jobs, key management, limits, hostile requests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cluster import Cluster
+from tests.conftest import ApiKeys, Stack, bearer, wait_until_ready
+from tests.jobs import wait_terminal
+from tools.localredis import free_port
+
+
+@pytest.fixture
+async def anon(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+        yield client
+
+
+def as_key(stack: Stack, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers=bearer(key))
+
+
+async def test_without_a_valid_key_every_route_answers_401_but_liveness(anon: httpx.AsyncClient) -> None:
+    """No key or a wrong one: 401 with WWW-Authenticate everywhere; health says only whether it is up."""
+    for method, path in [
+        ("POST", "/jobs/submit"),
+        ("GET", "/jobs/list"),
+        ("GET", "/jobs/dead"),
+        ("GET", f"/jobs/{'0' * 32}/status"),
+        ("POST", f"/jobs/{'0' * 32}/cancel"),
+        ("GET", "/keys"),
+    ]:
+        response = await anon.request(method, path, json={"job_type": "echo"} if method == "POST" else None)
+        assert response.status_code == 401, (path, response.text)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert response.headers["content-type"] == "application/problem+json"
+    wrong = await anon.get("/jobs/list", headers=bearer("mj_not_a_key_at_all_000000"))
+    assert wrong.status_code == 401
+    health = await anon.get("/jobs/health")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}  # no hosts, paths, pids or task ids without an admin key
+
+
+async def test_another_owners_job_is_404_everywhere(stack: Stack, api_keys: ApiKeys) -> None:
+    """Bob cannot see, follow, cancel or retry Alice's job: each answers 404 as for an unknown id; lists and
+    dead letters are scoped to the caller; an admin sees everything."""
+    async with (
+        as_key(stack, api_keys.alice_submit) as alice,
+        as_key(stack, api_keys.bob_submit) as bob,
+        as_key(stack, api_keys.admin) as admin,
+    ):
+        job = (await alice.post("/jobs/submit", json={"job_type": "echo", "sleep_s": 5})).json()
+        assert job["owner"] == "alice"
+        task = job["task_id"]
+        for method, path in [
+            ("GET", f"/jobs/{task}/status"),
+            ("GET", f"/jobs/{task}/progress"),
+            ("GET", f"/jobs/{task}/result"),
+            ("GET", f"/jobs/{task}/events"),
+            ("GET", f"/jobs/{task}/items"),
+            ("POST", f"/jobs/{task}/cancel"),
+            ("POST", f"/jobs/{task}/retry"),
+        ]:
+            response = await bob.request(method, path)
+            assert response.status_code == 404, (path, response.status_code)
+        listed = (await bob.get("/jobs/list", params={"limit": 500})).json()["jobs"]
+        assert task not in [j["task_id"] for j in listed]
+        assert all(j["owner"] == "bob" for j in listed)
+        mine = (await alice.get("/jobs/list")).json()["jobs"]
+        assert task in [j["task_id"] for j in mine]
+        assert all(j["owner"] == "alice" for j in mine)
+        everyone = (await admin.get("/jobs/list", params={"owner": "alice"})).json()["jobs"]
+        assert task in [j["task_id"] for j in everyone]
+        assert (await admin.get(f"/jobs/{task}/status")).status_code == 200
+        assert (await alice.post(f"/jobs/{task}/cancel")).status_code == 202
+
+
+async def test_follow_ups_inherit_the_owner(stack: Stack, api_keys: ApiKeys) -> None:
+    """A follow-up belongs to its parent's owner: visible to Alice, 404 for Bob."""
+    async with as_key(stack, api_keys.alice_submit) as alice, as_key(stack, api_keys.bob_submit) as bob:
+        parent = (
+            await alice.post("/jobs/submit", json={"job_type": "echo", "then": [{"job_type": "echo"}]})
+        ).json()
+        done = await wait_terminal(alice, parent["task_id"])
+        (child,) = done["children"]
+        child_job = await wait_terminal(alice, child)
+        assert child_job["owner"] == "alice"
+        assert (await bob.get(f"/jobs/{child}/status")).status_code == 404
+
+
+async def test_a_read_key_reads_but_cannot_act(stack: Stack, api_keys: ApiKeys) -> None:
+    """Role `read`: its owner's jobs yes; submit, cancel, retry and key management: 403."""
+    async with as_key(stack, api_keys.alice_submit) as alice, as_key(stack, api_keys.alice_read) as reader:
+        job = (await alice.post("/jobs/submit", json={"job_type": "echo", "sleep_s": 3})).json()
+        assert (await reader.get(f"/jobs/{job['task_id']}/status")).status_code == 200
+        assert (await reader.post("/jobs/submit", json={"job_type": "echo"})).status_code == 403
+        assert (await reader.post(f"/jobs/{job['task_id']}/cancel")).status_code == 403
+        assert (await reader.get("/keys")).status_code == 403
+        assert (await alice.get("/keys")).status_code == 403
+        assert (await alice.post(f"/jobs/{job['task_id']}/cancel")).status_code == 202
+
+
+async def test_keys_are_created_shown_once_listed_and_revoked_within_a_second(
+    stack: Stack, api_keys: ApiKeys
+) -> None:
+    """An admin creates a key (the secret is in that answer only), it works, the list never shows secrets,
+    and after revocation it is refused within a second."""
+    async with as_key(stack, api_keys.admin) as admin:
+        created = await admin.post(
+            "/keys", json={"name": "carol's laptop", "owner": "carol", "role": "submit"}
+        )
+        assert created.status_code == 201, created.text
+        secret, key_id = created.json()["key"], created.json()["id"]
+        assert len(secret) >= 40
+        listed = (await admin.get("/keys")).json()
+        assert key_id in [k["id"] for k in listed]
+        assert secret not in str(listed)
+        bad_owner = await admin.post("/keys", json={"name": "x", "owner": "../evil", "role": "admin"})
+        assert bad_owner.status_code == 422
+        async with as_key(stack, secret) as carol:
+            job = await carol.post("/jobs/submit", json={"job_type": "echo"})
+            assert job.status_code == 202
+            assert job.json()["owner"] == "carol"
+            assert (await admin.delete(f"/keys/{key_id}")).status_code == 204
+            await asyncio.sleep(1.2)
+            assert (await carol.get("/jobs/list")).status_code == 401
+        assert (await admin.delete(f"/keys/{key_id}")).status_code == 404
+
+
+async def test_idempotency_keys_are_per_owner_and_bound_to_the_request(
+    stack: Stack, api_keys: ApiKeys
+) -> None:
+    """The same Idempotency-Key: replayed for the same owner and body; 422 for another body; a separate job
+    for another owner."""
+    headers = {"Idempotency-Key": "order-42"}
+    async with as_key(stack, api_keys.alice_submit) as alice, as_key(stack, api_keys.bob_submit) as bob:
+        first = await alice.post(
+            "/jobs/submit", json={"job_type": "echo", "payload": {"n": 1}}, headers=headers
+        )
+        again = await alice.post(
+            "/jobs/submit", json={"job_type": "echo", "payload": {"n": 1}}, headers=headers
+        )
+        assert (first.status_code, again.status_code) == (202, 200)
+        assert again.json()["task_id"] == first.json()["task_id"]
+        other = await alice.post(
+            "/jobs/submit", json={"job_type": "echo", "payload": {"n": 2}}, headers=headers
+        )
+        assert other.status_code == 422
+        assert "Idempotency-Key" in other.json()["detail"]
+        bobs = await bob.post("/jobs/submit", json={"job_type": "echo", "payload": {"n": 1}}, headers=headers)
+        assert bobs.status_code == 202
+        assert bobs.json()["task_id"] != first.json()["task_id"]
+
+
+async def test_hostile_requests_get_clear_4xx(api: httpx.AsyncClient, stack: Stack) -> None:
+    """A body over 1 MiB: 413; a foreign Host header (DNS rebinding): 400; an unknown job type filter: 422;
+    no CORS headers unless configured; every error is problem+json."""
+    big = await api.post(
+        "/jobs/submit",
+        content=b'{"job_type": "echo", "payload": {"x": "' + b"a" * (1024 * 1024 + 10) + b'"}}',
+        headers={"content-type": "application/json"},
+    )
+    assert big.status_code == 413
+    assert big.headers["content-type"] == "application/problem+json"
+    rebound = await api.get("/jobs/list", headers={"host": "attacker.example"})
+    assert rebound.status_code == 400
+    unknown = await api.get("/jobs/list", params={"job_type": "nope"})
+    assert unknown.status_code == 422
+    assert "job_type" in unknown.json()["detail"]
+    preflight = await api.options(
+        "/jobs/submit", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_rate_limit_and_quota_answer_429_with_retry_after(
+    cluster: Cluster, tmp_path: Path, api_keys: ApiKeys
+) -> None:
+    """Per key: a burst of 3 then ~1 a second (429 + Retry-After beyond, shared in Redis); per owner: at most
+    4 jobs queued or running (429 beyond)."""
+    port = free_port()
+    cluster.start(
+        "gateway",
+        GATEWAY_PORT=str(port),
+        API_KEYS_FILE=str(api_keys.file(tmp_path)),
+        SUBMIT_RATE_PER_S="1",
+        SUBMIT_BURST="3",
+        MAX_ACTIVE_JOBS="4",
+    )
+    api_url = f"http://127.0.0.1:{port}"
+    wait_until_ready(api_url, set(), api_keys.admin)
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        alice, bob = bearer(api_keys.alice_submit), bearer(api_keys.bob_submit)
+        answers = [
+            (await client.post("/jobs/submit", json={"job_type": "echo"}, headers=alice)).status_code
+            for _ in range(4)
+        ]
+        assert answers == [202, 202, 202, 429]
+        limited = await client.post("/jobs/submit", json={"job_type": "echo"}, headers=alice)
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
+        await asyncio.sleep(1.1)
+        assert (
+            await client.post("/jobs/submit", json={"job_type": "echo"}, headers=alice)
+        ).status_code == 202
+        await asyncio.sleep(1.1)  # alice now has 4 queued jobs (no worker runs in this cluster)
+        over = await client.post("/jobs/submit", json={"job_type": "echo"}, headers=alice)
+        assert over.status_code == 429
+        assert "queued or running" in over.json()["detail"]
+        assert (await client.post("/jobs/submit", json={"job_type": "echo"}, headers=bob)).status_code == 202

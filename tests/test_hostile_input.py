@@ -1,0 +1,70 @@
+"""Hostile input at the API: every bad request gets a 4xx naming what is wrong, never a 500 or a crash."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from jobcommon import EchoRequest
+
+
+async def _submit(api: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
+    return await api.post("/jobs/submit", json=body)
+
+
+def _nested(levels: int) -> dict[str, object]:
+    return json.loads('{"a":' * levels + "1" + "}" * levels)  # type: ignore[no-any-return]
+
+
+def _chain(depth: int) -> dict[str, object]:
+    job: dict[str, object] = {"job_type": "echo"}
+    for _ in range(depth):
+        job = {"job_type": "echo", "then": [job]}
+    return job
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (
+            {"job_type": "echo", "then": [{"job_type": "echo", "then": [{"job_type": "no_such"}]}]},
+            "then.0.then.0",
+        ),
+        (_chain(5), "nest at most 4 deep"),
+        ({"job_type": "echo", "then": [_chain(1)] * 17}, "at most 32 follow-ups"),
+        ({"job_type": "echo", "payload": _nested(300)}, "nested deeper than 32"),
+        ({"job_type": "echo", "payload": {"x": "a" * 70_000}}, "longer than 65536 bytes"),
+        ({"job_type": "thumbnail", "sources": ["clips/a\u202egpj.exe"]}, "bidirectional"),
+        ({"job_type": "thumbnail", "sources": ["clips/a\nb.jpg"]}, "control"),
+        ({"job_type": "echo", "retry": {"max_attempts": 100}}, "max_attempts may be at most 10"),
+        ({"job_type": "echo", "time_limit": {"soft_limit_s": 7 * 86400}}, "soft_limit_s may be at most"),
+    ],
+)
+async def test_bad_requests_answer_422_naming_the_problem(
+    api: httpx.AsyncClient, body: dict[str, object], names: str
+) -> None:
+    """Each answers 422 (problem+json) whose detail names the field or rule; nothing is queued."""
+    response = await _submit(api, body)
+    assert response.status_code == 422, response.text[:500]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert names in response.json()["detail"]
+
+
+async def test_follow_ups_within_the_caps_are_accepted(api: httpx.AsyncClient) -> None:
+    """The caps leave room for real pipelines: 4 levels deep, 32 follow-ups in all."""
+    assert (await _submit(api, _chain(4))).status_code == 202
+    assert (await _submit(api, {"job_type": "echo", "then": [_chain(1)] * 16})).status_code == 202
+
+
+def test_echo_test_hooks_need_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failure, blocking and cancel-ignoring hooks are refused unless MEDIAJOBS_TEST_HOOKS is on."""
+    monkeypatch.delenv("MEDIAJOBS_TEST_HOOKS", raising=False)
+    for hook in ({"fail_with": "x"}, {"ignore_cancel": True}, {"block_s": 1.0}, {"fail_attempts": 2}):
+        with pytest.raises(ValidationError, match="test hooks are off"):
+            EchoRequest.model_validate(hook)
+    assert EchoRequest.model_validate({"sleep_s": 1, "payload": {"ok": 1}}).sleep_s == 1
+    monkeypatch.setenv("MEDIAJOBS_TEST_HOOKS", "true")
+    assert EchoRequest.model_validate({"fail_with": "x"}).fail_with == "x"
