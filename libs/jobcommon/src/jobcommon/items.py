@@ -34,12 +34,15 @@ class ItemRecord(_Model):
     index: int
     item: str
     """The item as submitted (a URL, a path under MEDIA_ROOT, a task id)."""
-    status: Literal["succeeded", "failed"]
+    status: Literal["succeeded", "failed", "cancelled"]
+    """`cancelled` only for items run as jobs of their own (a cancelled playlist's entries)."""
     result: dict[str, Any] | None = None
     """Succeeded: what the job type returns for one item."""
     error: ItemError | None = None
     """Failed: why (after the last attempt)."""
     attempts: int = 1
+    task_id: str | None = None
+    """For items run as jobs of their own (a playlist's entries): that job."""
 
 
 class ItemFailure(_Model):

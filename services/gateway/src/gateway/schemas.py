@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from jobcommon import Job, Progress
+from jobcommon.items import ItemRecord
 from jobcommon.queue_stats import QueueStats
 
 
@@ -102,4 +103,5 @@ class ItemPage(BaseModel):
     task_id: str
     total: int
     offset: int
-    items: list[dict[str, Any] | None]
+    items: list[ItemRecord | None]
+    """By index from `offset`; null where an item has not finished yet."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from jobcommon import QUEUES, keys
+from jobcommon import JOB_TYPES, keys
 from jobcommon.broker import ensure_groups
 from jobcommon.models import utcnow
 from jobcommon.presence import live_services
@@ -57,7 +57,7 @@ class Housekeeping:
         self.store = store
         self.redis: Redis = store.redis
         self.settings = settings
-        self.upkeep = Upkeep(store, list(QUEUES.values()), settings)
+        self.upkeep = Upkeep(store, JOB_TYPES.queues(), settings)  # plugins' queues too
         self.delete_idle_consumer: AsyncScript = self.redis.register_script(DELETE_IDLE_CONSUMER_LUA)
         self.entry_ids: AsyncScript = self.redis.register_script(ENTRY_IDS_LUA)
 
@@ -150,7 +150,7 @@ async def _trim_acknowledged(hk: Housekeeping, stream: str) -> int:
 async def trim_streams(hk: Housekeeping) -> dict[str, Any]:
     """Delete acknowledged leftovers from every queue stream, and dead letters older than the result TTL."""
     deleted: dict[str, int] = {}
-    for spec in QUEUES.values():
+    for spec in JOB_TYPES.queues():
         deleted[str(spec.queue)] = await _trim_acknowledged(hk, spec.stream)
     cutoff_ms = max(0, int((time.time() - hk.settings.result_ttl_s) * 1000))
     dead = int(await hk.redis.xtrim(keys.DEAD_LETTERS, minid=f"{cutoff_ms}-0", approximate=False))
@@ -173,7 +173,7 @@ async def dead_consumers(hk: Housekeeping) -> dict[str, Any]:
     min_idle_ms = hk.settings.lease_s * 1000
     removed: list[str] = []
     busy = 0
-    for spec in QUEUES.values():
+    for spec in JOB_TYPES.queues():
         if not await hk.redis.exists(spec.stream):
             continue
         if spec.group not in {str(g["name"]) for g in await hk.redis.xinfo_groups(spec.stream)}:

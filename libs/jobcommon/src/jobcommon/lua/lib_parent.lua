@@ -21,7 +21,8 @@ local function join_active(job_key)
 end
 
 local function notify_parent(job_key)
-  local child = redis.call('HMGET', job_key, 'parent_id', 'child_index', 'status', 'result', 'error', 'task_id')
+  local child = redis.call('HMGET', job_key, 'parent_id', 'child_index', 'status', 'result', 'error', 'task_id',
+    'request', 'attempts')
   if not child[1] or child[1] == '' then return end
   local parent_key = string.gsub(job_key, '[^:]+$', child[1])
   local p = redis.call('HMGET', parent_key, 'waiting_children', 'items_key', 'held_key', 'events_key',
@@ -37,10 +38,18 @@ local function notify_parent(job_key)
       bytes = redis.call('HINCRBY', parent_key, 'items_bytes', tonumber(decoded['size']))
     end
   end
-  local item = '{"task_id":' .. cjson.encode(child[6]) .. ',"status":' .. cjson.encode(child[3]) ..
-    ',"result":' .. ((child[4] and child[4] ~= '') and child[4] or 'null') ..
-    ',"error":' .. ((child[5] and child[5] ~= '') and child[5] or 'null') .. '}'
-  redis.call('HSET', p[2], child[2] or '0', item)
+  -- the parent's item for this child, in the one bulk item schema (jobcommon.items.ItemRecord)
+  local item = {index = tonumber(child[2] or '0'), status = child[3], task_id = child[6],
+    attempts = tonumber(child[8] or '0')}
+  local ok_request, request = pcall(cjson.decode, child[7] or '')
+  item['item'] = (ok_request and type(request) == 'table' and request['url']) or child[6]
+  for _, pair in ipairs({{'result', child[4]}, {'error', child[5]}}) do
+    if pair[2] and pair[2] ~= '' then
+      local ok_value, value = pcall(cjson.decode, pair[2])
+      if ok_value then item[pair[1]] = value end
+    end
+  end
+  redis.call('HSET', p[2], child[2] or '0', cjson.encode(item))
   redis.call('EXPIRE', p[2], tonumber(p[8]) + tonumber(p[9]))
   if p[7] ~= '1' then
     local nxt = redis.call('XRANGE', p[3], '-', '+', 'COUNT', 1)
