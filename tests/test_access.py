@@ -182,7 +182,7 @@ async def test_rate_limit_and_quota_answer_429_with_retry_after(
     cluster: Cluster, tmp_path: Path, api_keys: ApiKeys
 ) -> None:
     """Per key: a burst of 3 then ~1 a second (429 + Retry-After beyond, shared in Redis); per owner: at most
-    4 jobs queued or running (429 beyond)."""
+    4 jobs queued or running (429 beyond); per key: at most 2 open event streams (429 beyond)."""
     port = free_port()
     cluster.start(
         "gateway",
@@ -191,6 +191,7 @@ async def test_rate_limit_and_quota_answer_429_with_retry_after(
         SUBMIT_RATE_PER_S="1",
         SUBMIT_BURST="3",
         MAX_ACTIVE_JOBS="4",
+        MAX_EVENT_STREAMS_PER_KEY="2",
     )
     api_url = f"http://127.0.0.1:{port}"
     wait_until_ready(api_url, set(), api_keys.admin)
@@ -212,4 +213,19 @@ async def test_rate_limit_and_quota_answer_429_with_retry_after(
         over = await client.post("/jobs/submit", json={"job_type": "echo"}, headers=alice)
         assert over.status_code == 429
         assert "queued or running" in over.json()["detail"]
-        assert (await client.post("/jobs/submit", json={"job_type": "echo"}, headers=bob)).status_code == 202
+        queued = await client.post("/jobs/submit", json={"job_type": "echo"}, headers=bob)
+        assert queued.status_code == 202
+        events = f"/jobs/{queued.json()['task_id']}/events"
+        async with (
+            client.stream("GET", events, headers=bob) as first,
+            client.stream("GET", events, headers=bob) as second,
+        ):
+            assert (first.status_code, second.status_code) == (200, 200)
+            third = await client.get(events, headers=bob)
+            assert third.status_code == 429  # per key: two open streams at most
+            assert (
+                await client.get(f"/jobs/{queued.json()['task_id']}/status", headers=bob)
+            ).status_code == 200
+        await asyncio.sleep(0.5)
+        async with client.stream("GET", events, headers=bob) as again:
+            assert again.status_code == 200  # closed streams give their slots back

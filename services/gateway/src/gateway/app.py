@@ -14,6 +14,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from gateway import problems
 from gateway.api_keys import KeyStore, read_keys_file
 from gateway.body_limit import BodyLimit
+from gateway.event_streams import EventStreams
 from gateway.key_routes import router as key_router
 from gateway.rate_limit import SubmitRateLimit
 from gateway.routes import router
@@ -34,6 +35,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.client = client
         app.state.settings = settings
         app.state.keys = KeyStore(client.redis)
+        app.state.event_streams = EventStreams(
+            per_key=settings.max_event_streams_per_key, total=settings.max_event_streams
+        )
         app.state.rate_limit = SubmitRateLimit(
             client.redis, per_s=settings.submit_rate_per_s, burst=settings.submit_burst
         )

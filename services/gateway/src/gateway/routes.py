@@ -4,7 +4,7 @@ import asyncio
 import logging
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from gateway.api_keys import ApiKey, Role
 from gateway.auth import Caller, OptionalCaller, Submitter
+from gateway.event_streams import EventStreams
 from gateway.problems import problem_response
 from gateway.rate_limit import SubmitRateLimit
 from gateway.schemas import (
@@ -250,11 +251,27 @@ async def job_items(
     return ItemPage(task_id=task_id, total=total, offset=offset, items=items)
 
 
-@router.get("/{task_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND)
-async def events(task_id: str, client: Client, _: ExistingJob) -> AsyncIterator[ServerSentEvent]:
-    """Server-Sent Events: the current state, then each progress and status change, ending at the end."""
-    async for event in client.events(task_id):
-        yield ServerSentEvent(event=event.kind, data=event.job.model_dump(mode="json"))
+async def event_stream_slot(request: Request, key: Caller, _: ExistingJob) -> Callable[[], None]:
+    """One of the capped event streams, taken before the response starts (so a refusal is a real 429)."""
+    streams: EventStreams = request.app.state.event_streams
+    return streams.admit(key.id)
+
+
+@router.get(
+    "/{task_id}/events",
+    response_class=EventSourceResponse,
+    responses={**NOT_FOUND, 429: {"model": Problem, "description": "Too many open event streams."}},
+)
+async def events(
+    task_id: str, client: Client, release: Annotated[Callable[[], None], Depends(event_stream_slot)]
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events: the current state, then each progress and status change, ending at the end. Open
+    streams are capped per key and in all (429 beyond)."""
+    try:
+        async for event in client.events(task_id):
+            yield ServerSentEvent(event=event.kind, data=event.job.model_dump(mode="json"))
+    finally:
+        release()
 
 
 async def _disk(path: Path, low_below: int) -> DiskHealth:

@@ -37,6 +37,8 @@ class GatewaySettings(CommonSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     submit_rate_per_s: float = Field(default=50.0, gt=0, description="Per API key, on average.")
     submit_burst: int = Field(default=200, ge=1, description="Per API key, at once.")
+    max_event_streams: int = Field(default=1000, ge=1, description="Open SSE streams per gateway process.")
+    max_event_streams_per_key: int = Field(default=20, ge=1, description="Open SSE streams per API key.")
     max_active_jobs: int = Field(
         default=10_000, ge=1, description="Per owner: queued, retrying and running jobs at once (429 beyond)."
     )
