@@ -40,7 +40,12 @@ class ExternalFetchRefusedError(Exception):
     """yt-dlp wanted to hand the network fetch to ffmpeg/rtmpdump, which the connect guard can't see."""
 
 
-PERMANENT = (FileTooLargeError, DurationTooLongError, BlockedWriteError)
+class NotMediaError(Exception):
+    """A downloaded file yt-dlp was about to probe with ffmpeg is no audio or video container
+    (`downloader.ffmpeg_fences`)."""
+
+
+PERMANENT = (FileTooLargeError, DurationTooLongError, BlockedWriteError, NotMediaError)
 TRANSIENT = (TruncatedDownloadError, InsufficientSpaceError)
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from downloader.external_fetchers import forbid_external_fetchers
 from downloader.failures import is_range_not_satisfiable
+from downloader.ffmpeg_fences import fence_probes
 from downloader.outputs import finished_download
 from downloader.preprocessors import make_preprocessors
 from downloader.progress_hook import ProgressTracker
@@ -45,6 +46,7 @@ def download(
     check_url_scheme(spec.url)
     if not spec.allow_private_networks:
         forbid_external_fetchers()
+    fence_probes()
     from yt_dlp.utils import YoutubeDLError
 
     os.makedirs(spec.output_dir, exist_ok=True)

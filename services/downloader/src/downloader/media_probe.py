@@ -5,7 +5,8 @@ fills them in after the download. There is no ffprobe in imageio-ffmpeg, so Open
 
 Before anything is decoded the file's magic bytes must look like a media container: a playlist
 saved under a media name (``media.mp4`` that is really an HLS playlist) would otherwise make the
-demuxer open the local files named inside it.
+demuxer open the local files named inside it. FFmpeg then opens it with local protocols only and the
+demuxer of the sniffed container (ffmpeg) or of video containers (OpenCV): `jobcommon.ffmpeg_inputs`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobcommon.ffmpeg_inputs import MEDIA_CONTAINERS, VIDEO_CONTAINERS, cli_input_options, restrict_opencv
 from jobcommon.sniff import sniff
 
 _CHUNK = 1024 * 1024
 _FFMPEG_TIMEOUT_S = 30.0
-_FFMPEG_FORMATS = "mov,mp4,m4a,matroska,webm,mpegts,mp3,ogg,flac,wav,avi,flv,aac,mpeg"
-"""Demuxers ffmpeg may use on a downloaded file (never hls/concat: they would open other files)."""
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 
@@ -47,12 +47,13 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _is_media(path: str | Path) -> bool:
-    """Whether the first bytes announce an audio or video container (`jobcommon.sniff`)."""
+def media_container(path: str | Path) -> str | None:
+    """The audio or video container the first bytes announce (`jobcommon.sniff`); None for anything else."""
     try:
-        return sniff(Path(path)).kind in ("video", "audio")
+        found = sniff(Path(path))
     except OSError:
-        return False
+        return None
+    return found.container if found.container in MEDIA_CONTAINERS else None
 
 
 def _positive_float(value: float) -> float | None:
@@ -66,12 +67,13 @@ def _positive_int(value: float) -> int | None:
 def ffmpeg_duration(path: str | Path, ffmpeg: str) -> float | None:
     """Duration from ``ffmpeg -i`` (audio files, which OpenCV can't open); None when unknown.
 
-    Only the demuxers in ``_FFMPEG_FORMATS`` are allowed, so a playlist in disguise can't make ffmpeg
-    open other files.
+    Only the demuxer of the sniffed container and local protocols are allowed, so a playlist in disguise
+    can't make ffmpeg open other files.
     """
-    if not _is_media(path):
+    container = media_container(path)
+    if container is None:
         return None
-    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-format_whitelist", _FFMPEG_FORMATS, "-i", str(path)]
+    cmd = [ffmpeg, "-hide_banner", "-nostdin", *cli_input_options([container]), "-i", f"file:{path}"]
     try:
         done = subprocess.run(
             cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=_FFMPEG_TIMEOUT_S, check=False
@@ -105,11 +107,12 @@ def probe(path: str | Path, *, ffmpeg: str | None = None) -> ProbeInfo:
 
 
 def _probe_cv2(path: str | Path) -> ProbeInfo:
-    if not _is_media(path):
+    if media_container(path) not in VIDEO_CONTAINERS:
         return ProbeInfo()
     try:
         import cv2
 
+        restrict_opencv()
         cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     except Exception:
         return ProbeInfo()

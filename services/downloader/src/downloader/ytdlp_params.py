@@ -7,6 +7,8 @@ What they guarantee, whatever the URL:
 * ``file://`` URLs stay refused (yt-dlp's ``enable_file_urls`` is left off), so a URL cannot read local files;
 * every fetch is yt-dlp's own (``external_downloader: native``, native HLS), so the connect guard sees every
   connection; `downloader.external_fetchers` refuses the rest;
+* ffmpeg reads the downloaded files with local protocols and media demuxers only, and never a local file
+  when it fetches a URL itself (`downloader.ffmpeg_fences`);
 * nothing is written outside the job's directories: a fixed output template (``media.%(ext)s``) with
   restricted, short file names, and no cache directory;
 * a silent connection fails after ``socket_timeout``; fragments are never skipped (a gap would be a corrupt
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import shutil
 from typing import TYPE_CHECKING, Any
+
+from downloader.ffmpeg_fences import external_downloader_args, postprocessor_args
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,6 +66,8 @@ def _base_params(spec: ChildSpec, hook: Callable[[dict[str, Any]], None], logger
         "noresizebuffer": True,
         "progress_hooks": [hook],
         "external_downloader": {"default": "native"},
+        "external_downloader_args": external_downloader_args(),
+        "postprocessor_args": postprocessor_args(),
         "hls_prefer_native": True,
         "updatetime": False,  # keep mtime = download time (not the server's Last-Modified)
         "cachedir": False,

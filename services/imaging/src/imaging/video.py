@@ -8,15 +8,15 @@ Two ways to fetch a set of frames, chosen by the clip's length:
 - seek: `CAP_PROP_POS_FRAMES` then `read()` per wanted frame; long videos have keyframes every few seconds,
   so each seek decodes only a short run.
 
-The capture is opened with FFmpeg restricted to the demuxers we sniff for and to the `file` protocol, a
-second fence behind the magic-byte check (a playlist would need the hls/concat demuxer).
+The capture is opened with FFmpeg restricted to the demuxers of the containers `imaging.inputs` admits and to
+local protocols (`jobcommon.ffmpeg_inputs`), a second fence behind the magic-byte check (a playlist would
+need the hls/concat demuxer).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self, cast
@@ -27,6 +27,8 @@ import numpy.typing as npt
 
 from imaging.decode import check_pixels
 from imaging.errors import CORRUPT, BadMedia
+from imaging.inputs import VIDEO_CONTAINERS
+from jobcommon.ffmpeg_inputs import restrict_opencv
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,15 +45,14 @@ def as_frame(array: object) -> Frame:
     return cast("Frame", array)
 
 
-CAPTURE_OPTIONS = "format_whitelist;mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts,avi|protocol_whitelist;file"
 CHECK_EVERY = 8
 """Frames between two looks at the cancel token in a sequential pass."""
 MAX_COUNTED_FRAMES = 2_000_000
 
 
 def _restrict_ffmpeg() -> None:
-    # Read by OpenCV at each open; set per open in case something in the process changed it.
-    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = CAPTURE_OPTIONS
+    # Read by OpenCV at each open; checked per open in case something in the process changed it.
+    restrict_opencv(VIDEO_CONTAINERS)
 
 
 @dataclass(frozen=True, slots=True)

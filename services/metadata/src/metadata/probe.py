@@ -2,7 +2,9 @@
 
 Blocking work runs on a small dedicated thread pool (`Prober`), never on the event loop. Files are never read
 whole: the sniff reads 512 bytes, OpenCV's demuxer reads the container headers, Pillow the image header and
-EXIF segment. There is no ffprobe (imageio-ffmpeg does not ship one), hence OpenCV's bundled FFmpeg.
+EXIF segment. There is no ffprobe (imageio-ffmpeg does not ship one), hence OpenCV's bundled FFmpeg, which
+opens only what the sniff called video, and then only with the demuxers of video containers and the local
+file protocol (`jobcommon.ffmpeg_inputs`): nothing named inside a file is ever fetched.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobcommon import PermanentError
+from jobcommon.ffmpeg_inputs import restrict_opencv
 from jobcommon.sniff import sniff
 from metadata.exif import ImageUnreadableError, image_facts
 
@@ -79,6 +82,7 @@ def _fourcc(value: float) -> str | None:
 def _video_facts(path: Path) -> dict[str, object]:
     import cv2
 
+    restrict_opencv()  # set by the Prober already; a no-op unless something changed it since
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
@@ -147,6 +151,7 @@ class Prober:
 
     def __init__(self, media_root: Path, threads: int) -> None:
         self.media_root = media_root
+        restrict_opencv()  # before any probe thread reads the environment
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="metadata-probe")
 
     async def probe(self, path: Path) -> FileInfo:
