@@ -3,14 +3,20 @@
 A playlist saved under a media name (``clip.mp4`` that is really an HLS or concat playlist) would make
 FFmpeg's demuxers open the local files or URLs named inside it; the file's extension proves nothing. So every
 service that decodes an input sniffs it first and hands only files whose magic bytes announce a media
-container to FFmpeg/OpenCV, only images to Pillow. One vocabulary for every service: `Sniffed.kind` and a
-lowercase `Sniffed.container` (``mp4``, ``mov``, ``matroska``, ``webm``, ``jpeg``, ``png``, ``hls`` …).
+container to FFmpeg/OpenCV, only images to Pillow. MP3 and AAC have no magic number: an ID3v2 tag or a frame
+header is checked field by field (`jobcommon.mpeg_audio`), and a file that starts with ID3v2 tags is what
+follows them, as FFmpeg skips a tag before it probes (``ID3`` in front of a playlist is a playlist).
+`jobcommon.ffmpeg_inputs` is the second fence, inside FFmpeg. One vocabulary for every service:
+`Sniffed.kind` and a lowercase `Sniffed.container` (``mp4``, ``mov``, ``matroska``, ``webm``, ``jpeg``,
+``png``, ``hls`` …).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from jobcommon.mpeg_audio import frame_container, id3v2_length
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,6 +35,10 @@ HEIF_BRANDS = {
 }
 QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
 """Top-level atoms a QuickTime file without an ``ftyp`` box may start with."""
+BMP_INFO_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+"""Sizes of the BMP info headers that exist (the field right after the 14-byte file header)."""
+MAX_ID3_TAGS = 4
+"""ID3v2 tags skipped in a row before the audio they precede; more is no real file."""
 _PLAYLIST_TAGS = (b"<rss", b"<feed", b"<playlist", b"<smil", b"<mpd")
 
 
@@ -37,7 +47,7 @@ class Sniffed:
     kind: Kind
     container: str | None = None
     """``mp4``, ``mov``, ``3gp``, ``m4a``, ``matroska``, ``webm``, ``avi``, ``flv``, ``ogg``, ``mpeg``,
-    ``mpegts``, ``wav``, ``flac``, ``mp3``, ``jpeg``, ``png``, ``gif``, ``webp``, ``tiff``, ``bmp``,
+    ``mpegts``, ``wav``, ``flac``, ``mp3``, ``aac``, ``jpeg``, ``png``, ``gif``, ``webp``, ``tiff``, ``bmp``,
     ``avif``, ``heic``, ``heif``; ``hls``, ``m3u``, ``pls``, ``xml``, ``html``, ``text``; None: unknown."""
 
 
@@ -51,9 +61,8 @@ _PREFIXES: tuple[tuple[tuple[bytes, ...], Sniffed], ...] = (
     ((b"GIF87a", b"GIF89a"), Sniffed("image", "gif")),
     ((b"II*\x00", b"MM\x00*"), Sniffed("image", "tiff")),
     ((b"fLaC",), Sniffed("audio", "flac")),
-    ((b"ID3",), Sniffed("audio", "mp3")),
 )
-"""Formats told by a fixed prefix alone."""
+"""Formats told by a fixed prefix alone. (MP3 and AAC have none: `jobcommon.mpeg_audio`.)"""
 
 
 def _ftyp_brands(head: bytes) -> set[bytes]:
@@ -118,10 +127,10 @@ def _prefixed(head: bytes) -> Sniffed | None:
     for prefixes, found in _PREFIXES:
         if head.startswith(prefixes):
             return found
-    if head.startswith(b"BM") and len(head) >= 14:
+    if head.startswith(b"BM") and int.from_bytes(head[14:18], "little") in BMP_INFO_SIZES:
         return Sniffed("image", "bmp")
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG audio frame's sync word
-        return Sniffed("audio", "mp3")
+    if (audio := frame_container(head)) is not None:
+        return Sniffed("audio", audio)
     return None
 
 
@@ -168,12 +177,43 @@ _DETECTORS: tuple[Callable[[bytes], Sniffed | None], ...] = (
 """In order: the first that recognises the head decides."""
 
 
-def sniff_bytes(head: bytes) -> Sniffed:
-    """What the first bytes of a file (`HEAD_BYTES` are plenty) announce."""
+def _detect(head: bytes) -> Sniffed:
     for detect in _DETECTORS:
         if (found := detect(head)) is not None:
             return found
     return UNKNOWN
+
+
+def _behind_tags(head: bytes, read_at: Callable[[int], bytes]) -> Sniffed:
+    """A file that starts with ID3v2 tags is what follows them: FFmpeg skips a tag before it probes.
+
+    Audio behind the tags is that audio (MP3, AAC, FLAC, …); a playlist or text behind them is reported as
+    what it is; anything else, or tags without end, is unknown.
+    """
+    offset = 0
+    for _ in range(MAX_ID3_TAGS):
+        length = id3v2_length(head)
+        if length is None:
+            found = _detect(head)
+            return found if found.kind in ("audio", "playlist", "text") else UNKNOWN
+        offset += length
+        head = read_at(offset)
+    return UNKNOWN
+
+
+def _sniff(head: bytes, read_at: Callable[[int], bytes]) -> Sniffed:
+    if id3v2_length(head) is not None:
+        return _behind_tags(head, read_at)
+    return _detect(head)
+
+
+def sniff_bytes(head: bytes) -> Sniffed:
+    """What the first bytes of a file (`HEAD_BYTES` are plenty) announce.
+
+    Behind an ID3v2 tag the head may hold too little to tell: a tag that ends past it (cover art) makes the
+    file unknown here; `sniff` reads on from the file.
+    """
+    return _sniff(head, lambda offset: head[offset : offset + HEAD_BYTES])
 
 
 def read_head(path: Path) -> bytes:
@@ -183,5 +223,12 @@ def read_head(path: Path) -> bytes:
 
 
 def sniff(path: Path) -> Sniffed:
-    """What a file is, from its first `HEAD_BYTES` (blocking). Raises OSError."""
-    return sniff_bytes(read_head(path))
+    """What a file is, from its first `HEAD_BYTES` and, behind ID3v2 tags, the `HEAD_BYTES` after them
+    (blocking). Raises OSError."""
+    with path.open("rb") as fh:
+
+        def read_at(offset: int) -> bytes:
+            fh.seek(offset)
+            return fh.read(HEAD_BYTES)
+
+        return _sniff(read_at(0), read_at)

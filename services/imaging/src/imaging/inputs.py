@@ -1,10 +1,10 @@
 """Which inputs the imaging work accepts, decided by their magic bytes (`jobcommon.sniff`) before any
 decoder sees them.
 
-Only the video containers FFmpeg is allowed to demux here (`imaging.video.CAPTURE_OPTIONS`) and the image
-formats Pillow decodes here (`imaging.decode.PILLOW_DECODERS`) pass. A text file saved as `clip.mp4` (an HLS
-or concat playlist, say) must never reach FFmpeg: some builds would follow the file names inside it and read
-other local files. The extension is ignored; the first bytes decide.
+Only the video containers FFmpeg is allowed to demux here (`VIDEO_CONTAINERS`, see `imaging.video`) and the
+image formats Pillow decodes here (`imaging.decode.PILLOW_DECODERS`) pass. A text file saved as `clip.mp4`
+(an HLS or concat playlist, say) must never reach FFmpeg: some builds would follow the file names inside it
+and read other local files. The extension is ignored; the first bytes decide.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from imaging.decode import PILLOW_DECODERS
 from imaging.errors import UNSUPPORTED, WRONG_KIND, BadMedia
-from jobcommon.sniff import Sniffed, read_head, sniff_bytes
+from jobcommon.sniff import Sniffed, read_head, sniff
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,17 +31,20 @@ def _accepted(found: Sniffed) -> bool:
 
 def admit(path: Path, label: str, *, accept: frozenset[Kind] = frozenset({"video", "image"})) -> Sniffed:
     """What `path` (called `label` in messages) is; raise BadMedia unless it is media of a kind accepted."""
-    head = read_head(path)
-    found = sniff_bytes(head)
+    found = sniff(path)
     if not _accepted(found):
-        raise BadMedia(UNSUPPORTED, f"{label}: not a supported video container or image ({_describe(head)})")
+        what = _describe(found, path)
+        raise BadMedia(UNSUPPORTED, f"{label}: not a supported video container or image ({what})")
     if found.kind not in accept:
         wanted = " or ".join(sorted(accept))
         raise BadMedia(WRONG_KIND, f"{label}: is {found.kind} ({found.container}), expected {wanted}")
     return found
 
 
-def _describe(head: bytes) -> str:
+def _describe(found: Sniffed, path: Path) -> str:
+    if found.kind in ("playlist", "audio"):
+        return f"{found.kind}: {found.container}"
+    head = read_head(path)
     if not head:
         return "empty file"
     start = head[:12]
