@@ -34,6 +34,8 @@ TOO_LARGE = "ImageTooLarge"
 """More pixels than the decompression-bomb limit."""
 TOO_MANY_TILES = "TooManyTiles"
 """A storyboard whose interval would make more tiles than allowed."""
+OUTPUT_TOO_LARGE = "OutputTooLarge"
+"""Outputs past the pixel caps for this source (`imaging.output_caps`)."""
 
 
 def one_line(text: str, limit: int = 300) -> str:

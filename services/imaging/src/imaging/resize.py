@@ -1,7 +1,8 @@
 """The `image_resize` work: one image to several sizes (fit, fill or pad), decoded once.
 
 The decode uses JPEG draft mode at the smallest scale that still covers the most demanding spec, then
-turns the image upright per EXIF; every output's geometry is computed from the full upright size.
+turns the image upright per EXIF; every output's geometry is computed from the full upright size, and checked
+against the pixel caps (`imaging.output_caps`) before anything is resampled.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from imaging.decode import Decoded, open_image
 from imaging.encode import KEEP, PILLOW_NAMES, STRIPPED, Metadata, OutputFormat, file_name, save
 from imaging.geometry import Plan, plan
 from imaging.inputs import admit
+from imaging.output_caps import check_outputs
 from imaging.results import ResizedImage, ResizeResult
 from imaging.work import Work
 from jobcommon.requests.imaging import ImageResizeRequest, ResizeSpec
@@ -42,12 +44,14 @@ def render(work: Work, request: ImageResizeRequest) -> ResizeResult:
         return max(w for w, _ in sizes), max(h for _, h in sizes)
 
     decoded = open_image(work.input, sniffed, work.source, needed=needed)
+    plans = _plans(decoded.size, specs)
+    check_outputs((p.canvas for p in plans), work.source, advice="ask for smaller specs")
     prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=not request.strip_metadata)
     fmt = output_format(request.format, decoded.format)
     metadata = kept_metadata(decoded, prepared.icc_profile, strip=request.strip_metadata)
     background = colour.background_for(fmt, colour.parse_colour(request.background))
     outputs: list[ResizedImage] = []
-    for spec, geometry in zip(specs, _plans(decoded.size, specs), strict=True):
+    for spec, geometry in zip(specs, plans, strict=True):
         image = colour.resample(prepared.image, geometry.scaled, geometry.region)
         image = colour.pad(image, geometry.canvas, geometry.offset, background)
         image = colour.for_format(image, fmt, background)

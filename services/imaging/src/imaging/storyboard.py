@@ -2,8 +2,10 @@
 
 Tile i shows the frame at `i * interval_s` and its cue covers [i * interval_s, (i + 1) * interval_s),
 the last one ending with the video. Sheets hold `columns × max_rows` tiles (fewer rows if a sheet would
-pass the format's side limit); each sheet is written as soon as its tiles are in, so a long video never
-holds more than one sheet in memory. A frame that cannot be read repeats the tile before it; tiles past the
+pass the format's side limit or `MAX_OUTPUT_PIXELS`); each sheet is written as soon as its tiles are in, so a
+long video never holds more than one sheet in memory. Tiles taller than `MAX_TILE_HEIGHT` (a tall video)
+and sheets past `MAX_JOB_OUTPUT_PIXELS` together (a long video, a short interval) fail the source before its
+tiles are read. A frame that cannot be read repeats the tile before it; tiles past the
 last readable frame are dropped.
 """
 
@@ -20,13 +22,19 @@ from PIL import Image
 
 from imaging import colour, webvtt
 from imaging.encode import PILLOW_NAMES, file_name, save
-from imaging.errors import CORRUPT, TOO_MANY_TILES, BadMedia
+from imaging.errors import CORRUPT, OUTPUT_TOO_LARGE, TOO_MANY_TILES, BadMedia
 from imaging.inputs import admit
+from imaging.output_caps import check_outputs
 from imaging.results import ImageFile, StoryboardResult
 from imaging.thumbnail import video_info
-from imaging.video import Frame, Video, as_frame
+from imaging.video import Frame, Video, VideoProps, as_frame
 from imaging.work import Work
-from jobcommon.requests.imaging import MAX_SHEET_SIDE, StoryboardRequest
+from jobcommon.requests.imaging import (
+    MAX_OUTPUT_PIXELS,
+    MAX_SHEET_SIDE,
+    MAX_TILE_HEIGHT,
+    StoryboardRequest,
+)
 
 VTT_NAME = "storyboard.vtt"
 
@@ -112,6 +120,41 @@ class _Sheets:
         self._canvas = None
 
 
+def _tile_size(work: Work, request: StoryboardRequest, props: VideoProps) -> tuple[int, int]:
+    """`tile_width` by the height the video's aspect ratio gives it; raises past `MAX_TILE_HEIGHT`."""
+    tile_w = request.tile_width
+    tile_h = max(1, round(tile_w * props.height / props.width))
+    if tile_h > MAX_TILE_HEIGHT:
+        raise BadMedia(
+            OUTPUT_TOO_LARGE,
+            f"{work.source}: tiles {tile_w} px wide would be {tile_h} px tall for this "
+            f"{props.width}x{props.height} video; at most {MAX_TILE_HEIGHT} (use a smaller tile_width)",
+        )
+    return tile_w, tile_h
+
+
+def _sheet_sizes(tiles: int, columns: int, per_sheet: int, tile: tuple[int, int]) -> list[tuple[int, int]]:
+    """(width, height) of each sheet: full ones, then the last with the tiles left (its last row partly
+    filled)."""
+    sizes = []
+    for first in range(0, tiles, per_sheet):
+        count = min(per_sheet, tiles - first)
+        sizes.append((min(columns, count) * tile[0], math.ceil(count / columns) * tile[1]))
+    return sizes
+
+
+def _layout(
+    work: Work, request: StoryboardRequest, props: VideoProps, tiles: int
+) -> tuple[tuple[int, int], int]:
+    """Tile size and rows per sheet: within the format's side limit and the pixel caps, else `BadMedia`."""
+    tile_w, tile_h = _tile_size(work, request, props)
+    sheet_w = min(request.columns, tiles) * tile_w
+    rows = max(1, min(request.max_rows, MAX_SHEET_SIDE // tile_h, MAX_OUTPUT_PIXELS // (sheet_w * tile_h)))
+    sizes = _sheet_sizes(tiles, request.columns, request.columns * rows, (tile_w, tile_h))
+    check_outputs(sizes, work.source, advice="use a longer interval_s or a smaller tile_width")
+    return (tile_w, tile_h), rows
+
+
 def render(work: Work, request: StoryboardRequest) -> StoryboardResult:
     admit(work.input, work.source, accept=frozenset({"video"}))
     with Video(work.input, work.source, work.token) as video:
@@ -124,9 +167,7 @@ def render(work: Work, request: StoryboardRequest) -> StoryboardResult:
                 f"{work.source}: {tiles} tiles at {request.interval_s:g} s over {duration:.0f} s; "
                 f"at most {work.tuning.max_storyboard_tiles} (use a longer interval_s)",
             )
-        tile_w = request.tile_width
-        tile_h = max(1, round(tile_w * props.height / props.width))
-        rows = max(1, min(request.max_rows, MAX_SHEET_SIDE // tile_h))
+        (tile_w, tile_h), rows = _layout(work, request, props, tiles)
         sheets = _Sheets(work, request, tiles, (tile_w, tile_h), request.columns * rows)
         slots: dict[int, list[int]] = defaultdict(list)
         for slot in range(tiles):

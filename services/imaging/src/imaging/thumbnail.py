@@ -17,6 +17,7 @@ from imaging.encode import PILLOW_NAMES, file_name, save
 from imaging.errors import CORRUPT, BadMedia
 from imaging.geometry import bounding
 from imaging.inputs import admit
+from imaging.output_caps import check_outputs
 from imaging.results import Candidate, ImageFile, ThumbnailResult, VideoInfo
 from imaging.sharpness import Sharpness, measure
 from imaging.video import Frame, Video, VideoProps
@@ -116,9 +117,11 @@ def _write(
     work: Work, request: ThumbnailRequest, image: Image.Image, full_size: tuple[int, int]
 ) -> list[ImageFile]:
     fmt = request.format
+    sizes = [bounding(full_size, size) for size in request.sizes]
+    check_outputs(sizes, work.source)  # within the caps whatever the source (sizes ≤ 4096), checked anyway
     written: list[ImageFile] = []
-    for size in request.sizes:
-        thumb = colour.for_format(colour.resample(image, bounding(full_size, size)), fmt)
+    for size, scaled in zip(request.sizes, sizes, strict=True):
+        thumb = colour.for_format(colour.resample(image, scaled), fmt)
         name = file_name(f"thumb_{size}", fmt)
         nbytes = save(thumb, work.output(name), fmt, quality=request.quality)
         written.append(

@@ -5,6 +5,11 @@ takes its parent's output.
 One source: the job's result is that source's result (with `path`, the main output). Several sources: a
 bulk job; each source's result or error is recorded as an item and the result counts them. A source that
 fails does not fail a bulk job unless every source fails.
+
+Outputs are capped in pixels (`MAX_OUTPUT_PIXELS` per image, `MAX_JOB_OUTPUT_PIXELS` per job and source,
+`MAX_TILE_HEIGHT` per storyboard tile): a request whose outputs are too large by itself is refused at
+submission (422 naming the field); one that is too large only for its source (a `fit` box on a large image,
+a storyboard of a long or tall video) fails permanently with ``OutputTooLarge``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,15 @@ from jobcommon.requests.base import JobRequestBase, StrictModel, media_source
 MAX_SOURCES = 1000
 MAX_SHEET_SIDE = 16_383
 """Largest sprite-sheet side any output format takes (WebP's limit)."""
+MAX_OUTPUT_PIXELS = 40_000_000
+"""Largest output image (width × height): a resize output, a storyboard sheet (sheets get fewer rows to stay
+below it), a thumbnail (at most 4096² by its request). `image_optimize` writes its source's size, bounded by
+the service's decompression-bomb limit (``IMAGING_MAX_PIXELS``) instead: it never enlarges anything."""
+MAX_JOB_OUTPUT_PIXELS = 200_000_000
+"""All the images a job makes from one source together (every spec, size or sheet); a bulk job's sources
+each have this much, and their number is capped by `MAX_SOURCES`."""
+MAX_TILE_HEIGHT = 1080
+"""Tallest storyboard tile: the tile width scaled to the video's aspect ratio may not exceed it."""
 ImageFormat = Literal["jpeg", "webp", "avif", "png"]
 HEX_COLOUR = r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$"
 
@@ -95,13 +109,33 @@ class ResizeSpec(StrictModel):
     def stem(self) -> str:
         return self.name or f"{self.width}x{self.height}_{self.mode}"
 
+    @property
+    def exact_pixels(self) -> int | None:
+        """The output's pixels when the request alone says (fill and pad: exactly the box); None for fit."""
+        return None if self.mode == "fit" else self.width * self.height
+
+    @model_validator(mode="after")
+    def _output_fits(self) -> Self:
+        pixels = self.exact_pixels
+        if pixels is not None and pixels > MAX_OUTPUT_PIXELS:
+            raise ValueError(
+                f"a {self.mode} output is exactly {self.width}×{self.height} = {pixels} pixels; "
+                f"at most {MAX_OUTPUT_PIXELS} per image"
+            )
+        return self
+
 
 @job_type(queue=QUEUES[Queue.IMAGE_PROCESSING], policy=IMAGE_WORK)
 class ImageResizeRequest(_ImagingRequest):
     """One image to several sizes, honouring EXIF orientation."""
 
     job_type: Literal["image_resize"] = "image_resize"
-    specs: list[ResizeSpec] = Field(min_length=1, max_length=16)
+    specs: list[ResizeSpec] = Field(
+        min_length=1,
+        max_length=16,
+        description=f"Outputs per source: each at most {MAX_OUTPUT_PIXELS} pixels, all together at most "
+        f"{MAX_JOB_OUTPUT_PIXELS} (fill/pad: refused at submission; fit: the source fails beyond them).",
+    )
     format: ImageFormat | Literal["keep"] = Field(
         default="keep", description="keep: the source's format (PNG for GIF and TIFF sources)."
     )
@@ -117,6 +151,17 @@ class ImageResizeRequest(_ImagingRequest):
         description="pad colour `#rrggbb[aa]`; default transparent where the format has alpha, else white. "
         "Also what transparency is flattened onto for JPEG.",
     )
+
+    @field_validator("specs")
+    @classmethod
+    def _outputs_fit(cls, value: list[ResizeSpec]) -> list[ResizeSpec]:
+        pixels = sum(spec.exact_pixels or 0 for spec in value)
+        if pixels > MAX_JOB_OUTPUT_PIXELS:
+            raise ValueError(
+                f"the fill and pad outputs alone are {pixels} pixels per source; "
+                f"at most {MAX_JOB_OUTPUT_PIXELS} per job"
+            )
+        return value
 
     @model_validator(mode="after")
     def _distinct_names(self) -> Self:
@@ -142,7 +187,13 @@ class StoryboardRequest(_ImagingRequest):
 
     job_type: Literal["storyboard"] = "storyboard"
     interval_s: float = Field(default=5.0, ge=0.1, le=3600)
-    tile_width: int = Field(default=160, ge=16, le=1920)
+    tile_width: int = Field(
+        default=160,
+        ge=16,
+        le=1920,
+        description=f"Tiles take the video's aspect ratio, at most {MAX_TILE_HEIGHT} px tall; all sheets of "
+        f"a source together at most {MAX_JOB_OUTPUT_PIXELS} pixels.",
+    )
     columns: int = Field(default=10, ge=1, le=50)
     max_rows: int = Field(
         default=10, ge=1, le=100, description="Rows per sprite sheet; more tiles start another sheet."
