@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from tests.conftest import Stack
 from tests.jobs import sse_events, status, submit, wait_for, wait_terminal
@@ -188,3 +189,22 @@ async def test_openapi_docs(api: httpx.AsyncClient) -> None:
     spec = (await api.get("/openapi.json")).json()
     assert "/jobs/submit" in spec["paths"]
     assert "/jobs/{task_id}/events" in spec["paths"]
+
+
+async def test_events_leave_the_request_out(api: httpx.AsyncClient, redis: Redis) -> None:
+    """Every published change omits the (unchanging, possibly large) request; the SSE stream still has it."""
+    payload = {"big": "x" * 20_000}
+    pubsub = redis.pubsub()
+    job = await submit(api, {"job_type": "echo", "sleep_s": 1.0, "payload": payload})
+    await pubsub.subscribe(f"mj:events:{job['task_id']}")
+    seen = await sse_events(api, job["task_id"])
+    published = []
+    for _ in range(50):  # drain what arrived while the stream was read
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+        if message is not None:
+            published.append(str(message["data"]))
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert published, "changes are announced"
+    assert all(len(data) < 5_000 and '"request"' not in data for data in published)
+    assert all(data["request"]["payload"] == payload for _name, data in seen)
+    assert seen[-1][1]["status"] == "succeeded"

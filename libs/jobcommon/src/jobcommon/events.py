@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from jobcommon import keys
 from jobcommon.cancellation import reraise_if_cancelling, tolerating
+from jobcommon.errors import JobNotFound
 from jobcommon.models import Job, JobEvent
 
 if TYPE_CHECKING:
@@ -149,5 +150,19 @@ async def follow(
                     last = current
                     yield JobEvent(kind="status", job=current)
                 continue
-            last = event.job
-            yield event
+            # events leave out the request (it never changes) and the result (it comes with the end): the
+            # follower keeps the request it read, and reads the whole record once the job has ended
+            job = event.job.model_copy(update={"request": last.request, "result": last.result})
+            if job.status.terminal:
+                job = await _final_record(store, task_id, job)
+            last = job
+            yield JobEvent(kind=event.kind, job=job)
+
+
+async def _final_record(store: JobStore, task_id: str, announced: Job) -> Job:
+    """The ended job's whole record (with its result); what was announced if Redis cannot say."""
+    try:
+        return await store.get(task_id)
+    except (RedisError, OSError, JobNotFound) as exc:
+        reraise_if_cancelling(exc)
+        return announced

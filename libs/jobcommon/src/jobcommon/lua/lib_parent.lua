@@ -84,6 +84,7 @@ local function notify_parent(job_key)
   local flat = redis.call('HGETALL', parent_key)
   local job = {}
   for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+  job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
   redis.call('PUBLISH', p[4], cjson.encode({kind = kind, job = job}))
 end
 

@@ -18,6 +18,7 @@ for _, task in ipairs(due) do
     local flat = redis.call('HGETALL', job_key)
     local job = {}
     for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+    job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
     redis.call('PUBLISH', ARGV[4] .. task, cjson.encode({kind = 'status', job = job}))
     moved = moved + 1
   end

@@ -69,6 +69,7 @@ for _, id in ipairs(ids) do
     local flat = redis.call('HGETALL', job_key)
     local job = {}
     for j = 1, #flat, 2 do job[flat[j]] = flat[j + 1] end
+    job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
     redis.call('PUBLISH', ARGV[4] .. task, cjson.encode({kind = 'status', job = job}))
   elseif not task then
     -- delivered but never started (e.g. waiting for a free slot when its worker died): back in line

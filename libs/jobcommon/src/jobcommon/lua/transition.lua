@@ -51,6 +51,7 @@ local flat = redis.call('HGETALL', KEYS[1])
 if ARGV[4] ~= '' then
   local job = {}
   for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+  job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
   redis.call('PUBLISH', KEYS[2], cjson.encode({kind = ARGV[4], job = job}))
 end
 return {REPLY_APPLIED, flat}
