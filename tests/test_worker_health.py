@@ -1,0 +1,88 @@
+"""`python -m jobcommon.health <service>` (the worker containers' HEALTHCHECK and Kubernetes probe) against a
+real running service: healthy while it runs, unhealthy once it stopped or when its consumer group is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from redis import Redis
+
+from jobcommon import CommonSettings
+from jobcommon.health import HEALTHY, UNHEALTHY, USAGE, check, probe, queue_of
+from jobcommon.queues import QUEUES, Queue, QueueSpec
+from tests.cluster import Cluster
+
+
+def health_command(service: str, redis_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jobcommon.health", service, *extra],
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+async def test_health_follows_a_running_service(cluster: Cluster) -> None:
+    settings = CommonSettings(redis_url=cluster.redis_url)
+    host = socket.gethostname()
+    assert health_command("janitor", cluster.redis_url).returncode == UNHEALTHY  # not started yet
+    janitor = cluster.start("janitor", CONCURRENCY="1")
+    deadline = time.monotonic() + 30
+    while not (verdict := await asyncio.to_thread(probe, "janitor", host, settings)).healthy:
+        assert janitor.alive(), janitor.output()
+        assert time.monotonic() < deadline, verdict.reason
+        await asyncio.sleep(0.2)
+
+    done = await asyncio.to_thread(health_command, "janitor", cluster.redis_url)
+    assert done.returncode == HEALTHY, done.stdout + done.stderr
+    assert f"janitor-{host}-{janitor.pid}" in done.stdout
+    other_host = await asyncio.to_thread(health_command, "janitor", cluster.redis_url, "--host", "elsewhere")
+    assert other_host.returncode == UNHEALTHY  # another container's health is not this one's
+    assert (await asyncio.to_thread(health_command, "imaging", cluster.redis_url)).returncode == UNHEALTHY
+
+    # The same process, but the consumer group it should read from does not exist.
+    redis = Redis.from_url(cluster.redis_url, decode_responses=True)
+    try:
+        gone = QueueSpec(QUEUES[Queue.DEFAULT].queue, group="janitor-gone")
+        verdict = await asyncio.to_thread(check, redis, "janitor", gone, host)
+        assert not verdict.healthy
+        assert "janitor-gone" in verdict.reason
+    finally:
+        redis.close()
+
+    janitor.stop()
+    stopped = await asyncio.to_thread(health_command, "janitor", cluster.redis_url)
+    assert stopped.returncode == UNHEALTHY, stopped.stdout
+
+
+async def test_a_killed_service_turns_unhealthy_when_its_liveness_expires(cluster: Cluster) -> None:
+    """kill -9 leaves the presence record behind for a while; the liveness key expires first."""
+    settings = CommonSettings(redis_url=cluster.redis_url)
+    host = socket.gethostname()
+    janitor = cluster.start("janitor", CONCURRENCY="1", LIVENESS_TTL_S="2", HEARTBEAT_INTERVAL_S="5")
+    deadline = time.monotonic() + 30
+    while not (await asyncio.to_thread(probe, "janitor", host, settings)).healthy:
+        assert time.monotonic() < deadline, janitor.output()
+        await asyncio.sleep(0.2)
+    cluster.kill(janitor)
+    deadline = time.monotonic() + 6
+    while (verdict := await asyncio.to_thread(probe, "janitor", host, settings)).healthy:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    assert "lives" in verdict.reason or "presence" in verdict.reason
+
+
+def test_every_worker_service_names_its_queue_and_unknown_ones_are_usage_errors() -> None:
+    assert {queue_of(spec.group) for spec in QUEUES.values()} == set(QUEUES.values())
+    done = health_command("nonesuch", "redis://127.0.0.1:1/0")
+    assert done.returncode == USAGE
+    unreachable = health_command("janitor", "redis://127.0.0.1:1/0")
+    assert unreachable.returncode == UNHEALTHY
+    assert "unreachable" in unreachable.stdout
