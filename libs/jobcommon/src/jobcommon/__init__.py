@@ -3,9 +3,15 @@
 Job model and requests, job types and queues, the job store, progress, cancel, the delivery middleware,
 tracing, and the client. Services talk to each other only through what this package defines.
 
-The public API is the one list below. Names load on first use, so a process that needs one small module
-(e.g. the downloader's yt-dlp child, which needs `jobcommon.netguard`) does not pay for FastStream, Redis and
-OpenTelemetry imports; the list is read once from this file's own source to know where each name lives.
+The public API is the one list below: what job services and applications import. Names load on first use,
+so a process that needs one small module does not pay for FastStream, Redis and OpenTelemetry imports; the
+list is read once from this file's own source to know where each name lives.
+
+Two kinds of modules are imported by their own names instead, on purpose:
+- kits that run inside child processes and must stay light: `jobcommon.child_side`, `jobcommon.ytdlp`,
+  `jobcommon.netguard`, `jobcommon.ffmpeg_inputs`, `jobcommon.sniff`, `jobcommon.mpeg_audio`;
+- the machinery the gateway and the janitor operate (`jobcommon.store`, `queue_stats`, `presence`, `upkeep`,
+  `broker`, `tracing`, `cancellation`): jobs' own code never needs them.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the public API: every name a service or application imports from `jobcommon`
     from jobcommon import keys as keys
+    from jobcommon.bulk import run_items as run_items
+    from jobcommon.child_process import ChildFailed as ChildFailed
     from jobcommon.children import AwaitChildren as AwaitChildren
     from jobcommon.children import spawn_children as spawn_children
     from jobcommon.client import DeadLetter as DeadLetter
@@ -35,15 +43,22 @@ if TYPE_CHECKING:  # the public API: every name a service or application imports
     from jobcommon.errors import QueueUnavailable as QueueUnavailable
     from jobcommon.errors import Retry as Retry
     from jobcommon.errors import TransientError as TransientError
+    from jobcommon.items import BulkSummary as BulkSummary
+    from jobcommon.items import ItemError as ItemError
+    from jobcommon.items import ItemRecord as ItemRecord
     from jobcommon.job_types import JOB_TYPES as JOB_TYPES
     from jobcommon.job_types import JobType as JobType
     from jobcommon.job_types import job_type as job_type
+    from jobcommon.logs import configure_logging as configure_logging
     from jobcommon.models import ErrorInfo as ErrorInfo
     from jobcommon.models import Job as Job
     from jobcommon.models import JobEvent as JobEvent
     from jobcommon.models import JobStatus as JobStatus
     from jobcommon.models import Progress as Progress
+    from jobcommon.models import utcnow as utcnow
     from jobcommon.policies import JobPolicy as JobPolicy
+    from jobcommon.provide import provide as provide
+    from jobcommon.provide import provided as provided
     from jobcommon.queues import QUEUES as QUEUES
     from jobcommon.queues import Queue as Queue
     from jobcommon.queues import QueueSpec as QueueSpec
@@ -54,15 +69,21 @@ if TYPE_CHECKING:  # the public API: every name a service or application imports
     from jobcommon.requests import JobRequestBase as JobRequestBase
     from jobcommon.requests import MetadataEnrichRequest as MetadataEnrichRequest
     from jobcommon.requests import PlaylistDownloadRequest as PlaylistDownloadRequest
+    from jobcommon.requests import ResizeSpec as ResizeSpec
     from jobcommon.requests import StoryboardRequest as StoryboardRequest
     from jobcommon.requests import ThumbnailRequest as ThumbnailRequest
     from jobcommon.requests import VideoDownloadRequest as VideoDownloadRequest
     from jobcommon.requests import VideoInfoRequest as VideoInfoRequest
+    from jobcommon.results import DownloadedFile as DownloadedFile
     from jobcommon.results import DownloadResult as DownloadResult
     from jobcommon.results import EchoResult as EchoResult
+    from jobcommon.results import ExtraFile as ExtraFile
+    from jobcommon.results import ExtraKind as ExtraKind
     from jobcommon.service import JobService as JobService
     from jobcommon.service import WorkerSettings as WorkerSettings
     from jobcommon.settings import CommonSettings as CommonSettings
+    from jobcommon.settings import NetworkGuardSettings as NetworkGuardSettings
+    from jobcommon.sources import resolve_source as resolve_source
 
 
 def _public_names() -> dict[str, tuple[str, str | None]]:

@@ -17,7 +17,7 @@ import sys
 from collections import deque
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from jobcommon.errors import JobError, PermanentError, TransientError
+from jobcommon.errors import JobError, MediaJobsError, PermanentError, TransientError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -35,7 +35,7 @@ MAX_CRASH_MESSAGE = 1000
 """A crash message is cut to this many characters (a job's error message is no longer)."""
 
 
-class ChildFailed(Exception):
+class ChildFailed(MediaJobsError):
     """A child reported a failure, or died without an answer: `kind` says whether trying later may help."""
 
     def __init__(self, kind: ErrorKind, error_type: str, message: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from downloader.app import build
-from jobcommon.logs import configure_logging
+from jobcommon import configure_logging
 
 
 def main() -> None:

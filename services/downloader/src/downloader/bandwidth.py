@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from downloader.child_runner import ChildControl
-from jobcommon.provide import provided
+from jobcommon import provided
 
 __all__ = ["Bandwidth", "BandwidthPool"]
 

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from jobcommon import DownloadedFile
 from jobcommon.child_process import ErrorKind
-from jobcommon.results import DownloadedFile
 
 # Runtime imports above on purpose: pydantic resolves the models' annotations.
 

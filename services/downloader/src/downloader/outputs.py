@@ -21,7 +21,7 @@ from downloader.failures import (
 from downloader.media_probe import probe, sha256_of
 from downloader.resume import IMAGE_EXTS, SUBTITLE_EXTS
 from downloader.ytdlp_params import ffmpeg_location
-from jobcommon.results import ExtraFile, ExtraKind
+from jobcommon import ExtraFile, ExtraKind
 from jobcommon.ytdlp.values import as_float, as_int, as_str
 
 if TYPE_CHECKING:

@@ -10,9 +10,15 @@ from __future__ import annotations
 from downloader.child_runner import list_entries
 from downloader.settings import Settings
 from downloader.specs import list_spec
-from jobcommon import JobCtx, PermanentError, PlaylistDownloadRequest, VideoDownloadRequest
-from jobcommon.child_process import ChildFailed
-from jobcommon.children import AwaitChildren, spawn_children
+from jobcommon import (
+    AwaitChildren,
+    ChildFailed,
+    JobCtx,
+    PermanentError,
+    PlaylistDownloadRequest,
+    VideoDownloadRequest,
+    spawn_children,
+)
 
 
 async def playlist_download(

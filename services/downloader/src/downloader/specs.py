@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from downloader.settings import DownloaderSettings
-    from jobcommon.requests import DownloadOptions
+    from jobcommon import DownloadOptions
 
 
 def format_selector(options: DownloadOptions) -> str | None:

@@ -6,7 +6,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from jobcommon.logs import configure_logging
+from jobcommon import configure_logging
 
 
 def main() -> None:

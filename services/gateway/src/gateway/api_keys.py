@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, cast
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from jobcommon import keys
-from jobcommon.models import utcnow
+from jobcommon import keys, utcnow
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -8,8 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from jobcommon import Job, Progress
-from jobcommon.items import ItemRecord
+from jobcommon import ItemRecord, Job, Progress
 from jobcommon.queue_stats import QueueStats
 
 

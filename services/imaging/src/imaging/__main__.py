@@ -7,7 +7,7 @@ def main() -> None:
     # Imported here, not at module level: the CPU pool's spawned processes import this module as their
     # `__main__`, and they need none of the service (FastStream, Redis, OpenTelemetry).
     from imaging.app import build
-    from jobcommon.logs import configure_logging
+    from jobcommon import configure_logging
 
     configure_logging("imaging")
     build().serve()

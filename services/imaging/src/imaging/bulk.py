@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from imaging.errors import WorkCancelled
 from imaging.results import BulkResult
-from jobcommon.bulk import run_items
-from jobcommon.errors import PermanentError
+from jobcommon import PermanentError, run_items
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -25,14 +25,16 @@ from imaging.pool import CpuPool, Pool
 from imaging.results import BulkResult, OptimizeResult, ResizeResult, StoryboardResult, ThumbnailResult
 from imaging.settings import ImagingSettings, Settings
 from imaging.work import CancelToken, Work
-from jobcommon import JobContext, JobCtx, PermanentError
-from jobcommon.requests.imaging import (
+from jobcommon import (
     ImageOptimizeRequest,
     ImageResizeRequest,
+    JobContext,
+    JobCtx,
+    PermanentError,
     StoryboardRequest,
     ThumbnailRequest,
+    resolve_source,
 )
-from jobcommon.sources import resolve_source
 
 # Runtime imports above on purpose: FastStream resolves the handlers' annotations when it builds the call.
 

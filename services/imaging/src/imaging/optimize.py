@@ -16,7 +16,7 @@ from imaging.inputs import admit
 from imaging.resize import kept_metadata, output_format
 from imaging.results import OptimizeResult
 from imaging.work import Work
-from jobcommon.requests.imaging import ImageOptimizeRequest
+from jobcommon import ImageOptimizeRequest
 
 
 def render(work: Work, request: ImageOptimizeRequest) -> OptimizeResult:

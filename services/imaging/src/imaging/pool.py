@@ -23,8 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from imaging.worker import init_worker, ready
-from jobcommon import TransientError
-from jobcommon.provide import provided
+from jobcommon import TransientError, provided
 
 if TYPE_CHECKING:
     from collections.abc import Callable

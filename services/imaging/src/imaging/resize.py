@@ -17,7 +17,7 @@ from imaging.inputs import admit
 from imaging.output_caps import check_outputs
 from imaging.results import ResizedImage, ResizeResult
 from imaging.work import Work
-from jobcommon.requests.imaging import ImageResizeRequest, ResizeSpec
+from jobcommon import ImageResizeRequest, ResizeSpec
 
 
 def _plans(size: tuple[int, int], specs: list[ResizeSpec]) -> list[Plan]:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from jobcommon.items import BulkSummary
+from jobcommon import BulkSummary
 
 # Runtime imports above on purpose: pydantic resolves the models' annotations.
 

@@ -22,7 +22,7 @@ from imaging.results import Candidate, ImageFile, ThumbnailResult, VideoInfo
 from imaging.sharpness import Sharpness, measure
 from imaging.video import Frame, Video, VideoProps
 from imaging.work import Work
-from jobcommon.requests.imaging import ThumbnailRequest
+from jobcommon import ThumbnailRequest
 
 SPREAD = (0.1, 0.9)
 

@@ -15,9 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from jobcommon import JOB_TYPES, keys
+from jobcommon import JOB_TYPES, keys, utcnow
 from jobcommon.broker import ensure_groups
-from jobcommon.models import utcnow
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
 from jobcommon.upkeep import Upkeep

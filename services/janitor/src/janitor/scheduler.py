@@ -27,9 +27,8 @@ from janitor.duties import (
     trim_streams,
 )
 from janitor.temp_files import temp_files
-from jobcommon import keys
+from jobcommon import keys, utcnow
 from jobcommon.cancellation import reraise_if_cancelling
-from jobcommon.models import utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

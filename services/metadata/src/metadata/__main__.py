@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobcommon.logs import configure_logging
+from jobcommon import configure_logging
 from metadata.app import build
 
 

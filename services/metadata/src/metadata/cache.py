@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from jobcommon import keys
-from jobcommon.models import utcnow
+from jobcommon import keys, utcnow
 from metadata.source_info import SourceInfo
 
 if TYPE_CHECKING:

@@ -10,15 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from jobcommon import JobCtx, JobNotFound
+from jobcommon import (
+    BulkSummary,
+    ChildFailed,
+    ItemError,
+    JobCtx,
+    JobError,
+    JobNotFound,
+    MetadataEnrichRequest,
+    resolve_source,
+)
 from jobcommon.bulk import describe_failure, run_items
-from jobcommon.child_process import ChildFailed
-from jobcommon.errors import JobError
-from jobcommon.items import BulkSummary, ItemError
 from jobcommon.outcome import one_line
-from jobcommon.requests import MetadataEnrichRequest
 from jobcommon.requests.base import TASK_ID
-from jobcommon.sources import resolve_source
 from metadata.results import EnrichedItem, VideoInfoResult
 from metadata.runtime import MetadataRuntime, Runtime
 from metadata.settings import Settings

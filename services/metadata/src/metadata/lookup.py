@@ -11,7 +11,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from jobcommon.models import utcnow
+from jobcommon import utcnow
 from metadata.normalize import normalize_url, url_hash
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobcommon.items import ItemError
+from jobcommon import ItemError
 from metadata.probe import FileInfo
 from metadata.source_info import SourceInfo
 

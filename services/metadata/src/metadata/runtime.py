@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from jobcommon.provide import provided
+from jobcommon import provided
 from metadata.cache import InfoCache
 from metadata.info_pool import InfoPool
 from metadata.info_protocol import ChildConfig

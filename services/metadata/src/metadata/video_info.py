@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from jobcommon import JobCtx
-from jobcommon.child_process import ChildFailed
-from jobcommon.requests import VideoInfoRequest
+from jobcommon import ChildFailed, JobCtx, VideoInfoRequest
 from metadata.lookup import FoundInfo
 from metadata.results import VideoInfoResult
 from metadata.runtime import Runtime
