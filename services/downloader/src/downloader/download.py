@@ -11,7 +11,7 @@ from downloader.child_runner import run_child
 from downloader.disk import free_space
 from downloader.settings import DownloaderSettings, Settings
 from downloader.specs import download_spec
-from jobcommon import ChildFailed, DownloadResult, JobCtx, TransientError, VideoDownloadRequest, metrics
+from jobcommon import ChildFailed, DownloadResult, JobCtx, TransientError, VideoDownloadRequest
 
 
 async def check_free_space(settings: DownloaderSettings) -> None:
@@ -75,7 +75,6 @@ async def video_download(
         except ChildFailed as exc:
             raise exc.to_job_error() from exc
     await ctx.progress(100.0, "downloaded", downloaded_bytes=done.size, total_bytes=done.size)
-    metrics.DOWNLOADED_BYTES.labels(request.job_type).inc(done.size)
     root = settings.media_root
     return DownloadResult(
         path=str(Path(done.path).relative_to(root)),
