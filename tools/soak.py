@@ -57,7 +57,7 @@ def busy_cores(enabled: bool) -> Iterator[int]:
             loop.wait()
 
 
-def run_once(number: int, *, in_place: bool, pytest_args: list[str], logs: Path) -> RunResult:
+def run_once(number: int, *, in_place: bool, pytest_args: list[str], logs: Path, rev: str) -> RunResult:
     log = logs / f"run-{number}.log"
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mediajobs-soak-") as scratch:
@@ -67,6 +67,7 @@ def run_once(number: int, *, in_place: bool, pytest_args: list[str], logs: Path)
         else:
             cwd = Path(scratch) / "clone"
             subprocess.run(["git", "clone", "-q", str(ROOT), str(cwd)], check=True)
+            subprocess.run(["git", "-C", str(cwd), "checkout", "-q", rev], check=True)
             command = ["bash", ".ci/run"]
         with log.open("w") as out:
             code = subprocess.run(
@@ -96,18 +97,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", action="store_true", help="keep every core busy while the suite runs")
     parser.add_argument("--in-place", action="store_true", help="run in this tree, not a clean clone")
     parser.add_argument("--logs", type=Path, default=ROOT / "var" / "soak")
+    parser.add_argument("--rev", default="HEAD", help="the commit every clean clone checks out")
     parser.add_argument("pytest_args", nargs="*", help="with --in-place: arguments for pytest")
     args = parser.parse_args(argv)
     if shutil.which("uv") is None and args.in_place:
         parser.error("uv is not on PATH")
     args.logs.mkdir(parents=True, exist_ok=True)
+    rev = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", args.rev], check=True, capture_output=True, text=True
+    ).stdout.strip()
     results: list[RunResult] = []
     with busy_cores(args.load) as loops:
         print(
             f"{args.runs} run(s), {'clean clones' if not args.in_place else 'in place'}, {loops} busy loop(s)"
         )
         for number in range(1, args.runs + 1):
-            result = run_once(number, in_place=args.in_place, pytest_args=args.pytest_args, logs=args.logs)
+            result = run_once(
+                number, in_place=args.in_place, pytest_args=args.pytest_args, logs=args.logs, rev=rev
+            )
             results.append(result)
             verdict = "PASS" if result.ok else "FAIL"
             print(f"run {number}: {verdict} {result.seconds:6.0f} s  {result.summary}", flush=True)
