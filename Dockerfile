@@ -66,7 +66,9 @@ RUN groupadd --system --gid 10001 mediajobs \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    MEDIA_ROOT=/media
+    MEDIA_ROOT=/media \
+    HOME=/tmp \
+    XDG_CACHE_HOME=/tmp/.cache
 WORKDIR /tmp
 USER 10001:10001
 STOPSIGNAL SIGTERM
