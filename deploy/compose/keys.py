@@ -1,5 +1,5 @@
-"""`task up`'s API keys: the admin key `task dev` uses (./var/dev-api-key, created once, mode 0600) provisioned
-into the compose gateway through its `api_keys` secret.
+"""`task up`'s API keys: the admin key `task dev` uses (./var/dev-api-key, created once, mode 0600)
+provisioned into the compose gateway through its `api_keys` secret.
 
 The secret file holds sha256 digests only, never a key, so it is written world-readable: compose bind-mounts
 file secrets as they are on the host, and the gateway runs as uid 10001, not as you.
