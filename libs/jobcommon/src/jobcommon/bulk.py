@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from jobcommon import metrics
 from jobcommon.errors import JobError, PermanentError, TransientError
 from jobcommon.items import MAX_LISTED_FAILURES, BulkSummary, ItemError, ItemFailure, ItemRecord
 from jobcommon.outcome import from_exception
@@ -139,6 +140,7 @@ class _BulkRun:
             record = await self.attempt(index, item)
             await self.ctx.record_item(index, record.model_dump(mode="json", exclude_none=True))
             self.tally.add(record)
+            metrics.ITEMS.labels(self.ctx.job.job_type, record.status).inc()
             await self.report()
 
     async def run(self, items: Sequence[str], concurrency: int) -> BulkSummary:

@@ -25,11 +25,12 @@ from faststream.message import AckStatus
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from jobcommon import context, outcome
+from jobcommon import context, metrics, outcome
 from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.errors import HardTimeLimitExceeded, PermanentError, QueueUnavailable, TimeLimitExceeded
 from jobcommon.job_types import JOB_TYPES
-from jobcommon.models import ErrorInfo, ErrorRecord, JobStatus, utcnow
+from jobcommon.log_context import RunFields, bound
+from jobcommon.models import ErrorInfo, ErrorRecord, Job, JobStatus, utcnow
 from jobcommon.policies import JobPolicy, policy_for
 from jobcommon.progress import ProgressReporter
 from jobcommon.requests import RetryOverride, TimeLimitOverride
@@ -107,6 +108,20 @@ class JobMiddleware(BaseMiddleware):
             await rt.store.acknowledge(delivery)
             return None
         job = started.job
+        metrics.QUEUE_WAIT.labels(job.job_type).observe(_waited_s(delivery.entry_id))
+        with bound(RunFields(task_id, job.job_type, job.attempts, job.trace_id)):
+            await self._consume(job, delivery, run_id, call_next, msg)
+        return None
+
+    async def _consume(
+        self,
+        job: Job,
+        delivery: Delivery,
+        run_id: str,
+        call_next: Callable[[Any], Awaitable[Any]],
+        msg: StreamMessage[Any],
+    ) -> None:
+        rt, task_id = self.runtime, job.task_id
         request = job.request
         policy = policy_for(
             job.job_type,
@@ -129,8 +144,12 @@ class JobMiddleware(BaseMiddleware):
             rt.worker,
         )
         rt.running[task_id] = ctx
+        running = metrics.JOBS_RUNNING.labels(job.job_type)
+        running.inc()
+        began = time.monotonic()
         try:
             result = await self._run(ctx, policy, delivery, run_id, call_next, msg)
+            metrics.ATTEMPT_DURATION.labels(job.job_type).observe(time.monotonic() - began)
         except asyncio.CancelledError:
             # The service is stopping and the grace period is over: hand the job back, uncounted.
             with contextlib.suppress(Exception):
@@ -139,10 +158,10 @@ class JobMiddleware(BaseMiddleware):
             raise
         finally:
             rt.running.pop(task_id, None)
+            running.dec()
         await _persistently(
             lambda: self._record(ctx, policy, result, delivery, run_id), self.runtime.settings.lease_s
         )
-        return None
 
     async def _run(
         self,
@@ -279,12 +298,14 @@ class JobMiddleware(BaseMiddleware):
                 release=[f for f in follow_ups if f.staged],
                 **links,
             )
+            _count_finished(ctx, JobStatus.SUCCEEDED, ended.applied)
             log.info("succeeded job=%s", task_id)
         else:
             await asyncio.to_thread(shutil.rmtree, ctx.output_dir, ignore_errors=True)
             if result.verdict == outcome.Verdict.CANCELLED:
                 ended = await store.finish(task_id, JobStatus.CANCELLED, delivery=delivery, run_id=run_id)
                 await self._drop_follow_ups(ctx)
+                _count_finished(ctx, JobStatus.CANCELLED, ended.applied)
                 log.info("cancelled job=%s", task_id)
             else:
                 await self._failed(ctx, policy, result, delivery, run_id)
@@ -325,16 +346,18 @@ class JobMiddleware(BaseMiddleware):
             attempt=attempt, type=error.type, message=error.message, at=utcnow(), retry_in_s=delay
         )
         errors = [*ctx.job.errors, record]
+        metrics.ATTEMPT_ERRORS.labels(ctx.job.job_type, error.type).inc()
         if delay is not None:
             parked = await store.retry_later(
                 task_id, delivery=delivery, run_id=run_id, delay_s=delay, error=error, errors=errors
             )
             if parked:
+                metrics.RETRIES.labels(ctx.job.job_type, error.type).inc()
                 log.info("retry job=%s in %.2f s after %s: %s", task_id, delay, error.type, error.message)
             return
         exhausted = result.retryable  # retryable but out of attempts: dead letter
         await self._drop_follow_ups(ctx)
-        await store.finish(
+        ended = await store.finish(
             task_id,
             JobStatus.FAILED,
             delivery=delivery,
@@ -343,6 +366,9 @@ class JobMiddleware(BaseMiddleware):
             error=error,
             errors=errors,
         )
+        _count_finished(ctx, JobStatus.FAILED, ended.applied)
+        if exhausted and ended.applied:
+            metrics.DEAD_LETTERS.labels("RetriesExhausted").inc()
         log.info(
             "failed job=%s error=%s: %s%s",
             task_id,
@@ -350,6 +376,17 @@ class JobMiddleware(BaseMiddleware):
             error.message,
             " (dead-lettered)" if exhausted else "",
         )
+
+
+def _count_finished(ctx: context.JobContext, status: JobStatus, applied: bool) -> None:
+    if applied:
+        metrics.JOBS_FINISHED.labels(ctx.job.job_type, status.value).inc()
+
+
+def _waited_s(entry_id: str | bytes) -> float:
+    """Time since the message entered its queue: a stream id starts with its Redis time in milliseconds."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return max(0.0, time.time() - int(text.split("-", 1)[0]) / 1000)
 
 
 async def _persistently(write: Callable[[], Awaitable[None]], within_s: float) -> None:

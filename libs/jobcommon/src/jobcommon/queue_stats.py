@@ -1,7 +1,8 @@
-"""Per-queue numbers for health and listings: waiting, pending, consumers, lag."""
+"""Per-queue numbers for health, listings and metrics: waiting, pending, consumers, lag, oldest wait."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -31,6 +32,8 @@ class QueueStats(BaseModel):
     """Consumers Redis knows in the group (on Redis < 7 only those that have received a message)."""
     workers: int = 0
     """Live service instances consuming this queue (from their heartbeats)."""
+    oldest_waiting_s: float = 0.0
+    """Age of the oldest entry not yet delivered (by its stream id's time; 0 when none waits)."""
 
 
 async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
@@ -38,7 +41,9 @@ async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
     groups = await redis.xinfo_groups(spec.stream) if length or await redis.exists(spec.stream) else []
     group = next((g for g in groups if g["name"] == spec.group), None)
     pending = consumers = lag = 0
+    after = ""
     if group is not None:
+        after = str(group["last-delivered-id"])
         pending, consumers = int(group["pending"]), int(group["consumers"])
         if group.get("lag") is not None:
             lag = int(group["lag"])
@@ -57,7 +62,18 @@ async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
         pending=pending,
         lag=lag,
         consumers=consumers,
+        oldest_waiting_s=await _oldest_waiting_s(redis, spec, after) if lag else 0.0,
     )
+
+
+async def _oldest_waiting_s(redis: Redis, spec: QueueSpec, after: str) -> float:
+    """Age of the first entry after the id `after` ("": the stream's first), from its id's milliseconds."""
+    first_id_after = redis.register_script(lua_source("first_id_after"))
+    first = await first_id_after(keys=[spec.stream], args=[after])
+    if not first:
+        return 0.0
+    millis = int(str(first).split("-", 1)[0])
+    return max(0.0, time.time() - millis / 1000)
 
 
 async def all_queue_stats(redis: Redis) -> list[QueueStats]:

@@ -29,6 +29,7 @@ from jobcommon.connection import connect
 from jobcommon.errors import ConfigurationError
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.liveness import LivenessBeacon
+from jobcommon.metrics import serve_metrics
 from jobcommon.middleware import JobRuntime
 from jobcommon.presence import Heartbeat
 from jobcommon.queues import QUEUES, Queue, QueueSpec
@@ -60,6 +61,10 @@ class WorkerSettings(CommonSettings):
 
     concurrency: int = Field(default=4, ge=1, le=1000)
     graceful_timeout_s: float = Field(default=10.0, ge=0)
+    metrics_host: str = Field(default="127.0.0.1", description="Address the metrics endpoint binds to.")
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the Prometheus endpoint (/metrics); 0: off."
+    )
 
 
 def _job_type_is(job_type: str) -> Callable[[StreamMessage[Any]], Awaitable[bool]]:
@@ -156,6 +161,7 @@ class JobService:
         self.broker.include_router(self.router)
         await ensure_groups(self.redis, [self.spec])
         await asyncio.to_thread(self.liveness.start)  # alive before the first read: never taken for dead
+        await asyncio.to_thread(serve_metrics, self.settings.metrics_host, self.settings.metrics_port)
 
     async def _stop_liveness(self) -> None:
         await asyncio.to_thread(self.liveness.stop)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
+from jobcommon import metrics
 from jobcommon.broker import ensure_groups
 from jobcommon.cancellation import tolerating
 
@@ -86,6 +87,8 @@ class Upkeep:
             )
         self.totals["reclaimed"] += outcome.requeued
         self.totals["dead_lettered"] += outcome.dead
+        metrics.RECLAIMS.labels(spec.queue).inc(outcome.requeued)
+        metrics.DEAD_LETTERS.labels("WorkerLost").inc(outcome.dead)
         return outcome.requeued + outcome.dead + outcome.dropped
 
     async def run_forever(self) -> None:

@@ -12,6 +12,7 @@ from downloader.disk import free_space
 from downloader.settings import DownloaderSettings, Settings
 from downloader.specs import download_spec
 from jobcommon import ChildFailed, DownloadResult, JobCtx, TransientError, VideoDownloadRequest
+from jobcommon.metrics import DOWNLOADED_BYTES
 
 
 async def check_free_space(settings: DownloaderSettings) -> None:
@@ -75,6 +76,7 @@ async def video_download(
         except ChildFailed as exc:
             raise exc.to_job_error() from exc
     await ctx.progress(100.0, "downloaded", downloaded_bytes=done.size, total_bytes=done.size)
+    DOWNLOADED_BYTES.labels(request.job_type).inc(done.size)
     root = settings.media_root
     return DownloadResult(
         path=str(Path(done.path).relative_to(root)),

@@ -11,9 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from jobcommon import WorkerSettings
-from jobcommon.provide import provided
-from jobcommon.settings import NetworkGuardSettings
+from jobcommon import NetworkGuardSettings, WorkerSettings, provided
 
 GIB = 1024**3
 
@@ -40,6 +38,9 @@ Size = Annotated[int, BeforeValidator(parse_size)]
 
 
 class DownloaderSettings(WorkerSettings, NetworkGuardSettings):
+    metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="Port of the Prometheus endpoint (/metrics); 0: off."
+    )
     download_socket_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a silent connection may block before yt-dlp gives up on it."
     )

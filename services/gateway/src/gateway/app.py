@@ -16,6 +16,7 @@ from gateway.api_keys import KeyStore, read_keys_file
 from gateway.body_limit import BodyLimit
 from gateway.event_streams import EventStreams
 from gateway.key_routes import router as key_router
+from gateway.metrics_route import router as metrics_router
 from gateway.rate_limit import SubmitRateLimit
 from gateway.routes import router
 from gateway.settings import GatewaySettings
@@ -59,6 +60,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(key_router)
+    app.include_router(metrics_router)
     problems.install(app)
     if settings.gateway_cors_origins:
         app.add_middleware(

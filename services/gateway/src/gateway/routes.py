@@ -33,6 +33,7 @@ from gateway.schemas import (
 )
 from jobcommon import JOB_TYPES, DeadLetter, Job, JobClient, JobNotFound, JobStatus, keys
 from jobcommon.errors import RateLimited
+from jobcommon.metrics import CANCEL_REQUESTS, JOBS_SUBMITTED
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
 
@@ -113,6 +114,8 @@ async def submit(
     if not created.created:
         response.status_code = status.HTTP_200_OK
         response.headers["Mediajobs-Existing-Job"] = created.reason
+    else:
+        JOBS_SUBMITTED.labels(created.job.job_type).inc()
     return created.job
 
 
@@ -221,7 +224,9 @@ async def job_result(task_id: str, job: ExistingJob) -> JSONResponse:
 )
 async def cancel(task_id: str, client: Client, _: ExistingJob, __: Submitter) -> Job:
     """Cancel: a queued job at once; a running job stops within a second (`cancel_requested` until then)."""
-    return await client.cancel(task_id)
+    job = await client.cancel(task_id)
+    CANCEL_REQUESTS.labels(job.status.value).inc()
+    return job
 
 
 @router.post(

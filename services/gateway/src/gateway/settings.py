@@ -15,6 +15,11 @@ from jobcommon.settings import split_list
 class GatewaySettings(CommonSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=1, le=65535)
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve GET /metrics without an API key (for a Prometheus on a private network); "
+        "otherwise it needs an admin key.",
+    )
     disk_low_free_bytes: int = Field(
         default=2 * 1024**3,
         ge=0,

@@ -12,8 +12,7 @@ from typing import Annotated
 from pydantic import Field
 
 from imaging.work import Tuning
-from jobcommon import WorkerSettings
-from jobcommon.provide import provided
+from jobcommon import WorkerSettings, provided
 
 
 def _cores() -> int:
@@ -24,6 +23,9 @@ def _cores() -> int:
 
 
 class ImagingSettings(WorkerSettings):
+    metrics_port: int = Field(
+        default=9103, ge=0, le=65535, description="Port of the Prometheus endpoint (/metrics); 0: off."
+    )
     imaging_workers: int = Field(
         default_factory=_cores,
         ge=1,

@@ -12,6 +12,9 @@ from jobcommon import WorkerSettings
 
 
 class JanitorSettings(WorkerSettings):
+    metrics_port: int = Field(
+        default=9104, ge=0, le=65535, description="Port of the Prometheus endpoint (/metrics); 0: off."
+    )
     janitor_leader_ttl_s: float = Field(
         default=15.0,
         ge=0.5,

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from pydantic import Field
 
-from jobcommon import WorkerSettings
-from jobcommon.provide import provided
-from jobcommon.settings import NetworkGuardSettings
+from jobcommon import NetworkGuardSettings, WorkerSettings, provided
 
 
 class MetadataSettings(WorkerSettings, NetworkGuardSettings):
+    metrics_port: int = Field(
+        default=9102, ge=0, le=65535, description="Port of the Prometheus endpoint (/metrics); 0: off."
+    )
     metadata_socket_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a silent connection may block before yt-dlp gives up on it."
     )

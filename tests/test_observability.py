@@ -1,0 +1,156 @@
+"""Observability across real processes: Prometheus metrics scraped from the gateway and from a worker's
+METRICS_PORT before and after a run of jobs; JSON log lines of a job carrying its task and trace ids."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from jobcommon import JobClient
+from tests.cluster import Cluster
+from tests.conftest import ApiKeys, bearer, wait_until_ready
+from tests.jobs import submit, wait_terminal
+from tools.localredis import free_port
+
+Scrape = list[tuple[str, dict[str, str], float]]
+
+
+async def _scrape(url: str, headers: dict[str, str] | None = None) -> Scrape:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(url, headers=headers or {})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return [
+        (sample.name, dict(sample.labels), float(sample.value))
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    ]
+
+
+def _value(scrape: Scrape, name: str, **labels: str) -> float:
+    """Sum of the samples named `name` whose labels include `labels` (0 when there is none)."""
+    return sum(v for n, ls, v in scrape if n == name and labels.items() <= ls.items())
+
+
+async def _worker_scrape(url: str, timeout: float = 30.0) -> Scrape:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await _scrape(url)
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+def _flaky(fail_attempts: int, max_attempts: int) -> dict[str, Any]:
+    return {
+        "job_type": "echo",
+        "fail_with": "flaky",
+        "fail_kind": "transient",
+        "fail_attempts": fail_attempts,
+        "retry": {"max_attempts": max_attempts, "backoff_base_s": 0.05, "backoff_cap_s": 0.1},
+    }
+
+
+async def test_metrics_count_a_run_of_jobs(cluster: Cluster, tmp_path: Path, api_keys: ApiKeys) -> None:
+    """The gateway's /metrics (admin key unless METRICS_PUBLIC) counts submissions and reads every queue at
+    scrape time (a job waiting with no worker shows as lag and oldest-waiting age); the worker's METRICS_PORT
+    counts finished jobs by status, retries, errors by class, dead letters, attempt durations and queue waits.
+    Labels never hold a task id."""
+    port, metrics_port = free_port(), free_port()
+    cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(tmp_path)))
+    api_url = f"http://127.0.0.1:{port}"
+    wait_until_ready(api_url, set(), api_keys.admin)
+    gateway_metrics = f"{api_url}/metrics"
+    admin = bearer(api_keys.admin)
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=admin) as api:
+        assert (await api.get("/metrics", headers={"Authorization": ""})).status_code == 401
+        assert (await api.get("/metrics", headers=bearer(api_keys.alice_read))).status_code == 403
+        before = await _scrape(gateway_metrics, admin)
+
+        waiting = await submit(api, {"job_type": "echo", "payload": {"n": 0}})
+        await asyncio.sleep(1.2)  # no worker yet: the job waits in the queue
+        queued = await _scrape(gateway_metrics, admin)
+        assert _value(queued, "mediajobs_queue_lag", queue="default") >= 1
+        assert _value(queued, "mediajobs_queue_length", queue="default") >= 1
+        assert _value(queued, "mediajobs_queue_oldest_waiting_age_seconds", queue="default") >= 1.0
+
+        worker = cluster.start("janitor", METRICS_PORT=str(metrics_port), CONCURRENCY="4")
+        worker_metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert (await wait_terminal(api, waiting["task_id"]))["status"] == "succeeded"
+        worker_before = await _worker_scrape(worker_metrics)
+
+        bodies = [
+            {"job_type": "echo", "payload": {"n": 1}},
+            {"job_type": "echo", "payload": {"n": 2}},
+            _flaky(fail_attempts=1, max_attempts=2),  # fails once, then succeeds
+            _flaky(fail_attempts=5, max_attempts=2),  # out of attempts: dead letter
+            {"job_type": "echo", "fail_with": "no", "fail_kind": "permanent"},
+        ]
+        jobs = [await submit(api, body) for body in bodies]
+        finals = [await wait_terminal(api, job["task_id"]) for job in jobs]
+        assert [f["status"] for f in finals] == ["succeeded", "succeeded", "succeeded", "failed", "failed"]
+        after = await _scrape(gateway_metrics, admin)
+        worker_after = await _scrape(worker_metrics)
+
+    def delta(old: Scrape, new: Scrape, name: str, **labels: str) -> float:
+        return _value(new, name, **labels) - _value(old, name, **labels)
+
+    assert delta(before, after, "mediajobs_jobs_submitted_total", job_type="echo") == 6
+    assert _value(after, "mediajobs_queue_lag", queue="default") == 0
+    assert _value(after, "mediajobs_queue_oldest_waiting_age_seconds", queue="default") == 0
+    assert _value(after, "mediajobs_queue_consumers", queue="default") >= 1
+    finished = "mediajobs_jobs_finished_total"
+    assert delta(worker_before, worker_after, finished, job_type="echo", status="succeeded") == 3
+    assert delta(worker_before, worker_after, finished, job_type="echo", status="failed") == 2
+    assert delta(worker_before, worker_after, "mediajobs_job_retries_total", error_type="EchoFlaky") == 2
+    assert delta(worker_before, worker_after, "mediajobs_job_errors_total", error_type="EchoFlaky") == 3
+    assert delta(worker_before, worker_after, "mediajobs_job_errors_total", error_type="EchoFailed") == 1
+    dead = "mediajobs_jobs_dead_lettered_total"
+    assert delta(worker_before, worker_after, dead, reason="RetriesExhausted") == 1
+    attempts = 7  # 2 + 2 (flaky once) + 2 (dead letter) + 1 (permanent)
+    for histogram in ("mediajobs_job_attempt_duration_seconds", "mediajobs_job_queue_wait_seconds"):
+        assert delta(worker_before, worker_after, f"{histogram}_count", job_type="echo") == attempts
+        assert delta(worker_before, worker_after, f"{histogram}_sum", job_type="echo") > 0
+    assert _value(worker_after, "mediajobs_jobs_running", job_type="echo") == 0
+    ids = {waiting["task_id"], *(job["task_id"] for job in jobs)}
+    for scrape in (after, worker_after):
+        assert not {value for _, labels, _ in scrape for value in labels.values()} & ids
+    assert worker.alive()
+
+
+async def test_json_log_lines_of_a_job_carry_its_ids(cluster: Cluster) -> None:
+    """With LOG_FORMAT=json every line is one JSON object; the lines about a job (the middleware's and the
+    handler's) carry its task id, job type, attempt, the service and the job's trace and span ids, and the
+    console messages tests and people read ("start job=…", "succeeded job=…") are kept."""
+    worker = cluster.start("janitor", LOG_FORMAT="json", METRICS_PORT="0")
+    async with JobClient(cluster.settings) as jobs:
+        job = (await jobs.submit({"job_type": "echo", "payload": {"hi": 1}})).job
+        final = await jobs.wait(job.task_id, timeout=30)
+    assert final.trace_id
+    deadline = time.monotonic() + 10
+    while not any(f"succeeded job={job.task_id}" in line for line in worker.lines):
+        assert time.monotonic() < deadline, worker.output()
+        await asyncio.sleep(0.1)
+    records = [json.loads(line) for line in worker.lines if line.startswith("{")]
+    assert records, worker.output()
+    assert len(records) == len([line for line in worker.lines if line.strip()]), worker.output()
+    about = [r for r in records if r.get("task_id") == job.task_id]
+    messages = [r["message"] for r in about]
+    assert any(m.startswith(f"start job={job.task_id} type=echo attempt=1/") for m in messages), messages
+    assert f"succeeded job={job.task_id}" in messages
+    for record in about:
+        assert record["service"] == "janitor"
+        assert record["job_type"] == "echo"
+        assert record["attempt"] == 1
+        assert record["trace_id"] == final.trace_id
+        assert len(record["span_id"]) == 16
+        assert {"time", "level", "logger"} <= record.keys()
+    assert all(r["service"] == "janitor" for r in records)
