@@ -1,0 +1,332 @@
+"""The deployment files, checked offline: compose.yaml against the Compose Specification schema, the
+Kubernetes manifests against the Kubernetes and KEDA schemas, and both against the code (settings, queues,
+streams, groups, ports, grace periods). Nothing here needs Docker or a cluster; the README says what those
+would add.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from downloader.settings import DownloaderSettings
+from gateway.settings import GatewaySettings
+from imaging.settings import ImagingSettings
+from janitor.settings import JanitorSettings
+from jobcommon import keys
+from jobcommon.queues import QUEUES
+from metadata.settings import MetadataSettings
+from tools.procs import SERVICES
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "deploy" / "schemas"
+K8S = ROOT / "deploy" / "k8s"
+WORKERS = tuple(name for name in SERVICES if name != "gateway")
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "gateway": GatewaySettings,
+    "downloader": DownloaderSettings,
+    "metadata": MetadataSettings,
+    "imaging": ImagingSettings,
+    "janitor": JanitorSettings,
+}
+PROCESS_ENV = {
+    # read straight from the environment by jobcommon, not through a settings class
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "tracing.py",
+    "LOG_LEVEL": "logs.py",
+}
+SCALE_TO_ZERO = {"metadata", "imaging"}
+
+
+def queue_of(service: str) -> str:
+    return next(spec.queue for spec in QUEUES.values() if spec.group == service)
+
+
+def seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+)(ms|s|m)", duration)
+    assert match, duration
+    return int(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60}[match.group(2)]
+
+
+def known_env(service: str) -> set[str]:
+    return {name.upper() for name in SETTINGS[service].model_fields} | set(PROCESS_ENV)
+
+
+def check_env(service: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every variable is a real setting of `service`, and its settings class accepts the values."""
+    unknown = set(env) - known_env(service)
+    assert not unknown, f"{service}: {sorted(unknown)} are not settings of {SETTINGS[service].__name__}"
+    with monkeypatch.context() as patched:
+        for name, value in env.items():
+            patched.setenv(name, value)
+        SETTINGS[service]()
+
+
+def test_process_level_variables_are_read_where_the_allow_list_says() -> None:
+    for name, module in PROCESS_ENV.items():
+        assert name in (ROOT / "libs/jobcommon/src/jobcommon" / module).read_text()
+
+
+# ---- compose -----------------------------------------------------------------------------------------------
+
+
+@cache
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return loaded
+
+
+def compose_env(service: str) -> dict[str, str]:
+    return {name: str(value) for name, value in compose()["services"][service]["environment"].items()}
+
+
+def test_compose_follows_the_compose_specification() -> None:
+    schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    assert not [f"{e.json_path}: {e.message}" for e in validator.iter_errors(compose())]
+    broken = {**compose(), "services": {"gateway": {"image": "x", "restart_policy": "always"}}}
+    assert not validator.is_valid(broken)  # the schema does reject mistakes
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_sets_only_real_settings(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_env(service, compose_env(service), monkeypatch)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_runs_every_service_from_its_own_image_target(service: str) -> None:
+    spec = compose()["services"][service]
+    assert spec["build"]["target"] == service
+    assert spec["restart"] == "unless-stopped"
+    assert spec["healthcheck"]["test"]
+    assert spec["deploy"]["resources"]["limits"].keys() >= {"cpus", "memory"}
+    assert spec["logging"]["driver"] == "json-file"
+    assert spec["logging"]["options"].keys() >= {"max-size", "max-file"}
+    assert spec["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+    assert "media:/media" in spec["volumes"]
+    assert spec["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("service", WORKERS)
+def test_compose_workers_are_health_checked_and_outlast_their_graceful_timeout(service: str) -> None:
+    spec = compose()["services"][service]
+    assert spec["healthcheck"]["test"] == ["CMD", "python", "-m", "jobcommon.health", service]
+    graceful = float(spec["environment"]["GRACEFUL_TIMEOUT_S"])
+    assert seconds(spec["stop_grace_period"]) > graceful + 5
+    assert spec["deploy"]["replicas"] == (2 if service == "janitor" else 1)
+
+
+def test_compose_publishes_the_gateway_and_the_tracing_ui_on_loopback_only() -> None:
+    services = compose()["services"]
+    port = GatewaySettings(gateway_port=int(services["gateway"]["environment"]["GATEWAY_PORT"]))
+    assert services["gateway"]["ports"] == [f"127.0.0.1:{port.gateway_port}:{port.gateway_port}"]
+    assert services["jaeger"]["ports"] == ["127.0.0.1:16686:16686"]
+    assert services["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
+    assert {"4317", "4318"} <= set(services["jaeger"]["expose"])
+    published = {name for name, spec in services.items() if spec.get("ports")}
+    assert published == {"gateway", "jaeger"}
+
+
+def test_compose_redis_is_private_persistent_and_never_evicts() -> None:
+    services, networks = compose()["services"], compose()["networks"]
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:7")
+    command = " ".join(redis["command"])
+    for option in ("--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction"):
+        assert option in command
+    assert "redis:/data" in redis["volumes"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "ports" not in redis
+    assert redis["networks"] == ["backend"]
+    assert networks["backend"]["internal"] is True
+    assert compose()["volumes"].keys() == {"redis", "media"}
+
+
+def test_compose_gateway_reads_its_api_keys_from_a_secret() -> None:
+    gateway = compose()["services"]["gateway"]
+    assert gateway["secrets"] == ["api_keys"]
+    assert gateway["environment"]["API_KEYS_FILE"] == "/run/secrets/api_keys"
+    assert "api-keys.json" in compose()["secrets"]["api_keys"]["file"]
+
+
+# ---- Dockerfile and Taskfile -------------------------------------------------------------------------------
+
+
+def dockerfile_stages() -> dict[str, str]:
+    """Stage name -> its text."""
+    text = (ROOT / "Dockerfile").read_text()
+    parts = re.split(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", text, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_image_installs_only_its_own_package_and_checks_its_health(service: str) -> None:
+    stages = dockerfile_stages()
+    build = stages[f"build-{service}"]
+    assert f"install-mediajobs deps mediajobs-{service}" in build
+    assert f"install-mediajobs source libs/jobcommon services/{service}" in build
+    assert re.search(r"deps .*\n(?:.*\n)*COPY services/", build), "dependencies install before the source"
+    final = stages[service]
+    assert "COPY --from=build-" + service + " /opt/venv /opt/venv" in final
+    assert "HEALTHCHECK" in final
+    health = "/jobs/health" if service == "gateway" else f'"jobcommon.health", "{service}"'
+    assert health in final
+    assert "uv" not in final.replace("urllib", "")  # no uv in a final stage
+    assert "USER 10001" in stages["runtime"]
+
+
+def test_uv_is_installed_from_the_package_index_only() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"pip install --no-cache-dir uv==[\d.]+", text)
+    assert "curl" not in text
+    assert "wget" not in text
+    assert "uv.lock" in (ROOT / ".dockerignore").read_text()
+
+
+def test_taskfile_has_the_container_tasks_and_keeps_the_others() -> None:
+    tasks = yaml.safe_load((ROOT / "Taskfile.yml").read_text())["tasks"]
+    expected = {"up", "down", "logs", "ps", "scale", "build", "dev", "test", "lint", "bench", "pins"}
+    assert expected <= tasks.keys()
+    up = " ".join(str(cmd) for cmd in tasks["up"]["cmds"])
+    assert "docker compose up --build --detach --wait" in up
+    assert "http://127.0.0.1:8000/docs" in up
+    assert "http://127.0.0.1:16686" in up
+
+
+# ---- Kubernetes --------------------------------------------------------------------------------------------
+
+
+@cache
+def manifests() -> tuple[dict[str, Any], ...]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    docs: list[dict[str, Any]] = []
+    for resource in kustomization["resources"]:
+        docs.extend(doc for doc in yaml.safe_load_all((K8S / resource).read_text()) if doc)
+    return tuple(docs)
+
+
+def find(kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in manifests() if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def container(name: str) -> dict[str, Any]:
+    (only,) = find("Deployment", name)["spec"]["template"]["spec"]["containers"]
+    assert isinstance(only, dict)
+    return only
+
+
+def k8s_env(service: str) -> dict[str, str]:
+    config = find("ConfigMap", "mediajobs-config")["data"]
+    return {**config, **{item["name"]: item["value"] for item in container(service).get("env", [])}}
+
+
+def test_every_core_object_is_valid_for_kubernetes() -> None:
+    version = kubernetes_validate.latest_version()
+    core = [doc for doc in manifests() if not doc["apiVersion"].startswith("keda.sh/")]
+    assert {doc["kind"] for doc in core} >= {
+        "Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service", "StatefulSet", "Deployment",
+        "PodDisruptionBudget", "NetworkPolicy",
+    }  # fmt: skip
+    for doc in core:
+        kubernetes_validate.validate(doc, version, strict=True)
+    broken = {**find("Deployment", "gateway"), "spec": {"replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, version, strict=True)
+
+
+def scaled_objects() -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in manifests() if doc["kind"] == "ScaledObject"}
+
+
+def test_scaled_objects_follow_kedas_crd_schema() -> None:
+    schema = yaml.safe_load((SCHEMAS / "keda-scaledobject.schema.yaml").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    for doc in scaled_objects().values():
+        assert doc["apiVersion"] == "keda.sh/v1alpha1"
+        assert not [f"{e.json_path}: {e.message}" for e in validator.iter_errors(doc)]
+    assert not validator.is_valid({"spec": {"scaleTargetRef": {"name": "x"}, "triggers": [{"type": "cpu"}]}})
+
+
+@pytest.mark.parametrize("service", ["downloader", "metadata", "imaging"])
+def test_each_worker_queue_scales_on_its_own_stream_and_group(service: str) -> None:
+    scaled = scaled_objects()[service]["spec"]
+    assert scaled["scaleTargetRef"]["name"] == service
+    spec = next(spec for spec in QUEUES.values() if spec.group == service)
+    triggers = scaled["triggers"]
+    assert {t["type"] for t in triggers} == {"redis-streams"}
+    for trigger in triggers:
+        assert trigger["metadata"]["stream"] == keys.stream(queue_of(service)) == spec.stream
+        assert trigger["metadata"]["consumerGroup"] == spec.group
+        host = trigger["metadata"]["address"].split(".")
+        assert host[:2] == ["redis", find("Namespace", "mediajobs")["metadata"]["name"]]
+    lag = next(t["metadata"] for t in triggers if "lagCount" in t["metadata"])
+    assert lag["activationLagCount"] == "0"
+    assert int(lag["lagCount"]) == int(k8s_env(service)["CONCURRENCY"])
+    assert any("pendingEntriesCount" in t["metadata"] for t in triggers)  # running jobs keep their pods
+    assert scaled["minReplicaCount"] == (0 if service in SCALE_TO_ZERO else 1)
+
+
+def test_the_janitor_is_fixed_at_two_replicas() -> None:
+    assert "janitor" not in scaled_objects()
+    assert find("Deployment", "janitor")["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_k8s_sets_only_real_settings(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_env(service, k8s_env(service), monkeypatch)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_k8s_pods_run_locked_down(service: str) -> None:
+    pod = find("Deployment", service)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    security = container(service)["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    mounts = {m["mountPath"]: m["name"] for m in container(service)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert volumes[mounts["/media"]]["persistentVolumeClaim"]["claimName"] == "media"
+    assert container(service)["resources"].keys() == {"requests", "limits"}
+
+
+@pytest.mark.parametrize("service", WORKERS)
+def test_k8s_workers_probe_their_health_and_outlast_their_graceful_timeout(service: str) -> None:
+    probe = ["python", "-m", "jobcommon.health", service]
+    assert container(service)["livenessProbe"]["exec"]["command"] == probe
+    assert container(service)["startupProbe"]["exec"]["command"] == probe
+    pod = find("Deployment", service)["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > float(k8s_env(service)["GRACEFUL_TIMEOUT_S"]) + 5
+
+
+def test_k8s_gateway_is_probed_served_and_kept_available() -> None:
+    gateway = container("gateway")
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/jobs/health"
+    port = GatewaySettings(gateway_port=int(k8s_env("gateway")["GATEWAY_PORT"])).gateway_port
+    assert gateway["ports"] == [{"name": "http", "containerPort": port}]
+    allowed = k8s_env("gateway")["GATEWAY_ALLOWED_HOSTS"].split(",")
+    assert gateway["readinessProbe"]["httpGet"]["httpHeaders"] == [{"name": "Host", "value": allowed[0]}]
+    assert find("Service", "gateway")["spec"]["ports"][0]["targetPort"] == "http"
+    assert find("PodDisruptionBudget", "gateway")["spec"]["minAvailable"] == 1
+    assert find("Deployment", "gateway")["spec"]["replicas"] >= 2
+    assert k8s_env("gateway")["API_KEYS_FILE"].startswith("/etc/mediajobs/")
+
+
+def test_k8s_redis_is_persistent_and_media_is_shared() -> None:
+    conf = find("ConfigMap", "redis-config")["data"]["redis.conf"]
+    for line in ("appendonly yes", "appendfsync everysec", "maxmemory-policy noeviction"):
+        assert line in conf.splitlines()
+    redis = find("StatefulSet", "redis")["spec"]
+    assert redis["template"]["spec"]["containers"][0]["image"].startswith("redis:7")
+    assert redis["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    assert find("ConfigMap", "mediajobs-config")["data"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert find("PersistentVolumeClaim", "media")["spec"]["accessModes"] == ["ReadWriteMany"]
