@@ -120,6 +120,8 @@ async def test_metrics_count_a_run_of_jobs(cluster: Cluster, tmp_path: Path, api
         assert delta(worker_before, worker_after, f"{histogram}_count", job_type="echo") == attempts
         assert delta(worker_before, worker_after, f"{histogram}_sum", job_type="echo") > 0
     assert _value(worker_after, "mediajobs_jobs_running", job_type="echo") == 0
+    received = "mediajobs_broker_received_messages_total"  # FastStream's own, by stream
+    assert delta(worker_before, worker_after, received, app_name="janitor", handler="mj:queue:default") >= 5
     ids = {waiting["task_id"], *(job["task_id"] for job in jobs)}
     for scrape in (after, worker_after):
         assert not {value for _, labels, _ in scrape for value in labels.values()} & ids

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from faststream.redis import RedisBroker
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
+from faststream.redis.prometheus import RedisPrometheusMiddleware
+from prometheus_client import REGISTRY
 from redis.exceptions import ResponseError
 
 from jobcommon.connection import resilience
@@ -37,6 +39,10 @@ class QuietShutdown(logging.Filter):
         return not (self.stopping and record.getMessage().startswith("Message fetch error"))
 
 
+BROKER_METRICS = "mediajobs_broker"
+"""Prefix of FastStream's own message metrics (received, processed, published, in process; by stream)."""
+
+
 def make_broker(
     settings: CommonSettings,
     service_name: str,
@@ -44,13 +50,18 @@ def make_broker(
     middlewares: Sequence[Any] = (),
     graceful_timeout: float | None = None,
 ) -> RedisBroker:
-    """A broker with tracing (context propagated in message headers) plus the given middlewares, whose
-    connection rides out Redis restarts like the job store's (a publish retried on a fresh connection)."""
+    """A broker with tracing (context propagated in message headers), FastStream's Prometheus metrics and the
+    given middlewares, whose connection rides out Redis restarts like the job store's (a publish retried on a
+    fresh connection)."""
     provider = configure_tracing(service_name)
     return RedisBroker(
         settings.redis_url,
         **resilience(settings),
-        middlewares=(RedisTelemetryMiddleware(tracer_provider=provider), *middlewares),
+        middlewares=(
+            RedisTelemetryMiddleware(tracer_provider=provider),
+            RedisPrometheusMiddleware(registry=REGISTRY, app_name=service_name, metrics_prefix=BROKER_METRICS),
+            *middlewares,
+        ),
         logger=access_log,
         graceful_timeout=graceful_timeout,
     )
