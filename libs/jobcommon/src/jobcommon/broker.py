@@ -59,7 +59,9 @@ def make_broker(
         **resilience(settings),
         middlewares=(
             RedisTelemetryMiddleware(tracer_provider=provider),
-            RedisPrometheusMiddleware(registry=REGISTRY, app_name=service_name, metrics_prefix=BROKER_METRICS),
+            RedisPrometheusMiddleware(
+                registry=REGISTRY, app_name=service_name, metrics_prefix=BROKER_METRICS
+            ),
             *middlewares,
         ),
         logger=access_log,
