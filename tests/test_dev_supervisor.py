@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 import threading
 import time
 from pathlib import Path
 
+import pytest
+from redis.asyncio import Redis
+
 from gateway.api_keys import Role, digest, read_keys_file
+from jobcommon import CommonSettings, JobClient, keys
+from jobcommon.models import JobStatus
 from tests.conftest import service_env
 from tests.support.otlp import OtlpReceiver
-from tools.dev import Supervisor
+from tools.dev import Supervisor, parse_replicas, process_names
 from tools.devkey import ensure_dev_key
 from tools.localredis import free_port
 
@@ -52,3 +58,74 @@ def test_task_dev_makes_one_private_admin_key_and_reuses_it(tmp_path: Path) -> N
     assert (entry.owner, entry.role, entry.digest) == ("dev", Role.ADMIN, digest(key))
     again, _, created_again = ensure_dev_key(tmp_path)
     assert (again, created_again) == (key, False)
+
+
+def test_replicas_are_parsed_and_named_apart() -> None:
+    assert parse_replicas("downloader=3, imaging=2") == {"downloader": 3, "imaging": 2}
+    assert process_names(("gateway", "downloader"), {"downloader": 2}) == [
+        ("gateway", "gateway"),
+        ("downloader", "downloader-1"),
+        ("downloader", "downloader-2"),
+    ]
+    for bad in ("downloader", "downloader=0", "nonesuch=2", "gateway=2", "imaging=x"):
+        with pytest.raises(ValueError, match=r"\S"):
+            parse_replicas(bad)
+
+
+async def _live_consumers(redis: Redis, service: str) -> set[str]:
+    pattern = keys.alive(f"{service}-*")
+    return {key.removeprefix(keys.ALIVE_PREFIX) async for key in redis.scan_iter(match=pattern)}
+
+
+async def _echo(jobs: JobClient, n: int, sleep_s: float) -> str:
+    created = await jobs.submit({"job_type": "echo", "payload": {"n": n}, "sleep_s": sleep_s})
+    return created.job.task_id
+
+
+async def test_replicas_share_the_work_and_finish_a_killed_ones_jobs(
+    redis_url: str, tmp_path: Path, otlp: OtlpReceiver
+) -> None:
+    """`task dev -- --replicas janitor=3`: three processes in one consumer group; echo jobs spread over them,
+    and the jobs a killed replica was running are finished by the others (as a second attempt)."""
+    url = redis_url.rsplit("/", 1)[0] + "/12"
+    redis = Redis.from_url(url, decode_responses=True)
+    await redis.flushdb()
+    env = service_env(url, tmp_path, otlp, CONCURRENCY="2", LIVENESS_TTL_S="2")
+    supervisor = Supervisor(env, {"janitor": 3}, services=("janitor",))
+    assert [p.name for p in supervisor.procs] == ["janitor-1", "janitor-2", "janitor-3"]
+    runner = threading.Thread(target=supervisor.run, daemon=True)
+    runner.start()
+    try:
+        async with JobClient(CommonSettings(redis_url=url)) as jobs:
+            deadline = time.monotonic() + 30
+            while len(await _live_consumers(redis, "janitor")) < 3:
+                assert time.monotonic() < deadline, [p.output() for p in supervisor.procs]
+                await asyncio.sleep(0.2)
+
+            quick = [await _echo(jobs, n, 0.3) for n in range(12)]
+            done = [await jobs.wait(task_id, timeout=30) for task_id in quick]
+            assert {job.status for job in done} == {JobStatus.SUCCEEDED}
+            assert len({job.worker for job in done}) >= 2, "work spread across replicas"
+
+            slow = [await _echo(jobs, 100 + n, 2.5) for n in range(4)]
+            deadline = time.monotonic() + 15
+            running = [await jobs.get(task_id) for task_id in slow]
+            while not all(job.worker for job in running):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+                running = [await jobs.get(task_id) for task_id in slow]
+            victim_worker = running[0].worker
+            assert victim_worker is not None
+            victim = next(p for p in supervisor.procs if victim_worker.endswith(f"-{p.pid}"))
+            victim.kill()
+            finished = [await jobs.wait(task_id, timeout=30) for task_id in slow]
+            assert {job.status for job in finished} == {JobStatus.SUCCEEDED}
+            moved = [job for job, was in zip(finished, running, strict=True) if was.worker == victim_worker]
+            assert moved
+            assert all(job.worker != victim_worker and job.attempts == 2 for job in moved)
+    finally:
+        supervisor.stop()
+        runner.join(timeout=30)
+        await redis.flushdb()
+        await redis.aclose()
+    assert not any(p.alive() for p in supervisor.procs)

