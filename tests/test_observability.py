@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobcommon import JobClient
+from jobcommon.log_context import RunFields, bound
+from jobcommon.logs import configure_logging
 from tests.cluster import Cluster
 from tests.conftest import ApiKeys, bearer, wait_until_ready
 from tests.jobs import submit, wait_terminal
@@ -156,3 +161,72 @@ async def test_json_log_lines_of_a_job_carry_its_ids(cluster: Cluster) -> None:
         assert len(record["span_id"]) == 16
         assert {"time", "level", "logger"} <= record.keys()
     assert all(r["service"] == "janitor" for r in records)
+
+
+async def test_public_metrics_need_no_key_and_name_no_secret(
+    cluster: Cluster, tmp_path: Path, api_keys: ApiKeys
+) -> None:
+    """With METRICS_PUBLIC=true a scraper without a key reads /metrics; what it reads names no key, owner
+    or Redis address."""
+    port = free_port()
+    cluster.start(
+        "gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(tmp_path)), METRICS_PUBLIC="true"
+    )
+    api_url = f"http://127.0.0.1:{port}"
+    wait_until_ready(api_url, set(), api_keys.admin)
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert "mediajobs_queue_length" in text
+    for secret in (api_keys.admin, api_keys.alice_submit, "alice", "redis://", cluster.redis_url):
+        assert secret not in text
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    yield
+    for handler in logging.getLogger().handlers[:]:
+        logging.getLogger().removeHandler(handler)
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_json_lines_are_redacted_and_carry_the_bound_job(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LOG_FORMAT=json: one object per line, the bound job's fields on it, secrets masked in the message and
+    in the exception; the console format keeps its `[service] logger: message` lines; other formats are
+    refused."""
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    configure_logging("test")
+    log = logging.getLogger("mediajobs.test")
+    with bound(RunFields("abc123", "echo", 2, "0" * 31 + "1")):
+        try:
+            raise RuntimeError("fetching https://me:hunter2@h.example/f?token=t0k failed")
+        except RuntimeError:
+            log.exception("downloading %s", "https://me:hunter2@h.example/f?token=t0k")
+    log.info("outside any job")
+    lines = capsys.readouterr().err.splitlines()
+    first, second = (json.loads(line) for line in lines)
+    assert "hunter2" not in lines[0]
+    assert "t0k" not in lines[0]
+    assert first["message"] == "downloading https://***@h.example/f?token=***"
+    assert "RuntimeError" in first["exception"]
+    assert (first["service"], first["task_id"], first["job_type"], first["attempt"]) == (
+        "test",
+        "abc123",
+        "echo",
+        2,
+    )
+    assert first["trace_id"] == "0" * 31 + "1"
+    assert first["level"] == "ERROR"
+    assert second["message"] == "outside any job"
+    assert "task_id" not in second
+
+    monkeypatch.setenv("LOG_FORMAT", "console")
+    configure_logging("test")
+    log.info("succeeded job=%s", "abc123")
+    assert "INFO    [test] mediajobs.test: succeeded job=abc123" in capsys.readouterr().err
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="LOG_FORMAT"):
+        configure_logging("test")
