@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobcommon import JobClient
@@ -21,6 +22,7 @@ from jobcommon.logs import configure_logging
 from tests.cluster import Cluster
 from tests.conftest import ApiKeys, bearer, wait_until_ready
 from tests.jobs import submit, wait_terminal
+from tests.support.httpserver import MediaServer
 from tools.localredis import free_port
 
 Scrape = list[tuple[str, dict[str, str], float]]
@@ -181,6 +183,44 @@ async def test_public_metrics_need_no_key_and_name_no_secret(
     assert "mediajobs_queue_length" in text
     for secret in (api_keys.admin, api_keys.alice_submit, "alice", "redis://", cluster.redis_url):
         assert secret not in text
+
+
+async def test_workers_count_bytes_downloaded_and_bulk_items(
+    cluster: Cluster, media_server: MediaServer
+) -> None:
+    """The downloader counts the bytes of a finished download; imaging counts a bulk job's items by outcome
+    (one source decodes, one is missing)."""
+    downloader_port, imaging_port = free_port(), free_port()
+    cluster.start("downloader", METRICS_PORT=str(downloader_port))
+    cluster.start("imaging", METRICS_PORT=str(imaging_port), IMAGING_WORKERS="1")
+    (cluster.media_root / "in").mkdir(parents=True)
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(cluster.media_root / "in" / "red.png")
+    downloads = f"http://127.0.0.1:{downloader_port}/metrics"
+    imaging = f"http://127.0.0.1:{imaging_port}/metrics"
+    bytes_before = _value(await _worker_scrape(downloads), "mediajobs_downloaded_bytes_total")
+    items_before = await _worker_scrape(imaging)
+    async with JobClient(cluster.settings) as jobs:
+        download = (
+            await jobs.submit({"job_type": "video_download", "url": media_server.url("clip.mp4")})
+        ).job
+        bulk = (
+            await jobs.submit({"job_type": "image_optimize", "sources": ["in/red.png", "in/missing.png"]})
+        ).job
+        downloaded = await jobs.wait(download.task_id, timeout=60)
+        optimized = await jobs.wait(bulk.task_id, timeout=60)
+    assert downloaded.result is not None, cluster.logs()
+    assert optimized.status == "succeeded", cluster.logs()
+    size = (media_server.root / "clip.mp4").stat().st_size
+    assert downloaded.result["size"] == size
+    assert _value(
+        await _scrape(downloads), "mediajobs_downloaded_bytes_total", job_type="video_download"
+    ) == (bytes_before + size)
+    items_after = await _scrape(imaging)
+    for outcome in ("succeeded", "failed"):
+        labels = {"job_type": "image_optimize", "outcome": outcome}
+        assert _value(items_after, "mediajobs_items_total", **labels) == (
+            _value(items_before, "mediajobs_items_total", **labels) + 1
+        )
 
 
 @pytest.fixture
