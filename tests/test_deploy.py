@@ -6,12 +6,20 @@ would add.
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
+import os
 import re
+import stat
+import subprocess
+import sys
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -25,6 +33,9 @@ from janitor.settings import JanitorSettings
 from jobcommon import keys
 from jobcommon.queues import QUEUES
 from metadata.settings import MetadataSettings
+from tests.cluster import Cluster
+from tests.conftest import bearer
+from tools.localredis import free_port
 from tools.procs import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -330,3 +341,52 @@ def test_k8s_redis_is_persistent_and_media_is_shared() -> None:
     assert redis["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     assert find("ConfigMap", "mediajobs-config")["data"]["REDIS_URL"] == "redis://redis:6379/0"
     assert find("PersistentVolumeClaim", "media")["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+# ---- the health checks and the compose keys file, run for real (without containers) ----------------------
+
+
+def gateway_healthcheck() -> list[str]:
+    """The gateway image's HEALTHCHECK command (exec form), as the Dockerfile states it."""
+    match = re.search(r"HEALTHCHECK [^\n]*\\\n\s+CMD (\[.*\])", dockerfile_stages()["gateway"])
+    assert match
+    command: list[str] = json.loads(match.group(1))
+    return command
+
+
+async def test_the_gateway_images_health_check_passes_on_a_running_gateway_with_composes_keys(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The HEALTHCHECK of the gateway image exits 0 against a gateway started with the keys file `task up`
+    writes (deploy/compose/keys.py: digests only), and non-zero when nothing answers."""
+    spec = importlib.util.spec_from_file_location("compose_keys", ROOT / "deploy" / "compose" / "keys.py")
+    assert spec is not None
+    assert spec.loader is not None
+    compose_keys = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compose_keys)
+    keys_file = tmp_path / "compose" / "api-keys.json"
+    key, created = compose_keys.provision(tmp_path / "var", keys_file)
+    assert created
+    assert key not in keys_file.read_text()
+    assert stat.S_IMODE(keys_file.stat().st_mode) == 0o644  # readable by the container's uid: digests only
+    entries = json.loads(keys_file.read_text())
+    port = str(free_port())
+    command = [sys.executable, *gateway_healthcheck()[1:]]
+    env = {**os.environ, "GATEWAY_PORT": port}
+
+    def healthy() -> bool:
+        return subprocess.run(command, env=env, capture_output=True, check=False, timeout=30).returncode == 0
+
+    assert not await asyncio.to_thread(healthy)
+    gateway = cluster.start(
+        "gateway", GATEWAY_PORT=port, API_KEYS_FILE=str(keys_file), GATEWAY_HOST="0.0.0.0"
+    )
+    deadline = time.monotonic() + 30
+    while not await asyncio.to_thread(healthy):
+        assert gateway.alive(), gateway.output()
+        assert time.monotonic() < deadline, gateway.output()
+        await asyncio.sleep(0.3)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=bearer(key)) as api:
+        listed = await api.get("/keys")
+    assert listed.status_code == 200, listed.text
+    assert entries[0]["name"] in listed.text

@@ -20,13 +20,19 @@ from tools.devkey import ensure_dev_key  # noqa: E402
 SECRET = ROOT / "var" / "compose" / "api-keys.json"
 
 
-def main() -> None:
-    key, keys_file, created = ensure_dev_key(ROOT / "var")
+def provision(var: Path, secret: Path) -> tuple[str, bool]:
+    """Write the compose secret naming `task dev`'s admin key; (the key, whether it was created now)."""
+    key, keys_file, created = ensure_dev_key(var)
     entries = json.loads(keys_file.read_text())
     assert all("key" not in entry for entry in entries), "only digests may leave var/dev-api-key"
-    SECRET.parent.mkdir(parents=True, exist_ok=True)
-    SECRET.write_text(json.dumps(entries, indent=2) + "\n")
-    SECRET.chmod(0o644)
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text(json.dumps(entries, indent=2) + "\n")
+    secret.chmod(0o644)
+    return key, created
+
+
+def main() -> None:
+    key, created = provision(ROOT / "var", SECRET)
     made = "created" if created else "reused"
     print(f"admin API key ({made}, in var/dev-api-key): {key}")
 
