@@ -67,10 +67,10 @@ def _flaky(fail_attempts: int, max_attempts: int) -> dict[str, Any]:
 
 
 async def test_metrics_count_a_run_of_jobs(cluster: Cluster, tmp_path: Path, api_keys: ApiKeys) -> None:
-    """The gateway's /metrics (admin key unless METRICS_PUBLIC) counts submissions and reads every queue at
-    scrape time (a job waiting with no worker shows as lag and oldest-waiting age); the worker's METRICS_PORT
-    counts finished jobs by status, retries, errors by class, dead letters, attempt durations and queue waits.
-    Labels never hold a task id."""
+    """The gateway's /metrics (admin key unless METRICS_PUBLIC) counts submissions and cancels and reads every
+    queue at scrape time (a job waiting with no worker shows as lag and oldest-waiting age); the worker's
+    METRICS_PORT counts finished jobs by status, retries, errors by class, dead letters, attempt durations and
+    queue waits. Labels never hold a task id."""
     port, metrics_port = free_port(), free_port()
     cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(tmp_path)))
     api_url = f"http://127.0.0.1:{port}"
@@ -83,6 +83,8 @@ async def test_metrics_count_a_run_of_jobs(cluster: Cluster, tmp_path: Path, api
         before = await _scrape(gateway_metrics, admin)
 
         waiting = await submit(api, {"job_type": "echo", "payload": {"n": 0}})
+        dropped = await submit(api, {"job_type": "echo", "payload": {"n": -1}})
+        assert (await api.post(f"/jobs/{dropped['task_id']}/cancel")).status_code == 202
         await asyncio.sleep(1.2)  # no worker yet: the job waits in the queue
         queued = await _scrape(gateway_metrics, admin)
         assert _value(queued, "mediajobs_queue_lag", queue="default") >= 1
@@ -110,7 +112,8 @@ async def test_metrics_count_a_run_of_jobs(cluster: Cluster, tmp_path: Path, api
     def delta(old: Scrape, new: Scrape, name: str, **labels: str) -> float:
         return _value(new, name, **labels) - _value(old, name, **labels)
 
-    assert delta(before, after, "mediajobs_jobs_submitted_total", job_type="echo") == 6
+    assert delta(before, after, "mediajobs_jobs_submitted_total", job_type="echo") == 7
+    assert delta(before, after, "mediajobs_cancel_requests_total", status="cancelled") == 1
     assert _value(after, "mediajobs_queue_lag", queue="default") == 0
     assert _value(after, "mediajobs_queue_oldest_waiting_age_seconds", queue="default") == 0
     assert _value(after, "mediajobs_queue_consumers", queue="default") >= 1
@@ -129,7 +132,7 @@ async def test_metrics_count_a_run_of_jobs(cluster: Cluster, tmp_path: Path, api
     assert _value(worker_after, "mediajobs_jobs_running", job_type="echo") == 0
     received = "mediajobs_broker_received_messages_total"  # FastStream's own, by stream
     assert delta(worker_before, worker_after, received, app_name="janitor", handler="mj:queue:default") >= 5
-    ids = {waiting["task_id"], *(job["task_id"] for job in jobs)}
+    ids = {waiting["task_id"], dropped["task_id"], *(job["task_id"] for job in jobs)}
     for scrape in (after, worker_after):
         assert not {value for _, labels, _ in scrape for value in labels.values()} & ids
     assert worker.alive()
@@ -221,6 +224,34 @@ async def test_workers_count_bytes_downloaded_and_bulk_items(
         assert _value(items_after, "mediajobs_items_total", **labels) == (
             _value(items_before, "mediajobs_items_total", **labels) + 1
         )
+
+
+async def test_a_dead_workers_job_counts_as_a_reclaim(cluster: Cluster) -> None:
+    """A worker killed (-9) during a run: its job is requeued by the surviving worker's upkeep, which counts
+    the reclaim, and then runs there (one more attempt, one more success)."""
+    ports = [free_port(), free_port()]
+    workers = [cluster.start("janitor", METRICS_PORT=str(port)) for port in ports]
+    scrapes = [await _worker_scrape(f"http://127.0.0.1:{port}/metrics") for port in ports]
+    async with JobClient(cluster.settings) as jobs:
+        job = (await jobs.submit({"job_type": "echo", "sleep_s": 3, "payload": {}})).job
+        deadline = time.monotonic() + 30
+        while not (started := cluster.starts().get(job.task_id)):
+            assert time.monotonic() < deadline, cluster.logs()
+            await asyncio.sleep(0.05)
+        holder = cluster.by_worker(started[0])
+        cluster.kill(holder)
+        final = await jobs.wait(job.task_id, timeout=60)
+    assert final.status == "succeeded", cluster.logs()
+    assert final.attempts == 2
+    survivor = 1 - workers.index(holder)
+    after = await _scrape(f"http://127.0.0.1:{ports[survivor]}/metrics")
+    before = scrapes[survivor]
+    reclaims = "mediajobs_job_reclaims_total"
+    assert _value(after, reclaims, queue="default") == _value(before, reclaims, queue="default") + 1
+    finished = {"job_type": "echo", "status": "succeeded"}
+    assert _value(after, "mediajobs_jobs_finished_total", **finished) == (
+        _value(before, "mediajobs_jobs_finished_total", **finished) + 1
+    )
 
 
 @pytest.fixture
