@@ -12,7 +12,7 @@ import pytest
 from tests.cluster import Cluster
 from tests.conftest import ApiKeys, Stack, bearer, wait_until_ready
 from tests.jobs import wait_terminal
-from tools.localredis import free_port
+from tools.localredis import LocalRedis, free_port
 
 
 @pytest.fixture
@@ -229,3 +229,72 @@ async def test_rate_limit_and_quota_answer_429_with_retry_after(
         await asyncio.sleep(0.5)
         async with client.stream("GET", events, headers=bob) as again:
             assert again.status_code == 200  # closed streams give their slots back
+
+
+async def test_dead_letters_are_scoped_to_their_owner(stack: Stack, api_keys: ApiKeys) -> None:
+    """Alice's dead-lettered job is in her /jobs/dead and an admin's, never in Bob's."""
+    async with (
+        as_key(stack, api_keys.alice_submit) as alice,
+        as_key(stack, api_keys.bob_submit) as bob,
+        as_key(stack, api_keys.admin) as admin,
+    ):
+        body = {"job_type": "echo", "fail_with": "x", "fail_kind": "transient", "retry": {"max_attempts": 1}}
+        job = (await alice.post("/jobs/submit", json=body)).json()
+        final = await wait_terminal(alice, job["task_id"])
+        assert (final["status"], final["dead"]) == ("failed", True)
+
+        def listed(response: httpx.Response) -> list[str]:
+            return [d["job"]["task_id"] for d in response.json()]
+
+        assert job["task_id"] in listed(await alice.get("/jobs/dead"))
+        assert job["task_id"] in listed(await admin.get("/jobs/dead"))
+        assert job["task_id"] not in listed(await bob.get("/jobs/dead"))
+
+
+async def test_auth_off_is_open_and_says_so(cluster: Cluster) -> None:
+    """AUTH=off: no key needed (every caller is the admin `local`), and the gateway warns at start."""
+    port = free_port()
+    gateway = cluster.start("gateway", GATEWAY_PORT=str(port), AUTH="off")
+    api_url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        for _ in range(100):
+            try:
+                if (await client.get("/jobs/health")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+        job = await client.post("/jobs/submit", json={"job_type": "echo"})
+        assert job.status_code == 202
+        assert job.json()["owner"] == "local"
+        assert "services" in (await client.get("/jobs/health")).json()  # details: every caller is admin
+    assert "AUTH=off" in gateway.output()
+
+
+async def test_a_redis_outage_answers_503_without_internals(
+    cluster: Cluster, tmp_path: Path, api_keys: ApiKeys
+) -> None:
+    """With Redis gone, the API answers 503 (problem+json, Retry-After) naming no host, port or error."""
+    server = LocalRedis(tmp_path / "redis")
+    url = server.start()
+    cluster.redis_url = url
+    port = free_port()
+    cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(tmp_path)))
+    api_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(api_url, set(), api_keys.admin)
+        server.stop()
+        async with httpx.AsyncClient(base_url=api_url, timeout=60, headers=bearer(api_keys.admin)) as client:
+            listing = await client.get("/jobs/list")
+            health = await client.get("/jobs/health")
+    finally:
+        cluster.stop_all()
+        server.stop()
+    assert listing.status_code == 503
+    assert listing.headers["content-type"] == "application/problem+json"
+    assert "retry-after" in listing.headers
+    redis_port = url.rsplit(":", 1)[1].split("/")[0]
+    for body in (listing.text, health.text):
+        assert redis_port not in body
+        assert "127.0.0.1" not in body
+        assert "Error" not in body
+    assert health.status_code == 503
