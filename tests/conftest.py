@@ -138,6 +138,7 @@ def service_env(redis_url: str, media_root: Path, otlp: OtlpReceiver, **extra: s
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "HEARTBEAT_INTERVAL_S": "1",
         "LOG_LEVEL": "INFO",
+        "METRICS_PORT": "0",  # no fixed ports shared between runs: a test that scrapes picks a free one
         **extra,
     }
 
