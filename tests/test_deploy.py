@@ -24,6 +24,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import BaseSettings
 
 from downloader.settings import DownloaderSettings
@@ -34,7 +36,9 @@ from jobcommon import keys
 from jobcommon.queues import QUEUES
 from metadata.settings import MetadataSettings
 from tests.cluster import Cluster
-from tests.conftest import bearer
+from tests.conftest import ApiKeys, bearer, wait_until_ready
+from tests.jobs import submit, wait_terminal
+from tests.support.httpserver import MediaServer
 from tools.localredis import free_port
 from tools.procs import SERVICES
 
@@ -53,6 +57,7 @@ PROCESS_ENV = {
     # read straight from the environment by jobcommon, not through a settings class
     "OTEL_EXPORTER_OTLP_ENDPOINT": "tracing.py",
     "LOG_LEVEL": "logs.py",
+    "LOG_FORMAT": "logs.py",
 }
 SCALE_TO_ZERO = {"metadata", "imaging"}
 
@@ -136,15 +141,17 @@ def test_compose_workers_are_health_checked_and_outlast_their_graceful_timeout(s
     assert spec["deploy"]["replicas"] == (2 if service == "janitor" else 1)
 
 
-def test_compose_publishes_the_gateway_and_the_tracing_ui_on_loopback_only() -> None:
+def test_compose_publishes_the_gateway_and_the_uis_on_loopback_only() -> None:
     services = compose()["services"]
     port = GatewaySettings(gateway_port=int(services["gateway"]["environment"]["GATEWAY_PORT"]))
     assert services["gateway"]["ports"] == [f"127.0.0.1:{port.gateway_port}:{port.gateway_port}"]
     assert services["jaeger"]["ports"] == ["127.0.0.1:16686:16686"]
     assert services["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
     assert {"4317", "4318"} <= set(services["jaeger"]["expose"])
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert services["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
     published = {name for name, spec in services.items() if spec.get("ports")}
-    assert published == {"gateway", "jaeger"}
+    assert published == {"gateway", "jaeger", "prometheus", "grafana"}
 
 
 def test_compose_redis_is_private_persistent_and_never_evicts() -> None:
@@ -159,7 +166,7 @@ def test_compose_redis_is_private_persistent_and_never_evicts() -> None:
     assert "ports" not in redis
     assert redis["networks"] == ["backend"]
     assert networks["backend"]["internal"] is True
-    assert compose()["volumes"].keys() == {"redis", "media"}
+    assert compose()["volumes"].keys() == {"redis", "media", "prometheus", "grafana"}
 
 
 def test_compose_gateway_reads_its_api_keys_from_a_secret() -> None:
@@ -167,6 +174,196 @@ def test_compose_gateway_reads_its_api_keys_from_a_secret() -> None:
     assert gateway["secrets"] == ["api_keys"]
     assert gateway["environment"]["API_KEYS_FILE"] == "/run/secrets/api_keys"
     assert "api-keys.json" in compose()["secrets"]["api_keys"]["file"]
+
+
+def test_compose_services_log_json_and_expose_their_metrics_to_prometheus() -> None:
+    """Every mediajobs service logs JSON lines; workers bind their metrics port on the container's address;
+    the gateway's /metrics is public (Prometheus holds no key) and answers the Host `gateway`."""
+    for service in SERVICES:
+        assert compose_env(service)["LOG_FORMAT"] == "json", service
+    for service in WORKERS:
+        assert compose_env(service)["METRICS_HOST"] == "0.0.0.0", service
+        assert metrics_port(service) > 0
+    gateway = compose_env("gateway")
+    assert gateway["METRICS_PUBLIC"] == "true"
+    assert "gateway" in gateway["GATEWAY_ALLOWED_HOSTS"].split(",")
+
+
+# ---- Prometheus and Grafana (compose) ----------------------------------------------------------------------
+
+GRAFANA = ROOT / "deploy" / "grafana"
+
+
+def metrics_port(service: str) -> int:
+    """The port a worker serves /metrics on in compose: its METRICS_PORT there, else its settings' default."""
+    env = compose_env(service)
+    if "METRICS_PORT" in env:
+        return int(env["METRICS_PORT"])
+    default = SETTINGS[service].model_fields["metrics_port"].default
+    assert isinstance(default, int)
+    return default
+
+
+def bind_mounts(service: str) -> dict[Path, str]:
+    """Host path (resolved) -> container path of a compose service's bind mounts."""
+    mounts: dict[Path, str] = {}
+    for volume in compose()["services"][service]["volumes"]:
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            mounts[(ROOT / source).resolve()] = target
+    return mounts
+
+
+def prometheus_config() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    return loaded
+
+
+def test_prometheus_scrapes_every_service_at_its_metrics_port() -> None:
+    """One job per mediajobs service: the gateway at its compose name and GATEWAY_PORT, each worker by DNS
+    service discovery on its compose name (every replica) at its METRICS_PORT; compose mounts this file."""
+    jobs = {job["job_name"]: job for job in prometheus_config()["scrape_configs"]}
+    assert jobs.keys() == set(SERVICES)
+    services = compose()["services"]
+    (static,) = jobs["gateway"]["static_configs"]
+    assert static["targets"] == [f"gateway:{compose_env('gateway')['GATEWAY_PORT']}"]
+    assert jobs["gateway"].get("metrics_path", "/metrics") == "/metrics"
+    for service in WORKERS:
+        (discovery,) = jobs[service]["dns_sd_configs"]
+        assert discovery == {"names": [service], "type": "A", "port": metrics_port(service)}
+        assert service in services
+        assert "backend" in services[service]["networks"]
+    prometheus = services["prometheus"]
+    config = ROOT / "deploy/prometheus/prometheus.yml"
+    assert f"--config.file={bind_mounts('prometheus')[config]}" in prometheus["command"]
+    assert "backend" in prometheus["networks"]
+    assert prometheus["healthcheck"]["test"]
+
+
+def test_grafana_provisions_prometheus_and_the_dashboard_compose_mounts() -> None:
+    services = compose()["services"]
+    mounts = bind_mounts("grafana")
+    assert mounts[GRAFANA / "provisioning"] == "/etc/grafana/provisioning"
+    dashboards_dir = mounts[GRAFANA / "dashboards"]
+    provisioning = GRAFANA / "provisioning"
+    (source,) = yaml.safe_load((provisioning / "datasources/prometheus.yaml").read_text())["datasources"]
+    assert source["type"] == "prometheus"
+    assert source["url"] == "http://prometheus:9090"
+    assert "127.0.0.1:9090:9090" in services["prometheus"]["ports"]
+    assert set(services["grafana"]["networks"]) & set(services["prometheus"]["networks"])
+    (provider,) = yaml.safe_load((provisioning / "dashboards/mediajobs.yaml").read_text())["providers"]
+    assert provider["options"]["path"] == dashboards_dir
+    assert (GRAFANA / "dashboards" / "mediajobs.json").is_file()
+    home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{dashboards_dir}/mediajobs.json"
+    for panel in dashboard()["panels"]:
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == source["uid"], panel["title"]
+
+
+@cache
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((GRAFANA / "dashboards" / "mediajobs.json").read_text())
+    return loaded
+
+
+METRIC_NAME = re.compile(r"\bmediajobs_\w+")
+
+
+def dashboard_metrics() -> dict[str, set[str]]:
+    """Panel title -> the metric names its PromQL expressions use."""
+    return {
+        panel["title"]: {name for target in panel["targets"] for name in METRIC_NAME.findall(target["expr"])}
+        for panel in dashboard()["panels"]
+    }
+
+
+EXPECTED_PANELS = {
+    "Queue depth and lag": {"mediajobs_queue_length", "mediajobs_queue_lag"},
+    "Oldest waiting age": {"mediajobs_queue_oldest_waiting_age_seconds"},
+    "Throughput: jobs finished/s": {"mediajobs_jobs_finished_total"},
+    "Attempt duration p50 / p95": {"mediajobs_job_attempt_duration_seconds_bucket"},
+    "Queue wait p95": {"mediajobs_job_queue_wait_seconds_bucket"},
+    "Failures by error type": {"mediajobs_job_errors_total"},
+    "Running jobs / running downloads": {"mediajobs_jobs_running"},
+    "Downloaded bytes/s": {"mediajobs_downloaded_bytes_total"},
+    "Retries": {"mediajobs_job_retries_total"},
+    "Dead letters": {"mediajobs_jobs_dead_lettered_total"},
+    "Reclaims": {"mediajobs_job_reclaims_total"},
+}
+
+
+def test_the_dashboard_has_the_expected_panels() -> None:
+    used = dashboard_metrics()
+    for title, names in EXPECTED_PANELS.items():
+        assert names <= used.get(title, set()), title
+    exprs = [target["expr"] for panel in dashboard()["panels"] for target in panel["targets"]]
+    for quantile in ("0.5", "0.95"):
+        assert any(e.startswith(f"histogram_quantile({quantile},") and "attempt_duration" in e for e in exprs)
+    assert any("rate(mediajobs_downloaded_bytes_total[" in e for e in exprs)
+    assert any("by (job_type, status)" in e and "jobs_finished" in e for e in exprs)
+    assert dashboard()["uid"] == "mediajobs"
+    assert len({panel["id"] for panel in dashboard()["panels"]}) == len(dashboard()["panels"])
+
+
+def exposed(text: str) -> tuple[set[str], set[str]]:
+    """(names of the samples in a scrape, every name its declared families may expose)."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    samples: set[str] = set()
+    declared: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        samples |= {sample.name for sample in family.samples}
+        declared |= {family.name + suffix for suffix in suffixes.get(family.type, ("",))}
+    return samples, declared
+
+
+async def test_every_metric_the_dashboard_queries_is_in_a_real_scrape(
+    cluster: Cluster, tmp_path: Path, api_keys: ApiKeys, media_server: MediaServer
+) -> None:
+    """A gateway, a janitor, a downloader and imaging (real processes, their own metrics ports) run an echo
+    job, a failing one, one retried into the dead letters, a small download and an imaging job; every metric
+    name in the dashboard's expressions is then a sample of some scrape. Reclaims (a killed worker) are only
+    declared (HELP/TYPE), which tests/test_observability.py covers with samples."""
+    port = free_port()
+    worker_ports = {service: free_port() for service in ("janitor", "downloader", "imaging")}
+    cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(tmp_path)))
+    for service, metrics in worker_ports.items():
+        cluster.start(service, METRICS_PORT=str(metrics), IMAGING_WORKERS="1")
+    api_url = f"http://127.0.0.1:{port}"
+    await asyncio.to_thread(wait_until_ready, api_url, set(worker_ports), api_keys.admin, 60.0)
+    (cluster.media_root / "in").mkdir(parents=True)
+    Image.new("RGB", (64, 48), (30, 200, 30)).save(cluster.media_root / "in" / "green.png")
+    bodies: list[dict[str, Any]] = [
+        {"job_type": "echo", "payload": {"n": 1}},
+        {"job_type": "echo", "fail_with": "no", "fail_kind": "permanent"},
+        {
+            "job_type": "echo",
+            "fail_with": "flaky",
+            "fail_kind": "transient",
+            "fail_attempts": 5,
+            "retry": {"max_attempts": 2, "backoff_base_s": 0.05, "backoff_cap_s": 0.1},
+        },
+        {"job_type": "video_download", "url": media_server.url("clip.mp4")},
+        {"job_type": "image_optimize", "sources": ["in/green.png"]},
+    ]
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=bearer(api_keys.admin)) as api:
+        jobs = [await submit(api, body) for body in bodies]
+        finals = [await wait_terminal(api, job["task_id"], timeout=90) for job in jobs]
+        assert [f["status"] for f in finals] == ["succeeded", "failed", "failed", "succeeded", "succeeded"]
+        texts = [(await api.get("/metrics")).text]
+        for metrics in worker_ports.values():
+            response = await api.get(f"http://127.0.0.1:{metrics}/metrics")
+            assert response.status_code == 200
+            texts.append(response.text)
+    samples: set[str] = set()
+    declared: set[str] = set()
+    for text in texts:
+        found, names = exposed(text)
+        samples |= found
+        declared |= names
+    used = set().union(*dashboard_metrics().values())
+    assert used - {"mediajobs_job_reclaims_total"} <= samples, sorted(used - samples)
+    assert used <= declared, sorted(used - declared)
 
 
 # ---- Dockerfile and Taskfile -------------------------------------------------------------------------------
@@ -211,6 +408,8 @@ def test_taskfile_has_the_container_tasks_and_keeps_the_others() -> None:
     assert "docker compose up --build --detach --wait" in up
     assert "http://127.0.0.1:8000/docs" in up
     assert "http://127.0.0.1:16686" in up
+    assert "http://127.0.0.1:3000" in up
+    assert "http://127.0.0.1:9090" in up
 
 
 # ---- Kubernetes --------------------------------------------------------------------------------------------
@@ -330,6 +529,26 @@ def test_k8s_gateway_is_probed_served_and_kept_available() -> None:
     assert find("PodDisruptionBudget", "gateway")["spec"]["minAvailable"] == 1
     assert find("Deployment", "gateway")["spec"]["replicas"] >= 2
     assert k8s_env("gateway")["API_KEYS_FILE"].startswith("/etc/mediajobs/")
+
+
+@pytest.mark.parametrize("service", WORKERS)
+def test_k8s_workers_are_scraped_at_their_metrics_port(service: str) -> None:
+    """Pods annotated for Prometheus at the port the service serves /metrics on, bound on the pod's address;
+    every process logs JSON lines."""
+    pod = find("Deployment", service)["spec"]["template"]
+    env = k8s_env(service)
+    default = SETTINGS[service].model_fields["metrics_port"].default
+    port = int(env.get("METRICS_PORT", default))
+    assert port > 0
+    assert pod["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+    assert {"name": "metrics", "containerPort": port} in container(service)["ports"]
+    assert env["METRICS_HOST"] == "0.0.0.0"
+    assert env["LOG_FORMAT"] == "json"
+    assert k8s_env("gateway")["LOG_FORMAT"] == "json"
 
 
 def test_k8s_redis_is_persistent_and_media_is_shared() -> None:
