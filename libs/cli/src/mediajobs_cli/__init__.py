@@ -1,0 +1,1 @@
+"""`mediajobs`: a command line client of the mediajobs gateway's HTTP API."""

@@ -1,0 +1,3 @@
+from mediajobs_cli.app import main
+
+main()

@@ -1,0 +1,114 @@
+"""The gateway's HTTP API, as the CLI uses it; every failure becomes an `ApiError` carrying its exit code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from mediajobs_cli.config import Config
+from mediajobs_cli.exit_codes import ExitCode, for_http_status
+
+Json = dict[str, Any]
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Server-Sent Event of `/jobs/{id}/events`: its kind (`status`, `progress`) and the job."""
+
+    kind: str
+    job: Json
+
+
+def _problem(response: httpx.Response) -> str:
+    """The problem+json `detail` (or the body) of an error answer."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("title")
+        if detail:
+            return detail if isinstance(detail, str) else json.dumps(detail)
+    return json.dumps(body)
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.is_success:
+        return response
+    response.read()
+    message = f"{response.status_code} {response.reason_phrase}: {_problem(response)}"
+    raise ApiError(message, for_http_status(response.status_code))
+
+
+def parse_events(lines: Iterator[str]) -> Iterator[Event]:
+    """Server-Sent Events from the lines of a stream (comments and pings skipped)."""
+    kind, data = "message", list[str]()
+    for line in lines:
+        if not line:
+            if data:
+                yield Event(kind, json.loads("\n".join(data)))
+            kind, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                kind = value
+            elif field == "data":
+                data.append(value)
+
+
+class Api:
+    """A blocking client of the gateway. Use as `with Api(config) as api: ...`."""
+
+    def __init__(self, config: Config, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self._http = httpx.Client(base_url=config.url, headers=headers, timeout=timeout)
+        self.url = config.url
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return _check(self._http.request(method, path, **kwargs))
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach the gateway at {self.url}: {exc}", ExitCode.API_ERROR) from exc
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    def submit(self, body: Json) -> Json:
+        job: Json = self.json("POST", "/jobs/submit", json=body)
+        return job
+
+    def job(self, task_id: str) -> Json:
+        job: Json = self.json("GET", f"/jobs/{task_id}/status")
+        return job
+
+    def events(self, task_id: str) -> Iterator[Event]:
+        """The job's live events until it ends (the stream closes)."""
+        timeout = httpx.Timeout(30.0, read=None)
+        try:
+            with self._http.stream("GET", f"/jobs/{task_id}/events", timeout=timeout) as response:
+                _check(response)
+                yield from parse_events(response.iter_lines())
+        except httpx.HTTPError as exc:
+            raise ApiError(f"event stream from {self.url} broke: {exc}", ExitCode.API_ERROR) from exc

@@ -1,0 +1,39 @@
+"""`--set key=value` options: values are JSON when they parse, else strings; dotted keys nest."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class AssignmentError(ValueError):
+    pass
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply(target: dict[str, Any], assignment: str) -> None:
+    """Set `a.b.c=value` in `target`, creating the objects on the way."""
+    key, sep, raw = assignment.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise AssignmentError(f"expected key=value (dotted keys nest), got {assignment!r}")
+    node = target
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise AssignmentError(f"{key}: {part!r} is already set to a non-object value")
+        node = child
+    node[parts[-1]] = parse_value(raw)
+
+
+def build(assignments: list[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for assignment in assignments:
+        apply(body, assignment)
+    return body

@@ -1,0 +1,37 @@
+"""What the CLI's exit status says, in one place (also shown by `mediajobs --help`)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    JOB_FAILED = 1
+    USAGE = 2
+    JOB_CANCELLED = 3
+    NOT_FOUND = 4
+    AUTH = 5
+    API_ERROR = 6
+
+
+HELP = (
+    "Exit codes: 0 succeeded / ok, 1 the job failed, 2 usage error, 3 the job was cancelled, "
+    "4 not found (404), 5 authentication or permission refused (401/403), "
+    "6 other API error or gateway unreachable. `submit --wait` and `watch` end with the job's outcome."
+)
+
+OUTCOMES = {"succeeded": ExitCode.OK, "failed": ExitCode.JOB_FAILED, "cancelled": ExitCode.JOB_CANCELLED}
+
+
+def for_status(status: str) -> ExitCode:
+    """The exit code of a job that ended with `status` (a job still going counts as ok)."""
+    return OUTCOMES.get(status, ExitCode.OK)
+
+
+def for_http_status(status: int) -> ExitCode:
+    if status == 404:
+        return ExitCode.NOT_FOUND
+    if status in (401, 403):
+        return ExitCode.AUTH
+    return ExitCode.API_ERROR

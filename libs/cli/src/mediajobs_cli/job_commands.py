@@ -1,0 +1,133 @@
+"""Commands about single jobs: submit, watch, ls, get, result, cancel, retry."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from mediajobs_cli import assignments, render
+from mediajobs_cli.api import Api, Json
+from mediajobs_cli.exit_codes import ExitCode, for_status
+from mediajobs_cli.follow import TERMINAL, follow
+from mediajobs_cli.session import Session, current
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or json.")]
+TaskId = Annotated[str, typer.Argument(help="The job's task id.")]
+
+
+def _wait(session: Session, api: Api, task_id: str) -> ExitCode:
+    """Follow the job's events to its end, then show its outcome; the exit code is the outcome's."""
+    last = follow(api.events(task_id), session.out, task_id)
+    if last is None or last["status"] not in TERMINAL:
+        last = api.job(task_id)
+    _outcome(session, last)
+    return for_status(last["status"])
+
+
+def _outcome(session: Session, job: Json) -> None:
+    session.out.print(f"{job['task_id']} {render.status_text(job['status'])}")
+    if job.get("result") is not None:
+        render.print_json(session.out, job["result"])
+    if job.get("error"):
+        error = job["error"]
+        session.err.print(f"{error.get('type')}: {error.get('message')}", markup=False)
+
+
+def submit(
+    ctx: typer.Context,
+    job_type: Annotated[str, typer.Argument(help="echo, video_download, thumbnail, …")],
+    url: Annotated[str | None, typer.Option(help="The job's url (downloads, video_info).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="key=value (JSON if it parses, else a string; a.b=1 nests)."),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", "-w", help="Follow the job to its end.")] = False,
+) -> None:
+    """Submit a job; prints its task id, or with --wait follows it and exits with its outcome."""
+    session = current(ctx)
+    try:
+        body = assignments.build(set_ or [])
+    except assignments.AssignmentError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--set") from exc
+    body["job_type"] = job_type
+    if url is not None:
+        body["url"] = url
+    with session.api() as api:
+        job = api.submit(body)
+        if not wait:
+            session.out.print(job["task_id"], markup=False, highlight=False)
+            return
+        raise typer.Exit(_wait(session, api, job["task_id"]))
+
+
+def watch(ctx: typer.Context, task_id: TaskId) -> None:
+    """Follow a job to its end (progress bar on a terminal) and exit with its outcome."""
+    session = current(ctx)
+    with session.api() as api:
+        raise typer.Exit(_wait(session, api, task_id))
+
+
+def ls(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="queued, running, retrying, succeeded, …")] = None,
+    job_type: Annotated[str | None, typer.Option("--type", "-t", help="Only this job type.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only this owner's jobs (admin keys).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 50,
+    output: OutputOption = Output.table,
+) -> None:
+    """List jobs, newest first."""
+    session = current(ctx)
+    params = {"status": status, "job_type": job_type, "owner": owner, "limit": limit}
+    with session.api() as api:
+        listing = api.json("GET", "/jobs/list", params={k: v for k, v in params.items() if v is not None})
+    if output is Output.json:
+        render.print_json(session.out, listing["jobs"])
+    else:
+        session.out.print(render.jobs_table(listing["jobs"]))
+
+
+def get(ctx: typer.Context, task_id: TaskId, output: OutputOption = Output.table) -> None:
+    """Show a job: status, progress, attempts, error, result."""
+    session = current(ctx)
+    with session.api() as api:
+        job = api.job(task_id)
+    if output is Output.json:
+        render.print_json(session.out, job)
+    else:
+        session.out.print(render.job_table(job))
+
+
+def result(ctx: typer.Context, task_id: TaskId) -> None:
+    """Print a succeeded job's result as JSON (exit 1 if it failed, 3 if cancelled, 6 if not done)."""
+    session = current(ctx)
+    with session.api() as api:
+        job = api.job(task_id)
+        if job["status"] == "succeeded":
+            render.print_json(session.out, api.json("GET", f"/jobs/{task_id}/result")["result"])
+            return
+    session.err.print(f"{task_id} is {job['status']}: no result", markup=False)
+    raise typer.Exit(for_status(job["status"]) or ExitCode.API_ERROR)
+
+
+def cancel(ctx: typer.Context, task_id: TaskId) -> None:
+    """Cancel a queued or running job (a running one stops within a second)."""
+    session = current(ctx)
+    with session.api() as api:
+        job = api.json("POST", f"/jobs/{task_id}/cancel")
+    session.out.print(f"{task_id} {render.status_text(job['status'])}")
+
+
+def retry(ctx: typer.Context, task_id: TaskId) -> None:
+    """Run a failed job again."""
+    session = current(ctx)
+    with session.api() as api:
+        job = api.json("POST", f"/jobs/{task_id}/retry")
+    session.out.print(f"{task_id} {render.status_text(job['status'])}")

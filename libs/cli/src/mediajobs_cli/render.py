@@ -1,0 +1,119 @@
+"""How jobs, queues, workers and keys are shown: rich tables on a terminal, JSON on request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STATUS_STYLES = {
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "running": "cyan",
+    "retrying": "magenta",
+    "queued": "blue",
+}
+
+
+def status_text(status: str) -> str:
+    style = STATUS_STYLES.get(status, "white")
+    return f"[{style}]{status}[/{style}]"
+
+
+def print_json(console: Console, value: Any) -> None:
+    """Plain JSON (no colours, no wrapping) so that it parses when piped."""
+    if console.is_terminal:
+        console.print_json(json.dumps(value, default=str))
+    else:
+        print(json.dumps(value, default=str))
+
+
+def _percent(job: Mapping[str, Any]) -> str:
+    percent = (job.get("progress") or {}).get("percent")
+    return "" if percent is None else f"{percent:.0f}%"
+
+
+def jobs_table(jobs: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table("task id", "type", "status", "progress", "owner", "created", "error")
+    for job in jobs:
+        error = job.get("error") or {}
+        table.add_row(
+            job["task_id"],
+            job["job_type"],
+            status_text(job["status"]),
+            _percent(job),
+            job.get("owner") or "",
+            str(job.get("created_at", ""))[:19],
+            f"{error.get('type', '')}: {error.get('message', '')}" if error else "",
+        )
+    return table
+
+
+def job_table(job: Mapping[str, Any]) -> Table:
+    """One job, field by field."""
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in job.items():
+        if value in (None, [], {}):
+            continue
+        if name == "status":
+            table.add_row(name, status_text(str(value)))
+        elif isinstance(value, dict | list):
+            table.add_row(name, json.dumps(value, default=str))
+        else:
+            table.add_row(name, str(value))
+    return table
+
+
+def queues_table(queues: Mapping[str, Mapping[str, Any]]) -> Table:
+    table = Table("queue", "length", "lag", "pending", "consumers", "workers", "oldest waiting")
+    for name, stats in sorted(queues.items()):
+        workers = int(stats.get("workers", 0))
+        table.add_row(
+            name,
+            str(stats.get("length", 0)),
+            str(stats.get("lag", 0)),
+            str(stats.get("pending", 0)),
+            str(stats.get("consumers", 0)),
+            str(workers) if workers else "[red]0 (no workers)[/red]",
+            f"{float(stats.get('oldest_waiting_s', 0.0)):.1f} s",
+        )
+    return table
+
+
+def workers_table(services: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table("service", "instance", "host", "pid", "details")
+    known = {"service", "instance", "host", "pid"}
+    for entry in sorted(services, key=lambda s: (str(s.get("service")), str(s.get("instance")))):
+        rest = {k: v for k, v in entry.items() if k not in known}
+        table.add_row(
+            str(entry.get("service", "")),
+            str(entry.get("instance", "")),
+            str(entry.get("host", "")),
+            str(entry.get("pid", "")),
+            json.dumps(rest, default=str),
+        )
+    return table
+
+
+def keys_table(keys: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table("id", "name", "owner", "role", "created")
+    for key in keys:
+        table.add_row(key["id"], key["name"], key["owner"], key["role"], str(key.get("created_at", ""))[:19])
+    return table
+
+
+def dead_table(letters: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table("task id", "type", "reason", "error type", "message")
+    for letter in letters:
+        job = letter["job"]
+        error = job.get("error") or {}
+        table.add_row(
+            job["task_id"], job["job_type"], letter["reason"], error.get("type", ""), error.get("message", "")
+        )
+    return table
