@@ -1,0 +1,246 @@
+"""The `mediajobs` CLI as a person uses it: a subprocess against the running stack, exit codes included."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mediajobs_cli.assignments import AssignmentError, build
+from tests.conftest import ApiKeys, Stack, bearer
+
+CLI = [sys.executable, "-m", "mediajobs_cli"]
+
+
+def cli_env(stack: Stack, key: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAJOBS_")}
+    return {**env, "MEDIAJOBS_URL": stack.api_url, "MEDIAJOBS_API_KEY": key, "COLUMNS": "120", **extra}
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env=env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def mediajobs(stack: Stack, key: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli(list(args), cli_env(stack, key), cwd)
+
+
+def wait_status(stack: Stack, key: str, task_id: str, status: str, cwd: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        shown = mediajobs(stack, key, "get", task_id, "-o", "json", cwd=cwd)
+        if json.loads(shown.stdout)["status"] == status:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{task_id} never became {status}")
+
+
+def test_set_values_are_json_when_they_parse_and_dotted_keys_nest() -> None:
+    assert build(["payload.x=1", 'payload.tags=["a"]', "name=plain text", "payload.deep.ok=true"]) == {
+        "payload": {"x": 1, "tags": ["a"], "deep": {"ok": True}},
+        "name": "plain text",
+    }
+    with pytest.raises(AssignmentError):
+        build(["novalue"])
+    with pytest.raises(AssignmentError):
+        build(["a=1", "a.b=2"])
+
+
+def test_submit_wait_ends_0_with_the_result_and_ls_json_parses(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    done = mediajobs(
+        stack, api_keys.alice_submit, "submit", "echo", "--set", "payload.x=1", "--wait", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    task_id = lines[0].split()[0]
+    assert f"{task_id} succeeded" in lines
+    assert json.loads(lines[-1]) == {"payload": {"x": 1}}
+
+    listed = mediajobs(stack, api_keys.alice_submit, "ls", "--type", "echo", "-o", "json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    jobs = json.loads(listed.stdout)
+    assert any(job["task_id"] == task_id and job["status"] == "succeeded" for job in jobs)
+
+    result = mediajobs(stack, api_keys.alice_read, "result", task_id, cwd=tmp_path)
+    assert (result.returncode, json.loads(result.stdout)) == (0, {"payload": {"x": 1}})
+    table = mediajobs(stack, api_keys.alice_read, "ls", "--status", "succeeded", cwd=tmp_path)
+    assert table.returncode == 0
+    assert task_id[:8] in table.stdout
+
+
+def test_a_failed_job_exits_1_and_says_why(stack: Stack, api_keys: ApiKeys, tmp_path: Path) -> None:
+    failed = mediajobs(
+        stack, api_keys.alice_submit, "submit", "echo", "--set", "fail_with=boom", "--wait", cwd=tmp_path
+    )
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "failed" in failed.stdout
+    assert "EchoFailed: boom" in failed.stderr
+    task_id = failed.stdout.split()[0]
+    assert mediajobs(stack, api_keys.alice_read, "result", task_id, cwd=tmp_path).returncode == 1
+
+
+def test_cancel_a_running_job_then_get_shows_it_cancelled(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    submitted = mediajobs(stack, api_keys.alice_submit, "submit", "echo", "--set", "sleep_s=30", cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    task_id = submitted.stdout.strip()
+    wait_status(stack, api_keys.alice_read, task_id, "running", tmp_path)
+    cancelled = mediajobs(stack, api_keys.alice_submit, "cancel", task_id, cwd=tmp_path)
+    assert cancelled.returncode == 0, cancelled.stderr
+    wait_status(stack, api_keys.alice_read, task_id, "cancelled", tmp_path)
+    shown = mediajobs(stack, api_keys.alice_read, "get", task_id, cwd=tmp_path)
+    assert shown.returncode == 0
+    assert "cancelled" in shown.stdout
+    assert mediajobs(stack, api_keys.alice_read, "result", task_id, cwd=tmp_path).returncode == 3
+
+
+def test_submit_wait_exits_3_when_the_job_is_cancelled_from_elsewhere(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    with subprocess.Popen(
+        [*CLI, "submit", "echo", "--set", "sleep_s=30", "--wait"],
+        env=cli_env(stack, api_keys.alice_submit),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as waiting:
+        assert waiting.stdout is not None
+        task_id = waiting.stdout.readline().split()[0]  # plain lines: "<task id> <status> …"
+        answer = httpx.post(
+            f"{stack.api_url}/jobs/{task_id}/cancel", headers=bearer(api_keys.alice_submit), timeout=10
+        )
+        assert answer.status_code == 202
+        assert waiting.wait(timeout=30) == 3
+        assert f"{task_id} cancelled" in waiting.stdout.read()
+
+
+def test_exit_codes_for_a_bad_key_an_unknown_id_and_a_usage_error(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    bad_key = mediajobs(stack, "mj_wrong_key", "ls", cwd=tmp_path)
+    assert bad_key.returncode == 5
+    assert "401" in bad_key.stderr
+    read_only = mediajobs(stack, api_keys.alice_read, "submit", "echo", cwd=tmp_path)
+    assert read_only.returncode == 5
+    assert "403" in read_only.stderr
+    unknown = mediajobs(stack, api_keys.alice_read, "get", "no-such-job", cwd=tmp_path)
+    assert unknown.returncode == 4
+    assert "404" in unknown.stderr
+    assert (
+        mediajobs(stack, api_keys.alice_submit, "submit", "echo", "--set", "x", cwd=tmp_path).returncode == 2
+    )
+    assert mediajobs(stack, api_keys.alice_submit, "ls", "--limit", "0", cwd=tmp_path).returncode == 2
+    unreachable = run_cli(
+        ["ls"], {**cli_env(stack, api_keys.admin), "MEDIAJOBS_URL": "http://127.0.0.1:9"}, tmp_path
+    )
+    assert unreachable.returncode == 6
+    assert "cannot reach" in unreachable.stderr
+
+
+def test_the_dev_key_file_is_found_from_a_subdirectory(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "dev-api-key").write_text(api_keys.admin + "\n")
+    below = tmp_path / "a" / "b"
+    below.mkdir(parents=True)
+    env = {k: v for k, v in cli_env(stack, "").items() if k != "MEDIAJOBS_API_KEY"}
+    shown = run_cli(["workers"], env, below)
+    assert shown.returncode == 0, shown.stderr
+    assert "janitor" in shown.stdout
+    assert "downloader" in shown.stdout
+
+
+def test_admin_views_queues_workers_dead_letters_and_keys(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    admin = api_keys.admin
+    queues = mediajobs(stack, admin, "queues", cwd=tmp_path)
+    assert queues.returncode == 0
+    assert "video_downloads" in queues.stdout
+    assert "default" in queues.stdout
+    assert mediajobs(stack, api_keys.alice_read, "workers", cwd=tmp_path).returncode == 5
+
+    # a key of an owner of its own, so that retrying "all" dead letters touches no other test's jobs
+    created = mediajobs(stack, admin, "keys", "create", "--name", "cli", "--owner", "carol", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    carol = created.stdout.strip()
+    key_id = created.stderr.split()[2]
+    listed = mediajobs(stack, admin, "keys", "list", cwd=tmp_path)
+    assert key_id in listed.stdout
+    assert "carol" in listed.stdout
+
+    dying = ["--set", "fail_with=dead one", "--set", "fail_kind=transient", "--set", "retry.max_attempts=1"]
+    failed = mediajobs(stack, carol, "submit", "echo", *dying, "--wait", cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    task_id = failed.stdout.split()[0]
+    dead = mediajobs(stack, carol, "dead", "--filter", "EchoFlaky", cwd=tmp_path)
+    assert dead.returncode == 0
+    assert task_id[:8] in dead.stdout
+    declined = run_cli(
+        ["dead", "--retry-all", "--filter", "EchoFlaky"], cli_env(stack, carol), tmp_path, stdin="n\n"
+    )
+    assert declined.returncode == 1
+    assert "Retry these 1 jobs?" in declined.stdout
+    retried = mediajobs(stack, carol, "dead", "--retry-all", "--filter", "EchoFlaky", "--yes", cwd=tmp_path)
+    assert retried.returncode == 0, retried.stderr
+    assert "retried 1 of 1" in retried.stdout
+
+    assert mediajobs(stack, admin, "keys", "revoke", key_id, cwd=tmp_path).returncode == 0
+    time.sleep(1.5)
+    assert mediajobs(stack, carol, "ls", cwd=tmp_path).returncode == 5
+
+
+def read_until_exit(fd: int, proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+    captured = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the other end closed
+                break
+            captured += chunk
+        elif proc.poll() is not None:
+            break
+    return captured
+
+
+def test_submit_wait_draws_a_progress_bar_on_a_terminal(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    leader, follower = os.openpty()
+    try:
+        with subprocess.Popen(
+            [*CLI, "submit", "echo", "--set", "sleep_s=2", "--wait"],
+            env=cli_env(stack, api_keys.alice_submit, TERM="xterm-256color"),
+            cwd=tmp_path,
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+        ) as proc:
+            os.close(follower)
+            captured = read_until_exit(leader, proc, timeout=30).decode(errors="replace")
+            assert proc.wait(timeout=10) == 0, captured
+    finally:
+        os.close(leader)
+    assert "━" in captured  # a bar frame
+    assert "%" in captured
+    assert "slept" in captured
+    assert "succeeded" in captured
