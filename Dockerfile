@@ -21,6 +21,7 @@ WORKDIR /src
 COPY deploy/docker/install.sh /usr/local/bin/install-mediajobs
 COPY pyproject.toml ./
 COPY libs/jobcommon/pyproject.toml libs/jobcommon/
+COPY libs/cli/pyproject.toml libs/cli/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/downloader/pyproject.toml services/downloader/
 COPY services/metadata/pyproject.toml services/metadata/

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import time
+import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -390,6 +391,18 @@ def test_each_image_installs_only_its_own_package_and_checks_its_health(service:
     assert health in final
     assert "uv" not in final.replace("urllib", "")  # no uv in a final stage
     assert "USER 10001" in stages["runtime"]
+
+
+def test_every_workspace_member_is_known_to_the_image_build() -> None:
+    """`uv lock` in the builder needs every member's pyproject.toml (a missing one breaks every image)."""
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    folders = sorted(
+        str(p.parent.relative_to(ROOT)) for g in members for p in ROOT.glob(f"{g}/pyproject.toml")
+    )
+    builder = dockerfile_stages()["builder"]
+    assert len(folders) >= 7
+    for folder in folders:
+        assert f"COPY {folder}/pyproject.toml {folder}/" in builder, folder
 
 
 def test_uv_is_installed_from_the_package_index_only() -> None:
