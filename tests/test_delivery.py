@@ -353,7 +353,12 @@ async def test_sigterm_releases_a_run_longer_than_the_grace_period(cluster: Clus
         job = (await client.submit({"job_type": "echo", "sleep_s": 3})).job
         await _until(client, job.task_id, lambda j: j.status == JobStatus.RUNNING)
         first.signal(signal.SIGTERM)
-        await asyncio.to_thread(first.wait, 20)
+        try:
+            await asyncio.to_thread(first.wait, 20)
+        except subprocess.TimeoutExpired:
+            first.signal(signal.SIGUSR1)  # where is it stuck?
+            await asyncio.sleep(1)
+            raise AssertionError(cluster.logs()[-6000:]) from None
         released = await client.get(job.task_id)
         assert (released.status, released.attempts) == (JobStatus.QUEUED, 0)
         cluster.start("janitor", LEASE_S="60")

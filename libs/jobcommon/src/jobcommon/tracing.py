@@ -8,6 +8,7 @@ to (and `OTEL_TRACES_EXPORTER` is not `none`); `OTEL_SDK_DISABLED=true` turns tr
 from __future__ import annotations
 
 import os
+import threading
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -43,10 +44,19 @@ def configure_tracing(service_name: str) -> trace.TracerProvider:
     return provider
 
 
+SHUTDOWN_FLUSH_S = 3.0
+"""How long a stopping process waits for its last spans to be exported. The OTLP exporter retries a slow or
+unreachable collector for its whole timeout per batch; a service must not take that long to stop (its
+supervisor's grace period would run out), so what is not exported by then is dropped."""
+
+
 def shutdown_tracing() -> None:
-    """Flush and stop exporting (call when the process stops)."""
-    if _provider is not None:
-        _provider.shutdown()
+    """Flush and stop exporting (call when the process stops); waits at most `SHUTDOWN_FLUSH_S`."""
+    if _provider is None:
+        return
+    flushing = threading.Thread(target=_provider.shutdown, name="otel-shutdown", daemon=True)
+    flushing.start()
+    flushing.join(SHUTDOWN_FLUSH_S)
 
 
 def current_trace_id() -> str | None:
