@@ -208,7 +208,11 @@ async def test_temp_files_removes_only_stale_leftovers_of_inactive_jobs(janitors
     assert not (root / ".tmp" / orphan).exists()
     assert [p for p in kept if not p.exists()] == []
     assert (root / ".tmp").is_dir()
-    assert len(janitors.logging("temp_files: removed")) == 1, janitors.logs()
+
+    async def reported() -> bool:  # the report line follows the removal: wait for it, too
+        return len(janitors.logging("temp_files: removed")) == 1
+
+    await _eventually(reported, 5, f"one leader reports the removal:\n{janitors.logs()}")
 
 
 async def test_trim_streams_deletes_acknowledged_leftovers_only(janitors: Janitors) -> None:
