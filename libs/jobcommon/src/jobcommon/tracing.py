@@ -9,13 +9,39 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
 _provider: TracerProvider | None = None
+
+SERVICE_NAME = "service.name"
+
+
+class ServiceNameAttribute(SpanProcessor):
+    """Copies the resource's `service.name` onto every span as an attribute: some trace UIs (Arize Phoenix)
+    drop resource attributes, and a span must still say which service made it."""
+
+    def __init__(self, service_name: str) -> None:
+        self.service_name = service_name
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        span.set_attribute(SERVICE_NAME, self.service_name)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
 
 def _export_configured() -> bool:
@@ -33,8 +59,9 @@ def configure_tracing(service_name: str) -> trace.TracerProvider:
         return _provider
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return trace.get_tracer_provider()
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
+    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", service_name)})
     provider = TracerProvider(resource=resource)
+    provider.add_span_processor(ServiceNameAttribute(str(resource.attributes[SERVICE_NAME])))
     if _export_configured():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
