@@ -14,6 +14,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from gateway import problems
 from gateway.api_keys import KeyStore, read_keys_file
 from gateway.body_limit import BodyLimit
+from gateway.dashboard import router as dashboard_router
 from gateway.event_streams import EventStreams
 from gateway.key_routes import router as key_router
 from gateway.metrics_route import router as metrics_router
@@ -61,6 +62,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(key_router)
     app.include_router(metrics_router)
+    app.include_router(dashboard_router)
     problems.install(app)
     if settings.gateway_cors_origins:
         app.add_middleware(

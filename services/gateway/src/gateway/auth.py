@@ -1,7 +1,13 @@
 """Who is calling: the API key of a request (`Authorization: Bearer <key>` or `X-API-Key`), as a FastAPI
 dependency. Without a valid key a route answers 401 (`WWW-Authenticate: Bearer`); with a key whose role is
 too low, 403. With `AUTH=off` (a trusted network) every caller is the admin `local`, and a warning says so
-at every start."""
+at every start.
+
+The dashboard's browser sends the key in the HttpOnly cookie `mediajobs_key` instead (set by POST /ui/login).
+A cookie rides along on any request the browser makes, so a cookie-authenticated unsafe request (anything but
+GET, HEAD, OPTIONS) must also carry `X-Mediajobs-CSRF: 1` — a header no other site's page can add without a
+CORS preflight — or it is refused with 403 (cross-site request forgery). Header-authenticated requests are
+unaffected."""
 
 from __future__ import annotations
 
@@ -12,6 +18,10 @@ from fastapi import Depends, Header, Request
 
 from gateway.api_keys import ApiKey, KeyStore, Role
 from jobcommon.errors import Forbidden, Unauthenticated
+
+KEY_COOKIE = "mediajobs_key"
+CSRF_HEADER = "X-Mediajobs-CSRF"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 AUTH_OFF = ApiKey(
     id="auth-off", name="AUTH=off", owner="local", role=Role.ADMIN, created_at=datetime.now(UTC)
@@ -35,6 +45,12 @@ async def optional_caller(
     if not request.app.state.settings.auth:
         return AUTH_OFF
     secret = _secret(authorization, x_api_key)
+    if not secret and (cookie := request.cookies.get(KEY_COOKIE)):
+        if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
+            raise Forbidden(
+                f"a request authenticated by the dashboard's cookie needs the header {CSRF_HEADER}: 1"
+            )
+        secret = cookie.strip()
     if not secret or len(secret) > 200:
         return None
     store: KeyStore = request.app.state.keys
@@ -43,7 +59,9 @@ async def optional_caller(
 
 async def caller(key: Annotated[ApiKey | None, Depends(optional_caller)]) -> ApiKey:
     if key is None:
-        raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>, or X-API-Key)")
+        raise Unauthenticated(
+            "a valid API key is required (Authorization: Bearer <key>, X-API-Key, or the dashboard's login)"
+        )
     return key
 
 

@@ -1,0 +1,89 @@
+// One multiplexed event stream for the whole page (GET /jobs/stream, Server-Sent Events): every change of any
+// job in the caller's scope arrives as `event: job` with {kind, job}. Views subscribe and unsubscribe; the
+// stream can be paused and resumed. Where the gateway has no /jobs/stream, views are told to poll instead.
+
+const listeners = new Set();
+const stateListeners = new Set();
+let source = null;
+let paused = false;
+let state = "off"; // "on" | "connecting" | "paused" | "unavailable" | "off"
+let everOpened = false;
+
+function setState(next) {
+  state = next;
+  for (const fn of stateListeners) fn(state);
+}
+
+function open() {
+  if (source || paused) return;
+  setState("connecting");
+  source = new EventSource("/jobs/stream");
+  source.addEventListener("open", () => { everOpened = true; setState("on"); });
+  source.addEventListener("job", (message) => {
+    let event;
+    try { event = JSON.parse(message.data); } catch { return; }
+    for (const fn of listeners) fn(event);
+  });
+  source.addEventListener("error", () => {
+    if (source && source.readyState === EventSource.CLOSED) {
+      // Failed outright (e.g. 404 without the endpoint, 401, 429): no automatic reconnect.
+      source = null;
+      setState(everOpened ? "off" : "unavailable");
+      if (everOpened) setTimeout(open, 3000);
+    } else {
+      setState("connecting");
+    }
+  });
+}
+
+function close() {
+  if (source) { source.close(); source = null; }
+}
+
+/** Subscribe to job events; returns the unsubscribe function. The stream opens with the first subscriber. */
+export function subscribe(fn) {
+  listeners.add(fn);
+  open();
+  return () => {
+    listeners.delete(fn);
+    if (!listeners.size) { close(); setState("off"); }
+  };
+}
+
+export function onState(fn) {
+  stateListeners.add(fn);
+  fn(state);
+  return () => stateListeners.delete(fn);
+}
+
+export function liveState() { return state; }
+export function isPaused() { return paused; }
+
+export function pause() {
+  paused = true;
+  close();
+  setState("paused");
+}
+
+export function resume() {
+  paused = false;
+  if (listeners.size) open();
+}
+
+const POLL_MS = 2000;
+
+/** Follow changes for a view: `onEvent` for each streamed event; where the stream is unavailable, `poll` every
+ * two seconds instead (not while paused). Returns the function that stops following. */
+export function follow(onEvent, poll) {
+  let timer = null;
+  const stopPolling = () => { if (timer) { clearInterval(timer); timer = null; } };
+  const unsubscribe = subscribe(onEvent);
+  const unwatch = onState((s) => {
+    if (s === "unavailable" && !paused && poll) {
+      if (!timer) timer = setInterval(poll, POLL_MS);
+    } else {
+      stopPolling();
+    }
+  });
+  return () => { stopPolling(); unwatch(); unsubscribe(); };
+}

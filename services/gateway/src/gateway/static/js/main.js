@@ -1,0 +1,126 @@
+// The dashboard's entry: who is logged in, routing by the URL fragment (#/page/arg?filters), keyboard shortcuts.
+
+import { api, ApiError, whenUnauthenticated } from "./api.js";
+import { clear, h } from "./dom.js";
+import { go, href, route } from "./nav.js";
+import * as dead from "./page_dead.js";
+import * as job from "./page_job.js";
+import * as jobs from "./page_jobs.js";
+import * as queues from "./page_queues.js";
+import * as submit from "./page_submit.js";
+import * as workers from "./page_workers.js";
+
+const PAGES = { jobs, job, queues, workers, dead, submit };
+const TASK_ID = /^[0-9a-f]{32}$/;
+const view = document.getElementById("view");
+let me = null;
+let cleanup = null;
+
+function showLogin(failed) {
+  document.getElementById("nav").hidden = true;
+  document.getElementById("jump").hidden = true;
+  document.getElementById("who").hidden = true;
+  const form = h("form.form", { method: "post", action: "/ui/login", id: "login-form" },
+    h("div.field", {},
+      h("label", { for: "api_key" }, "API key"),
+      h("input", { id: "api_key", name: "api_key", type: "password", required: true, autocomplete: "current-password", placeholder: "mj_…", autofocus: true }),
+      h("div.help", {}, "The key is kept in an HttpOnly cookie for this site only; log out to remove it."),
+    ),
+    h("button.btn.primary", { type: "submit" }, "Log in"),
+  );
+  clear(view, h("div.login.panel.pad", {},
+    h("h1", {}, "Log in"),
+    h("p.muted", {}, "Use a mediajobs API key. A read key can look; a submit or admin key can also act."),
+    failed ? h("p.notice.bad", { id: "login-error" }, "That key was not accepted.") : null,
+    form));
+}
+
+function renderChrome() {
+  document.getElementById("nav").hidden = false;
+  document.getElementById("jump").hidden = false;
+  document.getElementById("who").hidden = false;
+  document.getElementById("who-name").textContent = `${me.name} · ${me.owner} · ${me.role}`;
+  document.getElementById("who").dataset.role = me.role;
+  for (const link of document.querySelectorAll("#nav a[data-needs]")) {
+    link.hidden = me.role === "read";
+  }
+}
+
+function render() {
+  if (cleanup) { cleanup(); cleanup = null; }
+  if (!me) return;
+  const current = route();
+  const module = PAGES[current.page] || jobs;
+  for (const link of document.querySelectorAll("#nav a")) {
+    const page = current.page === "job" ? "jobs" : current.page;
+    link.classList.toggle("active", link.dataset.page === page);
+  }
+  const ctx = {
+    me, arg: current.arg, params: current.params,
+    /** Replace the URL's state without adding history (filters typed in a box); `push` adds an entry. */
+    setParams(params, { push = false } = {}) {
+      const url = href(current.page, current.arg, params);
+      if (push) location.hash = url;
+      else history.replaceState(null, "", url);
+      ctx.params = params;
+    },
+  };
+  clear(view);
+  document.title = `${current.page === "job" ? `job ${current.arg?.slice(0, 8)}` : current.page} · mediajobs`;
+  const result = module.render(view, ctx);
+  cleanup = typeof result === "function" ? result : null;
+}
+
+async function start() {
+  const params = new URLSearchParams(location.search);
+  whenUnauthenticated(() => { me = null; if (cleanup) cleanup(); cleanup = null; showLogin(false); });
+  try {
+    me = await api("/ui/whoami", { quiet401: true });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) { showLogin(params.get("login") === "failed"); return; }
+    clear(view, h("p.notice.bad", {}, `The gateway did not answer: ${error.message}`));
+    return;
+  }
+  if (params.has("login")) history.replaceState(null, "", `/ui/${location.hash}`);
+  renderChrome();
+  render();
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  await api("/ui/logout", { method: "POST" }).catch(() => null);
+  location.replace("/ui/");
+});
+
+document.getElementById("jump").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("jump-input");
+  const text = input.value.trim();
+  if (!text) return;
+  if (TASK_ID.test(text.toLowerCase())) go("job", text.toLowerCase());
+  else go("jobs", null, { q: text });
+  input.value = "";
+  input.blur();
+});
+
+// Keyboard: "/" jumps to a job id (or searches); "g" then j/q/w/d/s goes to a page; Escape leaves the box.
+let pendingG = 0;
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  const typing = target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+  if (event.key === "Escape" && typing) { target.blur(); return; }
+  if (typing || event.metaKey || event.ctrlKey || event.altKey || !me) return;
+  if (event.key === "/") {
+    event.preventDefault();
+    document.getElementById("jump-input").focus();
+    return;
+  }
+  if (event.key === "g") { pendingG = Date.now(); return; }
+  if (Date.now() - pendingG < 1500) {
+    const page = { j: "jobs", q: "queues", w: "workers", d: "dead", s: "submit" }[event.key];
+    pendingG = 0;
+    if (page) { event.preventDefault(); go(page); }
+  }
+});
+
+window.addEventListener("hashchange", render);
+start();

@@ -1,0 +1,187 @@
+// Dead letters: grouped by error type; retry or purge one, a selection, or all that match the filter (after a
+// dry-run count and a confirmation).
+
+import { api, isMissingRoute } from "./api.js";
+import { ago, clear, confirmDialog, h, shortId, toast } from "./dom.js";
+import { jobTypes, subject } from "./page_jobs.js";
+import { canAct, problemBox } from "./widgets.js";
+
+const LIMIT = 200;
+
+export function render(root, ctx) {
+  const { me } = ctx;
+  const p = { ...ctx.params };
+  const admin = me.role === "admin";
+  const acts = canAct(me);
+  const selected = new Set();
+  let letters = [];
+  let bulkApi = true; // the gateway has /jobs/dead/summary and the bulk endpoints
+
+  const groups = h("div.groups", { id: "dead-groups" });
+  const tbody = h("tbody", { id: "dead-body" });
+  const message = h("div");
+  const total = h("span.count", {}, "");
+  const selectAll = h("input", { type: "checkbox", "aria-label": "Select all shown", id: "dead-select-all", onchange: (e) => {
+    for (const l of letters) { if (e.target.checked) selected.add(l.job.task_id); else selected.delete(l.job.task_id); }
+    drawRows();
+  } });
+  const selectedButtons = [];
+  const bulk = acts ? h("div.bulkbar", {},
+    selectedButton("Retry selected", "retry", false),
+    admin ? selectedButton("Purge selected", "purge", true) : null,
+    h("span.spacer"),
+    h("button.btn.small", { type: "button", id: "retry-matching", onclick: () => matching("retry") }, "Retry all matching…"),
+    admin ? h("button.btn.small.danger", { type: "button", id: "purge-matching", onclick: () => matching("purge") }, "Purge all matching…") : null) : null;
+  const typeSelect = h("select", { "aria-label": "Job type", onchange: (e) => update({ job_type: e.target.value }) }, h("option", { value: "" }, "All types"));
+  const search = h("input.search", { type: "search", placeholder: "Search URL, title or error…", value: p.q || "", "aria-label": "Search dead letters",
+    onchange: (e) => update({ q: e.target.value.trim() }) });
+
+  root.append(
+    h("div.page-head", {}, h("h1", {}, "Dead letters"), total),
+    groups,
+    h("div.filters", {}, search, typeSelect),
+    message,
+    h("div.panel", {}, bulk, h("div.table-wrap", {}, h("table", { id: "dead-table" },
+      h("thead", {}, h("tr", {}, acts ? h("th", {}, selectAll) : null,
+        ["Job", "Type", "Error", "Attempts", admin ? "Owner" : null, "Died", ""].filter((c) => c !== null).map((c, i) => h(`th${[1, 3, 5].includes(i) ? ".hide-sm" : ""}`, {}, c)))),
+      tbody))));
+
+  function selectedButton(label, verb, danger) {
+    const b = h(`button.btn.small${danger ? ".danger" : ""}`, { type: "button", id: `${verb}-selected`, disabled: true, onclick: () => onSelected(verb) }, label);
+    b.dataset.label = label;
+    selectedButtons.push(b);
+    return b;
+  }
+
+  function update(changes) {
+    Object.assign(p, changes);
+    for (const k of Object.keys(p)) if (!p[k]) delete p[k];
+    ctx.setParams({ ...p });
+    selected.clear();
+    load();
+  }
+
+  const filter = () => ({ error_type: p.error_type || null, job_type: p.job_type || null, q: p.q || null });
+
+  async function load() {
+    try {
+      const params = { ...filter(), limit: LIMIT };
+      let summary = null;
+      try {
+        summary = await api("/jobs/dead/summary", { params: { job_type: p.job_type, q: p.q } });
+        bulkApi = true;
+      } catch (error) {
+        if (!isMissingRoute(error)) throw error;
+        bulkApi = false;
+      }
+      letters = await api("/jobs/dead", { params });
+      if (!bulkApi) {
+        letters = letters.filter((l) => (!p.error_type || l.job.error?.type === p.error_type) && (!p.job_type || l.job.job_type === p.job_type));
+        summary = localSummary(letters);
+      }
+      const types = await jobTypes();
+      if (types && typeSelect.options.length === 1) for (const t of types) typeSelect.append(h("option", { value: t.name, selected: p.job_type === t.name }, t.name));
+      clear(message);
+      drawGroups(summary);
+      drawRows();
+    } catch (error) {
+      clear(message, problemBox(error));
+    }
+  }
+
+  function localSummary(found) {
+    const by = new Map();
+    for (const l of found) { const t = l.job.error?.type || "unknown"; by.set(t, (by.get(t) || 0) + 1); }
+    return { groups: [...by].map(([error_type, count]) => ({ error_type, count })), total: found.length };
+  }
+
+  function drawGroups(summary) {
+    total.textContent = String(summary.total);
+    clear(groups,
+      h(`button.group${p.error_type ? "" : ".active"}`, { type: "button", onclick: () => update({ error_type: "" }) }, "All", h("span.count", {}, String(summary.total))),
+      summary.groups.map((g) => h(`button.group${p.error_type === g.error_type ? ".active" : ""}`, {
+        type: "button", "data-error-type": g.error_type, onclick: () => update({ error_type: g.error_type }),
+        title: g.job_types ? Object.entries(g.job_types).map(([t, n]) => `${t}: ${n}`).join(", ") : null,
+      }, h("span.etype", {}, g.error_type), h("span.count", {}, String(g.count)))));
+  }
+
+  function drawRows() {
+    for (const b of selectedButtons) {
+      b.disabled = !selected.size;
+      b.textContent = selected.size ? `${b.dataset.label} (${selected.size})` : b.dataset.label;
+    }
+    selectAll.checked = letters.length > 0 && letters.every((l) => selected.has(l.job.task_id));
+    if (!letters.length) {
+      clear(tbody, h("tr", {}, h("td.empty", { colspan: 8 }, "No dead letters. Nice.")));
+      return;
+    }
+    clear(tbody, letters.map(({ job }) => h("tr", { "data-task": job.task_id },
+      acts ? h("td", {}, h("input", { type: "checkbox", "aria-label": `Select ${job.task_id}`, checked: selected.has(job.task_id),
+        onchange: (e) => { if (e.target.checked) selected.add(job.task_id); else selected.delete(job.task_id); drawRows(); } })) : null,
+      h("td", {}, h("a.id", { href: `#/job/${job.task_id}`, title: job.task_id }, shortId(job.task_id)),
+        subject(job) ? h("div.small.muted", {}, subject(job).slice(0, 60)) : null),
+      h("td.hide-sm", {}, job.job_type),
+      h("td", {}, h("span.mono.small", {}, job.error?.type || ""), h("div.small.muted", {}, job.error?.message || "")),
+      h("td.num.hide-sm", {}, `${job.attempts}/${job.max_attempts}`),
+      admin ? h("td.small", {}, job.owner || "") : null,
+      h("td.small.muted.nowrap.hide-sm", {}, ago(job.finished_at)),
+      h("td.actions", {}, acts ? [
+        h("button.btn.small", { type: "button", "data-action": "retry", onclick: () => act("retry", [job.task_id]) }, "Retry"),
+        admin && bulkApi ? h("button.btn.small.danger", { type: "button", "data-action": "purge", onclick: () => act("purge", [job.task_id]) }, "Purge") : null,
+      ] : null))));
+  }
+
+  async function act(verb, ids) {
+    try {
+      let done = 0;
+      if (bulkApi) {
+        const answer = await api(`/jobs/dead/${verb}`, { method: "POST", body: { task_ids: ids } });
+        done = answer[verb === "retry" ? "retried" : "purged"];
+      } else if (verb === "retry") {
+        for (const id of ids) { await api(`/jobs/${id}/retry`, { method: "POST" }); done += 1; }
+      }
+      toast(`${verb === "retry" ? "Retried" : "Purged"} ${done} dead letter${done === 1 ? "" : "s"}`);
+      selected.clear();
+      load();
+    } catch (error) {
+      toast(`${verb} failed: ${error.message}`, true);
+    }
+  }
+
+  async function onSelected(verb) {
+    const ids = [...selected];
+    const ok = await confirmDialog(`${verb === "retry" ? "Retry" : "Purge"} ${ids.length} dead letter${ids.length === 1 ? "" : "s"}?`,
+      verb === "retry" ? "Each runs again with a fresh attempt budget." : "They are removed for good, with their records.",
+      verb === "retry" ? "Retry" : "Purge");
+    if (ok) act(verb, ids);
+  }
+
+  async function matching(verb) {
+    const what = [p.error_type && `error type ${p.error_type}`, p.job_type && `job type ${p.job_type}`, p.q && `“${p.q}”`].filter(Boolean).join(", ") || "no filter: every dead letter";
+    try {
+      let count;
+      if (bulkApi) {
+        count = (await api(`/jobs/dead/${verb}`, { method: "POST", body: { filter: filter(), dry_run: true } })).matched;
+      } else {
+        count = letters.length;
+      }
+      if (!count) { toast("Nothing matches."); return; }
+      const ok = await confirmDialog(`${verb === "retry" ? "Retry" : "Purge"} ${count} dead letter${count === 1 ? "" : "s"}?`,
+        `All that match ${what}.${verb === "purge" ? " They are removed for good." : ""}`, `${verb === "retry" ? "Retry" : "Purge"} ${count}`);
+      if (!ok) return;
+      if (bulkApi) {
+        const answer = await api(`/jobs/dead/${verb}`, { method: "POST", body: { filter: filter(), dry_run: false } });
+        toast(`${verb === "retry" ? "Retried" : "Purged"} ${answer[verb === "retry" ? "retried" : "purged"]} of ${answer.matched}`);
+        selected.clear();
+        load();
+      } else {
+        act(verb, letters.map((l) => l.job.task_id));
+      }
+    } catch (error) {
+      toast(`${verb} failed: ${error.message}`, true);
+    }
+  }
+
+  load();
+  return null;
+}

@@ -1,0 +1,174 @@
+// One job: status, progress, request, result (files, thumbnails), classified error, attempts timeline,
+// children / follow-ups with their own statuses, trace id; live while it runs.
+
+import { api, ApiError } from "./api.js";
+import { ago, chip, clear, fmtBytes, fmtDuration, fmtTime, h, progress, seconds, shortId } from "./dom.js";
+import { follow } from "./live.js";
+import { jobActions, liveSwitch, problemBox } from "./widgets.js";
+
+const IMAGE = /\.(jpe?g|png|webp|gif|avif)$/i;
+const MAX_CHILDREN = 100;
+
+/** Every {path, size} object in a result (downloads, their extras, imaging outputs). */
+function files(result) {
+  const found = [];
+  const stack = [result];
+  while (stack.length) {
+    const item = stack.pop();
+    if (Array.isArray(item)) stack.push(...item);
+    else if (item && typeof item === "object") {
+      if (typeof item.path === "string") found.push(item);
+      stack.push(...Object.values(item).filter((v) => v && typeof v === "object"));
+    }
+  }
+  return found.reverse();
+}
+
+/** The attempts timeline: the server's attempt_log, or (older gateways) what the error history tells. */
+function attemptLog(job) {
+  if (Array.isArray(job.attempt_log)) return job.attempt_log;
+  const log = (job.errors || []).map((e) => ({
+    attempt: e.attempt, outcome: e.retry_in_s !== null && e.retry_in_s !== undefined ? "retry" : "failed",
+    finished_at: e.at, error: { type: e.type, message: e.message }, worker: null,
+  }));
+  const last = log[log.length - 1];
+  if (job.started_at && (!last || last.attempt < job.attempts)) {
+    const outcome = { succeeded: "succeeded", cancelled: "cancelled", failed: "failed" }[job.status] || null;
+    log.push({ attempt: job.attempts, worker: job.worker, started_at: job.started_at, finished_at: job.finished_at,
+      outcome, run_s: seconds(job.started_at, job.finished_at), error: null });
+  }
+  return log;
+}
+
+function timeline(job) {
+  const log = attemptLog(job);
+  if (!log.length) return h("p.muted", {}, job.status === "queued" ? "Waiting for its first attempt." : "No attempts recorded.");
+  const longest = Math.max(...log.map((a) => (a.wait_s || 0) + (a.run_s ?? seconds(a.started_at, a.finished_at) ?? 0)), 0.001);
+  return h("div.timeline", { id: "attempts" }, log.map((a) => {
+    const run = a.run_s ?? seconds(a.started_at, a.finished_at) ?? 0;
+    const wait = a.wait_s || 0;
+    const waitBar = h("span.wait");
+    waitBar.style.width = `${(100 * wait) / longest}%`;
+    const runBar = h("span.run");
+    runBar.style.width = `${Math.max(1, (100 * run) / longest)}%`;
+    const outcome = a.outcome || "running";
+    return h(`div.attempt.${outcome}`, { "data-attempt": a.attempt },
+      h("div.n", {}, String(a.attempt)),
+      h("div", {},
+        h("div.meta", {},
+          chip({ retry: "retrying", reclaimed: "retrying" }[outcome] || outcome, outcome),
+          outcome === "retry" ? h("span", {}, "retried") : outcome === "reclaimed" ? h("span", {}, "reclaimed from a dead worker") : null,
+          a.worker ? h("span.mono", {}, a.worker) : null,
+          wait ? h("span", {}, `waited ${fmtDuration(wait)}`) : null,
+          run ? h("span", {}, `ran ${fmtDuration(run)}`) : null,
+          a.started_at ? h("span", { title: a.started_at }, fmtTime(a.started_at)) : null),
+        h("div.track", {}, waitBar, runBar),
+        a.error ? h("div.small", {}, h("span.mono", {}, a.error.type), ": ", a.error.message) : null));
+  }));
+}
+
+function facts(rows) {
+  return h("dl.facts", {}, rows.filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+function fileList(job) {
+  const found = files(job.result);
+  if (!found.length) return null;
+  return h("div.files", { id: "files" }, found.map((f) => {
+    const url = `/ui/jobs/${job.task_id}/file?path=${encodeURIComponent(f.path)}`;
+    return h("div.file", {},
+      IMAGE.test(f.path) ? h("img.thumb", { src: url, alt: f.path, loading: "lazy" }) : null,
+      h("div", {}, h("div.mono.small", {}, f.path),
+        h("div.small.muted", {}, [f.kind || f.ext, f.size !== undefined ? fmtBytes(f.size) : null, f.width && f.height ? `${f.width}×${f.height}` : null].filter(Boolean).join(" · "))));
+  }));
+}
+
+export function render(root, ctx) {
+  const taskId = ctx.arg;
+  const body = h("div", { id: "job" });
+  const live = liveSwitch(() => load());
+  root.append(h("div.page-head", {}, h("a.btn.small.ghost", { href: "#/jobs" }, "← Jobs"), h("span.spacer"), live), body);
+  let job = null;
+  const childState = new Map();
+
+  async function loadChildren(current) {
+    const ids = current.children.slice(0, MAX_CHILDREN).filter((id) => !childState.has(id) || !["succeeded", "failed", "cancelled"].includes(childState.get(id).status));
+    const found = await Promise.all(ids.map((id) => api(`/jobs/${id}/status`).catch(() => null)));
+    for (const c of found) if (c) childState.set(c.task_id, c);
+  }
+
+  async function load() {
+    try {
+      job = await api(`/jobs/${taskId}/status`);
+      if (job.children.length) await loadChildren(job);
+      draw();
+    } catch (error) {
+      clear(body, error instanceof ApiError && error.status === 404 ? h("div.panel.empty", {}, `No job ${taskId} (unknown, expired, or not yours).`) : problemBox(error));
+    }
+  }
+
+  function children() {
+    if (!job.children.length && !job.parent_id) return null;
+    return h("div.panel.pad", { id: "children" },
+      h("h2", {}, job.children.length ? `Children (${job.children.length})` : "Parent"),
+      job.parent_id ? h("p.small", {}, "Created by ", h("a.id", { href: `#/job/${job.parent_id}` }, shortId(job.parent_id)), job.child_index !== null ? ` as entry ${job.child_index}` : "") : null,
+      job.children.length ? h("ul.tree", {}, job.children.slice(0, MAX_CHILDREN).map((id, i) => {
+        const c = childState.get(id);
+        return h("li", { "data-task": id },
+          h("span.idx", {}, String(i)),
+          h("a.id", { href: `#/job/${id}` }, shortId(id)),
+          c ? chip(c.status) : h("span.muted.small", {}, "…"),
+          c ? h("span.small.muted", {}, c.job_type) : null,
+          c && c.request?.url ? h("span.small.muted.mono", {}, c.request.url) : null,
+          c && ["running", "retrying"].includes(c.status) ? progress(c) : null);
+      })) : null,
+      job.children.length > MAX_CHILDREN ? h("p.small.muted", {}, `and ${job.children.length - MAX_CHILDREN} more`) : null);
+  }
+
+  function draw() {
+    const duration = job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : null;
+    const traceValue = job.trace_id ? (job.trace_url ? h("a.mono", { href: job.trace_url, rel: "noreferrer", target: "_blank" }, job.trace_id) : h("span.mono", {}, job.trace_id)) : null;
+    clear(body,
+      h("div.panel.pad", {},
+        h("div.page-head", {},
+          h("h1.id", { id: "job-id" }, job.task_id), chip(job.status), job.dead ? h("span.chip.dead", {}, "dead letter") : null,
+          job.cancel_requested && !["cancelled", "succeeded", "failed"].includes(job.status) ? h("span.small.muted", {}, "cancel requested") : null,
+          h("span.spacer"), h("span.actions", {}, jobActions(job, ctx.me, load))),
+        progress(job),
+        job.progress?.message ? h("p.small.muted", { id: "progress-message" }, job.progress.message) : null),
+      job.error ? h("div.panel.pad", { id: "error" }, h("h2", {}, "Error"),
+        h("div.error-box", {}, h("span.etype", {}, job.error.type), h("div", {}, job.error.message))) : null,
+      h("div.grid", {},
+        h("div.panel.pad", {}, h("h2", {}, "Details"), facts([
+          ["Type", job.job_type], ["Queue", job.queue], ["Owner", job.owner],
+          ["Created", h("span", { title: job.created_at }, `${fmtTime(job.created_at)} (${ago(job.created_at)})`)],
+          ["Started", fmtTime(job.started_at)], ["Finished", fmtTime(job.finished_at)], ["Took", duration],
+          ["Attempts", `${job.attempts} of ${job.max_attempts}`],
+          ["Next attempt", job.next_attempt_at ? fmtTime(job.next_attempt_at) : null],
+          ["Worker", job.worker ? h("span.mono", {}, job.worker) : null],
+          ["Trace", traceValue],
+        ])),
+        h("div.panel.pad", {}, h("h2", {}, "Attempts"), timeline(job))),
+      children(),
+      h("div.grid", {},
+        h("div.panel.pad", {}, h("h2", {}, "Request"), h("pre", { id: "request" }, JSON.stringify(job.request, null, 2))),
+        job.result ? h("div.panel.pad", { id: "result" }, h("h2", {}, "Result"), fileList(job),
+          h("details", { open: !files(job.result).length }, h("summary.small.muted", {}, "JSON"), h("pre", {}, JSON.stringify(job.result, null, 2)))) : null));
+  }
+
+  function onEvent({ job: changed }) {
+    if (changed.task_id === taskId) {
+      const hadChildren = job?.children.length;
+      job = changed;
+      if (job.children.length !== hadChildren) loadChildren(job).then(draw);
+      else draw();
+    } else if (job && job.children.includes(changed.task_id)) {
+      childState.set(changed.task_id, changed);
+      draw();
+    }
+  }
+
+  load();
+  const stop = follow(onEvent, load);
+  return () => { stop(); live.stop(); };
+}

@@ -1,0 +1,190 @@
+// Jobs: status tabs with counts, filters and search kept in the URL, cursor pages, rows updated live.
+
+import { api, optional } from "./api.js";
+import { ago, chip, clear, fmtDuration, h, progress, seconds, shortId } from "./dom.js";
+import { follow } from "./live.js";
+import { go, href } from "./nav.js";
+import { canAct, jobActions, liveSwitch, problemBox } from "./widgets.js";
+
+export const STATUSES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled"];
+const RANGES = [["", "Any time"], ["1h", "Last hour"], ["24h", "Last 24 hours"], ["7d", "Last 7 days"]];
+const RANGE_S = { "1h": 3600, "24h": 86400, "7d": 7 * 86400 };
+const PAGE_SIZE = 50;
+
+let typesCache = null;
+export async function jobTypes() {
+  if (!typesCache) typesCache = optional("/jobs/types", null).catch(() => null);
+  return typesCache;
+}
+
+/** What a job is about in one line: its URL, source or payload. */
+export function subject(job) {
+  const r = job.request || {};
+  return job.result?.title || r.url || r.source || (r.payload && Object.keys(r.payload).length ? JSON.stringify(r.payload) : "");
+}
+
+function listParams(p, withStatus = true) {
+  return {
+    status: withStatus ? p.status : null,
+    job_type: p.job_type, queue: p.queue, owner: p.owner, q: p.q,
+    since: RANGE_S[p.range] ? new Date(Date.now() - RANGE_S[p.range] * 1000).toISOString() : null,
+  };
+}
+
+export function render(root, ctx) {
+  const { me } = ctx;
+  const p = { ...ctx.params };
+  const admin = me.role === "admin";
+  const rows = new Map();
+  let lastQueues = [];
+
+  const tabs = h("nav.tabs", { "aria-label": "Status" });
+  const tbody = h("tbody", { id: "jobs-body" });
+  const pager = h("div.pager");
+  const message = h("div");
+  const live = liveSwitch(() => load());
+  const typeSelect = h("select", { id: "f-type", "aria-label": "Job type", onchange: (e) => update({ job_type: e.target.value }) }, h("option", { value: "" }, "All types"));
+  const queueSelect = h("select", { id: "f-queue", "aria-label": "Queue", onchange: (e) => update({ queue: e.target.value }) }, h("option", { value: "" }, "All queues"));
+  const rangeSelect = h("select", { id: "f-range", "aria-label": "Created", onchange: (e) => update({ range: e.target.value }) },
+    RANGES.map(([v, label]) => h("option", { value: v, selected: (p.range || "") === v }, label)));
+  const search = h("input.search", {
+    id: "f-q", type: "search", placeholder: "Search URL, title or error…", value: p.q || "", "aria-label": "Search",
+    oninput: debounce((e) => update({ q: e.target.value.trim() }), 350),
+  });
+  const owner = admin ? h("input", {
+    id: "f-owner", type: "text", placeholder: "Owner", value: p.owner || "", "aria-label": "Owner", size: 10,
+    onchange: (e) => update({ owner: e.target.value.trim() }),
+  }) : null;
+
+  const head = h("div.page-head", {}, h("h1", {}, "Jobs"), h("span.spacer"), live,
+    canAct(me) ? h("a.btn.primary.small", { href: "#/submit" }, "New job") : null);
+  const cols = ["Job", "Type", "Status", "Progress", admin ? "Owner" : null, "Created", "Took", ""].filter((c) => c !== null);
+  const table = h("div.panel", {},
+    h("div.table-wrap", {}, h("table", { id: "jobs-table" },
+      h("thead", {}, h("tr", {}, cols.map((c) => h(`th${["Created", "Took", "Type"].includes(c) ? ".hide-sm" : ""}`, {}, c)))),
+      tbody)),
+    pager);
+  root.append(head, tabs, h("div.filters", {}, search, typeSelect, queueSelect, rangeSelect, owner), message, table);
+
+  function update(changes) {
+    Object.assign(p, changes);
+    delete p.cursor;
+    delete p.offset;
+    ctx.setParams({ ...p });
+    renderTabs(null);
+    load();
+  }
+
+  function renderTabs(counts) {
+    const all = [["", "All", counts ? counts.total : null], ...STATUSES.map((s) => [s, s[0].toUpperCase() + s.slice(1), counts ? counts.counts?.[s] ?? 0 : null])];
+    clear(tabs, all.map(([s, label, n]) => h(`a${(p.status || "") === s ? ".active" : ""}`, {
+      href: href("jobs", null, { ...p, status: s, cursor: null, offset: null }), "data-status": s || "all",
+    }, label, n === null ? null : h("span.count", {}, `${n}${counts.approximate ? "+" : ""}`))));
+  }
+
+  function row(job) {
+    const cells = [
+      h("td", {}, h("a.id", { href: `#/job/${job.task_id}`, title: job.task_id }, shortId(job.task_id)),
+        subject(job) ? h("div.small.muted.subject", { title: subject(job) }, truncate(subject(job), 60)) : null),
+      h("td.hide-sm", {}, job.job_type),
+      h("td", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
+      h("td", {}, job.status === "failed" && job.error
+        ? h("span.small.mono", { title: job.error.message }, job.error.type)
+        : progress(job)),
+      admin ? h("td.small", {}, job.owner || "") : null,
+      h("td.small.muted.hide-sm.nowrap", { title: job.created_at }, ago(job.created_at)),
+      h("td.small.muted.hide-sm.num", {}, job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : ""),
+      h("td.actions", {}, jobActions(job, me, load)),
+    ];
+    return h("tr", { "data-task": job.task_id, "data-status": job.status }, cells);
+  }
+
+  let loading = 0;
+  async function load() {
+    const mine = ++loading;
+    const params = { ...listParams(p), limit: PAGE_SIZE, cursor: p.cursor, offset: p.offset };
+    try {
+      const [page, counts, types] = await Promise.all([
+        api("/jobs/list", { params }),
+        optional("/jobs/counts", null, { params: listParams(p, false) }),
+        jobTypes(),
+      ]);
+      if (mine !== loading) return;
+      clear(message);
+      renderTabs(counts);
+      fillSelects(types ? types.map((t) => t.name) : [...new Set(page.jobs.map((j) => j.job_type))], page.queues, Boolean(types));
+      rows.clear();
+      clear(tbody, page.jobs.map((job) => { const tr = row(job); rows.set(job.task_id, tr); return tr; }));
+      if (!page.jobs.length) tbody.append(h("tr", {}, h("td.empty", { colspan: cols.length }, "No jobs match.")));
+      renderPager(page);
+    } catch (error) {
+      if (mine === loading) clear(message, problemBox(error));
+    }
+  }
+
+  let typesFinal = false;
+  function fillSelects(names, queues, final) {
+    if (!typesFinal) {
+      const known = new Set([...typeSelect.options].map((o) => o.value));
+      for (const n of [...names, p.job_type].filter(Boolean)) {
+        if (!known.has(n)) { known.add(n); typeSelect.append(h("option", { value: n, selected: p.job_type === n }, n)); }
+      }
+      typesFinal = final;
+    }
+    const qs = Object.keys(queues || {});
+    if (qs.join() !== lastQueues.join()) {
+      lastQueues = qs;
+      clear(queueSelect, h("option", { value: "" }, "All queues"), qs.map((q) => h("option", { value: q, selected: p.queue === q }, q)));
+    }
+  }
+
+  function renderPager(page) {
+    const first = !p.cursor && !p.offset;
+    const next = page.next_cursor ? { cursor: page.next_cursor } : page.next_offset ? { offset: page.next_offset } : null;
+    clear(pager,
+      h("span.small.muted", {}, `${page.jobs.length} shown`),
+      h("button.btn.small", { type: "button", disabled: first, id: "page-first", onclick: () => go("jobs", null, { ...p, cursor: null, offset: null }) }, "Newest"),
+      h("button.btn.small", { type: "button", disabled: !next, id: "page-next", onclick: () => go("jobs", null, { ...p, cursor: null, offset: null, ...next }) }, "Older →"));
+  }
+
+  const matches = (job) => (!p.status || job.status === p.status) && (!p.job_type || job.job_type === p.job_type)
+    && (!p.queue || job.queue === p.queue) && (!p.owner || job.owner === p.owner) && !p.q;
+
+  let countsTimer = null;
+  function refreshCounts() {
+    if (countsTimer) return;
+    countsTimer = setTimeout(async () => {
+      countsTimer = null;
+      const counts = await optional("/jobs/counts", null, { params: listParams(p, false) }).catch(() => null);
+      if (counts) renderTabs(counts);
+    }, 1000);
+  }
+
+  function onEvent({ kind, job }) {
+    const old = rows.get(job.task_id);
+    if (old) {
+      const tr = row(job);
+      old.replaceWith(tr);
+      rows.set(job.task_id, tr);
+    } else if (!p.cursor && !p.offset && matches(job)) {
+      tbody.querySelector("td.empty")?.parentElement.remove();
+      const tr = row(job);
+      tbody.prepend(tr);
+      rows.set(job.task_id, tr);
+      if (rows.size > PAGE_SIZE) { const lastRow = tbody.lastElementChild; rows.delete(lastRow.dataset.task); lastRow.remove(); }
+    }
+    if (kind === "status") refreshCounts();
+  }
+
+  renderTabs(null);
+  load();
+  const stop = follow(onEvent, load);
+  return () => { stop(); live.stop(); clearTimeout(countsTimer); };
+}
+
+function truncate(text, n) { return text.length > n ? `${text.slice(0, n - 1)}…` : text; }
+
+function debounce(fn, ms) {
+  let t = null;
+  return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+}

@@ -1,0 +1,68 @@
+// Queues: length, lag, pending, consumers, oldest waiting, sparklines of the janitor's samples, and a warning
+// when jobs wait on a queue nobody consumes. Refreshed every 5 s.
+
+import { api, isMissingRoute } from "./api.js";
+import { clear, fmtDuration, h, sparkline } from "./dom.js";
+import { problemBox } from "./widgets.js";
+
+const REFRESH_MS = 5000;
+
+/** /admin/queues, or (a gateway without it) the queues of /jobs/list, which have no samples. */
+async function queues() {
+  try {
+    return await api("/admin/queues");
+  } catch (error) {
+    if (!isMissingRoute(error)) throw error;
+    const page = await api("/jobs/list", { params: { limit: 1 } });
+    return Object.values(page.queues).map((q) => ({ ...q, samples: null }));
+  }
+}
+
+function stat(label, value, id) {
+  return h("div.stat", { "data-stat": id }, h("div.v", {}, String(value)), h("div.k", {}, label));
+}
+
+function spark(samples, field, label, format) {
+  const values = samples.map((s) => Number(s[field] ?? 0));
+  const last = values.length ? values[values.length - 1] : null;
+  return h("div", {},
+    h("div.spark-label", {}, h("span", {}, label), h("span", {}, last === null ? "–" : format(last))),
+    sparkline(values, label));
+}
+
+function card(q) {
+  const noConsumers = (q.consumers === 0 || q.workers === 0) && (q.length > 0 || q.lag > 0);
+  const idle = q.consumers === 0 && q.workers === 0;
+  return h("div.panel.pad.queue", { "data-queue": q.queue },
+    h("div.page-head", {}, h("h2", {}, q.queue), h("span.spacer"),
+      q.oldest_waiting_s ? h("span.small.muted", {}, `oldest waiting ${fmtDuration(q.oldest_waiting_s)}`) : h("span.small.muted", {}, "nothing waiting")),
+    noConsumers || idle ? h("div.warn", { "data-warning": "no-consumers" }, "⚠ No consumers: jobs on this queue will wait until a worker starts.") : null,
+    h("div.stats", {},
+      stat("waiting (lag)", q.lag, "lag"), stat("pending", q.pending, "pending"), stat("in stream", q.length, "length"),
+      stat("consumers", q.consumers, "consumers"), stat("live workers", q.workers ?? "–", "workers"),
+      stat("oldest wait", q.oldest_waiting_s ? fmtDuration(q.oldest_waiting_s) : "0", "oldest")),
+    q.samples
+      ? h("div.grid.sparks", {},
+        spark(q.samples, "lag", "Waiting", String),
+        spark(q.samples, "throughput_per_min", "Throughput /min", (v) => v.toFixed(v < 10 ? 1 : 0)),
+        spark(q.samples, "wait_p50_s", "Wait p50", fmtDuration))
+      : h("p.small.muted", {}, "No samples: this gateway has no /admin/queues."));
+}
+
+export function render(root) {
+  const body = h("div.grid", { id: "queues" });
+  const message = h("div");
+  root.append(h("div.page-head", {}, h("h1", {}, "Queues"), h("span.spacer"), h("span.small.muted", {}, "refreshed every 5 s")), message, body);
+  async function load() {
+    try {
+      const found = await queues();
+      clear(message);
+      clear(body, found.map(card));
+    } catch (error) {
+      clear(message, problemBox(error));
+    }
+  }
+  load();
+  const timer = setInterval(load, REFRESH_MS);
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,58 @@
+// Workers: live service instances (replicas), what they run, their last heartbeat. Refreshed every 5 s.
+
+import { api, isMissingRoute } from "./api.js";
+import { ago, clear, h, shortId } from "./dom.js";
+import { problemBox } from "./widgets.js";
+
+const REFRESH_MS = 5000;
+
+/** /admin/workers, or the services of the admin health answer on a gateway without it. */
+async function workers() {
+  try {
+    return await api("/admin/workers");
+  } catch (error) {
+    if (!isMissingRoute(error)) throw error;
+    const health = await api("/jobs/health");
+    return (health.services || []).map((s) => ({
+      service: s.service, consumer: s.instance, queue: (s.queues || []).join(", "), host: s.host, pid: s.pid,
+      running: s.running || [], last_heartbeat: s.seen_at ? new Date(s.seen_at * 1000).toISOString() : null, alive: true,
+    }));
+  }
+}
+
+export function render(root, ctx) {
+  const tbody = h("tbody", { id: "workers-body" });
+  const message = h("div");
+  root.append(
+    h("div.page-head", {}, h("h1", {}, "Workers"), h("span.spacer"), h("span.small.muted", {}, "refreshed every 5 s")),
+    message,
+    h("div.panel", {}, h("div.table-wrap", {}, h("table", {},
+      h("thead", {}, h("tr", {}, ["Service", "Consumer", "Queue", "Host / pid", "Running", "Last heartbeat"].map((c, i) => h(`th${i === 1 || i === 3 ? ".hide-sm" : ""}`, {}, c)))),
+      tbody))));
+  if (ctx.me.role !== "admin") {
+    clear(message, h("p.notice", {}, "Workers are shown to admin keys only."));
+    return null;
+  }
+  async function load() {
+    try {
+      const found = await workers();
+      clear(message);
+      clear(tbody, found.length ? found.map((w) => h("tr", { "data-service": w.service },
+        h("td", {}, h("strong", {}, w.service), w.replica !== undefined && w.replica !== null ? h("span.muted", {}, ` #${w.replica}`) : null),
+        h("td.mono.small.hide-sm", {}, w.consumer || ""),
+        h("td", {}, w.queue || ""),
+        h("td.small.muted.hide-sm", {}, [w.host, w.pid].filter(Boolean).join(" / ")),
+        h("td", {}, (w.running || []).length
+          ? (w.running || []).map((id) => h("a.id", { href: `#/job/${id}`, title: id }, shortId(id), " "))
+          : h("span.muted", {}, "idle")),
+        h("td.small.nowrap", {}, h("span", { class: w.alive === false ? "chip failed" : "chip succeeded" }, w.alive === false ? "gone" : "alive"), " ",
+          h("span.muted", { title: w.last_heartbeat || "" }, ago(w.last_heartbeat)))))
+        : h("tr", {}, h("td.empty", { colspan: 6 }, "No live workers.")));
+    } catch (error) {
+      clear(message, problemBox(error));
+    }
+  }
+  load();
+  const timer = setInterval(load, REFRESH_MS);
+  return () => clearInterval(timer);
+}
