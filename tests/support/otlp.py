@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class SpanEvent:
+    name: str
+    time_ns: int
+    attributes: dict[str, object]
+
+
+@dataclass(frozen=True)
 class Span:
     trace_id: str  # 32 hex digits
     span_id: str  # 16 hex digits
@@ -39,6 +46,14 @@ class Span:
     service_name: str
     attributes: dict[str, object]
     status_code: int = 0  # Status.StatusCode: 0 unset, 1 ok, 2 error
+    start_ns: int = 0
+    end_ns: int = 0
+    events: tuple[SpanEvent, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()  # (trace id, span id) of each link
+
+    def event(self, name: str) -> SpanEvent | None:
+        """The first event called `name`, if any."""
+        return next((e for e in self.events if e.name == name), None)
 
 
 def _value(value: AnyValue) -> object:
@@ -80,6 +95,12 @@ def decode_spans(request: ExportTraceServiceRequest) -> list[Span]:
                     service_name=service,
                     attributes=_attributes(s.attributes),
                     status_code=s.status.code,
+                    start_ns=s.start_time_unix_nano,
+                    end_ns=s.end_time_unix_nano,
+                    events=tuple(
+                        SpanEvent(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in s.events
+                    ),
+                    links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in s.links),
                 )
                 for s in scope_spans.spans
             )

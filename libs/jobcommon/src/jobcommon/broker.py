@@ -6,7 +6,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from faststream.redis import RedisBroker
-from faststream.redis.opentelemetry import RedisTelemetryMiddleware
 from faststream.redis.prometheus import RedisPrometheusMiddleware
 from prometheus_client import REGISTRY
 from redis.exceptions import ResponseError
@@ -50,15 +49,14 @@ def make_broker(
     middlewares: Sequence[Any] = (),
     graceful_timeout: float | None = None,
 ) -> RedisBroker:
-    """A broker with tracing (context propagated in message headers), FastStream's Prometheus metrics and the
-    given middlewares, whose connection rides out Redis restarts like the job store's (a publish retried on a
-    fresh connection)."""
-    provider = configure_tracing(service_name)
+    """A broker with FastStream's Prometheus metrics and the given middlewares (tracing is mediajobs' own:
+    `jobcommon.job_spans`, a span per job created and per attempt; FastStream's would double them), whose
+    connection rides out Redis restarts like the job store's (a publish retried on a fresh connection)."""
+    configure_tracing(service_name)
     return RedisBroker(
         settings.redis_url,
         **resilience(settings),
         middlewares=(
-            RedisTelemetryMiddleware(tracer_provider=provider),
             RedisPrometheusMiddleware(
                 registry=REGISTRY, app_name=service_name, metrics_prefix=BROKER_METRICS
             ),

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from faststream import BaseMiddleware
 from faststream.message import AckStatus
+from opentelemetry import trace
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from jobcommon import context, metrics, outcome
+from jobcommon import context, job_spans, metrics, outcome
 from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.errors import HardTimeLimitExceeded, PermanentError, QueueUnavailable, TimeLimitExceeded
 from jobcommon.job_types import JOB_TYPES
@@ -91,6 +92,8 @@ class JobMiddleware(BaseMiddleware):
     def __init__(self, msg: Any, /, *, context: ContextRepo, runtime: JobRuntime) -> None:
         super().__init__(msg, context=context)
         self.runtime = runtime
+        self._error: BaseException | None = None
+        """The exception the handler raised, if it did (for the attempt span's exception event)."""
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         rt = self.runtime
@@ -109,7 +112,10 @@ class JobMiddleware(BaseMiddleware):
             return None
         job = started.job
         metrics.QUEUE_WAIT.labels(job.job_type).observe(_waited_s(delivery.entry_id))
-        with bound(RunFields(task_id, job.job_type, job.attempts, job.trace_id)):
+        with (
+            bound(RunFields(task_id, job.job_type, job.attempts, job.trace_id)),
+            job_spans.attempt(job, rt.spec, delivery.entry_id, msg.headers),
+        ):
             await self._consume(job, delivery, run_id, call_next, msg)
         return None
 
@@ -132,7 +138,13 @@ class JobMiddleware(BaseMiddleware):
             job=job,
             output_dir=rt.output_dir(task_id),
             temp_dir=rt.temp_dir(task_id),
-            reporter=ProgressReporter(rt.store, task_id, rt.settings.progress_interval_s, run_id=run_id),
+            reporter=ProgressReporter(
+                rt.store,
+                task_id,
+                rt.settings.progress_interval_s,
+                run_id=run_id,
+                span=trace.get_current_span(),
+            ),
             broker=rt.broker,
         )
         log.info(
@@ -155,6 +167,7 @@ class JobMiddleware(BaseMiddleware):
             with contextlib.suppress(Exception):
                 await asyncio.shield(rt.store.release(rt.spec.queue, rt.spec.group, [delivery.entry_id]))
             log.info("released job=%s (service stopping)", task_id)
+            job_spans.event("released", {"mediajobs.reason": "the service is stopping"})
             raise
         finally:
             rt.running.pop(task_id, None)
@@ -190,6 +203,7 @@ class JobMiddleware(BaseMiddleware):
             if work.cancelled():
                 return outcome.CANCELLED
             exc = work.exception()
+            self._error = exc
             return outcome.from_result(work.result()) if exc is None else outcome.from_exception(exc)
         # The watcher ended (cancel requested / lease lost) or the soft limit passed: stop the handler.
         if watch.done():
@@ -246,6 +260,7 @@ class JobMiddleware(BaseMiddleware):
                 return outcome.LOST
             if cancel:
                 ctx.cancel_requested.set()
+                job_spans.event("cancel requested")
                 return outcome.CANCELLED
 
     async def _record(
@@ -259,6 +274,7 @@ class JobMiddleware(BaseMiddleware):
         """Write how the run ended and acknowledge its message, in one atomic step."""
         store, task_id = self.runtime.store, ctx.task_id
         if result.verdict == outcome.Verdict.LOST:
+            job_spans.event("lease lost", {"mediajobs.reason": "another run owns the job now"})
             return  # another run owns the job now (and its directories)
         if not (result.verdict == outcome.Verdict.FAILED and self._will_retry(ctx, result)):
             # Scratch space goes when the job leaves this worker for good; a retry keeps it (a download
@@ -275,6 +291,7 @@ class JobMiddleware(BaseMiddleware):
                 concurrency=result.children.concurrency,
             )
             log.info("job=%s awaits %d children (%s)", task_id, len(result.children.children), handed)
+            job_spans.event("awaiting children", {"mediajobs.children": len(result.children.children)})
             return
         if result.verdict == outcome.Verdict.SUCCEEDED:
             final = ctx.reporter.latest.model_copy(update={"percent": 100.0})
@@ -304,6 +321,7 @@ class JobMiddleware(BaseMiddleware):
             await asyncio.to_thread(shutil.rmtree, ctx.output_dir, ignore_errors=True)
             if result.verdict == outcome.Verdict.CANCELLED:
                 ended = await store.finish(task_id, JobStatus.CANCELLED, delivery=delivery, run_id=run_id)
+                job_spans.event("cancelled")
                 await self._drop_follow_ups(ctx)
                 _count_finished(ctx, JobStatus.CANCELLED, ended.applied)
                 log.info("cancelled job=%s", task_id)
@@ -347,12 +365,17 @@ class JobMiddleware(BaseMiddleware):
         )
         errors = [*ctx.job.errors, record]
         metrics.ATTEMPT_ERRORS.labels(ctx.job.job_type, error.type).inc()
+        job_spans.failed(trace.get_current_span(), error.type, error.message, self._error)
         if delay is not None:
             parked = await store.retry_later(
                 task_id, delivery=delivery, run_id=run_id, delay_s=delay, error=error, errors=errors
             )
             if parked:
                 metrics.RETRIES.labels(ctx.job.job_type, error.type).inc()
+                job_spans.event(
+                    "retry scheduled",
+                    {"mediajobs.retry.delay_s": delay, "mediajobs.job.next_attempt": attempt + 1},
+                )
                 log.info("retry job=%s in %.2f s after %s: %s", task_id, delay, error.type, error.message)
             return
         exhausted = result.retryable  # retryable but out of attempts: dead letter
@@ -369,6 +392,7 @@ class JobMiddleware(BaseMiddleware):
         _count_finished(ctx, JobStatus.FAILED, ended.applied)
         if exhausted and ended.applied:
             metrics.DEAD_LETTERS.labels("RetriesExhausted").inc()
+            job_spans.event("dead-lettered", {"mediajobs.reason": "RetriesExhausted"})
         log.info(
             "failed job=%s error=%s: %s%s",
             task_id,

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from jobcommon import trace_links
 
 
 class JobStatus(StrEnum):
@@ -108,6 +110,13 @@ class Job(BaseModel):
         "its owner (or an admin) sees it.",
     )
     request: dict[str, Any] = Field(default_factory=dict, description="The submitted job, as validated.")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Opens the job's trace in the tracing UI (with TRACING_UI_URL set; else null)."
+    )
+    @property
+    def trace_url(self) -> str | None:
+        return trace_links.trace_url(self.trace_id)
 
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> Job:

@@ -1,4 +1,5 @@
-"""Progress reporting for handlers: latest value stored and announced, bursts coalesced, last one kept."""
+"""Progress reporting for handlers: latest value stored and announced, bursts coalesced, last one kept; and
+marked on the attempt's span as `progress` events, at most one per `SPAN_EVENT_INTERVAL_S` (the last kept)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 from jobcommon.models import Progress, utcnow
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+    from opentelemetry.util.types import AttributeValue
+
     from jobcommon.store import JobStore
+
+SPAN_EVENT_INTERVAL_S = 1.0
 
 
 class ProgressReporter:
@@ -20,7 +26,9 @@ class ProgressReporter:
     inside the window is held and written when the window closes; `flush()` writes whatever is held at once.
     """
 
-    def __init__(self, store: JobStore, task_id: str, interval: float, run_id: str = "") -> None:
+    def __init__(
+        self, store: JobStore, task_id: str, interval: float, run_id: str = "", span: Span | None = None
+    ) -> None:
         self.store = store
         self._task_id = task_id
         self._run_id = run_id
@@ -30,12 +38,18 @@ class ProgressReporter:
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.latest = Progress()
+        self._span = span if span is not None and span.is_recording() else None
+        self._last_event = float("-inf")
+        self._event_pending = False
 
     async def update(self, percent: float | None = None, message: str = "", **fields: Any) -> None:
         if percent is not None:
             percent = min(100.0, max(0.0, percent))
         self.latest = Progress(percent=percent, message=message, updated_at=utcnow(), **fields)
         self._pending = self.latest
+        self._event_pending = True
+        if time.monotonic() - self._last_event >= SPAN_EVENT_INTERVAL_S:
+            self._mark()
         wait = self._last_write + self._interval - time.monotonic()
         if wait <= 0:
             await self._write()
@@ -49,7 +63,22 @@ class ProgressReporter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
+        if self._event_pending:
+            self._mark()
         await self._write()
+
+    def _mark(self) -> None:
+        """The latest progress as an event on the attempt's span."""
+        self._event_pending = False
+        if self._span is None:
+            return
+        self._last_event = time.monotonic()
+        attributes: dict[str, AttributeValue] = {
+            f"mediajobs.progress.{name}": value
+            for name, value in self.latest.model_dump(exclude={"updated_at"}).items()
+            if value is not None and value != ""
+        }
+        self._span.add_event("progress", attributes)
 
     async def _write_after(self, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -13,7 +13,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from jobcommon.netguard import parse_networks
 
 
-class CommonSettings(BaseSettings):
+class TracingUiSettings(BaseSettings):
+    """Where people look at traces (`jobcommon.trace_links`)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    tracing_ui_url: str | None = Field(
+        default=None,
+        description="A tracing UI's address: job records then carry `trace_url`. May hold `{trace_id}`; "
+        "otherwise `/trace/<trace id>` is appended (Jaeger's form).",
+    )
+
+
+class CommonSettings(TracingUiSettings):
     """Settings every service reads: where Redis is, where media goes, how long job data lives."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")

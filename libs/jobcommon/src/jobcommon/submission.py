@@ -11,14 +11,14 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from redis.exceptions import RedisError
 
-from jobcommon import keys
+from jobcommon import job_spans, keys
 from jobcommon.errors import JobStateConflict, QueueUnavailable
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.models import Job, JobStatus, utcnow
 from jobcommon.policies import policy_for
 from jobcommon.requests import AnyJobRequest
 from jobcommon.store import StagedFollowUp
-from jobcommon.tracing import current_trace_id, tracer
+from jobcommon.tracing import current_trace_id
 
 if TYPE_CHECKING:
     from faststream.redis import RedisBroker
@@ -114,7 +114,7 @@ async def submit_job(
     task_id = task_id or uuid.uuid4().hex
     fingerprint = request.duplicate_fingerprint()
     guard = keys.duplicate_guard(request.job_type, fingerprint) if fingerprint else None
-    with tracer.start_as_current_span(f"submit {request.job_type}"):
+    with job_spans.creating(task_id, request.job_type, spec, owner, sent=stream is None):
         job = Job(
             task_id=task_id,
             job_type=request.job_type,
@@ -145,12 +145,13 @@ async def submit_job(
 async def enqueue(
     broker: RedisBroker, request: AnyJobRequest, task_id: str, stream: str | None = None
 ) -> None:
-    """Publish the job's message (trace context travels in its headers)."""
+    """Publish the job's message; the current (creation) span's context travels in its headers, and stays
+    with it through retries and requeues (they copy the stream entry)."""
     await broker.publish(
         request,
         stream=stream or JOB_TYPES.of(request).queue.stream,
         correlation_id=task_id,
-        headers={"x-job-type": request.job_type},
+        headers={"x-job-type": request.job_type, **job_spans.carrier()},
     )
 
 
