@@ -18,7 +18,30 @@ PARKED_PREFIX = f"{PREFIX}:parked:"
 ALIVE_PREFIX = f"{PREFIX}:alive:"
 
 JOB_INDEX = f"{PREFIX}:jobs:index"
-"""Sorted set of task ids scored by creation time (epoch seconds); pruned as job records expire."""
+"""Sorted set of task ids scored by creation time (epoch seconds); pruned as job records expire. The base
+of the listing index's facets (see `index_facets`)."""
+
+INDEX_STATUS_SEP = "#"
+"""Joins a facet and a status: `<facet>#<status>` holds the facet's jobs in that status (`status_index`)."""
+
+INDEX_META = f"{PREFIX}:jobs:index-meta"
+"""Hash task id -> JSON {c: score, f: [facets], s: status, t: [tokens], x: index ttl}: which index entries a
+job has, so they can be moved on a status change and removed once its record has gone."""
+
+TOKEN_PREFIX = f"{PREFIX}:jobs:word:"
+"""Prefix of the search index: `<prefix><token>` is a sorted set of task ids (by creation time) whose URL,
+title or error text holds the token."""
+
+VOCABULARY = f"{PREFIX}:jobs:words"
+"""Sorted set (all scores 0, ordered by the token itself) of every indexed search token, for prefix search."""
+
+JOB_CHANGES = f"{PREFIX}:jobs:changes"
+"""Capped stream of every announced job change (field `e`: the event JSON), read by the multiplexed SSE
+stream (`GET /jobs/stream`); its ids are the SSE event ids a client resumes from."""
+
+FINISHED_COUNTS = f"{PREFIX}:stats:finished"
+"""Hash queue -> jobs that ended (any outcome) on it, incremented by the ending transition; the janitor's
+samples turn it into throughput."""
 
 DELAYED = f"{PREFIX}:delayed"
 """Sorted set of task ids waiting to be retried, scored by when (epoch seconds)."""
@@ -74,8 +97,41 @@ def owner_jobs(owner: str) -> str:
     return f"{PREFIX}:jobs:owner:{owner}"
 
 
-OWNER_JOBS_PATTERN = f"{PREFIX}:jobs:owner:*"
-"""SCAN pattern matching every owner's listing index (pruned as records expire)."""
+def index_facets(owner: str | None, job_type: str, queue: str) -> list[str]:
+    """Every listing-index sorted set a job belongs to (besides their `status_index`es): all jobs, by job
+    type and by queue; each also per owner when the job has one."""
+    scopes = [JOB_INDEX] + ([owner_jobs(owner)] if owner else [])
+    dims = ("", f":type:{job_type}", f":queue:{queue}")
+    return [scope + dim for scope in scopes for dim in dims]
+
+
+def facet(owner: str | None, *, job_type: str | None = None, queue: str | None = None) -> str:
+    """The listing-index sorted set of one scope (`owner`'s or everyone's), narrowed to a job type or else a
+    queue when given."""
+    scope = owner_jobs(owner) if owner else JOB_INDEX
+    if job_type:
+        return f"{scope}:type:{job_type}"
+    return f"{scope}:queue:{queue}" if queue else scope
+
+
+def status_index(facet_key: str, status: str) -> str:
+    """A facet's jobs in one status (sorted set by creation time), kept by the job-state scripts."""
+    return facet_key + INDEX_STATUS_SEP + status
+
+
+def search_token(token: str) -> str:
+    """Sorted set of the task ids whose searchable text holds `token` (lower-case), by creation time."""
+    return TOKEN_PREFIX + token
+
+
+def queue_waits(queue: str) -> str:
+    """Capped list of recent waits (queued to started, seconds) on one queue, for the janitor's samples."""
+    return f"{PREFIX}:stats:waits:{queue}"
+
+
+def queue_samples(queue: str) -> str:
+    """Capped list of one queue's samples (JSON, newest first) written by the janitor (GET /admin/queues)."""
+    return f"{PREFIX}:janitor:samples:{queue}"
 
 
 def owner_active(owner: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -73,6 +73,27 @@ class ErrorRecord(BaseModel):
     """Delay before the next attempt, or None when the job was not retried."""
 
 
+ATTEMPT_LOG_LIMIT = 20
+"""Most attempts a job's `attempt_log` keeps (the oldest are dropped)."""
+
+
+class AttemptRecord(BaseModel):
+    """One run of a job, as the job-state scripts record it: when it was queued, started and ended, by which
+    worker, and how it ended (null while it runs)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attempt: int
+    worker: str | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: Literal["succeeded", "failed", "retry", "cancelled", "reclaimed"] | None = None
+    error: ErrorInfo | None = None
+    wait_s: float | None = Field(default=None, description="Seconds from queued to started.")
+    run_s: float | None = Field(default=None, description="Seconds from started to ended.")
+
+
 class Job(BaseModel):
     """One job's record."""
 
@@ -90,6 +111,9 @@ class Job(BaseModel):
     finished_at: datetime | None = None
     error: ErrorInfo | None = None
     errors: list[ErrorRecord] = Field(default_factory=list, description="Every failed attempt, oldest first.")
+    attempt_log: list[AttemptRecord] = Field(
+        default_factory=list, description=f"The attempts, oldest first (the last {ATTEMPT_LOG_LIMIT})."
+    )
     next_attempt_at: datetime | None = None
     dead: bool = Field(default=False, description="Out of attempts and in the dead-letter stream.")
     result: dict[str, Any] | None = None
@@ -131,7 +155,7 @@ class Job(BaseModel):
         return cls.model_validate(data)
 
 
-_JSON_FIELDS = ("progress", "error", "errors", "result", "request", "children")
+_JSON_FIELDS = ("progress", "error", "errors", "result", "request", "children", "attempt_log")
 
 
 def to_hash_fields(**values: Any) -> dict[str, str]:

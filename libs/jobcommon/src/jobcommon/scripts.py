@@ -4,12 +4,50 @@ from __future__ import annotations
 
 from importlib import resources
 
+from jobcommon import keys
 from jobcommon.replies import lua_constants
 
 
+def _lua_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def lua_names() -> str:
+    """`local INDEX_META = 'mj:...'` ... : the key names and limits the shared index and announce code uses,
+    from where they are defined (keys.py, search_tokens.py, change_feed.py)."""
+    from jobcommon.change_feed import CHANGES_MAXLEN, CHANGES_TTL_S
+    from jobcommon.models import ATTEMPT_LOG_LIMIT
+    from jobcommon.queue_samples import WAITS_KEPT, WAITS_TTL_S
+    from jobcommon.search_tokens import TOKEN_LIMIT
+
+    strings = {
+        "INDEX_META": keys.INDEX_META,
+        "INDEX_STATUS_SEP": keys.INDEX_STATUS_SEP,
+        "TOKEN_PREFIX": keys.TOKEN_PREFIX,
+        "VOCABULARY": keys.VOCABULARY,
+        "JOB_CHANGES": keys.JOB_CHANGES,
+        "FINISHED_COUNTS": keys.FINISHED_COUNTS,
+        "WAITS_PREFIX": keys.queue_waits(""),
+    }
+    numbers = {
+        "TOKEN_LIMIT": TOKEN_LIMIT,
+        "CHANGES_MAXLEN": CHANGES_MAXLEN,
+        "CHANGES_TTL": CHANGES_TTL_S,
+        "ATTEMPT_LOG_LIMIT": ATTEMPT_LOG_LIMIT,
+        "WAITS_KEPT": WAITS_KEPT,
+        "WAITS_TTL": WAITS_TTL_S,
+    }
+    lines = [f"local {name} = {_lua_string(value)}\n" for name, value in strings.items()]
+    lines += [f"local {name} = {value}\n" for name, value in numbers.items()]
+    return "".join(lines)
+
+
 def lua_source(name: str, *, with_parent_hook: bool = False) -> str:
+    """A script with what it shares prepended: reply codes, names, the index and announce functions (and,
+    for scripts that can end a job, the parent hook)."""
     folder = resources.files("jobcommon").joinpath("lua")
     source = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    shared = folder.joinpath("lib_index.lua").read_text(encoding="utf-8")
     if with_parent_hook:  # Redis 6.2 has no shared Lua functions: prepend the hook to each script using it
-        source = folder.joinpath("lib_parent.lua").read_text(encoding="utf-8") + source
-    return lua_constants() + source
+        shared += folder.joinpath("lib_parent.lua").read_text(encoding="utf-8")
+    return lua_constants() + lua_names() + shared + source

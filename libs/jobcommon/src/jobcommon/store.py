@@ -10,11 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from pydantic import BaseModel
+
 from jobcommon import keys
 from jobcommon.errors import IdempotencyKeyReused, JobNotFound, JobStateConflict
+from jobcommon.job_index import Cursor, JobIndex, JobQuery
 from jobcommon.models import Job, JobStatus, Progress, to_hash_fields, utcnow
 from jobcommon.replies import Reply
 from jobcommon.scripts import lua_source
+from jobcommon.search_tokens import outcome_tokens, request_tokens
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -34,6 +38,17 @@ RECLAIMER = "reclaimer"
 
 def _allowed(statuses: Iterable[JobStatus]) -> str:
     return "|" + "|".join(statuses) + "|"
+
+
+def _outcome_tokens(fields: dict[str, Any]) -> str:
+    """The search tokens a transition's result or error adds (JSON), or '' for none."""
+    result, error = fields.get("result"), fields.get("error")
+    if isinstance(error, BaseModel):
+        error = error.model_dump()
+    tokens = outcome_tokens(
+        result if isinstance(result, dict) else None, error if isinstance(error, dict) else None
+    )
+    return json.dumps(tokens) if tokens else ""
 
 
 def _job_from_flat(flat: Sequence[str]) -> Job:
@@ -90,6 +105,7 @@ class Created:
 class JobPage:
     jobs: list[Job]
     next_offset: int | None
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +129,7 @@ class JobStore:
         self._promote: AsyncScript = redis.register_script(lua_source("promote"))
         self._requeue: AsyncScript = redis.register_script(lua_source("requeue", with_parent_hook=True))
         self._await_children: AsyncScript = redis.register_script(lua_source("await_children"))
+        self.index = JobIndex(redis)
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -131,69 +148,50 @@ class JobStore:
         limit: int = 50,
         offset: int = 0,
     ) -> JobPage:
-        """Jobs newest first (only `owner`'s when given). Index entries whose record expired are pruned on the
-        way. One call reads at most `LIST_SCAN_LIMIT` records: a rare filter answers with fewer jobs and a
-        `next_offset` to go on from, never with an unbounded scan."""
-        index = keys.owner_jobs(owner) if owner else keys.JOB_INDEX
-        found: list[Job] = []
-        position = offset
-        chunk = max(limit * 2, 100)
-        scanned = 0
-        while len(found) < limit:
-            if scanned >= LIST_SCAN_LIMIT:
-                return JobPage(found, position)
-            ids = cast("list[str]", await self.redis.zrevrange(index, position, position + chunk - 1))
-            if not ids:
-                return JobPage(found, None)
-            scanned += len(ids)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for task_id in ids:
-                    pipe.hgetall(keys.job(task_id))
-                records: list[dict[str, str]] = await pipe.execute()
-            expired = [task_id for task_id, rec in zip(ids, records, strict=True) if not rec]
-            if expired:
-                await self.redis.zrem(index, *expired)
-            live = [rec for rec in records if rec]
-            consumed = 0
-            for rec in live:
-                consumed += 1
-                job = Job.from_hash(rec)
-                if (status is None or job.status == status) and (
-                    job_type is None or job.job_type == job_type
-                ):
-                    found.append(job)
-                    if len(found) == limit:
-                        break
-            position += consumed
-            if len(ids) < chunk and consumed == len(live):
-                return JobPage(found, None)
-        return JobPage(found, position)
+        """Jobs newest first (only `owner`'s when given), from the listing index (`jobcommon.job_index`)."""
+        query = JobQuery(owner=owner, status=status, job_type=job_type)
+        return await self.search(query, limit=limit, offset=offset)
+
+    async def search(
+        self, query: JobQuery, *, limit: int = 50, cursor: str | None = None, offset: int = 0
+    ) -> JobPage:
+        """Jobs matching `query`, newest first: after `cursor` (from an earlier page), or passing over the
+        first `offset` matches. One call looks at no more than `LIST_SCAN_LIMIT` index entries: a rare
+        filter answers with fewer jobs and a `next_cursor`/`next_offset` to go on from, never with an
+        unbounded scan. Index entries whose record expired are dropped on the way.
+
+        Raises ValueError for a cursor this store did not hand out."""
+        after = Cursor.decode(cursor) if cursor else None
+        page = await self.index.page(
+            query, limit=limit, after=after, skip=0 if after else offset, scan_limit=LIST_SCAN_LIMIT
+        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in page.task_ids:
+                pipe.hgetall(keys.job(task_id))
+            records: list[dict[str, str]] = await pipe.execute()
+        jobs = [Job.from_hash(record) for record in records if record]
+        if page.cursor is None:
+            return JobPage(jobs, None, None)
+        return JobPage(jobs, None if after else offset + len(page.task_ids), page.cursor.encode())
 
     async def active_jobs(self, owner: str) -> int:
         """How many of `owner`'s jobs are queued, retrying or running (what a per-key quota counts)."""
         return int(await self.redis.scard(keys.owner_active(owner)))
 
     async def prune_index(self, batch: int = 500) -> int:
-        """Drop index entries (the global index, every owner's index and active set) whose job record has
-        expired; returns how many were dropped."""
-        removed = await self._prune(keys.JOB_INDEX, batch)
-        async for key in self.redis.scan_iter(match=keys.OWNER_JOBS_PATTERN, count=batch):
-            removed += await self._prune(str(key), batch)
+        """Drop index entries (listing, status, search; every owner's active set) of jobs whose record has
+        expired; returns how many jobs' entries were dropped."""
+        removed = await self.index.prune(batch)
         async for key in self.redis.scan_iter(match=keys.owner_active("*"), count=batch):
-            removed += await self._prune(str(key), batch)
+            removed += await self._prune_set(str(key), batch)
         return removed
 
-    async def _prune(self, index: str, batch: int) -> int:
+    async def _prune_set(self, index: str, batch: int) -> int:
         removed = 0
         cursor = 0
-        is_set = await self.redis.type(index) == "set"
         while True:
-            if is_set:
-                cursor, members = await self.redis.sscan(index, cursor, count=batch)
-                ids = [str(m) for m in members]
-            else:
-                cursor, entries = await self.redis.zscan(index, cursor, count=batch)
-                ids = [str(member) for member, _score in entries]
+            cursor, members = await self.redis.sscan(index, cursor, count=batch)
+            ids = [str(m) for m in members]
             if ids:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for task_id in ids:
@@ -201,8 +199,7 @@ class JobStore:
                     exists: list[int] = await pipe.execute()
                 gone = [task_id for task_id, ok in zip(ids, exists, strict=True) if not ok]
                 if gone:
-                    remove = self.redis.srem if is_set else self.redis.zrem
-                    removed += await remove(index, *gone)
+                    removed += await self.redis.srem(index, *gone)
             if cursor == 0:
                 return removed
 
@@ -229,6 +226,8 @@ class JobStore:
             keys.JOB_PREFIX,
             "1" if job.owner else "0",
             hashlib.sha256(json.dumps(job.request, sort_keys=True).encode()).hexdigest(),
+            json.dumps(keys.index_facets(job.owner, job.job_type, job.queue)),
+            json.dumps(request_tokens(job.request)),
         ]
         for name, value in fields.items():
             argv += [name, value]
@@ -288,6 +287,7 @@ class JobStore:
             script_keys += [delivery.stream, delivery.inflight, keys.DEAD_LETTERS]
         argv += [run_id, dead_letter if delivery is not None else ""]
         argv.append(json.dumps([[f.staged, f.stream] for f in release]) if release else "")
+        argv.append(_outcome_tokens(fields))
         for name, value in to_hash_fields(**fields).items():
             argv += [name, value]
         reply = await self._transition(keys=script_keys, args=argv)

@@ -5,6 +5,7 @@ import logging
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -25,6 +26,7 @@ from gateway.schemas import (
     HealthSummary,
     ItemPage,
     JanitorHealth,
+    JobCounts,
     JobList,
     Problem,
     ProgressResponse,
@@ -33,9 +35,11 @@ from gateway.schemas import (
 )
 from jobcommon import JOB_TYPES, DeadLetter, Job, JobClient, JobNotFound, JobStatus, keys
 from jobcommon.errors import RateLimited
+from jobcommon.job_index import JobQuery
 from jobcommon.metrics import CANCEL_REQUESTS, JOBS_SUBMITTED
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
+from jobcommon.search_tokens import MAX_QUERY_LENGTH, query_tokens
 
 log = logging.getLogger("mediajobs.gateway")
 
@@ -128,27 +132,101 @@ async def dead_letters(
     return await client.dead_letters(limit, owner=None if key.role == Role.ADMIN else key.owner)
 
 
-@router.get("/list", response_model=JobList)
-async def list_jobs(
-    client: Client,
+def _invalid(name: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("query", name), "msg": message, "type": "value_error"}])
+
+
+def _utc_epoch(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def scope_of(key: ApiKey, owner: str | None) -> str | None:
+    """Whose jobs the caller sees: its own; an admin's: everyone's (None), or one `owner`'s."""
+    return owner if key.role == Role.ADMIN else key.owner
+
+
+async def job_query(
     key: Caller,
     job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
     job_type: Annotated[str | None, Query(max_length=100)] = None,
+    queue: Annotated[str | None, Query(max_length=100)] = None,
     owner: Annotated[str | None, Query(max_length=64, description="Admins only: one owner's jobs.")] = None,
+    since: Annotated[datetime | None, Query(description="Created at or after (ISO-8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Created at or before (ISO-8601).")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_QUERY_LENGTH,
+            description="Search text: every word must be in the job's URL, title or error text (the last "
+            "word also as a prefix); case-insensitive.",
+        ),
+    ] = None,
+) -> JobQuery:
+    """The listing filter of a request, within the caller's scope."""
+    if job_type is not None and job_type not in JOB_TYPES.names():
+        raise _invalid("job_type", f"unknown job type {job_type!r}")
+    if queue is not None and queue not in {spec.queue for spec in JOB_TYPES.queues()}:
+        raise _invalid("queue", f"unknown queue {queue!r}")
+    low, high = _utc_epoch(since), _utc_epoch(until)
+    if low is not None and high is not None and low > high:
+        raise _invalid("since", "since is after until")
+    tokens: tuple[str, ...] = ()
+    if q is not None and q.strip():
+        try:
+            tokens = tuple(query_tokens(q))
+        except ValueError as exc:
+            raise _invalid("q", str(exc)) from None
+    return JobQuery(
+        owner=scope_of(key, owner),
+        status=job_status,
+        job_type=job_type,
+        queue=queue,
+        since=low,
+        until=high,
+        tokens=tokens,
+    )
+
+
+Filter = Annotated[JobQuery, Depends(job_query)]
+
+
+@router.get("/list", response_model=JobList)
+async def list_jobs(
+    client: Client,
+    query: Filter,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> JobList:
-    """Jobs newest first (the caller's own; an admin's: everyone's, or one `owner`'s), optionally filtered,
-    with every queue's depth. A page may hold fewer than `limit` jobs and a `next_offset` when a filter
-    matches rarely: each call reads a bounded number of records."""
-    if job_type is not None and job_type not in JOB_TYPES.names():
-        raise RequestValidationError(
-            [{"loc": ("query", "job_type"), "msg": f"unknown job type {job_type!r}", "type": "value_error"}]
-        )
-    scope = (owner if key.role == Role.ADMIN else key.owner) if owner or key.role != Role.ADMIN else None
-    page = await client.list(status=job_status, job_type=job_type, owner=scope, limit=limit, offset=offset)
+    """Jobs newest first (the caller's own; an admin's: everyone's, or one `owner`'s), optionally filtered
+    and searched, with every queue's depth. Page on with `cursor` (or `offset`). A page may hold fewer than
+    `limit` jobs and still a `next_cursor` when a filter matches rarely: each call looks at a bounded
+    number of index entries."""
+    if cursor and offset:
+        raise _invalid("offset", "give either cursor or offset, not both")
+    try:
+        page = await client.store.search(query, limit=limit, cursor=cursor, offset=offset)
+    except ValueError as exc:
+        raise _invalid("cursor", str(exc)) from None
     queues = await all_queue_stats(client.redis)
-    return JobList(jobs=page.jobs, next_offset=page.next_offset, queues={q.queue: q for q in queues})
+    return JobList(
+        jobs=page.jobs,
+        next_offset=page.next_offset,
+        next_cursor=page.next_cursor,
+        queues={q.queue: q for q in queues},
+    )
+
+
+@router.get("/counts", response_model=JobCounts)
+async def count_jobs(client: Client, query: Filter) -> JobCounts:
+    """How many jobs (in the caller's scope) match the filter, per status and in all (`status` is ignored).
+    With `q` the counts come from a bounded walk: `approximate` says they are a lower bound."""
+    counts = await client.store.index.counts(query)
+    return JobCounts(counts=counts.counts, total=counts.total, approximate=counts.approximate)
 
 
 @router.get(

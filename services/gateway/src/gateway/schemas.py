@@ -15,7 +15,17 @@ from jobcommon.queue_stats import QueueStats
 class JobList(BaseModel):
     jobs: list[Job]
     next_offset: int | None
+    next_cursor: str | None = None
+    """Pass as `cursor` for the next page; null at the end."""
     queues: dict[str, QueueStats]
+
+
+class JobCounts(BaseModel):
+    counts: dict[str, int]
+    """Every job status, with how many matching jobs are in it."""
+    total: int
+    approximate: bool = False
+    """True when a search was counted only up to a bound: the numbers are a lower bound."""
 
 
 class ResultResponse(BaseModel):

@@ -29,5 +29,5 @@ local flat = redis.call('HGETALL', KEYS[1])
 local job = {}
 for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
 job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
-redis.call('PUBLISH', KEYS[2], cjson.encode({kind = 'status', job = job}))
+announce(KEYS[2], cjson.encode({kind = 'status', job = job}))
 return 1

@@ -4,7 +4,8 @@
 -- KEYS: job hash, job index, idempotency key, duplicate guard key, owner's index, owner's active set (a slot
 --       not in use holds the job key)
 -- ARGV: ttl, score, task_id, index_ttl, idempotency ttl, use idempotency ('1'/'0'), use guard ('1'/'0'),
---       job key prefix, use owner ('1'/'0'), request fingerprint (binds the idempotency key), field, value, ...
+--       job key prefix, use owner ('1'/'0'), request fingerprint (binds the idempotency key), index facets
+--       (JSON list), search tokens (JSON list), field, value, ...
 -- Returns {REPLY_APPLIED} created; {REPLY_REFUSED} id taken; {REPLY_IDEMPOTENT, task id} idempotent replay;
 -- {REPLY_MISMATCH, task id} the idempotency key made a job from another request; {REPLY_DUPLICATE, task id}
 -- duplicate of a live job.
@@ -25,19 +26,15 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   -- the same creation retried after a lost reply (same id, same creation time) succeeded the first time
   local created_at = nil
-  for i = 11, #ARGV, 2 do if ARGV[i] == 'created_at' then created_at = ARGV[i + 1] end end
+  for i = 13, #ARGV, 2 do if ARGV[i] == 'created_at' then created_at = ARGV[i + 1] end end
   if created_at and redis.call('HGET', KEYS[1], 'created_at') == created_at then return {REPLY_APPLIED} end
   return {REPLY_REFUSED}
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 11))
+redis.call('HSET', KEYS[1], unpack(ARGV, 13))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-local function index(key)
-  redis.call('ZADD', key, ARGV[2], ARGV[3])
-  if redis.call('TTL', key) < tonumber(ARGV[4]) then redis.call('EXPIRE', key, ARGV[4]) end
-end
-index(KEYS[2])
+ix_create(ARGV[3], ARGV[2], ARGV[11], ARGV[12], 'queued', ARGV[4], redis.call('HGET', KEYS[1], 'queue'))
+redis.call('HSET', KEYS[1], 'queued_ts', ARGV[2])  -- the facets include KEYS[2] and KEYS[5]
 if ARGV[9] == '1' then
-  index(KEYS[5])
   redis.call('SADD', KEYS[6], ARGV[3])
   redis.call('EXPIRE', KEYS[6], ARGV[4])
   redis.call('HSET', KEYS[1], 'active_key', KEYS[6])

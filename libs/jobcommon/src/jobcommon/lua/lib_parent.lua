@@ -3,11 +3,6 @@
 -- release the next held child onto the queue, and finish the parent when the last child has ended.
 -- The parent's record names every key involved (items_key, held_key, events_key, queue_stream), so the
 -- key names stay defined once, in keys.py.
-local function now_epoch()
-  local t = redis.call('TIME')
-  return t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-end
-
 -- A job counts against its owner's quota while queued, retrying or running: it leaves the owner's active set
 -- when it ends and joins it again when it is queued anew (a retry of a failed job). The record names the set.
 local function leave_active(job_key)
@@ -77,6 +72,8 @@ local function notify_parent(job_key)
     end
     redis.call('DEL', p[3])
     redis.call('EXPIRE', parent_key, p[9])
+    ix_update(child[1], status, '')
+    attempt_ended(parent_key, status)
     leave_active(parent_key)
   else
     redis.call('EXPIRE', parent_key, p[8])
@@ -85,6 +82,6 @@ local function notify_parent(job_key)
   local job = {}
   for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
   job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
-  redis.call('PUBLISH', p[4], cjson.encode({kind = kind, job = job}))
+  announce(p[4], cjson.encode({kind = kind, job = job}))
 end
 

@@ -15,11 +15,13 @@ for _, task in ipairs(due) do
     redis.call('XADD', ARGV[6] .. values[2], '*', unpack(fields))
     redis.call('HSET', job_key, 'status', 'queued', 'next_attempt_at', '')
     redis.call('EXPIRE', job_key, ARGV[7])
+    ix_update(task, 'queued', '')
+    mark_queued(job_key)
     local flat = redis.call('HGETALL', job_key)
     local job = {}
     for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
     job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
-    redis.call('PUBLISH', ARGV[4] .. task, cjson.encode({kind = 'status', job = job}))
+    announce(ARGV[4] .. task, cjson.encode({kind = 'status', job = job}))
     moved = moved + 1
   end
 end

@@ -56,6 +56,8 @@ for _, id in ipairs(ids) do
       redis.call('EXPIRE', KEYS[3], ARGV[6])
       local dedupe = redis.call('HGET', job_key, 'dedupe_key')
       if dedupe and dedupe ~= '' then redis.call('DEL', dedupe) end
+      ix_update(task, 'failed', '["workerlost"]')
+      attempt_ended(job_key, 'failed')
       leave_active(job_key)
       notify_parent(job_key)
       dead = dead + 1
@@ -64,13 +66,16 @@ for _, id in ipairs(ids) do
       redis.call('HSET', job_key, 'status', 'queued', 'run_id', '', 'entry_id', '', 'worker', '',
         'attempts', attempts)
       redis.call('EXPIRE', job_key, ARGV[5])
+      ix_update(task, 'queued', '')
+      attempt_ended(job_key, 'reclaimed')
+      mark_queued(job_key)
       requeued = requeued + 1
     end
     local flat = redis.call('HGETALL', job_key)
     local job = {}
     for j = 1, #flat, 2 do job[flat[j]] = flat[j + 1] end
     job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
-    redis.call('PUBLISH', ARGV[4] .. task, cjson.encode({kind = 'status', job = job}))
+    announce(ARGV[4] .. task, cjson.encode({kind = 'status', job = job}))
   elseif not task then
     -- delivered but never started (e.g. waiting for a free slot when its worker died): back in line
     redis.call('XADD', KEYS[1], '*', unpack(entry[1][2]))

@@ -18,9 +18,11 @@ redis.call('HDEL', KEYS[4], ARGV[2])
 redis.call('HSET', KEYS[1], 'status', 'retrying', 'run_id', '', 'entry_id', '', unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[4], string.match(KEYS[1], '[^:]+$'))
+ix_update(string.match(KEYS[1], '[^:]+$'), 'retrying', '')
+attempt_ended(KEYS[1], 'retry')
 local flat = redis.call('HGETALL', KEYS[1])
 local job = {}
 for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
 job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
-redis.call('PUBLISH', KEYS[2], cjson.encode({kind = 'status', job = job}))
+announce(KEYS[2], cjson.encode({kind = 'status', job = job}))
 return 1

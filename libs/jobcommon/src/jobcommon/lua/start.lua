@@ -16,6 +16,8 @@ if status ~= 'queued' and status ~= 'retrying' then return {REPLY_REFUSED, statu
 redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[4], 'entry_id', ARGV[3], 'started_at', ARGV[6],
   'worker', ARGV[7], 'error', '', 'next_attempt_at', '')
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+ix_update(ARGV[8], 'running', '')
+attempt_started(KEYS[1], tonumber(redis.call('HGET', KEYS[1], 'attempts')), ARGV[7])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[8])
 redis.call('EXPIRE', KEYS[4], ARGV[5])
@@ -23,5 +25,5 @@ local flat = redis.call('HGETALL', KEYS[1])
 local job = {}
 for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
 job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
-redis.call('PUBLISH', KEYS[2], cjson.encode({kind = 'status', job = job}))
+announce(KEYS[2], cjson.encode({kind = 'status', job = job}))
 return {REPLY_APPLIED, flat}

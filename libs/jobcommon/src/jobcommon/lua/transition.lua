@@ -5,14 +5,15 @@
 -- ARGV: allowed ('|queued|retrying|'), new status ('' keeps it), ttl (0 keeps it), event kind ('' publishes
 --       nothing), attempts increment, consumer group ('' acknowledges nothing), stream entry id,
 --       expected run id ('' for any), dead-letter reason ('' for none), staged follow-ups to release when
---       the job succeeds (JSON [[staged stream, queue stream], ...] or ''), field, value, ...
+--       the job succeeds (JSON [[staged stream, queue stream], ...] or ''), search tokens to add (JSON list
+--       or ''), field, value, ...
 -- Returns {REPLY_APPLIED, hgetall} on success, {REPLY_REFUSED, current status} when not allowed,
 -- {REPLY_MISSING} when the job does not exist, {REPLY_LOST} when another run owns the job.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {REPLY_MISSING} end
 if not string.find(ARGV[1], '|' .. status .. '|', 1, true) then return {REPLY_REFUSED, status} end
 if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[8] then return {REPLY_LOST} end
-if #ARGV >= 11 then redis.call('HSET', KEYS[1], unpack(ARGV, 11)) end
+if #ARGV >= 12 then redis.call('HSET', KEYS[1], unpack(ARGV, 12)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 if tonumber(ARGV[5]) ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[5]) end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
@@ -41,6 +42,12 @@ if ARGV[2] == 'succeeded' and ARGV[10] ~= '' then
     redis.call('DEL', pair[1])
   end
 end
+if ARGV[2] ~= '' or ARGV[11] ~= '' then ix_update(redis.call('HGET', KEYS[1], 'task_id'), ARGV[2], ARGV[11]) end
+if status == 'running' and (ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled') then
+  attempt_ended(KEYS[1], ARGV[2])
+elseif ARGV[2] == 'queued' then
+  mark_queued(KEYS[1])
+end
 if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
   leave_active(KEYS[1])
   notify_parent(KEYS[1])
@@ -52,6 +59,6 @@ if ARGV[4] ~= '' then
   local job = {}
   for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
   job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
-  redis.call('PUBLISH', KEYS[2], cjson.encode({kind = ARGV[4], job = job}))
+  announce(KEYS[2], cjson.encode({kind = ARGV[4], job = job}))
 end
 return {REPLY_APPLIED, flat}

@@ -1,0 +1,241 @@
+"""The dashboard's API: index-backed listing (filters, search, cursor pages, counts), the multiplexed event
+stream, job types, dead-letter groups and bulk actions, queue samples and workers — against a real Redis and
+the running stack."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from jobcommon import CommonSettings, ErrorInfo, Job, JobStatus, keys
+from jobcommon.job_index import JobQuery
+from jobcommon.search_tokens import request_tokens
+from jobcommon.store import JobStore
+from tests.conftest import ApiKeys, Stack, bearer
+from tests.jobs import submit, wait_terminal
+
+INDEX_DB = 9
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def index_redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A database of its own: thousands of records no service will ever run."""
+    client = Redis.from_url(redis_url.rsplit("/", 1)[0] + f"/{INDEX_DB}", decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+def as_key(stack: Stack, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers=bearer(key))
+
+
+def _record(i: int) -> Job:
+    """Job i: alice's when even, bob's when odd; every third a video_info; cats or dogs in its URL."""
+    animal = "cats" if i % 2 == 0 else "dogs"
+    video = i % 3 == 0
+    return Job(
+        task_id=f"t{i:06d}",
+        job_type="video_info" if video else "echo",
+        queue="metadata" if video else "default",
+        status=JobStatus.QUEUED,
+        created_at=BASE + timedelta(seconds=i),
+        owner="alice" if i % 2 == 0 else "bob",
+        request={"job_type": "video_info", "url": f"https://media.example/{animal}/clip-{i}.mp4"}
+        if video
+        else {"job_type": "echo", "payload": {"i": i}},
+    )
+
+
+async def _create_all(store: JobStore, jobs: list[Job]) -> None:
+    for start in range(0, len(jobs), 10):
+        await asyncio.gather(*(store.create(job) for job in jobs[start : start + 10]))
+
+
+async def _walk(store: JobStore, query: JobQuery, limit: int) -> list[str]:
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        page = await store.search(query, limit=limit, cursor=cursor)
+        seen += [job.task_id for job in page.jobs]
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+    raise AssertionError("paging never ended")
+
+
+def test_search_tokens_are_lower_case_words_of_url_and_title() -> None:
+    tokens = request_tokens({"url": "https://www.Example.COM/Watch/My_Cat?v=1#t", "title": "Ünïcode TITLE"})
+    assert tokens == ["example", "com", "watch", "my", "cat", "ünïcode", "title"]
+    assert len(request_tokens({"url": "https://h/" + "/".join(f"w{i}x" for i in range(100))})) == 32
+
+
+async def test_index_pages_filters_searches_and_counts_thousands_of_jobs(
+    index_redis: Redis, settings: CommonSettings
+) -> None:
+    store = JobStore(index_redis, settings)
+    jobs = [_record(i) for i in range(3000)]
+    await _create_all(store, jobs)
+    alice = sorted((j.task_id for j in jobs if j.owner == "alice"), reverse=True)
+
+    started = time.perf_counter()
+    first = await store.search(JobQuery(owner="alice"), limit=50)
+    page_s = time.perf_counter() - started
+    assert [j.task_id for j in first.jobs] == alice[:50]
+    assert await _walk(store, JobQuery(owner="alice"), 173) == alice  # every job once, newest first
+
+    # status moves: running, failed with an error (searchable), cancelled
+    for job in jobs[:30]:
+        await store.transition(job.task_id, allowed=(JobStatus.QUEUED,), to=JobStatus.RUNNING)
+    for job in jobs[:10]:
+        failed = await store.transition(
+            job.task_id,
+            allowed=(JobStatus.RUNNING,),
+            to=JobStatus.FAILED,
+            error=ErrorInfo(type="DiskFull", message="no space left on device"),
+        )
+        assert failed.applied
+    started = time.perf_counter()
+    counts = await store.index.counts(JobQuery(owner="alice"))
+    count_s = time.perf_counter() - started
+    assert counts.counts == {
+        "queued": 1500 - 15,
+        "running": 10,
+        "retrying": 0,
+        "succeeded": 0,
+        "failed": 5,
+        "cancelled": 0,
+    }
+    assert (counts.total, counts.approximate) == (1500, False)
+    running = await _walk(store, JobQuery(owner="bob", status=JobStatus.RUNNING), 4)
+    assert running == sorted((j.task_id for j in jobs[10:30] if j.owner == "bob"), reverse=True)
+
+    # type, queue and creation-time filters
+    video = await _walk(store, JobQuery(job_type="video_info", since=BASE.timestamp() + 100), 500)
+    assert video == [f"t{i:06d}" for i in range(2999, 99, -1) if i % 3 == 0]
+    window = JobQuery(queue="default", since=BASE.timestamp() + 10, until=BASE.timestamp() + 20)
+    assert await _walk(store, window, 3) == [f"t{i:06d}" for i in range(20, 9, -1) if i % 3]
+    assert (await store.index.counts(window)).total == len([i for i in range(10, 21) if i % 3])
+
+    # search: every word must match, the last one also as a prefix; errors are searchable too
+    cats = await _walk(store, JobQuery(tokens=("cats",)), 500)
+    assert cats == [f"t{i:06d}" for i in range(2994, -1, -6)]
+    assert await _walk(store, JobQuery(tokens=("example", "ca")), 500) == cats
+    assert await _walk(store, JobQuery(tokens=("dogs", "cats")), 500) == []
+    assert await _walk(store, JobQuery(tokens=("clip", "2994")), 10) == ["t002994"]
+    disk = await _walk(store, JobQuery(owner="bob", tokens=("space", "devi")), 10)
+    assert disk == ["t000009", "t000007", "t000005", "t000003", "t000001"]
+    searched = await store.index.counts(JobQuery(tokens=("cats",)))
+    assert (searched.total, searched.counts["failed"], searched.approximate) == (500, 2, False)
+
+    # legacy offset paging still works, and a bad cursor is refused
+    offset_page = await store.search(JobQuery(owner="alice"), limit=10, offset=20)
+    assert [j.task_id for j in offset_page.jobs] == alice[20:30]
+    assert offset_page.next_offset == 30
+    with pytest.raises(ValueError, match="cursor"):
+        await store.search(JobQuery(), cursor="not-a-cursor")
+
+    # records that go (expire) leave the index: on the way through a page, and by the janitor's prune
+    gone = [f"t{i:06d}" for i in (0, 6, 12)]
+    await index_redis.delete(*(keys.job(t) for t in gone))
+    assert await store.prune_index() == 4  # three jobs' index entries, and t000012 from alice's active set
+    assert gone[0] not in await _walk(store, JobQuery(tokens=("cats",)), 500)
+    for task_id in gone:
+        assert await index_redis.hget(keys.INDEX_META, task_id) is None
+        assert await index_redis.zscore(keys.search_token("cats"), task_id) is None
+        assert await index_redis.zscore(keys.status_index(keys.JOB_INDEX, "failed"), task_id) is None
+    await index_redis.delete(keys.job("t002994"))
+    assert await store.index.forget(["t002994"]) == 1
+    assert await index_redis.zscore(keys.VOCABULARY, "2994") is None  # its only job went
+    assert (await store.index.counts(JobQuery(owner="alice"))).total == 1500 - 4
+
+    # every key the index wrote expires
+    async for key in index_redis.scan_iter(match=f"{keys.PREFIX}:*", count=1000):
+        assert await index_redis.pttl(key) != -1, f"{key} never expires"
+    assert page_s < 2.0, page_s
+    assert count_s < 2.0, count_s
+
+
+async def test_list_and_counts_search_within_the_callers_scope(stack: Stack, api_keys: ApiKeys) -> None:
+    """Alice finds her failed job by a word of its error; Bob never sees it; an admin sees it with `owner`;
+    counts agree with the list; cursor pages continue where the last ended."""
+    word = f"zq{uuid.uuid4().hex[:10]}"
+    async with (
+        as_key(stack, api_keys.alice_submit) as alice,
+        as_key(stack, api_keys.alice_read) as reader,
+        as_key(stack, api_keys.bob_submit) as bob,
+        as_key(stack, api_keys.admin) as admin,
+    ):
+        before = datetime.now(UTC) - timedelta(seconds=1)
+        failed = [
+            await submit(alice, {"job_type": "echo", "fail_with": f"Kaboom {word} {n}"}) for n in range(3)
+        ]
+        for job in failed:
+            assert (await wait_terminal(alice, job["task_id"]))["status"] == "failed"
+        ids = [job["task_id"] for job in reversed(failed)]
+
+        found = (await reader.get("/jobs/list", params={"q": f"KABOOM {word[:-3]}"})).json()
+        assert [j["task_id"] for j in found["jobs"]] == ids
+        assert found["next_cursor"] is None
+        assert "default" in found["queues"]
+        first = (await alice.get("/jobs/list", params={"q": word, "limit": 2})).json()
+        assert [j["task_id"] for j in first["jobs"]] == ids[:2]
+        rest = (await alice.get("/jobs/list", params={"q": word, "cursor": first["next_cursor"]})).json()
+        assert [j["task_id"] for j in rest["jobs"]] == ids[2:]
+        since = {"since": before.isoformat(), "status": "failed", "job_type": "echo", "queue": "default"}
+        narrowed = (await alice.get("/jobs/list", params={**since, "q": word})).json()
+        assert len(narrowed["jobs"]) == 3
+        later = {"since": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(), "q": word}
+        assert (await alice.get("/jobs/list", params=later)).json()["jobs"] == []
+
+        counts = (await alice.get("/jobs/counts", params={"q": word})).json()
+        assert counts == {
+            "counts": {s.value: 3 if s == JobStatus.FAILED else 0 for s in JobStatus},
+            "total": 3,
+            "approximate": False,
+        }
+        mine = (await alice.get("/jobs/counts")).json()
+        assert mine["counts"]["failed"] >= 3
+        assert mine["total"] == sum(mine["counts"].values())
+
+        assert (await bob.get("/jobs/list", params={"q": word})).json()["jobs"] == []
+        assert (await bob.get("/jobs/counts", params={"q": word, "owner": "alice"})).json()["total"] == 0
+        assert len((await admin.get("/jobs/list", params={"q": word})).json()["jobs"]) == 3
+        assert len((await admin.get("/jobs/list", params={"q": word, "owner": "alice"})).json()["jobs"]) == 3
+        assert (await admin.get("/jobs/list", params={"q": word, "owner": "bob"})).json()["jobs"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"since": "yesterday"}, "datetime"),
+        ({"q": "x" * 1000}, "at most 200"),
+        ({"q": "!!! ?"}, "no searchable word"),
+        ({"q": " ".join(f"w{i}" for i in range(20))}, "at most 8 words"),
+        ({"cursor": "12~x; DROP"}, "cursor"),
+        ({"cursor": "1.5~abc", "offset": "3"}, "either cursor or offset"),
+        ({"queue": "nope"}, "unknown queue"),
+        ({"job_type": "nope"}, "unknown job type"),
+        ({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "after until"),
+        ({"status": "exploded"}, "status"),
+    ],
+)
+async def test_hostile_listing_parameters_answer_422_with_a_reason(
+    api: httpx.AsyncClient, params: dict[str, str], reason: str
+) -> None:
+    for path in ("/jobs/list", "/jobs/counts"):
+        if path == "/jobs/counts" and ("cursor" in params or "offset" in params):
+            continue
+        response = await api.get(path, params=params)
+        assert response.status_code == 422, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert reason in response.text, response.text
