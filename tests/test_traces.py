@@ -20,6 +20,7 @@ from jobcommon import trace_links
 from tests.cluster import Cluster
 from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
 from tests.jobs import sse_events, submit, wait_for, wait_terminal
+from tests.support.httpserver import MediaServer
 from tests.support.otlp import OtlpReceiver, Span
 from tools.localredis import free_port
 
@@ -252,3 +253,128 @@ async def test_standard_switches_turn_spans_off(
         or (final["trace_id"] and s.trace_id == final["trace_id"])
     ]
     assert about == []
+
+
+def _parent_of(span: Span, spans: list[Span]) -> Span:
+    parent = by_id(spans).get(span.parent_span_id or "")
+    assert parent is not None, f"{span.name}: parent {span.parent_span_id} not in the trace"
+    return parent
+
+
+def _under(span: Span, ancestor: Span, spans: list[Span]) -> bool:
+    index = by_id(spans)
+    current: Span | None = span
+    while current is not None:
+        if current.span_id == ancestor.span_id:
+            return True
+        current = index.get(current.parent_span_id or "")
+    return False
+
+
+async def test_a_pipeline_is_one_trace_through_every_process(
+    api: httpx.AsyncClient, media_server: MediaServer, otlp: OtlpReceiver
+) -> None:
+    """video_download `then` thumbnail + metadata_enrich: one trace. The gateway's HTTP span holds `create
+    video_download`; its `process video_downloads` attempt holds the yt-dlp child's spans (names `ytdlp …`,
+    `mediajobs.process=ytdlp-child`) and creates the follow-ups (`create thumbnail`, `create
+    metadata_enrich`, staged: operation type `create`), each processed by its service under its create span,
+    with the phases inside (imaging's from its CPU pool process)."""
+    parent = await submit(
+        api,
+        {
+            "job_type": "video_download",
+            "url": media_server.url("clip.mp4"),
+            "allow_duplicate": True,
+            "then": [{"job_type": "thumbnail", "sizes": [96, 160]}, {"job_type": "metadata_enrich"}],
+        },
+    )
+    done = await wait_terminal(api, parent["task_id"], timeout=60)
+    assert done["status"] == "succeeded", done
+    thumb_id, meta_id = done["children"]
+    for child in (thumb_id, meta_id):
+        assert (await wait_terminal(api, child, timeout=60))["status"] == "succeeded"
+    wanted = ("process video_downloads", "process image_processing", "process metadata", "imaging encode")
+    spans = await trace_of(otlp, parent["trace_id"], lambda ss: all(named(ss, n) for n in wanted))
+
+    (create,) = named(spans, "create video_download")
+    http = _parent_of(create, spans)
+    assert (http.kind, http.service_name) == (SERVER, "gateway")
+    assert create.attributes["messaging.destination.name"] == "mj:queue:video_downloads"
+    (download,) = named(spans, "process video_downloads")
+    assert (download.kind, download.parent_span_id) == (CONSUMER, create.span_id)
+    assert download.service_name == "downloader"
+    assert download.attributes["mediajobs.job.id"] == parent["task_id"]
+    assert download.attributes["messaging.consumer.group.name"] == "downloader"
+    assert any(e.name == "progress" for e in download.events)
+
+    (child_run,) = named(spans, "yt-dlp child")
+    assert _parent_of(child_run, spans).span_id == download.span_id
+    ytdlp = [s for s in spans if s.name.startswith("ytdlp ")]
+    names = {s.name for s in ytdlp}
+    assert {"ytdlp extract", "ytdlp download", "ytdlp postprocess", "ytdlp checksum"} <= names, names
+    for span in ytdlp:
+        assert span.service_name == "downloader"
+        assert span.attributes["service.name"] == "downloader"
+        assert span.attributes["mediajobs.process"] == "ytdlp-child"
+        assert span.attributes["process.pid"] == child_run.attributes["process.pid"]
+        assert _under(span, child_run, spans)
+        assert child_run.start_ns <= span.start_ns <= span.end_ns <= child_run.end_ns
+
+    for job_type, queue, service, child_id in (
+        ("thumbnail", "image_processing", "imaging", thumb_id),
+        ("metadata_enrich", "metadata", "metadata", meta_id),
+    ):
+        (made,) = named(spans, f"create {job_type}")
+        assert (made.kind, made.service_name) == (PRODUCER, "downloader")
+        assert made.attributes["messaging.operation.type"] == "create"  # staged, sent when the parent ends
+        assert made.attributes["mediajobs.job.id"] == child_id
+        assert _parent_of(made, spans).span_id == download.span_id
+        (processed,) = named(spans, f"process {queue}")
+        assert (processed.kind, processed.parent_span_id) == (CONSUMER, made.span_id)
+        assert processed.service_name == service
+        assert processed.start_ns >= download.end_ns - 50_000_000  # after its parent's success (clock slack)
+
+    (thumbnail,) = named(spans, "process image_processing")
+    encodes = named(spans, "imaging encode")
+    assert sorted(int(str(s.attributes["mediajobs.image.size"])) for s in encodes) == [96, 160]
+    for phase in ("imaging decode", "imaging candidate frames", "imaging sharpness", "imaging encode"):
+        found = named(spans, phase)
+        assert found, phase
+        assert all(_under(s, thumbnail, spans) and s.service_name == "imaging" for s in found)
+    (metadata,) = named(spans, "process metadata")
+    probes = named(spans, "metadata probe")
+    assert probes
+    assert all(_under(s, metadata, spans) for s in probes)
+
+
+async def test_a_playlists_children_are_in_its_trace(
+    api: httpx.AsyncClient, media_server: MediaServer, otlp: OtlpReceiver
+) -> None:
+    """A playlist's entries are jobs created inside the parent's attempt (`create video_download`, held:
+    operation type `create`); each child's attempt is in the parent's trace, under its own create span."""
+    parent = await submit(
+        api, {"job_type": "playlist_download", "url": media_server.url("feed.rss"), "items": "1"}
+    )
+    done = await wait_terminal(api, parent["task_id"], timeout=60)
+    assert done["status"] == "succeeded", done
+    (child_id,) = done["children"]
+    spans = await trace_of(
+        otlp,
+        parent["trace_id"],
+        lambda ss: any(s.attributes.get("mediajobs.job.id") == child_id and s.kind == CONSUMER for s in ss),
+    )
+    (listing,) = [
+        s
+        for s in named(spans, "process video_downloads")
+        if s.attributes["mediajobs.job.type"] == "playlist_download"
+    ]
+    assert listing.event("awaiting children") is not None
+    assert named(spans, "ytdlp list")
+    (made,) = [
+        s for s in named(spans, "create video_download") if s.attributes["mediajobs.job.id"] == child_id
+    ]
+    assert made.attributes["messaging.operation.type"] == "create"
+    assert _parent_of(made, spans).span_id == listing.span_id
+    (child,) = [s for s in spans if s.kind == CONSUMER and s.attributes["mediajobs.job.id"] == child_id]
+    assert child.parent_span_id == made.span_id
+    assert child.attributes["mediajobs.job.type"] == "video_download"

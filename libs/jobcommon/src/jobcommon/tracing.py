@@ -13,13 +13,24 @@ from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+
+from jobcommon.redaction import redact
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from opentelemetry.context import Context
+    from opentelemetry.util.types import AttributeValue
+
+    from jobcommon.span_records import RecordedSpan
 
 _provider: TracerProvider | None = None
+_exporting: list[SpanProcessor] = []
+"""The processors that export (for spans recorded in other processes, `export_recorded`)."""
 
 SERVICE_NAME = "service.name"
 
@@ -65,7 +76,9 @@ def configure_tracing(service_name: str) -> trace.TracerProvider:
     if _export_configured():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        exporting = BatchSpanProcessor(OTLPSpanExporter())
+        provider.add_span_processor(exporting)
+        _exporting.append(exporting)
     trace.set_tracer_provider(provider)
     _provider = provider
     return provider
@@ -90,6 +103,55 @@ def current_trace_id() -> str | None:
     """The active span's trace id as 32 hex digits, or None outside a recorded span."""
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def export_recorded(
+    records: Iterable[RecordedSpan], parent: SpanContext | None = None, *, scope: str = "mediajobs"
+) -> int:
+    """Export spans another process recorded (`jobcommon.span_records`) as this service's, in `parent`'s
+    trace (default: the current span's); a record's own trace and parent ids win where it has them (they
+    came from the `traceparent` this process passed it). Nothing when the trace is not sampled or nothing
+    exports. Returns how many were exported."""
+    parent = parent or trace.get_current_span().get_span_context()
+    if _provider is None or not _exporting or not parent.is_valid or not parent.trace_flags.sampled:
+        return 0
+    resource = _provider.resource
+    service = str(resource.attributes.get(SERVICE_NAME, ""))
+    count = 0
+    for record in records:
+        trace_id = int(record.trace_id, 16) if record.trace_id else parent.trace_id
+        parent_id = int(record.parent_id, 16) if record.parent_id else parent.span_id
+        attributes: dict[str, AttributeValue] = {SERVICE_NAME: service, **record.attributes}
+        events = [Event(e.name, e.attributes, e.time_ns) for e in record.events]
+        status = Status(StatusCode.UNSET)
+        if record.error_type:
+            message = redact(record.error_message or "")
+            attributes["error.type"] = record.error_type
+            status = Status(StatusCode.ERROR, message)
+            events.append(
+                Event(
+                    "exception",
+                    {"exception.type": record.error_type, "exception.message": message},
+                    record.end_ns,
+                )
+            )
+        span = ReadableSpan(
+            name=record.name,
+            context=SpanContext(trace_id, int(record.span_id, 16), False, parent.trace_flags),
+            parent=SpanContext(trace_id, parent_id, False, parent.trace_flags),
+            resource=resource,
+            attributes=attributes,
+            events=events,
+            kind=SpanKind.INTERNAL,
+            status=status,
+            start_time=record.start_ns,
+            end_time=record.end_ns or record.start_ns,
+            instrumentation_scope=InstrumentationScope(scope),
+        )
+        for processor in _exporting:
+            processor.on_end(span)
+        count += 1
+    return count
 
 
 tracer = trace.get_tracer("mediajobs")

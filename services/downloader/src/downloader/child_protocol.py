@@ -3,14 +3,15 @@
 The parent writes one :class:`ChildSpec` JSON document as the first line of the child's stdin. It may keep
 stdin open and send :class:`ControlMessage` lines later (the bandwidth share of a running download); the
 child ignores stdin's end. The child writes one JSON object per line to stdout: any number of
-:class:`ProgressEvent` lines followed by exactly one final event: :class:`DoneEvent` (``action="download"``)
-or :class:`EntriesEvent` (``action="list"``), or :class:`FailedEvent`.
+:class:`ProgressEvent` and :class:`SpanEvent` lines followed by exactly one final event:
+:class:`DoneEvent` (``action="download"``) or :class:`EntriesEvent` (``action="list"``), or
+:class:`FailedEvent`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -70,6 +71,10 @@ class ChildSpec(BaseModel):
     """Bytes/s: this download's share of the total bandwidth; changed later by `ControlMessage`s."""
     min_free_bytes: int = Field(default=0, ge=0)
     """Stop (transient) when the announced remaining size would leave less than this free on disk."""
+
+    # tracing
+    traceparent: str | None = Field(default=None, max_length=64)
+    """W3C trace context of the parent's span: the child's spans (`SpanEvent`s) are its children."""
 
     @field_validator("output_dir", "temp_dir")
     @classmethod
@@ -131,6 +136,14 @@ class EntriesEvent(_Event):
     """Entries left out because they are not http(s) URLs."""
 
 
+class SpanEvent(_Event):
+    """One finished span of the child's work (`jobcommon.span_records.RecordedSpan.to_json`); the parent
+    exports it into the job's trace. Every span ends before the final event."""
+
+    event: Literal["span"] = "span"
+    span: dict[str, Any]
+
+
 class FailedEvent(_Event):
     event: Literal["failed"] = "failed"
     kind: ErrorKind
@@ -139,7 +152,9 @@ class FailedEvent(_Event):
     """One line, no traceback, no ``ERROR:`` prefix, no ANSI codes."""
 
 
-ChildEvent = Annotated[ProgressEvent | DoneEvent | EntriesEvent | FailedEvent, Field(discriminator="event")]
+ChildEvent = Annotated[
+    ProgressEvent | SpanEvent | DoneEvent | EntriesEvent | FailedEvent, Field(discriminator="event")
+]
 
 _EVENT_ADAPTER: TypeAdapter[ChildEvent] = TypeAdapter(ChildEvent)
 

@@ -8,6 +8,11 @@ the whole group (yt-dlp and any ffmpeg it started) and reaps it before the `asyn
 propagates, so a stalled socket can't delay a cancel and nothing is left behind. The same happens when
 the child goes quiet for longer than ``inactivity_timeout`` (no new bytes, no change of stage;
 post-processing is exempt).
+
+Tracing: each child runs inside a `yt-dlp child` span; the child gets that span's `traceparent` in its spec
+and reports its own spans (`ytdlp extract`, `ytdlp download`, `ytdlp postprocess`, ...) as `SpanEvent`
+lines, which are exported from here into the same trace (see `jobcommon.span_records` for why the child
+does not export them itself).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Protocol
 
+from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
 
 from downloader import forkserver
@@ -26,8 +32,10 @@ from downloader.child_protocol import (
     EntriesEvent,
     FailedEvent,
     ProgressEvent,
+    SpanEvent,
     parse_child_line,
 )
+from jobcommon import job_spans
 from jobcommon.child_process import (
     LINE_LIMIT,
     ChildFailed,
@@ -37,6 +45,8 @@ from jobcommon.child_process import (
     kill_group,
     spawn_module,
 )
+from jobcommon.span_records import RecordedSpan
+from jobcommon.tracing import export_recorded, tracer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -244,6 +254,11 @@ async def _read_final_event(
         if isinstance(event, ProgressEvent):
             watchdog.seen(event)
             await on_progress(event)
+        elif isinstance(event, SpanEvent):
+            try:
+                export_recorded([RecordedSpan.from_json(event.span)], scope="downloader.ytdlp_child")
+            except (KeyError, TypeError, ValueError):
+                tail.note(f"unusable span line: {line[:200]!r}")
         else:
             return event
 
@@ -268,12 +283,49 @@ async def _run(
     inactivity_timeout: float | None,
     forkserver: bool | None,
 ) -> DoneEvent | EntriesEvent:
+    with tracer.start_as_current_span(
+        "yt-dlp child",
+        attributes={"mediajobs.child.action": spec.action},
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        if spec.traceparent is None:
+            spec = spec.model_copy(update={"traceparent": job_spans.carrier().get(job_spans.TRACEPARENT)})
+
+        def spawned(pid: int) -> None:
+            span.set_attribute("process.pid", pid)
+            if on_spawn is not None:
+                on_spawn(pid)
+
+        try:
+            return await _run_child(
+                spec,
+                on_progress,
+                on_spawn=spawned,
+                control=control,
+                inactivity_timeout=inactivity_timeout,
+                forkserver=forkserver,
+            )
+        except ChildFailed as exc:
+            span.set_status(Status(StatusCode.ERROR, exc.message))
+            span.set_attribute("error.type", exc.error_type)
+            raise
+
+
+async def _run_child(
+    spec: ChildSpec,
+    on_progress: Callable[[ProgressEvent], Awaitable[None]],
+    *,
+    on_spawn: Callable[[int], object],
+    control: ChildControl | None,
+    inactivity_timeout: float | None,
+    forkserver: bool | None,
+) -> DoneEvent | EntriesEvent:
     proc = await _spawn(USE_FORKSERVER if forkserver is None else forkserver)
     tail = StderrTail(proc.stderr)
     stalled = False
     try:
-        if on_spawn is not None:
-            on_spawn(proc.pid)
+        on_spawn(proc.pid)
         _send_spec(proc, spec, control)
         try:
             final = await _read_final_event(proc, on_progress, tail, _Watchdog(inactivity_timeout))

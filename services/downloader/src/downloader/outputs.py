@@ -21,7 +21,7 @@ from downloader.failures import (
 from downloader.media_probe import probe, sha256_of
 from downloader.resume import IMAGE_EXTS, SUBTITLE_EXTS
 from downloader.ytdlp_params import ffmpeg_location
-from jobcommon import ExtraFile, ExtraKind
+from jobcommon import ExtraFile, ExtraKind, span_records
 from jobcommon.ytdlp.values import as_float, as_int, as_str
 
 if TYPE_CHECKING:
@@ -94,7 +94,8 @@ def _dimensions(
 
     duration, width, height = as_float(pick("duration")), as_int(pick("width")), as_int(pick("height"))
     if duration is None or ((width is None or height is None) and not spec.audio_only):
-        probed = probe(path, ffmpeg=ffmpeg_location(spec))
+        with span_records.span("ytdlp probe"):
+            probed = probe(path, ffmpeg=ffmpeg_location(spec))
         duration = duration if duration is not None else probed.duration
         width = width if width is not None else probed.width
         height = height if height is not None else probed.height
@@ -117,7 +118,8 @@ def finished_download(
     size = path.stat().st_size
     _check_size(spec, size)
     tracker.set_stage("postprocessing")
-    sha256 = sha256_of(path)
+    with span_records.span("ytdlp checksum", **{"file.size": size}):
+        sha256 = sha256_of(path)
     duration, width, height = _dimensions(spec, path, info, entry)
     return DoneEvent(
         path=str(path),

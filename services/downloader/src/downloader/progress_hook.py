@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from downloader.child_protocol import ChildEvent, ProgressEvent, Stage
+from downloader.child_spans import PostprocessorSpans
 from downloader.disk import free_space
 from downloader.failures import FileTooLargeError, InsufficientSpaceError
 from downloader.preprocessors import OWN_PREPROCESSORS
@@ -47,6 +48,7 @@ class ProgressTracker:
         self.stage: Stage | None = None
         self.expected_sizes: dict[str, int] = {}
         self.truncated: str | None = None
+        self._postprocessor_spans = PostprocessorSpans()
 
     def reset(self) -> None:
         self.expected_sizes.clear()
@@ -62,6 +64,7 @@ class ProgressTracker:
     def postprocessor_hook(self, d: dict[str, Any]) -> None:
         if d.get("status") == "started" and d.get("postprocessor") not in OWN_PREPROCESSORS:
             self.set_stage("postprocessing")
+        self._postprocessor_spans.hook(d.get("status"), d.get("postprocessor"))
 
     def __call__(self, d: dict[str, Any]) -> None:
         status = d.get("status")

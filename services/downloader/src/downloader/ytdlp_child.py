@@ -13,7 +13,8 @@ The process is dedicated to one untrusted URL, which is what makes the process-w
 the SSRF connect guard (`jobcommon.netguard`) and the write jail (`downloader.fsjail`: nothing outside the
 job's directories can be written) are installed before anything touches the network. ``RLIMIT_FSIZE``
 backs up the size limit for every file this process or its ffmpeg writes (`downloader.size_limit`).
-The download itself is `downloader.fetch`, the listing `downloader.listing`.
+The download itself is `downloader.fetch`, the listing `downloader.listing`. Its spans
+(`downloader.child_spans`) go to the parent as protocol lines, all ended before the final event.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from downloader.child_protocol import (
     FailedEvent,
     dump_event,
 )
+from downloader.child_spans import StageSpans, child_recorder
 from downloader.failures import FileTooLargeError, classify
 from downloader.fetch import download
 from downloader.fsjail import install_write_jail
@@ -41,6 +43,7 @@ from downloader.size_limit import hit_size_limit, limit_file_size
 from downloader.throttle import Throttle
 from jobcommon.child_side import ProtocolOut, die_with_parent
 from jobcommon.netguard import install_connect_guard
+from jobcommon.span_records import recording
 from jobcommon.ytdlp.failures import one_line
 
 EXIT_DONE = 0
@@ -89,16 +92,26 @@ def main() -> int:
     throttle = Throttle(spec.share_limit)
     threading.Thread(target=_follow_controls, args=(stdin, throttle), name="controls", daemon=True).start()
 
+    recorder = child_recorder(spec.traceparent, out.write)
+    stages = StageSpans(recorder)
+
     def emit(event: ChildEvent) -> None:
+        stages.seen(event)
         out.write(dump_event(event))
 
-    try:
-        result: DoneEvent | EntriesEvent = (
-            list_playlist(spec, emit) if spec.action == "list" else download(spec, emit, throttle)
-        )
-    except Exception as exc:
-        emit(_failed(spec, exc))
-        return EXIT_FAILED
+    with recording(recorder):
+        try:
+            if spec.action == "list":
+                with recorder.span("ytdlp list"):
+                    result: DoneEvent | EntriesEvent = list_playlist(spec, emit)
+            else:
+                result = download(spec, emit, throttle)
+        except Exception as exc:
+            failed = _failed(spec, exc)
+            recorder.close(exc, failed.error_type)
+            emit(failed)
+            return EXIT_FAILED
+        recorder.close()
     emit(result)
     return EXIT_DONE
 

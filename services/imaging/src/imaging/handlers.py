@@ -3,7 +3,8 @@
 Each source's work (`imaging.thumbnail`, `.resize`, `.optimize`, `.storyboard`) runs in a pool process and
 writes into a scratch directory under the job's temp dir; only when it has finished are its files moved
 into the job's output dir (`<task_id>/` for one source, `<task_id>/<index>/` per source of a bulk job).
-`BadMedia` from the work becomes a `PermanentError` with the same type and message.
+`BadMedia` from the work becomes a `PermanentError` with the same type and message. Each source is an
+`imaging item` span holding the pool work's phases (`imaging.pool_spans`) and the move into place.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from jobcommon import (
     ThumbnailRequest,
     resolve_source,
 )
+from jobcommon.tracing import tracer
 
 # Runtime imports above on purpose: FastStream resolves the handlers' annotations when it builds the call.
 
@@ -59,6 +61,10 @@ async def _run_job(
     tuning = settings.tuning()
 
     async def one(index: int, source: str) -> R:
+        with tracer.start_as_current_span("imaging item", attributes={"mediajobs.item.index": index}):
+            return await traced_one(index, source)
+
+    async def traced_one(index: int, source: str) -> R:
         path = await resolve_source(ctx.reporter.store, settings.media_root, source)
         sub = item_dir(index, total)
         scratch = ctx.temp_dir / f"item-{index:04d}"
@@ -76,7 +82,8 @@ async def _run_job(
             result = await pool.run(render, work, request, token=token)
         except BadMedia as exc:
             raise PermanentError(exc.message, error_type=exc.error_type) from None
-        _move_outputs(scratch, destination)
+        with tracer.start_as_current_span("imaging move into place"):
+            _move_outputs(scratch, destination)
         return result
 
     return await run_sources(ctx, request.sources, request.concurrency, one, media_root=settings.media_root)

@@ -9,6 +9,9 @@ stops; its result would be discarded anyway.
 Worker processes are started with `spawn` (the service process has threads; forking it is unsafe) and
 set up by `imaging.worker`. A process that dies (a decoder crash, the OOM killer) breaks the executor: the
 sources it was running fail with a TransientError and a new pool replaces it.
+
+Each unit of work records its phases as spans in the pool process (`imaging.pool_spans`); they are exported
+from here into the job's trace, children of the span current where the work was awaited.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+from imaging.pool_spans import recorded
 from imaging.worker import init_worker, ready
 from jobcommon import TransientError, provided
+from jobcommon.tracing import export_recorded
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,7 +75,7 @@ class CpuPool:
         assert executor is not None
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(executor, functools.partial(fn, *args))
+            outcome = await loop.run_in_executor(executor, functools.partial(recorded, fn, *args))
         except asyncio.CancelledError:
             if task is None or task.cancelling():
                 token.set()
@@ -82,6 +87,8 @@ class CpuPool:
             raise TransientError(
                 f"a CPU pool process died ({exc}); the pool was restarted", error_type="WorkerCrashed"
             ) from None
+        export_recorded(outcome.spans, scope="imaging.pool")
+        return outcome.unwrap()
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         if self._executor is broken:

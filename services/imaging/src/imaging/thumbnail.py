@@ -22,7 +22,7 @@ from imaging.results import Candidate, ImageFile, ThumbnailResult, VideoInfo
 from imaging.sharpness import Sharpness, measure
 from imaging.video import Frame, Video, VideoProps
 from imaging.work import Work
-from jobcommon import ThumbnailRequest
+from jobcommon import ThumbnailRequest, span_records
 
 SPREAD = (0.1, 0.9)
 
@@ -31,8 +31,11 @@ def render(work: Work, request: ThumbnailRequest) -> ThumbnailResult:
     sniffed = admit(work.input, work.source)
     if sniffed.kind == "image":
         largest = max(request.sizes)
-        decoded = open_image(work.input, sniffed, work.source, needed=lambda size: bounding(size, largest))
-        image = colour.working(decoded.image, decoded.icc_profile, keep_profile=False).image
+        with span_records.span("imaging decode", **{"mediajobs.source.kind": "image"}):
+            decoded = open_image(
+                work.input, sniffed, work.source, needed=lambda size: bounding(size, largest)
+            )
+            image = colour.working(decoded.image, decoded.icc_profile, keep_profile=False).image
         thumbs = _write(work, request, image, decoded.size)
         return ThumbnailResult(
             path=_largest(thumbs).path,
@@ -43,11 +46,14 @@ def render(work: Work, request: ThumbnailRequest) -> ThumbnailResult:
             thumbnails=thumbs,
         )
     with Video(work.input, work.source, work.token) as video:
-        props = video.props
+        with span_records.span("imaging decode", **{"mediajobs.source.kind": "video"}):
+            props = video.props
         sequential = props.duration < work.tuning.sequential_max_s
         if request.at_s is not None:
-            index, frame = _frame_at(video, props.index_at(request.at_s), sequential)
-            chosen, candidates = (index, frame, measure(frame)), list[Candidate]()
+            with span_records.span("imaging candidate frames", **{"mediajobs.frames.wanted": 1}):
+                index, frame = _frame_at(video, props.index_at(request.at_s), sequential)
+            with span_records.span("imaging sharpness", **{"mediajobs.frames.measured": 1}):
+                chosen, candidates = (index, frame, measure(frame)), list[Candidate]()
         else:
             chosen, candidates = _sharpest(video, request.candidates, sequential)
     index, frame, sharp = chosen
@@ -88,12 +94,16 @@ def candidate_indices(frames: int, k: int) -> list[int]:
 
 def _sharpest(video: Video, k: int, sequential: bool) -> tuple[tuple[int, Frame, Sharpness], list[Candidate]]:
     props = video.props
-    found = list(video.frames(candidate_indices(props.frames, k), sequential=sequential))
-    if not found:  # the container overstated its length, or seeks fail: take what decodes
-        found = list(video.frames([0], sequential=True))
+    with span_records.span(
+        "imaging candidate frames", **{"mediajobs.frames.wanted": k, "mediajobs.sequential": sequential}
+    ):
+        found = list(video.frames(candidate_indices(props.frames, k), sequential=sequential))
+        if not found:  # the container overstated its length, or seeks fail: take what decodes
+            found = list(video.frames([0], sequential=True))
     if not found:
         raise BadMedia(CORRUPT, f"{video.label}: no decodable video frames")
-    scored = [(index, frame, measure(frame)) for index, frame in found]
+    with span_records.span("imaging sharpness", **{"mediajobs.frames.measured": len(found)}):
+        scored = [(index, frame, measure(frame)) for index, frame in found]
     best = max(scored, key=lambda s: s[2].score)
     candidates = [
         Candidate(time_s=props.time_of(i), frame=i, sharpness=s.laplacian_var, flat=s.flat)
@@ -121,9 +131,14 @@ def _write(
     check_outputs(sizes, work.source)  # within the caps whatever the source (sizes ≤ 4096), checked anyway
     written: list[ImageFile] = []
     for size, scaled in zip(request.sizes, sizes, strict=True):
-        thumb = colour.for_format(colour.resample(image, scaled), fmt)
-        name = file_name(f"thumb_{size}", fmt)
-        nbytes = save(thumb, work.output(name), fmt, quality=request.quality)
+        encoding: dict[str, span_records.AttributeValue] = {
+            "mediajobs.image.size": size,
+            "mediajobs.image.format": str(fmt),
+        }
+        with span_records.span("imaging encode", **encoding):
+            thumb = colour.for_format(colour.resample(image, scaled), fmt)
+            name = file_name(f"thumb_{size}", fmt)
+            nbytes = save(thumb, work.output(name), fmt, quality=request.quality)
         written.append(
             ImageFile(
                 path=work.result_path(name),

@@ -23,6 +23,7 @@ from jobcommon import (
 from jobcommon.bulk import describe_failure, run_items
 from jobcommon.outcome import one_line
 from jobcommon.requests.base import TASK_ID
+from jobcommon.tracing import tracer
 from metadata.results import EnrichedItem, VideoInfoResult
 from metadata.runtime import MetadataRuntime, Runtime
 from metadata.settings import Settings
@@ -73,7 +74,11 @@ class _Enricher:
         return url if isinstance(url, str) and _is_url(url) else None
 
     async def enrich(self, index: int, item: str) -> EnrichedItem:
-        """One attempt at one item; raises on failure."""
+        """One attempt at one item (a `metadata item` span); raises on failure."""
+        with tracer.start_as_current_span("metadata item", attributes={"mediajobs.item.index": index}):
+            return await self._enrich(item)
+
+    async def _enrich(self, item: str) -> EnrichedItem:
         if _is_url(item):
             return EnrichedItem(source=await self.source(item))
         source_url = await self._source_url_of(item) if TASK_ID.match(item) else None

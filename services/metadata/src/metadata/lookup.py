@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jobcommon import utcnow
+from jobcommon.tracing import tracer
 from metadata.normalize import normalize_url, url_hash
 
 if TYPE_CHECKING:
@@ -40,7 +41,17 @@ class InfoLookup:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def info(self, url: str, *, refresh: bool = False) -> FoundInfo:
-        """Raises `InvalidUrlError` (a PermanentError) or `jobcommon.child_process.ChildFailed`."""
+        """Raises `InvalidUrlError` (a PermanentError) or `jobcommon.child_process.ChildFailed`.
+
+        Traced as a `metadata source info` span (`mediajobs.cache.hit`), holding a `metadata extract` span
+        when the info is extracted afresh."""
+        with tracer.start_as_current_span("metadata source info") as span:
+            span.set_attribute("mediajobs.cache.refresh", refresh)
+            found = await self._info(url, refresh=refresh)
+            span.set_attribute("mediajobs.cache.hit", found.cached)
+            return found
+
+    async def _info(self, url: str, *, refresh: bool) -> FoundInfo:
         normalized = normalize_url(url)
         key = url_hash(normalized)
         asked_at = utcnow()
@@ -50,7 +61,8 @@ class InfoLookup:
             hit = await self.cache.get(key)
             if hit is not None and (not refresh or hit.cached_at >= asked_at):
                 return _from_cache(hit)  # extracted by whoever held the lock before us
-            info = await self.pool.extract(url)
+            with tracer.start_as_current_span("metadata extract"):
+                info = await self.pool.extract(url)
             entry = await self.cache.put(key, normalized, info)
         return FoundInfo(normalized, cached=False, cached_at=entry.cached_at, info=info)
 

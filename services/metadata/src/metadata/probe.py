@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jobcommon import PermanentError
 from jobcommon.ffmpeg_inputs import restrict_opencv
 from jobcommon.sniff import sniff
+from jobcommon.tracing import tracer
 from metadata.exif import ImageUnreadableError, image_facts
 
 if TYPE_CHECKING:
@@ -156,7 +157,10 @@ class Prober:
 
     async def probe(self, path: Path) -> FileInfo:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, probe_file, path, self.media_root)
+        with tracer.start_as_current_span("metadata probe") as span:
+            found = await loop.run_in_executor(self._executor, probe_file, path, self.media_root)
+            span.set_attribute("mediajobs.media.kind", found.kind)
+            return found
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
