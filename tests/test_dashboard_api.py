@@ -5,13 +5,16 @@ the running stack."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 from redis.asyncio import Redis
 
 from jobcommon import CommonSettings, ErrorInfo, Job, JobStatus, keys
@@ -239,3 +242,80 @@ async def test_hostile_listing_parameters_answer_422_with_a_reason(
         assert response.status_code == 422, (path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         assert reason in response.text, response.text
+
+
+async def _read_stream(
+    client: httpx.AsyncClient,
+    until: Any,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    started: asyncio.Event | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """(id, data) of each `job` event of /jobs/stream until `until(data)` holds."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    async with (
+        asyncio.timeout(30),
+        aconnect_sse(client, "GET", "/jobs/stream", params=params or {}, headers=headers or {}) as source,
+    ):
+        assert source.response.status_code == 200
+        if started is not None:
+            started.set()
+        async for sse in source.aiter_sse():
+            assert sse.event == "job"
+            data = json.loads(sse.data)
+            seen.append((sse.id, data))
+            if until(data):
+                return seen
+    raise AssertionError("the stream ended")
+
+
+async def test_one_stream_carries_every_change_in_the_callers_scope_and_resumes(
+    stack: Stack, api_keys: ApiKeys
+) -> None:
+    """Alice's stream shows her job from queued to succeeded with progress, never Bob's job; resuming with
+    Last-Event-ID replays what came after that id; an admin narrows to one owner."""
+    async with (
+        as_key(stack, api_keys.alice_read) as reader,
+        as_key(stack, api_keys.alice_submit) as alice,
+        as_key(stack, api_keys.bob_submit) as bob,
+        as_key(stack, api_keys.admin) as admin,
+    ):
+        listening, admin_listening = asyncio.Event(), asyncio.Event()
+        mine: dict[str, Any] = {}
+
+        def my_end(data: dict[str, Any]) -> bool:
+            job = data["job"]
+            return bool(job["task_id"] == mine.get("task_id") and job["status"] == "succeeded")
+
+        def bobs_end(data: dict[str, Any]) -> bool:
+            return bool(data["job"]["owner"] == "bob" and data["job"]["status"] == "succeeded")
+
+        reading = asyncio.create_task(_read_stream(reader, my_end, started=listening))
+        admin_reading = asyncio.create_task(
+            _read_stream(admin, bobs_end, params={"owner": "bob"}, started=admin_listening)
+        )
+        async with asyncio.timeout(15):
+            await listening.wait()
+            await admin_listening.wait()
+        await asyncio.sleep(0.3)  # the feed's reader is up
+        theirs = await submit(bob, {"job_type": "echo", "sleep_s": 0.5})
+        mine.update(await submit(alice, {"job_type": "echo", "sleep_s": 0.5}))
+        seen = await reading
+        admin_seen = await admin_reading
+
+        assert all(data["job"]["owner"] == "alice" for _id, data in seen)
+        assert theirs["task_id"] not in {data["job"]["task_id"] for _id, data in seen}
+        statuses = [d["job"]["status"] for _i, d in seen if d["job"]["task_id"] == mine["task_id"]]
+        assert statuses[0] in {"queued", "running"}
+        assert statuses[-1] == "succeeded"
+        kinds = {d["kind"] for _i, d in seen if d["job"]["task_id"] == mine["task_id"]}
+        assert kinds == {"status", "progress"}
+        assert {d["job"]["owner"] for _i, d in admin_seen} == {"bob"}
+
+        ids = [event_id for event_id, _data in seen]
+        middle = len(ids) // 2
+        replayed = await _read_stream(reader, my_end, headers={"Last-Event-ID": ids[middle]})
+        assert [event_id for event_id, _data in replayed] == ids[middle + 1 :]
+
+        bad = await reader.get("/jobs/stream", headers={"Last-Event-ID": "yesterday"})
+        assert bad.status_code == 422

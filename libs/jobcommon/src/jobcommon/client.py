@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from jobcommon import keys
 from jobcommon.broker import ensure_groups, make_broker
+from jobcommon.change_feed import ChangeFeed
 from jobcommon.connection import connect
 from jobcommon.errors import JobNotFound, JobStateConflict
 from jobcommon.events import EventHub, follow
@@ -47,6 +48,8 @@ class JobClient:
         self.store = JobStore(self.redis, self.settings)
         self.broker = make_broker(self.settings, service_name)
         self.hub = EventHub(self.redis)
+        self.changes = ChangeFeed(self.redis)
+        """Every job's changes in one feed (its reader starts with the first listener)."""
 
     async def start(self) -> None:
         await ensure_groups(self.redis)
@@ -54,6 +57,7 @@ class JobClient:
         await self.hub.start()
 
     async def close(self) -> None:
+        await self.changes.stop()
         await self.hub.stop()
         await self.broker.stop()
         await self.redis.aclose()

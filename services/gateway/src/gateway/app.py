@@ -17,6 +17,7 @@ from gateway.body_limit import BodyLimit
 from gateway.dashboard import router as dashboard_router
 from gateway.event_streams import EventStreams
 from gateway.key_routes import router as key_router
+from gateway.live_stream import router as live_router
 from gateway.metrics_route import router as metrics_router
 from gateway.rate_limit import SubmitRateLimit
 from gateway.routes import router
@@ -59,6 +60,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.include_router(live_router)  # before `router`: its /jobs/{task_id}/... paths would shadow these
     app.include_router(router)
     app.include_router(key_router)
     app.include_router(metrics_router)

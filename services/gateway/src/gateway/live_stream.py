@@ -1,0 +1,82 @@
+"""GET /jobs/stream: every change of every job in the caller's scope, as one Server-Sent Event stream (the
+dashboard's one connection), resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from gateway.api_keys import ApiKey, Role
+from gateway.auth import Caller
+from gateway.event_streams import EventStreams
+from gateway.schemas import Problem
+from jobcommon import JobClient, JobStatus
+from jobcommon.change_feed import valid_entry_id
+from jobcommon.models import Job
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+async def resume_point(
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    after: Annotated[
+        str | None, Query(max_length=64, description="Resume after this event id (as Last-Event-ID).")
+    ] = None,
+) -> str | None:
+    """The change id to resume after (Last-Event-ID, or `after`); 422 for anything else."""
+    resume = last_event_id or after
+    if resume is not None and not valid_entry_id(resume):
+        problem = {"loc": ("header", "last-event-id"), "msg": "not an event id of this stream"}
+        raise RequestValidationError([{**problem, "type": "value_error"}])
+    return resume
+
+
+def _visible(job: Job, key: ApiKey, owner: str | None) -> bool:
+    if key.role != Role.ADMIN:
+        return job.owner == key.owner
+    return owner is None or job.owner == owner
+
+
+async def stream_slot(request: Request, key: Caller) -> Callable[[], None]:
+    """One of the capped event streams (shared with /jobs/{id}/events), taken before the response starts."""
+    streams: EventStreams = request.app.state.event_streams
+    return streams.admit(key.id)
+
+
+@router.get(
+    "/stream",
+    response_class=EventSourceResponse,
+    responses={429: {"model": Problem, "description": "Too many open event streams."}},
+)
+async def job_stream(
+    request: Request,
+    key: Caller,
+    resume: Annotated[str | None, Depends(resume_point)],  # validated before a stream slot is taken
+    release: Annotated[Callable[[], None], Depends(stream_slot)],
+    job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
+    job_type: Annotated[str | None, Query(max_length=100)] = None,
+    owner: Annotated[str | None, Query(max_length=64, description="Admins only: one owner's jobs.")] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events `job` (id: the change's id; data: `{"kind": "status"|"progress", "job": Job}`,
+    the job without its request and result) for every change of a job in the caller's scope, optionally
+    narrowed by `status` and `job_type`. With Last-Event-ID (or `after`) the changes since that id come
+    first. A comment keeps the connection alive every 15 s. Counted against the same caps as
+    /jobs/{id}/events (429 beyond)."""
+    try:
+        client: JobClient = request.app.state.client
+        async for change in client.changes.listen(resume):
+            job = change.event.job
+            if not _visible(job, key, owner):
+                continue
+            if (job_status is not None and job.status != job_status) or (
+                job_type is not None and job.job_type != job_type
+            ):
+                continue
+            data: dict[str, Any] = {"kind": change.event.kind, "job": job.model_dump(mode="json")}
+            yield ServerSentEvent(event="job", id=change.id, data=data)
+    finally:
+        release()
