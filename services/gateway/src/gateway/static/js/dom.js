@@ -77,8 +77,8 @@ export function shortId(id) {
   return id ? `${id.slice(0, 8)}…${id.slice(-4)}` : "";
 }
 
-export function chip(status, extra = "") {
-  return h(`span.chip.${status}`, { "data-status": status, title: extra || null }, status);
+export function chip(status, title = "", label = "") {
+  return h(`span.chip.${status}`, { "data-status": status, title: title || null }, label || status);
 }
 
 /** A progress bar with its text line: percent, bytes (done / total), speed and ETA, or items for bulk jobs. */

@@ -42,8 +42,9 @@ export function render(root, ctx) {
     h("div.filters", {}, search, typeSelect),
     message,
     h("div.panel", {}, bulk, h("div.table-wrap", {}, h("table", { id: "dead-table" },
-      h("thead", {}, h("tr", {}, acts ? h("th", {}, selectAll) : null,
-        ["Job", "Type", "Error", "Attempts", admin ? "Owner" : null, "Died", ""].filter((c) => c !== null).map((c, i) => h(`th${[1, 3, 5].includes(i) ? ".hide-sm" : ""}`, {}, c)))),
+      h("thead", {}, h("tr", {}, acts ? h("th.sel", {}, selectAll) : null,
+        ["Job", "Type", "Error", "Attempts", admin ? "Owner" : null, "Died", ""].filter((c) => c !== null)
+          .map((c) => h(`th${["Type", "Attempts", "Died"].includes(c) ? ".hide-sm" : ""}${c === "Attempts" ? ".num" : ""}`, {}, c)))),
       tbody))));
 
   function selectedButton(label, verb, danger) {
@@ -116,7 +117,7 @@ export function render(root, ctx) {
       return;
     }
     clear(tbody, letters.map(({ job }) => h("tr", { "data-task": job.task_id },
-      acts ? h("td", {}, h("input", { type: "checkbox", "aria-label": `Select ${job.task_id}`, checked: selected.has(job.task_id),
+      acts ? h("td.sel", {}, h("input", { type: "checkbox", "aria-label": `Select ${job.task_id}`, checked: selected.has(job.task_id),
         onchange: (e) => { if (e.target.checked) selected.add(job.task_id); else selected.delete(job.task_id); drawRows(); } })) : null,
       h("td", {}, h("a.id", { href: `#/job/${job.task_id}`, title: job.task_id }, shortId(job.task_id)),
         subject(job) ? h("div.small.muted", {}, subject(job).slice(0, 60)) : null),

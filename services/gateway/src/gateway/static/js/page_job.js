@@ -44,7 +44,8 @@ function timeline(job) {
   const log = attemptLog(job);
   if (!log.length) return h("p.muted", {}, job.status === "queued" ? "Waiting for its first attempt." : "No attempts recorded.");
   const longest = Math.max(...log.map((a) => (a.wait_s || 0) + (a.run_s ?? seconds(a.started_at, a.finished_at) ?? 0)), 0.001);
-  return h("div.timeline", { id: "attempts" }, log.map((a) => {
+  return h("div.timeline", { id: "attempts" }, log.map((a, i) => {
+    const again = i > 0 && a.attempt <= log[i - 1].attempt; // a manual retry starts a fresh attempt budget
     const run = a.run_s ?? seconds(a.started_at, a.finished_at) ?? 0;
     const wait = a.wait_s || 0;
     const waitBar = h("span.wait");
@@ -52,12 +53,12 @@ function timeline(job) {
     const runBar = h("span.run");
     runBar.style.width = `${Math.max(1, (100 * run) / longest)}%`;
     const outcome = a.outcome || "running";
-    return h(`div.attempt.${outcome}`, { "data-attempt": a.attempt },
-      h("div.n", {}, String(a.attempt)),
+    return h(`div.attempt.${outcome}`, { "data-attempt": a.attempt, "data-run": i + 1, title: `attempt ${a.attempt}` },
+      h("div.n", {}, String(i + 1)),
       h("div", {},
         h("div.meta", {},
-          chip({ retry: "retrying", reclaimed: "retrying" }[outcome] || outcome, outcome),
-          outcome === "retry" ? h("span", {}, "retried") : outcome === "reclaimed" ? h("span", {}, "reclaimed from a dead worker") : null,
+          chip({ retry: "retrying", reclaimed: "retrying" }[outcome] || outcome, { retry: "failed, retried", reclaimed: "reclaimed from a lost worker" }[outcome], { retry: "retried", reclaimed: "reclaimed" }[outcome]),
+          again ? h("span", {}, "retried by hand") : null,
           a.worker ? h("span.mono", {}, a.worker) : null,
           wait ? h("span", {}, `waited ${fmtDuration(wait)}`) : null,
           run ? h("span", {}, `ran ${fmtDuration(run)}`) : null,
@@ -125,17 +126,21 @@ export function render(root, ctx) {
       job.children.length > MAX_CHILDREN ? h("p.small.muted", {}, `and ${job.children.length - MAX_CHILDREN} more`) : null);
   }
 
+  function progressBlock() {
+    return h("div", { id: "job-progress" }, progress(job),
+      job.progress?.message ? h("p.small.muted", { id: "progress-message" }, job.progress.message) : null);
+  }
+
   function draw() {
     const duration = job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : null;
     const traceValue = job.trace_id ? (job.trace_url ? h("a.mono", { href: job.trace_url, rel: "noreferrer", target: "_blank" }, job.trace_id) : h("span.mono", {}, job.trace_id)) : null;
     clear(body,
       h("div.panel.pad", {},
         h("div.page-head", {},
-          h("h1.id", { id: "job-id" }, job.task_id), chip(job.status), job.dead ? h("span.chip.dead", {}, "dead letter") : null,
+          h("h1.id", { id: "job-id" }, job.task_id), h("span", { id: "job-status" }, chip(job.status)), job.dead ? h("span.chip.dead", {}, "dead letter") : null,
           job.cancel_requested && !["cancelled", "succeeded", "failed"].includes(job.status) ? h("span.small.muted", {}, "cancel requested") : null,
           h("span.spacer"), h("span.actions", {}, jobActions(job, ctx.me, load))),
-        progress(job),
-        job.progress?.message ? h("p.small.muted", { id: "progress-message" }, job.progress.message) : null),
+        progressBlock()),
       job.error ? h("div.panel.pad", { id: "error" }, h("h2", {}, "Error"),
         h("div.error-box", {}, h("span.etype", {}, job.error.type), h("div", {}, job.error.message))) : null,
       h("div.grid", {},
@@ -158,9 +163,14 @@ export function render(root, ctx) {
 
   function onEvent({ job: changed }) {
     if (changed.task_id === taskId) {
-      const hadChildren = job?.children.length;
+      const before = job;
       job = changed;
-      if (job.children.length !== hadChildren) loadChildren(job).then(draw);
+      const bar = body.querySelector("#job-progress");
+      if (before && bar && before.status === job.status && before.cancel_requested === job.cancel_requested
+        && before.children.length === job.children.length) {
+        // Only the progress moved: redraw that alone (buttons and selections stay put).
+        bar.replaceWith(progressBlock());
+      } else if (!before || job.children.length !== before.children.length) loadChildren(job).then(draw);
       else draw();
     } else if (job && job.children.includes(changed.task_id)) {
       childState.set(changed.task_id, changed);

@@ -61,7 +61,7 @@ export function render(root, ctx) {
   const cols = ["Job", "Type", "Status", "Progress", admin ? "Owner" : null, "Created", "Took", ""].filter((c) => c !== null);
   const table = h("div.panel", {},
     h("div.table-wrap", {}, h("table", { id: "jobs-table" },
-      h("thead", {}, h("tr", {}, cols.map((c) => h(`th${["Created", "Took", "Type"].includes(c) ? ".hide-sm" : ""}`, {}, c)))),
+      h("thead", {}, h("tr", {}, cols.map((c) => h(`th${["Created", "Took", "Type", "Owner"].includes(c) ? ".hide-sm" : ""}${c === "Took" ? ".num" : ""}`, {}, c)))),
       tbody)),
     pager);
   root.append(head, tabs, h("div.filters", {}, search, typeSelect, queueSelect, rangeSelect, owner), message, table);
@@ -84,19 +84,19 @@ export function render(root, ctx) {
 
   function row(job) {
     const cells = [
-      h("td", {}, h("a.id", { href: `#/job/${job.task_id}`, title: job.task_id }, shortId(job.task_id)),
+      h("td.nowrap", {}, h("a.id", { href: `#/job/${job.task_id}`, title: job.task_id }, shortId(job.task_id)),
         subject(job) ? h("div.small.muted.subject", { title: subject(job) }, truncate(subject(job), 60)) : null),
       h("td.hide-sm", {}, job.job_type),
       h("td", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
       h("td", {}, job.status === "failed" && job.error
         ? h("span.small.mono", { title: job.error.message }, job.error.type)
         : progress(job)),
-      admin ? h("td.small", {}, job.owner || "") : null,
+      admin ? h("td.small.hide-sm", {}, job.owner || "") : null,
       h("td.small.muted.hide-sm.nowrap", { title: job.created_at }, ago(job.created_at)),
       h("td.small.muted.hide-sm.num", {}, job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : ""),
       h("td.actions", {}, jobActions(job, me, load)),
     ];
-    return h("tr", { "data-task": job.task_id, "data-status": job.status }, cells);
+    return h("tr", { "data-task": job.task_id, "data-status": job.status, "data-cancel": String(Boolean(job.cancel_requested)) }, cells);
   }
 
   let loading = 0;
@@ -162,7 +162,11 @@ export function render(root, ctx) {
 
   function onEvent({ kind, job }) {
     const old = rows.get(job.task_id);
-    if (old) {
+    if (old && old.dataset.status === job.status && old.dataset.cancel === String(Boolean(job.cancel_requested))) {
+      // Only the progress moved: replace that cell alone, so buttons under the pointer stay put.
+      const cell = old.querySelector(".progress")?.parentElement;
+      if (cell) clear(cell, progress(job));
+    } else if (old) {
       const tr = row(job);
       old.replaceWith(tr);
       rows.set(job.task_id, tr);

@@ -38,7 +38,7 @@ function unwrap(prop, root) {
 function field(name, prop, required, root) {
   const { schema } = unwrap(prop, root);
   const id = `field-${name}`;
-  const label = h("label", { for: id }, name.replace(/_/g, " "), required ? h("span.req", {}, "*") : null);
+  const label = h("label", { for: id }, h("span.mono", {}, name), required ? h("span.req", {}, "*") : null);
   const help = schema.description ? h("div.help", {}, schema.description) : null;
   const choices = schema.enum || (schema.const !== undefined ? [schema.const] : null);
   let input;

@@ -1,0 +1,396 @@
+"""The dashboard at /ui/ as a person uses it: a real Chromium against a real gateway and janitor (which runs
+echo jobs), logged in with API keys. Screenshots (light, dark, phone) go to var/test-output/<test>/."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from gateway.dashboard_files import confined_file
+from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
+from tests.jobs import submit, wait_for, wait_terminal
+from tests.support.browser import chromium, output_dir, page_context
+from tests.support.otlp import OtlpReceiver
+from tools.localredis import free_port
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, Page
+
+DASHBOARD_DB = 8
+TIMEOUT_MS = 20_000
+
+
+@dataclass
+class Dashboard:
+    url: str
+    keys: ApiKeys
+
+
+@dataclass
+class BrowserErrors:
+    """JavaScript exceptions and Content-Security-Policy refusals seen by a page (none are allowed)."""
+
+    seen: list[str] = field(default_factory=list)
+
+    def watch(self, page: Page) -> None:
+        page.on("pageerror", lambda error: self.seen.append(f"pageerror: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                self.seen.append(f"console: {message.text}")
+                if "Content Security Policy" in message.text or "Uncaught" in message.text
+                else None
+            ),
+        )
+
+
+@pytest.fixture(scope="module")
+async def dashboard(
+    redis_url: str, otlp: OtlpReceiver, api_keys: ApiKeys, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Dashboard]:
+    """A gateway (with the test keys) and a janitor on a Redis database of their own."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    async with private_cluster(redis_url, DASHBOARD_DB, folder / "media", otlp) as cluster:
+        port = free_port()
+        cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(folder)))
+        cluster.start("janitor")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await asyncio.to_thread(wait_until_ready, url, {"janitor"}, api_keys.admin)
+        except RuntimeError:
+            raise RuntimeError(cluster.logs()) from None
+        yield Dashboard(url, api_keys)
+
+
+def client(dashboard: Dashboard, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=dashboard.url, timeout=30, headers=bearer(key))
+
+
+async def log_in(context: BrowserContext, dashboard: Dashboard, key: str, errors: BrowserErrors) -> Page:
+    page = await context.new_page()
+    errors.watch(page)
+    await page.goto(f"{dashboard.url}/ui/")
+    await page.fill("#api_key", key)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#who:not([hidden])", timeout=TIMEOUT_MS)
+    return page
+
+
+async def open_view(page: Page, dashboard: Dashboard, fragment: str) -> None:
+    await page.goto(f"{dashboard.url}/ui/{fragment}")
+
+
+async def job_status_shown(page: Page) -> str | None:
+    status: str | None = await page.evaluate(
+        "document.querySelector('#job-status .chip')?.dataset.status ?? null"
+    )
+    return status
+
+
+async def until_true(page: Page, expression: str, timeout: float = TIMEOUT_MS / 1000) -> None:
+    """Poll a JavaScript expression until it is true (page.wait_for_function would need the 'unsafe-eval'
+    the dashboard's CSP forbids)."""
+    deadline = time.monotonic() + timeout
+    while not await page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never true: {expression}")
+        await asyncio.sleep(0.05)
+
+
+async def watch_progress(page: Page, until: str, timeout: float = 30.0) -> list[float]:
+    """The job page's progress bar, sampled every 50 ms until its status chip says `until`."""
+    seen: list[float] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        percent, status = await page.evaluate(
+            "[document.querySelector('#job-progress .progress')?.dataset.percent ?? '',"
+            " document.querySelector('#job-status .chip')?.dataset.status ?? null]"
+        )
+        if percent and (not seen or float(percent) != seen[-1]):
+            seen.append(float(percent))
+        if status == until:
+            return seen
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the page never showed {until}; progress seen: {seen}")
+
+
+async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retries(
+    dashboard: Dashboard, request: pytest.FixtureRequest
+) -> None:
+    """Log in; submit an echo job from the generated form and watch its bar move to "succeeded" without a
+    reload; cancel a running job from the list; retry a failed one; find a job by search (kept in the URL);
+    open a parent's children; jump to a job with "/"; bulk-retry the dead letters of one error type after a
+    preview count and a confirmation. Screenshots in light, dark and at phone width."""
+    shots = output_dir(request)
+    keys = dashboard.keys
+    errors = BrowserErrors()
+    token = secrets.token_hex(4)
+    async with client(dashboard, keys.admin) as api:
+        running = await submit(api, {"job_type": "echo", "sleep_s": 60, "payload": {"what": "to cancel"}})
+        flaky = await submit(api, {"job_type": "echo", "fail_with": "a flaky upstream", "fail_attempts": 1})
+        needle = await submit(api, {"job_type": "echo", "fail_with": f"needle{token} in the haystack"})
+        parent = await submit(
+            api,
+            {"job_type": "echo", "then": [{"job_type": "echo"}, {"job_type": "echo", "sleep_s": 0.5}]},
+        )
+        dead_body = {
+            "job_type": "echo",
+            "fail_with": "upstream said 503",
+            "fail_kind": "transient",
+            "fail_attempts": 1,
+            "retry": {"max_attempts": 1},
+        }
+        dead = [await submit(api, {**dead_body, "payload": {"n": i}}) for i in range(3)]
+        other_dead = await submit(
+            api,
+            {"job_type": "echo", "fail_with": "boom", "fail_kind": "unknown", "retry": {"max_attempts": 1}},
+        )
+        for job in [flaky, needle, parent, *dead, other_dead]:
+            await wait_terminal(api, job["task_id"])
+        for child in (await wait_terminal(api, parent["task_id"]))["children"]:
+            await wait_terminal(api, child)
+        await wait_for(api, running["task_id"], lambda j: j["status"] == "running")
+
+        async with chromium() as browser:
+            async with page_context(browser) as context:
+                page = await log_in(context, dashboard, keys.admin, errors)
+                cookie = next(c for c in await context.cookies() if c["name"] == "mediajobs_key")
+                assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+                assert await page.evaluate("document.cookie") == ""  # invisible to scripts
+
+                # Submit from the form generated from the echo schema; follow it to "succeeded" live.
+                await page.evaluate("window.__sameDocument = true")
+                await page.click("#nav a[data-page=submit]")
+                await page.select_option("#job-type", "echo")
+                await page.fill("#field-sleep_s", "6")
+                await page.fill("#field-payload", '{"from": "the form"}')
+                await page.click("#submit-job")
+                await page.wait_for_url(re.compile(r".*#/job/[0-9a-f]{32}$"), timeout=TIMEOUT_MS)
+                submitted = page.url.rsplit("/", 1)[1]
+                progress = await watch_progress(page, "succeeded")
+                assert len([p for p in progress if 0 < p < 100]) >= 2, progress
+                assert progress[-1] == 100.0
+                assert await page.evaluate("window.__sameDocument") is True  # no reload happened
+                shown = await api.get(f"/jobs/{submitted}/status")
+                assert shown.json()["request"]["payload"] == {"from": "the form"}
+                assert shown.json()["owner"] == "tests"
+
+                # Cancel the running job from the list; the row turns "cancelled" by itself.
+                await open_view(page, dashboard, "#/jobs")
+                row = page.locator(f'#jobs-body tr[data-task="{running["task_id"]}"]')
+                await row.wait_for(timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "jobs-light.png", full_page=True)
+                await row.locator("[data-action=cancel]").click()
+                await page.wait_for_selector(
+                    f'#jobs-body tr[data-task="{running["task_id"]}"][data-status=cancelled]',
+                    timeout=TIMEOUT_MS,
+                )
+                assert (await api.get(f"/jobs/{running['task_id']}/status")).json()["status"] == "cancelled"
+
+                # Retry the failed job from its page: a second attempt, then success.
+                await open_view(page, dashboard, f"#/job/{flaky['task_id']}")
+                await page.click("#job [data-action=retry]", timeout=TIMEOUT_MS)
+                await page.wait_for_selector("#job-status .chip[data-status=succeeded]", timeout=TIMEOUT_MS)
+                await page.wait_for_selector("#attempts .attempt[data-run='2']", timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "job-light.png", full_page=True)
+
+                # Search by error text; the search is in the URL, so the same URL shows the same rows.
+                await open_view(page, dashboard, "#/jobs")
+                await page.fill("#f-q", f"needle{token}")
+                await until_true(page, f"location.hash.includes('q=needle{token}')")
+                await until_true(page, "document.querySelectorAll('#jobs-body tr[data-task]').length === 1")
+                found = await page.eval_on_selector("#jobs-body tr[data-task]", "tr => tr.dataset.task")
+                assert found == needle["task_id"]
+                await page.reload()
+                assert await page.input_value("#f-q") == f"needle{token}"
+                await until_true(page, "document.querySelectorAll('#jobs-body tr[data-task]').length === 1")
+
+                # A parent's children, each with its status; a child links back to its parent.
+                await open_view(page, dashboard, f"#/job/{parent['task_id']}")
+                children = page.locator("#children li[data-task]")
+                await children.first.wait_for(timeout=TIMEOUT_MS)
+                assert await children.count() == 2
+                assert await page.locator("#children li .chip[data-status=succeeded]").count() == 2
+                await children.first.locator("a").click()
+                await page.wait_for_selector(
+                    f'#children a[href="#/job/{parent["task_id"]}"]', timeout=TIMEOUT_MS
+                )
+
+                # "/" jumps to a job id from anywhere.
+                await page.keyboard.press("/")
+                await page.keyboard.type(needle["task_id"])
+                await page.keyboard.press("Enter")
+                await page.wait_for_selector("#job-status .chip[data-status=failed]", timeout=TIMEOUT_MS)
+                assert page.url.endswith(f"#/job/{needle['task_id']}")
+
+                # Dead letters grouped by error type; retry every one of a type after a preview count.
+                await open_view(page, dashboard, "#/dead")
+                group = page.locator("#dead-groups .group[data-error-type=EchoFlaky]")
+                await group.wait_for(timeout=TIMEOUT_MS)
+                assert await group.locator(".count").inner_text() == "3"
+                await page.wait_for_selector("#dead-groups .group:nth-child(3)", timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "dead-light.png", full_page=True)
+                await group.click()
+                await until_true(page, "document.querySelectorAll('#dead-body tr[data-task]').length === 3")
+                await page.click("#retry-matching")
+                await page.wait_for_selector("#confirm[open]", timeout=TIMEOUT_MS)
+                assert "3 dead letters" in await page.inner_text("#confirm-title")
+                await page.click("#confirm-ok")
+                for job in dead:  # each runs again (a fresh attempt budget) and succeeds this time
+                    await wait_for(api, job["task_id"], lambda j: j["status"] == "succeeded", timeout=20)
+                still_dead = (await wait_terminal(api, other_dead["task_id"]))["dead"]
+                assert still_dead  # another error type: not part of the bulk retry
+
+                await open_view(page, dashboard, "#/queues")
+                await page.wait_for_selector("#queues .queue[data-queue=default]", timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "queues-light.png", full_page=True)
+                await open_view(page, dashboard, "#/workers")
+                await page.wait_for_selector("#workers-body tr[data-service=janitor]", timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "workers-light.png", full_page=True)
+                await open_view(page, dashboard, "#/submit")
+                await page.wait_for_selector("#submit-form", timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "submit-light.png", full_page=True)
+
+            async with page_context(browser, scheme="dark") as context:
+                page = await log_in(context, dashboard, keys.admin, errors)
+                await page.wait_for_selector("#jobs-body tr[data-task]", timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "jobs-dark.png", full_page=True)
+                await open_view(page, dashboard, f"#/job/{flaky['task_id']}")
+                await page.wait_for_selector("#attempts", timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "job-dark.png", full_page=True)
+                background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+                assert background == "rgb(15, 18, 23)"  # the dark palette, from prefers-color-scheme
+
+            async with page_context(browser, width=390, height=844) as context:
+                page = await log_in(context, dashboard, keys.admin, errors)
+                await page.wait_for_selector("#jobs-body tr[data-task]", timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "jobs-phone.png", full_page=True)
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, f"the page scrolls sideways at phone width ({width} px)"
+                await open_view(page, dashboard, f"#/job/{parent['task_id']}")
+                await page.wait_for_selector("#children li[data-task]", timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "job-phone.png", full_page=True)
+    assert not errors.seen, errors.seen
+
+
+async def test_a_read_key_sees_no_action_buttons(
+    dashboard: Dashboard, request: pytest.FixtureRequest
+) -> None:
+    """Alice's read-only key shows her jobs, running and failed, without cancel, retry, submit or bulk
+    controls (the server refuses them anyway)."""
+    keys = dashboard.keys
+    errors = BrowserErrors()
+    async with client(dashboard, keys.alice_submit) as alice:
+        running = await submit(alice, {"job_type": "echo", "sleep_s": 30})
+        failed = await submit(
+            alice,
+            {"job_type": "echo", "fail_with": "nope", "fail_kind": "transient", "retry": {"max_attempts": 1}},
+        )
+        await wait_terminal(alice, failed["task_id"])
+        async with chromium() as browser, page_context(browser) as context:
+            page = await log_in(context, dashboard, keys.alice_read, errors)
+            for task in (running, failed):
+                await page.wait_for_selector(
+                    f'#jobs-body tr[data-task="{task["task_id"]}"]', timeout=TIMEOUT_MS
+                )
+            assert await page.locator("[data-action]").count() == 0
+            assert await page.locator("#nav a[data-page=submit]").is_hidden()
+            assert await page.locator("a[href='#/submit']:visible").count() == 0
+            await open_view(page, dashboard, f"#/job/{failed['task_id']}")
+            await page.wait_for_selector("#job-status .chip[data-status=failed]", timeout=TIMEOUT_MS)
+            assert await page.locator("[data-action]").count() == 0
+            await open_view(page, dashboard, "#/dead")
+            await page.wait_for_selector(
+                f'#dead-body tr[data-task="{failed["task_id"]}"]', timeout=TIMEOUT_MS
+            )
+            assert (
+                await page.locator("#dead-body input[type=checkbox], #retry-matching, [data-action]").count()
+                == 0
+            )
+            await page.screenshot(path=output_dir(request) / "dead-read-only.png", full_page=True)
+        await alice.post(f"/jobs/{running['task_id']}/cancel")
+    assert not errors.seen, errors.seen
+
+
+async def test_the_login_cookie_is_httponly_and_cookie_posts_need_the_csrf_header(
+    dashboard: Dashboard,
+) -> None:
+    """POST /ui/login sets an HttpOnly SameSite=Strict cookie (a wrong key sets none); the cookie then
+    authenticates GETs, but an unsafe request with it and without `X-Mediajobs-CSRF: 1` is a 403 problem;
+    logout clears it; /ui pages carry a strict CSP."""
+    keys = dashboard.keys
+    async with httpx.AsyncClient(base_url=dashboard.url, timeout=30) as anon:
+        wrong = await anon.post("/ui/login", data={"api_key": "mj_not_a_key_at_all_0000000000"})
+        assert (wrong.status_code, wrong.headers["location"]) == (303, "/ui/?login=failed")
+        assert "set-cookie" not in wrong.headers
+
+        page = await anon.get("/ui/")
+        assert page.status_code == 200
+        csp = page.headers["content-security-policy"]
+        assert {"script-src 'self'", "frame-ancestors 'none'"} <= set(csp.split("; "))
+        assert "unsafe-inline" not in csp
+
+        login = await anon.post("/ui/login", data={"api_key": keys.alice_submit})
+        assert (login.status_code, login.headers["location"]) == (303, "/ui/")
+        set_cookie = login.headers["set-cookie"]
+        assert set_cookie.startswith("mediajobs_key=")
+        assert {"HttpOnly", "SameSite=strict", "Path=/"} <= set(set_cookie.split("; "))
+        assert "Secure" not in set_cookie  # plain http here; https gets Secure
+
+        cookies = {"mediajobs_key": keys.alice_submit}
+        async with httpx.AsyncClient(base_url=dashboard.url, timeout=30, cookies=cookies) as browser:
+            me = (await browser.get("/ui/whoami")).json()
+            assert (me["name"], me["owner"], me["role"]) == ("alice", "alice", "submit")
+            assert (await browser.get("/jobs/list")).status_code == 200
+            forged = await browser.post("/jobs/submit", json={"job_type": "echo"})
+            assert forged.status_code == 403
+            assert forged.headers["content-type"] == "application/problem+json"
+            assert "X-Mediajobs-CSRF" in forged.json()["detail"]
+            job = await browser.post(
+                "/jobs/submit", json={"job_type": "echo"}, headers={"X-Mediajobs-CSRF": "1"}
+            )
+            assert job.status_code == 202, job.text
+            assert job.json()["owner"] == "alice"
+            forged_cancel = await browser.post(f"/jobs/{job.json()['task_id']}/cancel")
+            assert forged_cancel.status_code == 403
+
+            # Thumbnails: only files the job's result names (an echo result names none).
+            done = await wait_terminal(browser, job.json()["task_id"])
+            for path in ("../../etc/passwd.png", "a.png"):
+                answer = await browser.get(f"/ui/jobs/{done['task_id']}/file", params={"path": path})
+                assert answer.status_code == 404, (path, answer.text)
+
+            logout = await browser.post("/ui/logout", headers={"X-Mediajobs-CSRF": "1"})
+            assert logout.status_code == 204
+            assert (
+                'mediajobs_key=""' in logout.headers["set-cookie"]
+                or "Max-Age=0" in logout.headers["set-cookie"]
+            )
+
+    async with client(dashboard, keys.alice_submit) as bearer_client:
+        plain = await bearer_client.post("/jobs/submit", json={"job_type": "echo"})
+        assert plain.status_code == 202  # header-authenticated requests need no CSRF header
+
+
+def test_thumbnail_paths_stay_inside_media_root(tmp_path: Path) -> None:
+    """A result's path is served only if it resolves to a file inside MEDIA_ROOT: not `..`, not an absolute
+    path elsewhere, not a symlink pointing out."""
+    root = tmp_path / "media"
+    (root / "job").mkdir(parents=True)
+    (root / "job" / "thumb.png").write_bytes(b"\x89PNG")
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"\x89PNG")
+    (root / "job" / "link.png").symlink_to(outside)
+    assert confined_file(root, "job/thumb.png") == (root / "job" / "thumb.png").resolve()
+    assert confined_file(root, str(root / "job" / "thumb.png")) is not None
+    for path in ("../secret.png", str(outside), "job/link.png", "job/missing.png", "job", "."):
+        assert confined_file(root, path) is None, path
