@@ -37,11 +37,14 @@ class Dashboard:
 
 @dataclass
 class BrowserErrors:
-    """JavaScript exceptions and Content-Security-Policy refusals seen by a page (none are allowed)."""
+    """JavaScript exceptions and Content-Security-Policy refusals seen by a page (none are allowed), and the
+    event streams the pages opened."""
 
     seen: list[str] = field(default_factory=list)
+    streams: list[str] = field(default_factory=list)
 
     def watch(self, page: Page) -> None:
+        page.on("request", lambda r: self.streams.append(r.url) if "/jobs/stream" in r.url else None)
         page.on("pageerror", lambda error: self.seen.append(f"pageerror: {error}"))
         page.on(
             "console",
@@ -180,6 +183,14 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                 assert len([p for p in progress if 0 < p < 100]) >= 2, progress
                 assert progress[-1] == 100.0
                 assert await page.evaluate("window.__sameDocument") is True  # no reload happened
+                assert await page.get_attribute("#live-state", "data-state") == "on"
+                assert len(errors.streams) == 1, errors.streams  # one stream for the page, across its views
+
+                # Pause stops the stream; resume opens it again.
+                await page.click("#live-toggle")
+                await page.wait_for_selector("#live-state[data-state=paused]", timeout=TIMEOUT_MS)
+                await page.click("#live-toggle")
+                await page.wait_for_selector("#live-state[data-state=on]", timeout=TIMEOUT_MS)
                 shown = await api.get(f"/jobs/{submitted}/status")
                 assert shown.json()["request"]["payload"] == {"from": "the form"}
                 assert shown.json()["owner"] == "tests"

@@ -40,14 +40,12 @@ function close() {
   if (source) { source.close(); source = null; }
 }
 
-/** Subscribe to job events; returns the unsubscribe function. The stream opens with the first subscriber. */
+/** Subscribe to job events; returns the unsubscribe function. The stream opens with the first subscriber
+ * and then stays open while the page is (views come and go over the same connection). */
 export function subscribe(fn) {
   listeners.add(fn);
   open();
-  return () => {
-    listeners.delete(fn);
-    if (!listeners.size) { close(); setState("off"); }
-  };
+  return () => listeners.delete(fn);
 }
 
 export function onState(fn) {
@@ -67,7 +65,7 @@ export function pause() {
 
 export function resume() {
   paused = false;
-  if (listeners.size) open();
+  open();
 }
 
 const POLL_MS = 2000;

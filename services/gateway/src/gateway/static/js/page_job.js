@@ -91,6 +91,16 @@ export function render(root, ctx) {
   root.append(h("div.page-head", {}, h("a.btn.small.ghost", { href: "#/jobs" }, "← Jobs"), h("span.spacer"), live), body);
   let job = null;
   const childState = new Map();
+  let items = null;
+  let itemsDone = -1;
+
+  async function loadItems(current) {
+    const done = current.progress?.items_done ?? 0;
+    if (!current.progress?.items_total || done === itemsDone) return false;
+    itemsDone = done;
+    items = await api(`/jobs/${taskId}/items`, { params: { limit: MAX_CHILDREN } }).catch(() => items);
+    return true;
+  }
 
   async function loadChildren(current) {
     const ids = current.children.slice(0, MAX_CHILDREN).filter((id) => !childState.has(id) || !["succeeded", "failed", "cancelled"].includes(childState.get(id).status));
@@ -102,6 +112,7 @@ export function render(root, ctx) {
     try {
       job = await api(`/jobs/${taskId}/status`);
       if (job.children.length) await loadChildren(job);
+      await loadItems(job);
       draw();
     } catch (error) {
       clear(body, error instanceof ApiError && error.status === 404 ? h("div.panel.empty", {}, `No job ${taskId} (unknown, expired, or not yours).`) : problemBox(error));
@@ -124,6 +135,19 @@ export function render(root, ctx) {
           c && ["running", "retrying"].includes(c.status) ? progress(c) : null);
       })) : null,
       job.children.length > MAX_CHILDREN ? h("p.small.muted", {}, `and ${job.children.length - MAX_CHILDREN} more`) : null);
+  }
+
+  function itemList() {
+    if (!items || !items.total || job.children.length) return null;
+    return h("div.panel.pad", { id: "items" },
+      h("h2", {}, `Items (${items.total})`),
+      h("ul.tree", {}, items.items.map((it, i) => h("li", { "data-index": items.offset + i },
+        h("span.idx", {}, String(items.offset + i)),
+        it ? chip(it.status) : h("span.chip.queued", {}, "pending"),
+        it ? h("span.mono.small.subject", { title: it.item }, it.item) : null,
+        it?.task_id ? h("a.id", { href: `#/job/${it.task_id}` }, shortId(it.task_id)) : null,
+        it?.error ? h("span.small", {}, h("span.mono", {}, it.error.type), ": ", it.error.message) : null))),
+      items.total > items.items.length ? h("p.small.muted", {}, `and ${items.total - items.items.length} more`) : null);
   }
 
   function progressBlock() {
@@ -155,10 +179,26 @@ export function render(root, ctx) {
         ])),
         h("div.panel.pad", {}, h("h2", {}, "Attempts"), timeline(job))),
       children(),
+      itemList(),
       h("div.grid", {},
         h("div.panel.pad", {}, h("h2", {}, "Request"), h("pre", { id: "request" }, JSON.stringify(job.request, null, 2))),
         job.result ? h("div.panel.pad", { id: "result" }, h("h2", {}, "Result"), fileList(job),
           h("details", { open: !files(job.result).length }, h("summary.small.muted", {}, "JSON"), h("pre", {}, JSON.stringify(job.result, null, 2)))) : null));
+  }
+
+  let drawTimer = null;
+  /** Children report often (a playlist's entries downloading): redraw at most five times a second. */
+  function scheduleDraw() {
+    if (!drawTimer) drawTimer = setTimeout(() => { drawTimer = null; draw(); }, 200);
+  }
+
+  let itemsTimer = null;
+  function throttledItems() {
+    if (itemsTimer) return;
+    itemsTimer = setTimeout(async () => {
+      itemsTimer = null;
+      if (await loadItems(job)) draw();
+    }, 1000);
   }
 
   function onEvent({ job: changed }) {
@@ -170,15 +210,16 @@ export function render(root, ctx) {
         && before.children.length === job.children.length) {
         // Only the progress moved: redraw that alone (buttons and selections stay put).
         bar.replaceWith(progressBlock());
+        if (job.progress?.items_total && job.progress.items_done !== itemsDone) throttledItems();
       } else if (!before || job.children.length !== before.children.length) loadChildren(job).then(draw);
-      else draw();
+      else loadItems(job).then(draw);
     } else if (job && job.children.includes(changed.task_id)) {
       childState.set(changed.task_id, changed);
-      draw();
+      scheduleDraw();
     }
   }
 
   load();
   const stop = follow(onEvent, load);
-  return () => { stop(); live.stop(); };
+  return () => { stop(); live.stop(); clearTimeout(itemsTimer); clearTimeout(drawTimer); };
 }
