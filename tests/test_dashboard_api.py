@@ -319,3 +319,91 @@ async def test_one_stream_carries_every_change_in_the_callers_scope_and_resumes(
 
         bad = await reader.get("/jobs/stream", headers={"Last-Event-ID": "yesterday"})
         assert bad.status_code == 422
+
+
+async def _dying(client: httpx.AsyncClient, message: str, kind: str) -> str:
+    body = {"job_type": "echo", "fail_with": message, "fail_kind": kind, "retry": {"max_attempts": 1}}
+    job = await submit(client, body)
+    return str(job["task_id"])
+
+
+async def test_dead_letters_grouped_filtered_retried_and_purged_in_bulk(
+    stack: Stack, api_keys: ApiKeys
+) -> None:
+    word = f"dl{uuid.uuid4().hex[:10]}"
+    async with as_key(stack, api_keys.admin) as admin, as_key(stack, api_keys.bob_submit) as bob:
+        owner = f"dana{uuid.uuid4().hex[:6]}"
+        made = [
+            (await admin.post("/keys", json={"name": "dana", "owner": owner, "role": role})).json()["key"]
+            for role in ("submit", "read")
+        ]
+        async with as_key(stack, made[0]) as dana, as_key(stack, made[1]) as reader:
+            flaky = [await _dying(dana, f"flaky {word} alpha {n}", "transient") for n in range(3)]
+            odd = [await _dying(dana, f"odd {word} beta {n}", "unknown") for n in range(2)]
+            finals = [await wait_terminal(dana, task_id) for task_id in flaky + odd]
+            assert all(job["status"] == "failed" and job["dead"] for job in finals), finals
+            odd_type = finals[-1]["error"]["type"]
+            assert odd_type != "EchoFlaky"
+
+            summary = (await reader.get("/jobs/dead/summary")).json()
+            assert summary == {
+                "groups": [
+                    {"error_type": "EchoFlaky", "count": 3, "job_types": {"echo": 3}},
+                    {"error_type": odd_type, "count": 2, "job_types": {"echo": 2}},
+                ],
+                "total": 5,
+            }
+            assert (await reader.get("/jobs/dead/summary", params={"q": "beta"})).json()["total"] == 2
+            listed = (await reader.get("/jobs/dead", params={"error_type": "EchoFlaky"})).json()
+            assert [letter["job"]["task_id"] for letter in listed] == flaky[::-1]
+            searched = (await reader.get("/jobs/dead", params={"q": f"{word} bet"})).json()
+            assert {letter["job"]["task_id"] for letter in searched} == set(odd)
+            assert (await reader.get("/jobs/dead", params={"error_type": "NoSuchError"})).json() == []
+            assert (await bob.get("/jobs/dead/summary", params={"q": word})).json()["total"] == 0
+
+            by_filter = {"filter": {"q": word}}
+            assert (await reader.post("/jobs/dead/retry", json=by_filter)).status_code == 403
+            assert (await bob.post("/jobs/dead/retry", json=by_filter)).json() == {"matched": 0, "retried": 0}
+            preview = {"filter": {"error_type": "EchoFlaky"}, "dry_run": True}
+            assert (await dana.post("/jobs/dead/retry", json=preview)).json() == {"matched": 3, "retried": 0}
+            assert (await reader.get("/jobs/dead/summary")).json()["total"] == 5
+            one = await dana.post("/jobs/dead/retry", json={"task_ids": [flaky[0], "not-a-job"]})
+            assert one.json() == {"matched": 1, "retried": 1}
+            again = await wait_terminal(dana, flaky[0])
+            assert [entry["outcome"] for entry in again["attempt_log"]] == ["failed", "failed"]
+
+            assert (await dana.post("/jobs/dead/purge", json=by_filter)).status_code == 403
+            purge = {"filter": {"owner": owner, "q": word, "error_type": odd_type}}
+            dry = await admin.post("/jobs/dead/purge", json={**purge, "dry_run": True})
+            assert dry.json() == {"matched": 2, "purged": 0}
+            assert (await admin.post("/jobs/dead/purge", json=purge)).json() == {"matched": 2, "purged": 2}
+            assert (await dana.get(f"/jobs/{odd[0]}/status")).status_code == 404
+            assert (await dana.get("/jobs/list", params={"q": "beta"})).json()["jobs"] == []
+            assert (await reader.get("/jobs/dead/summary")).json()["total"] == 3
+
+            for bad in (
+                {"task_ids": [flaky[0]], "filter": {}},
+                {},
+                {"task_ids": ["x"] * 1001},
+                {"filter": {"q": "!!"}},
+                {"filter": {"job_type": "nope"}},
+                {"filter": {"surprise": 1}},
+            ):
+                answer = await dana.post("/jobs/dead/retry", json=bad)
+                assert answer.status_code == 422, (bad, answer.text)
+            final = {"filter": {"owner": owner}}
+            assert (await admin.post("/jobs/dead/purge", json=final)).json() == {"matched": 3, "purged": 3}
+
+
+async def test_job_types_list_each_types_queue_schema_and_attempts(stack: Stack, api_keys: ApiKeys) -> None:
+    async with as_key(stack, api_keys.alice_read) as reader:
+        answer = await reader.get("/jobs/types")
+    assert answer.status_code == 200
+    types = {entry["name"]: entry for entry in answer.json()}
+    assert {"echo", "video_download", "video_info", "thumbnail"} <= set(types)
+    echo = types["echo"]
+    assert (echo["queue"], echo["max_attempts"]) == ("default", 3)
+    assert echo["description"].startswith("Canary job")
+    assert {"payload", "sleep_s", "job_type"} <= set(echo["schema"]["properties"])
+    assert types["video_download"]["queue"] == "video_downloads"
+    assert "url" in types["video_download"]["schema"]["required"]

@@ -11,6 +11,7 @@ from jobcommon import keys
 from jobcommon.broker import ensure_groups, make_broker
 from jobcommon.change_feed import ChangeFeed
 from jobcommon.connection import connect
+from jobcommon.dead_letters import DeadFilter, DeadLetters
 from jobcommon.errors import JobNotFound, JobStateConflict
 from jobcommon.events import EventHub, follow
 from jobcommon.job_types import JOB_TYPES
@@ -21,7 +22,7 @@ from jobcommon.store import Created, JobPage, JobStore
 from jobcommon.submission import enqueue, submit_job
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
     from types import TracebackType
 
     from redis.asyncio import Redis
@@ -49,6 +50,7 @@ class JobClient:
         self.broker = make_broker(self.settings, service_name)
         self.hub = EventHub(self.redis)
         self.changes = ChangeFeed(self.redis)
+        self.dead = DeadLetters(self.store)
         """Every job's changes in one feed (its reader starts with the first listener)."""
 
     async def start(self) -> None:
@@ -96,32 +98,49 @@ class JobClient:
         Raises JobNotFound, or JobStateConflict when the job is not failed.
         """
         job = await self.store.reset_for_retry(task_id)
-        request = JOB_TYPES.parse(job.request)
-        await enqueue(self.broker, request, task_id)
-        await self._forget_dead_letter(task_id)
+        await self._forget_dead_letters({task_id})  # before it can run (and be dead-lettered) again
+        await enqueue(self.broker, JOB_TYPES.parse(job.request), task_id)
         return job
 
-    async def dead_letters(self, limit: int = 100, *, owner: str | None = None) -> list[DeadLetter]:
-        """Jobs that ran out of attempts (newest first) and have not been retried since; only `owner`'s
-        when given."""
-        found: list[DeadLetter] = []
-        entries = _entries(await self.redis.xrevrange(keys.DEAD_LETTERS, "+", "-", count=limit * 4))
-        for entry_id, fields in entries:
-            if len(found) == limit:
-                break
+    async def retry_many(self, task_ids: Sequence[str]) -> list[Job]:
+        """Retry each of these failed jobs (one not found or not failed is passed over); the jobs retried."""
+        reset: list[Job] = []
+        for task_id in task_ids:
             try:
-                job = await self.store.get(fields["task_id"])
+                reset.append(await self.store.reset_for_retry(task_id))
+            except (JobNotFound, JobStateConflict):
+                continue
+        await self._forget_dead_letters({job.task_id for job in reset})
+        for job in reset:
+            await enqueue(self.broker, JOB_TYPES.parse(job.request), job.task_id)
+        return reset
+
+    async def dead_letters(
+        self,
+        limit: int = 100,
+        *,
+        owner: str | None = None,
+        error_type: str | None = None,
+        job_type: str | None = None,
+        tokens: tuple[str, ...] = (),
+    ) -> list[DeadLetter]:
+        """Jobs that ran out of attempts (newest first) and have not been retried since; only `owner`'s
+        when given, of an error type (or dead-letter reason), of a job type, matching search tokens."""
+        only = DeadFilter(owner=owner, error_type=error_type, job_type=job_type, tokens=tokens)
+        found: list[DeadLetter] = []
+        for entry in (await self.dead.entries(only))[:limit]:
+            try:
+                job = await self.store.get(entry.task_id)
             except JobNotFound:
                 continue
-            if owner is not None and job.owner != owner:
-                continue
-            if job.dead and all(d.job.task_id != job.task_id for d in found):
-                found.append(DeadLetter(entry_id=entry_id, reason=fields.get("reason", ""), job=job))
+            found.append(DeadLetter(entry_id=entry.entry_ids[0], reason=entry.reason, job=job))
         return found
 
-    async def _forget_dead_letter(self, task_id: str) -> None:
+    async def _forget_dead_letters(self, task_ids: set[str]) -> None:
+        if not task_ids:
+            return
         entries = _entries(await self.redis.xrange(keys.DEAD_LETTERS, "-", "+"))
-        stale = [entry_id for entry_id, fields in entries if fields.get("task_id") == task_id]
+        stale = [entry_id for entry_id, fields in entries if fields.get("task_id") in task_ids]
         if stale:
             await self.redis.xdel(keys.DEAD_LETTERS, *stale)
 

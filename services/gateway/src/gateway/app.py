@@ -15,6 +15,7 @@ from gateway import problems
 from gateway.api_keys import KeyStore, read_keys_file
 from gateway.body_limit import BodyLimit
 from gateway.dashboard import router as dashboard_router
+from gateway.dead_routes import router as dead_router
 from gateway.event_streams import EventStreams
 from gateway.key_routes import router as key_router
 from gateway.live_stream import router as live_router
@@ -61,6 +62,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(live_router)  # before `router`: its /jobs/{task_id}/... paths would shadow these
+    app.include_router(dead_router)
     app.include_router(router)
     app.include_router(key_router)
     app.include_router(metrics_router)

@@ -1,6 +1,7 @@
 """The /jobs API."""
 
 import asyncio
+import inspect
 import logging
 import shutil
 import time
@@ -28,12 +29,13 @@ from gateway.schemas import (
     JanitorHealth,
     JobCounts,
     JobList,
+    JobTypeInfo,
     Problem,
     ProgressResponse,
     RedisHealth,
     ResultResponse,
 )
-from jobcommon import JOB_TYPES, DeadLetter, Job, JobClient, JobNotFound, JobStatus, keys
+from jobcommon import JOB_TYPES, Job, JobClient, JobNotFound, JobStatus, keys
 from jobcommon.errors import RateLimited
 from jobcommon.job_index import JobQuery
 from jobcommon.metrics import CANCEL_REQUESTS, JOBS_SUBMITTED
@@ -123,16 +125,7 @@ async def submit(
     return created.job
 
 
-@router.get("/dead", response_model=list[DeadLetter])
-async def dead_letters(
-    client: Client, key: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[DeadLetter]:
-    """Jobs that ran out of attempts, newest first (retry one with POST /jobs/{task_id}/retry); the
-    caller's own unless it is an admin."""
-    return await client.dead_letters(limit, owner=None if key.role == Role.ADMIN else key.owner)
-
-
-def _invalid(name: str, message: str) -> RequestValidationError:
+def invalid(name: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("query", name), "msg": message, "type": "value_error"}])
 
 
@@ -140,6 +133,16 @@ def _utc_epoch(moment: datetime | None) -> float | None:
     if moment is None:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def search(q: str | None, loc: tuple[str, ...] = ("query", "q")) -> tuple[str, ...]:
+    """The tokens of a search text (none for none); 422 with the reason when it cannot be searched."""
+    if q is None or not q.strip():
+        return ()
+    try:
+        return tuple(query_tokens(q))
+    except ValueError as exc:
+        raise RequestValidationError([{"loc": loc, "msg": str(exc), "type": "value_error"}]) from None
 
 
 def scope_of(key: ApiKey, owner: str | None) -> str | None:
@@ -166,18 +169,12 @@ async def job_query(
 ) -> JobQuery:
     """The listing filter of a request, within the caller's scope."""
     if job_type is not None and job_type not in JOB_TYPES.names():
-        raise _invalid("job_type", f"unknown job type {job_type!r}")
+        raise invalid("job_type", f"unknown job type {job_type!r}")
     if queue is not None and queue not in {spec.queue for spec in JOB_TYPES.queues()}:
-        raise _invalid("queue", f"unknown queue {queue!r}")
+        raise invalid("queue", f"unknown queue {queue!r}")
     low, high = _utc_epoch(since), _utc_epoch(until)
     if low is not None and high is not None and low > high:
-        raise _invalid("since", "since is after until")
-    tokens: tuple[str, ...] = ()
-    if q is not None and q.strip():
-        try:
-            tokens = tuple(query_tokens(q))
-        except ValueError as exc:
-            raise _invalid("q", str(exc)) from None
+        raise invalid("since", "since is after until")
     return JobQuery(
         owner=scope_of(key, owner),
         status=job_status,
@@ -185,7 +182,7 @@ async def job_query(
         queue=queue,
         since=low,
         until=high,
-        tokens=tokens,
+        tokens=search(q),
     )
 
 
@@ -207,11 +204,11 @@ async def list_jobs(
     `limit` jobs and still a `next_cursor` when a filter matches rarely: each call looks at a bounded
     number of index entries."""
     if cursor and offset:
-        raise _invalid("offset", "give either cursor or offset, not both")
+        raise invalid("offset", "give either cursor or offset, not both")
     try:
         page = await client.store.search(query, limit=limit, cursor=cursor, offset=offset)
     except ValueError as exc:
-        raise _invalid("cursor", str(exc)) from None
+        raise invalid("cursor", str(exc)) from None
     queues = await all_queue_stats(client.redis)
     return JobList(
         jobs=page.jobs,
@@ -227,6 +224,22 @@ async def count_jobs(client: Client, query: Filter) -> JobCounts:
     With `q` the counts come from a bounded walk: `approximate` says they are a lower bound."""
     counts = await client.store.index.counts(query)
     return JobCounts(counts=counts.counts, total=counts.total, approximate=counts.approximate)
+
+
+@router.get("/types", response_model=list[JobTypeInfo])
+async def job_types(_: Caller) -> list[JobTypeInfo]:
+    """Every job type this deployment accepts (built-ins and plugins): its queue, what it does, the JSON
+    schema of its request (what a submit form is generated from) and its attempt budget."""
+    return [
+        JobTypeInfo(
+            name=declared.name,
+            queue=declared.queue.queue,
+            description=inspect.cleandoc(declared.request.__doc__ or ""),
+            json_schema=declared.request.model_json_schema(),
+            max_attempts=declared.policy.max_attempts,
+        )
+        for declared in JOB_TYPES.all()
+    ]
 
 
 @router.get(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobcommon import ItemRecord, Job, Progress
 from jobcommon.queue_stats import QueueStats
@@ -26,6 +26,18 @@ class JobCounts(BaseModel):
     total: int
     approximate: bool = False
     """True when a search was counted only up to a bound: the numbers are a lower bound."""
+
+
+class JobTypeInfo(BaseModel):
+    """A job type a client may submit."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    queue: str
+    description: str
+    json_schema: dict[str, Any] = Field(alias="schema", description="JSON schema of the request body.")
+    max_attempts: int
 
 
 class ResultResponse(BaseModel):
