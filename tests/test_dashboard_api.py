@@ -10,17 +10,23 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
 from httpx_sse import aconnect_sse
 from redis.asyncio import Redis
 
-from jobcommon import CommonSettings, ErrorInfo, Job, JobStatus, keys
+from janitor.duties import Housekeeping, queue_stats
+from janitor.settings import JanitorSettings
+from jobcommon import QUEUES, CommonSettings, ErrorInfo, Job, JobStatus, keys
+from jobcommon.broker import ensure_groups
 from jobcommon.job_index import JobQuery
+from jobcommon.queue_samples import recent
+from jobcommon.queues import Queue
 from jobcommon.search_tokens import request_tokens
-from jobcommon.store import JobStore
+from jobcommon.store import Delivery, JobStore
 from tests.conftest import ApiKeys, Stack, bearer
 from tests.jobs import submit, wait_terminal
 
@@ -407,3 +413,87 @@ async def test_job_types_list_each_types_queue_schema_and_attempts(stack: Stack,
     assert {"payload", "sleep_s", "job_type"} <= set(echo["schema"]["properties"])
     assert types["video_download"]["queue"] == "video_downloads"
     assert "url" in types["video_download"]["schema"]["required"]
+
+
+async def test_janitor_samples_throughput_and_wait_and_the_attempts_timeline(
+    index_redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Jobs started and ended through the store's scripts feed the queue samples (median wait, then
+    throughput) and their own attempts timeline."""
+    url = redis_url.rsplit("/", 1)[0] + f"/{INDEX_DB}"
+    settings = JanitorSettings(redis_url=url, media_root=tmp_path)
+    store = JobStore(index_redis, settings)
+    spec = QUEUES[Queue.DEFAULT]
+    await ensure_groups(index_redis, [spec])
+    jobs = [_record(i) for i in (1, 2)]  # echo jobs on the default queue
+    await _create_all(store, jobs)
+    runs = []
+    for job in jobs:
+        await index_redis.xadd(spec.stream, {"task": job.task_id})
+        reply = cast("list[Any]", await index_redis.xreadgroup(spec.group, "w1", {spec.stream: ">"}, count=1))
+        delivery = Delivery(spec.queue, spec.group, "w1", str(reply[0][1][0][0]))
+        started = await store.start(job.task_id, delivery, run_id=f"run-{job.task_id}")
+        assert started.applied
+        runs.append(delivery)
+    first_run = f"run-{jobs[0].task_id}"
+    await store.finish(jobs[0].task_id, JobStatus.SUCCEEDED, delivery=runs[0], run_id=first_run)
+
+    hk = Housekeeping(store, settings)
+    await queue_stats(hk)
+    await asyncio.sleep(0.2)
+    await store.finish(
+        jobs[1].task_id,
+        JobStatus.FAILED,
+        delivery=runs[1],
+        run_id=f"run-{jobs[1].task_id}",
+        error=ErrorInfo(type="Broken", message="it broke"),
+    )
+    await queue_stats(hk)
+    first, second = await recent(index_redis, spec.queue, 60)
+    assert (first.finished, first.throughput_per_min) == (1, None)
+    assert first.wait_p50_s is not None
+    assert first.wait_p50_s >= 0
+    assert second.finished == 2
+    assert second.throughput_per_min is not None
+    assert second.throughput_per_min > 0
+    assert second.wait_p50_s is None  # nothing started since the first sample
+    assert await index_redis.pttl(keys.queue_samples(spec.queue)) > 0
+
+    ok, broken = [await store.get(job.task_id) for job in jobs]
+    (entry,) = ok.attempt_log
+    assert (entry.attempt, entry.worker, entry.outcome, entry.error) == (1, "w1", "succeeded", None)
+    assert entry.queued_at is not None
+    assert entry.started_at is not None
+    assert entry.finished_at is not None
+    assert entry.queued_at <= entry.started_at <= entry.finished_at
+    assert entry.run_s is not None
+    assert entry.wait_s is not None
+    (failed,) = broken.attempt_log
+    assert failed.outcome == "failed"
+    assert failed.error == ErrorInfo(type="Broken", message="it broke")
+
+
+async def test_admin_queues_and_workers(stack: Stack, api_keys: ApiKeys) -> None:
+    async with as_key(stack, api_keys.admin) as admin, as_key(stack, api_keys.alice_submit) as alice:
+        assert (await alice.get("/admin/queues")).status_code == 403
+        assert (await alice.get("/admin/workers")).status_code == 403
+        job = await submit(admin, {"job_type": "echo", "sleep_s": 3})
+        deadline = time.monotonic() + 20
+        while True:
+            queues = {q["queue"]: q for q in (await admin.get("/admin/queues")).json()}
+            workers = (await admin.get("/admin/workers")).json()
+            running = {t for w in workers for t in w["running"]}
+            if queues["default"]["samples"] and job["task_id"] in running:
+                break
+            assert time.monotonic() < deadline, (queues, workers)
+            await asyncio.sleep(0.3)
+        assert {"default", "video_downloads", "metadata"} <= set(queues)
+        sample = queues["default"]["samples"][-1]
+        assert {"at", "length", "lag", "pending", "throughput_per_min", "wait_p50_s"} <= set(sample)
+        assert {"length", "lag", "pending", "consumers", "oldest_waiting_s"} <= set(queues["default"])
+        (runner,) = [w for w in workers if job["task_id"] in w["running"]]
+        assert (runner["service"], runner["queue"], runner["alive"]) == ("janitor", "default", True)
+        assert runner["pid"] > 0
+        assert runner["last_heartbeat"]
+        assert {w["service"] for w in workers} >= {"janitor", "downloader", "metadata", "imaging"}
+        await admin.post(f"/jobs/{job['task_id']}/cancel")

@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from gateway import problems
+from gateway.admin_routes import router as admin_router
 from gateway.api_keys import KeyStore, read_keys_file
 from gateway.body_limit import BodyLimit
 from gateway.dashboard import router as dashboard_router
@@ -63,6 +64,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.include_router(live_router)  # before `router`: its /jobs/{task_id}/... paths would shadow these
     app.include_router(dead_router)
+    app.include_router(admin_router)
     app.include_router(router)
     app.include_router(key_router)
     app.include_router(metrics_router)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from jobcommon import JOB_TYPES, keys, utcnow
 from jobcommon.broker import ensure_groups
 from jobcommon.presence import live_services
+from jobcommon.queue_samples import record as record_queue_sample
 from jobcommon.queue_stats import all_queue_stats
 from jobcommon.upkeep import Upkeep
 
@@ -195,11 +196,19 @@ async def dead_consumers(hk: Housekeeping) -> dict[str, Any]:
 
 
 async def queue_stats(hk: Housekeeping) -> dict[str, Any]:
-    """Record a sample of every queue's depth on a capped list (newest first) for queue depth over time."""
+    """Record a sample of every queue's depth on a capped list (newest first) for queue depth over time, and
+    each queue's own sample (with throughput and median wait since the last one) on its capped list."""
+    stats = await all_queue_stats(hk.redis)
     queues = {
-        s.queue: {"length": s.length, "pending": s.pending, "lag": s.lag, "workers": s.workers}
-        for s in await all_queue_stats(hk.redis)
+        s.queue: {"length": s.length, "pending": s.pending, "lag": s.lag, "workers": s.workers} for s in stats
     }
+    for one in stats:
+        await record_queue_sample(
+            hk.redis,
+            one,
+            keep=hk.settings.janitor_queue_samples_per_queue,
+            interval_s=hk.settings.janitor_queue_stats_interval_s,
+        )
     sample = json.dumps({"at": utcnow().isoformat(), "queues": queues}, separators=(",", ":"))
     keep = hk.settings.janitor_queue_samples
     interval = hk.settings.janitor_queue_stats_interval_s

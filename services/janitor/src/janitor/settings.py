@@ -39,7 +39,7 @@ class JanitorSettings(WorkerSettings):
         default=600.0, gt=0, description="How often orphaned scratch dirs and partial downloads are removed."
     )
     janitor_queue_stats_interval_s: float = Field(
-        default=60.0, gt=0, description="How often a queue-depth sample is recorded."
+        default=10.0, gt=0, description="How often a queue-depth sample is recorded."
     )
     janitor_temp_max_age_s: float = Field(
         default=6 * 3600.0,
@@ -50,5 +50,8 @@ class JanitorSettings(WorkerSettings):
         default=3600, gt=0, description="TTL of the duty reports hash (refreshed by every report)."
     )
     janitor_queue_samples: int = Field(
-        default=1440, ge=1, description="Queue-depth samples kept (1440 at one a minute: a day)."
+        default=1440, ge=1, description="Queue-depth samples kept (1440 every 10 s: four hours)."
+    )
+    janitor_queue_samples_per_queue: int = Field(
+        default=360, ge=1, description="Samples kept per queue with throughput and wait (an hour at 10 s)."
     )
