@@ -7,6 +7,9 @@ would, with a growing back-off. Ctrl-C (or SIGTERM) stops everything cleanly.
 `--replicas downloader=3,imaging=2` runs that many processes of a worker service (named downloader-1,
 downloader-2, ...): they share the service's consumer group, so each job goes to one of them, and a replica
 that dies has its running jobs taken over by the others.
+
+While `task traces` runs (var/traces/endpoint.json, its health URL answering), every service exports its
+spans there and the gateway links each job to its trace (TRACING_UI_URL), unless OTEL_* says otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 from tools.devkey import ensure_dev_key
 from tools.localredis import LocalRedis, port_is_free
 from tools.procs import SERVICES, ServiceProcess
+from tools.traces import tracing_for_dev
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -134,8 +138,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         redis = LocalRedis(ROOT / "var" / "redis", port=6379 if port_is_free(6379) else None, persistent=True)
         env["REDIS_URL"] = redis.start()
         print(f"{'dev':>10} | redis-server on {env['REDIS_URL']} (data in var/redis)", flush=True)
+    tracing, where = tracing_for_dev(os.environ)
+    env.update(tracing)
     port = os.environ.get("GATEWAY_PORT", "8000")
     print(f"{'dev':>10} | gateway on http://127.0.0.1:{port}  (API docs: /docs)", flush=True)
+    print(f"{'dev':>10} | {where}", flush=True)
     if os.environ.get("AUTH", "on").lower() in {"off", "false", "0", "no"}:
         print(f"{'dev':>10} | AUTH=off: the API checks no keys", flush=True)
     elif "API_KEYS_FILE" not in os.environ:

@@ -146,6 +146,27 @@ def running_ui(path: Path = STATE_FILE) -> TraceUi | None:
     return ui if ui is not None and ui.healthy() else None
 
 
+def tracing_for_dev(environ: Mapping[str, str], path: Path = STATE_FILE) -> tuple[dict[str, str], str]:
+    """What `task dev` adds to its services' environment for tracing, and a line saying where spans go.
+
+    The trace UI of `task traces` when it runs, unless the user chose for themselves: their own
+    OTEL_EXPORTER_OTLP_*ENDPOINT (or tracing turned off) wins, and any other OTEL_* or TRACING_UI_URL they set
+    is kept as it is.
+    """
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return {}, "tracing is off (OTEL_SDK_DISABLED=true)"
+    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return {}, "spans are not exported (OTEL_TRACES_EXPORTER=none)"
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        if environ.get(name):
+            return {}, f"traces go to {environ[name]} (your {name})"
+    ui = running_ui(path)
+    if ui is None:
+        return {}, "traces are not exported: `uv run task traces` in another terminal runs a trace UI"
+    env = {name: value for name, value in exporter_env(ui).items() if name not in environ}
+    return env, f"traces go to {ui.kind} at {ui.otlp_endpoint}: open {ui.ui_url} (jobs carry a trace_url)"
+
+
 # ---- Phoenix's own environment -----------------------------------------------------------------------------
 
 
