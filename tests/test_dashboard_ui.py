@@ -19,6 +19,7 @@ from gateway.dashboard_files import confined_file
 from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
 from tests.jobs import submit, wait_for, wait_terminal
 from tests.support.browser import chromium, output_dir, page_context
+from tests.support.httpserver import MediaServer
 from tests.support.otlp import OtlpReceiver
 from tools.localredis import free_port
 
@@ -60,15 +61,17 @@ class BrowserErrors:
 async def dashboard(
     redis_url: str, otlp: OtlpReceiver, api_keys: ApiKeys, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Dashboard]:
-    """A gateway (with the test keys) and a janitor on a Redis database of their own."""
+    """A gateway (with the test keys), a janitor (runs echo jobs) and a downloader, on a Redis database of
+    their own."""
     folder = tmp_path_factory.mktemp("dashboard")
     async with private_cluster(redis_url, DASHBOARD_DB, folder / "media", otlp) as cluster:
         port = free_port()
         cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(folder)))
         cluster.start("janitor")
+        cluster.start("downloader")
         url = f"http://127.0.0.1:{port}"
         try:
-            await asyncio.to_thread(wait_until_ready, url, {"janitor"}, api_keys.admin)
+            await asyncio.to_thread(wait_until_ready, url, {"janitor", "downloader"}, api_keys.admin)
         except RuntimeError:
             raise RuntimeError(cluster.logs()) from None
         yield Dashboard(url, api_keys)
@@ -127,23 +130,25 @@ async def watch_progress(page: Page, until: str, timeout: float = 30.0) -> list[
 
 
 async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retries(
-    dashboard: Dashboard, request: pytest.FixtureRequest
+    dashboard: Dashboard, media_server: MediaServer, request: pytest.FixtureRequest
 ) -> None:
     """Log in; submit an echo job from the generated form and watch its bar move to "succeeded" without a
-    reload; cancel a running job from the list; retry a failed one; find a job by search (kept in the URL);
-    open a parent's children; jump to a job with "/"; bulk-retry the dead letters of one error type after a
-    preview count and a confirmation. Screenshots in light, dark and at phone width."""
+    reload; cancel a running download (its row shows bytes, speed and ETA) from the list; retry a failed job;
+    find a job by search (kept in the URL); open a playlist's entries, each with its status; jump to a job
+    with "/"; bulk-retry the dead letters of one error type after a preview count and a confirmation.
+    Screenshots in light, dark and at phone width."""
     shots = output_dir(request)
     keys = dashboard.keys
     errors = BrowserErrors()
     token = secrets.token_hex(4)
     async with client(dashboard, keys.admin) as api:
-        running = await submit(api, {"job_type": "echo", "sleep_s": 60, "payload": {"what": "to cancel"}})
+        download = await submit(
+            api, {"job_type": "video_download", "url": media_server.url("veryslow/big.mp4")}
+        )
         flaky = await submit(api, {"job_type": "echo", "fail_with": "a flaky upstream", "fail_attempts": 1})
         needle = await submit(api, {"job_type": "echo", "fail_with": f"needle{token} in the haystack"})
         parent = await submit(
-            api,
-            {"job_type": "echo", "then": [{"job_type": "echo"}, {"job_type": "echo", "sleep_s": 0.5}]},
+            api, {"job_type": "playlist_download", "url": media_server.url("feed.rss"), "concurrency": 1}
         )
         dead_body = {
             "job_type": "echo",
@@ -161,7 +166,7 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
             await wait_terminal(api, job["task_id"])
         for child in (await wait_terminal(api, parent["task_id"]))["children"]:
             await wait_terminal(api, child)
-        await wait_for(api, running["task_id"], lambda j: j["status"] == "running")
+        await wait_for(api, download["task_id"], lambda j: (j["progress"]["downloaded_bytes"] or 0) > 0)
 
         async with chromium() as browser:
             async with page_context(browser) as context:
@@ -195,17 +200,20 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                 assert shown.json()["request"]["payload"] == {"from": "the form"}
                 assert shown.json()["owner"] == "tests"
 
-                # Cancel the running job from the list; the row turns "cancelled" by itself.
+                # Cancel the running download from the list; its row shows bytes, speed and ETA meanwhile,
+                # and turns "cancelled" by itself.
                 await open_view(page, dashboard, "#/jobs")
-                row = page.locator(f'#jobs-body tr[data-task="{running["task_id"]}"]')
+                row = page.locator(f'#jobs-body tr[data-task="{download["task_id"]}"]')
                 await row.wait_for(timeout=TIMEOUT_MS)
+                text = f"document.querySelector('tr[data-task=\"{download['task_id']}\"] .progress-text')"
+                await until_true(page, f"(t => /B \\/ .*B\\/s.*ETA/.test(t))({text}?.textContent ?? '')")
                 await page.screenshot(path=shots / "jobs-light.png", full_page=True)
                 await row.locator("[data-action=cancel]").click()
+                await wait_for(api, download["task_id"], lambda j: j["status"] == "cancelled", timeout=20)
                 await page.wait_for_selector(
-                    f'#jobs-body tr[data-task="{running["task_id"]}"][data-status=cancelled]',
+                    f'#jobs-body tr[data-task="{download["task_id"]}"][data-status=cancelled]',
                     timeout=TIMEOUT_MS,
                 )
-                assert (await api.get(f"/jobs/{running['task_id']}/status")).json()["status"] == "cancelled"
 
                 # Retry the failed job from its page: a second attempt, then success.
                 await open_view(page, dashboard, f"#/job/{flaky['task_id']}")
@@ -225,16 +233,22 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                 assert await page.input_value("#f-q") == f"needle{token}"
                 await until_true(page, "document.querySelectorAll('#jobs-body tr[data-task]').length === 1")
 
-                # A parent's children, each with its status; a child links back to its parent.
+                # A playlist's entries, each with its own status; an entry shows its file and links back.
                 await open_view(page, dashboard, f"#/job/{parent['task_id']}")
                 children = page.locator("#children li[data-task]")
                 await children.first.wait_for(timeout=TIMEOUT_MS)
-                assert await children.count() == 2
-                assert await page.locator("#children li .chip[data-status=succeeded]").count() == 2
+                assert await children.count() == 3
+                await until_true(page, "document.querySelectorAll('#children li .chip').length === 3")
+                statuses = await page.eval_on_selector_all(
+                    "#children li .chip", "chips => chips.map(c => c.dataset.status)"
+                )
+                assert statuses == ["succeeded", "succeeded", "failed"]
+                await page.screenshot(path=shots / "playlist-light.png", full_page=True)
                 await children.first.locator("a").click()
                 await page.wait_for_selector(
                     f'#children a[href="#/job/{parent["task_id"]}"]', timeout=TIMEOUT_MS
                 )
+                assert ".mp4" in await page.inner_text("#files")
 
                 # "/" jumps to a job id from anywhere.
                 await page.keyboard.press("/")
