@@ -155,6 +155,19 @@ def test_compose_publishes_the_gateway_and_the_uis_on_loopback_only() -> None:
     assert published == {"gateway", "jaeger", "prometheus", "grafana"}
 
 
+def test_compose_services_export_their_spans_to_jaeger_and_jobs_link_to_its_ui() -> None:
+    """Every mediajobs service sends OTLP/HTTP to the jaeger service; the gateway's `trace_url` template opens
+    a trace in the Jaeger UI on the port compose publishes."""
+    services = compose()["services"]
+    for service in SERVICES:
+        assert compose_env(service)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", service
+    assert "4318" in services["jaeger"]["expose"]
+    (published,) = services["jaeger"]["ports"]
+    host, port, _ = published.split(":")
+    template = GatewaySettings(tracing_ui_url=compose_env("gateway")["TRACING_UI_URL"]).tracing_ui_url
+    assert template == f"http://{host}:{port}/trace/{{trace_id}}"
+
+
 def test_compose_redis_is_private_persistent_and_never_evicts() -> None:
     services, networks = compose()["services"], compose()["networks"]
     redis = services["redis"]

@@ -19,6 +19,7 @@ from tests.support.otlp import OtlpReceiver
 from tools.dev import Supervisor, parse_replicas, process_names
 from tools.devkey import ensure_dev_key
 from tools.localredis import free_port
+from tools.traces import phoenix_ui, tracing_for_dev, write_state
 
 
 def test_a_killed_service_is_restarted(redis_url: str, tmp_path: Path, otlp: OtlpReceiver) -> None:
@@ -58,6 +59,25 @@ def test_task_dev_makes_one_private_admin_key_and_reuses_it(tmp_path: Path) -> N
     assert (entry.owner, entry.role, entry.digest) == ("dev", Role.ADMIN, digest(key))
     again, _, created_again = ensure_dev_key(tmp_path)
     assert (again, created_again) == (key, False)
+
+
+def test_task_dev_exports_nowhere_new_without_a_running_trace_ui_or_against_the_users_otel(
+    tmp_path: Path,
+) -> None:
+    """`task dev` adds no tracing variables when `task traces` is not running (no state file, or one left by a
+    UI that no longer answers) and keeps the user's own OTLP endpoint or switch-off; it says where spans go.
+    (With the UI running: tests/test_trace_ui.py.)"""
+    state = tmp_path / "endpoint.json"
+    env, where = tracing_for_dev({}, state)
+    assert env == {}
+    assert "task traces" in where
+    write_state(phoenix_ui(free_port(), pid=1), state)  # nothing listens there any more
+    assert tracing_for_dev({}, state) == ({}, where)
+    mine = "http://collector.internal:4318"
+    env, where = tracing_for_dev({"OTEL_EXPORTER_OTLP_ENDPOINT": mine}, state)
+    assert (env, where) == ({}, f"traces go to {mine} (your OTEL_EXPORTER_OTLP_ENDPOINT)")
+    assert tracing_for_dev({"OTEL_SDK_DISABLED": "true"}, state)[0] == {}
+    assert tracing_for_dev({"OTEL_TRACES_EXPORTER": "none"}, state)[0] == {}
 
 
 def test_replicas_are_parsed_and_named_apart() -> None:

@@ -122,6 +122,8 @@ async def test_a_download_with_follow_ups_is_one_trace_in_the_local_trace_ui(
     tracing, where = tracing_for_dev({}, state)  # what `task dev` gives its services while the UI runs
     assert tracing == exporter_env(phoenix)
     assert phoenix.ui_url in where
+    assert tracing["OTEL_EXPORTER_OTLP_ENDPOINT"] == phoenix.ui_url  # OTLP/HTTP on the UI's own port
+    assert "OTEL_BSP_MAX_QUEUE_SIZE" not in tracing_for_dev({"OTEL_BSP_MAX_QUEUE_SIZE": "512"}, state)[0]
     env = {**tracing, "OTEL_BSP_SCHEDULE_DELAY": "200"}
     port = free_port()
     cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(tmp_path)), **env)
