@@ -141,6 +141,8 @@ async def test_index_pages_filters_searches_and_counts_thousands_of_jobs(
     assert await _walk(store, JobQuery(tokens=("example", "ca")), 500) == cats
     assert await _walk(store, JobQuery(tokens=("dogs", "cats")), 500) == []
     assert await _walk(store, JobQuery(tokens=("clip", "2994")), 10) == ["t002994"]
+    prefixed = await _walk(store, JobQuery(tokens=("clip", "299")), 10)  # 299, 2990 ... 2999: one union
+    assert prefixed == ["t002997", "t002994", "t002991"]
     disk = await _walk(store, JobQuery(owner="bob", tokens=("space", "devi")), 10)
     assert disk == ["t000009", "t000007", "t000005", "t000003", "t000001"]
     searched = await store.index.counts(JobQuery(tokens=("cats",)))

@@ -16,6 +16,7 @@ a lower bound (`approximate`).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass, replace
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 PREFIX_EXPANSION = 32
 """The last search word also matches as a prefix: of at most this many indexed words starting with it."""
+UNION_LIMIT = 50_000
+"""A prefix's words are merged into one set to walk when they hold at most this many entries together."""
+UNION_TTL_S = 30
 COUNT_SCAN_LIMIT = 10_000
 """Most entries a count with a search text looks at (beyond it the counts are a lower bound)."""
 _CURSOR = re.compile(r"^(?P<score>[0-9][0-9.e+-]{0,40})~(?P<task>[A-Za-z0-9_.:-]{1,128})$")
@@ -94,6 +98,7 @@ class JobIndex:
         self.redis = redis
         self._page: AsyncScript = redis.register_script(lua_source("index_page"))
         self._forget: AsyncScript = redis.register_script(lua_source("index_forget"))
+        self._prune: AsyncScript = redis.register_script(lua_source("index_prune"))
 
     async def page(
         self, query: JobQuery, *, limit: int, after: Cursor | None = None, skip: int = 0, scan_limit: int
@@ -115,6 +120,7 @@ class JobIndex:
                 len(plan.must),
                 keys.JOB_PREFIX,
                 keys.JOB_INDEX,
+                0,
             ],
         )
         ids, score, task_id, exhausted = cast("list[Any]", reply)
@@ -137,17 +143,33 @@ class JobIndex:
         return Counts(counts, sum(counts.values()))
 
     async def _counts_by_walk(self, query: JobQuery) -> Counts:
-        unfiltered = replace(query, status=None)
-        found = await self.page(unfiltered, limit=COUNT_SCAN_LIMIT, scan_limit=COUNT_SCAN_LIMIT)
+        """Counts of a search: a walk (in Redis) over at most `COUNT_SCAN_LIMIT` entries, each matching one
+        counted by the status set that holds it."""
         counts = {status.value: 0 for status in JobStatus}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for task_id in found.task_ids:
-                pipe.hget(keys.job(task_id), "status")
-            statuses: list[str | None] = await pipe.execute()
-        for status in statuses:
-            if status in counts:
-                counts[status] += 1
-        return Counts(counts, sum(counts.values()), approximate=found.cursor is not None)
+        plan = await self._plan(replace(query, status=None))
+        if plan is None:
+            return Counts(counts, 0)
+        facet = keys.facet(query.owner, job_type=query.job_type, queue=query.queue)
+        statuses = [keys.status_index(facet, status.value) for status in JobStatus]
+        reply = await self._page(
+            keys=[plan.driver, *plan.must, *plan.any_of, *statuses],
+            args=[
+                _bound(query.until, "+inf"),
+                _bound(query.since, "-inf"),
+                "",
+                "",
+                0,
+                COUNT_SCAN_LIMIT,
+                COUNT_SCAN_LIMIT,
+                len(plan.must),
+                keys.JOB_PREFIX,
+                keys.JOB_INDEX,
+                len(statuses),
+            ],
+        )
+        numbers, _score, _task_id, exhausted = cast("list[Any]", reply)
+        counts = {status.value: int(n) for status, n in zip(JobStatus, numbers, strict=True)}
+        return Counts(counts, sum(counts.values()), approximate=exhausted != "1")
 
     async def forget(self, task_ids: list[str]) -> int:
         """Drop the index entries of those of `task_ids` whose record has gone; returns how many."""
@@ -155,20 +177,18 @@ class JobIndex:
             return 0
         return int(await self._forget(args=[keys.JOB_PREFIX, keys.JOB_INDEX, *task_ids]))
 
-    async def prune(self, batch: int = 500) -> int:
-        """Drop the entries of every job whose record has expired (a walk over the global index)."""
+    async def prune(self, batch: int = 1000) -> int:
+        """Drop the entries of every job whose record has expired: a walk over the global index, `batch`
+        entries per script call (each a short, bounded step in Redis)."""
         removed = 0
-        cursor = 0
+        rank = 0
         while True:
-            cursor, entries = await self.redis.zscan(keys.JOB_INDEX, cursor, count=batch)
-            ids = [str(member) for member, _score in entries]
-            if ids:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for task_id in ids:
-                        pipe.exists(keys.job(task_id))
-                    exists: list[int] = await pipe.execute()
-                removed += await self.forget([t for t, ok in zip(ids, exists, strict=True) if not ok])
-            if cursor == 0:
+            looked, dropped = cast(
+                "list[int]", await self._prune(args=[keys.JOB_PREFIX, keys.JOB_INDEX, rank, batch])
+            )
+            removed += int(dropped)
+            rank += int(looked) - int(dropped)
+            if int(looked) < batch:
                 return removed
 
     @staticmethod
@@ -182,6 +202,22 @@ class JobIndex:
             except KeyError:
                 return False
         return True
+
+    async def _union(self, word_sets: list[str]) -> str | None:
+        """The words a prefix expands to, as one short-lived sorted set (so that a rare prefix can drive the
+        walk); None when together they are too large to be worth it (then each entry is tested)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in word_sets:
+                pipe.zcard(key)
+            sizes: list[int] = await pipe.execute()
+        if sum(sizes) > UNION_LIMIT:
+            return None
+        union = keys.search_union(_digest(word_sets))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zunionstore(union, word_sets, aggregate="MIN")
+            pipe.expire(union, UNION_TTL_S)
+            await pipe.execute()
+        return union
 
     async def _plan(self, query: JobQuery) -> _Plan | None:
         """The sets to walk and test, the smallest one walked; None when nothing can match."""
@@ -210,7 +246,11 @@ class JobIndex:
             if len(expanded) == 1:
                 exact += expanded
             else:
-                any_of = expanded
+                union = await self._union(expanded)
+                if union is None:
+                    any_of = expanded
+                else:
+                    exact.append(union)
         candidates = [facet, *exact]
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in candidates:
@@ -220,6 +260,10 @@ class JobIndex:
             return None
         driver = candidates[sizes.index(min(sizes))]
         return _Plan(driver, [k for k in candidates if k != driver], any_of)
+
+
+def _digest(names: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:32]
 
 
 def _bound(value: float | None, default: str) -> str:

@@ -124,6 +124,11 @@ def search_token(token: str) -> str:
     return TOKEN_PREFIX + token
 
 
+def search_union(digest: str) -> str:
+    """Short-lived sorted set: the union of the words a search prefix expands to (`digest` names them)."""
+    return f"{PREFIX}:jobs:word-union:{digest}"
+
+
 def queue_waits(queue: str) -> str:
     """Capped list of recent waits (queued to started, seconds) on one queue, for the janitor's samples."""
     return f"{PREFIX}:stats:waits:{queue}"
