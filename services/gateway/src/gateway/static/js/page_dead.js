@@ -7,6 +7,7 @@ import { jobTypes, subject } from "./page_jobs.js";
 import { canAct, problemBox } from "./widgets.js";
 
 const LIMIT = 200;
+const BATCH = 1000; // the gateway's bound per bulk call
 
 export function render(root, ctx) {
   const { me } = ctx;
@@ -171,8 +172,15 @@ export function render(root, ctx) {
         `All that match ${what}.${verb === "purge" ? " They are removed for good." : ""}`, `${verb === "retry" ? "Retry" : "Purge"} ${count}`);
       if (!ok) return;
       if (bulkApi) {
-        const answer = await api(`/jobs/dead/${verb}`, { method: "POST", body: { filter: filter(), dry_run: false } });
-        toast(`${verb === "retry" ? "Retried" : "Purged"} ${answer[verb === "retry" ? "retried" : "purged"]} of ${answer.matched}`);
+        // The gateway takes at most 1000 per call: repeat while whole batches go through.
+        let total = 0;
+        for (let round = 0; round < 100; round += 1) {
+          const answer = await api(`/jobs/dead/${verb}`, { method: "POST", body: { filter: filter(), dry_run: false } });
+          const n = answer[verb === "retry" ? "retried" : "purged"];
+          total += n;
+          if (n < BATCH || n === 0) break;
+        }
+        toast(`${verb === "retry" ? "Retried" : "Purged"} ${total} of ${count}`);
         selected.clear();
         load();
       } else {

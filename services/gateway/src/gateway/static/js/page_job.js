@@ -108,9 +108,12 @@ export function render(root, ctx) {
     for (const c of found) if (c) childState.set(c.task_id, c);
   }
 
+  let newer = null; // this job as the stream reported it while a load was under way
   async function load() {
+    newer = null;
     try {
-      job = await api(`/jobs/${taskId}/status`);
+      const answer = await api(`/jobs/${taskId}/status`);
+      job = newer || answer;
       if (job.children.length) await loadChildren(job);
       await loadItems(job);
       draw();
@@ -203,6 +206,7 @@ export function render(root, ctx) {
 
   function onEvent({ job: changed }) {
     if (changed.task_id === taskId) {
+      newer = changed;
       const before = job;
       job = changed;
       const bar = body.querySelector("#job-progress");

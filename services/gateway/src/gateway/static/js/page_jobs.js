@@ -100,8 +100,10 @@ export function render(root, ctx) {
   }
 
   let loading = 0;
+  const fresh = new Map(); // jobs the stream reported while a load was under way: newer than its answer
   async function load() {
     const mine = ++loading;
+    fresh.clear();
     const params = { ...listParams(p), limit: PAGE_SIZE, cursor: p.cursor, offset: p.offset };
     try {
       const [page, counts, types] = await Promise.all([
@@ -114,7 +116,8 @@ export function render(root, ctx) {
       renderTabs(counts);
       fillSelects(types ? types.map((t) => t.name) : [...new Set(page.jobs.map((j) => j.job_type))], page.queues, Boolean(types));
       rows.clear();
-      clear(tbody, page.jobs.map((job) => { const tr = row(job); rows.set(job.task_id, tr); return tr; }));
+      const jobs = page.jobs.map((job) => fresh.get(job.task_id) || job);
+      clear(tbody, jobs.map((job) => { const tr = row(job); rows.set(job.task_id, tr); return tr; }));
       if (!page.jobs.length) tbody.append(h("tr", {}, h("td.empty", { colspan: cols.length }, "No jobs match.")));
       renderPager(page);
     } catch (error) {
@@ -161,6 +164,7 @@ export function render(root, ctx) {
   }
 
   function onEvent({ kind, job }) {
+    fresh.set(job.task_id, job);
     const old = rows.get(job.task_id);
     if (old && old.dataset.status === job.status && old.dataset.cancel === String(Boolean(job.cancel_requested))) {
       // Only the progress moved: replace that cell alone, so buttons under the pointer stay put.

@@ -39,8 +39,8 @@ export function render(root, ctx) {
       clear(message);
       clear(tbody, found.length ? found.map((w) => h("tr", { "data-service": w.service },
         h("td", {}, h("strong", {}, w.service), w.replica !== undefined && w.replica !== null ? h("span.muted", {}, ` #${w.replica}`) : null),
-        h("td.mono.small.hide-sm", {}, w.consumer || ""),
-        h("td", {}, w.queue || ""),
+        h("td.mono.small.hide-sm", {}, w.consumer || w.instance || ""),
+        h("td", {}, w.queue || h("span.muted", {}, "–")),
         h("td.small.muted.hide-sm", {}, [w.host, w.pid].filter(Boolean).join(" / ")),
         h("td", {}, (w.running || []).length
           ? (w.running || []).map((id) => h("a.id", { href: `#/job/${id}`, title: id }, shortId(id), " "))
