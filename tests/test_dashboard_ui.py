@@ -274,11 +274,27 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                 still_dead = (await wait_terminal(api, other_dead["task_id"]))["dead"]
                 assert still_dead  # another error type: not part of the bulk retry
 
+                # Purge a selection (here: the one left), after a confirmation; its record is gone.
+                await open_view(page, dashboard, "#/dead")
+                other_row = page.locator(f'#dead-body tr[data-task="{other_dead["task_id"]}"]')
+                await other_row.wait_for(timeout=TIMEOUT_MS)
+                assert await page.locator("#dead-body tr[data-task]").count() == 1
+                await other_row.locator("input[type=checkbox]").check()
+                await page.click("#purge-selected")
+                await page.wait_for_selector("#confirm[open]", timeout=TIMEOUT_MS)
+                assert "1 dead letter" in await page.inner_text("#confirm-title")
+                await page.click("#confirm-ok")
+                await page.wait_for_selector("#dead-body td.empty", timeout=TIMEOUT_MS)
+                assert (await api.get(f"/jobs/{other_dead['task_id']}/status")).status_code == 404
+
                 await open_view(page, dashboard, "#/queues")
                 await page.wait_for_selector("#queues .queue[data-queue=default]", timeout=TIMEOUT_MS)
                 await page.screenshot(path=shots / "queues-light.png", full_page=True)
                 await open_view(page, dashboard, "#/workers")
-                await page.wait_for_selector("#workers-body tr[data-service=janitor]", timeout=TIMEOUT_MS)
+                for service in ("janitor", "downloader"):
+                    await page.wait_for_selector(
+                        f"#workers-body tr[data-service={service}]", timeout=TIMEOUT_MS
+                    )
                 await page.screenshot(path=shots / "workers-light.png", full_page=True)
                 await open_view(page, dashboard, "#/submit")
                 await page.wait_for_selector("#submit-form", timeout=TIMEOUT_MS)

@@ -129,7 +129,9 @@ export function render(root, ctx) {
       h("td.small.muted.nowrap.hide-sm", {}, ago(job.finished_at)),
       h("td.actions", {}, acts ? [
         h("button.btn.small", { type: "button", "data-action": "retry", onclick: () => act("retry", [job.task_id]) }, "Retry"),
-        admin && bulkApi ? h("button.btn.small.danger", { type: "button", "data-action": "purge", onclick: () => act("purge", [job.task_id]) }, "Purge") : null,
+        admin && bulkApi ? h("button.btn.small.danger", { type: "button", "data-action": "purge", onclick: async () => {
+          if (await confirmDialog("Purge this dead letter?", `${job.task_id} is removed for good, with its record.`, "Purge")) act("purge", [job.task_id]);
+        } }, "Purge") : null,
       ] : null))));
   }
 

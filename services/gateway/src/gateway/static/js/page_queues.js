@@ -42,7 +42,7 @@ function card(q) {
       stat("consumers", q.consumers, "consumers"), stat("live workers", q.workers ?? "–", "workers"),
       stat("oldest wait", q.oldest_waiting_s ? fmtDuration(q.oldest_waiting_s) : "0", "oldest")),
     q.samples
-      ? h("div.grid.sparks", {},
+      ? h("div.sparks", {},
         spark(q.samples, "lag", "Waiting", String),
         spark(q.samples, "throughput_per_min", "Throughput /min", (v) => v.toFixed(v < 10 ? 1 : 0)),
         spark(q.samples, "wait_p50_s", "Wait p50", fmtDuration))

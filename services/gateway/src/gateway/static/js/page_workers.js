@@ -22,10 +22,12 @@ async function workers() {
 
 export function render(root, ctx) {
   const tbody = h("tbody", { id: "workers-body" });
+  const summary = h("div.summary", { id: "workers-summary" });
   const message = h("div");
   root.append(
     h("div.page-head", {}, h("h1", {}, "Workers"), h("span.spacer"), h("span.small.muted", {}, "refreshed every 5 s")),
     message,
+    summary,
     h("div.panel", {}, h("div.table-wrap", {}, h("table", {},
       h("thead", {}, h("tr", {}, ["Service", "Consumer", "Queue", "Host / pid", "Running", "Last heartbeat"].map((c, i) => h(`th${i === 1 || i === 3 ? ".hide-sm" : ""}`, {}, c)))),
       tbody))));
@@ -37,6 +39,14 @@ export function render(root, ctx) {
     try {
       const found = await workers();
       clear(message);
+      const services = new Set(found.map((w) => w.service));
+      const running = found.reduce((n, w) => n + (w.running || []).length, 0);
+      const gone = found.filter((w) => w.alive === false).length;
+      clear(summary,
+        h("span", {}, h("strong", {}, String(services.size)), ` service${services.size === 1 ? "" : "s"}`),
+        h("span", {}, h("strong", {}, String(found.length)), ` replica${found.length === 1 ? "" : "s"}`),
+        h("span", {}, h("strong", {}, String(running)), ` job${running === 1 ? "" : "s"} running`),
+        gone ? h("span.warn", {}, `${gone} without a live process`) : null);
       clear(tbody, found.length ? found.map((w) => h("tr", { "data-service": w.service },
         h("td", {}, h("strong", {}, w.service), w.replica !== undefined && w.replica !== null ? h("span.muted", {}, ` #${w.replica}`) : null),
         h("td.mono.small.hide-sm", {}, w.consumer || w.instance || ""),
