@@ -17,7 +17,7 @@ import pytest
 
 from gateway.dashboard_files import confined_file
 from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
-from tests.jobs import submit, wait_for, wait_terminal
+from tests.jobs import status, submit, wait_for, wait_terminal
 from tests.support.browser import chromium, output_dir, page_context
 from tests.support.httpserver import MediaServer
 from tests.support.otlp import OtlpReceiver
@@ -61,17 +61,20 @@ class BrowserErrors:
 async def dashboard(
     redis_url: str, otlp: OtlpReceiver, api_keys: ApiKeys, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Dashboard]:
-    """A gateway (with the test keys), a janitor (runs echo jobs) and a downloader, on a Redis database of
-    their own."""
+    """A gateway (with the test keys), a janitor (runs echo jobs), a downloader and imaging, on a Redis
+    database of their own."""
     folder = tmp_path_factory.mktemp("dashboard")
     async with private_cluster(redis_url, DASHBOARD_DB, folder / "media", otlp) as cluster:
         port = free_port()
         cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(folder)))
         cluster.start("janitor")
         cluster.start("downloader")
+        cluster.start("imaging")
         url = f"http://127.0.0.1:{port}"
         try:
-            await asyncio.to_thread(wait_until_ready, url, {"janitor", "downloader"}, api_keys.admin)
+            await asyncio.to_thread(
+                wait_until_ready, url, {"janitor", "downloader", "imaging"}, api_keys.admin
+            )
         except RuntimeError:
             raise RuntimeError(cluster.logs()) from None
         yield Dashboard(url, api_keys)
@@ -155,11 +158,19 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
             "retry": {"max_attempts": 1},
         }
         dead = [await submit(api, {**dead_body, "payload": {"n": i}}) for i in range(3)]
+        clip = await submit(
+            api,
+            {
+                "job_type": "video_download",
+                "url": media_server.url("clip.mp4"),
+                "then": [{"job_type": "thumbnail", "sizes": [160]}],
+            },
+        )
         other_dead = await submit(
             api,
             {"job_type": "echo", "fail_with": "boom", "fail_kind": "unknown", "retry": {"max_attempts": 1}},
         )
-        for job in [flaky, needle, parent, *dead, other_dead]:
+        for job in [flaky, needle, parent, *dead, other_dead, clip]:
             await wait_terminal(api, job["task_id"])
         for child in (await wait_terminal(api, parent["task_id"]))["children"]:
             await wait_terminal(api, child)
@@ -248,6 +259,17 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                     f'#children a[href="#/job/{parent["task_id"]}"]', timeout=TIMEOUT_MS
                 )
                 assert ".mp4" in await page.inner_text("#files")
+
+                # A download's follow-up thumbnail, previewed on the follow-up's page.
+                (thumb_id,) = (await status(api, clip["task_id"]))["children"]
+                await wait_terminal(api, thumb_id)
+                await open_view(page, dashboard, f"#/job/{clip['task_id']}")
+                await page.wait_for_selector(
+                    f'#children li[data-task="{thumb_id}"] .chip', timeout=TIMEOUT_MS
+                )
+                await open_view(page, dashboard, f"#/job/{thumb_id}")
+                await until_true(page, "document.querySelector('#files img.thumb')?.naturalWidth === 160")
+                await page.screenshot(path=shots / "thumbnail-light.png", full_page=True)
 
                 # "/" jumps to a job id from anywhere.
                 await page.keyboard.press("/")

@@ -9,19 +9,29 @@ import { jobActions, liveSwitch, problemBox } from "./widgets.js";
 const IMAGE = /\.(jpe?g|png|webp|gif|avif)$/i;
 const MAX_CHILDREN = 100;
 
-/** Every {path, size} object in a result (downloads, their extras, imaging outputs). */
+/** Every file a result names: objects with a `path` (downloads, their extras, imaging outputs), one entry per
+ * path with what is known of it (size or bytes, width and height, kind or format). */
 function files(result) {
-  const found = [];
+  const byPath = new Map();
   const stack = [result];
   while (stack.length) {
-    const item = stack.pop();
+    const item = stack.shift();
     if (Array.isArray(item)) stack.push(...item);
     else if (item && typeof item === "object") {
-      if (typeof item.path === "string") found.push(item);
+      if (typeof item.path === "string") {
+        const known = byPath.get(item.path) || {};
+        byPath.set(item.path, {
+          path: item.path,
+          size: item.size ?? item.bytes ?? known.size,
+          width: item.width ?? known.width,
+          height: item.height ?? known.height,
+          kind: item.kind || item.format || item.ext || known.kind,
+        });
+      }
       stack.push(...Object.values(item).filter((v) => v && typeof v === "object"));
     }
   }
-  return found.reverse();
+  return [...byPath.values()];
 }
 
 /** The attempts timeline: the server's attempt_log, or (older gateways) what the error history tells. */
@@ -80,7 +90,7 @@ function fileList(job) {
     return h("div.file", {},
       IMAGE.test(f.path) ? h("img.thumb", { src: url, alt: f.path, loading: "lazy" }) : null,
       h("div", {}, h("div.mono.small", {}, f.path),
-        h("div.small.muted", {}, [f.kind || f.ext, f.size !== undefined ? fmtBytes(f.size) : null, f.width && f.height ? `${f.width}×${f.height}` : null].filter(Boolean).join(" · "))));
+        h("div.small.muted", {}, [f.kind, f.size !== undefined ? fmtBytes(f.size) : null, f.width && f.height ? `${f.width}×${f.height}` : null].filter(Boolean).join(" · "))));
   }));
 }
 
