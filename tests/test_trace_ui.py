@@ -45,8 +45,9 @@ Spans = list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TraceUi]:
-    """Phoenix as `task traces` runs it, on free ports with its own (empty) working directory."""
+def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TraceUiProcess]:
+    """Phoenix as `task traces` runs it, on free ports with its own (empty) working directory; started, not
+    yet healthy (it takes 15-60 s: the test starts the services meanwhile)."""
     try:
         python = ensure_phoenix(timeout=INSTALL_TIMEOUT_S)
     except TraceUiError as exc:
@@ -59,7 +60,7 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TraceUi]:
     )
     server.start()
     try:
-        yield server.wait_healthy()
+        yield server
     finally:
         server.stop()
 
@@ -110,27 +111,29 @@ async def _drag(page: Page, handle: Locator, dx: float) -> None:
 
 @pytest.mark.timeout(INSTALL_TIMEOUT_S + 240)
 async def test_a_download_with_follow_ups_is_one_trace_in_the_local_trace_ui(
-    phoenix: TraceUi,
+    phoenix: TraceUiProcess,
     cluster: Cluster,
     media_server: MediaServer,
     api_keys: ApiKeys,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    state = tmp_path / "endpoint.json"
-    write_state(phoenix, state)
-    tracing, where = tracing_for_dev({}, state)  # what `task dev` gives its services while the UI runs
-    assert tracing == exporter_env(phoenix)
-    assert phoenix.ui_url in where
-    assert tracing["OTEL_EXPORTER_OTLP_ENDPOINT"] == phoenix.ui_url  # OTLP/HTTP on the UI's own port
-    assert "OTEL_BSP_MAX_QUEUE_SIZE" not in tracing_for_dev({"OTEL_BSP_MAX_QUEUE_SIZE": "512"}, state)[0]
-    env = {**tracing, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+    env = {**exporter_env(phoenix.ui), "OTEL_BSP_SCHEDULE_DELAY": "200"}
     port = free_port()
     cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(tmp_path)), **env)
     for service in ("downloader", "metadata", "imaging"):
         cluster.start(service, **env)
     api_url = f"http://127.0.0.1:{port}"
     wait_until_ready(api_url, SERVICES - {"gateway"}, api_keys.admin)
+    ui = await asyncio.to_thread(phoenix.wait_healthy)
+
+    state = tmp_path / "endpoint.json"
+    write_state(ui, state)
+    tracing, where = tracing_for_dev({}, state)  # what `task dev` gives its services while the UI runs
+    assert tracing == exporter_env(ui)
+    assert ui.ui_url in where
+    assert tracing["OTEL_EXPORTER_OTLP_ENDPOINT"] == ui.ui_url  # OTLP/HTTP on the UI's own port
+    assert "OTEL_BSP_MAX_QUEUE_SIZE" not in tracing_for_dev({"OTEL_BSP_MAX_QUEUE_SIZE": "512"}, state)[0]
 
     async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=bearer(api_keys.admin)) as api:
         parent = await submit(
@@ -155,7 +158,7 @@ async def test_a_download_with_follow_ups_is_one_trace_in_the_local_trace_ui(
     def complete(spans: Spans) -> bool:
         return _services(spans) >= SERVICES and bool(_ytdlp(spans)) and not _orphans(spans)
 
-    spans = await _trace_spans(phoenix, trace_id, complete, timeout=30)
+    spans = await _trace_spans(ui, trace_id, complete, timeout=30)
     (output_dir(request) / "spans.json").write_text(json.dumps(spans, indent=1))
     assert {span["context"]["trace_id"] for span in spans} == {trace_id}
     assert _services(spans) >= SERVICES, sorted({(s["name"], str(s["attributes"])) for s in spans})
@@ -164,7 +167,7 @@ async def test_a_download_with_follow_ups_is_one_trace_in_the_local_trace_ui(
     assert roots[0]["attributes"]["service.name"] == "gateway"
     assert not _orphans(spans)
 
-    url = phoenix.link(trace_id)
+    url = ui.link(trace_id)
     screenshot = output_dir(request) / "trace.png"
     # tall enough for the whole tree (one row per span), so that every service's part is in the picture
     async with chromium() as browser, page_context(browser, width=1440, height=1800) as context:
