@@ -323,9 +323,14 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                 await page.screenshot(path=shots / "submit-light.png", full_page=True)
 
             async with page_context(browser, scheme="dark") as context:
+                slow = await submit(
+                    api, {"job_type": "video_download", "url": media_server.url("veryslow/big.mp4")}
+                )
                 page = await log_in(context, dashboard, keys.admin, errors)
-                await page.wait_for_selector("#jobs-body tr[data-task]", timeout=TIMEOUT_MS)
+                text = f"document.querySelector('tr[data-task=\"{slow['task_id']}\"] .progress-text')"
+                await until_true(page, f"(t => /B \\/ .*B\\/s.*ETA/.test(t))({text}?.textContent ?? '')")
                 await page.screenshot(path=shots / "jobs-dark.png", full_page=True)
+                assert (await api.post(f"/jobs/{slow['task_id']}/cancel")).status_code == 202
                 await open_view(page, dashboard, f"#/job/{flaky['task_id']}")
                 await page.wait_for_selector("#attempts", timeout=TIMEOUT_MS)
                 await page.screenshot(path=shots / "job-dark.png", full_page=True)

@@ -68,13 +68,13 @@ async def root() -> RedirectResponse:
     return RedirectResponse("/ui/", status_code=308)
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def index() -> FileResponse:
     """The dashboard's one HTML page; the modules route between its views by the URL's fragment."""
     return _page(STATIC / "index.html")
 
 
-@router.get("/static/{name:path}", response_model=None)
+@router.api_route("/static/{name:path}", methods=["GET", "HEAD"], response_model=None)
 async def asset(name: str) -> Response:
     path = ASSETS.get(name)
     if path is None:
