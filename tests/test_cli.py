@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -244,3 +246,98 @@ def test_submit_wait_draws_a_progress_bar_on_a_terminal(
     assert "%" in captured
     assert "slept" in captured
     assert "succeeded" in captured
+
+
+def test_ls_searches_and_filters_and_dead_purge_asks_first(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    word = f"cli{uuid.uuid4().hex[:10]}"
+    dying = [
+        "--set",
+        f"fail_with=gone {word}",
+        "--set",
+        "fail_kind=transient",
+        "--set",
+        "retry.max_attempts=1",
+    ]
+    failed = mediajobs(stack, api_keys.alice_submit, "submit", "echo", *dying, "--wait", cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    task_id = failed.stdout.split()[0]
+
+    found = mediajobs(
+        stack, api_keys.alice_read, "ls", "--search", f"GONE {word}", "-o", "json", cwd=tmp_path
+    )
+    assert found.returncode == 0, found.stderr
+    assert [job["task_id"] for job in json.loads(found.stdout)] == [task_id]
+    narrowed = ["ls", "-q", word, "--queue", "default", "--since", "2020-01-01T00:00:00Z", "-o", "json"]
+    assert len(json.loads(mediajobs(stack, api_keys.alice_read, *narrowed, cwd=tmp_path).stdout)) == 1
+    later = ["ls", "-q", word, "--since", "2999-01-01T00:00:00Z", "-o", "json"]
+    assert json.loads(mediajobs(stack, api_keys.alice_read, *later, cwd=tmp_path).stdout) == []
+    assert (
+        json.loads(mediajobs(stack, api_keys.bob_submit, "ls", "-q", word, "-o", "json", cwd=tmp_path).stdout)
+        == []
+    )
+    bad = mediajobs(stack, api_keys.alice_read, "ls", "--since", "last tuesday", cwd=tmp_path)
+    assert bad.returncode == 6
+    assert "422" in bad.stderr
+
+    purge = ["dead", "--purge", "--filter", "EchoFlaky", "--search", word]
+    refused = mediajobs(stack, api_keys.alice_submit, *purge, "--yes", cwd=tmp_path)
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    declined = run_cli(purge, cli_env(stack, api_keys.admin), tmp_path, stdin="n\n")
+    assert declined.returncode == 1
+    assert "Delete these 1 jobs?" in declined.stdout
+    purged = mediajobs(stack, api_keys.admin, *purge, "--yes", cwd=tmp_path)
+    assert purged.returncode == 0, purged.stderr
+    assert "purged 1 of 1" in purged.stdout
+    assert mediajobs(stack, api_keys.alice_read, "get", task_id, cwd=tmp_path).returncode == 4
+
+
+def test_watch_follows_a_job_to_its_end_and_exits_with_its_outcome(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    headers = bearer(api_keys.alice_submit)
+    ok = httpx.post(
+        f"{stack.api_url}/jobs/submit", json={"job_type": "echo", "sleep_s": 5}, headers=headers, timeout=10
+    ).json()
+    watched = mediajobs(stack, api_keys.alice_read, "watch", ok["task_id"], cwd=tmp_path)
+    assert watched.returncode == 0, watched.stderr
+    assert f"{ok['task_id']} succeeded" in watched.stdout
+    assert "slept" in watched.stdout  # progress lines while it ran
+    bad = httpx.post(
+        f"{stack.api_url}/jobs/submit",
+        json={"job_type": "echo", "fail_with": "nope"},
+        headers=headers,
+        timeout=10,
+    ).json()
+    failed = mediajobs(stack, api_keys.alice_read, "watch", bad["task_id"], cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "EchoFailed: nope" in failed.stderr
+
+
+def test_queues_interval_redraws_until_interrupted(stack: Stack, api_keys: ApiKeys, tmp_path: Path) -> None:
+    leader, follower = os.openpty()
+    try:
+        with subprocess.Popen(
+            [*CLI, "queues", "-i", "0.3"],
+            env=cli_env(stack, api_keys.admin, TERM="xterm-256color"),
+            cwd=tmp_path,
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+        ) as proc:
+            os.close(follower)
+            captured = b""
+            deadline = time.monotonic() + 30
+            while captured.count(b"video_downloads") < 3 and time.monotonic() < deadline:
+                ready, _, _ = select.select([leader], [], [], 0.2)
+                if ready:
+                    captured += os.read(leader, 65536)
+            proc.send_signal(signal.SIGINT)
+            captured += read_until_exit(leader, proc, timeout=10)
+            assert proc.wait(timeout=10) == 0, captured
+    finally:
+        os.close(leader)
+    text = captured.decode(errors="replace")
+    assert text.count("video_downloads") >= 3  # redrawn, not printed once
+    assert "default" in text

@@ -14,55 +14,51 @@ from mediajobs_cli.exit_codes import ExitCode
 from mediajobs_cli.session import current
 
 
-def _matching(letters: list[Json], error_type: str | None) -> list[Json]:
-    if error_type is None:
-        return letters
-    return [
-        letter
-        for letter in letters
-        if (letter["job"].get("error") or {}).get("type") == error_type or letter["reason"] == error_type
-    ]
-
-
-def _retry_each(api: Api, letters: list[Json]) -> list[str]:
-    """Retry every letter's job; the messages of those refused."""
-    refused = []
-    for letter in letters:
-        task_id = letter["job"]["task_id"]
-        try:
-            api.request("POST", f"/jobs/{task_id}/retry")
-        except ApiError as exc:
-            refused.append(f"{task_id}: {exc}")
-    return refused
-
-
 def dead(
     ctx: typer.Context,
     retry_all: Annotated[bool, typer.Option("--retry-all", help="Retry every matching one.")] = False,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Delete every matching one and its job record (admin key).")
+    ] = False,
     error_type: Annotated[
         str | None, typer.Option("--filter", "-f", help="Only this error type (or reason, e.g. WorkerLost).")
     ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before retrying.")] = False,
+    search: Annotated[
+        str | None, typer.Option("--search", "-q", help="Only those whose URL/title/error match.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before acting.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 1000,
 ) -> None:
-    """List jobs that ran out of attempts; --retry-all runs them again (after a preview and a yes)."""
+    """List jobs that ran out of attempts; --retry-all runs them again, --purge deletes them (each after a
+    preview and a yes; at most 1000 per call)."""
+    if retry_all and purge:
+        raise typer.BadParameter("choose --retry-all or --purge", param_hint="--purge")
     session = current(ctx)
+    params = {"limit": limit, "error_type": error_type, "q": search}
     with session.api() as api:
-        letters = _matching(api.json("GET", "/jobs/dead", params={"limit": limit}), error_type)
-        if not retry_all:
+        letters: list[Json] = api.json(
+            "GET", "/jobs/dead", params={k: v for k, v in params.items() if v is not None}
+        )
+        if not retry_all and not purge:
             session.out.print(render.dead_table(letters))
             return
         if not letters:
             session.out.print("no dead letters match")
             return
         session.out.print(render.dead_table(letters))
+        verb = "Retry" if retry_all else "Delete"
         if not yes:
-            typer.confirm(f"Retry these {len(letters)} jobs?", abort=True)
-        refused = _retry_each(api, letters)
-    session.out.print(f"retried {len(letters) - len(refused)} of {len(letters)}")
-    for message in refused:
-        session.err.print(message, markup=False)
-    if refused:
+            typer.confirm(f"{verb} these {len(letters)} jobs?", abort=True)
+        ids = [letter["job"]["task_id"] for letter in letters]
+        if retry_all:
+            outcome = api.json("POST", "/jobs/dead/retry", json={"task_ids": ids})
+            done, word = int(outcome["retried"]), "retried"
+        else:
+            outcome = api.json("POST", "/jobs/dead/purge", json={"task_ids": ids})
+            done, word = int(outcome["purged"]), "purged"
+    session.out.print(f"{word} {done} of {len(letters)}")
+    if done < len(letters):
+        session.err.print(f"{len(letters) - done} were not {word} (retried, purged or gone meanwhile)")
         raise typer.Exit(ExitCode.API_ERROR)
 
 

@@ -80,12 +80,29 @@ def ls(
     status: Annotated[str | None, typer.Option(help="queued, running, retrying, succeeded, …")] = None,
     job_type: Annotated[str | None, typer.Option("--type", "-t", help="Only this job type.")] = None,
     owner: Annotated[str | None, typer.Option(help="Only this owner's jobs (admin keys).")] = None,
+    queue: Annotated[str | None, typer.Option(help="Only this queue's jobs.")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-q", help="Words of the URL, title or error (all must match).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Created at or after (ISO-8601, e.g. 2026-12-01T10:00Z).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Created at or before (ISO-8601).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 50,
     output: OutputOption = Output.table,
 ) -> None:
     """List jobs, newest first."""
     session = current(ctx)
-    params = {"status": status, "job_type": job_type, "owner": owner, "limit": limit}
+    params = {
+        "status": status,
+        "job_type": job_type,
+        "owner": owner,
+        "queue": queue,
+        "q": search,
+        "since": since,
+        "until": until,
+        "limit": limit,
+    }
     with session.api() as api:
         listing = api.json("GET", "/jobs/list", params={k: v for k, v in params.items() if v is not None})
     if output is Output.json:
