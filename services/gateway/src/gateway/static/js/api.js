@@ -37,18 +37,3 @@ export async function api(path, { method = "GET", body, params, quiet401 = false
   }
   return data;
 }
-
-/** A 404/405 from the router itself (the endpoint does not exist here), not from a route saying "no such job". */
-export function isMissingRoute(error) {
-  return error instanceof ApiError && (error.status === 405 || (error.status === 404 && error.body?.detail === "Not Found"));
-}
-
-/** Like api(), but an endpoint the gateway does not have (404/405) answers `fallback` instead of failing. */
-export async function optional(path, fallback, options) {
-  try {
-    return await api(path, options);
-  } catch (error) {
-    if (error instanceof ApiError && isMissingRoute(error)) return fallback;
-    throw error;
-  }
-}

@@ -1,6 +1,7 @@
 // One multiplexed event stream for the whole page (GET /jobs/stream, Server-Sent Events): every change of any
 // job in the caller's scope arrives as `event: job` with {kind, job}. Views subscribe and unsubscribe; the
-// stream can be paused and resumed. Where the gateway has no /jobs/stream, views are told to poll instead.
+// stream can be paused and resumed. Where the stream cannot be opened (a 429: this key already holds as many
+// streams as the gateway allows), views poll instead.
 
 const listeners = new Set();
 const stateListeners = new Set();
@@ -26,7 +27,7 @@ function open() {
   });
   source.addEventListener("error", () => {
     if (source && source.readyState === EventSource.CLOSED) {
-      // Failed outright (e.g. 404 without the endpoint, 401, 429): no automatic reconnect.
+      // Refused outright (429, 401): the browser will not reconnect by itself.
       source = null;
       setState(everOpened ? "off" : "unavailable");
       if (everOpened) setTimeout(open, 3000);

@@ -1,7 +1,7 @@
 // Dead letters: grouped by error type; retry or purge one, a selection, or all that match the filter (after a
 // dry-run count and a confirmation).
 
-import { api, isMissingRoute } from "./api.js";
+import { api } from "./api.js";
 import { ago, clear, confirmDialog, h, shortId, toast } from "./dom.js";
 import { jobTypes, subject } from "./page_jobs.js";
 import { canAct, problemBox } from "./widgets.js";
@@ -16,7 +16,6 @@ export function render(root, ctx) {
   const acts = canAct(me);
   const selected = new Set();
   let letters = [];
-  let bulkApi = true; // the gateway has /jobs/dead/summary and the bulk endpoints
 
   const groups = h("div.groups", { id: "dead-groups" });
   const tbody = h("tbody", { id: "dead-body" });
@@ -68,19 +67,11 @@ export function render(root, ctx) {
   async function load() {
     try {
       const params = { ...filter(), limit: LIMIT };
-      let summary = null;
-      try {
-        summary = await api("/jobs/dead/summary", { params: { job_type: p.job_type, q: p.q } });
-        bulkApi = true;
-      } catch (error) {
-        if (!isMissingRoute(error)) throw error;
-        bulkApi = false;
-      }
-      letters = await api("/jobs/dead", { params });
-      if (!bulkApi) {
-        letters = letters.filter((l) => (!p.error_type || l.job.error?.type === p.error_type) && (!p.job_type || l.job.job_type === p.job_type));
-        summary = localSummary(letters);
-      }
+      const [summary, found] = await Promise.all([
+        api("/jobs/dead/summary", { params: { job_type: p.job_type, q: p.q } }),
+        api("/jobs/dead", { params }),
+      ]);
+      letters = found;
       const types = await jobTypes();
       if (types && typeSelect.options.length === 1) for (const t of types) typeSelect.append(h("option", { value: t.name, selected: p.job_type === t.name }, t.name));
       clear(message);
@@ -89,12 +80,6 @@ export function render(root, ctx) {
     } catch (error) {
       clear(message, problemBox(error));
     }
-  }
-
-  function localSummary(found) {
-    const by = new Map();
-    for (const l of found) { const t = l.job.error?.type || "unknown"; by.set(t, (by.get(t) || 0) + 1); }
-    return { groups: [...by].map(([error_type, count]) => ({ error_type, count })), total: found.length };
   }
 
   function drawGroups(summary) {
@@ -129,7 +114,7 @@ export function render(root, ctx) {
       h("td.small.muted.nowrap.hide-sm", {}, ago(job.finished_at)),
       h("td.actions", {}, acts ? [
         h("button.btn.small", { type: "button", "data-action": "retry", onclick: () => act("retry", [job.task_id]) }, "Retry"),
-        admin && bulkApi ? h("button.btn.small.danger", { type: "button", "data-action": "purge", onclick: async () => {
+        admin ? h("button.btn.small.danger", { type: "button", "data-action": "purge", onclick: async () => {
           if (await confirmDialog("Purge this dead letter?", `${job.task_id} is removed for good, with its record.`, "Purge")) act("purge", [job.task_id]);
         } }, "Purge") : null,
       ] : null))));
@@ -137,13 +122,8 @@ export function render(root, ctx) {
 
   async function act(verb, ids) {
     try {
-      let done = 0;
-      if (bulkApi) {
-        const answer = await api(`/jobs/dead/${verb}`, { method: "POST", body: { task_ids: ids } });
-        done = answer[verb === "retry" ? "retried" : "purged"];
-      } else if (verb === "retry") {
-        for (const id of ids) { await api(`/jobs/${id}/retry`, { method: "POST" }); done += 1; }
-      }
+      const answer = await api(`/jobs/dead/${verb}`, { method: "POST", body: { task_ids: ids } });
+      const done = answer[verb === "retry" ? "retried" : "purged"];
       toast(`${verb === "retry" ? "Retried" : "Purged"} ${done} dead letter${done === 1 ? "" : "s"}`);
       selected.clear();
       load();
@@ -163,31 +143,22 @@ export function render(root, ctx) {
   async function matching(verb) {
     const what = [p.error_type && `error type ${p.error_type}`, p.job_type && `job type ${p.job_type}`, p.q && `“${p.q}”`].filter(Boolean).join(", ") || "no filter: every dead letter";
     try {
-      let count;
-      if (bulkApi) {
-        count = (await api(`/jobs/dead/${verb}`, { method: "POST", body: { filter: filter(), dry_run: true } })).matched;
-      } else {
-        count = letters.length;
-      }
+      const count = (await api(`/jobs/dead/${verb}`, { method: "POST", body: { filter: filter(), dry_run: true } })).matched;
       if (!count) { toast("Nothing matches."); return; }
       const ok = await confirmDialog(`${verb === "retry" ? "Retry" : "Purge"} ${count} dead letter${count === 1 ? "" : "s"}?`,
         `All that match ${what}.${verb === "purge" ? " They are removed for good." : ""}`, `${verb === "retry" ? "Retry" : "Purge"} ${count}`);
       if (!ok) return;
-      if (bulkApi) {
-        // The gateway takes at most 1000 per call: repeat while whole batches go through.
-        let total = 0;
-        for (let round = 0; round < 100; round += 1) {
-          const answer = await api(`/jobs/dead/${verb}`, { method: "POST", body: { filter: filter(), dry_run: false } });
-          const n = answer[verb === "retry" ? "retried" : "purged"];
-          total += n;
-          if (n < BATCH || n === 0) break;
-        }
-        toast(`${verb === "retry" ? "Retried" : "Purged"} ${total} of ${count}`);
-        selected.clear();
-        load();
-      } else {
-        act(verb, letters.map((l) => l.job.task_id));
+      // The gateway takes at most 1000 per call: repeat while whole batches go through.
+      let total = 0;
+      for (let round = 0; round < 100; round += 1) {
+        const answer = await api(`/jobs/dead/${verb}`, { method: "POST", body: { filter: filter(), dry_run: false } });
+        const n = answer[verb === "retry" ? "retried" : "purged"];
+        total += n;
+        if (n < BATCH) break;
       }
+      toast(`${verb === "retry" ? "Retried" : "Purged"} ${total} of ${count}`);
+      selected.clear();
+      load();
     } catch (error) {
       toast(`${verb} failed: ${error.message}`, true);
     }

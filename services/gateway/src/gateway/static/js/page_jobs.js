@@ -1,6 +1,6 @@
 // Jobs: status tabs with counts, filters and search kept in the URL, cursor pages, rows updated live.
 
-import { api, optional } from "./api.js";
+import { api } from "./api.js";
 import { ago, chip, clear, fmtDuration, h, progress, seconds, shortId } from "./dom.js";
 import { follow } from "./live.js";
 import { go, href } from "./nav.js";
@@ -13,7 +13,7 @@ const PAGE_SIZE = 50;
 
 let typesCache = null;
 export async function jobTypes() {
-  if (!typesCache) typesCache = optional("/jobs/types", null).catch(() => null);
+  if (!typesCache) typesCache = api("/jobs/types").catch(() => null);
   return typesCache;
 }
 
@@ -87,13 +87,13 @@ export function render(root, ctx) {
       h("td.nowrap", {}, h("a.id", { href: `#/job/${job.task_id}`, title: job.task_id }, shortId(job.task_id)),
         subject(job) ? h("div.small.muted.subject", { title: subject(job) }, truncate(subject(job), 60)) : null),
       h("td.hide-sm", {}, job.job_type),
-      h("td", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
+      h("td.nowrap", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
       h("td", {}, job.status === "failed" && job.error
         ? h("span.small.mono", { title: job.error.message }, job.error.type)
         : progress(job)),
       admin ? h("td.small.hide-sm", {}, job.owner || "") : null,
       h("td.small.muted.hide-sm.nowrap", { title: job.created_at }, ago(job.created_at)),
-      h("td.small.muted.hide-sm.num", {}, job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : ""),
+      h("td.small.muted.hide-sm.num.nowrap", {}, job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : ""),
       h("td.actions", {}, jobActions(job, me, load)),
     ];
     return h("tr", { "data-task": job.task_id, "data-status": job.status, "data-cancel": String(Boolean(job.cancel_requested)) }, cells);
@@ -108,7 +108,7 @@ export function render(root, ctx) {
     try {
       const [page, counts, types] = await Promise.all([
         api("/jobs/list", { params }),
-        optional("/jobs/counts", null, { params: listParams(p, false) }),
+        api("/jobs/counts", { params: listParams(p, false) }),
         jobTypes(),
       ]);
       if (mine !== loading) return;
@@ -158,7 +158,7 @@ export function render(root, ctx) {
     if (countsTimer) return;
     countsTimer = setTimeout(async () => {
       countsTimer = null;
-      const counts = await optional("/jobs/counts", null, { params: listParams(p, false) }).catch(() => null);
+      const counts = await api("/jobs/counts", { params: listParams(p, false) }).catch(() => null);
       if (counts) renderTabs(counts);
     }, 1000);
   }

@@ -1,21 +1,12 @@
-// Submit: a form per job type, generated from the request model's JSON schema (GET /jobs/types; on a gateway
-// without it, the same schemas from /openapi.json). Nested objects and lists are edited as JSON.
+// Submit: a form per job type, generated from the request model's JSON schema (GET /jobs/types). Nested
+// objects and lists are edited as JSON.
 
 import { api, ApiError } from "./api.js";
 import { clear, h, toast } from "./dom.js";
-import { jobTypes } from "./page_jobs.js";
 import { go } from "./nav.js";
 import { canAct, problemBox } from "./widgets.js";
 
 const ADVANCED = new Set(["retry", "time_limit", "then"]);
-
-async function typesFromOpenApi() {
-  const spec = await api("/openapi.json");
-  const schemas = spec.components?.schemas || {};
-  return Object.values(schemas)
-    .filter((s) => s.properties?.job_type?.const)
-    .map((s) => ({ name: s.properties.job_type.const, queue: "", description: s.description || "", schema: { ...s, $defs: schemas } }));
-}
 
 function deref(schema, root) {
   if (schema && schema.$ref) {
@@ -94,7 +85,7 @@ export function render(root, ctx) {
   (async () => {
     let types;
     try {
-      types = (await jobTypes()) || (await typesFromOpenApi());
+      types = await api("/jobs/types");
     } catch (error) {
       clear(body, problemBox(error));
       return;

@@ -1,24 +1,10 @@
-// Workers: live service instances (replicas), what they run, their last heartbeat. Refreshed every 5 s.
+// Workers (GET /admin/workers): live service instances (replicas), what they run, their last heartbeat. Refreshed every 5 s.
 
-import { api, isMissingRoute } from "./api.js";
+import { api } from "./api.js";
 import { ago, clear, h, shortId } from "./dom.js";
 import { problemBox } from "./widgets.js";
 
 const REFRESH_MS = 5000;
-
-/** /admin/workers, or the services of the admin health answer on a gateway without it. */
-async function workers() {
-  try {
-    return await api("/admin/workers");
-  } catch (error) {
-    if (!isMissingRoute(error)) throw error;
-    const health = await api("/jobs/health");
-    return (health.services || []).map((s) => ({
-      service: s.service, consumer: s.instance, queue: (s.queues || []).join(", "), host: s.host, pid: s.pid,
-      running: s.running || [], last_heartbeat: s.seen_at ? new Date(s.seen_at * 1000).toISOString() : null, alive: true,
-    }));
-  }
-}
 
 export function render(root, ctx) {
   const tbody = h("tbody", { id: "workers-body" });
@@ -37,7 +23,7 @@ export function render(root, ctx) {
   }
   async function load() {
     try {
-      const found = await workers();
+      const found = await api("/admin/workers");
       clear(message);
       const services = new Set(found.map((w) => w.service));
       const running = found.reduce((n, w) => n + (w.running || []).length, 0);
