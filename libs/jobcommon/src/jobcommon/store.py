@@ -129,6 +129,7 @@ class JobStore:
         self._promote: AsyncScript = redis.register_script(lua_source("promote"))
         self._requeue: AsyncScript = redis.register_script(lua_source("requeue", with_parent_hook=True))
         self._await_children: AsyncScript = redis.register_script(lua_source("await_children"))
+        self._set_prune: AsyncScript = redis.register_script(lua_source("set_prune"))
         self.index = JobIndex(redis)
 
     # -- reading -------------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ class JobStore:
         """How many of `owner`'s jobs are queued, retrying or running (what a per-key quota counts)."""
         return int(await self.redis.scard(keys.owner_active(owner)))
 
-    async def prune_index(self, batch: int = 500) -> int:
+    async def prune_index(self, batch: int = 1000) -> int:
         """Drop index entries (listing, status, search; every owner's active set) of jobs whose record has
         expired; returns how many jobs' entries were dropped."""
         removed = await self.index.prune(batch)
@@ -188,19 +189,13 @@ class JobStore:
 
     async def _prune_set(self, index: str, batch: int) -> int:
         removed = 0
-        cursor = 0
+        cursor = "0"
         while True:
-            cursor, members = await self.redis.sscan(index, cursor, count=batch)
-            ids = [str(m) for m in members]
-            if ids:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for task_id in ids:
-                        pipe.exists(keys.job(task_id))
-                    exists: list[int] = await pipe.execute()
-                gone = [task_id for task_id, ok in zip(ids, exists, strict=True) if not ok]
-                if gone:
-                    removed += await self.redis.srem(index, *gone)
-            if cursor == 0:
+            cursor, dropped = cast(
+                "list[Any]", await self._set_prune(keys=[index], args=[cursor, batch, keys.JOB_PREFIX])
+            )
+            removed += int(dropped)
+            if str(cursor) == "0":
                 return removed
 
     # -- creating ------------------------------------------------------------------------------------
