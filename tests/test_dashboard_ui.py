@@ -17,7 +17,7 @@ import pytest
 
 from gateway.dashboard_files import confined_file
 from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
-from tests.jobs import status, submit, wait_for, wait_terminal
+from tests.jobs import submit, wait_for, wait_terminal
 from tests.support.browser import chromium, output_dir, page_context
 from tests.support.httpserver import MediaServer
 from tests.support.otlp import OtlpReceiver
@@ -73,8 +73,8 @@ async def dashboard(
         url = f"http://127.0.0.1:{port}"
         try:
             await asyncio.to_thread(
-                wait_until_ready, url, {"janitor", "downloader", "imaging"}, api_keys.admin
-            )
+                wait_until_ready, url, {"janitor", "downloader", "imaging"}, api_keys.admin, 60.0
+            )  # four services starting at once on a busy machine
         except RuntimeError:
             raise RuntimeError(cluster.logs()) from None
         yield Dashboard(url, api_keys)
@@ -170,10 +170,8 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
             api,
             {"job_type": "echo", "fail_with": "boom", "fail_kind": "unknown", "retry": {"max_attempts": 1}},
         )
-        for job in [flaky, needle, parent, *dead, other_dead, clip]:
+        for job in [flaky, needle, *dead, other_dead]:
             await wait_terminal(api, job["task_id"])
-        for child in (await wait_terminal(api, parent["task_id"]))["children"]:
-            await wait_terminal(api, child)
 
         async with chromium() as browser:
             async with page_context(browser) as context:
@@ -186,7 +184,7 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                 await page.evaluate("window.__sameDocument = true")
                 await page.click("#nav a[data-page=submit]")
                 await page.select_option("#job-type", "echo")
-                await page.fill("#field-sleep_s", "6")
+                await page.fill("#field-sleep_s", "3")
                 await page.fill("#field-payload", '{"from": "the form"}')
                 await page.click("#submit-job")
                 await page.wait_for_url(re.compile(r".*#/job/[0-9a-f]{32}$"), timeout=TIMEOUT_MS)
@@ -244,6 +242,8 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                 await until_true(page, "document.querySelectorAll('#jobs-body tr[data-task]').length === 1")
 
                 # A playlist's entries, each with its own status; an entry shows its file and links back.
+                for child in (await wait_terminal(api, parent["task_id"]))["children"]:
+                    await wait_terminal(api, child)
                 await open_view(page, dashboard, f"#/job/{parent['task_id']}")
                 children = page.locator("#children li[data-task]")
                 await children.first.wait_for(timeout=TIMEOUT_MS)
@@ -261,7 +261,7 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                 assert ".mp4" in await page.inner_text("#files")
 
                 # A download's follow-up thumbnail, previewed on the follow-up's page.
-                (thumb_id,) = (await status(api, clip["task_id"]))["children"]
+                (thumb_id,) = (await wait_terminal(api, clip["task_id"]))["children"]
                 await wait_terminal(api, thumb_id)
                 await open_view(page, dashboard, f"#/job/{clip['task_id']}")
                 await page.wait_for_selector(
