@@ -10,8 +10,9 @@ list is read once from this file's own source to know where each name lives.
 Two kinds of modules are imported by their own names instead, on purpose:
 - kits that run inside child processes and must stay light: `jobcommon.child_side`, `jobcommon.ytdlp`,
   `jobcommon.netguard`, `jobcommon.ffmpeg_inputs`, `jobcommon.sniff`, `jobcommon.mpeg_audio`;
-- the machinery the gateway and the janitor operate (`jobcommon.store`, `queue_stats`, `presence`, `upkeep`,
-  `broker`, `tracing`, `cancellation`): jobs' own code never needs them.
+- the machinery the gateway and the janitor operate (`jobcommon.store`, `job_index`, `search_tokens`,
+  `change_feed`, `dead_letters`, `queue_stats`, `queue_samples`, `presence`, `upkeep`, `broker`, `tracing`,
+  `cancellation`): jobs' own code never needs them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # the public API: every name a service or application imports
     from jobcommon.job_types import JobType as JobType
     from jobcommon.job_types import job_type as job_type
     from jobcommon.logs import configure_logging as configure_logging
+    from jobcommon.models import AttemptRecord as AttemptRecord
     from jobcommon.models import ErrorInfo as ErrorInfo
     from jobcommon.models import Job as Job
     from jobcommon.models import JobEvent as JobEvent
