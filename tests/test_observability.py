@@ -228,7 +228,8 @@ async def test_workers_count_bytes_downloaded_and_bulk_items(
 
 async def test_a_dead_workers_job_counts_as_a_reclaim(cluster: Cluster) -> None:
     """A worker killed (-9) during a run: its job is requeued by the surviving worker's upkeep, which counts
-    the reclaim, and then runs there (one more attempt, one more success)."""
+    the reclaim, and then runs there (one more attempt, one more success), its attempt span marked with a
+    `lease reclaimed` event naming the lost attempt."""
     ports = [free_port(), free_port()]
     workers = [cluster.start("janitor", METRICS_PORT=str(port)) for port in ports]
     scrapes = [await _worker_scrape(f"http://127.0.0.1:{port}/metrics") for port in ports]
@@ -252,6 +253,13 @@ async def test_a_dead_workers_job_counts_as_a_reclaim(cluster: Cluster) -> None:
     assert _value(after, "mediajobs_jobs_finished_total", **finished) == (
         _value(before, "mediajobs_jobs_finished_total", **finished) + 1
     )
+    (second,) = cluster.otlp.wait_for(
+        lambda s: s.attributes.get("mediajobs.job.id") == job.task_id and s.name == "process default"
+    )
+    assert (second.trace_id, second.attributes["mediajobs.job.attempt"]) == (final.trace_id, 2)
+    reclaimed = second.event("lease reclaimed")
+    assert reclaimed is not None
+    assert reclaimed.attributes["mediajobs.job.attempt"] == 1
 
 
 @pytest.fixture

@@ -311,7 +311,14 @@ async def test_a_pipeline_is_one_trace_through_every_process(
     assert _parent_of(child_run, spans).span_id == download.span_id
     ytdlp = [s for s in spans if s.name.startswith("ytdlp ")]
     names = {s.name for s in ytdlp}
-    assert {"ytdlp extract", "ytdlp download", "ytdlp postprocess", "ytdlp checksum"} <= names, names
+    phases = {
+        "ytdlp extract",
+        "ytdlp download",
+        "ytdlp postprocess",
+        "ytdlp move into place",
+        "ytdlp checksum",
+    }
+    assert phases <= names, names
     for span in ytdlp:
         assert span.service_name == "downloader"
         assert span.attributes["service.name"] == "downloader"
