@@ -164,10 +164,16 @@ async def test_index_pages_filters_searches_and_counts_thousands_of_jobs(
         assert await index_redis.hget(keys.INDEX_META, task_id) is None
         assert await index_redis.zscore(keys.search_token("cats"), task_id) is None
         assert await index_redis.zscore(keys.status_index(keys.JOB_INDEX, "failed"), task_id) is None
+    # a record deleted and taken out of the global index only (a submission that could not enqueue)
+    await index_redis.delete(keys.job("t000018"))
+    await index_redis.zrem(keys.JOB_INDEX, "t000018")
+    assert await store.prune_index() == 2  # and from alice's active set
+    assert await index_redis.hget(keys.INDEX_META, "t000018") is None
+    assert await index_redis.zscore(keys.search_token("cats"), "t000018") is None
     await index_redis.delete(keys.job("t002994"))
     assert await store.index.forget(["t002994"]) == 1
     assert await index_redis.zscore(keys.VOCABULARY, "2994") is None  # its only job went
-    assert (await store.index.counts(JobQuery(owner="alice"))).total == 1500 - 4
+    assert (await store.index.counts(JobQuery(owner="alice"))).total == 1500 - 5
 
     # every key the index wrote expires
     async for key in index_redis.scan_iter(match=f"{keys.PREFIX}:*", count=1000):

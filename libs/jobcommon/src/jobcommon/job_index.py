@@ -99,6 +99,7 @@ class JobIndex:
         self._page: AsyncScript = redis.register_script(lua_source("index_page"))
         self._forget: AsyncScript = redis.register_script(lua_source("index_forget"))
         self._prune: AsyncScript = redis.register_script(lua_source("index_prune"))
+        self._prune_meta: AsyncScript = redis.register_script(lua_source("index_prune_meta"))
 
     async def page(
         self, query: JobQuery, *, limit: int, after: Cursor | None = None, skip: int = 0, scan_limit: int
@@ -178,8 +179,8 @@ class JobIndex:
         return int(await self._forget(args=[keys.JOB_PREFIX, keys.JOB_INDEX, *task_ids]))
 
     async def prune(self, batch: int = 1000) -> int:
-        """Drop the entries of every job whose record has expired: a walk over the global index, `batch`
-        entries per script call (each a short, bounded step in Redis)."""
+        """Drop the entries of every job whose record has expired: a walk over the global index, then over
+        the index meta, `batch` entries per script call (each a short, bounded step in Redis)."""
         removed = 0
         rank = 0
         while True:
@@ -189,6 +190,13 @@ class JobIndex:
             removed += int(dropped)
             rank += int(looked) - int(dropped)
             if int(looked) < batch:
+                break
+        cursor = "0"
+        while True:  # jobs deleted and taken out of the global index only (their meta still lists the rest)
+            step: list[str | int] = [cursor, batch, keys.JOB_PREFIX, keys.JOB_INDEX]
+            cursor, dropped = cast("list[Any]", await self._prune_meta(args=step))
+            removed += int(dropped)
+            if str(cursor) == "0":
                 return removed
 
     @staticmethod
