@@ -343,6 +343,10 @@ async def test_a_person_submits_watches_cancels_retries_searches_and_bulk_retrie
                 await page.screenshot(path=shots / "jobs-phone.png", full_page=True)
                 width = await page.evaluate("document.documentElement.scrollWidth")
                 assert width <= 390, f"the page scrolls sideways at phone width ({width} px)"
+                table = await page.evaluate(
+                    "(w => [w.scrollWidth, w.clientWidth])(document.querySelector('.table-wrap'))"
+                )
+                assert table[0] <= table[1], f"the jobs table is wider than the phone: {table}"
                 await open_view(page, dashboard, f"#/job/{parent['task_id']}")
                 await page.wait_for_selector("#children li[data-task]", timeout=TIMEOUT_MS)
                 await page.screenshot(path=shots / "job-phone.png", full_page=True)

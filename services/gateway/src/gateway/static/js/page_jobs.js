@@ -61,7 +61,7 @@ export function render(root, ctx) {
   const cols = ["Job", "Type", "Status", "Progress", admin ? "Owner" : null, "Created", "Took", ""].filter((c) => c !== null);
   const table = h("div.panel", {},
     h("div.table-wrap", {}, h("table", { id: "jobs-table" },
-      h("thead", {}, h("tr", {}, cols.map((c) => h(`th${["Created", "Took", "Type", "Owner"].includes(c) ? ".hide-sm" : ""}${c === "Took" ? ".num" : ""}`, {}, c)))),
+      h("thead", {}, h("tr", {}, cols.map((c) => h(`th${["Created", "Took", "Type", "Owner", "Status"].includes(c) ? ".hide-sm" : ""}${c === "Took" ? ".num" : ""}`, {}, c)))),
       tbody)),
     pager);
   root.append(head, tabs, h("div.filters", {}, search, typeSelect, queueSelect, rangeSelect, owner), message, table);
@@ -85,9 +85,10 @@ export function render(root, ctx) {
   function row(job) {
     const cells = [
       h("td.nowrap", {}, h("a.id", { href: `#/job/${job.task_id}`, title: job.task_id }, shortId(job.task_id)),
-        subject(job) ? h("div.small.muted.subject", { title: subject(job) }, truncate(subject(job), 60)) : null),
+        subject(job) ? h("div.small.muted.subject", { title: subject(job) }, truncate(subject(job), 60)) : null,
+        h("div.show-sm", {}, chip(job.status))),
       h("td.hide-sm", {}, job.job_type),
-      h("td.nowrap", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
+      h("td.nowrap.hide-sm", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
       h("td", {}, job.status === "failed" && job.error
         ? h("span.small.mono", { title: job.error.message }, job.error.type)
         : progress(job)),
