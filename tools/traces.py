@@ -178,7 +178,8 @@ def _uv() -> str:
 
 
 def _requirements_digest() -> str:
-    return hashlib.sha256(PHOENIX_REQUIREMENTS.read_bytes()).hexdigest()
+    """Names what an environment was made from: the pins, and how they are installed (with bytecode)."""
+    return hashlib.sha256(PHOENIX_REQUIREMENTS.read_bytes() + b"\n--compile-bytecode").hexdigest()
 
 
 def _run_uv(subcommand: Sequence[str], args: Sequence[str], timeout: float) -> None:
@@ -195,8 +196,8 @@ def _run_uv(subcommand: Sequence[str], args: Sequence[str], timeout: float) -> N
 def ensure_phoenix(venv: Path = PHOENIX_VENV, timeout: float = INSTALL_TIMEOUT_S) -> Path:
     """Phoenix's interpreter, installing Phoenix first if `venv` does not hold exactly the pinned packages.
 
-    `uv venv` + `uv pip sync` of tools/phoenix-requirements.txt (every package pinned); uv's cache makes a
-    reinstall (a fresh clone, a new pin) take seconds once the packages were downloaded.
+    `uv venv` + `uv pip sync` of tools/phoenix-requirements.txt (every package pinned), compiled to bytecode;
+    uv's cache spares a reinstall (a fresh clone, a new pin) the downloads.
     """
     python = venv / "bin" / "python"
     marker = venv / ".mediajobs-requirements.sha256"
@@ -206,7 +207,9 @@ def ensure_phoenix(venv: Path = PHOENIX_VENV, timeout: float = INSTALL_TIMEOUT_S
     deadline = time.monotonic() + timeout
     if not python.exists():
         _run_uv(["venv"], ["--python", sys.executable, str(venv)], timeout)
-    sync = ["--python", str(python), str(PHOENIX_REQUIREMENTS)]
+    # --compile-bytecode: Phoenix imports ~14,000 modules; without .pyc files (PYTHONDONTWRITEBYTECODE, or a
+    # read-only environment) every start would compile them all again
+    sync = ["--compile-bytecode", "--python", str(python), str(PHOENIX_REQUIREMENTS)]
     _run_uv(["pip", "sync"], sync, max(1.0, deadline - time.monotonic()))
     marker.write_text(digest)
     return python
