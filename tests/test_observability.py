@@ -192,7 +192,8 @@ async def test_workers_count_bytes_downloaded_and_bulk_items(
     cluster: Cluster, media_server: MediaServer
 ) -> None:
     """The downloader counts the bytes of a finished download; imaging counts a bulk job's items by outcome
-    (one source decodes, one is missing)."""
+    (one source decodes, one is missing), and traces each as an `imaging item` span (the missing one
+    failed), the good one's decode and encode recorded in the CPU pool process."""
     downloader_port, imaging_port = free_port(), free_port()
     cluster.start("downloader", METRICS_PORT=str(downloader_port))
     cluster.start("imaging", METRICS_PORT=str(imaging_port), IMAGING_WORKERS="1")
@@ -219,6 +220,17 @@ async def test_workers_count_bytes_downloaded_and_bulk_items(
         await _scrape(downloads), "mediajobs_downloaded_bytes_total", job_type="video_download"
     ) == (bytes_before + size)
     items_after = await _scrape(imaging)
+    cluster.otlp.wait_for(lambda s: s.trace_id == optimized.trace_id and s.name == "imaging encode")
+    spans = [s for s in cluster.otlp.spans if s.trace_id == optimized.trace_id]
+    items = sorted(
+        (s for s in spans if s.name == "imaging item"),
+        key=lambda s: str(s.attributes["mediajobs.item.index"]),
+    )
+    assert [s.status_code for s in items] == [0, 2]  # unset, error
+    pool = {s.name: s for s in spans if s.attributes.get("mediajobs.process") == "imaging-pool"}
+    assert {"imaging optimize", "imaging decode", "imaging encode"} <= pool.keys()
+    assert pool["imaging optimize"].parent_span_id == items[0].span_id
+    assert pool["imaging encode"].parent_span_id == pool["imaging optimize"].span_id
     for outcome in ("succeeded", "failed"):
         labels = {"job_type": "image_optimize", "outcome": outcome}
         assert _value(items_after, "mediajobs_items_total", **labels) == (

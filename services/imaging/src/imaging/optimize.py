@@ -16,26 +16,28 @@ from imaging.inputs import admit
 from imaging.resize import kept_metadata, output_format
 from imaging.results import OptimizeResult
 from imaging.work import Work
-from jobcommon import ImageOptimizeRequest
+from jobcommon import ImageOptimizeRequest, span_records
 
 
 def render(work: Work, request: ImageOptimizeRequest) -> OptimizeResult:
     sniffed = admit(work.input, work.source, accept=frozenset({"image"}))
     before = os.path.getsize(work.input)
-    decoded = open_image(work.input, sniffed, work.source)
+    with span_records.span("imaging decode", **{"mediajobs.source.kind": "image"}):
+        decoded = open_image(work.input, sniffed, work.source)
     prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=not request.strip_metadata)
     fmt = output_format(request.format, decoded.format)
     image = colour.for_format(prepared.image, fmt)
     work.token.check()
     name = file_name("optimized", fmt)
-    after = save(
-        image,
-        work.output(name),
-        fmt,
-        quality=request.quality,
-        metadata=kept_metadata(decoded, prepared.icc_profile, strip=request.strip_metadata),
-        effort="small",
-    )
+    with span_records.span("imaging encode", **{"mediajobs.image.format": str(fmt)}):
+        after = save(
+            image,
+            work.output(name),
+            fmt,
+            quality=request.quality,
+            metadata=kept_metadata(decoded, prepared.icc_profile, strip=request.strip_metadata),
+            effort="small",
+        )
     return OptimizeResult(
         path=work.result_path(name),
         source=work.source,

@@ -17,7 +17,7 @@ from imaging.inputs import admit
 from imaging.output_caps import check_outputs
 from imaging.results import ResizedImage, ResizeResult
 from imaging.work import Work
-from jobcommon import ImageResizeRequest, ResizeSpec
+from jobcommon import ImageResizeRequest, ResizeSpec, span_records
 
 
 def _plans(size: tuple[int, int], specs: list[ResizeSpec]) -> list[Plan]:
@@ -43,7 +43,8 @@ def render(work: Work, request: ImageResizeRequest) -> ResizeResult:
         sizes = [p.decode_at_least for p in _plans(size, specs)]
         return max(w for w, _ in sizes), max(h for _, h in sizes)
 
-    decoded = open_image(work.input, sniffed, work.source, needed=needed)
+    with span_records.span("imaging decode", **{"mediajobs.source.kind": "image"}):
+        decoded = open_image(work.input, sniffed, work.source, needed=needed)
     plans = _plans(decoded.size, specs)
     check_outputs((p.canvas for p in plans), work.source, advice="ask for smaller specs")
     prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=not request.strip_metadata)
@@ -52,11 +53,12 @@ def render(work: Work, request: ImageResizeRequest) -> ResizeResult:
     background = colour.background_for(fmt, colour.parse_colour(request.background))
     outputs: list[ResizedImage] = []
     for spec, geometry in zip(specs, plans, strict=True):
-        image = colour.resample(prepared.image, geometry.scaled, geometry.region)
-        image = colour.pad(image, geometry.canvas, geometry.offset, background)
-        image = colour.for_format(image, fmt, background)
-        name = file_name(spec.stem, fmt)
-        nbytes = save(image, work.output(name), fmt, quality=request.quality, metadata=metadata)
+        with span_records.span("imaging encode", **{"mediajobs.image.name": spec.stem}):
+            image = colour.resample(prepared.image, geometry.scaled, geometry.region)
+            image = colour.pad(image, geometry.canvas, geometry.offset, background)
+            image = colour.for_format(image, fmt, background)
+            name = file_name(spec.stem, fmt)
+            nbytes = save(image, work.output(name), fmt, quality=request.quality, metadata=metadata)
         outputs.append(
             ResizedImage(
                 path=work.result_path(name),

@@ -29,6 +29,7 @@ from imaging.results import ImageFile, StoryboardResult
 from imaging.thumbnail import video_info
 from imaging.video import Frame, Video, VideoProps, as_frame
 from imaging.work import Work
+from jobcommon import span_records
 from jobcommon.requests.imaging import (
     MAX_OUTPUT_PIXELS,
     MAX_SHEET_SIDE,
@@ -107,7 +108,8 @@ class _Sheets:
         rgb = cv2.cvtColor(np.ascontiguousarray(self._canvas), cv2.COLOR_BGR2RGB)
         image = colour.for_format(Image.fromarray(rgb), fmt)
         name = self._name(sheet)
-        nbytes = save(image, self.work.output(name), fmt, quality=self.request.quality)
+        with span_records.span("imaging encode", **{"mediajobs.image.sheet": sheet}):
+            nbytes = save(image, self.work.output(name), fmt, quality=self.request.quality)
         self.written.append(
             ImageFile(
                 path=self.work.result_path(name),
