@@ -252,6 +252,7 @@ async def test_a_dead_workers_job_counts_as_a_reclaim(cluster: Cluster) -> None:
             assert time.monotonic() < deadline, cluster.logs()
             await asyncio.sleep(0.05)
         holder = cluster.by_worker(started[0])
+        killed_ns = time.time_ns()
         cluster.kill(holder)
         final = await jobs.wait(job.task_id, timeout=60)
     assert final.status == "succeeded", cluster.logs()
@@ -272,6 +273,11 @@ async def test_a_dead_workers_job_counts_as_a_reclaim(cluster: Cluster) -> None:
     reclaimed = second.event("lease reclaimed")
     assert reclaimed is not None
     assert reclaimed.attributes["mediajobs.job.attempt"] == 1
+    (upkeep, *_) = cluster.otlp.wait_for(
+        lambda s: s.name == "reclaim default" and s.start_ns >= killed_ns and s.service_name == "janitor"
+    )
+    assert upkeep.attributes["mediajobs.reclaim.requeued"] == 1
+    assert upkeep.attributes["mediajobs.reclaim.what"] == "deliveries of dead workers"
 
 
 @pytest.fixture

@@ -6,6 +6,10 @@ died; see `jobcommon.liveness`), checked every `ORPHANS_EVERY_S`; and, as the se
 process that lives but is wedged, when its deliveries were not renewed for a whole lease.
 
 Each step is one atomic script, so any number of services (and the janitor) may run it concurrently.
+
+A step that requeued or dead-lettered deliveries leaves a `reclaim <queue>` span (its own trace: the script
+reports counts, not jobs) with the counts and why; each requeued job's next attempt span carries a
+`lease reclaimed` event in the job's own trace (`jobcommon.job_spans`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from redis.exceptions import RedisError
 from jobcommon import metrics
 from jobcommon.broker import ensure_groups
 from jobcommon.cancellation import tolerating
+from jobcommon.tracing import tracer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -54,8 +59,9 @@ class Upkeep:
         found = await self.reclaim_orphans()
         for spec in self.specs:
             while True:
+                began = time.time_ns()
                 outcome = await self.store.reclaim(spec.queue, spec.group, min_idle_s=self.settings.lease_s)
-                handled = self._count(spec, outcome, "deliveries whose lease ran out")
+                handled = self._count(spec, outcome, "deliveries whose lease ran out", began)
                 found += handled
                 if handled == 0:
                     break
@@ -72,11 +78,12 @@ class Upkeep:
             return 0
         found = 0
         for spec in self.specs:
+            began = time.time_ns()
             outcome = await self.store.reclaim_orphans(spec.queue, spec.group)
-            found += self._count(spec, outcome, "deliveries of dead workers")
+            found += self._count(spec, outcome, "deliveries of dead workers", began)
         return found
 
-    def _count(self, spec: QueueSpec, outcome: Requeued, what: str) -> int:
+    def _count(self, spec: QueueSpec, outcome: Requeued, what: str, began_ns: int) -> int:
         if outcome.requeued or outcome.dead:
             log.warning(
                 "queue %s: reclaimed %d %s (%d dead-lettered)",
@@ -85,6 +92,7 @@ class Upkeep:
                 what,
                 outcome.dead,
             )
+            _reclaim_span(spec, outcome, what, began_ns)
         self.totals["reclaimed"] += outcome.requeued
         self.totals["dead_lettered"] += outcome.dead
         metrics.RECLAIMS.labels(spec.queue).inc(outcome.requeued)
@@ -107,3 +115,21 @@ class Upkeep:
                 if now - last_groups >= GROUPS_EVERY_S:
                     last_groups = now
                     await ensure_groups(self.store.redis, self.specs)
+
+
+def _reclaim_span(spec: QueueSpec, outcome: Requeued, what: str, began_ns: int) -> None:
+    span = tracer.start_span(
+        f"reclaim {spec.queue}",
+        start_time=began_ns,
+        attributes={
+            "messaging.system": "redis",
+            "messaging.destination.name": spec.stream,
+            "messaging.consumer.group.name": spec.group,
+            "mediajobs.reclaim.what": what,
+            "mediajobs.reclaim.requeued": outcome.requeued,
+            "mediajobs.reclaim.dead_lettered": outcome.dead,
+        },
+    )
+    if outcome.dead:
+        span.add_event("dead-lettered", {"mediajobs.reason": "WorkerLost", "mediajobs.jobs": outcome.dead})
+    span.end()
