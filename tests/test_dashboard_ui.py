@@ -404,6 +404,12 @@ async def test_the_login_cookie_is_httponly_and_cookie_posts_need_the_csrf_heade
         assert (wrong.status_code, wrong.headers["location"]) == (303, "/ui/?login=failed")
         assert "set-cookie" not in wrong.headers
 
+        elsewhere = await anon.post(
+            "/ui/login", data={"api_key": keys.alice_submit}, headers={"Origin": "https://evil.example"}
+        )
+        assert elsewhere.status_code == 403  # another site cannot log a browser in
+        assert "set-cookie" not in elsewhere.headers
+
         page = await anon.get("/ui/")
         assert page.status_code == 200
         csp = page.headers["content-security-policy"]

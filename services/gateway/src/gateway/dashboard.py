@@ -9,7 +9,7 @@ script, no framing.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
@@ -48,7 +48,7 @@ CSP = "; ".join(
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would send `Origin: null` with the login form
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-cache",
 }
@@ -82,10 +82,20 @@ async def asset(name: str) -> Response:
     return _page(path)
 
 
-@router.post("/login")
-async def login(request: Request) -> RedirectResponse:
+def _same_origin(request: Request) -> bool:
+    """No `Origin` (not a browser's cross-site form), or this very host: another site cannot log the browser
+    in with a key of its choosing (login CSRF)."""
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+
+
+@router.post("/login", response_model=None)
+async def login(request: Request) -> Response:
     """The login form (`api_key`, urlencoded): a valid key is set as the cookie and the browser goes to the
-    dashboard; an unknown one goes back to the login form with `?login=failed`."""
+    dashboard; an unknown one goes back to the login form with `?login=failed`. A form posted from another
+    site is refused (403)."""
+    if not _same_origin(request):
+        return problem_response(403, detail="the login form must be posted from this dashboard")
     form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=5)
     secret = (form.get("api_key") or [""])[0].strip()
     store: KeyStore = request.app.state.keys

@@ -56,9 +56,12 @@ export function fmtDuration(seconds) {
 
 export function ago(iso) {
   if (!iso) return "";
-  const s = (Date.now() - Date.parse(iso)) / 1000;
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
   if (s < 5) return "just now";
-  return `${fmtDuration(Math.max(0, s)).replace(/ ?\d+(ms|s)$/, (m) => (s < 60 ? m : ""))} ago`.replace(/\s+ago/, " ago");
+  if (s < 60) return `${Math.round(s)} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
 }
 
 export function fmtTime(iso) {

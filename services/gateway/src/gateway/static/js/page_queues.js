@@ -33,7 +33,7 @@ function card(q) {
     q.samples.length
       ? h("div.sparks", {},
         spark(q.samples, "lag", "Waiting", String),
-        spark(q.samples, "throughput_per_min", "Throughput /min", (v) => v.toFixed(v < 10 ? 1 : 0)),
+        spark(q.samples, "throughput_per_min", "Done/min", (v) => v.toFixed(v < 10 ? 1 : 0)),
         spark(q.samples, "wait_p50_s", "Wait p50", fmtDuration))
       : h("p.small.muted", {}, "No samples yet: the janitor takes one every 10 s."));
 }

@@ -94,7 +94,7 @@ export function render(root, ctx) {
     const typeSelect = h("select", { id: "job-type", name: "job_type", onchange: (e) => { ctx.setParams({ type: e.target.value }); draw(e.target.value); } },
       types.map((t) => h("option", { value: t.name, selected: t.name === chosen }, t.name)));
     const formArea = h("div");
-    clear(body, h("div.panel.pad", {}, h("div.form", {},
+    clear(body, h("div.panel.pad.narrow", {}, h("div.form", {},
       h("div.field", {}, h("label", { for: "job-type" }, "Job type"), typeSelect)), formArea));
 
     function draw(name) {
@@ -108,6 +108,7 @@ export function render(root, ctx) {
       const error = h("div");
       const form = h("form.form", { id: "submit-form", novalidate: true },
         type.description ? h("p.muted", {}, type.description) : null,
+        h("p.small.muted", {}, `Queue `, h("span.mono", {}, type.queue), type.max_attempts ? ` · up to ${type.max_attempts} attempts` : ""),
         main.map((f) => f.el),
         advanced.length ? h("details", {}, h("summary.muted", {}, "Retry, time limit, follow-up jobs"), h("div.form", {}, advanced.map((f) => f.el))) : null,
         error,
