@@ -9,10 +9,11 @@ list is read once from this file's own source to know where each name lives.
 
 Two kinds of modules are imported by their own names instead, on purpose:
 - kits that run inside child processes and must stay light: `jobcommon.child_side`, `jobcommon.ytdlp`,
-  `jobcommon.netguard`, `jobcommon.ffmpeg_inputs`, `jobcommon.sniff`, `jobcommon.mpeg_audio`;
+  `jobcommon.netguard`, `jobcommon.ffmpeg_inputs`, `jobcommon.sniff`, `jobcommon.mpeg_audio`,
+  `jobcommon.span_records` (spans recorded there, exported by the parent);
 - the machinery the gateway and the janitor operate (`jobcommon.store`, `job_index`, `search_tokens`,
   `change_feed`, `dead_letters`, `queue_stats`, `queue_samples`, `presence`, `upkeep`, `broker`, `tracing`,
-  `cancellation`): jobs' own code never needs them.
+  `job_spans`, `cancellation`): jobs' own code never needs them.
 """
 
 from __future__ import annotations
