@@ -172,11 +172,12 @@ async def test_a_download_with_follow_ups_is_one_trace_in_the_local_trace_ui(
     screenshot = output_dir(request) / "trace.png"
     # tall enough for the whole tree (one row per span), so that every service's part is in the picture
     async with chromium() as browser, page_context(browser, width=1440, height=1800) as context:
+        context.set_default_timeout(90_000)  # Phoenix's UI is a large app: slow on a busy machine
         page = await context.new_page()
         await page.goto(url)
         tree = page.get_by_role("dialog")
         for name in ("POST /jobs/submit", "ytdlp download", "process image_processing", "process metadata"):
-            await tree.get_by_text(name, exact=True).first.wait_for(state="visible", timeout=30_000)
+            await tree.get_by_text(name, exact=True).first.wait_for(state="visible")
         await _drag(page, tree.locator('[role="separator"][aria-controls="trace-tree"]'), 260)  # wider tree
         await tree.get_by_text("process video_downloads", exact=True).click()  # its attributes on the right
         await tree.get_by_text("mj:queue:video_downloads", exact=True).wait_for(state="visible")
