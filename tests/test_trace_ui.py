@@ -2,8 +2,9 @@
 with its `then` thumbnail and metadata is one trace holding every process's spans, asked through Phoenix's own
 REST API, and a person's view of it in headless Chromium (the screenshot stays in var/test-output/).
 
-Phoenix is installed on first use into var/phoenix/ (about a minute from an empty uv cache, seconds after);
-outside CI a machine that cannot install it skips this with the reason, in CI (`CI=true`) that is a failure.
+Phoenix is installed on first use into var/phoenix/ (downloads kept in uv's cache, then about 40 s of CPU to
+compile its bytecode; later runs reuse it); outside CI a machine that cannot install it skips this with the
+reason, in CI (`CI=true`) that is a failure.
 """
 
 from __future__ import annotations
