@@ -1,5 +1,6 @@
 // One multiplexed event stream for the whole page (GET /jobs/stream, Server-Sent Events): every change of any
-// job in the caller's scope arrives as `event: job` with {kind, job}. Views subscribe and unsubscribe; the
+// job in the caller's scope arrives as `event: job` with {kind, job} — the job without `request` and `result`
+// (merge() keeps those from what a view already has; read /jobs/{id}/status for a new result). Views subscribe and unsubscribe; the
 // stream can be paused and resumed. Where the stream cannot be opened (a 429: this key already holds as many
 // streams as the gateway allows), views poll instead.
 
@@ -9,6 +10,19 @@ let source = null;
 let paused = false;
 let state = "off"; // "on" | "connecting" | "paused" | "unavailable" | "off"
 let everOpened = false;
+let lastEventId = "";
+
+const present = (v) => v !== null && v !== undefined && !(typeof v === "object" && !Object.keys(v).length);
+
+/** The stream's job (its request empty, its result null) over what a view already knows of it. */
+export function merge(known, changed) {
+  if (!known) return changed;
+  return {
+    ...known, ...changed,
+    request: present(changed.request) ? changed.request : known.request,
+    result: present(changed.result) ? changed.result : known.result,
+  };
+}
 
 function setState(next) {
   state = next;
@@ -18,9 +32,11 @@ function setState(next) {
 function open() {
   if (source || paused) return;
   setState("connecting");
-  source = new EventSource("/jobs/stream");
+  // A fresh EventSource cannot send Last-Event-ID: after a pause, `after` replays what was missed.
+  source = new EventSource(lastEventId ? `/jobs/stream?after=${encodeURIComponent(lastEventId)}` : "/jobs/stream");
   source.addEventListener("open", () => { everOpened = true; setState("on"); });
   source.addEventListener("job", (message) => {
+    if (message.lastEventId) lastEventId = message.lastEventId;
     let event;
     try { event = JSON.parse(message.data); } catch { return; }
     for (const fn of listeners) fn(event);

@@ -3,7 +3,7 @@
 
 import { api, ApiError } from "./api.js";
 import { ago, chip, clear, fmtBytes, fmtDuration, fmtTime, h, progress, seconds, shortId } from "./dom.js";
-import { follow } from "./live.js";
+import { follow, merge } from "./live.js";
 import { jobActions, liveSwitch, problemBox } from "./widgets.js";
 
 const IMAGE = /\.(jpe?g|png|webp|gif|avif)$/i;
@@ -123,7 +123,7 @@ export function render(root, ctx) {
     newer = null;
     try {
       const answer = await api(`/jobs/${taskId}/status`);
-      job = newer || answer;
+      job = newer ? merge(answer, newer) : answer;
       if (job.children.length) await loadChildren(job);
       await loadItems(job);
       draw();
@@ -214,11 +214,16 @@ export function render(root, ctx) {
     }, 1000);
   }
 
-  function onEvent({ job: changed }) {
-    if (changed.task_id === taskId) {
-      newer = changed;
+  function onEvent({ kind, job: event }) {
+    if (event.task_id === taskId) {
       const before = job;
+      const changed = merge(before, event);
+      newer = changed;
       job = changed;
+      if (kind === "status" && before && before.status !== job.status && ["succeeded", "failed", "cancelled"].includes(job.status)) {
+        load(); // the stream's job has no result: read the whole record once it has ended
+        return;
+      }
       const bar = body.querySelector("#job-progress");
       if (before && bar && before.status === job.status && before.cancel_requested === job.cancel_requested
         && before.children.length === job.children.length) {
@@ -227,8 +232,8 @@ export function render(root, ctx) {
         if (job.progress?.items_total && job.progress.items_done !== itemsDone) throttledItems();
       } else if (!before || job.children.length !== before.children.length) loadChildren(job).then(draw);
       else loadItems(job).then(draw);
-    } else if (job && job.children.includes(changed.task_id)) {
-      childState.set(changed.task_id, changed);
+    } else if (job && job.children.includes(event.task_id)) {
+      childState.set(event.task_id, merge(childState.get(event.task_id), event));
       scheduleDraw();
     }
   }

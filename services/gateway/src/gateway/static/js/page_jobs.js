@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { ago, chip, clear, fmtDuration, h, progress, seconds, shortId } from "./dom.js";
-import { follow } from "./live.js";
+import { follow, merge } from "./live.js";
 import { go, href } from "./nav.js";
 import { canAct, jobActions, liveSwitch, problemBox } from "./widgets.js";
 
@@ -117,7 +117,9 @@ export function render(root, ctx) {
       renderTabs(counts);
       fillSelects(types ? types.map((t) => t.name) : [...new Set(page.jobs.map((j) => j.job_type))], page.queues, Boolean(types));
       rows.clear();
-      const jobs = page.jobs.map((job) => fresh.get(job.task_id) || job);
+      const jobs = page.jobs.map((job) => merge(job, fresh.get(job.task_id) || job));
+      known.clear();
+      for (const job of jobs) known.set(job.task_id, job);
       clear(tbody, jobs.map((job) => { const tr = row(job); rows.set(job.task_id, tr); return tr; }));
       if (!page.jobs.length) tbody.append(h("tr", {}, h("td.empty", { colspan: cols.length }, "No jobs match.")));
       renderPager(page);
@@ -164,8 +166,11 @@ export function render(root, ctx) {
     }, 1000);
   }
 
-  function onEvent({ kind, job }) {
+  const known = new Map(); // task id -> the whole job as last listed (the stream's jobs lack request/result)
+  function onEvent({ kind, job: changed }) {
+    const job = merge(known.get(changed.task_id) || fresh.get(changed.task_id), changed);
     fresh.set(job.task_id, job);
+    known.set(job.task_id, job);
     const old = rows.get(job.task_id);
     if (old && old.dataset.status === job.status && old.dataset.cancel === String(Boolean(job.cancel_requested))) {
       // Only the progress moved: replace that cell alone, so buttons under the pointer stay put.
