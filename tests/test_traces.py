@@ -27,6 +27,7 @@ from tools.localredis import free_port
 SERVER, PRODUCER, CONSUMER = 2, 4, 5
 ERROR = 2
 TRACES_DB = 3
+SWITCHES_DB = 4
 PHOENIX = "http://127.0.0.1:6006/projects/UHJvamVjdDox/traces/{trace_id}"
 
 
@@ -70,14 +71,15 @@ def flaky(fail_attempts: int) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def traced(
-    redis_url: str, tmp_path: Path, otlp: OtlpReceiver, api_keys: ApiKeys
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver, api_keys: ApiKeys
 ) -> AsyncIterator[tuple[Cluster, httpx.AsyncClient]]:
     """A private gateway (TRACING_UI_URL in Phoenix's form) and janitor (the echo jobs) on their own db."""
-    async with private_cluster(redis_url, TRACES_DB, tmp_path / "media", otlp) as cluster:
+    folder = tmp_path_factory.mktemp("traced")
+    async with private_cluster(redis_url, TRACES_DB, folder / "media", otlp) as cluster:
         port = free_port()
-        keys = str(api_keys.file(tmp_path))
+        keys = str(api_keys.file(folder))
         cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=keys, TRACING_UI_URL=PHOENIX)
         cluster.start("janitor", CONCURRENCY="4", PROGRESS_INTERVAL_S="0.05")
         api_url = f"http://127.0.0.1:{port}"
@@ -140,7 +142,7 @@ async def test_retries_are_process_spans_of_one_trace(
         assert 0 < float(str(retry.attributes["mediajobs.retry.delay_s"])) <= 0.1
     assert attempts[2].status_code != ERROR
     assert "error.type" not in attempts[2].attributes
-    assert attempts[0].end_ns <= attempts[1].start_ns <= attempts[1].end_ns <= attempts[2].start_ns
+    assert attempts[0].start_ns < attempts[1].start_ns < attempts[2].start_ns
 
 
 async def test_dead_letter_and_permanent_failure_are_marked(
@@ -233,7 +235,7 @@ async def test_standard_switches_turn_spans_off(
 ) -> None:
     """OTEL_TRACES_SAMPLER=always_off and OTEL_SDK_DISABLED=true: jobs run as ever (retries included),
     and not one span about them reaches the collector."""
-    async with private_cluster(redis_url, TRACES_DB, tmp_path / "media", otlp) as cluster:
+    async with private_cluster(redis_url, SWITCHES_DB, tmp_path / "media", otlp) as cluster:
         port = free_port()
         keys = str(api_keys.file(tmp_path))
         cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=keys, **switch)
@@ -339,7 +341,7 @@ async def test_a_pipeline_is_one_trace_through_every_process(
         (processed,) = named(spans, f"process {queue}")
         assert (processed.kind, processed.parent_span_id) == (CONSUMER, made.span_id)
         assert processed.service_name == service
-        assert processed.start_ns >= download.end_ns - 50_000_000  # after its parent's success (clock slack)
+        assert processed.start_ns >= made.end_ns
 
     (thumbnail,) = named(spans, "process image_processing")
     encodes = named(spans, "imaging encode")
