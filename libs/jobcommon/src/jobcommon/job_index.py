@@ -152,8 +152,9 @@ class JobIndex:
             return Counts(counts, 0)
         facet = keys.facet(query.owner, job_type=query.job_type, queue=query.queue)
         statuses = [keys.status_index(facet, status.value) for status in JobStatus]
+        must = [key for key in plan.must if key != facet]  # the status sets are the facet's, split
         reply = await self._page(
-            keys=[plan.driver, *plan.must, *plan.any_of, *statuses],
+            keys=[plan.driver, *must, *plan.any_of, *statuses],
             args=[
                 _bound(query.until, "+inf"),
                 _bound(query.since, "-inf"),
@@ -162,7 +163,7 @@ class JobIndex:
                 0,
                 COUNT_SCAN_LIMIT,
                 COUNT_SCAN_LIMIT,
-                len(plan.must),
+                len(must),
                 keys.JOB_PREFIX,
                 keys.JOB_INDEX,
                 len(statuses),
