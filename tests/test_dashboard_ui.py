@@ -344,13 +344,21 @@ async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_an
                 await page.wait_for_selector("#submit-form", timeout=TIMEOUT_MS)
                 await page.screenshot(path=shots / "submit-light.png", full_page=True)
 
-            async with page_context(browser, scheme="dark") as context:
+                # Every kind of row at once, with a download in flight (light, then dark).
                 slow = await submit(
                     api, {"job_type": "video_download", "url": media_server.url("veryslow/big.mp4")}
                 )
-                page = await log_in(context, dashboard, keys.admin, errors)
                 text = f"document.querySelector('tr[data-task=\"{slow['task_id']}\"] .progress-text')"
-                await until_true(page, f"(t => /B \\/ .*B\\/s.*ETA/.test(t))({text}?.textContent ?? '')")
+                in_flight = f"(t => /B \\/ .*B\\/s.*ETA/.test(t))({text}?.textContent ?? '')"
+                await open_view(page, dashboard, "#/jobs")
+                await until_true(page, in_flight)
+                await page.evaluate("document.getElementById('toasts').replaceChildren()")  # earlier notes
+                await page.mouse.move(0, 0)
+                await page.screenshot(path=shots / "jobs-light.png", full_page=True)
+
+            async with page_context(browser, scheme="dark") as context:
+                page = await log_in(context, dashboard, keys.admin, errors)
+                await until_true(page, in_flight)
                 await page.screenshot(path=shots / "jobs-dark.png", full_page=True)
                 assert (await api.post(f"/jobs/{slow['task_id']}/cancel")).status_code == 202
                 await open_view(page, dashboard, f"#/job/{parent['task_id']}")
