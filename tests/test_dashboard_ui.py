@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 DASHBOARD_DB = 8
 TIMEOUT_MS = 20_000
+TRACE_UI = "http://127.0.0.1:16686/trace/{trace_id}"  # only linked to, never opened
 
 
 @dataclass
@@ -66,7 +67,12 @@ async def dashboard(
     folder = tmp_path_factory.mktemp("dashboard")
     async with private_cluster(redis_url, DASHBOARD_DB, folder / "media", otlp) as cluster:
         port = free_port()
-        cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(folder)))
+        cluster.start(
+            "gateway",
+            GATEWAY_PORT=str(port),
+            API_KEYS_FILE=str(api_keys.file(folder)),
+            TRACING_UI_URL=TRACE_UI,
+        )
         cluster.start("janitor")
         cluster.start("downloader")
         cluster.start("imaging")
@@ -208,6 +214,10 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
             await page.click("#job [data-action=retry]", timeout=TIMEOUT_MS)
             await page.wait_for_selector("#job-status .chip[data-status=succeeded]", timeout=TIMEOUT_MS)
             await page.wait_for_selector("#attempts .attempt[data-run='2']", timeout=TIMEOUT_MS)
+            trace_id = (await api.get(f"/jobs/{flaky['task_id']}/status")).json()["trace_id"]
+            trace_link = page.locator("#job a.trace")
+            assert await trace_link.inner_text() == trace_id
+            assert await trace_link.get_attribute("href") == TRACE_UI.format(trace_id=trace_id)
             await page.screenshot(path=shots / "job-light.png", full_page=True)
 
             # Search by error text; the search is in the URL, so the same URL shows the same rows.

@@ -1,7 +1,7 @@
 // The dashboard's entry: who is logged in, routing by the URL fragment (#/page/arg?filters), keyboard shortcuts.
 
 import { api, ApiError, whenUnauthenticated } from "./api.js";
-import { clear, h } from "./dom.js";
+import { ago, clear, h } from "./dom.js";
 import { go, href, route } from "./nav.js";
 import * as dead from "./page_dead.js";
 import * as job from "./page_job.js";
@@ -121,6 +121,11 @@ document.addEventListener("keydown", (event) => {
     if (page) { event.preventDefault(); go(page); }
   }
 });
+
+// "3 min ago" stays true while the page is open.
+setInterval(() => {
+  for (const el of document.querySelectorAll("[data-ago]")) el.textContent = ago(el.dataset.ago);
+}, 10_000);
 
 window.addEventListener("hashchange", render);
 start();

@@ -170,7 +170,7 @@ export function render(root, ctx) {
 
   function draw() {
     const duration = job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : null;
-    const traceValue = job.trace_id ? (job.trace_url ? h("a.mono", { href: job.trace_url, rel: "noreferrer", target: "_blank" }, job.trace_id) : h("span.mono", {}, job.trace_id)) : null;
+    const traceValue = job.trace_id ? (job.trace_url ? h("a.mono.trace", { href: job.trace_url, rel: "noreferrer", target: "_blank" }, job.trace_id) : h("span.mono", {}, job.trace_id)) : null;
     clear(body,
       h("div.panel.pad", {},
         h("div.page-head", {},

@@ -93,7 +93,7 @@ export function render(root, ctx) {
         ? h("span.small.mono", { title: job.error.message }, job.error.type)
         : progress(job)),
       admin ? h("td.small.hide-sm", {}, job.owner || "") : null,
-      h("td.small.muted.hide-sm.nowrap", { title: job.created_at }, ago(job.created_at)),
+      h("td.small.muted.hide-sm.nowrap", { title: job.created_at, "data-ago": job.created_at }, ago(job.created_at)),
       h("td.small.muted.hide-sm.num.nowrap", {}, job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : ""),
       h("td.actions", {}, jobActions(job, me, load)),
     ];
