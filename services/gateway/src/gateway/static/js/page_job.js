@@ -145,6 +145,7 @@ export function render(root, ctx) {
           c ? chip(c.status) : h("span.muted.small", {}, "…"),
           c ? h("span.small.muted", {}, c.job_type) : null,
           c && c.request?.url ? h("span.small.muted.mono.subject", { title: c.request.url }, c.request.url) : null,
+          c?.error && c.status === "failed" ? h("span.mono.small", { title: c.error.message }, c.error.type) : null,
           c && ["running", "retrying"].includes(c.status) ? progress(c) : null);
       })) : null,
       job.children.length > MAX_CHILDREN ? h("p.small.muted", {}, `and ${job.children.length - MAX_CHILDREN} more`) : null);
