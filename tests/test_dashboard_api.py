@@ -5,6 +5,7 @@ the running stack."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -505,3 +506,24 @@ async def test_admin_queues_and_workers(stack: Stack, api_keys: ApiKeys) -> None
         assert runner["last_heartbeat"]
         assert {w["service"] for w in workers} >= {"janitor", "downloader", "metadata", "imaging"}
         await admin.post(f"/jobs/{job['task_id']}/cancel")
+
+
+async def test_the_stream_counts_against_the_per_key_stream_cap(stack: Stack, api_keys: ApiKeys) -> None:
+    """/jobs/stream takes one of the key's event streams (20 by default): the 21st answers 429 before it
+    starts, and a closed stream gives its slot back."""
+    async with as_key(stack, api_keys.admin) as admin:
+        created = await admin.post("/keys", json={"name": "streams", "owner": "streamer", "role": "read"})
+        key = created.json()["key"]
+    async with as_key(stack, key) as client, contextlib.AsyncExitStack() as streams:
+        opened = []
+        for _ in range(20):
+            response = await streams.enter_async_context(client.stream("GET", "/jobs/stream"))
+            assert response.status_code == 200
+            opened.append(response)
+        refused = await client.get("/jobs/stream")
+        assert refused.status_code == 429
+        assert "per API key" in refused.text
+        await opened[0].aclose()
+        await asyncio.sleep(0.5)  # the gateway notices the closed connection
+        async with client.stream("GET", "/jobs/stream") as again:
+            assert again.status_code == 200
