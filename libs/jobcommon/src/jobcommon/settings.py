@@ -56,12 +56,12 @@ class CommonSettings(TracingUiSettings):
         default=5.0, gt=0, description="How often a service refreshes its presence record (health)."
     )
     liveness_interval_s: float = Field(
-        default=1.0, gt=0, description="How often a worker proves it lives (from a thread)."
+        default=0.5, gt=0, description="How often a worker proves it lives (from a thread)."
     )
     liveness_ttl_s: float = Field(
-        default=5.0,
+        default=3.0,
         gt=0,
-        description="A worker silent this long is dead: its running jobs are requeued (within ~1 s more).",
+        description="A worker silent this long is dead: its running jobs are requeued (within ~0.5 s more).",
     )
     redis_max_connections: int = Field(default=64, ge=2, le=10_000)
     redis_connect_timeout_s: float = Field(default=3.0, gt=0)

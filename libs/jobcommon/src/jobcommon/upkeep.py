@@ -1,7 +1,7 @@
 """Delivery upkeep every worker runs alongside its handlers: due retries back onto their queues, dead
 workers' jobs reclaimed, consumer groups re-created if Redis lost them.
 
-A dead worker's jobs come back two ways: within about a second of its liveness key expiring (its process
+A dead worker's jobs come back two ways: within half a second of its liveness key expiring (its process
 died; see `jobcommon.liveness`), checked every `ORPHANS_EVERY_S`; and, as the second line of defence for a
 process that lives but is wedged, when its deliveries were not renewed for a whole lease.
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mediajobs.upkeep")
 
 PROMOTE_EVERY_S = 0.5
-ORPHANS_EVERY_S = 1.0
+ORPHANS_EVERY_S = 0.5
 GROUPS_EVERY_S = 5.0
 
 
