@@ -9,7 +9,7 @@ import typer
 from rich.live import Live
 
 from mediajobs_cli import render
-from mediajobs_cli.api import Api, ApiError, Json
+from mediajobs_cli.api import Api, Json
 from mediajobs_cli.exit_codes import ExitCode
 from mediajobs_cli.session import current
 
@@ -89,10 +89,8 @@ def queues(
 
 
 def workers(ctx: typer.Context) -> None:
-    """Live service instances (admin key: health details)."""
+    """Live service replicas: queue, host, pid, the jobs each runs, last heartbeat, alive (admin key)."""
     session = current(ctx)
     with session.api() as api:
-        health = api.json("GET", "/jobs/health")
-    if "services" not in health:
-        raise ApiError("worker details need an admin key", ExitCode.AUTH)
-    session.out.print(render.workers_table(health["services"]))
+        replicas: list[Json] = api.json("GET", "/admin/workers")
+    session.out.print(render.workers_table(replicas))
