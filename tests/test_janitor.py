@@ -299,7 +299,7 @@ async def test_killed_leader_is_replaced_and_clean_stop_releases(janitors: Janit
         )
 
     await _eventually(duties_run_again, 3, "the new leader running the duties")
-    assert survivor.stop() == 0
+    assert survivor.stop() == 0, survivor.output()[-6000:]
     assert await janitors.leader() is None  # released on a clean stop, not left to expire
     assert "released leadership" in survivor.output()
 

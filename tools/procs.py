@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,13 +83,21 @@ class ServiceProcess:
         self.wait(10)
 
     def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM, then SIGKILL after `timeout` seconds."""
+        """SIGTERM, then SIGKILL after `timeout` seconds — first asking a stuck service where it is waiting
+        (SIGUSR1: its asyncio tasks; SIGUSR2: every thread's stack), so its output says why."""
         if self.process is None:
             return None
         self.signal(signal.SIGTERM)
         try:
             return self.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.lines.append(
+                f"[{self.name}] did not stop within {timeout:g} s of SIGTERM; its tasks and threads:"
+            )
+            for dump in (signal.SIGUSR1, signal.SIGUSR2):
+                self.signal(dump)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=1.0)
             self.kill()
             return self.process.returncode if self.process else None
 

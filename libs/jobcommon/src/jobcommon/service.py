@@ -13,6 +13,7 @@ A service module only declares its handlers::
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -211,6 +212,8 @@ class JobService:
 
     async def run(self) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
+        # SIGUSR2: every thread's Python stack on stderr, also once the event loop is gone (a stuck exit)
+        faulthandler.register(signal.SIGUSR2, all_threads=True)
         await self.app.run()
         if self._runaway:
             logging.shutdown()
