@@ -23,6 +23,9 @@ from tools.localredis import free_port
 from tools.procs import ServiceProcess
 
 FUZZ_DB = 13
+ENDLESS = {"/jobs/stream"}
+"""Operations whose valid requests never end (an event stream of every job): their bad input is tested in
+tests/test_dashboard_api.py instead."""
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,11 @@ def test_no_input_makes_a_server_error(fuzzed_gateway: str, api_keys: ApiKeys) -
     """Generated requests to every operation (25 valid and 25 invalid each, where invalid ones exist), as an
     admin: no 5xx, and every answer that the schema documents conforms to it."""
     schema = schemathesis.openapi.from_url(f"{fuzzed_gateway}/openapi.json", headers=bearer(api_keys.admin))
-    operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
+    operations = [
+        operation
+        for result in schema.get_all_operations()
+        if isinstance(result, Ok) and (operation := result.ok()).path not in ENDLESS
+    ]
     assert len(operations) >= 12
     for operation, mode in itertools.product(operations, GenerationMode):
 
