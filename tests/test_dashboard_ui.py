@@ -238,6 +238,34 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
             await page.wait_for_selector("#job-status .chip[data-status=failed]", timeout=TIMEOUT_MS)
             assert page.url.endswith(f"#/job/{needle['task_id']}")
 
+            # "g" then "j" goes to the jobs; a filter and the page cursor live in the URL too.
+            many = [await submit(api, {"job_type": "echo", "payload": {"page": i}}) for i in range(50)]
+            await wait_terminal(api, many[-1]["task_id"])
+            await page.keyboard.press("g")
+            await page.keyboard.press("j")
+            await page.wait_for_selector("#jobs-body tr[data-task]", timeout=TIMEOUT_MS)
+            await page.select_option("#f-type", "echo")
+            await until_true(page, "location.hash.includes('job_type=echo')")
+            await until_true(page, "document.querySelectorAll('#jobs-body tr[data-task]').length === 50")
+            first = await page.eval_on_selector("#jobs-body tr[data-task]", "tr => tr.dataset.task")
+            await page.click("#page-next")
+            await until_true(
+                page, "location.hash.includes('cursor=') && location.hash.includes('job_type=echo')"
+            )
+            await until_true(
+                page,
+                f"(t => t && t !== '{first}')(document.querySelector('#jobs-body tr')?.dataset.task)",
+            )
+            older = await page.eval_on_selector_all(
+                "#jobs-body tr[data-task]", "rows => rows.map(r => r.dataset.task)"
+            )
+            assert first not in older
+            assert older  # the echo jobs of the first test steps are on the second page
+            await page.click("#page-first")
+            await until_true(
+                page, f"document.querySelector('#jobs-body tr[data-task]')?.dataset.task === '{first}'"
+            )
+
     assert not errors.seen, errors.seen
 
 
@@ -364,12 +392,12 @@ async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_an
                 await until_true(page, in_flight)
                 await page.evaluate("document.getElementById('toasts').replaceChildren()")  # earlier notes
                 await page.mouse.move(0, 0)
-                await page.screenshot(path=shots / "jobs-light.png", full_page=True)
+                await page.screenshot(path=shots / "jobs-light.png")  # the first screenful
 
             async with page_context(browser, scheme="dark") as context:
                 page = await log_in(context, dashboard, keys.admin, errors)
                 await until_true(page, in_flight)
-                await page.screenshot(path=shots / "jobs-dark.png", full_page=True)
+                await page.screenshot(path=shots / "jobs-dark.png")
                 assert (await api.post(f"/jobs/{slow['task_id']}/cancel")).status_code == 202
                 await open_view(page, dashboard, f"#/job/{parent['task_id']}")
                 await page.wait_for_selector("#children li[data-task] .chip", timeout=TIMEOUT_MS)
