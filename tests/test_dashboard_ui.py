@@ -181,11 +181,20 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
             assert await page.get_attribute("#live-state", "data-state") == "on"
             assert len(errors.streams) == 1, errors.streams  # one stream for the page, across its views
 
-            # Pause stops the stream; resume opens it again.
+            # Paused, the page holds still while a job ends; resumed, it catches up.
+            later = await submit(api, {"job_type": "echo", "sleep_s": 1.5})
+            await open_view(page, dashboard, f"#/job/{later['task_id']}")
+            await page.wait_for_selector("#job-status .chip", timeout=TIMEOUT_MS)
             await page.click("#live-toggle")
             await page.wait_for_selector("#live-state[data-state=paused]", timeout=TIMEOUT_MS)
+            held = await job_status_shown(page)
+            assert held in {"queued", "running"}, held
+            await wait_for(api, later["task_id"], lambda j: j["status"] == "succeeded")
+            await asyncio.sleep(0.5)
+            assert await job_status_shown(page) == held
             await page.click("#live-toggle")
             await page.wait_for_selector("#live-state[data-state=on]", timeout=TIMEOUT_MS)
+            await page.wait_for_selector("#job-status .chip[data-status=succeeded]", timeout=TIMEOUT_MS)
             shown = await api.get(f"/jobs/{submitted}/status")
             assert shown.json()["request"]["payload"] == {"from": "the form"}
             assert shown.json()["owner"] == "tests"
