@@ -451,7 +451,8 @@ async def test_a_read_key_sees_no_action_buttons(
                     f'#jobs-body tr[data-task="{task["task_id"]}"]', timeout=TIMEOUT_MS
                 )
             assert await page.locator("[data-action]").count() == 0
-            assert await page.locator("#nav a[data-page=submit]").is_hidden()
+            for not_for_readers in ("submit", "queues", "workers"):
+                assert await page.locator(f"#nav a[data-page={not_for_readers}]").is_hidden(), not_for_readers
             assert await page.locator("a[href='#/submit']:visible").count() == 0
             await open_view(page, dashboard, f"#/job/{failed['task_id']}")
             await page.wait_for_selector("#job-status .chip[data-status=failed]", timeout=TIMEOUT_MS)

@@ -41,8 +41,9 @@ function renderChrome() {
   document.getElementById("who").hidden = false;
   document.getElementById("who-name").textContent = `${me.name} · ${me.owner} · ${me.role}`;
   document.getElementById("who").dataset.role = me.role;
+  const rank = { read: 0, submit: 1, admin: 2 };
   for (const link of document.querySelectorAll("#nav a[data-needs]")) {
-    link.hidden = me.role === "read";
+    link.hidden = rank[me.role] < rank[link.dataset.needs];
   }
 }
 

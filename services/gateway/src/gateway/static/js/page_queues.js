@@ -38,10 +38,14 @@ function card(q) {
       : h("p.small.muted", {}, "No samples yet: the janitor takes one every 10 s."));
 }
 
-export function render(root) {
+export function render(root, ctx) {
   const body = h("div.grid", { id: "queues" });
   const message = h("div");
   root.append(h("div.page-head", {}, h("h1", {}, "Queues"), h("span.spacer"), h("span.small.muted", {}, "refreshed every 5 s")), message, body);
+  if (ctx.me.role !== "admin") {
+    clear(message, h("p.notice", {}, "Queues are shown to admin keys only."));
+    return null;
+  }
   async function load() {
     try {
       const found = await api("/admin/queues");
