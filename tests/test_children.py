@@ -13,9 +13,11 @@ from redis.asyncio import Redis
 
 from jobcommon import QUEUES, CommonSettings, EchoRequest, ErrorInfo, Job, JobClient, JobStatus, keys
 from jobcommon.broker import ensure_groups
+from jobcommon.job_index import JobQuery
+from jobcommon.job_types import JOB_TYPES
 from jobcommon.queues import Queue
 from jobcommon.store import Delivery, JobStore
-from jobcommon.submission import child_id, submit_job
+from jobcommon.submission import child_id, discard_staged_follow_ups, stage_follow_ups, submit_job
 
 SPEC = QUEUES[Queue.DEFAULT]
 
@@ -151,3 +153,22 @@ async def test_cancelling_a_waiting_parent_cancels_every_child(client: JobClient
     final = await store.get(parent.task_id)
     assert final.status == JobStatus.CANCELLED
     assert final.finished_at is not None
+
+
+async def test_discarded_staged_follow_ups_leave_no_listing_or_search_entry(client: JobClient) -> None:
+    """A parent that ends without succeeding drops the follow-ups an earlier run staged: their records go, and
+    so do their entries in every listing, count and search index (not only the global one)."""
+    store = client.store
+    body = {"job_type": "echo", "then": [{"job_type": "echo", "payload": {"note": "zebracrossing"}}]}
+    parent = (await client.submit(body)).job
+    request = JOB_TYPES.parse(parent.request)
+    staged = await stage_follow_ups(store, client.broker, parent, request)
+    follow_up = staged[0].task_id
+    assert follow_up in [j.task_id for j in (await store.search(JobQuery(), limit=50)).jobs]
+    before = await store.index.counts(JobQuery())
+
+    assert await discard_staged_follow_ups(store, parent, request) == 1
+    assert not await store.redis.exists(keys.job(follow_up))
+    assert follow_up not in [j.task_id for j in (await store.search(JobQuery(), limit=50)).jobs]
+    assert (await store.index.counts(JobQuery())).total == before.total - 1
+    assert await store.redis.zscore(keys.JOB_INDEX, follow_up) is None

@@ -135,7 +135,7 @@ async def submit_job(
             await enqueue(broker, request, task_id, stream=stream)
         except (RedisError, OSError) as exc:
             await store.redis.delete(keys.job(task_id))
-            await store.redis.zrem(keys.JOB_INDEX, task_id)
+            await store.index.forget([task_id])  # every listing and search entry, not only the global one
             if guard:
                 await store.redis.delete(guard)
             raise QueueUnavailable(f"could not enqueue job: {exc}") from exc
@@ -200,9 +200,9 @@ async def discard_staged_follow_ups(store: JobStore, parent: Job, request: AnyJo
         dedupe = await store.redis.hget(job_key, "dedupe_key")
         async with store.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.staged(task_id), job_key)
-            pipe.zrem(keys.JOB_INDEX, task_id)
             if dedupe:
                 pipe.delete(dedupe)
             await pipe.execute()
+        await store.index.forget([task_id])  # every listing and search entry of the dropped record
         dropped += 1
     return dropped
