@@ -445,6 +445,12 @@ async def test_a_read_key_sees_no_action_buttons(
         )
         await wait_terminal(alice, failed["task_id"])
         async with chromium() as browser, page_context(browser) as context:
+            wrong = await context.new_page()
+            await wrong.goto(f"{dashboard.url}/ui/")
+            await wrong.fill("#api_key", "mj_not_a_key_at_all_0000000000")
+            await wrong.click("#login-form button[type=submit]")
+            await wrong.wait_for_selector("#login-error", timeout=TIMEOUT_MS)  # said so, and still the form
+            await wrong.close()
             page = await log_in(context, dashboard, keys.alice_read, errors)
             for task in (running, failed):
                 await page.wait_for_selector(
