@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { clear, fmtDuration, h, sparkline } from "./dom.js";
-import { problemBox } from "./widgets.js";
+import { adminOnly, problemBox, refreshEvery } from "./widgets.js";
 
 const REFRESH_MS = 5000;
 
@@ -42,10 +42,7 @@ export function render(root, ctx) {
   const body = h("div.grid", { id: "queues" });
   const message = h("div");
   root.append(h("div.page-head", {}, h("h1", {}, "Queues"), h("span.spacer"), h("span.small.muted", {}, "refreshed every 5 s")), message, body);
-  if (ctx.me.role !== "admin") {
-    clear(message, h("p.notice", {}, "Queues are shown to admin keys only."));
-    return null;
-  }
+  if (adminOnly(ctx.me, message, "Queues")) return null;
   async function load() {
     try {
       const found = await api("/admin/queues");
@@ -55,7 +52,5 @@ export function render(root, ctx) {
       clear(message, problemBox(error));
     }
   }
-  load();
-  const timer = setInterval(load, REFRESH_MS);
-  return () => clearInterval(timer);
+  return refreshEvery(REFRESH_MS, load);
 }

@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { ago, clear, h, shortId } from "./dom.js";
-import { problemBox } from "./widgets.js";
+import { adminOnly, problemBox, refreshEvery } from "./widgets.js";
 
 const REFRESH_MS = 5000;
 
@@ -17,10 +17,7 @@ export function render(root, ctx) {
     h("div.panel", {}, h("div.table-wrap", {}, h("table", {},
       h("thead", {}, h("tr", {}, ["Service", "Consumer", "Queue", "Host / pid", "Running", "Last heartbeat"].map((c, i) => h(`th${i === 1 || i === 3 ? ".hide-sm" : ""}`, {}, c)))),
       tbody))));
-  if (ctx.me.role !== "admin") {
-    clear(message, h("p.notice", {}, "Workers are shown to admin keys only."));
-    return null;
-  }
+  if (adminOnly(ctx.me, message, "Workers")) return null;
   async function load() {
     try {
       const found = await api("/admin/workers");
@@ -48,7 +45,5 @@ export function render(root, ctx) {
       clear(message, problemBox(error));
     }
   }
-  load();
-  const timer = setInterval(load, REFRESH_MS);
-  return () => clearInterval(timer);
+  return refreshEvery(REFRESH_MS, load);
 }

@@ -56,3 +56,17 @@ export function jobActions(job, me, after) {
 export function problemBox(error) {
   return h("div.notice.bad", {}, error.message || String(error));
 }
+
+/** The admin-only pages (their endpoints are under /admin): a notice for any other key; true when shown. */
+export function adminOnly(me, message, what) {
+  if (me.role === "admin") return false;
+  message.replaceChildren(h("p.notice", {}, `${what} are shown to admin keys only.`));
+  return true;
+}
+
+/** Run `load` now and every `ms`; returns what stops it (a view's cleanup). */
+export function refreshEvery(ms, load) {
+  load();
+  const timer = setInterval(load, ms);
+  return () => clearInterval(timer);
+}
