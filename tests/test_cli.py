@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -224,24 +226,29 @@ def read_until_exit(fd: int, proc: subprocess.Popen[bytes], timeout: float) -> b
     return captured
 
 
-def test_submit_wait_draws_a_progress_bar_on_a_terminal(
-    stack: Stack, api_keys: ApiKeys, tmp_path: Path
-) -> None:
+@contextlib.contextmanager
+def on_a_terminal(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """The CLI with a pseudo-terminal as stdin, stdout and stderr; yields the terminal end and the process."""
     leader, follower = os.openpty()
     try:
         with subprocess.Popen(
-            [*CLI, "submit", "echo", "--set", "sleep_s=2", "--wait"],
-            env=cli_env(stack, api_keys.alice_submit, TERM="xterm-256color"),
-            cwd=tmp_path,
-            stdin=follower,
-            stdout=follower,
-            stderr=follower,
+            [*CLI, *args], env=env, cwd=cwd, stdin=follower, stdout=follower, stderr=follower
         ) as proc:
             os.close(follower)
-            captured = read_until_exit(leader, proc, timeout=30).decode(errors="replace")
-            assert proc.wait(timeout=10) == 0, captured
+            yield leader, proc
     finally:
         os.close(leader)
+
+
+def test_submit_wait_draws_a_progress_bar_on_a_terminal(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    env = cli_env(stack, api_keys.alice_submit, TERM="xterm-256color")
+    with on_a_terminal(["submit", "echo", "--set", "sleep_s=2", "--wait"], env, tmp_path) as (leader, proc):
+        captured = read_until_exit(leader, proc, timeout=30).decode(errors="replace")
+        assert proc.wait(timeout=10) == 0, captured
     assert "━" in captured  # a bar frame
     assert "%" in captured
     assert "slept" in captured
@@ -316,28 +323,17 @@ def test_watch_follows_a_job_to_its_end_and_exits_with_its_outcome(
 
 
 def test_queues_interval_redraws_until_interrupted(stack: Stack, api_keys: ApiKeys, tmp_path: Path) -> None:
-    leader, follower = os.openpty()
-    try:
-        with subprocess.Popen(
-            [*CLI, "queues", "-i", "0.3"],
-            env=cli_env(stack, api_keys.admin, TERM="xterm-256color"),
-            cwd=tmp_path,
-            stdin=follower,
-            stdout=follower,
-            stderr=follower,
-        ) as proc:
-            os.close(follower)
-            captured = b""
-            deadline = time.monotonic() + 30
-            while captured.count(b"video_downloads") < 3 and time.monotonic() < deadline:
-                ready, _, _ = select.select([leader], [], [], 0.2)
-                if ready:
-                    captured += os.read(leader, 65536)
-            proc.send_signal(signal.SIGINT)
-            captured += read_until_exit(leader, proc, timeout=10)
-            assert proc.wait(timeout=10) == 0, captured
-    finally:
-        os.close(leader)
+    env = cli_env(stack, api_keys.admin, TERM="xterm-256color")
+    with on_a_terminal(["queues", "-i", "0.3"], env, tmp_path) as (leader, proc):
+        captured = b""
+        deadline = time.monotonic() + 30
+        while captured.count(b"video_downloads") < 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                captured += os.read(leader, 65536)
+        proc.send_signal(signal.SIGINT)
+        captured += read_until_exit(leader, proc, timeout=10)
+        assert proc.wait(timeout=10) == 0, captured
     text = captured.decode(errors="replace")
     assert text.count("video_downloads") >= 3  # redrawn, not printed once
     assert "default" in text

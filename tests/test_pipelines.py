@@ -13,6 +13,7 @@ from tests.cluster import Cluster
 from tests.jobs import submit, wait_for, wait_terminal
 from tests.support.httpserver import MediaServer
 from tests.support.otlp import OtlpReceiver
+from tests.support.stack_jobs import download_with_follow_ups
 
 
 async def test_follow_ups_run_after_parent_in_its_trace(api: httpx.AsyncClient) -> None:
@@ -91,18 +92,7 @@ async def test_follow_up_gets_parent_output_as_source(api: httpx.AsyncClient) ->
 async def test_download_then_thumbnail_and_metadata_across_three_services(
     api: httpx.AsyncClient, media_server: MediaServer, otlp: OtlpReceiver
 ) -> None:
-    parent = await submit(
-        api,
-        {
-            "job_type": "video_download",
-            "url": media_server.url("clip.mp4"),
-            "allow_duplicate": True,
-            "then": [
-                {"job_type": "thumbnail", "sizes": [160, 320], "format": "webp"},
-                {"job_type": "metadata_enrich"},
-            ],
-        },
-    )
+    parent = await submit(api, download_with_follow_ups(media_server.url("clip.mp4")))
     done = await wait_terminal(api, parent["task_id"], timeout=60)
     assert done["status"] == "succeeded", done
     thumb_id, meta_id = done["children"]

@@ -25,6 +25,7 @@ from tests.conftest import ApiKeys, bearer, wait_until_ready
 from tests.jobs import submit, wait_terminal
 from tests.support.browser import chromium, output_dir, page_context
 from tests.support.httpserver import MediaServer
+from tests.support.stack_jobs import download_with_follow_ups
 from tools.localredis import free_port
 from tools.traces import (
     PHOENIX_VERSION,
@@ -138,18 +139,7 @@ async def test_a_download_with_follow_ups_is_one_trace_in_the_local_trace_ui(
     assert "OTEL_BSP_MAX_QUEUE_SIZE" not in tracing_for_dev({"OTEL_BSP_MAX_QUEUE_SIZE": "512"}, state)[0]
 
     async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=bearer(api_keys.admin)) as api:
-        parent = await submit(
-            api,
-            {
-                "job_type": "video_download",
-                "url": media_server.url("clip.mp4"),
-                "allow_duplicate": True,
-                "then": [
-                    {"job_type": "thumbnail", "sizes": [160, 320], "format": "webp"},
-                    {"job_type": "metadata_enrich"},
-                ],
-            },
-        )
+        parent = await submit(api, download_with_follow_ups(media_server.url("clip.mp4")))
         done = await wait_terminal(api, parent["task_id"], timeout=60)
         assert done["status"] == "succeeded", cluster.logs()
         children = [await wait_terminal(api, child, timeout=60) for child in done["children"]]

@@ -26,3 +26,16 @@ async def failed_permanently(api: httpx.AsyncClient, body: dict[str, Any]) -> di
     assert job["status"] == "failed", job
     assert job["attempts"] == 1, "a permanent failure is never retried"
     return job
+
+
+def download_with_follow_ups(url: str) -> dict[str, Any]:
+    """A `video_download` of `url` with `then` thumbnail (160 and 320 px, webp) and metadata enrichment."""
+    return {
+        "job_type": "video_download",
+        "url": url,
+        "allow_duplicate": True,
+        "then": [
+            {"job_type": "thumbnail", "sizes": [160, 320], "format": "webp"},
+            {"job_type": "metadata_enrich"},
+        ],
+    }
