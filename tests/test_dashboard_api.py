@@ -45,6 +45,11 @@ async def index_redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    millis, sequence = entry_id.split("-")
+    return int(millis), int(sequence)
+
+
 def as_key(stack: Stack, key: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers=bearer(key))
 
@@ -370,7 +375,10 @@ async def test_dead_letters_grouped_filtered_retried_and_purged_in_bulk(
             }
             assert (await reader.get("/jobs/dead/summary", params={"q": "beta"})).json()["total"] == 2
             listed = (await reader.get("/jobs/dead", params={"error_type": "EchoFlaky"})).json()
-            assert [letter["job"]["task_id"] for letter in listed] == flaky[::-1]
+            assert {letter["job"]["task_id"] for letter in listed} == set(flaky)
+            # newest first by when each died (the order their retries ran out in, which load decides)
+            dead_at = [letter["entry_id"] for letter in listed]
+            assert dead_at == sorted(dead_at, key=_entry_order, reverse=True)
             searched = (await reader.get("/jobs/dead", params={"q": f"{word} bet"})).json()
             assert {letter["job"]["task_id"] for letter in searched} == set(odd)
             assert (await reader.get("/jobs/dead", params={"error_type": "NoSuchError"})).json() == []

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from redis.asyncio import Redis
 
 from janitor.duties import ENTRY_IDS_LUA, Housekeeping, dead_consumers, trim_streams
 from janitor.leader import LeaderLock
+from janitor.scheduler import Duty, DutyScheduler
 from janitor.settings import JanitorSettings
 from jobcommon import QUEUES, Queue, keys
 from jobcommon.broker import ensure_groups
@@ -389,6 +391,39 @@ async def test_leader_lock_take_renew_release(redis_url: str) -> None:
         await b.stop()
         await client.delete(key)
         await client.aclose()
+
+
+async def test_a_duty_that_will_not_end_does_not_hold_up_the_stop(hk: Housekeeping) -> None:
+    """A duty swallowing its cancellation (as a Redis error hiding one once did) is logged and left behind
+    after the stop's bound, instead of keeping the janitor from shutting down."""
+    lock = LeaderLock(hk.redis, "stubborn", 5.0, key=f"{keys.JANITOR_LEADER}:stubborn")
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def stubborn(_: Housekeeping) -> dict[str, Any]:
+        started.set()
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if release.is_set():
+                    raise
+                # the bug this guards against: a cancellation that does not end the duty
+
+    scheduler = DutyScheduler(hk, lock, [Duty("stubborn", stubborn, 60.0)])
+    await lock.start()
+    scheduler.start()
+    try:
+        await asyncio.wait_for(started.wait(), timeout=5)
+        began = time.monotonic()
+        await scheduler.stop(timeout_s=0.5)
+        assert time.monotonic() - began < 2.0
+    finally:
+        release.set()
+        for task in asyncio.all_tasks():
+            if task.get_name() == "janitor:stubborn":
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await lock.stop()
 
 
 # -- health through the gateway (the session stack, database 0) ----------------------------------------

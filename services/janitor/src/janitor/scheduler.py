@@ -98,6 +98,7 @@ class DutyScheduler:
                 pipe.expire(keys.JANITOR_REPORT, self.report_ttl_s)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
+            reraise_if_cancelling(exc)  # a stop landing in this write must end the loop, not be logged
             log.debug("could not record the %s report: %s", duty.name, exc)
         return report
 
@@ -112,8 +113,15 @@ class DutyScheduler:
             asyncio.create_task(self._every(duty), name=f"janitor:{duty.name}") for duty in self.duties
         ]
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Cancel every duty and wait for them, at most `timeout_s`: a duty that will not end is logged and
+        left behind rather than holding up the service's shutdown."""
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=timeout_s)
+            for task in stuck:
+                log.warning(
+                    "duty %s did not stop within %g s of its cancellation", task.get_name(), timeout_s
+                )
         self._tasks = []
