@@ -57,7 +57,7 @@ async def test_health_follows_a_running_service(cluster: Cluster) -> None:
     finally:
         redis.close()
 
-    janitor.stop()
+    assert janitor.stop() == 0, janitor.output()[-6000:]  # a stop that timed out shows where it waited
     stopped = await asyncio.to_thread(health_command, "janitor", cluster.redis_url)
     assert stopped.returncode == UNHEALTHY, stopped.stdout
 

@@ -57,7 +57,10 @@ class LivenessBeacon:
         """Stop beating and remove the key (call after this process handed back its deliveries)."""
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=self._interval_s + 1)
+            # wait out a beat in flight (bounded by the socket timeout), however slowly a loaded machine runs
+            # the thread: a beat landing after the delete would leave the key, and this process looking alive,
+            # for a whole TTL after it stopped
+            self._thread.join(timeout=self._ttl_ms / 1000)
         try:
             self._redis.delete(self.key)
         except (RedisError, OSError) as exc:
