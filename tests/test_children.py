@@ -61,7 +61,6 @@ async def _parent_with_children(client: JobClient, n: int, concurrency: int) -> 
         task_id = child_id(parent.task_id, i)
         await submit_job(
             store,
-            client.broker,
             EchoRequest(payload={"i": i}),
             task_id=task_id,
             parent_id=parent.task_id,
@@ -162,7 +161,7 @@ async def test_discarded_staged_follow_ups_leave_no_listing_or_search_entry(clie
     body = {"job_type": "echo", "then": [{"job_type": "echo", "payload": {"note": "zebracrossing"}}]}
     parent = (await client.submit(body)).job
     request = JOB_TYPES.parse(parent.request)
-    staged = await stage_follow_ups(store, client.broker, parent, request)
+    staged = await stage_follow_ups(store, parent, request)
     follow_up = staged[0].task_id
     assert follow_up in [j.task_id for j in (await store.search(JobQuery(), limit=50)).jobs]
     before = await store.index.counts(JobQuery())

@@ -152,7 +152,7 @@ async def test_a_follow_up_that_cannot_be_created_fails_its_parent(cluster: Clus
             request=request.model_dump(mode="json"),
         )
         await client.store.create(job)
-        await enqueue(client.broker, request, job.task_id)
+        await enqueue(client.redis, request, job.task_id)
         done = await client.wait(job.task_id, timeout=20)
     assert done.status == JobStatus.FAILED, cluster.logs()[-3000:]
     assert done.error is not None

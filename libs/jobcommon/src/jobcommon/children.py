@@ -8,14 +8,12 @@ Each child is a full job of its own: retried, cancelled and traced on its own.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jobcommon import keys
-from jobcommon.errors import JobStateConflict
 from jobcommon.job_types import JOB_TYPES
-from jobcommon.submission import child_id, submit_job
+from jobcommon.submission import Submission, child_id, submit_many
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,22 +43,14 @@ async def spawn_children(
     queues = {JOB_TYPES.of(r).queue for r in requests}
     if len(queues) != 1:
         raise ValueError("all children of one parent must share a queue")
-    if ctx.broker is None:
-        raise RuntimeError("this service cannot create jobs (no broker)")
     held = keys.held(ctx.task_id)
-    ids = []
-    for index, request in enumerate(requests):
-        task_id = child_id(ctx.task_id, index)
-        with contextlib.suppress(JobStateConflict):  # made by an earlier run of the parent
-            await submit_job(
-                ctx.reporter.store,
-                ctx.broker,
-                request,
-                task_id=task_id,
-                parent_id=ctx.task_id,
-                child_index=index,
-                stream=held,
-                owner=ctx.job.owner,
-            )
-        ids.append(task_id)
+    ids = [child_id(ctx.task_id, index) for index in range(len(requests))]
+    # one round trip; a child made by an earlier run of the parent is refused (JobStateConflict) and kept
+    await submit_many(
+        ctx.reporter.store,
+        [
+            Submission(request, task_id, ctx.task_id, index, held, ctx.job.owner)
+            for index, (task_id, request) in enumerate(zip(ids, requests, strict=True))
+        ],
+    )
     return AwaitChildren(ids, queues.pop().queue, concurrency)

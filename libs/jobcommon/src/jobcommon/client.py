@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 from pydantic import BaseModel
 
 from jobcommon import keys
-from jobcommon.broker import ensure_groups, make_broker
+from jobcommon.broker import ensure_groups
 from jobcommon.change_feed import ChangeFeed
 from jobcommon.connection import connect
 from jobcommon.dead_letters import DeadFilter, DeadLetters
@@ -19,7 +19,8 @@ from jobcommon.models import Job, JobStatus
 from jobcommon.requests import AnyJobRequest
 from jobcommon.settings import CommonSettings
 from jobcommon.store import Created, JobPage, JobStore
-from jobcommon.submission import enqueue, submit_job
+from jobcommon.submission import Submission, enqueue, submit_job, submit_many
+from jobcommon.tracing import configure_tracing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -47,7 +48,7 @@ class JobClient:
         self.settings = settings or CommonSettings()
         self.redis: Redis = connect(self.settings)
         self.store = JobStore(self.redis, self.settings)
-        self.broker = make_broker(self.settings, service_name)
+        configure_tracing(service_name)
         self.hub = EventHub(self.redis)
         self.changes = ChangeFeed(self.redis)
         self.dead = DeadLetters(self.store)
@@ -55,13 +56,11 @@ class JobClient:
 
     async def start(self) -> None:
         await ensure_groups(self.redis)
-        await self.broker.connect()
         await self.hub.start()
 
     async def close(self) -> None:
         await self.changes.stop()
         await self.hub.stop()
-        await self.broker.stop()
         await self.redis.aclose()
 
     async def __aenter__(self) -> Self:
@@ -86,11 +85,26 @@ class JobClient:
         Returns the new job (status `queued`), or — without enqueueing anything — the job created earlier
         with the same `idempotency_key` (24 h), or the live job already doing the same work (e.g. the same
         download, unless `allow_duplicate`). Raises pydantic.ValidationError for a bad request (follow-ups
-        included), JobStateConflict if `task_id` is taken and QueueUnavailable if it could not be enqueued.
+        included), JobStateConflict if `task_id` is taken and QueueUnavailable if Redis could not take it. The
+        record and the message are written in one atomic step: nothing of a failed submission remains.
         """
         return await submit_job(
-            self.store, self.broker, request, task_id=task_id, idempotency_key=idempotency_key, owner=owner
+            self.store, request, task_id=task_id, idempotency_key=idempotency_key, owner=owner
         )
+
+    async def submit_many(
+        self, requests: Sequence[AnyJobRequest | dict[str, Any]], *, owner: str | None = None
+    ) -> list[Created]:
+        """Validate, record and enqueue many jobs in one round trip to Redis (each job one atomic step, as
+        `submit`). Raises pydantic.ValidationError, before anything is submitted, if any request is bad, and
+        QueueUnavailable if Redis could not take them (a batch of `CREATE_BATCH` is one pipeline, so an
+        earlier batch may have been written).
+        Returns per request, in order, the new job, or the live job already doing the same work."""
+        made = await submit_many(self.store, [Submission(request, owner=owner) for request in requests])
+        for one in made:
+            if isinstance(one, JobStateConflict):  # pragma: no cover - fresh random ids are never taken
+                raise one
+        return cast("list[Created]", made)
 
     async def retry(self, task_id: str) -> Job:
         """Run a failed (or dead-lettered) job again, with a fresh attempt budget.
@@ -99,7 +113,7 @@ class JobClient:
         """
         job = await self.store.reset_for_retry(task_id)
         await self._forget_dead_letters({task_id})  # before it can run (and be dead-lettered) again
-        await enqueue(self.broker, JOB_TYPES.parse(job.request), task_id)
+        await enqueue(self.redis, JOB_TYPES.parse(job.request), task_id)
         return job
 
     async def retry_many(self, task_ids: Sequence[str]) -> list[Job]:
@@ -112,7 +126,7 @@ class JobClient:
                 continue
         await self._forget_dead_letters({job.task_id for job in reset})
         for job in reset:
-            await enqueue(self.broker, JOB_TYPES.parse(job.request), job.task_id)
+            await enqueue(self.redis, JOB_TYPES.parse(job.request), job.task_id)
         return reset
 
     async def dead_letters(

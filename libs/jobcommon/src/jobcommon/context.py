@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from faststream import Depends
-from faststream.redis import RedisBroker
 
 from jobcommon.models import Job
 from jobcommon.progress import ProgressReporter
@@ -32,7 +31,6 @@ class JobContext:
     output_dir: Path
     temp_dir: Path
     reporter: ProgressReporter
-    broker: RedisBroker | None = None
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     soft_limit_reached: asyncio.Event = field(default_factory=asyncio.Event)
 

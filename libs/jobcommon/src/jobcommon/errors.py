@@ -102,4 +102,4 @@ class IdempotencyKeyReused(ClientError):
 
 
 class QueueUnavailable(ClientError):
-    """The job could not be enqueued (Redis unreachable); nothing was submitted."""
+    """The job could not be submitted (Redis unreachable or refusing writes); nothing of it was written."""

@@ -59,25 +59,31 @@ def _job_attributes(
     return attributes
 
 
+def start_creating(task_id: str, job_type: str, spec: QueueSpec, owner: str | None, *, sent: bool) -> Span:
+    """The PRODUCER span of one job being made, started (not made current; the caller ends it); `sent`: its
+    message goes onto its queue now (else it is staged or held, and sent later)."""
+    attributes = _job_attributes(task_id, job_type, spec, owner)
+    attributes["messaging.operation.type"] = "send" if sent else "create"
+    attributes["messaging.operation.name"] = "create"
+    return tracer.start_span(f"create {job_type}", kind=SpanKind.PRODUCER, attributes=attributes)
+
+
 @contextlib.contextmanager
 def creating(
     task_id: str, job_type: str, spec: QueueSpec, owner: str | None, *, sent: bool
 ) -> Iterator[Span]:
-    """The PRODUCER span of one job being made (current inside the block); `sent`: its message goes onto
-    its queue now (else it is staged or held, and sent later)."""
-    attributes = _job_attributes(task_id, job_type, spec, owner)
-    attributes["messaging.operation.type"] = "send" if sent else "create"
-    attributes["messaging.operation.name"] = "create"
-    with tracer.start_as_current_span(
-        f"create {job_type}", kind=SpanKind.PRODUCER, attributes=attributes
-    ) as span:
+    """`start_creating`'s span, current inside the block and ended after it (an escaping exception is
+    recorded on it)."""
+    span = start_creating(task_id, job_type, spec, owner, sent=sent)
+    with trace.use_span(span, end_on_exit=True):
         yield span
 
 
-def carrier() -> dict[str, str]:
-    """Message headers holding the current span's context (W3C `traceparent`; empty outside a trace)."""
+def carrier(span: Span | None = None) -> dict[str, str]:
+    """Message headers holding `span`'s context, default the current span's (W3C `traceparent`; empty
+    outside a trace)."""
     headers: dict[str, str] = {}
-    _PROPAGATOR.inject(headers)
+    _PROPAGATOR.inject(headers, context=trace.set_span_in_context(span) if span is not None else None)
     return headers
 
 

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
     from faststream._internal.context.repository import ContextRepo
     from faststream.message import StreamMessage
-    from faststream.redis import RedisBroker
 
     from jobcommon.queues import QueueSpec
     from jobcommon.settings import CommonSettings
@@ -74,8 +73,6 @@ class JobRuntime:
         self.on_runaway = on_runaway
         """Called when a run outlived its hard time limit (the service should restart)."""
         self.running: dict[str, context.JobContext] = {}
-        self.broker: RedisBroker | None = None
-        """The service's broker, for jobs a job creates (follow-ups); set once the broker exists."""
 
     def middleware(self, msg: Any, /, *, context: ContextRepo) -> JobMiddleware:
         """Middleware factory, for `RedisBroker(middlewares=[..., runtime.middleware])`."""
@@ -145,7 +142,6 @@ class JobMiddleware(BaseMiddleware):
                 run_id=run_id,
                 span=trace.get_current_span(),
             ),
-            broker=rt.broker,
         )
         log.info(
             "start job=%s type=%s attempt=%d/%d worker=%s",
@@ -334,9 +330,8 @@ class JobMiddleware(BaseMiddleware):
 
     async def _follow_ups(self, ctx: context.JobContext) -> list[StagedFollowUp]:
         """Create the follow-up jobs a succeeded job names (in this run's trace), staged until it ends."""
-        assert self.runtime.broker is not None
         request = JOB_TYPES.parse(ctx.job.request)
-        return await stage_follow_ups(self.runtime.store, self.runtime.broker, ctx.job, request)
+        return await stage_follow_ups(self.runtime.store, ctx.job, request)
 
     async def _drop_follow_ups(self, ctx: context.JobContext) -> None:
         """The job ended without succeeding: follow-ups an earlier run staged will never be released."""

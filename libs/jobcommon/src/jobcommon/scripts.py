@@ -16,6 +16,7 @@ def lua_names() -> str:
     """`local INDEX_META = 'mj:...'` ... : the key names and limits the shared index and announce code uses,
     from where they are defined (keys.py, search_tokens.py, change_feed.py)."""
     from jobcommon.change_feed import CHANGES_MAXLEN, CHANGES_TTL_S
+    from jobcommon.messages import DATA_FIELD
     from jobcommon.models import ATTEMPT_LOG_LIMIT
     from jobcommon.queue_samples import WAITS_KEPT, WAITS_TTL_S
     from jobcommon.search_tokens import TOKEN_LIMIT
@@ -28,6 +29,7 @@ def lua_names() -> str:
         "JOB_CHANGES": keys.JOB_CHANGES,
         "FINISHED_COUNTS": keys.FINISHED_COUNTS,
         "WAITS_PREFIX": keys.queue_waits(""),
+        "MESSAGE_FIELD": DATA_FIELD,
     }
     numbers = {
         "TOKEN_LIMIT": TOKEN_LIMIT,

@@ -96,7 +96,6 @@ class JobService:
             middlewares=[self.runtime.middleware],
             graceful_timeout=settings.graceful_timeout_s,
         )
-        self.runtime.broker = self.broker
         self._quiet_shutdown = QuietShutdown()
         access_log.addFilter(self._quiet_shutdown)
         self.router = RedisRouter()

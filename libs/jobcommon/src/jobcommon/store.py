@@ -26,14 +26,22 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
+    from jobcommon.messages import JobMessage
     from jobcommon.settings import CommonSettings
 
 IDEMPOTENCY_TTL_S = 24 * 3600
+CREATE_BATCH = 500
+"""`create_many` sends at most this many creations per round trip (bounds one reply's size and wait)."""
 DEAD_LETTER_MAXLEN = 10_000
 LIST_SCAN_LIMIT = 2_000
 """Most job records one listing call reads (filters that match rarely page on instead of scanning on)."""
 RECLAIMER = "reclaimer"
 """Consumer name under which stale deliveries are claimed, for the instant before they are requeued."""
+
+
+_NOT_STORED_ON_CREATE = {"progress", "errors", "trace_url"}
+"""A new record leaves out what it has none of (absent reads as empty: `Job.from_hash`, the scripts), its
+computed fields, and progress (written encoded)."""
 
 
 def _allowed(statuses: Iterable[JobStatus]) -> str:
@@ -99,6 +107,16 @@ class Created:
     created: bool
     """False when an earlier job was returned instead (idempotency key or duplicate work)."""
     reason: Literal["created", "idempotent", "duplicate"] = "created"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """One job for `JobStore.create_many`: its record, and what `JobStore.create` takes besides."""
+
+    job: Job
+    message: JobMessage | None = None
+    idempotency_key: str | None = None
+    duplicate_guard: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,16 +219,51 @@ class JobStore:
     # -- creating ------------------------------------------------------------------------------------
 
     async def create(
-        self, job: Job, *, idempotency_key: str | None = None, duplicate_guard: str | None = None
+        self,
+        job: Job,
+        *,
+        idempotency_key: str | None = None,
+        duplicate_guard: str | None = None,
+        message: JobMessage | None = None,
     ) -> Created:
-        """Store a new job record; or return the job an idempotency key or a duplicate guard points at.
+        """Store a new job record and, in the same atomic step, add its `message` to its stream; or return
+        the job an idempotency key or a duplicate guard points at (nothing is added then).
 
         Raises JobStateConflict when the task id is already taken.
         """
-        fields = to_hash_fields(**job.model_dump(exclude_none=False, exclude={"progress", "errors"}))
+        script_keys, argv = self._create_call(job, idempotency_key, duplicate_guard, message)
+        return await self._created(job, idempotency_key, await self._create(keys=script_keys, args=argv))
+
+    async def create_many(self, jobs: Sequence[NewJob]) -> builtins.list[Created | JobStateConflict]:
+        """`create` for many jobs, `CREATE_BATCH` per round trip (each job still one atomic step); per job,
+        what `create` returns, or the JobStateConflict it would raise."""
+        replies: builtins.list[Any] = []
+        for first in range(0, len(jobs), CREATE_BATCH):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for new in jobs[first : first + CREATE_BATCH]:
+                    script_keys, argv = self._create_call(
+                        new.job, new.idempotency_key, new.duplicate_guard, new.message
+                    )
+                    await self._create(keys=script_keys, args=argv, client=pipe)
+                replies += await pipe.execute()
+        created: builtins.list[Created | JobStateConflict] = []
+        for new, reply in zip(jobs, replies, strict=True):
+            try:
+                created.append(await self._created(new.job, new.idempotency_key, reply))
+            except JobStateConflict as exc:
+                created.append(exc)
+        return created
+
+    def _create_call(
+        self,
+        job: Job,
+        idempotency_key: str | None,
+        duplicate_guard: str | None,
+        message: JobMessage | None,
+    ) -> tuple[builtins.list[str], builtins.list[Any]]:
+        fields = to_hash_fields(**job.model_dump(exclude_none=True, exclude=_NOT_STORED_ON_CREATE))
         fields["progress"] = job.progress.model_dump_json(exclude_none=True)
-        fields["errors"] = "[]"
-        argv: list[Any] = [
+        argv: builtins.list[Any] = [
             self.settings.queued_ttl_s,
             job.created_at.timestamp(),
             job.task_id,
@@ -220,12 +273,14 @@ class JobStore:
             "1" if duplicate_guard else "0",
             keys.JOB_PREFIX,
             "1" if job.owner else "0",
-            hashlib.sha256(json.dumps(job.request, sort_keys=True).encode()).hexdigest(),
+            hashlib.sha256(json.dumps(job.request, sort_keys=True).encode()).hexdigest()
+            if idempotency_key
+            else "",
             json.dumps(keys.index_facets(job.owner, job.job_type, job.queue)),
             json.dumps(request_tokens(job.request)),
+            message.payload if message else "",
+            json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
         ]
-        for name, value in fields.items():
-            argv += [name, value]
         unused = keys.job(job.task_id)
         script_keys = [
             keys.job(job.task_id),
@@ -234,8 +289,11 @@ class JobStore:
             duplicate_guard or unused,
             keys.owner_jobs(job.owner) if job.owner else unused,
             keys.owner_active(job.owner) if job.owner else unused,
+            message.stream if message else unused,
         ]
-        reply = await self._create(keys=script_keys, args=argv)
+        return script_keys, argv
+
+    async def _created(self, job: Job, idempotency_key: str | None, reply: builtins.list[Any]) -> Created:
         code = Reply(int(reply[0]))
         if code == Reply.APPLIED:
             return Created(job, created=True)

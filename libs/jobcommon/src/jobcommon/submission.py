@@ -3,8 +3,10 @@ children), so every job gets the same record, routing, policy, duplicate guard a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -12,17 +14,23 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from redis.exceptions import RedisError
 
 from jobcommon import job_spans, keys
+from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.errors import JobStateConflict, QueueUnavailable
 from jobcommon.job_types import JOB_TYPES
+from jobcommon.messages import DATA_FIELD, job_message
 from jobcommon.models import Job, JobStatus, utcnow
 from jobcommon.policies import policy_for
 from jobcommon.requests import AnyJobRequest
-from jobcommon.store import StagedFollowUp
+from jobcommon.store import NewJob, StagedFollowUp
 from jobcommon.tracing import current_trace_id
 
 if TYPE_CHECKING:
-    from faststream.redis import RedisBroker
+    from collections.abc import Iterator, Sequence
 
+    from opentelemetry.trace import Span
+    from redis.asyncio import Redis
+
+    from jobcommon.queues import QueueSpec
     from jobcommon.store import Created, JobStore
 
 SOURCE_FIELDS = ("sources", "items")
@@ -94,9 +102,20 @@ def child_id(parent_id: str, index: int) -> str:
     return hashlib.sha256(f"{parent_id}:{index}".encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One job to submit with `submit_many` (what `submit_job` takes besides the store)."""
+
+    request: AnyJobRequest | dict[str, Any]
+    task_id: str | None = None
+    parent_id: str | None = None
+    child_index: int | None = None
+    stream: str | None = None
+    owner: str | None = None
+
+
 async def submit_job(
     store: JobStore,
-    broker: RedisBroker,
     request: AnyJobRequest | dict[str, Any],
     *,
     task_id: str | None = None,
@@ -106,58 +125,98 @@ async def submit_job(
     stream: str | None = None,
     owner: str | None = None,
 ) -> Created:
-    """Validate, record and enqueue a job (see JobClient.submit); `stream` overrides where its message goes
-    (a parent's held children)."""
-    request = parse_request(request)
-    spec = JOB_TYPES.of(request).queue
-    policy = policy_for(request.job_type, request.retry, request.time_limit)
+    """Validate, record and enqueue a job (see JobClient.submit): its record and its message are written in
+    one atomic step. `stream` overrides where its message goes (a follow-up's staging stream, a parent's
+    held children)."""
     task_id = task_id or uuid.uuid4().hex
+    one = Submission(request, task_id, parent_id, child_index, stream, owner)
+    request, spec = _parse(one)
+    with job_spans.creating(task_id, request.job_type, spec, owner, sent=stream is None) as span:
+        job = _record(one, request, spec, span)
+        message = await job_message(request, job.task_id, stream or spec.stream)
+        with _unavailable_as_queue_error():
+            return await store.create(
+                job,
+                idempotency_key=idempotency_key,
+                duplicate_guard=_duplicate_guard(request),
+                message=message,
+            )
+
+
+async def submit_many(store: JobStore, submissions: Sequence[Submission]) -> list[Created | JobStateConflict]:
+    """`submit_job` for a batch, in one round trip to Redis (each job still recorded and enqueued in one
+    atomic step): validates every request first (a pydantic.ValidationError for any bad one submits none),
+    then returns, per submission in order, what `submit_job` returns or the JobStateConflict it would raise.
+    Each job gets its own creation span, a child of the current span."""
+    submissions = [one if one.task_id else replace(one, task_id=uuid.uuid4().hex) for one in submissions]
+    parsed = [_parse(one) for one in submissions]
+    spans: list[Span] = []
+    batch: list[NewJob] = []
+    try:
+        for one, (request, spec) in zip(submissions, parsed, strict=True):
+            span = job_spans.start_creating(
+                str(one.task_id), request.job_type, spec, one.owner, sent=one.stream is None
+            )
+            spans.append(span)
+            job = _record(one, request, spec, span)
+            message = await job_message(request, job.task_id, one.stream or spec.stream, span)
+            batch.append(NewJob(job, message=message, duplicate_guard=_duplicate_guard(request)))
+        with _unavailable_as_queue_error():
+            return await store.create_many(batch)
+    finally:
+        for span in spans:
+            span.end()
+
+
+@contextlib.contextmanager
+def _unavailable_as_queue_error() -> Iterator[None]:
+    """Redis refused or could not be reached: QueueUnavailable (the job's record and message are written in
+    one step, so nothing of a job that raised it was written)."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        reraise_if_cancelling(exc)
+        raise QueueUnavailable(f"could not submit the job: {exc}") from exc
+
+
+def _parse(one: Submission) -> tuple[AnyJobRequest, QueueSpec]:
+    """The validated request and its queue."""
+    request = parse_request(one.request)
+    return request, JOB_TYPES.of(request).queue
+
+
+def _duplicate_guard(request: AnyJobRequest) -> str | None:
+    """The key that keeps a second job from doing the same live work, if the request has one."""
     fingerprint = request.duplicate_fingerprint()
-    guard = keys.duplicate_guard(request.job_type, fingerprint) if fingerprint else None
-    with job_spans.creating(task_id, request.job_type, spec, owner, sent=stream is None):
-        job = Job(
-            task_id=task_id,
-            job_type=request.job_type,
-            queue=spec.queue,
-            status=JobStatus.QUEUED,
-            max_attempts=policy.max_attempts,
-            created_at=utcnow(),
-            trace_id=current_trace_id(),
-            parent_id=parent_id,
-            child_index=child_index,
-            owner=owner,
-            request=request.model_dump(mode="json"),
-        )
-        created = await store.create(job, idempotency_key=idempotency_key, duplicate_guard=guard)
-        if not created.created:
-            return created
-        try:
-            await enqueue(broker, request, task_id, stream=stream)
-        except (RedisError, OSError) as exc:
-            await store.redis.delete(keys.job(task_id))
-            await store.index.forget([task_id])  # every listing and search entry, not only the global one
-            if guard:
-                await store.redis.delete(guard)
-            raise QueueUnavailable(f"could not enqueue job: {exc}") from exc
-    return created
+    return keys.duplicate_guard(request.job_type, fingerprint) if fingerprint else None
 
 
-async def enqueue(
-    broker: RedisBroker, request: AnyJobRequest, task_id: str, stream: str | None = None
-) -> None:
-    """Publish the job's message; the current (creation) span's context travels in its headers, and stays
-    with it through retries and requeues (they copy the stream entry)."""
-    await broker.publish(
-        request,
-        stream=stream or JOB_TYPES.of(request).queue.stream,
-        correlation_id=task_id,
-        headers={"x-job-type": request.job_type, **job_spans.carrier()},
+def _record(one: Submission, request: AnyJobRequest, spec: QueueSpec, span: Span) -> Job:
+    """The new job's record (status `queued`), in the trace of its creation `span`."""
+    policy = policy_for(request.job_type, request.retry, request.time_limit)
+    return Job(
+        task_id=str(one.task_id),
+        job_type=request.job_type,
+        queue=spec.queue,
+        status=JobStatus.QUEUED,
+        max_attempts=policy.max_attempts,
+        created_at=utcnow(),
+        trace_id=current_trace_id(span),
+        parent_id=one.parent_id,
+        child_index=one.child_index,
+        owner=one.owner,
+        request=request.model_dump(mode="json"),
     )
 
 
-async def stage_follow_ups(
-    store: JobStore, broker: RedisBroker, parent: Job, request: AnyJobRequest
-) -> list[StagedFollowUp]:
+async def enqueue(redis: Redis, request: AnyJobRequest, task_id: str, stream: str | None = None) -> None:
+    """Add the message of an existing job (a retry of a failed one) to its queue; the current span's context
+    travels in its headers, and stays with it through retries and requeues (they copy the stream entry)."""
+    message = await job_message(request, task_id, stream or JOB_TYPES.of(request).queue.stream)
+    await redis.xadd(message.stream, {DATA_FIELD: message.payload})
+
+
+async def stage_follow_ups(store: JobStore, parent: Job, request: AnyJobRequest) -> list[StagedFollowUp]:
     """Create the parent's follow-up jobs with their messages staged, not queued: `JobStore.finish` releases
     them in the very step that records the parent's success, so no follow-up can start before its parent has
     ended (and its output is on record). Once: ids are derived from the parent's, so a parent that runs again
@@ -170,7 +229,6 @@ async def stage_follow_ups(
         try:
             made = await submit_job(
                 store,
-                broker,
                 follow_up,
                 task_id=task_id,
                 parent_id=parent.task_id,

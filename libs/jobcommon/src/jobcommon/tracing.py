@@ -99,9 +99,9 @@ def shutdown_tracing() -> None:
     flushing.join(SHUTDOWN_FLUSH_S)
 
 
-def current_trace_id() -> str | None:
-    """The active span's trace id as 32 hex digits, or None outside a recorded span."""
-    context = trace.get_current_span().get_span_context()
+def current_trace_id(span: trace.Span | None = None) -> str | None:
+    """The trace id of `span` (default: the active span) as 32 hex digits, or None outside a recorded span."""
+    context = (span or trace.get_current_span()).get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
 
 

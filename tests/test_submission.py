@@ -1,0 +1,127 @@
+"""Submitting jobs: a job's record and its message are written in one atomic step, one round trip; a batch
+(`submit_many`) in one round trip per `CREATE_BATCH` jobs. No service runs here: only what is written."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+from faststream.redis.parser.binary import BinaryMessageFormatV1
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from jobcommon import QUEUES, CommonSettings, EchoRequest, JobStateConflict, JobStatus, QueueUnavailable, keys
+from jobcommon.broker import ensure_groups
+from jobcommon.messages import DATA_FIELD, JOB_TYPE_HEADER
+from jobcommon.queues import Queue
+from jobcommon.store import CREATE_BATCH, Created, JobStore
+from jobcommon.submission import Submission, submit_job, submit_many
+
+SPEC = QUEUES[Queue.DEFAULT]
+DOWNLOADS = QUEUES[Queue.VIDEO_DOWNLOADS]
+
+
+@pytest.fixture
+def db_url(redis_url: str) -> str:
+    """A Redis database of its own: these jobs are never run."""
+    return redis_url.rsplit("/", 1)[0] + "/5"
+
+
+@pytest.fixture
+async def redis(db_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(db_url, decode_responses=True)
+    await client.flushdb()
+    await ensure_groups(client, [SPEC, DOWNLOADS])
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+def store(redis: Redis, settings: CommonSettings) -> JobStore:
+    return JobStore(redis, settings)
+
+
+async def test_a_submission_writes_its_record_and_its_message_together(
+    store: JobStore, redis: Redis, db_url: str
+) -> None:
+    """One job: one stream entry in FastStream's wire format (request, task id, job type), and a record of
+    only what the job has (no empty fields, no computed ones), read back as the job submitted."""
+    made = await submit_job(store, EchoRequest(payload={"n": 1}), owner="alice")
+    assert made.created
+    raw = Redis.from_url(db_url)  # the wire format is binary
+    entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await raw.xrange(SPEC.stream))
+    await raw.aclose()
+    assert len(entries) == 1
+    message = entries[0][1][DATA_FIELD.encode()]
+    body, headers = BinaryMessageFormatV1.parse(message)
+    assert json.loads(body) == {**made.job.request}
+    assert headers["correlation_id"] == made.job.task_id
+    assert headers[JOB_TYPE_HEADER] == "echo"
+    record = await redis.hgetall(keys.job(made.job.task_id))
+    assert "" not in record.values()
+    assert "trace_url" not in record
+    stored = await store.get(made.job.task_id)
+    assert (stored.status, stored.owner, stored.request, stored.created_at) == (
+        JobStatus.QUEUED,
+        "alice",
+        made.job.request,
+        made.job.created_at,
+    )
+
+
+async def test_a_replay_or_a_duplicate_adds_no_message(store: JobStore, redis: Redis) -> None:
+    first = await submit_job(store, EchoRequest(payload={"n": 1}), idempotency_key="once")
+    replay = await submit_job(store, EchoRequest(payload={"n": 1}), idempotency_key="once")
+    assert (replay.created, replay.reason, replay.job.task_id) == (False, "idempotent", first.job.task_id)
+    download = {"job_type": "video_download", "url": "http://127.0.0.1:9/a.mp4"}
+    live = await submit_job(store, download)
+    same_work = await submit_job(store, download)
+    assert (same_work.created, same_work.reason, same_work.job.task_id) == (
+        False,
+        "duplicate",
+        live.job.task_id,
+    )
+    assert await redis.xlen(SPEC.stream) == 1
+    assert await redis.xlen(DOWNLOADS.stream) == 1
+
+
+async def test_a_message_that_cannot_be_added_leaves_no_record(store: JobStore, redis: Redis) -> None:
+    """The script adds the message before it writes anything else: if that fails, nothing was written."""
+    stream = "mj:test:not-a-stream"
+    await redis.set(stream, "a string, so XADD fails")
+    task_id = uuid.uuid4().hex
+    with pytest.raises(QueueUnavailable, match="WRONGTYPE"):
+        await submit_job(store, EchoRequest(), task_id=task_id, stream=stream)
+    assert not await redis.exists(keys.job(task_id))
+    assert (await store.list()).jobs == []
+
+
+async def test_submit_many_writes_every_job_and_reports_each(store: JobStore, redis: Redis) -> None:
+    """More than one batch's worth in one call; a taken task id is that slot's JobStateConflict, the rest
+    are made; a bad request anywhere submits nothing."""
+    count = CREATE_BATCH + 20
+    made = await submit_many(
+        store, [Submission(EchoRequest(payload={"i": i}), owner="bob") for i in range(count)]
+    )
+    assert all(isinstance(one, Created) and one.created for one in made)
+    assert await redis.xlen(SPEC.stream) == count
+    ids = [one.job.task_id for one in made if isinstance(one, Created)]
+    assert len(set(ids)) == count
+    assert (await store.get(ids[-1])).request["payload"] == {"i": count - 1}
+
+    taken = ids[0]
+    again = await submit_many(store, [Submission(EchoRequest(), task_id=taken), Submission(EchoRequest())])
+    assert isinstance(again[0], JobStateConflict)
+    assert isinstance(again[1], Created)
+    assert again[1].created
+    assert await redis.xlen(SPEC.stream) == count + 1
+
+    with pytest.raises(ValidationError):
+        await submit_many(
+            store, [Submission(EchoRequest()), Submission({"job_type": "echo", "sleep_s": "long"})]
+        )
+    assert await redis.xlen(SPEC.stream) == count + 1
