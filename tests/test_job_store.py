@@ -110,8 +110,8 @@ async def test_lifecycle_ttls_and_ack(store: JobStore, redis: Redis, settings: C
     done = await store.finish(
         job.task_id, JobStatus.SUCCEEDED, delivery=delivery, run_id=run_id, result={"ok": 1}
     )
-    assert done.job is not None
-    assert done.job.result == {"ok": 1}
+    assert (done.applied, done.status) == (True, JobStatus.SUCCEEDED)
+    assert (await store.get(job.task_id)).result == {"ok": 1}
     assert settings.progress_ttl_s < await redis.ttl(keys.job(job.task_id)) <= settings.result_ttl_s
     assert (await redis.xpending(SPEC.stream, SPEC.group))["pending"] == 0
     assert await redis.xlen(SPEC.stream) == 0

@@ -318,9 +318,11 @@ class JobStore:
         run_id: str = "",
         dead_letter: str = "",
         release: Sequence[StagedFollowUp] = (),
+        want_job: bool = True,
         **fields: Any,
     ) -> Transition:
-        """Apply a change if the job's status is one of `allowed` (and `run_id` still owns it).
+        """Apply a change if the job's status is one of `allowed` (and `run_id` still owns it); the applied
+        Transition carries the job after it if `want_job` (else only its status: less to send and parse).
 
         With a `delivery`, the job's stream entry is acknowledged and deleted in the same atomic step; with
         `dead_letter` (a reason) the job is also appended to the dead-letter stream; when the job thereby
@@ -341,6 +343,7 @@ class JobStore:
         argv += [run_id, dead_letter if delivery is not None else ""]
         argv.append(json.dumps([[f.staged, f.stream] for f in release]) if release else "")
         argv.append(_outcome_tokens(fields))
+        argv.append("1" if want_job else "0")
         for name, value in to_hash_fields(**fields).items():
             argv += [name, value]
         reply = await self._transition(keys=script_keys, args=argv)
@@ -351,6 +354,8 @@ class JobStore:
             return Transition(applied=False, job=None, status=None, lost=True)
         if code == Reply.REFUSED:
             return Transition(applied=False, job=None, status=JobStatus(reply[1]))
+        if not want_job:
+            return Transition(applied=True, job=None, status=JobStatus(reply[1]))
         job = _job_from_flat(reply[1])
         return Transition(applied=True, job=job, status=job.status)
 
@@ -406,7 +411,12 @@ class JobStore:
 
     async def report_progress(self, task_id: str, progress: Progress, run_id: str = "") -> Transition:
         return await self.transition(
-            task_id, allowed=(JobStatus.RUNNING,), event="progress", run_id=run_id, progress=progress
+            task_id,
+            allowed=(JobStatus.RUNNING,),
+            event="progress",
+            run_id=run_id,
+            want_job=False,
+            progress=progress,
         )
 
     async def finish(
@@ -421,7 +431,8 @@ class JobStore:
         **fields: Any,
     ) -> Transition:
         """End a run: running -> succeeded/failed/cancelled, acknowledging its message in the same step
-        (and, on success, releasing its staged follow-ups onto their queues)."""
+        (and, on success, releasing its staged follow-ups onto their queues). The Transition has the status,
+        not the job (read it with `get`)."""
         return await self.transition(
             task_id,
             allowed=(JobStatus.RUNNING,),
@@ -430,6 +441,7 @@ class JobStore:
             run_id=run_id,
             dead_letter=dead_letter,
             release=release,
+            want_job=False,
             finished_at=utcnow(),
             **fields,
         )

@@ -6,14 +6,14 @@
 --       nothing), attempts increment, consumer group ('' acknowledges nothing), stream entry id,
 --       expected run id ('' for any), dead-letter reason ('' for none), staged follow-ups to release when
 --       the job succeeds (JSON [[staged stream, queue stream], ...] or ''), search tokens to add (JSON list
---       or ''), field, value, ...
--- Returns {REPLY_APPLIED, hgetall} on success, {REPLY_REFUSED, current status} when not allowed,
+--       or ''), reply with the record ('1'/'0'), field, value, ...
+-- Returns {REPLY_APPLIED, hgetall} on success ({REPLY_APPLIED, status} unless the record was asked for), {REPLY_REFUSED, current status} when not allowed,
 -- {REPLY_MISSING} when the job does not exist, {REPLY_LOST} when another run owns the job.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {REPLY_MISSING} end
 if not string.find(ARGV[1], '|' .. status .. '|', 1, true) then return {REPLY_REFUSED, status} end
 if ARGV[8] ~= '' and redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[8] then return {REPLY_LOST} end
-if #ARGV >= 12 then redis.call('HSET', KEYS[1], unpack(ARGV, 12)) end
+if #ARGV >= 13 then redis.call('HSET', KEYS[1], unpack(ARGV, 13)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
 if tonumber(ARGV[5]) ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[5]) end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
@@ -54,6 +54,7 @@ if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
 elseif ARGV[2] == 'queued' then
   join_active(KEYS[1])
 end
+if ARGV[4] == '' and ARGV[12] ~= '1' then return {REPLY_APPLIED, ARGV[2] ~= '' and ARGV[2] or status} end
 local flat = redis.call('HGETALL', KEYS[1])
 if ARGV[4] ~= '' then
   local job = {}
@@ -61,4 +62,5 @@ if ARGV[4] ~= '' then
   job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
   announce(KEYS[2], cjson.encode({kind = ARGV[4], job = job}))
 end
+if ARGV[12] ~= '1' then return {REPLY_APPLIED, ARGV[2] ~= '' and ARGV[2] or status} end
 return {REPLY_APPLIED, flat}
