@@ -342,6 +342,33 @@ async def test_equal_soft_and_hard_limits_cannot_crash_the_service(cluster: Clus
     assert fine.worker.endswith(f"-{worker.pid}")
 
 
+async def test_a_worker_takes_no_more_messages_than_it_has_free_slots(cluster: Cluster) -> None:
+    """Reads are sized to the free slots: draining a backlog, a worker with CONCURRENCY 3 never holds more than
+    3 running deliveries plus the one it waits with; a second worker started later still gets the rest."""
+    first = cluster.start("janitor", CONCURRENCY="3")
+    async with JobClient(cluster.settings) as client:
+        made = await client.submit_many(
+            [{"job_type": "echo", "sleep_s": 0.5, "payload": {"i": i}} for i in range(60)]
+        )
+        ids = [m.job.task_id for m in made]
+        await _until(client, ids[0], lambda j: j.status != JobStatus.QUEUED)
+        held: list[int] = []
+        for _ in range(20):
+            consumers = await client.redis.xinfo_consumers(DEFAULT.stream, DEFAULT.group)
+            held += [int(c["pending"]) for c in consumers]
+            await asyncio.sleep(0.05)
+        assert held, "no consumer seen"
+        assert max(held) <= 3 + 1, held
+        second = cluster.start("janitor", CONCURRENCY="3")
+        await _until_ready([second], 1)
+        left = [t for t in ids if (await client.get(t)).status == JobStatus.QUEUED]
+        finals = await _wait_all(client, ids, timeout=60)
+    assert len(left) > 6, "the test needs a backlog left when the second worker is up"
+    assert [f.status for f in finals] == [JobStatus.SUCCEEDED] * 60
+    workers = {f.worker for f in finals}
+    assert len(workers) == 2, (workers, first.output()[-2000:], second.output()[-2000:])
+
+
 async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) -> None:
     first = cluster.start("janitor", CONCURRENCY="2", GRACEFUL_TIMEOUT_S="5")
     async with JobClient(cluster.settings) as client:

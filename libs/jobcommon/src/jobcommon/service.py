@@ -104,7 +104,7 @@ class JobService:
                 self.spec.stream,
                 group=self.spec.group,
                 consumer=self.runtime.worker,
-                max_records=1,  # never prefetch a backlog: take a message only when a worker slot frees up
+                max_records=1,  # never prefetch a backlog: `keep_reading` reads only as many as free slots
             ),
             max_workers=settings.concurrency,
         )

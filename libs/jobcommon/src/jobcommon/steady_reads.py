@@ -7,6 +7,10 @@ FastStream 0.7's stream subscriber treats the two faults a Redis restart causes 
 - a missing consumer group (``NOGROUP``: Redis restarted without persistence, or the stream was deleted)
   stops the subscriber for good and exits the app, although re-creating the group is all it takes.
 
+It also sizes each read to the worker slots free at that moment (FastStream sends a fixed COUNT): a worker
+with a backlog takes up to that many messages per round trip, yet never takes a message no slot is free
+for (at most the one it waits with, as with COUNT 1), so an idle replica still gets the rest.
+
 `keep_reading` wraps the subscriber's one read call (`_xreadgroup`, the method both its read loop and
 `get_one` use) so that a connection error waits `retry_after_s` and reads again, and ``NOGROUP`` re-creates
 the group from the start of the stream (as `ensure_groups` always does, so jobs submitted in between still
@@ -44,9 +48,14 @@ class _SteadyRead:
         self._retry_after_s = retry_after_s
         self._outage = False
 
+    def _free_slots(self) -> int:
+        """Worker slots free now (FastStream's concurrent subscribers hold one per running handler)."""
+        limiter = getattr(self._subscriber, "limiter", None)
+        return max(1, int(limiter.value)) if limiter is not None else 1
+
     async def __call__(self, *, count: int | None, block: int | None, noack: bool = False) -> Any:
         try:
-            response = await self._read(count=count, block=block, noack=noack)
+            response = await self._read(count=self._free_slots(), block=block, noack=noack)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
