@@ -343,8 +343,8 @@ async def test_equal_soft_and_hard_limits_cannot_crash_the_service(cluster: Clus
 
 
 async def test_a_worker_takes_no_more_messages_than_it_has_free_slots(cluster: Cluster) -> None:
-    """Reads are sized to the free slots: draining a backlog, a worker with CONCURRENCY 3 never holds more than
-    3 running deliveries plus the one it waits with; a second worker started later still gets the rest."""
+    """Reads are sized to the free slots: draining a backlog, a worker with CONCURRENCY 3 never holds more
+    than 3 running deliveries plus the one it waits with; a second worker started later gets the rest."""
     first = cluster.start("janitor", CONCURRENCY="3")
     async with JobClient(cluster.settings) as client:
         made = await client.submit_many(
