@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from jobcommon import QUEUES, CommonSettings, EchoRequest, JobStateConflict, JobStatus, QueueUnavailable, keys
 from jobcommon.broker import ensure_groups
+from jobcommon.job_types import JOB_TYPES
 from jobcommon.messages import DATA_FIELD, JOB_TYPE_HEADER
 from jobcommon.queues import Queue
 from jobcommon.store import CREATE_BATCH, Created, JobStore
@@ -64,6 +65,10 @@ async def test_a_submission_writes_its_record_and_its_message_together(
     record = await redis.hgetall(keys.job(made.job.task_id))
     assert "" not in record.values()
     assert "trace_url" not in record
+    assert json.loads(record["request"]) == {"job_type": "echo", "payload": {"n": 1}}  # no defaults
+    assert JOB_TYPES.parse(json.loads(record["request"])) == EchoRequest(payload={"n": 1})
+    # small values: Redis keeps a queued job's hash in its compact encoding (a few hundred bytes)
+    assert await redis.object("encoding", keys.job(made.job.task_id)) in ("ziplist", "listpack")
     stored = await store.get(made.job.task_id)
     assert (stored.status, stored.owner, stored.request, stored.created_at) == (
         JobStatus.QUEUED,

@@ -43,7 +43,7 @@ async def job_message(
     """The message of job `task_id`, to go onto `stream`; it carries `span`'s context (default: the current
     span's) so every attempt of the job joins the trace it was created in."""
     payload = await BinaryMessageFormatV1.encode(
-        message=request.model_dump(mode="json"),
+        message=request.compact(),
         reply_to=None,
         headers={JOB_TYPE_HEADER: request.job_type, **job_spans.carrier(span)},
         correlation_id=task_id,

@@ -39,9 +39,10 @@ RECLAIMER = "reclaimer"
 """Consumer name under which stale deliveries are claimed, for the instant before they are requeued."""
 
 
-_NOT_STORED_ON_CREATE = {"progress", "errors", "trace_url"}
-"""A new record leaves out what it has none of (absent reads as empty: `Job.from_hash`, the scripts), its
-computed fields, and progress (written encoded)."""
+_NOT_STORED_ON_CREATE = {"trace_url"}
+"""A new record holds only what differs from the defaults (an absent field reads as its default:
+`Job.from_hash`, the scripts), and none of the computed fields. Small values keep a queued job's hash in
+Redis's compact encoding."""
 
 
 def _allowed(statuses: Iterable[JobStatus]) -> str:
@@ -261,8 +262,8 @@ class JobStore:
         duplicate_guard: str | None,
         message: JobMessage | None,
     ) -> tuple[builtins.list[str], builtins.list[Any]]:
-        fields = to_hash_fields(**job.model_dump(exclude_none=True, exclude=_NOT_STORED_ON_CREATE))
-        fields["progress"] = job.progress.model_dump_json(exclude_none=True)
+        fields = to_hash_fields(**job.model_dump(exclude_defaults=True, exclude=_NOT_STORED_ON_CREATE))
+        fields["max_attempts"] = str(job.max_attempts)  # read by the reclaim script, even when 1
         argv: builtins.list[Any] = [
             self.settings.queued_ttl_s,
             job.created_at.timestamp(),

@@ -205,7 +205,7 @@ def _record(one: Submission, request: AnyJobRequest, spec: QueueSpec, span: Span
         parent_id=one.parent_id,
         child_index=one.child_index,
         owner=one.owner,
-        request=request.model_dump(mode="json"),
+        request=request.compact(),
     )
 
 

@@ -124,6 +124,11 @@ class JobRequestBase(StrictModel):
             check_overrides(policy, self.retry, self.time_limit)
         return self
 
+    def compact(self) -> dict[str, Any]:
+        """The request as JSON data holding its job type and only what differs from the defaults: how job
+        records and messages carry it (it validates back to an equal request)."""
+        return {"job_type": self.job_type, **self.model_dump(mode="json", exclude_defaults=True)}
+
     def duplicate_fingerprint(self) -> str | None:
         """Identifies the work itself; two live jobs with the same fingerprint would do it twice.
 
