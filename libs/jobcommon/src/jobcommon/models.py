@@ -133,7 +133,10 @@ class Job(BaseModel):
         description="Who submitted it (the API key's owner); its follow-ups and children inherit it. Only "
         "its owner (or an admin) sees it.",
     )
-    request: dict[str, Any] = Field(default_factory=dict, description="The submitted job, as validated.")
+    request: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The submitted job, as validated: its job type and what differs from the defaults.",
+    )
 
     @computed_field(  # type: ignore[prop-decorator]
         description="Opens the job's trace in the tracing UI (with TRACING_UI_URL set; else null)."
