@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -198,6 +199,29 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
             shown = await api.get(f"/jobs/{submitted}/status")
             assert shown.json()["request"]["payload"] == {"from": "the form"}
             assert shown.json()["owner"] == "tests"
+
+            # Scheduled from the form: the browser's local date and time an hour ahead, sent as UTC.
+            await page.click("#nav a[data-page=submit]")
+            await page.select_option("#job-type", "echo")
+            await page.click("#submit-form details summary")
+            local = await page.evaluate(
+                "(() => { const d = new Date(Date.now() + 3600e3); d.setMilliseconds(0);"
+                " window.__runAt = d.toISOString();"
+                " const p = (n) => String(n).padStart(2, '0');"
+                " return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T"
+                "${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; })()"
+            )
+            await page.fill("#field-run_at", local)
+            await page.click("#submit-job")
+            await page.wait_for_url(re.compile(r".*#/job/[0-9a-f]{32}$"), timeout=TIMEOUT_MS)
+            await page.wait_for_selector("#job-status .chip[data-status=scheduled]", timeout=TIMEOUT_MS)
+            assert "Runs at" in await page.inner_text("#job")
+            await page.screenshot(path=shots / "job-scheduled-light.png", full_page=True)
+            scheduled = (await api.get(f"/jobs/{page.url.rsplit('/', 1)[1]}/status")).json()
+            assert scheduled["status"] == "scheduled"
+            expected = datetime.fromisoformat(await page.evaluate("window.__runAt"))
+            assert datetime.fromisoformat(scheduled["request"]["run_at"]) == expected
+            assert (await api.post(f"/jobs/{scheduled['task_id']}/cancel")).status_code == 202
 
             # Cancel the running download from the list; its row shows bytes, speed and ETA meanwhile,
             # and turns "cancelled" by itself.

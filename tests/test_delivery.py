@@ -183,7 +183,8 @@ async def test_worker_whose_event_loop_is_blocked_is_not_taken_for_dead(cluster:
 
 async def test_redis_restart_under_load_loses_nothing(tmp_path: Path, cluster: Cluster) -> None:
     """Redis (AOF everysec) restarts while 200 jobs of 0.5 s run on two workers: each succeeds exactly once
-    (one attempt), and both workers start jobs again within 5 s of Redis being back, with no manual step."""
+    (one attempt), and both workers start jobs again within 5 s of Redis being back, with no manual step. A
+    job scheduled to run after the restart runs then, once."""
     server = LocalRedis(tmp_path / "redis", persistent=True)
     url = server.start()
     cluster.redis_url = url
@@ -194,18 +195,23 @@ async def test_redis_restart_under_load_loses_nothing(tmp_path: Path, cluster: C
                 (await client.submit({"job_type": "echo", "sleep_s": 0.5, "payload": {"i": i}})).job.task_id
                 for i in range(200)
             ]
+            later = (await client.submit({"job_type": "echo", "delay_s": 4.0})).job
             await _until(client, ids[30], lambda j: j.status != JobStatus.QUEUED)
             server.stop()  # SIGTERM: Redis writes its AOF and exits
             await asyncio.sleep(1.0)
             server.start()
             back = time.time()
             finals = await _wait_all(client, ids, timeout=90)
+            scheduled = await client.wait(later.task_id, timeout=60)
     finally:
         cluster.stop_all()
         server.stop()
     assert [f.status for f in finals] == [JobStatus.SUCCEEDED] * 200, cluster.logs()[-4000:]
     assert [f.result for f in finals] == [{"payload": {"i": i}} for i in range(200)]
     assert [f.attempts for f in finals] == [1] * 200, "a job ran twice"
+    assert (scheduled.status, scheduled.attempts) == (JobStatus.SUCCEEDED, 1)
+    assert scheduled.started_at is not None
+    assert (scheduled.started_at - scheduled.created_at).total_seconds() >= 4.0, "ran early"
     for worker in workers:
         after = [
             f.started_at.timestamp()

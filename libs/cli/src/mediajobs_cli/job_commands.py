@@ -77,7 +77,9 @@ def watch(ctx: typer.Context, task_id: TaskId) -> None:
 
 def ls(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="queued, running, retrying, succeeded, …")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="scheduled, queued, running, retrying, succeeded, …")
+    ] = None,
     job_type: Annotated[str | None, typer.Option("--type", "-t", help="Only this job type.")] = None,
     owner: Annotated[str | None, typer.Option(help="Only this owner's jobs (admin keys).")] = None,
     queue: Annotated[str | None, typer.Option(help="Only this queue's jobs.")] = None,

@@ -15,6 +15,7 @@ STATUS_STYLES = {
     "cancelled": "yellow",
     "running": "cyan",
     "retrying": "magenta",
+    "scheduled": "bright_blue",
     "queued": "blue",
 }
 

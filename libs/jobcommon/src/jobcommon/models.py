@@ -13,6 +13,8 @@ from jobcommon import trace_links
 
 
 class JobStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    """Submitted with `run_at` / `delay_s`: its message waits aside until then (cancellable)."""
     QUEUED = "queued"
     RUNNING = "running"
     RETRYING = "retrying"

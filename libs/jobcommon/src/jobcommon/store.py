@@ -45,6 +45,17 @@ _NOT_STORED_ON_CREATE = {"trace_url"}
 Redis's compact encoding."""
 
 
+def _start_time(job: Job) -> tuple[str, str]:
+    """A scheduled job's (due epoch s, '') from its `run_at`, or ('', delay s) from its `delay_s` (counted on
+    Redis's clock); ('', '') for a job that is not scheduled."""
+    if job.status != JobStatus.SCHEDULED:
+        return "", ""
+    run_at = job.request.get("run_at")
+    if run_at:
+        return str(datetime.fromisoformat(run_at).timestamp()), ""
+    return "", str(job.request.get("delay_s") or 0)
+
+
 def _allowed(statuses: Iterable[JobStatus]) -> str:
     return "|" + "|".join(statuses) + "|"
 
@@ -281,6 +292,7 @@ class JobStore:
             json.dumps(request_tokens(job.request)),
             message.payload if message else "",
             json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
+            *_start_time(job),
         ]
         unused = keys.job(job.task_id)
         script_keys = [
@@ -291,6 +303,8 @@ class JobStore:
             keys.owner_jobs(job.owner) if job.owner else unused,
             keys.owner_active(job.owner) if job.owner else unused,
             message.stream if message else unused,
+            keys.parked(job.task_id),
+            keys.DELAYED,
         ]
         return script_keys, argv
 
@@ -451,12 +465,12 @@ class JobStore:
         self, task_id: str, *, delivery: Delivery, run_id: str, delay_s: float, **fields: Any
     ) -> bool:
         """Park the job's message and mark it `retrying` until `delay_s` from now; False if no longer ours."""
-        due = time.time() + delay_s
+        due = time.time() + delay_s  # for display: the script counts the delay on Redis's clock
         argv: list[Any] = [
             delivery.group,
             delivery.entry_id,
             run_id,
-            due,
+            delay_s,
             self.settings.queued_ttl_s + int(delay_s),
         ]
         fields["next_attempt_at"] = datetime.fromtimestamp(due, UTC)
@@ -511,11 +525,11 @@ class JobStore:
         return bool(reply)
 
     async def promote_due(self, limit: int = 100) -> int:
-        """Re-enqueue retries whose time has come; returns how many."""
+        """Enqueue retries and scheduled jobs whose time has come (by Redis's clock); returns how many."""
         moved = await self._promote(
             keys=[keys.DELAYED],
             args=[
-                time.time(),
+                "",
                 limit,
                 keys.JOB_PREFIX,
                 keys.EVENTS_PREFIX,
@@ -594,7 +608,7 @@ class JobStore:
         """Cancel a job: at once when it waits, by request when it runs; refused when it has finished."""
         done = await self.transition(
             task_id,
-            allowed=(JobStatus.QUEUED, JobStatus.RETRYING),
+            allowed=(JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RETRYING),
             to=JobStatus.CANCELLED,
             finished_at=utcnow(),
         )

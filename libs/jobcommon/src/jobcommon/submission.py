@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import uuid
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -77,6 +78,8 @@ def _check_follow_ups(
                     for error in exc.errors(include_url=False)
                 ],
             ) from None
+        if follow_up.run_at is not None or follow_up.delay_s is not None:
+            raise _invalid(where, "a follow-up starts when its parent succeeds: no run_at or delay_s")
         _check_follow_ups(follow_up, (*where, "then"), depth + 1, seen)
 
 
@@ -131,7 +134,8 @@ async def submit_job(
     task_id = task_id or uuid.uuid4().hex
     one = Submission(request, task_id, parent_id, child_index, stream, owner)
     request, spec = _parse(one)
-    with job_spans.creating(task_id, request.job_type, spec, owner, sent=stream is None) as span:
+    sent = stream is None and not request.start_delay_s(utcnow())
+    with job_spans.creating(task_id, request.job_type, spec, owner, sent=sent) as span:
         job = _record(one, request, spec, span)
         message = await job_message(request, job.task_id, stream or spec.stream)
         with _unavailable_as_queue_error():
@@ -154,9 +158,8 @@ async def submit_many(store: JobStore, submissions: Sequence[Submission]) -> lis
     batch: list[NewJob] = []
     try:
         for one, (request, spec) in zip(submissions, parsed, strict=True):
-            span = job_spans.start_creating(
-                str(one.task_id), request.job_type, spec, one.owner, sent=one.stream is None
-            )
+            sent = one.stream is None and not request.start_delay_s(utcnow())
+            span = job_spans.start_creating(str(one.task_id), request.job_type, spec, one.owner, sent=sent)
             spans.append(span)
             job = _record(one, request, spec, span)
             message = await job_message(request, job.task_id, one.stream or spec.stream, span)
@@ -192,15 +195,19 @@ def _duplicate_guard(request: AnyJobRequest) -> str | None:
 
 
 def _record(one: Submission, request: AnyJobRequest, spec: QueueSpec, span: Span) -> Job:
-    """The new job's record (status `queued`), in the trace of its creation `span`."""
+    """The new job's record (`queued`, or `scheduled` until its `run_at` / `delay_s`), in the trace of its
+    creation `span`."""
     policy = policy_for(request.job_type, request.retry, request.time_limit)
+    now = utcnow()
+    delay = request.start_delay_s(now)
     return Job(
         task_id=str(one.task_id),
         job_type=request.job_type,
         queue=spec.queue,
-        status=JobStatus.QUEUED,
+        status=JobStatus.SCHEDULED if delay else JobStatus.QUEUED,
+        next_attempt_at=now + timedelta(seconds=delay) if delay else None,
         max_attempts=policy.max_attempts,
-        created_at=utcnow(),
+        created_at=now,
         trace_id=current_trace_id(span),
         parent_id=one.parent_id,
         child_index=one.child_index,

@@ -34,7 +34,9 @@ SCRATCH_DIR = ".tmp"
 """MEDIA_ROOT/.tmp/<task_id>/ is one job's scratch directory."""
 PARTIAL_SUFFIXES = (".part", ".ytdl")
 """Partial downloads (yt-dlp's `.part`, its resume state `.ytdl`; fragments are `*.part-Frag<n>`)."""
-ACTIVE = frozenset({JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.RETRYING.value})
+ACTIVE = frozenset(
+    {JobStatus.SCHEDULED.value, JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.RETRYING.value}
+)
 """Statuses of a job that may still use its files."""
 
 

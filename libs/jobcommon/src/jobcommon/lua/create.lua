@@ -1,12 +1,15 @@
 -- Create a job record and index it (globally and in its owner's index and active set), unless the id is
 -- taken, the client's idempotency key already made a job, or the same work (duplicate guard) is already
 -- queued or running.
+-- A job whose record says `scheduled` has its message parked (the parked hash, the delayed set scored by
+-- when it is due: `run_at`, or Redis's clock plus `delay_s`) instead of added to its stream; promote.lua
+-- moves it onto the stream when due. Its record, index entries and parked message live that much longer.
 -- KEYS: job hash, job index, idempotency key, duplicate guard key, owner's index, owner's active set, the
---       stream its message goes onto (a slot not in use holds the job key)
+--       stream its message goes onto, parked message hash, delayed set (a slot not in use holds the job key)
 -- ARGV: ttl, score, task_id, index_ttl, idempotency ttl, use idempotency ('1'/'0'), use guard ('1'/'0'),
 --       job key prefix, use owner ('1'/'0'), request fingerprint (binds the idempotency key), index facets
 --       (JSON list), search tokens (JSON list), the message (the stream entry's one field value; '' none),
---       the record's fields (JSON object of strings)
+--       the record's fields (JSON object of strings), due (epoch s, or ''), delay (s, or '')
 -- Returns {REPLY_APPLIED} created; {REPLY_REFUSED} id taken; {REPLY_IDEMPOTENT, task id} idempotent replay;
 -- {REPLY_MISMATCH, task id} the idempotency key made a job from another request; {REPLY_DUPLICATE, task id}
 -- duplicate of a live job.
@@ -31,21 +34,33 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if created_at and redis.call('HGET', KEYS[1], 'created_at') == created_at then return {REPLY_APPLIED} end
   return {REPLY_REFUSED}
 end
+local ttl, index_ttl = tonumber(ARGV[1]), tonumber(ARGV[4])
 -- the message first: if it cannot be added (a script error does not roll back), nothing was written
-if ARGV[13] ~= '' then redis.call('XADD', KEYS[7], '*', MESSAGE_FIELD, ARGV[13]) end
+if fields['status'] == 'scheduled' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local due = ARGV[15] ~= '' and tonumber(ARGV[15]) or now + tonumber(ARGV[16])
+  local wait = math.max(0, math.ceil(due - now))
+  ttl, index_ttl = ttl + wait, index_ttl + wait
+  redis.call('HSET', KEYS[8], MESSAGE_FIELD, ARGV[13])
+  redis.call('EXPIRE', KEYS[8], ttl)
+  redis.call('ZADD', KEYS[9], due, ARGV[3])
+elseif ARGV[13] ~= '' then
+  redis.call('XADD', KEYS[7], '*', MESSAGE_FIELD, ARGV[13])
+end
 local flat = {'queued_ts', ARGV[2]}
 for name, value in pairs(fields) do flat[#flat + 1] = name; flat[#flat + 1] = value end
 redis.call('HSET', KEYS[1], unpack(flat))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-ix_create(ARGV[3], ARGV[2], ARGV[11], ARGV[12], 'queued', ARGV[4], fields['queue'])  -- facets: KEYS[2], KEYS[5]
+redis.call('EXPIRE', KEYS[1], ttl)
+ix_create(ARGV[3], ARGV[2], ARGV[11], ARGV[12], fields['status'], index_ttl, fields['queue'])  -- KEYS[2], KEYS[5]
 if ARGV[9] == '1' then
   redis.call('SADD', KEYS[6], ARGV[3])
-  redis.call('EXPIRE', KEYS[6], ARGV[4])
+  redis.call('EXPIRE', KEYS[6], index_ttl)
   redis.call('HSET', KEYS[1], 'active_key', KEYS[6])
 end
 if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[3] .. ' ' .. ARGV[10], 'EX', ARGV[5]) end
 if ARGV[7] == '1' then
-  redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[1])
+  redis.call('SET', KEYS[4], ARGV[3], 'EX', ttl)
   redis.call('HSET', KEYS[1], 'dedupe_key', KEYS[4])
 end
 return {REPLY_APPLIED}

@@ -1,8 +1,11 @@
--- Move due retries back onto their queues.
+-- Move due retries and scheduled jobs onto their queues, by Redis's clock (never early, whichever service
+-- promotes; each once: the job leaves the set in the step that enqueues it).
 -- KEYS: delayed zset
--- ARGV: now (epoch s), limit, job key prefix, events prefix, parked prefix, stream prefix, queued ttl
--- Returns the number of jobs re-enqueued.
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+-- ARGV: (unused), limit, job key prefix, events prefix, parked prefix, stream prefix, queued ttl
+-- Returns the number of jobs enqueued.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local moved = 0
 for _, task in ipairs(due) do
   redis.call('ZREM', KEYS[1], task)
@@ -11,7 +14,7 @@ for _, task in ipairs(due) do
   local values = redis.call('HMGET', job_key, 'status', 'queue')
   local fields = redis.call('HGETALL', parked_key)
   redis.call('DEL', parked_key)
-  if values[1] == 'retrying' and #fields > 0 then
+  if (values[1] == 'retrying' or values[1] == 'scheduled') and #fields > 0 then
     redis.call('XADD', ARGV[6] .. values[2], '*', unpack(fields))
     redis.call('HSET', job_key, 'status', 'queued', 'next_attempt_at', '')
     redis.call('EXPIRE', job_key, ARGV[7])

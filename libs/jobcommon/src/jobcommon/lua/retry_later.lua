@@ -1,7 +1,7 @@
 -- A run failed in a way worth retrying: running -> retrying, its message parked until due.
 -- The stream entry's fields are copied aside, so the retry carries the same message (headers, trace context).
 -- KEYS: job hash, events channel, stream, inflight hash, parked message hash, delayed zset
--- ARGV: group, entry id, run id, due (epoch s), ttl, field, value, ... (job fields to write)
+-- ARGV: group, entry id, run id, delay (s, counted on Redis's clock), ttl, field, value, ... (job fields)
 -- Returns 1, or 0 when the run no longer owns the job.
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' or redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[3] then
   return 0
@@ -17,7 +17,9 @@ redis.call('XDEL', KEYS[3], ARGV[2])
 redis.call('HDEL', KEYS[4], ARGV[2])
 redis.call('HSET', KEYS[1], 'status', 'retrying', 'run_id', '', 'entry_id', '', unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[6], ARGV[4], string.match(KEYS[1], '[^:]+$'))
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[6], tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[4]),
+  string.match(KEYS[1], '[^:]+$'))
 ix_update(string.match(KEYS[1], '[^:]+$'), 'retrying', '')
 attempt_ended(KEYS[1], 'retry')
 local flat = redis.call('HGETALL', KEYS[1])

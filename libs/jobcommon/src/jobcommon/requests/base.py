@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 MAX_URL_LENGTH = 4096
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -16,6 +17,8 @@ UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\
 differently from what it is."""
 MAX_JSON_DEPTH = 32
 MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_DELAY_S = 30 * 86400
+"""A job may be scheduled at most this far ahead (`run_at`, `delay_s`)."""
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -109,6 +112,33 @@ class JobRequestBase(StrictModel):
         description="Follow-up jobs created when this one succeeds, each on its own queue, with this job's "
         "output as their `source` (e.g. a download followed by a thumbnail and a metadata pass).",
     )
+    run_at: AwareDatetime | None = Field(
+        default=None,
+        description="Run no earlier than this time (RFC 3339 with an offset; at most 30 days ahead). Until "
+        "then the job is `scheduled` and can be cancelled. A time already past runs it at once.",
+    )
+    delay_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_DELAY_S,
+        description="Run no earlier than this many seconds from submission (instead of `run_at`).",
+    )
+
+    @model_validator(mode="after")
+    def _one_start_time(self) -> Self:
+        if self.run_at is not None and self.delay_s is not None:
+            raise ValueError("give run_at or delay_s, not both")
+        if self.run_at is not None and self.run_at > datetime.now(UTC) + timedelta(seconds=MAX_DELAY_S):
+            raise ValueError("run_at may be at most 30 days ahead")
+        return self
+
+    def start_delay_s(self, now: datetime) -> float:
+        """Seconds from `now` until the job may run (0: at once)."""
+        if self.delay_s is not None:
+            return self.delay_s
+        if self.run_at is not None:
+            return max(0.0, (self.run_at - now).total_seconds())
+        return 0.0
 
     @model_validator(mode="after")
     def _overrides_within_bounds(self) -> Self:

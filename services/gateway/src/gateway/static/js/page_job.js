@@ -187,7 +187,7 @@ export function render(root, ctx) {
           ["Created", h("span", { title: job.created_at }, `${fmtTime(job.created_at)} (${ago(job.created_at)})`)],
           ["Started", fmtTime(job.started_at)], ["Finished", fmtTime(job.finished_at)], ["Took", duration],
           ["Attempts", `${job.attempts} of ${job.max_attempts}`],
-          ["Next attempt", job.next_attempt_at ? fmtTime(job.next_attempt_at) : null],
+          [job.status === "scheduled" ? "Runs at" : "Next attempt", job.next_attempt_at ? fmtTime(job.next_attempt_at) : null],
           ["Worker", job.worker ? h("span.mono", {}, job.worker) : null],
           ["Trace", traceValue],
         ])),

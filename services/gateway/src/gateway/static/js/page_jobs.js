@@ -6,7 +6,7 @@ import { follow, merge } from "./live.js";
 import { go, href } from "./nav.js";
 import { canAct, jobActions, liveSwitch, problemBox } from "./widgets.js";
 
-export const STATUSES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled"];
+export const STATUSES = ["scheduled", "queued", "running", "retrying", "succeeded", "failed", "cancelled"];
 const RANGES = [["", "Any time"], ["1h", "Last hour"], ["24h", "Last 24 hours"], ["7d", "Last 7 days"]];
 const RANGE_S = { "1h": 3600, "24h": 86400, "7d": 7 * 86400 };
 const PAGE_SIZE = 50;

@@ -6,7 +6,7 @@ import { clear, h, toast } from "./dom.js";
 import { go } from "./nav.js";
 import { canAct, problemBox } from "./widgets.js";
 
-const ADVANCED = new Set(["retry", "time_limit", "then"]);
+const ADVANCED = new Set(["run_at", "delay_s", "retry", "time_limit", "then"]);
 
 function deref(schema, root) {
   if (schema && schema.$ref) {
@@ -47,6 +47,9 @@ function field(name, prop, required, root) {
     input = h("input", { id, name, type: "number", step: schema.type === "integer" ? "1" : "any",
       min: schema.minimum ?? schema.exclusiveMinimum ?? null, max: schema.maximum ?? null,
       placeholder: schema.default !== undefined && schema.default !== null ? String(schema.default) : "" });
+  } else if (schema.type === "string" && schema.format === "date-time") {
+    kind = "datetime";  // the browser's local time, sent as UTC
+    input = h("input", { id, name, type: "datetime-local", step: "1" });
   } else if (schema.type === "string") {
     kind = "string";
     input = h("input", { id, name, type: schema.format === "uri" || name === "url" ? "url" : "text", maxlength: schema.maxLength ?? null,
@@ -65,6 +68,11 @@ function valueOf(f) {
   if (raw === "") return undefined;
   if (f.kind === "integer") return parseInt(raw, 10);
   if (f.kind === "number") return Number(raw);
+  if (f.kind === "datetime") {
+    const when = new Date(raw);
+    if (Number.isNaN(when.getTime())) throw new Error(`${f.name}: not a date and time`);
+    return when.toISOString();
+  }
   if (f.kind === "json") {
     try { return JSON.parse(raw); } catch { throw new Error(`${f.name}: not valid JSON`); }
   }
@@ -110,7 +118,7 @@ export function render(root, ctx) {
         type.description ? h("p.muted", {}, type.description) : null,
         h("p.small.muted", {}, `Queue `, h("span.mono", {}, type.queue), type.max_attempts ? ` · up to ${type.max_attempts} attempts` : ""),
         main.map((f) => f.el),
-        advanced.length ? h("details", {}, h("summary.muted", {}, "Retry, time limit, follow-up jobs"), h("div.form", {}, advanced.map((f) => f.el))) : null,
+        advanced.length ? h("details", {}, h("summary.muted", {}, "Later, retry, time limit, follow-up jobs"), h("div.form", {}, advanced.map((f) => f.el))) : null,
         error,
         h("div", {}, h("button.btn.primary", { type: "submit", id: "submit-job" }, `Submit ${name}`)));
       form.addEventListener("submit", async (event) => {

@@ -44,7 +44,7 @@ export function jobActions(job, me, after) {
       toast(`${verb} failed: ${error.message}`, true);
     }
   };
-  if (["queued", "running", "retrying"].includes(job.status) && !job.cancel_requested) {
+  if (["scheduled", "queued", "running", "retrying"].includes(job.status) && !job.cancel_requested) {
     buttons.push(h("button.btn.small.danger", { type: "button", "data-action": "cancel", onclick: () => act("cancel") }, "Cancel"));
   }
   if (job.status === "failed" || job.dead) {
