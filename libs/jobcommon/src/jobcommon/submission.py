@@ -134,9 +134,9 @@ async def submit_job(
     task_id = task_id or uuid.uuid4().hex
     one = Submission(request, task_id, parent_id, child_index, stream, owner)
     request, spec = _parse(one)
-    sent = stream is None and not request.start_delay_s(utcnow())
-    with job_spans.creating(task_id, request.job_type, spec, owner, sent=sent) as span:
+    with job_spans.creating(task_id, request.job_type, spec, owner, sent=False) as span:
         job = _record(one, request, spec, span)
+        _sent(span, one, job)
         message = await job_message(request, job.task_id, stream or spec.stream)
         with _unavailable_as_queue_error():
             return await store.create(
@@ -158,10 +158,10 @@ async def submit_many(store: JobStore, submissions: Sequence[Submission]) -> lis
     batch: list[NewJob] = []
     try:
         for one, (request, spec) in zip(submissions, parsed, strict=True):
-            sent = one.stream is None and not request.start_delay_s(utcnow())
-            span = job_spans.start_creating(str(one.task_id), request.job_type, spec, one.owner, sent=sent)
+            span = job_spans.start_creating(str(one.task_id), request.job_type, spec, one.owner, sent=False)
             spans.append(span)
             job = _record(one, request, spec, span)
+            _sent(span, one, job)
             message = await job_message(request, job.task_id, one.stream or spec.stream, span)
             batch.append(NewJob(job, message=message, duplicate_guard=_duplicate_guard(request)))
         with _unavailable_as_queue_error():
@@ -188,6 +188,12 @@ def _parse(one: Submission) -> tuple[AnyJobRequest, QueueSpec]:
     return request, JOB_TYPES.of(request).queue
 
 
+def _sent(span: Span, one: Submission, job: Job) -> None:
+    """A job queued at once is sent now; a staged, held or scheduled one is created now and sent later."""
+    if one.stream is None and job.status == JobStatus.QUEUED:
+        span.set_attribute("messaging.operation.type", "send")
+
+
 def _duplicate_guard(request: AnyJobRequest) -> str | None:
     """The key that keeps a second job from doing the same live work, if the request has one."""
     fingerprint = request.duplicate_fingerprint()
@@ -199,7 +205,7 @@ def _record(one: Submission, request: AnyJobRequest, spec: QueueSpec, span: Span
     creation `span`."""
     policy = policy_for(request.job_type, request.retry, request.time_limit)
     now = utcnow()
-    delay = request.start_delay_s(now)
+    delay = request.start_delay_s(now) if one.stream is None else 0.0  # a staged or held job is sent later
     return Job(
         task_id=str(one.task_id),
         job_type=request.job_type,
