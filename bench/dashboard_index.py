@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import tempfile
 import time
@@ -23,10 +22,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bench.redis_server import bench_redis
 from jobcommon import CommonSettings, ErrorInfo, Job, JobStatus
 from jobcommon.job_index import JobQuery
 from jobcommon.store import JobStore
-from tools.localredis import LocalRedis
 
 OWNERS = ("alice", "bob", "carol", "dave")
 WORDS = ("cats", "dogs", "birds", "trains", "rivers", "music", "lectures", "cooking")
@@ -169,19 +168,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        url = os.environ.get("REDIS_URL")
-        if url:
-            url = url.rsplit("/", 1)[0] + "/15"
-        else:
-            server = LocalRedis(Path(tmp) / "redis")
-            url = server.start()
-        try:
-            await run(url, args.jobs, args.concurrency, args.repeat)
-        finally:
-            if server is not None:
-                server.stop()
+    with tempfile.TemporaryDirectory() as tmp, bench_redis(Path(tmp), database=15) as url:
+        await run(url, args.jobs, args.concurrency, args.repeat)
 
 
 if __name__ == "__main__":

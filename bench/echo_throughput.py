@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from redis.asyncio import Redis
 
+from bench.redis_server import bench_redis
 from jobcommon import QUEUES, CommonSettings, EchoRequest, JobClient, Queue
-from tools.localredis import LocalRedis
 from tools.procs import ServiceProcess
 
 BASELINE_STREAM = "bench:baseline"
@@ -95,21 +94,12 @@ async def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        url = os.environ.get("REDIS_URL")
-        if url is None:
-            server = LocalRedis(Path(tmp) / "redis")
-            url = server.start()
+    with tempfile.TemporaryDirectory() as tmp, bench_redis(Path(tmp)) as url:
         fresh = Redis.from_url(url)
         await fresh.flushdb()
         await fresh.aclose()
-        try:
-            base_submit, base_process = await baseline(url, args.jobs)
-            mj_submit, mj_process = await mediajobs(url, args.jobs, args.concurrency, Path(tmp) / "media")
-        finally:
-            if server is not None:
-                server.stop()
+        base_submit, base_process = await baseline(url, args.jobs)
+        mj_submit, mj_process = await mediajobs(url, args.jobs, args.concurrency, Path(tmp) / "media")
     print(f"{args.jobs} jobs, janitor concurrency {args.concurrency}, one Redis, same run")
     print(f"{'':28}{'submit/s':>12}{'process/s':>12}")
     print(f"{'bare redis-py stream loop':28}{base_submit:>12,.0f}{base_process:>12,.0f}")

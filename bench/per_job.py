@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -26,9 +25,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from bench.redis_server import bench_redis
 from jobcommon import QUEUES, CommonSettings, EchoRequest, JobClient, Queue
 from jobcommon.messages import DATA_FIELD, job_message
-from tools.localredis import LocalRedis
 from tools.procs import ServiceProcess
 
 BARE = "bench:bare"
@@ -136,24 +135,15 @@ async def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--starts", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        url = os.environ.get("REDIS_URL")
-        if url is None:
-            server = LocalRedis(Path(tmp) / "redis")
-            url = server.start()
+    with tempfile.TemporaryDirectory() as tmp, bench_redis(Path(tmp)) as url:
         media_root = Path(tmp) / "media"
-        try:
-            async with JobClient(CommonSettings(redis_url=url, media_root=media_root)) as client:
-                await client.redis.flushdb()
-                await client.start()
-                (p50, p99), (bare50, bare99) = await submit_latency(client, args.jobs)
-                batch, bare_batch = await batch_rate(client, args.jobs * 5)
-                memory, bare_memory = await memory_per_job(client, args.jobs * 5)
-                boot, bare_boot = await start_up(client, url, media_root, args.starts)
-        finally:
-            if server is not None:
-                server.stop()
+        async with JobClient(CommonSettings(redis_url=url, media_root=media_root)) as client:
+            await client.redis.flushdb()
+            await client.start()
+            (p50, p99), (bare50, bare99) = await submit_latency(client, args.jobs)
+            batch, bare_batch = await batch_rate(client, args.jobs * 5)
+            memory, bare_memory = await memory_per_job(client, args.jobs * 5)
+            boot, bare_boot = await start_up(client, url, media_root, args.starts)
     rows = [
         ("submit p50 (µs)", p50, bare50, "one XADD round trip"),
         ("submit p99 (µs)", p99, bare99, "one XADD round trip"),
