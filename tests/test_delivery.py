@@ -349,8 +349,8 @@ async def test_equal_soft_and_hard_limits_cannot_crash_the_service(cluster: Clus
 
 
 async def test_a_worker_takes_no_more_messages_than_it_has_free_slots(cluster: Cluster) -> None:
-    """Reads are sized to the free slots: draining a backlog, a worker with CONCURRENCY 3 never holds more
-    than 3 running deliveries plus the one it waits with; a second worker started later gets the rest."""
+    """Reads are sized to the free slots: draining a backlog, a worker with CONCURRENCY 3 holds its running
+    deliveries and at most 2 more, never the backlog; a second worker started later gets the rest."""
     first = cluster.start("janitor", CONCURRENCY="3")
     async with JobClient(cluster.settings) as client:
         made = await client.submit_many(
@@ -364,7 +364,9 @@ async def test_a_worker_takes_no_more_messages_than_it_has_free_slots(cluster: C
             held += [int(c["pending"]) for c in consumers]
             await asyncio.sleep(0.05)
         assert held, "no consumer seen"
-        assert max(held) <= 3 + 1, held
+        # 3 running, plus the one read that waits for a slot, plus at most one handed over whose handler has
+        # not taken its slot yet (an unbounded read would hold all 60)
+        assert max(held) <= 3 + 2, held
         second = cluster.start("janitor", CONCURRENCY="3")
         await _until_ready([second], 1)
         left = [t for t in ids if (await client.get(t)).status == JobStatus.QUEUED]

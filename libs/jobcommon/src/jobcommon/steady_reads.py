@@ -49,9 +49,13 @@ class _SteadyRead:
         self._outage = False
 
     def _free_slots(self) -> int:
-        """Worker slots free now (FastStream's concurrent subscribers hold one per running handler)."""
+        """Worker slots free now: FastStream's concurrent subscribers hold one per running handler, and the
+        messages already handed over (in its buffer) will take theirs."""
         limiter = getattr(self._subscriber, "limiter", None)
-        return max(1, int(limiter.value)) if limiter is not None else 1
+        if limiter is None:
+            return 1
+        handed_over = self._subscriber.send_stream.statistics().current_buffer_used
+        return max(1, int(limiter.value) - int(handed_over))
 
     async def __call__(self, *, count: int | None, block: int | None, noack: bool = False) -> Any:
         try:
