@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from faststream import BaseMiddleware
 from faststream.message import AckStatus
 from opentelemetry import trace
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -295,8 +296,9 @@ class JobMiddleware(BaseMiddleware):
                 follow_ups = await self._follow_ups(ctx) if ctx.job.request.get("then") else []
             except ValueError as exc:  # a follow-up request no longer validates: never leave the job running
                 await asyncio.to_thread(shutil.rmtree, ctx.output_dir, ignore_errors=True)
+                why = outcome.first_problem(exc) if isinstance(exc, ValidationError) else str(exc)
                 error = PermanentError(
-                    f"its follow-up jobs could not be created: {exc}", error_type="FollowUpError"
+                    f"its follow-up jobs could not be created: {why}", error_type="FollowUpError"
                 )
                 await self._failed(ctx, policy, outcome.from_exception(error), delivery, run_id)
                 return

@@ -70,6 +70,13 @@ def from_result(value: Any) -> Outcome:
     return Outcome(Verdict.SUCCEEDED, result=result)
 
 
+def first_problem(exc: ValidationError) -> str:
+    """A validation error as one short line: where, and what is wrong there (not pydantic's model names)."""
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "message"
+    return one_line(f"{where}: {first['msg']}")
+
+
 def from_exception(exc: BaseException) -> Outcome:
     if isinstance(exc, JobCancelled):
         return CANCELLED
@@ -82,11 +89,7 @@ def from_exception(exc: BaseException) -> Outcome:
             delay_s=exc.delay if isinstance(exc, Retry) else None,
         )
     if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "message"
-        return Outcome(
-            Verdict.FAILED, error_type="InvalidJobMessage", message=one_line(f"{where}: {first['msg']}")
-        )
+        return Outcome(Verdict.FAILED, error_type="InvalidJobMessage", message=first_problem(exc))
     return Outcome(
         Verdict.FAILED,
         error_type=type(exc).__name__,
