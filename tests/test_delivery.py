@@ -411,7 +411,9 @@ async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) 
 async def test_sigterm_releases_a_run_longer_than_the_grace_period(cluster: Cluster) -> None:
     first = cluster.start("janitor", GRACEFUL_TIMEOUT_S="0.5", LEASE_S="60")
     async with JobClient(cluster.settings) as client:
-        job = (await client.submit({"job_type": "echo", "sleep_s": 3})).job
+        # 6 s: the run must outlast SIGTERM's handling plus the 0.5 s grace on a busy machine (with 3 s, a
+        # loaded soak run saw it finish first)
+        job = (await client.submit({"job_type": "echo", "sleep_s": 6})).job
         await _until(client, job.task_id, lambda j: j.status == JobStatus.RUNNING)
         first.signal(signal.SIGTERM)
         try:
