@@ -19,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 
 from jobcommon import CommonSettings
+from jobcommon.broker import ensure_groups
 from tests.support.httpserver import MediaServer
 from tests.support.media import make_mp4
 from tests.support.otlp import OtlpReceiver
@@ -64,6 +65,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url, decode_responses=True)
     yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def unrun_db_url(redis_url: str) -> str:
+    """A Redis database that no service reads: jobs written there are never run."""
+    return redis_url.rsplit("/", 1)[0] + "/5"
+
+
+@pytest.fixture
+async def unrun_redis(unrun_db_url: str) -> AsyncIterator[Redis]:
+    """A client on the unrun database, emptied before and after, with every queue's group in place."""
+    client = Redis.from_url(unrun_db_url, decode_responses=True)
+    await client.flushdb()
+    await ensure_groups(client)
+    yield client
+    await client.flushdb()
     await client.aclose()
 
 

@@ -25,7 +25,8 @@ CLI = [sys.executable, "-m", "mediajobs_cli"]
 
 def cli_env(stack: Stack, key: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAJOBS_")}
-    return {**env, "MEDIAJOBS_URL": stack.api_url, "MEDIAJOBS_API_KEY": key, "COLUMNS": "120", **extra}
+    ours = {"MEDIAJOBS_URL": stack.api_url, "MEDIAJOBS_API_KEY": key, "COLUMNS": "120"}
+    return {**env, **ours, "PYTHONFAULTHANDLER": "1", **extra}  # faulthandler: see wait_or_dump
 
 
 def run_cli(
@@ -237,9 +238,25 @@ def on_a_terminal(
             [*CLI, *args], env=env, cwd=cwd, stdin=follower, stdout=follower, stderr=follower
         ) as proc:
             os.close(follower)
-            yield leader, proc
+            try:
+                yield leader, proc
+            finally:
+                if proc.poll() is None:  # a failed test must not leave it behind for the next one
+                    proc.kill()
     finally:
         os.close(leader)
+
+
+def wait_or_dump(leader: int, proc: subprocess.Popen[bytes], captured: bytes, timeout: float = 10) -> int:
+    """The CLI's exit code; if it is still running after `timeout`, fail with every thread's stack.
+
+    `cli_env` turns faulthandler on, so SIGABRT makes the process print where each thread stands."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        captured += read_until_exit(leader, proc, timeout=5)
+        pytest.fail(f"the CLI did not exit; its output and stacks:\n{captured.decode(errors='replace')}")
 
 
 def test_submit_wait_draws_a_progress_bar_on_a_terminal(
@@ -247,8 +264,9 @@ def test_submit_wait_draws_a_progress_bar_on_a_terminal(
 ) -> None:
     env = cli_env(stack, api_keys.alice_submit, TERM="xterm-256color")
     with on_a_terminal(["submit", "echo", "--set", "sleep_s=2", "--wait"], env, tmp_path) as (leader, proc):
-        captured = read_until_exit(leader, proc, timeout=30).decode(errors="replace")
-        assert proc.wait(timeout=10) == 0, captured
+        raw = read_until_exit(leader, proc, timeout=30)
+        assert wait_or_dump(leader, proc, raw) == 0, raw
+        captured = raw.decode(errors="replace")
     assert "━" in captured  # a bar frame
     assert "%" in captured
     assert "slept" in captured
@@ -333,7 +351,7 @@ def test_queues_interval_redraws_until_interrupted(stack: Stack, api_keys: ApiKe
                 captured += os.read(leader, 65536)
         proc.send_signal(signal.SIGINT)
         captured += read_until_exit(leader, proc, timeout=10)
-        assert proc.wait(timeout=10) == 0, captured
+        assert wait_or_dump(leader, proc, captured) == 0, captured
     text = captured.decode(errors="replace")
     assert text.count("video_downloads") >= 3  # redrawn, not printed once
     assert "default" in text

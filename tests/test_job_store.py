@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -22,7 +21,6 @@ from jobcommon import (
     Progress,
     keys,
 )
-from jobcommon.broker import ensure_groups
 from jobcommon.models import utcnow
 from jobcommon.progress import ProgressReporter
 from jobcommon.queues import Queue
@@ -32,14 +30,8 @@ SPEC = QUEUES[Queue.DEFAULT]
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """A Redis database of its own: these tests make jobs that no service will ever run."""
-    client = Redis.from_url(redis_url.rsplit("/", 1)[0] + "/5", decode_responses=True)
-    await client.flushdb()
-    await ensure_groups(client, [SPEC])
-    yield client
-    await client.flushdb()
-    await client.aclose()
+def redis(unrun_redis: Redis) -> Redis:
+    return unrun_redis
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import cast
 
 import pytest
@@ -14,7 +13,6 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from jobcommon import QUEUES, CommonSettings, EchoRequest, JobStateConflict, JobStatus, QueueUnavailable, keys
-from jobcommon.broker import ensure_groups
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.messages import DATA_FIELD, JOB_TYPE_HEADER
 from jobcommon.queues import Queue
@@ -26,19 +24,8 @@ DOWNLOADS = QUEUES[Queue.VIDEO_DOWNLOADS]
 
 
 @pytest.fixture
-def db_url(redis_url: str) -> str:
-    """A Redis database of its own: these jobs are never run."""
-    return redis_url.rsplit("/", 1)[0] + "/5"
-
-
-@pytest.fixture
-async def redis(db_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(db_url, decode_responses=True)
-    await client.flushdb()
-    await ensure_groups(client, [SPEC, DOWNLOADS])
-    yield client
-    await client.flushdb()
-    await client.aclose()
+def redis(unrun_redis: Redis) -> Redis:
+    return unrun_redis
 
 
 @pytest.fixture
@@ -47,13 +34,13 @@ def store(redis: Redis, settings: CommonSettings) -> JobStore:
 
 
 async def test_a_submission_writes_its_record_and_its_message_together(
-    store: JobStore, redis: Redis, db_url: str
+    store: JobStore, redis: Redis, unrun_db_url: str
 ) -> None:
     """One job: one stream entry in FastStream's wire format (request, task id, job type), and a record of
     only what the job has (no empty fields, no computed ones), read back as the job submitted."""
     made = await submit_job(store, EchoRequest(payload={"n": 1}), owner="alice")
     assert made.created
-    raw = Redis.from_url(db_url)  # the wire format is binary
+    raw = Redis.from_url(unrun_db_url)  # the wire format is binary
     entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await raw.xrange(SPEC.stream))
     await raw.aclose()
     assert len(entries) == 1

@@ -79,11 +79,14 @@ def queues(
         if interval is None:
             session.out.print(render.queues_table(_queue_stats(api)))
             return
+        # No auto-refresh: rich would redraw from a thread of its own, and the CLI stays one thread so that
+        # Ctrl-C always lands where it stops the loop (the table changes only when it is fetched anyway).
         try:
-            with Live(render.queues_table(_queue_stats(api)), console=session.out) as live:
+            first = render.queues_table(_queue_stats(api))
+            with Live(first, console=session.out, auto_refresh=False) as live:
                 while True:
                     time.sleep(interval)
-                    live.update(render.queues_table(_queue_stats(api)))
+                    live.update(render.queues_table(_queue_stats(api)), refresh=True)
         except KeyboardInterrupt:
             return
 
