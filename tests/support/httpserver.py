@@ -24,7 +24,8 @@ from __future__ import annotations
 import email.utils
 import io
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -75,6 +76,8 @@ class RequestRecord:
     status: int
     bytes_sent: int = 0
     finished: bool = False
+    at: float = field(default_factory=time.monotonic)
+    """When the status line went out (this process's monotonic clock)."""
 
 
 class _RangeNotSatisfiable(Exception):

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the public API: every name a service or application imports
     from jobcommon.context import current_job as current_job
     from jobcommon.errors import ClientError as ClientError
     from jobcommon.errors import ConfigurationError as ConfigurationError
+    from jobcommon.errors import Deferred as Deferred
     from jobcommon.errors import JobCancelled as JobCancelled
     from jobcommon.errors import JobError as JobError
     from jobcommon.errors import JobNotFound as JobNotFound
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # the public API: every name a service or application imports
     from jobcommon.errors import QueueUnavailable as QueueUnavailable
     from jobcommon.errors import Retry as Retry
     from jobcommon.errors import TransientError as TransientError
+    from jobcommon.host_limits import HostLimits as HostLimits
     from jobcommon.items import BulkSummary as BulkSummary
     from jobcommon.items import ItemError as ItemError
     from jobcommon.items import ItemRecord as ItemRecord

@@ -41,6 +41,16 @@ class Retry(JobError):
         self.delay = delay
 
 
+class Deferred(JobError):
+    """The job must wait for its turn (a rate limit shared across replicas) before it can do its work: it
+    goes back to wait `delay` seconds as `scheduled`, without holding a worker slot; the run that raised this
+    did no work, so it does not count as an attempt and never fails the job."""
+
+    def __init__(self, message: str, *, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
 class JobCancelled(JobError):
     """The job was cancelled on request; its partial output is removed."""
 

@@ -158,6 +158,18 @@ def submit_rate(key_id: str) -> str:
     return f"{PREFIX}:rate:{key_id}"
 
 
+def host_rate(bucket: str) -> str:
+    """One remote host's (or host rule's) fetch rate limiter state, shared by every fetching service (GCRA:
+    the theoretical arrival time); see `jobcommon.host_limits`."""
+    return f"{PREFIX}:hostrate:{bucket}"
+
+
+def host_turns(bucket: str) -> str:
+    """Zset of the turns booked at one host's rate limiter (member: task id, score: when its turn comes) by
+    jobs that went back to wait for them."""
+    return f"{PREFIX}:hostrate:{bucket}:turns"
+
+
 def alive(consumer: str) -> str:
     """Liveness key of one consuming process (its stream consumer name), renewed from a thread while the
     process lives; a consumer whose key expired is dead and its deliveries are requeued."""

@@ -48,6 +48,11 @@ JOBS_RUNNING = Gauge("mediajobs_jobs_running", "Jobs this process runs now.", ["
 RETRIES = Counter(
     "mediajobs_job_retries_total", "Failed attempts scheduled to run again.", ["job_type", "error_type"]
 )
+DEFERRALS = Counter(
+    "mediajobs_job_deferrals_total",
+    "Runs that went back to wait for their turn at a shared rate limit (RATE_LIMITS); not attempts.",
+    ["job_type"],
+)
 ATTEMPT_ERRORS = Counter(
     "mediajobs_job_errors_total",
     "Failed attempts, by the error's class (retried or final).",

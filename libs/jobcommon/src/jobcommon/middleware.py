@@ -273,11 +273,16 @@ class JobMiddleware(BaseMiddleware):
         if result.verdict == outcome.Verdict.LOST:
             job_spans.event("lease lost", {"mediajobs.reason": "another run owns the job now"})
             return  # another run owns the job now (and its directories)
-        if not (result.verdict == outcome.Verdict.FAILED and self._will_retry(ctx, result)):
+        if result.verdict == outcome.Verdict.DEFERRED or not (
+            result.verdict == outcome.Verdict.FAILED and self._will_retry(ctx, result)
+        ):
             # Scratch space goes when the job leaves this worker for good; a retry keeps it (a download
             # resumes from its partial file; the janitor removes scratch of jobs no longer active).
             await asyncio.to_thread(shutil.rmtree, ctx.temp_dir, ignore_errors=True)
         await ctx.reporter.flush()
+        if result.verdict == outcome.Verdict.DEFERRED:
+            await self._deferred(ctx, result, delivery, run_id)
+            return
         if result.verdict == outcome.Verdict.AWAITING and result.children is not None:
             handed = await store.await_children(
                 task_id,
@@ -340,6 +345,18 @@ class JobMiddleware(BaseMiddleware):
         if ctx.job.request.get("then"):
             request = JOB_TYPES.parse(ctx.job.request)
             await discard_staged_follow_ups(self.runtime.store, ctx.job, request)
+
+    async def _deferred(
+        self, ctx: context.JobContext, result: outcome.Outcome, delivery: Delivery, run_id: str
+    ) -> None:
+        """The job waits for its turn at a shared rate limit: back to `scheduled`, this run uncounted."""
+        delay = result.delay_s or 0.0
+        if await self.runtime.store.defer(ctx.task_id, delivery=delivery, run_id=run_id, delay_s=delay):
+            metrics.DEFERRALS.labels(ctx.job.job_type).inc()
+            job_spans.event(
+                "deferred", {"mediajobs.defer.delay_s": delay, "mediajobs.reason": result.message}
+            )
+            log.info("deferred job=%s for %.2f s: %s", ctx.task_id, delay, result.message)
 
     @staticmethod
     def _will_retry(ctx: context.JobContext, result: outcome.Outcome) -> bool:

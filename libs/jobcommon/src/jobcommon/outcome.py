@@ -7,6 +7,7 @@ The rule for exceptions:
   delay, the others after exponential backoff with full jitter); after the last attempt the job fails and is
   dead-lettered.
 - `JobCancelled`: the job ends `cancelled`.
+- `Deferred(delay)`: the job waits `scheduled` for its turn at a shared rate limit; not an attempt.
 - Any other exception is a bug or an unforeseen condition; like a transient error it is retried while
   attempts remain, so one flaky dependency does not lose a job, and then fails (dead-lettered).
 """
@@ -20,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from jobcommon.children import AwaitChildren
-from jobcommon.errors import JobCancelled, JobError, PermanentError, Retry
+from jobcommon.errors import Deferred, JobCancelled, JobError, PermanentError, Retry
 
 MAX_ERROR_MESSAGE = 1000
 
@@ -31,6 +32,8 @@ class Verdict(StrEnum):
     CANCELLED = "cancelled"
     AWAITING = "awaiting"
     """The handler spawned children; the job ends when its last child ends."""
+    DEFERRED = "deferred"
+    """The job waits for its turn at a shared rate limit (`delay_s`); the run did no work."""
     LOST = "lost"
     """The run lost its lease (its delivery was reclaimed): another run owns the job; record nothing."""
 
@@ -80,6 +83,8 @@ def first_problem(exc: ValidationError) -> str:
 def from_exception(exc: BaseException) -> Outcome:
     if isinstance(exc, JobCancelled):
         return CANCELLED
+    if isinstance(exc, Deferred):
+        return Outcome(Verdict.DEFERRED, message=one_line(exc.message), delay_s=max(exc.delay, 0.0))
     if isinstance(exc, JobError):
         return Outcome(
             Verdict.FAILED,

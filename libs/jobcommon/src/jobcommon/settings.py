@@ -10,6 +10,7 @@ from typing import Annotated, Any, Self
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from jobcommon.host_limits import HostRule, parse_host_rules
 from jobcommon.netguard import parse_networks
 
 
@@ -90,8 +91,8 @@ def split_list(value: Any) -> Any:
 
 
 class NetworkGuardSettings(BaseSettings):
-    """Where services that fetch user-supplied URLs (downloader, metadata) may connect: one pair of settings
-    governs every such fetch (see `jobcommon.netguard`)."""
+    """Where and how often services that fetch user-supplied URLs (downloader, metadata) may connect: these
+    settings govern every such fetch (see `jobcommon.netguard` and `jobcommon.host_limits`)."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
@@ -103,6 +104,12 @@ class NetworkGuardSettings(BaseSettings):
         default_factory=list,
         description="Non-public networks that may still be reached (CIDR list, e.g. "
         "'192.168.1.0/24,10.0.0.5'); checked against the address actually connected to.",
+    )
+
+    rate_limits: Annotated[tuple[HostRule, ...], NoDecode, BeforeValidator(parse_host_rules)] = Field(
+        default=(),
+        description="Fetch rate limits per remote host, shared by every replica (e.g. 'youtube.com=2/s; "
+        "musicbrainz.org=1/s; *=10/s'); see `jobcommon.host_limits`. Empty: no limits.",
     )
 
     @field_validator("download_allowed_networks")

@@ -465,6 +465,18 @@ class JobStore:
         self, task_id: str, *, delivery: Delivery, run_id: str, delay_s: float, **fields: Any
     ) -> bool:
         """Park the job's message and mark it `retrying` until `delay_s` from now; False if no longer ours."""
+        return await self._park("retry", task_id, delivery, run_id, delay_s, fields)
+
+    async def defer(
+        self, task_id: str, *, delivery: Delivery, run_id: str, delay_s: float, **fields: Any
+    ) -> bool:
+        """Park the job's message and mark it `scheduled` until `delay_s` from now, the run uncounted (it
+        waits for its turn at a shared rate limit); False if no longer ours."""
+        return await self._park("defer", task_id, delivery, run_id, delay_s, fields)
+
+    async def _park(
+        self, mode: str, task_id: str, delivery: Delivery, run_id: str, delay_s: float, fields: dict[str, Any]
+    ) -> bool:
         due = time.time() + delay_s  # for display: the script counts the delay on Redis's clock
         argv: list[Any] = [
             delivery.group,
@@ -472,6 +484,7 @@ class JobStore:
             run_id,
             delay_s,
             self.settings.queued_ttl_s + int(delay_s),
+            mode,
         ]
         fields["next_attempt_at"] = datetime.fromtimestamp(due, UTC)
         for name, value in to_hash_fields(**fields).items():

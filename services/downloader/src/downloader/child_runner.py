@@ -279,6 +279,7 @@ async def _run(
     on_progress: Callable[[ProgressEvent], Awaitable[None]],
     *,
     on_spawn: Callable[[int], object] | None,
+    before_start: Callable[[], Awaitable[None]] | None,
     control: ChildControl | None,
     inactivity_timeout: float | None,
     forkserver: bool | None,
@@ -302,6 +303,7 @@ async def _run(
                 spec,
                 on_progress,
                 on_spawn=spawned,
+                before_start=before_start,
                 control=control,
                 inactivity_timeout=inactivity_timeout,
                 forkserver=forkserver,
@@ -317,6 +319,7 @@ async def _run_child(
     on_progress: Callable[[ProgressEvent], Awaitable[None]],
     *,
     on_spawn: Callable[[int], object],
+    before_start: Callable[[], Awaitable[None]] | None,
     control: ChildControl | None,
     inactivity_timeout: float | None,
     forkserver: bool | None,
@@ -326,6 +329,8 @@ async def _run_child(
     stalled = False
     try:
         on_spawn(proc.pid)
+        if before_start is not None:
+            await before_start()  # the child waits for its spec, ready to fetch at once
         _send_spec(proc, spec, control)
         try:
             final = await _read_final_event(proc, on_progress, tail, _Watchdog(inactivity_timeout))
@@ -366,6 +371,7 @@ async def run_child(
     on_progress: Callable[[ProgressEvent], Awaitable[None]],
     *,
     on_spawn: Callable[[int], object] | None = None,
+    before_start: Callable[[], Awaitable[None]] | None = None,
     control: ChildControl | None = None,
     inactivity_timeout: float | None = None,
     forkserver: bool | None = None,
@@ -378,8 +384,10 @@ async def run_child(
     seconds without progress. If the awaiting task is cancelled (or ``on_progress`` raises), the child's
     process group is SIGKILLed and reaped before the exception propagates.
     ``on_spawn`` receives the child's pid (= its process group id) right after the start; ``control``
-    keeps the child's stdin open to change its bandwidth share while it runs. ``forkserver`` (default
-    `USE_FORKSERVER`) forks the child from the zygote instead of executing a fresh interpreter.
+    keeps the child's stdin open to change its bandwidth share while it runs. ``before_start`` is awaited
+    once the child is up, just before it is told what to fetch (a host's rate limit turn: the fetch then
+    starts at the turn, not a spawn later); what it raises ends the run as a cancel does. ``forkserver``
+    (default `USE_FORKSERVER`) forks the child from the zygote instead of executing a fresh interpreter.
     """
     if spec.action != "download":
         raise ValueError(f"run_child downloads; use list_entries for action={spec.action!r}")
@@ -387,6 +395,7 @@ async def run_child(
         spec,
         on_progress,
         on_spawn=on_spawn,
+        before_start=before_start,
         control=control,
         inactivity_timeout=inactivity_timeout,
         forkserver=forkserver,
@@ -400,6 +409,7 @@ async def list_entries(
     spec: ChildSpec,
     *,
     on_spawn: Callable[[int], object] | None = None,
+    before_start: Callable[[], Awaitable[None]] | None = None,
     inactivity_timeout: float | None = None,
     forkserver: bool | None = None,
 ) -> EntriesEvent:
@@ -414,6 +424,7 @@ async def list_entries(
         spec,
         _ignore_progress,
         on_spawn=on_spawn,
+        before_start=before_start,
         control=None,
         inactivity_timeout=inactivity_timeout,
         forkserver=forkserver,

@@ -9,7 +9,7 @@ from downloader.bandwidth import Bandwidth
 from downloader.child_protocol import ProgressEvent
 from downloader.child_runner import run_child
 from downloader.disk import free_space
-from downloader.settings import DownloaderSettings, Settings
+from downloader.settings import DownloaderSettings, HostTurns, Settings
 from downloader.specs import download_spec
 from jobcommon import ChildFailed, DownloadResult, JobCtx, TransientError, VideoDownloadRequest
 from jobcommon.metrics import DOWNLOADED_BYTES
@@ -29,12 +29,13 @@ async def check_free_space(settings: DownloaderSettings) -> None:
 
 
 async def video_download(
-    request: VideoDownloadRequest, ctx: JobCtx, settings: Settings, bandwidth: Bandwidth
+    request: VideoDownloadRequest, ctx: JobCtx, settings: Settings, bandwidth: Bandwidth, limits: HostTurns
 ) -> DownloadResult:
     """Download one video into MEDIA_ROOT/<task_id>/media.<ext> (extra files beside it).
 
     yt-dlp runs in its own process group, so a cancel (or the service stopping) kills it at once even while
-    a server stalls; the job middleware then removes the partial output.
+    a server stalls; the job middleware then removes the partial output. It starts at its turn at the
+    host's shared rate limit (`RATE_LIMITS`), waiting for it without a worker slot when it is far.
     """
     await check_free_space(settings)
     ctx.ensure_dirs()
@@ -69,6 +70,7 @@ async def video_download(
             done = await run_child(
                 spec,
                 relay,
+                before_start=lambda: limits.take_turn(ctx, request.url),
                 control=control,
                 inactivity_timeout=settings.download_timeout_s,
                 forkserver=settings.download_forkserver,

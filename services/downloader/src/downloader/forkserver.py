@@ -3,8 +3,8 @@
 Starting ``python -m downloader.ytdlp_child`` costs about a second of CPU (pydantic, yt-dlp, the extractor
 tables) and ~70 MB of private memory per download; 50 downloads starting at once on 2 cores waited ~35 s for
 their first byte. The zygote (``python -m downloader.forkserver``, started once per service process and
-event loop, on first use) imports all of that once and forks a child per download in milliseconds; the
-children share the imported code's pages copy-on-write.
+event loop, when the service starts) imports all of that once and forks a child per download in
+milliseconds; the children share the imported code's pages copy-on-write.
 
 Every child keeps the guarantees of a freshly executed one:
 
@@ -249,6 +249,12 @@ class ForkServer:
         children, self._procs = self._procs, {}
         for child in children.values():
             child._set_returncode(-signal.SIGKILL)
+
+    async def warm(self) -> None:
+        """Start the zygote now (if not running), so the first download does not wait for its imports."""
+        async with self._lock:
+            if self._sock is None:
+                await self._start()
 
     async def spawn(self, *, limit: int) -> ForkedProcess:
         """Fork a child running ``downloader.ytdlp_child.main()``; start the zygote first if needed."""

@@ -8,7 +8,7 @@ holds one worker for hours, and one bad entry never stops the rest.
 from __future__ import annotations
 
 from downloader.child_runner import list_entries
-from downloader.settings import Settings
+from downloader.settings import HostTurns, Settings
 from downloader.specs import list_spec
 from jobcommon import (
     AwaitChildren,
@@ -22,13 +22,13 @@ from jobcommon import (
 
 
 async def playlist_download(
-    request: PlaylistDownloadRequest, ctx: JobCtx, settings: Settings
+    request: PlaylistDownloadRequest, ctx: JobCtx, settings: Settings, limits: HostTurns
 ) -> AwaitChildren:
     await ctx.progress(None, "listing entries")
     ctx.ensure_dirs()
     spec = list_spec(request.url, ctx.temp_dir, settings, items=request.items, limit=request.limit)
     try:
-        listing = await list_entries(spec)
+        listing = await list_entries(spec, before_start=lambda: limits.take_turn(ctx, request.url))
     except ChildFailed as exc:
         raise exc.to_job_error() from exc
     if not listing.entries:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from jobcommon import NetworkGuardSettings, WorkerSettings, provided
+from jobcommon import HostLimits, NetworkGuardSettings, WorkerSettings, provided
 
 GIB = 1024**3
 
@@ -103,4 +103,6 @@ class DownloaderSettings(WorkerSettings, NetworkGuardSettings):
 
 
 Settings = Annotated[DownloaderSettings, provided("settings")]
+HostTurns = Annotated[HostLimits, provided("host_limits")]
+"""Handler parameter: turns at each remote host's shared rate limit (`RATE_LIMITS`)."""
 """Handler parameter: the settings `downloader.app.build` was given."""

@@ -32,6 +32,7 @@ from metadata.video_info import info_result
 # Runtime imports above on purpose: FastStream resolves the handler's annotations when it builds the call.
 
 if TYPE_CHECKING:
+    from jobcommon import JobContext
     from jobcommon.store import JobStore
 
 
@@ -50,6 +51,7 @@ def item_error(exc: Exception) -> ItemError:
 @dataclass(slots=True)
 class _Enricher:
     runtime: MetadataRuntime
+    ctx: JobContext
     store: JobStore
     refresh: bool
     refreshed: set[str] = field(default_factory=set)
@@ -58,12 +60,16 @@ class _Enricher:
     async def source(self, url: str) -> VideoInfoResult:
         refresh = self.refresh and url not in self.refreshed
         try:
-            found = await self.runtime.lookup.info(url, refresh=refresh)
+            found = await self.runtime.lookup.info(url, self._wait_turn, refresh=refresh)
         except ChildFailed as exc:
             raise exc.to_job_error() from None
         if refresh:
             self.refreshed.add(url)
         return info_result(url, found)
+
+    async def _wait_turn(self, url: str) -> None:
+        """An item waits for its host's turn in place: a bulk job cannot leave its slot half done."""
+        await self.runtime.host_limits.wait_turn(self.ctx, url)
 
     async def _source_url_of(self, task_id: str) -> str | None:
         try:
@@ -98,7 +104,7 @@ async def metadata_enrich(
 ) -> BulkSummary:
     """Enrich every item: URLs get their source info (through the video info cache), files under MEDIA_ROOT
     (or finished jobs' outputs) a technical probe, plus their source's info for download outputs."""
-    enricher = _Enricher(runtime, ctx.reporter.store, request.refresh)
+    enricher = _Enricher(runtime, ctx, ctx.reporter.store, request.refresh)
     return await run_items(
         ctx,
         request.items,

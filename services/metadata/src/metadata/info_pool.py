@@ -40,6 +40,8 @@ from metadata.info_protocol import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from metadata.source_info import SourceInfo
 
 CHILD_MODULE = "metadata.info_child"
@@ -154,11 +156,18 @@ class InfoPool:
         self.spawned = 0
         """How many child processes this pool has started (for diagnostics and tests)."""
 
-    async def extract(self, url: str) -> SourceInfo:
-        """The info of `url`; raises `ChildFailed`. Cancelling the caller kills the child at once."""
+    async def extract(self, url: str, before: Callable[[], Awaitable[None]] | None = None) -> SourceInfo:
+        """The info of `url`; raises `ChildFailed`. Cancelling the caller kills the child at once.
+
+        `before` is awaited once a child is ready, just before it is asked (a host's rate limit turn: the
+        fetch then starts at the turn, not after a child's start-up); what it raises returns the child."""
         child = await self._acquire()
         healthy = False
         try:
+            if before is not None:
+                healthy = True  # the child was not asked anything: it stays good
+                await before()
+                healthy = False
             request = ExtractRequest(id=next(self._ids), url=url)
             reply = await asyncio.wait_for(child.ask(request), self.timeout_s)
             healthy = True

@@ -16,12 +16,15 @@ from jobcommon.tracing import tracer
 from metadata.normalize import normalize_url, url_hash
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from datetime import datetime
+    from typing import TypeAlias
 
     from metadata.cache import CachedInfo, InfoCache
     from metadata.info_pool import InfoPool
     from metadata.source_info import SourceInfo
+
+    Turn: TypeAlias = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +43,20 @@ class InfoLookup:
         self.pool = pool
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    async def info(self, url: str, *, refresh: bool = False) -> FoundInfo:
-        """Raises `InvalidUrlError` (a PermanentError) or `jobcommon.child_process.ChildFailed`.
+    async def info(self, url: str, turn: Turn, *, refresh: bool = False) -> FoundInfo:
+        """Raises `InvalidUrlError` (a PermanentError) or `jobcommon.child_process.ChildFailed`. `turn(url)`
+        is awaited just before the URL is fetched, by a ready child (not for a cache hit): the host's shared
+        rate limit.
 
         Traced as a `metadata source info` span (`mediajobs.cache.hit`), holding a `metadata extract` span
         when the info is extracted afresh."""
         with tracer.start_as_current_span("metadata source info") as span:
             span.set_attribute("mediajobs.cache.refresh", refresh)
-            found = await self._info(url, refresh=refresh)
+            found = await self._info(url, turn, refresh=refresh)
             span.set_attribute("mediajobs.cache.hit", found.cached)
             return found
 
-    async def _info(self, url: str, *, refresh: bool) -> FoundInfo:
+    async def _info(self, url: str, turn: Turn, *, refresh: bool) -> FoundInfo:
         normalized = normalize_url(url)
         key = url_hash(normalized)
         asked_at = utcnow()
@@ -62,7 +67,7 @@ class InfoLookup:
             if hit is not None and (not refresh or hit.cached_at >= asked_at):
                 return _from_cache(hit)  # extracted by whoever held the lock before us
             with tracer.start_as_current_span("metadata extract"):
-                info = await self.pool.extract(url)
+                info = await self.pool.extract(url, lambda: turn(url))
             entry = await self.cache.put(key, normalized, info)
         return FoundInfo(normalized, cached=False, cached_at=entry.cached_at, info=info)
 

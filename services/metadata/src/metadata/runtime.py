@@ -1,11 +1,12 @@
 """What the metadata handlers share for the life of the service: the info lookup (Redis cache + yt-dlp
-children) and the file prober (thread pool). Built once by `metadata.app.build`, closed on shutdown."""
+children), the file prober (thread pool) and the hosts' shared rate limits. Built once by
+`metadata.app.build`, closed on shutdown."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from jobcommon import provided
+from jobcommon import HostLimits, provided
 from metadata.cache import InfoCache
 from metadata.info_pool import InfoPool
 from metadata.info_protocol import ChildConfig
@@ -36,6 +37,7 @@ class MetadataRuntime:
         )
         self.lookup = InfoLookup(InfoCache(redis, settings.metadata_info_cache_ttl_s), self.pool)
         self.prober = Prober(settings.media_root, settings.metadata_probe_threads)
+        self.host_limits = HostLimits(redis, settings.rate_limits)
 
     async def start(self) -> None:
         self.pool.prewarm()

@@ -27,7 +27,9 @@ async def video_info(request: VideoInfoRequest, ctx: JobCtx, runtime: Runtime) -
     """
     await ctx.progress(None, "refreshing" if request.refresh else "looking up")
     try:
-        found = await runtime.lookup.info(request.url, refresh=request.refresh)
+        found = await runtime.lookup.info(
+            request.url, lambda url: runtime.host_limits.take_turn(ctx, url), refresh=request.refresh
+        )
     except ChildFailed as exc:
         raise exc.to_job_error() from None
     await ctx.progress(100.0, "from cache" if found.cached else "extracted")

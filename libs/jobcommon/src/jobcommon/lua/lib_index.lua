@@ -126,6 +126,16 @@ local function attempt_started(job_key, attempt, worker)
   redis.call('EXPIRE', waits, WAITS_TTL)
 end
 
+local function attempt_dropped(job_key)  -- the run just started did no work: it was no attempt
+  local raw = redis.call('HGET', job_key, 'attempt_log')
+  if not raw or raw == '' then return end
+  local entries = cjson.decode(raw)
+  local last = entries[#entries]
+  if not last or last.outcome then return end
+  entries[#entries] = nil
+  redis.call('HSET', job_key, 'attempt_log', #entries > 0 and cjson.encode(entries) or '')
+end
+
 local function attempt_ended(job_key, outcome)
   local raw = redis.call('HGET', job_key, 'attempt_log')
   if not raw or raw == '' then return end

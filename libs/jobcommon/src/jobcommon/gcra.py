@@ -1,0 +1,49 @@
+"""Rate limits shared by every process through Redis: GCRA (a token bucket without a refill task) in one Lua
+script on Redis's clock (`lua/gcra.lua`). The gateway's per-key submission limit checks it; services that
+fetch take turns at it per remote host (`jobcommon.host_limits`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`per_s` calls a second on average, `burst` of them at once."""
+
+    per_s: float
+    burst: int = 1
+
+    def __post_init__(self) -> None:
+        if self.per_s <= 0 or self.burst < 1:
+            raise ValueError(f"a rate needs per_s > 0 and burst >= 1 (got {self.per_s}, {self.burst})")
+
+    @property
+    def interval_s(self) -> float:
+        return 1.0 / self.per_s
+
+
+class Gcra:
+    """The limiter script, loaded once per Redis client."""
+
+    def __init__(self, redis: Redis) -> None:
+        source = resources.files("jobcommon").joinpath("lua", "gcra.lua").read_text(encoding="utf-8")
+        self._script: AsyncScript = redis.register_script(source)
+
+    async def check(self, key: str, rate: Rate) -> float:
+        """0 if a call may go ahead now (and counts it), else the seconds until one may (not counted)."""
+        return float(await self._script(keys=[key], args=[rate.interval_s, rate.burst, 0, ""]))
+
+    async def turn(self, key: str, booking: str, member: str, rate: Rate, *, hold_over: float) -> float:
+        """The seconds until `member`'s turn (0: now). Every call counts; a wait longer than `hold_over` is
+        booked in `booking`, so that `member` asking again answers from its booking, not with a new turn."""
+        answer = await self._script(
+            keys=[key, booking], args=[rate.interval_s, rate.burst, hold_over, member]
+        )
+        return float(answer)
