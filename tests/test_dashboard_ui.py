@@ -454,6 +454,47 @@ async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_an
     assert not errors.seen, errors.seen
 
 
+async def test_an_admin_sees_schedules_and_pauses_resumes_and_deletes_one(
+    dashboard: Dashboard, request: pytest.FixtureRequest
+) -> None:
+    """The schedules page lists each schedule with its timing, job and next run; pause, resume and delete
+    (after a confirmation) act on it."""
+    errors = BrowserErrors()
+    async with client(dashboard, dashboard.keys.admin) as api:
+        made = await api.post(
+            "/jobs/schedules",
+            json={
+                "name": "nightly-covers",
+                "cron": "30 3 * * *",
+                "timezone": "Europe/Berlin",
+                "request": {"job_type": "echo", "payload": {"covers": True}},
+            },
+        )
+        assert made.status_code == 201, made.text
+        async with chromium() as browser, page_context(browser) as context:
+            page = await log_in(context, dashboard, dashboard.keys.admin, errors)
+            await open_view(page, dashboard, "#/schedules")
+            row = page.locator('#schedules-body tr[data-schedule="nightly-covers"]')
+            await row.wait_for(timeout=TIMEOUT_MS)
+            text = await row.inner_text()
+            assert "30 3 * * *" in text
+            assert "Europe/Berlin" in text
+            assert '{"covers":true}' in text
+            assert "never" in text
+            await page.screenshot(path=output_dir(request) / "schedules-light.png", full_page=True)
+            await row.locator("[data-action=pause]").click()
+            await row.locator(".chip.cancelled").wait_for(timeout=TIMEOUT_MS)
+            assert (await api.get("/jobs/schedules/nightly-covers")).json()["paused"] is True
+            await row.locator("[data-action=resume]").click()
+            await row.locator("[data-action=pause]").wait_for(timeout=TIMEOUT_MS)
+            await row.locator("[data-action=delete]").click()
+            await page.wait_for_selector("#confirm[open]", timeout=TIMEOUT_MS)
+            await page.click("#confirm-ok")
+            await page.wait_for_selector("#schedules-body td.empty", timeout=TIMEOUT_MS)
+        assert (await api.get("/jobs/schedules/nightly-covers")).status_code == 404
+    assert not errors.seen, errors.seen
+
+
 async def test_a_read_key_sees_no_action_buttons(
     dashboard: Dashboard, request: pytest.FixtureRequest
 ) -> None:
@@ -481,7 +522,7 @@ async def test_a_read_key_sees_no_action_buttons(
                     f'#jobs-body tr[data-task="{task["task_id"]}"]', timeout=TIMEOUT_MS
                 )
             assert await page.locator("[data-action]").count() == 0
-            for not_for_readers in ("submit", "queues", "workers"):
+            for not_for_readers in ("submit", "queues", "workers", "schedules"):
                 assert await page.locator(f"#nav a[data-page={not_for_readers}]").is_hidden(), not_for_readers
             assert await page.locator("a[href='#/submit']:visible").count() == 0
             await open_view(page, dashboard, f"#/job/{failed['task_id']}")

@@ -12,6 +12,7 @@ from mediajobs_cli import admin_commands, config, job_commands
 from mediajobs_cli.api import ApiError
 from mediajobs_cli.exit_codes import HELP
 from mediajobs_cli.key_commands import keys
+from mediajobs_cli.schedule_commands import schedules
 from mediajobs_cli.session import Session
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ for command in (
 ):
     app.command()(command)
 app.add_typer(keys, name="keys")
+app.add_typer(schedules, name="schedules")
 
 
 def main() -> None:

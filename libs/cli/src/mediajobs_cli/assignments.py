@@ -1,9 +1,12 @@
-"""`--set key=value` options: values are JSON when they parse, else strings; dotted keys nest."""
+"""`--set key=value` options: values are JSON when they parse, else strings; dotted keys nest. With `--url`
+and the job type they make a job's request (`submit`, `schedules add`)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import typer
 
 
 class AssignmentError(ValueError):
@@ -36,4 +39,17 @@ def build(assignments: list[str]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for assignment in assignments:
         apply(body, assignment)
+    return body
+
+
+def job_request(job_type: str, url: str | None, assignments: list[str] | None) -> dict[str, Any]:
+    """A job's request from the command line: its type, `--url` and the `--set` assignments (a bad one is a
+    usage error naming the option)."""
+    try:
+        body = build(assignments or [])
+    except AssignmentError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--set") from exc
+    body["job_type"] = job_type
+    if url is not None:
+        body["url"] = url
     return body

@@ -53,13 +53,7 @@ def submit(
 ) -> None:
     """Submit a job; prints its task id, or with --wait follows it and exits with its outcome."""
     session = current(ctx)
-    try:
-        body = assignments.build(set_ or [])
-    except assignments.AssignmentError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--set") from exc
-    body["job_type"] = job_type
-    if url is not None:
-        body["url"] = url
+    body = assignments.job_request(job_type, url, set_)
     with session.api() as api:
         job = api.submit(body)
         if not wait:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 STATUS_STYLES = {
@@ -116,5 +117,27 @@ def dead_table(letters: Iterable[Mapping[str, Any]]) -> Table:
         error = job.get("error") or {}
         table.add_row(
             job["task_id"], job["job_type"], letter["reason"], error.get("type", ""), error.get("message", "")
+        )
+    return table
+
+
+def schedules_table(schedules: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table("name", "when", "next run", "last run", "runs", "missed", "job", "owner")
+    for entry in schedules:
+        when = entry.get("cron") and f"{entry['cron']} ({entry.get('timezone', 'UTC')})"
+        when = when or f"every {float(entry.get('every_s') or 0):g} s"
+        request = dict(entry.get("request") or {})
+        job = str(request.pop("job_type", "?")) + (
+            f" {json.dumps(request, separators=(',', ':'))}" if request else ""
+        )
+        table.add_row(
+            escape(str(entry.get("name", ""))) + (" (file)" if entry.get("source") == "file" else ""),
+            escape(when),
+            "[yellow]paused[/yellow]" if entry.get("paused") else str(entry.get("next_run_at") or "–"),
+            str(entry.get("last_run_at") or "–"),
+            str(entry.get("runs", 0)),
+            str(entry.get("missed", 0)),
+            escape(job),
+            escape(str(entry.get("owner", ""))),
         )
     return table

@@ -76,6 +76,14 @@ class JobNotFound(ClientError):
         self.task_id = task_id
 
 
+class ScheduleNotFound(ClientError):
+    """No periodic schedule has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}")
+        self.name = name
+
+
 class JobStateConflict(ClientError):
     """The request does not fit the job's current status (e.g. cancelling a finished job)."""
 
@@ -83,6 +91,10 @@ class JobStateConflict(ClientError):
         super().__init__(message)
         self.task_id = task_id
         self.status = status
+
+
+class ScheduleConflict(ClientError):
+    """The request does not fit the schedule (its name is taken, or it is defined in SCHEDULES_FILE) (409)."""
 
 
 class Unauthenticated(ClientError):

@@ -46,6 +46,15 @@ samples turn it into throughput."""
 DELAYED = f"{PREFIX}:delayed"
 """Sorted set of task ids waiting to be retried, scored by when (epoch seconds)."""
 
+SCHEDULES = f"{PREFIX}:schedules"
+"""Hash of periodic schedules: name -> the schedule (JSON, `jobcommon.schedules.Schedule`)."""
+
+SCHEDULE_NEXT = f"{PREFIX}:schedules:next"
+"""Sorted set of the active (not paused) schedules' names, scored by their next tick (epoch seconds)."""
+
+SCHEDULE_RUNS = f"{PREFIX}:schedules:runs"
+"""Hash name -> what a schedule last did (JSON: last tick, its task id, runs and missed ticks so far)."""
+
 DEAD_LETTERS = f"{PREFIX}:dead"
 """Stream of jobs that exhausted their attempts (task_id, queue, reason, at)."""
 

@@ -23,6 +23,7 @@ from gateway.live_stream import router as live_router
 from gateway.metrics_route import router as metrics_router
 from gateway.rate_limit import SubmitRateLimit
 from gateway.routes import router
+from gateway.schedule_routes import router as schedule_router
 from gateway.settings import GatewaySettings
 from jobcommon import JobClient
 from jobcommon.tracing import configure_tracing, shutdown_tracing
@@ -64,6 +65,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.include_router(live_router)  # before `router`: its /jobs/{task_id}/... paths would shadow these
     app.include_router(dead_router)
+    app.include_router(schedule_router)  # before `router`, as dead_router
     app.include_router(admin_router)
     app.include_router(router)
     app.include_router(key_router)

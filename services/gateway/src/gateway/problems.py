@@ -16,7 +16,14 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobcommon import JobNotFound, JobStateConflict, QueueUnavailable
-from jobcommon.errors import Forbidden, IdempotencyKeyReused, RateLimited, Unauthenticated
+from jobcommon.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    RateLimited,
+    ScheduleConflict,
+    ScheduleNotFound,
+    Unauthenticated,
+)
 
 log = logging.getLogger("mediajobs.gateway")
 
@@ -111,7 +118,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(JobNotFound, _not_found)
+    app.add_exception_handler(ScheduleNotFound, _not_found)
     app.add_exception_handler(JobStateConflict, _conflict)
+    app.add_exception_handler(ScheduleConflict, _conflict)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(RateLimited, _rate_limited)

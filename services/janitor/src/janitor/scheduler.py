@@ -26,6 +26,7 @@ from janitor.duties import (
     retries,
     trim_streams,
 )
+from janitor.periodic import schedules
 from janitor.temp_files import temp_files
 from jobcommon import keys, utcnow
 from jobcommon.cancellation import reraise_if_cancelling
@@ -57,6 +58,7 @@ def default_duties(settings: JanitorSettings) -> list[Duty]:
         Duty("dead_consumers", dead_consumers, settings.janitor_dead_consumers_interval_s),
         Duty("temp_files", temp_files, settings.janitor_temp_files_interval_s),
         Duty("queue_stats", queue_stats, settings.janitor_queue_stats_interval_s),
+        Duty("schedules", schedules, settings.janitor_schedules_interval_s),
     ]
 
 

@@ -6,6 +6,8 @@ the replica holding the leader lock runs. Every duty has its own interval, `JANI
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from jobcommon import WorkerSettings
@@ -37,6 +39,13 @@ class JanitorSettings(WorkerSettings):
     )
     janitor_temp_files_interval_s: float = Field(
         default=600.0, gt=0, description="How often orphaned scratch dirs and partial downloads are removed."
+    )
+    janitor_schedules_interval_s: float = Field(
+        default=1.0, gt=0, description="How often periodic schedules' due ticks are fired."
+    )
+    schedules_file: Path | None = Field(
+        default=None,
+        description="TOML file of periodic schedules ([[schedule]] tables), synced into Redis at start.",
     )
     janitor_queue_stats_interval_s: float = Field(
         default=10.0, gt=0, description="How often a queue-depth sample is recorded."

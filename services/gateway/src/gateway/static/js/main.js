@@ -9,8 +9,9 @@ import * as jobs from "./page_jobs.js";
 import * as queues from "./page_queues.js";
 import * as submit from "./page_submit.js";
 import * as workers from "./page_workers.js";
+import * as schedules from "./page_schedules.js";
 
-const PAGES = { jobs, job, queues, workers, dead, submit };
+const PAGES = { jobs, job, queues, workers, schedules, dead, submit };
 const TASK_ID = /^[0-9a-f]{32}$/;
 const view = document.getElementById("view");
 let me = null;
@@ -117,7 +118,7 @@ document.addEventListener("keydown", (event) => {
   }
   if (event.key === "g") { pendingG = Date.now(); return; }
   if (Date.now() - pendingG < 1500) {
-    const page = { j: "jobs", q: "queues", w: "workers", d: "dead", s: "submit" }[event.key];
+    const page = { j: "jobs", q: "queues", w: "workers", t: "schedules", d: "dead", s: "submit" }[event.key];
     pendingG = 0;
     if (page) { event.preventDefault(); go(page); }
   }
