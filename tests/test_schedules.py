@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from janitor.duties import Housekeeping
-from janitor.periodic import read_schedules_file, schedules, sync_schedules_file
+from janitor.periodic import PeriodicJobs, fire_due, read_schedules_file, sync_schedules_file
 from janitor.settings import JanitorSettings
 from jobcommon import ConfigurationError, JobStatus, keys
 from jobcommon.errors import ScheduleConflict, ScheduleNotFound
@@ -120,9 +120,10 @@ async def test_each_tick_fires_once_even_with_two_replicas_racing(
     await store.create(spec(name="race", every_s=2), owner="alice")
     second = Redis.from_url(unrun_db_url, decode_responses=True)
     other = Housekeeping(JobStore(second, hk.settings), hk.settings)
+    leader, deposed = PeriodicJobs(None), PeriodicJobs(None)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        await asyncio.gather(schedules(hk), schedules(other))  # a deposed leader that has not noticed yet
+        await asyncio.gather(leader(hk), deposed(other))  # a deposed leader that has not noticed yet
         await asyncio.sleep(0.05)
     view = await store.view("race")
     jobs = await _jobs_made(unrun_redis)
@@ -145,7 +146,7 @@ async def test_ticks_missed_while_no_janitor_ran_follow_catch_up(
         stored = (await store.schedule(name)).model_copy(update={"created_at": made})
         await unrun_redis.hset(keys.SCHEDULES, name, stored.model_dump_json())
         await unrun_redis.zadd(keys.SCHEDULE_NEXT, {name: (made + timedelta(seconds=60)).timestamp()})
-    report = await schedules(hk)
+    report = await fire_due(ScheduleStore(unrun_redis), hk)
     assert report["fired"] == ["once"]
     once, skip = await store.view("once"), await store.view("skip")
     assert (once.runs, once.missed) == (1, 4)
@@ -196,6 +197,26 @@ async def test_the_schedules_file_is_synced_keeping_unchanged_ticks(
         await store.delete("a")
     assert await sync_schedules_file(store, None) == {"added": 0, "changed": 0, "removed": 1}
     assert await store.views() == []
+
+
+async def test_the_janitor_duty_syncs_its_file_once_then_fires_its_ticks(
+    hk: Housekeeping, unrun_redis: Redis, tmp_path: Path
+) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text('[[schedule]]\nname = "filed"\nevery_s = 1\nrequest = { job_type = "echo" }\n')
+    duty = PeriodicJobs(path)
+    path.unlink()  # read when the janitor is built: a bad file stops it there, not later
+    first = await duty(hk)
+    assert first["file"] == {"added": 1, "changed": 0, "removed": 0}
+    assert first["fired"] == []
+    await asyncio.sleep(1.2)
+    second = await duty(hk)
+    assert "file" not in second
+    assert second["fired"] == ["filed"]
+    jobs = await _jobs_made(unrun_redis)
+    assert [j["owner"] for j in jobs] == [FILE_OWNER]
+    with pytest.raises(ConfigurationError, match="cannot be read"):
+        PeriodicJobs(path)
 
 
 async def test_admins_manage_schedules_through_the_api_and_the_janitor_fires_them(

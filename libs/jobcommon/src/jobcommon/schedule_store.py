@@ -42,6 +42,14 @@ return 1
 id it submitted ('' for none), ticks missed. 1 if taken; 0 if the schedule moved on, was paused or deleted."""
 
 
+CREATE_LUA = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
+return 1
+"""
+"""KEYS: schedules hash, next zset. ARGV: name, schedule (JSON), first tick ('' while paused). 0 if taken."""
+
+
 def _epoch(moment: datetime) -> float:
     return moment.timestamp()
 
@@ -50,16 +58,19 @@ class ScheduleStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._advance: AsyncScript = redis.register_script(ADVANCE_LUA)
+        self._create: AsyncScript = redis.register_script(CREATE_LUA)
 
     async def create(self, spec: ScheduleSpec, *, owner: str) -> ScheduleView:
-        """A new schedule made through the API; JobStateConflict if the name is taken."""
+        """A new schedule made through the API; ScheduleConflict if the name is taken."""
         schedule = Schedule(**spec.model_dump(), owner=owner, source="api", created_at=utcnow())
-        if not await self.redis.hsetnx(keys.SCHEDULES, spec.name, schedule.model_dump_json()):
+        first = (
+            "" if schedule.paused else _epoch(schedule.next_tick(schedule.created_at, schedule.created_at))
+        )
+        made = await self._create(
+            keys=[keys.SCHEDULES, keys.SCHEDULE_NEXT], args=[spec.name, schedule.model_dump_json(), first]
+        )
+        if not made:
             raise ScheduleConflict(f"a schedule named {spec.name!r} exists already")
-        if not schedule.paused:
-            await self.redis.zadd(
-                keys.SCHEDULE_NEXT, {spec.name: _epoch(schedule.next_tick(utcnow(), schedule.created_at))}
-            )
         return await self.view(spec.name)
 
     async def sync_file(self, specs: Sequence[ScheduleSpec]) -> dict[str, int]:
@@ -137,7 +148,7 @@ class ScheduleStore:
         return await self.view(name)
 
     async def delete(self, name: str) -> None:
-        """Delete an API schedule; JobStateConflict for one defined in SCHEDULES_FILE (it would come back)."""
+        """Delete an API schedule; ScheduleConflict for one defined in SCHEDULES_FILE (it would come back)."""
         schedule = await self.schedule(name)
         if schedule.source == "file":
             raise ScheduleConflict(f"schedule {name!r} is defined in SCHEDULES_FILE: remove it there")

@@ -1,7 +1,7 @@
 """The janitor service: consumes the `default` queue (the `echo` canary) and keeps Redis and MEDIA_ROOT tidy.
 
 Every replica runs echo jobs; only the one holding the leader lock runs the periodic duties
-(`janitor.scheduler`), periodic jobs among them (`janitor.periodic`; SCHEDULES_FILE is synced at start).
+(`janitor.scheduler`), periodic jobs among them (`janitor.periodic`).
 """
 
 from __future__ import annotations
@@ -9,11 +9,9 @@ from __future__ import annotations
 from janitor.duties import Housekeeping
 from janitor.echo import echo
 from janitor.leader import LeaderLock
-from janitor.periodic import sync_schedules_file
 from janitor.scheduler import DutyScheduler, default_duties
 from janitor.settings import JanitorSettings
 from jobcommon import EchoRequest, JobService, Queue
-from jobcommon.schedule_store import ScheduleStore
 
 
 def build(settings: JanitorSettings | None = None) -> JobService:
@@ -24,7 +22,6 @@ def build(settings: JanitorSettings | None = None) -> JobService:
     scheduler = DutyScheduler(Housekeeping(service.store, settings), lock, default_duties(settings))
 
     async def start_duties() -> None:
-        await sync_schedules_file(ScheduleStore(service.redis), settings.schedules_file)
         await lock.start()
         scheduler.start()
 

@@ -1,5 +1,6 @@
 """Periodic jobs on the janitor: the `schedules` duty fires each due tick of every schedule once (only the
-leader runs duties), and `SCHEDULES_FILE` defines schedules in TOML, synced into Redis when a janitor starts.
+leader runs duties), and `SCHEDULES_FILE` defines schedules in TOML (`PeriodicJobs`: read at start, synced
+into Redis by the duty).
 
     # schedules.toml
     [[schedule]]
@@ -78,15 +79,38 @@ def read_schedules_file(path: Path) -> list[ScheduleSpec]:
 async def sync_schedules_file(store: ScheduleStore, path: Path | None) -> dict[str, int]:
     """Bring the file's schedules into Redis (no file: the file-defined ones are removed)."""
     specs = read_schedules_file(path) if path is not None else []
+    return await _sync(store, path, specs)
+
+
+async def _sync(store: ScheduleStore, path: Path | None, specs: list[ScheduleSpec]) -> dict[str, int]:
     changes = await store.sync_file(specs)
     if any(changes.values()):
-        log.info("schedules from %s: %s", path, changes)
+        log.info("schedules from %s: %s", path or "no SCHEDULES_FILE", changes)
     return changes
 
 
-async def schedules(hk: Housekeeping) -> dict[str, Any]:
+class PeriodicJobs:
+    """The janitor's `schedules` duty. SCHEDULES_FILE is read when the janitor is built (a bad file stops it
+    from starting, saying what is wrong) and synced into Redis by the duty's first run on the leader (so a
+    janitor starting while Redis is away starts all the same; a failed sync is tried again next run). Every
+    janitor replica should be given the same file: whichever leads syncs its own."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.specs = read_schedules_file(path) if path is not None else []
+        self.synced = False
+
+    async def __call__(self, hk: Housekeeping) -> dict[str, Any]:
+        store = ScheduleStore(hk.redis)
+        report: dict[str, Any] = {}
+        if not self.synced:
+            report["file"] = await _sync(store, self.path, self.specs)
+            self.synced = True
+        return report | await fire_due(store, hk)
+
+
+async def fire_due(store: ScheduleStore, hk: Housekeeping) -> dict[str, Any]:
     """Fire every due tick (once each), move each schedule to its next tick, count missed ticks."""
-    store = ScheduleStore(hk.redis)
     now = utcnow()
     fired: list[str] = []
     missed_total = 0

@@ -26,7 +26,7 @@ from janitor.duties import (
     retries,
     trim_streams,
 )
-from janitor.periodic import schedules
+from janitor.periodic import PeriodicJobs
 from janitor.temp_files import temp_files
 from jobcommon import keys, utcnow
 from jobcommon.cancellation import reraise_if_cancelling
@@ -49,7 +49,8 @@ class Duty:
 
 
 def default_duties(settings: JanitorSettings) -> list[Duty]:
-    """Every duty, with its interval from the settings (`JANITOR_<NAME>_INTERVAL_S`)."""
+    """Every duty, with its interval from the settings (`JANITOR_<NAME>_INTERVAL_S`). Raises
+    ConfigurationError for a bad SCHEDULES_FILE."""
     return [
         Duty("prune_index", prune_index, settings.janitor_prune_index_interval_s),
         Duty("retries", retries, settings.janitor_retries_interval_s),
@@ -58,7 +59,7 @@ def default_duties(settings: JanitorSettings) -> list[Duty]:
         Duty("dead_consumers", dead_consumers, settings.janitor_dead_consumers_interval_s),
         Duty("temp_files", temp_files, settings.janitor_temp_files_interval_s),
         Duty("queue_stats", queue_stats, settings.janitor_queue_stats_interval_s),
-        Duty("schedules", schedules, settings.janitor_schedules_interval_s),
+        Duty("schedules", PeriodicJobs(settings.schedules_file), settings.janitor_schedules_interval_s),
     ]
 
 
