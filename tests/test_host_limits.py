@@ -57,7 +57,7 @@ def test_a_bad_rate_limits_setting_is_refused_with_its_reason(text: str, why: st
 async def test_turns_are_spaced_by_the_rate_and_a_booked_turn_is_kept_not_taken_twice(
     unrun_redis: Redis,
 ) -> None:
-    gcra, rate = Gcra(unrun_redis), Rate(per_s=1 / 0.4)  # a turn every 0.4 s
+    gcra, rate = Gcra(unrun_redis), Rate(per_s=1.0)  # a turn a second
     state, booking = keys.host_rate("example.test"), keys.host_turns("example.test")
 
     async def turn(member: str, hold_over: float = 0.1) -> float:
@@ -66,21 +66,32 @@ async def test_turns_are_spaced_by_the_rate_and_a_booked_turn_is_kept_not_taken_
     began = time.monotonic()
     assert await turn("a") == 0.0
     first_b = await turn("b")
-    assert 0.4 - (time.monotonic() - began) <= first_b <= 0.4  # booked: b comes back for it
+    assert 1.0 - (time.monotonic() - began) <= first_b <= 1.0  # booked: b comes back for it
     assert await unrun_redis.zscore(booking, "b") is not None
     assert 0 < await turn("b") <= first_b  # answered from the booking, not a second turn
-    assert (
-        0.8 - (time.monotonic() - began) <= await turn("c", hold_over=5) <= 0.8
-    )  # waits in place: no booking
+    in_place = await turn("c", hold_over=5)  # a wait it sits out where it is: nothing booked
+    assert 2.0 - (time.monotonic() - began) <= in_place <= 2.0
     assert await unrun_redis.zscore(booking, "c") is None
-    await asyncio.sleep(0.45)
+    await asyncio.sleep(max(0.0, first_b - (time.monotonic() - began)) + 0.05)
     assert await turn("b") == 0.0  # its turn came: the booking is used up
     assert await unrun_redis.zscore(booking, "b") is None
     # the plain check (the gateway's submission limit) refuses without counting
     assert await gcra.check(keys.host_rate("other.test"), rate) == 0.0
     refused = await gcra.check(keys.host_rate("other.test"), rate)
-    assert 0 < refused <= 0.4
+    assert 0 < refused <= 1.0
     assert 0 < await gcra.check(keys.host_rate("other.test"), rate) <= refused
+
+
+async def test_a_caller_back_long_after_its_booked_turn_takes_a_new_one(unrun_redis: Redis) -> None:
+    """Jobs back late (every slot was busy) must not all start at once on their stale turns."""
+    gcra, rate = Gcra(unrun_redis), Rate(per_s=10.0)
+    state, booking = keys.host_rate("late.test"), keys.host_turns("late.test")
+    # a turn booked 5 s ago, long passed; the limiter's next free turn is now
+    await unrun_redis.zadd(booking, {"late": time.time() - 5})
+    assert await gcra.turn(state, booking, "late", rate, hold_over=0.05) == 0.0  # a new turn, at once
+    assert await unrun_redis.zscore(booking, "late") is None
+    other = await gcra.turn(state, booking, "other", rate, hold_over=5)
+    assert 0.05 < other <= 0.1  # the new turn counted: the next caller waits for its own
 
 
 def _first_requests(server: MediaServer, tag: str, count: int) -> list[float]:

@@ -42,6 +42,9 @@ def spec(**fields: Any) -> ScheduleSpec:
         ({"cron": "* * * *"}, "five fields"),
         ({"cron": "0 0 31 2 *"}, "never matches"),
         ({"cron": "0 3 * * *", "timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"cron": "0 3 * * *", "timezone": "America"}, "unknown time zone"),  # a directory
+        ({"cron": "0 3 * * *", "timezone": "../../etc/passwd"}, "unknown time zone"),
+        ({"cron": "0 3 * * *", "timezone": "x" * 300}, "at most 64 characters"),
         ({"every_s": 0.5}, "greater than or equal to 1"),
         ({"every_s": 60, "timezone": "Europe/Berlin"}, "cron expressions only"),
         ({"every_s": 60, "name": "Bad Name"}, "a name is"),
@@ -64,6 +67,31 @@ def test_ticks_follow_cron_in_its_time_zone_or_the_interval_from_its_start() -> 
     assert every.next_tick(T0, T0) == T0 + timedelta(seconds=90)
     assert every.next_tick(T0 + timedelta(seconds=100), T0) == T0 + timedelta(seconds=180)
     assert spec(every_s=90, request={"job_type": "echo"}).request == {"job_type": "echo"}  # stored compact
+
+
+def test_interval_ticks_always_move_forward_even_for_periods_floats_cannot_hold() -> None:
+    for every in (1.1, 0.1 * 3 + 1, 7.3, 86400.7):
+        schedule = spec(every_s=every)
+        tick = T0
+        for _ in range(3000):
+            following = schedule.next_tick(tick, T0)
+            assert following > tick, (every, tick)
+            tick = following
+    late = spec(every_s=1.1)
+    passed, following = late.ticks_between(T0 + timedelta(seconds=1.1), T0 + timedelta(days=30), T0)
+    assert passed == 2356363  # counted, not walked (a month at 1.1 s)
+    assert following > T0 + timedelta(days=30)
+
+
+def test_a_wall_clock_time_repeated_when_clocks_go_back_fires_once() -> None:
+    berlin = spec(cron="30 2 * * *", timezone="Europe/Berlin")  # clocks go back at 03:00 on 2026-10-25
+    first = berlin.next_tick(datetime(2026, 10, 24, 12, tzinfo=UTC), T0)
+    assert first == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST
+    assert berlin.next_tick(first, T0) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)  # not 02:30 CET that day
+    york = spec(cron="30 1 * * *", timezone="America/New_York")  # clocks go back at 02:00 on 2026-11-01
+    first = york.next_tick(datetime(2026, 10, 31, 12, tzinfo=UTC), T0)
+    assert first == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    assert york.next_tick(first, T0) == datetime(2026, 11, 2, 6, 30, tzinfo=UTC)  # 01:30 EST, a day later
 
 
 def test_missed_ticks_run_once_or_are_skipped_and_a_tick_on_time_always_runs() -> None:
@@ -120,12 +148,15 @@ async def test_each_tick_fires_once_even_with_two_replicas_racing(
     await store.create(spec(name="race", every_s=2), owner="alice")
     second = Redis.from_url(unrun_db_url, decode_responses=True)
     other = Housekeeping(JobStore(second, hk.settings), hk.settings)
+    made = (await store.view("race")).created_at
     leader, deposed = PeriodicJobs(None), PeriodicJobs(None)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    view = await store.view("race")
+    while view.next_run_at is not None and view.next_run_at < made + timedelta(seconds=5):  # ticks 2 and 4 s
+        assert time.monotonic() < deadline, view
         await asyncio.gather(leader(hk), deposed(other))  # a deposed leader that has not noticed yet
         await asyncio.sleep(0.05)
-    view = await store.view("race")
+        view = await store.view("race")
     jobs = await _jobs_made(unrun_redis)
     assert len(jobs) == view.runs >= 1  # one job per tick, not one per replica
     assert view.runs + view.missed == 2  # ticks 2 and 4 s after its creation (a stalled loop: once for both)
@@ -197,6 +228,35 @@ async def test_the_schedules_file_is_synced_keeping_unchanged_ticks(
         await store.delete("a")
     assert await sync_schedules_file(store, None) == {"added": 0, "changed": 0, "removed": 1}
     assert await store.views() == []
+
+
+async def test_a_file_schedule_paused_through_the_api_stays_paused_across_syncs(
+    unrun_redis: Redis, tmp_path: Path
+) -> None:
+    store = ScheduleStore(unrun_redis)
+    path = tmp_path / "schedules.toml"
+    path.write_text('[[schedule]]\nname = "f"\nevery_s = 60\nrequest = { job_type = "echo" }\n')
+    await sync_schedules_file(store, path)
+    await store.set_paused("f", True)
+    assert await sync_schedules_file(store, path) == {"added": 0, "changed": 0, "removed": 0}
+    assert (await store.view("f")).paused
+
+
+async def test_a_schedule_whose_job_type_is_gone_fails_alone_and_is_still_listed(
+    hk: Housekeeping, unrun_redis: Redis
+) -> None:
+    store = ScheduleStore(unrun_redis)
+    await store.create(spec(name="fine", every_s=1), owner="alice")
+    gone = (await store.schedule("fine")).model_copy(update={"name": "gone", "request": {"job_type": "gone"}})
+    await unrun_redis.hset(keys.SCHEDULES, "gone", gone.model_dump_json())
+    await unrun_redis.zadd(keys.SCHEDULE_NEXT, {"gone": time.time() - 0.5})  # due first, every run
+    assert [v.name for v in await store.views()] == ["fine", "gone"]
+    await asyncio.sleep(1.1)
+    report = await fire_due(store, hk)
+    assert report["fired"] == ["fine"]
+    assert "job_type" in report["failed"]["gone"]
+    assert (await store.view("gone")).next_run_at is not None  # moved on to its next tick
+    await store.delete("gone")
 
 
 async def test_the_janitor_duty_syncs_its_file_once_then_fires_its_ticks(

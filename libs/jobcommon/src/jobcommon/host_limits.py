@@ -3,14 +3,16 @@
 `RATE_LIMITS="youtube.com=2/s; musicbrainz.org=1/s; *=10/s"`: a rule names a host and what it matches under
 it (`youtube.com` also covers `www.youtube.com`; the longest matching rule wins), and a rate per second,
 minute or hour (`/s`, `/min`, `/h`). A named rule is one limit for all the hosts it covers; `*` gives every
-other host a limit of its own. Hosts no rule covers are not limited. Calls are spaced evenly (no bursts):
-`1/s` means one turn a second, never two in the same second.
+other host a limit of its own. Hosts no rule covers are not limited. Turns are spaced evenly (no bursts):
+`1/s` means one turn a second; a fetch follows its turn within the time its yt-dlp process takes to send the
+request (measured: 5 downloads at 1/s from two processes started 0.96–1.02 s apart).
 
 A *turn* is one job starting its work with a host (a download, an info extraction) or one looked-up item of
 a bulk job. Turns are handed out in Redis by `jobcommon.gcra` on Redis's clock, so ten replicas share one
 limit. A job whose turn is more than `IN_PLACE_S` away does not hold its worker slot: it raises `Deferred`,
 waits as `scheduled` (its progress message says for what and how long) and comes back shortly before the
-turn booked for it, then waits the rest in place; the deferred run is not an attempt.
+turn booked for it, then waits the rest in place; the deferred run is not an attempt. One back more than an
+interval after its turn (every slot was busy) takes a new turn, so late comers never start together.
 """
 
 from __future__ import annotations

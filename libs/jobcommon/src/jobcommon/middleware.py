@@ -273,11 +273,12 @@ class JobMiddleware(BaseMiddleware):
         if result.verdict == outcome.Verdict.LOST:
             job_spans.event("lease lost", {"mediajobs.reason": "another run owns the job now"})
             return  # another run owns the job now (and its directories)
-        if result.verdict == outcome.Verdict.DEFERRED or not (
+        comes_back = result.verdict == outcome.Verdict.DEFERRED or (
             result.verdict == outcome.Verdict.FAILED and self._will_retry(ctx, result)
-        ):
-            # Scratch space goes when the job leaves this worker for good; a retry keeps it (a download
-            # resumes from its partial file; the janitor removes scratch of jobs no longer active).
+        )
+        if not comes_back:
+            # Scratch space goes when the job leaves this worker for good; a retry or a deferral keeps it (a
+            # download resumes from its partial file; the janitor removes scratch of jobs no longer active).
             await asyncio.to_thread(shutil.rmtree, ctx.temp_dir, ignore_errors=True)
         await ctx.reporter.flush()
         if result.verdict == outcome.Verdict.DEFERRED:

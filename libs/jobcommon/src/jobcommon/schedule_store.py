@@ -6,6 +6,7 @@ naming the tick, so a leader that dies between the two steps does not run it twi
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
+
+log = logging.getLogger("mediajobs.schedules")
 
 FILE_OWNER = "schedules-file"
 """Owner of the jobs that schedules from SCHEDULES_FILE submit."""
@@ -82,7 +85,11 @@ class ScheduleStore:
         now = utcnow()
         for name, spec in wanted.items():
             old = current.get(name)
-            if old is not None and old.source == "file" and ScheduleSpec(**_spec_fields(old)) == spec:
+            if old is not None and old.source == "api":
+                log.warning("schedule %s from SCHEDULES_FILE replaces the one made through the API", name)
+            # pausing through the API sticks across syncs; the file's `paused` applies when it is added
+            paused = old.paused if old is not None and old.source == "file" else spec.paused
+            if old is not None and old.source == "file" and _same(old, spec):
                 continue
             same_timing = old is not None and (old.cron, old.every_s, old.timezone) == (
                 spec.cron,
@@ -90,7 +97,8 @@ class ScheduleStore:
                 spec.timezone,
             )
             created_at = old.created_at if old is not None and same_timing else now
-            schedule = Schedule(**spec.model_dump(), owner=FILE_OWNER, source="file", created_at=created_at)
+            fields = spec.model_dump() | {"paused": paused}
+            schedule = Schedule(**fields, owner=FILE_OWNER, source="file", created_at=created_at)
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(keys.SCHEDULES, name, schedule.model_dump_json())
                 if schedule.paused:
@@ -109,7 +117,7 @@ class ScheduleStore:
         raw = await self.redis.hget(keys.SCHEDULES, name)
         if raw is None:
             raise ScheduleNotFound(name)
-        return Schedule.model_validate_json(raw)
+        return _stored(raw)
 
     async def view(self, name: str) -> ScheduleView:
         schedule = await self.schedule(name)
@@ -127,7 +135,7 @@ class ScheduleStore:
             pipe.hgetall(keys.SCHEDULE_RUNS)
             stored, scores, runs = await pipe.execute()
         nexts = {_text(name): score for name, score in scores}
-        found = {_text(k): Schedule.model_validate_json(v) for k, v in stored.items()}
+        found = {_text(k): _stored(v) for k, v in stored.items()}
         return [
             _view(found[name], nexts.get(name), runs.get(name, runs.get(name.encode())))
             for name in sorted(found)
@@ -180,7 +188,7 @@ class ScheduleStore:
 
     async def _all(self) -> list[Schedule]:
         stored = await self.redis.hgetall(keys.SCHEDULES)
-        return [Schedule.model_validate_json(raw) for raw in stored.values()]
+        return [_stored(raw) for raw in stored.values()]
 
     async def _delete(self, name: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -194,19 +202,30 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _spec_fields(schedule: Schedule) -> dict[str, Any]:
-    return schedule.model_dump(include=set(ScheduleSpec.model_fields))
+STORED = {"stored": True}
+"""Validation context of a schedule read back from Redis: its request is not checked against today's job
+types (it was when it was made, and is again when a tick submits it), so one whose job type has gone since
+is still listed, paused or deleted, and its ticks fail alone."""
+
+
+def _stored(raw: str | bytes) -> Schedule:
+    return Schedule.model_validate_json(raw, context=STORED)
+
+
+def _same(old: Schedule, new: ScheduleSpec) -> bool:
+    """The same schedule but for `paused` (which the API may have changed since)."""
+    fields = set(ScheduleSpec.model_fields) - {"paused"}
+    return old.model_dump(include=fields) == new.model_dump(include=fields)
 
 
 def _view(schedule: Schedule, score: float | None, runs: str | bytes | None) -> ScheduleView:
     done: dict[str, Any] = json.loads(runs) if runs else {}
-    return ScheduleView(
-        **schedule.model_dump(),
-        next_run_at=datetime.fromtimestamp(float(score), UTC)
-        if score is not None and not schedule.paused
-        else None,
-        last_run_at=done.get("last_run_at"),
-        last_task_id=done.get("last_task_id"),
-        runs=done.get("runs", 0),
-        missed=done.get("missed", 0),
-    )
+    ticking = score is not None and not schedule.paused
+    fields = schedule.model_dump() | {
+        "next_run_at": datetime.fromtimestamp(float(score), UTC) if ticking and score is not None else None,
+        "last_run_at": done.get("last_run_at"),
+        "last_task_id": done.get("last_task_id"),
+        "runs": done.get("runs", 0),
+        "missed": done.get("missed", 0),
+    }
+    return ScheduleView.model_validate(fields, context=STORED)

@@ -10,20 +10,29 @@ the next run is the schedule's first tick after now. A tick on time is never ski
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from jobcommon.job_types import JOB_TYPES
 
 LATE_AFTER_S = 60.0
 """A due tick later than this when fired counts as missed (the catch-up policy decides)."""
 MIN_EVERY_S = 1.0
+MAX_WALKED = 10_000
+"""Most missed cron ticks counted one by one after an outage (a per-minute schedule down for a week)."""
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -40,7 +49,9 @@ class ScheduleSpec(BaseModel):
     every_s: float | None = Field(
         default=None, ge=MIN_EVERY_S, le=366 * 86400, description="Or: a fixed interval in seconds."
     )
-    timezone: str = Field(default="UTC", description="IANA time zone the cron expression is read in.")
+    timezone: str = Field(
+        default="UTC", max_length=64, description="IANA time zone the cron expression is read in."
+    )
     catch_up: Literal["once", "skip"] = Field(
         default="once", description="Ticks missed while nothing fired them: run once for all, or skip them."
     )
@@ -61,7 +72,7 @@ class ScheduleSpec(BaseModel):
     def _timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory ("America"), too long
             raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. 'Europe/Berlin')") from None
         return value
 
@@ -83,7 +94,9 @@ class ScheduleSpec(BaseModel):
 
     @field_validator("request")
     @classmethod
-    def _request(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _request(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if info.context and info.context.get("stored"):
+            return value  # checked when made; checked again when submitted (its job type may be gone since)
         parsed = JOB_TYPES.parse(value)  # a ValidationError names the bad field
         if parsed.run_at is not None or parsed.delay_s is not None:
             raise ValueError("a scheduled job runs at its tick: no run_at or delay_s")
@@ -97,15 +110,40 @@ class ScheduleSpec(BaseModel):
             raise ValueError("timezone applies to cron expressions only")
         return self
 
+    @property
+    def step(self) -> timedelta:
+        """An interval schedule's period, in whole microseconds (so tick arithmetic is exact)."""
+        assert self.every_s is not None
+        return timedelta(microseconds=max(1, round(self.every_s * 1_000_000)))
+
     def next_tick(self, after: datetime, anchor: datetime) -> datetime:
-        """The first tick strictly after `after`; an interval counts from `anchor` (the schedule's start)."""
+        """The first tick strictly after `after`; an interval counts from `anchor` (the schedule's start).
+
+        A cron wall-clock time that happens twice when clocks go back (e.g. 02:30 in Europe/Berlin on the last
+        Sunday of October) fires once, at its first occurrence."""
         if self.every_s is not None:
-            periods = math.floor((after - anchor).total_seconds() / self.every_s) + 1
-            return anchor + timedelta(seconds=max(periods, 1) * self.every_s)
+            periods = max((after - anchor) // self.step + 1, 1)
+            return anchor + periods * self.step
         assert self.cron is not None
-        local = after.astimezone(ZoneInfo(self.timezone))
-        found: datetime = croniter(self.cron, local).get_next(datetime)
+        zone = ZoneInfo(self.timezone)
+        local = after.astimezone(zone)
+        ticks = croniter(self.cron, local)
+        found: datetime = ticks.get_next(datetime)
+        while found.replace(tzinfo=None) == local.replace(tzinfo=None):  # the same wall time, repeated
+            found = ticks.get_next(datetime)
         return found.astimezone(UTC)
+
+    def ticks_between(self, due: datetime, now: datetime, anchor: datetime) -> tuple[int, datetime]:
+        """How many ticks passed from `due` (counted) to `now`, and the first tick after `now`. Intervals are
+        counted, not walked; a cron schedule is walked at most `MAX_WALKED` ticks (reported as that many)."""
+        following = self.next_tick(now, anchor)
+        if self.every_s is not None:
+            return max(1, (now - anchor) // self.step - (due - anchor) // self.step + 1), following
+        passed, tick = 1, self.next_tick(due, anchor)
+        while tick <= now and passed < MAX_WALKED:
+            passed += 1
+            tick = self.next_tick(tick, anchor)
+        return passed, following
 
 
 class Schedule(ScheduleSpec):
@@ -136,10 +174,7 @@ def fired_ticks(
     following = spec.next_tick(due, anchor)
     if following > now and (now - due).total_seconds() <= LATE_AFTER_S:
         return True, 0, following  # on time
-    passed = 1
-    while following <= now:
-        passed += 1
-        following = spec.next_tick(following, anchor)
+    passed, following = spec.ticks_between(due, now, anchor)
     if spec.catch_up == "once":
         return True, passed - 1, following  # one run stands for all of them
     return False, passed, following

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from jobcommon import ConfigurationError, utcnow
+from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.errors import IdempotencyKeyReused, ScheduleNotFound
 from jobcommon.outcome import first_problem
 from jobcommon.schedule_store import ScheduleStore
@@ -117,38 +118,52 @@ async def fire_due(store: ScheduleStore, hk: Housekeeping) -> dict[str, Any]:
     failed: dict[str, str] = {}
     for name, taken in await store.due(now):
         try:
-            schedule = await store.schedule(name)
-        except ScheduleNotFound:
-            await store.drop(name)
+            missed = await _fire(store, hk, name, taken, now, fired, failed)
+        except Exception as exc:  # one broken schedule must not stop the others
+            reraise_if_cancelling(exc)
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("schedule %s: %s", name, failed[name])
             continue
-        due = datetime.fromtimestamp(taken, UTC)
-        submit, missed, following = fired_ticks(schedule, due, now, schedule.created_at)
-        task_id: str | None = None
-        if submit:
-            try:
-                created = await submit_job(
-                    hk.store,
-                    schedule.request,
-                    idempotency_key=f"schedule:{name}:{taken!r}",
-                    owner=schedule.owner,
-                )
-                task_id = created.job.task_id
-            except ValidationError as exc:  # e.g. its job type's plugin is no longer installed
-                failed[name] = first_problem(exc)
-                log.warning("schedule %s: its job does not validate any more: %s", name, failed[name])
-            except IdempotencyKeyReused:
-                log.info("schedule %s: the tick %s was fired already (with an earlier request)", name, due)
-        if await store.advance(name, taken=taken, following=following, task_id=task_id, missed=missed):
-            if task_id is not None:
-                fired.append(name)
-                log.info("schedule %s fired job=%s (tick %s)", name, task_id, due.isoformat())
-            if missed:
-                missed_total += missed
-                log.warning(
-                    "schedule %s: %d tick(s) missed up to %s (catch_up=%s)",
-                    name,
-                    missed,
-                    now,
-                    schedule.catch_up,
-                )
+        missed_total += missed
     return {"fired": fired, "missed": missed_total, "failed": failed}
+
+
+async def _fire(
+    store: ScheduleStore,
+    hk: Housekeeping,
+    name: str,
+    taken: float,
+    now: datetime,
+    fired: list[str],
+    failed: dict[str, str],
+) -> int:
+    """Fire one schedule's due tick (if its catch-up says so) and move it on; the ticks it missed."""
+    try:
+        schedule = await store.schedule(name)
+    except ScheduleNotFound:
+        await store.drop(name)
+        return 0
+    due = datetime.fromtimestamp(taken, UTC)
+    submit, missed, following = fired_ticks(schedule, due, now, schedule.created_at)
+    task_id: str | None = None
+    if submit:
+        try:
+            created = await submit_job(
+                hk.store, schedule.request, idempotency_key=f"schedule:{name}:{taken!r}", owner=schedule.owner
+            )
+            task_id = created.job.task_id
+        except ValidationError as exc:  # e.g. its job type's plugin is no longer installed: this tick fails
+            failed[name] = first_problem(exc)
+            log.warning("schedule %s: its job does not validate any more: %s", name, failed[name])
+        except IdempotencyKeyReused:
+            log.info("schedule %s: the tick %s was fired already (with an earlier request)", name, due)
+    if not await store.advance(name, taken=taken, following=following, task_id=task_id, missed=missed):
+        return 0  # another replica, a pause or a delete moved it first
+    if task_id is not None:
+        fired.append(name)
+        log.info("schedule %s fired job=%s (tick %s)", name, task_id, due.isoformat())
+    if missed:
+        log.warning(
+            "schedule %s: %d tick(s) missed up to %s (catch_up=%s)", name, missed, now, schedule.catch_up
+        )
+    return missed

@@ -4,7 +4,8 @@
 --     (not counted): the caller refuses (the gateway's submission limit).
 --   with KEYS[2]: a turn. Every call is counted and answers the seconds until the caller's turn; a caller
 --     told to wait longer than `hold_over` seconds has its turn booked under `member` in KEYS[2] (a zset),
---     goes away, and on coming back is answered from its booking instead of taking a second turn.
+--     goes away, and on coming back is answered from its booking instead of taking a second turn (unless it
+--     comes back more than one interval after its turn: then it takes a new one).
 -- KEYS: limiter state (the theoretical arrival time), [booked turns]
 -- ARGV: interval (s), burst, hold_over (s), member
 -- Returns the wait in seconds, as a string (Lua numbers would be truncated to integers in the reply).
@@ -17,11 +18,16 @@ if booking then
   local turn = redis.call('ZSCORE', booking, ARGV[4])
   if turn then
     local wait = tonumber(turn) - now
-    if wait <= tonumber(ARGV[3]) then
-      redis.call('ZREM', booking, ARGV[4])  -- the caller waits the rest where it is
-      if wait < 0 then wait = 0 end
+    if wait < -interval then
+      redis.call('ZREM', booking, ARGV[4])  -- back too late for its turn (others may have used theirs
+      -- meanwhile): it takes a new one below, so late comers never crowd together
+    else
+      if wait <= tonumber(ARGV[3]) then
+        redis.call('ZREM', booking, ARGV[4])  -- the caller waits the rest where it is
+        if wait < 0 then wait = 0 end
+      end
+      return tostring(wait)
     end
-    return tostring(wait)
   end
 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
