@@ -73,6 +73,7 @@ if TYPE_CHECKING:  # the public API: every name a service or application imports
     from jobcommon.requests import ImageResizeRequest as ImageResizeRequest
     from jobcommon.requests import JobRequestBase as JobRequestBase
     from jobcommon.requests import MetadataEnrichRequest as MetadataEnrichRequest
+    from jobcommon.requests import MusicLookupRequest as MusicLookupRequest
     from jobcommon.requests import PlaylistDownloadRequest as PlaylistDownloadRequest
     from jobcommon.requests import ResizeSpec as ResizeSpec
     from jobcommon.requests import StoryboardRequest as StoryboardRequest

@@ -208,6 +208,12 @@ def info_cache(url_hash: str) -> str:
     return f"{PREFIX}:info:{url_hash}"
 
 
+def music_cache(query_hash: str) -> str:
+    """String (JSON) caching one MusicBrainz recording search (`music_lookup`); `query_hash` is the sha256 of
+    the normalized artist and title. Written with a TTL (`METADATA_MUSIC_CACHE_TTL_S`)."""
+    return f"{PREFIX}:music:{query_hash}"
+
+
 def held(parent_id: str) -> str:
     """Stream of a parent's child messages not yet released onto their queue (at most N children run)."""
     return f"{PREFIX}:held:{parent_id}"

@@ -46,6 +46,22 @@ class MetadataSettings(WorkerSettings, NetworkGuardSettings):
     metadata_item_retry_delay_s: float = Field(
         default=1.0, ge=0, le=60, description="Bulk jobs: pause before an item's retry (times its number)."
     )
+    musicbrainz_url: str = Field(
+        default="https://musicbrainz.org/ws/2", description="MusicBrainz's web service (WS/2) base URL."
+    )
+    coverart_url: str = Field(default="https://coverartarchive.org", description="The Cover Art Archive.")
+    musicbrainz_user_agent: str = Field(
+        default="mediajobs/0.1 ( https://github.com/mediajobs/mediajobs )",
+        min_length=1,
+        description="Sent to MusicBrainz, which asks for 'Application/version ( contact )': put yours in.",
+    )
+    musicbrainz_timeout_s: float = Field(default=15.0, gt=0, description="One MusicBrainz request at most.")
+    musicbrainz_min_score: int = Field(
+        default=85, ge=0, le=100, description="A recording scoring less (0-100) is no match."
+    )
+    metadata_music_cache_ttl_s: int = Field(
+        default=7 * 86400, gt=0, le=90 * 86400, description="How long a MusicBrainz answer is cached."
+    )
 
 
 Settings = Annotated[MetadataSettings, provided("settings")]

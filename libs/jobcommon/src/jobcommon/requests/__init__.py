@@ -15,7 +15,7 @@ from jobcommon.requests.imaging import (
     StoryboardRequest,
     ThumbnailRequest,
 )
-from jobcommon.requests.metadata import MetadataEnrichRequest, VideoInfoRequest
+from jobcommon.requests.metadata import MetadataEnrichRequest, MusicLookupRequest, VideoInfoRequest
 
 AnyJobRequest = JobRequestBase
 """A request of any job type, for annotations (`JOB_TYPES.parse` returns the job type's own model)."""
@@ -28,6 +28,7 @@ __all__ = [
     "ImageResizeRequest",
     "JobRequestBase",
     "MetadataEnrichRequest",
+    "MusicLookupRequest",
     "PlaylistDownloadRequest",
     "ResizeSpec",
     "RetryOverride",

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, field_validator
 from jobcommon.job_types import job_type
 from jobcommon.policies import JobPolicy
 from jobcommon.queues import QUEUES, Queue
-from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, http_url, media_source
+from jobcommon.requests.base import MAX_URL_LENGTH, TASK_ID, JobRequestBase, http_url, media_source
 
 MAX_ENRICH_ITEMS = 10_000
 
@@ -60,3 +60,34 @@ class MetadataEnrichRequest(JobRequestBase):
     )
     concurrency: int = Field(default=4, ge=1, le=32, description="Items enriched at once.")
     refresh: bool = Field(default=False, description="Bypass the video info cache for URLs.")
+
+
+def task_id_source(value: str) -> str:
+    """Validator: the task id of a finished job (`video_info`, a download) to take artist and title from."""
+    if not TASK_ID.match(value):
+        raise ValueError("a source here is the task id of a finished video_info or download job")
+    return value
+
+
+@job_type(
+    queue=QUEUES[Queue.METADATA],
+    policy=JobPolicy(
+        max_attempts=5, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=120.0, hard_limit_s=150.0
+    ),
+)
+class MusicLookupRequest(JobRequestBase):
+    """Find a music video's recording on MusicBrainz: its recording, artists, release, ISRCs and MBIDs, and
+    the release's cover from the Cover Art Archive (saved as the job's output). Give `title` (and best
+    `artist`), or `sources`: a finished `video_info` or download job whose title ("Artist - Song (Official
+    Video)") and uploader say what to look for; as a follow-up (`then: [{"job_type": "music_lookup"}]`) the
+    parent is the source."""
+
+    job_type: Literal["music_lookup"] = "music_lookup"
+    artist: str | None = Field(default=None, min_length=1, max_length=200)
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    sources: list[Annotated[str, AfterValidator(task_id_source)]] = Field(
+        default_factory=list,
+        max_length=1,
+        description="Empty in a follow-up: the parent job. Else at most one finished job's task id.",
+    )
+    cover: bool = Field(default=True, description="Also fetch the release's front cover (250 px).")

@@ -1,0 +1,35 @@
+"""What a music video's title and uploader say of its artist and song ("Artist - Song (Official Video)")."""
+
+from __future__ import annotations
+
+import re
+
+_NOISE = re.compile(
+    r"\s*[\(\[][^\)\]]*\b(official|music|video|audio|lyrics?|visuali[sz]er|hd|hq|4k|remaster(ed)?|live|mv|clip)"
+    r"\b[^\)\]]*[\)\]]",
+    re.IGNORECASE,
+)
+_FEATURING = re.compile(r"\s*[\(\[]?\s*\b(feat\.?|ft\.?|featuring)\s+[^\)\]]*[\)\]]?\s*$", re.IGNORECASE)
+_NUMBERED = re.compile(r"\s*\(\d{1,3}\)\s*$")
+"""yt-dlp numbers the videos of a page that has several: "Title (1)"."""
+_DASH = re.compile(r"\s+[-–—]\s+")
+_UPLOADER_NOISE = re.compile(r"\s*(-\s*topic|vevo|official)\s*$", re.IGNORECASE)
+_QUOTES = "\"'“”‘’«»"
+
+
+def _clean(text: str) -> str:
+    text = _NUMBERED.sub("", text)
+    text = _NOISE.sub("", text)
+    text = _FEATURING.sub("", text)
+    return " ".join(text.split()).strip(_QUOTES + " ")
+
+
+def artist_and_song(title: str, uploader: str | None = None) -> tuple[str | None, str]:
+    """`("Artist", "Song")` from "Artist - Song (Official Video)"; without a dash, the song is the cleaned
+    title and the artist the uploader (without "VEVO", " - Topic"), if any."""
+    parts = _DASH.split(title, maxsplit=1)
+    if len(parts) == 2 and _clean(parts[0]) and _clean(parts[1]):
+        return _clean(parts[0]), _clean(parts[1])
+    artist = _UPLOADER_NOISE.sub("", uploader).strip() if uploader else ""
+    song = _clean(title) or title.strip()
+    return (artist or None), song
