@@ -635,3 +635,22 @@ async def test_the_gateway_images_health_check_passes_on_a_running_gateway_with_
         listed = await api.get("/keys")
     assert listed.status_code == 200, listed.text
     assert entries[0]["name"] in listed.text
+
+
+def test_the_janitor_reads_a_schedules_file_in_compose_and_kubernetes(tmp_path: Path) -> None:
+    from janitor.periodic import read_schedules_file
+
+    assert compose_env("janitor")["SCHEDULES_FILE"] == "/run/configs/schedules.toml"
+    spec = compose()["services"]["janitor"]
+    assert {"source": "schedules", "target": "/run/configs/schedules.toml"} in spec["configs"]
+    default = compose()["configs"]["schedules"]["file"].split(":-", 1)[1].rstrip("}")
+    assert read_schedules_file(ROOT / default) == []
+    assert k8s_env("janitor")["SCHEDULES_FILE"] == "/etc/mediajobs/schedules.toml"
+    mounts = {m["name"]: m["mountPath"] for m in container("janitor")["volumeMounts"]}
+    assert mounts["schedules"] == "/etc/mediajobs"
+    volumes = find("Deployment", "janitor")["spec"]["template"]["spec"]["volumes"]
+    (source,) = [v["configMap"]["name"] for v in volumes if v["name"] == "schedules"]
+    data = find("ConfigMap", source)["data"]["schedules.toml"]
+    path = tmp_path / "schedules.toml"
+    path.write_text(data)
+    assert read_schedules_file(path) == []
