@@ -68,6 +68,10 @@ class FakeMusicBrainz:
         if self._server is not None:
             self._server.stop()
 
+    def seen(self) -> list[Seen]:
+        with self._lock:
+            return list(self._seen)
+
     def searches(self) -> list[Seen]:
         with self._lock:
             return [s for s in self._seen if s.path == "/ws/2/recording"]
@@ -148,7 +152,11 @@ class _Handler(QuietHandler):
             self._send(status, json.dumps(body).encode(), "application/json")
             return
         if match := re.fullmatch(r"/release/([\w-]+)/front-250", parts.path):
-            if any(k.release_id == match.group(1) for k in app.known):
+            if match.group(1).startswith("dark-"):
+                self._send(403, b"Forbidden", "text/plain")
+            elif match.group(1).startswith("evil-"):  # elsewhere: a cloud's instance metadata, say
+                self._send(307, b"", "text/plain", {"Location": "http://169.254.169.254/latest/meta-data/"})
+            elif any(k.release_id == match.group(1) for k in app.known):
                 self._send(307, b"", "text/plain", {"Location": f"/images/{match.group(1)}-250.jpg"})
             else:
                 self._send(404, b"Not Found", "text/plain")

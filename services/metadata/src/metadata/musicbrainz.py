@@ -9,10 +9,9 @@ over its limit), other 4xx permanent.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from jobcommon import HostLimits, JobContext
 
 COVER_MAX_BYTES = 10 * 1024 * 1024
+MAX_REDIRECTS = 3
 _LUCENE_SPECIAL = re.compile(r'([+\-!(){}\[\]^"~*?:\\/]|&&|\|\|)')
 
 
@@ -113,7 +113,12 @@ def best_recording(answer: dict[str, Any], min_score: int) -> Recording | None:
     )
 
 
-def _raise_for(response: httpx.Response, what: str) -> None:
+class CoverError(PermanentError):
+    """The cover could not be had (refused, not an image, too large, redirected elsewhere): the lookup still
+    succeeds, without a cover."""
+
+
+def _raise_for(response: httpx.Response, what: str, permanent: type[PermanentError] = PermanentError) -> None:
     status = response.status_code
     if status < 400:
         return
@@ -125,7 +130,7 @@ def _raise_for(response: httpx.Response, what: str) -> None:
         raise TransientError(f"{message} (over its rate limit)", error_type="MusicBrainzBusy")
     if status >= 500:
         raise TransientError(message, error_type="MusicBrainzUnavailable")
-    raise PermanentError(message, error_type="MusicBrainzRefused")
+    raise permanent(message, error_type="MusicBrainzRefused")
 
 
 class MusicBrainz:
@@ -164,36 +169,69 @@ class MusicBrainz:
         return response
 
     async def search(self, ctx: JobContext, artist: str | None, title: str) -> Recording | None:
-        """The best recording for `artist` and `title` (None when nothing scores `min_score`)."""
-        params = {"query": search_query(artist, title), "fmt": "json", "limit": "5"}
+        """The best recording for `artist` and `title` (None when nothing scores `min_score`); music-video
+        recordings are left out (the song's audio recording carries the ISRCs and releases)."""
+        params = {"query": search_query(artist, title) + " AND video:false", "fmt": "json", "limit": "5"}
         response = await self._get(ctx, f"{self.api_url}/recording", "MusicBrainz", params=params)
         try:
             answer = response.json()
         except ValueError:
+            answer = None
+        if not isinstance(answer, dict):  # never cached as "no match"
             raise TransientError(
-                "MusicBrainz answered something that is not JSON", error_type="MusicBrainzUnavailable"
-            ) from None
-        return best_recording(answer if isinstance(answer, dict) else {}, self.min_score)
+                "MusicBrainz answered something that is not a JSON object",
+                error_type="MusicBrainzUnavailable",
+            )
+        return best_recording(answer, self.min_score)
 
-    async def front_cover(self, ctx: JobContext, release_id: str, dest: Path) -> bool:
-        """Save the release's 250 px front cover to `dest`; False when the archive has none."""
-        url = f"{self.cover_url}/release/{release_id}/front-250"
+    async def front_cover(self, ctx: JobContext, release: ReleaseInfo) -> bytes | None:
+        """The release's 250 px front cover (else its release group's); None when the archive has neither.
+        Raises `CoverError` when the archive fails in a way that retrying the job would not mend."""
+        paths = [f"release/{release.id}/front-250"]
+        if release.release_group_id:
+            paths.append(f"release-group/{release.release_group_id}/front-250")
+        for path in paths:
+            image = await self._image(ctx, f"{self.cover_url}/{path}")
+            if image is not None:
+                return image
+        return None
+
+    async def _image(self, ctx: JobContext, url: str) -> bytes | None:
         await self.limits.take_turn(ctx, url)
-        try:
-            async with self.http.stream(
-                "GET", url, follow_redirects=True, headers={"Accept": "image/*"}
-            ) as response:
-                if response.status_code == 404:
-                    return False
-                _raise_for(response, "The Cover Art Archive")
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > COVER_MAX_BYTES:
-                        raise PermanentError("the cover is larger than 10 MiB", error_type="CoverTooLarge")
-        except httpx.TransportError as exc:
-            raise TransientError(
-                f"the Cover Art Archive could not be reached: {exc}", error_type="MusicBrainzUnavailable"
-            ) from None
-        await asyncio.to_thread(dest.write_bytes, bytes(data))
-        return True
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                async with self.http.stream("GET", url, headers={"Accept": "image/*"}) as response:
+                    if response.status_code == 404:
+                        return None
+                    if response.is_redirect:
+                        url = self._redirect(url, response.headers.get("Location", ""))
+                        continue
+                    _raise_for(response, "The Cover Art Archive", permanent=CoverError)
+                    if not response.headers.get("Content-Type", "").startswith("image/"):
+                        raise CoverError(
+                            f"the Cover Art Archive answered {response.headers.get('Content-Type')!r}"
+                        )
+                    data = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        data += chunk
+                        if len(data) > COVER_MAX_BYTES:
+                            raise CoverError("the cover is larger than 10 MiB")
+                    return bytes(data)
+            except httpx.TransportError as exc:
+                raise TransientError(
+                    f"the Cover Art Archive could not be reached: {exc}", error_type="MusicBrainzUnavailable"
+                ) from None
+        raise CoverError(f"more than {MAX_REDIRECTS} redirects")
+
+    def _redirect(self, current: str, location: str) -> str:
+        """Where a redirect may lead: the configured archive's own host, or archive.org over https."""
+        target = urljoin(current, location)
+        parts, configured = urlsplit(target), urlsplit(self.cover_url)
+        host = (parts.hostname or "").rstrip(".")
+        if (parts.scheme, parts.netloc) == (configured.scheme, configured.netloc):
+            return target
+        if parts.scheme == "https" and (host == "archive.org" or host.endswith(".archive.org")):
+            return target
+        raise CoverError(
+            f"the Cover Art Archive redirected to {parts.scheme}://{host}, which is not archive.org"
+        )
