@@ -73,7 +73,7 @@ async def _parent_with_children(client: JobClient, n: int, concurrency: int) -> 
         delivery=delivery,
         run_id=run_id,
         children=ids,
-        children_queue=SPEC.queue,
+        children_stream=SPEC.stream,
         concurrency=concurrency,
     )
     assert handed

@@ -86,6 +86,19 @@ def test_submit_wait_ends_0_with_the_result_and_ls_json_parses(
     assert task_id[:8] in table.stdout
 
 
+def test_submit_with_a_priority(stack: Stack, api_keys: ApiKeys, tmp_path: Path) -> None:
+    done = mediajobs(
+        stack, api_keys.alice_submit, "submit", "echo", "--priority", "low", "--wait", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    task_id = done.stdout.split()[0]
+    shown = mediajobs(stack, api_keys.alice_read, "get", task_id, "-o", "json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["priority"] == "low"
+    refused = mediajobs(stack, api_keys.alice_submit, "submit", "echo", "--priority", "urgent", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "urgent" in refused.stderr
+
+
 def test_a_failed_job_exits_1_and_says_why(stack: Stack, api_keys: ApiKeys, tmp_path: Path) -> None:
     failed = mediajobs(
         stack, api_keys.alice_submit, "submit", "echo", "--set", "fail_with=boom", "--wait", cwd=tmp_path

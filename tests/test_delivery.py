@@ -397,7 +397,7 @@ async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) 
         states = [(await client.get(t)).status for t in ids]
         assert JobStatus.RUNNING not in states
         assert states.count(JobStatus.SUCCEEDED) >= 2  # in-flight runs finished within the grace period
-        assert states.count(JobStatus.QUEUED) >= 1
+        assert states.count(JobStatus.QUEUED) >= 1, states
         cluster.start("janitor", CONCURRENCY="4")
         try:
             finals = await _wait_all(client, ids, timeout=30)

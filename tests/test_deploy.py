@@ -499,15 +499,19 @@ def test_each_worker_queue_scales_on_its_own_stream_and_group(service: str) -> N
     spec = next(spec for spec in QUEUES.values() if spec.group == service)
     triggers = scaled["triggers"]
     assert {t["type"] for t in triggers} == {"redis-streams"}
+    assert spec.stream == keys.stream(queue_of(service))
     for trigger in triggers:
-        assert trigger["metadata"]["stream"] == keys.stream(queue_of(service)) == spec.stream
         assert trigger["metadata"]["consumerGroup"] == spec.group
         host = trigger["metadata"]["address"].split(".")
         assert host[:2] == ["redis", find("Namespace", "mediajobs")["metadata"]["name"]]
-    lag = next(t["metadata"] for t in triggers if "lagCount" in t["metadata"])
-    assert lag["activationLagCount"] == "0"
-    assert int(lag["lagCount"]) == int(k8s_env(service)["CONCURRENCY"])
-    assert any("pendingEntriesCount" in t["metadata"] for t in triggers)  # running jobs keep their pods
+    for stream in spec.lanes.values():  # every priority's lane scales, on its backlog and its running jobs
+        on_lane = [t["metadata"] for t in triggers if t["metadata"]["stream"] == stream]
+        lag = next(t for t in on_lane if "lagCount" in t)
+        assert lag["activationLagCount"] == "0"
+        assert int(lag["lagCount"]) == int(k8s_env(service)["CONCURRENCY"])
+        assert any("pendingEntriesCount" in t for t in on_lane)  # running jobs keep their pods
+    assert {t["metadata"]["stream"] for t in triggers} == set(spec.lanes.values())
+    assert len({t["name"] for t in triggers}) == len(triggers)
     assert scaled["minReplicaCount"] == (0 if service in SCALE_TO_ZERO else 1)
 
 

@@ -225,7 +225,7 @@ async def _read(redis: Redis, consumer: str = "w2") -> Delivery:
 
 async def test_release_does_not_count_the_attempt(store: JobStore, redis: Redis) -> None:
     job, delivery, _ = await _created_and_started(store, redis)
-    outcome = await store.release(SPEC.queue, SPEC.group, [delivery.entry_id])
+    outcome = await store.release(SPEC.queue, SPEC.group, [delivery.entry_id], delivery.priority)
     assert outcome.requeued == 1
     again = await store.get(job.task_id)
     assert (again.status, again.attempts) == (JobStatus.QUEUED, 0)

@@ -65,11 +65,12 @@ async def test_nothing_pending_and_every_job_key_expires(api: httpx.AsyncClient,
             break
         await asyncio.sleep(0.2)
     assert active == []
+    streams = {stream for spec in QUEUES.values() for stream in spec.lanes.values()}
     for spec in QUEUES.values():
-        pending = await redis.xpending(spec.stream, spec.group)
-        assert pending["pending"] == 0, (spec.queue, pending)
-        assert await redis.xlen(spec.stream) == 0, spec.queue
-    streams = {spec.stream for spec in QUEUES.values()}
+        for stream in spec.lanes.values():
+            pending = await redis.xpending(stream, spec.group)
+            assert pending["pending"] == 0, (stream, pending)
+            assert await redis.xlen(stream) == 0, stream
     durable = {keys.API_KEYS}  # API keys are configuration: they live until revoked
     async for key in redis.scan_iter(match=f"{keys.PREFIX}:*", count=500):
         if key in streams or key in durable or key.startswith(keys.api_key("")):

@@ -4,9 +4,26 @@ and the job type they make a job's request (`submit`, `schedules add`)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
+
+
+class Priority(StrEnum):
+    """A job's lane on its queue (the API's `priority`)."""
+
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+
+PriorityOption = Annotated[
+    Priority | None,
+    typer.Option(
+        "--priority", help="high, normal or low (default: the job type's): high goes first, none starves."
+    ),
+]
 
 
 class AssignmentError(ValueError):
@@ -42,9 +59,11 @@ def build(assignments: list[str]) -> dict[str, Any]:
     return body
 
 
-def job_request(job_type: str, url: str | None, assignments: list[str] | None) -> dict[str, Any]:
-    """A job's request from the command line: its type, `--url` and the `--set` assignments (a bad one is a
-    usage error naming the option)."""
+def job_request(
+    job_type: str, url: str | None, assignments: list[str] | None, priority: Priority | None = None
+) -> dict[str, Any]:
+    """A job's request from the command line: its type, `--url`, `--priority` and the `--set` assignments (a
+    bad one is a usage error naming the option)."""
     try:
         body = build(assignments or [])
     except AssignmentError as exc:
@@ -52,4 +71,6 @@ def job_request(job_type: str, url: str | None, assignments: list[str] | None) -
     body["job_type"] = job_type
     if url is not None:
         body["url"] = url
+    if priority is not None:
+        body["priority"] = priority.value
     return body

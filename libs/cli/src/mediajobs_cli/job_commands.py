@@ -49,11 +49,12 @@ def submit(
         list[str] | None,
         typer.Option("--set", "-s", help="key=value (JSON if it parses, else a string; a.b=1 nests)."),
     ] = None,
+    priority: assignments.PriorityOption = None,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Follow the job to its end.")] = False,
 ) -> None:
     """Submit a job; prints its task id, or with --wait follows it and exits with its outcome."""
     session = current(ctx)
-    body = assignments.job_request(job_type, url, set_)
+    body = assignments.job_request(job_type, url, set_, priority)
     with session.api() as api:
         job = api.submit(body)
         if not wait:

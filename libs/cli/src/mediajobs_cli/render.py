@@ -73,13 +73,17 @@ def job_table(job: Mapping[str, Any]) -> Table:
 
 
 def queues_table(queues: Mapping[str, Mapping[str, Any]]) -> Table:
-    table = Table("queue", "length", "lag", "pending", "consumers", "workers", "oldest waiting")
+    table = Table(
+        "queue", "length", "lag (high/normal/low)", "pending", "consumers", "workers", "oldest waiting"
+    )
     for name, stats in sorted(queues.items()):
         workers = int(stats.get("workers", 0))
+        lanes = stats.get("lag_by_priority") or {}
+        by_lane = "/".join(str(lanes.get(p, 0)) for p in ("high", "normal", "low"))
         table.add_row(
             name,
             str(stats.get("length", 0)),
-            str(stats.get("lag", 0)),
+            f"{stats.get('lag', 0)} ({by_lane})" if lanes else str(stats.get("lag", 0)),
             str(stats.get("pending", 0)),
             str(stats.get("consumers", 0)),
             str(workers) if workers else "[red]0 (no workers)[/red]",

@@ -46,10 +46,11 @@ def add(
         list[str] | None,
         typer.Option("--set", "-s", help="key=value of the job (JSON if it parses; a.b=1 nests)."),
     ] = None,
+    priority: assignments.PriorityOption = None,
 ) -> None:
     """Add a schedule (--cron or --every) submitting JOB_TYPE with the --set fields at each tick."""
     session = current(ctx)
-    request = assignments.job_request(job_type, url, set_)
+    request = assignments.job_request(job_type, url, set_, priority)
     body = {
         "name": name,
         "cron": cron,

@@ -62,6 +62,7 @@ if TYPE_CHECKING:  # the public API: every name a service or application imports
     from jobcommon.models import Progress as Progress
     from jobcommon.models import utcnow as utcnow
     from jobcommon.policies import JobPolicy as JobPolicy
+    from jobcommon.priorities import Priority as Priority
     from jobcommon.provide import provide as provide
     from jobcommon.provide import provided as provided
     from jobcommon.queues import QUEUES as QUEUES

@@ -68,14 +68,15 @@ def make_broker(
 
 
 async def ensure_groups(redis: Redis, specs: Iterable[QueueSpec] | None = None) -> None:
-    """Create each queue's stream and consumer group from the start of the stream, if missing.
+    """Create each queue's streams (one per lane) and consumer group from the start of the stream, if missing.
 
     FastStream would create a group at `$` when its subscriber first starts, silently skipping every job
     submitted before the service first ran; creating it at `0` first means those jobs still run.
     """
     for spec in JOB_TYPES.queues() if specs is None else specs:
-        try:
-            await redis.xgroup_create(spec.stream, spec.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        for stream in spec.lanes.values():
+            try:
+                await redis.xgroup_create(stream, spec.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise

@@ -3,7 +3,8 @@
 At most `concurrency` children are on their queue at once; the others wait in the parent's held stream and
 are released one by one as children end. The parent holds no worker while it waits: its progress (entries
 done / failed / total, bytes) and its end are written by the children's own final transitions, atomically.
-Each child is a full job of its own: retried, cancelled and traced on its own.
+Each child is a full job of its own: retried, cancelled and traced on its own. Children run one priority
+below their parent unless their request names one (`jobcommon.priorities`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from jobcommon import keys
 from jobcommon.job_types import JOB_TYPES
+from jobcommon.priorities import lowered
 from jobcommon.submission import Submission, child_id, submit_many
 
 if TYPE_CHECKING:
@@ -27,7 +29,8 @@ class AwaitChildren:
     """What a handler returns once it has spawned children: the job ends when its last child ends."""
 
     children: list[str]
-    queue: str
+    stream: str
+    """Where the children's messages go when released: their queue's lane (`jobcommon.priorities`)."""
     concurrency: int
 
 
@@ -40,9 +43,11 @@ async def spawn_children(
     """
     if not requests:
         raise ValueError("a parent needs at least one child; return a result instead")
-    queues = {JOB_TYPES.of(r).queue for r in requests}
-    if len(queues) != 1:
-        raise ValueError("all children of one parent must share a queue")
+    below = lowered(ctx.job.priority)  # a single job at the parent's priority overtakes its children
+    requests = [r if r.priority is not None else r.model_copy(update={"priority": below}) for r in requests]
+    streams = {JOB_TYPES.stream_of(r) for r in requests}
+    if len(streams) != 1:
+        raise ValueError("all children of one parent must share a queue and a priority")
     held = keys.held(ctx.task_id)
     ids = [child_id(ctx.task_id, index) for index in range(len(requests))]
     # one round trip; a child made by an earlier run of the parent is refused (JobStateConflict) and kept
@@ -53,4 +58,4 @@ async def spawn_children(
             for index, (task_id, request) in enumerate(zip(ids, requests, strict=True))
         ],
     )
-    return AwaitChildren(ids, queues.pop().queue, concurrency)
+    return AwaitChildren(ids, streams.pop(), concurrency)

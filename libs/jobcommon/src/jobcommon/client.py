@@ -113,7 +113,7 @@ class JobClient:
         """
         job = await self.store.reset_for_retry(task_id)
         await self._forget_dead_letters({task_id})  # before it can run (and be dead-lettered) again
-        await enqueue(self.redis, JOB_TYPES.parse(job.request), task_id)
+        await self._enqueue_again(job)
         return job
 
     async def retry_many(self, task_ids: Sequence[str]) -> list[Job]:
@@ -126,8 +126,13 @@ class JobClient:
                 continue
         await self._forget_dead_letters({job.task_id for job in reset})
         for job in reset:
-            await enqueue(self.redis, JOB_TYPES.parse(job.request), job.task_id)
+            await self._enqueue_again(job)
         return reset
+
+    async def _enqueue_again(self, job: Job) -> None:
+        """Queue a reset job's message on the lane its record names (not the job type's current default)."""
+        request = JOB_TYPES.parse(job.request)
+        await enqueue(self.redis, request, job.task_id, JOB_TYPES.of(request).queue.stream_of(job.priority))
 
     async def dead_letters(
         self,

@@ -5,8 +5,9 @@ fetch take turns at it per remote host (`jobcommon.host_limits`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING
+
+from jobcommon.scripts import lua_plain
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -33,8 +34,7 @@ class Gcra:
     """The limiter script, loaded once per Redis client."""
 
     def __init__(self, redis: Redis) -> None:
-        source = resources.files("jobcommon").joinpath("lua", "gcra.lua").read_text(encoding="utf-8")
-        self._script: AsyncScript = redis.register_script(source)
+        self._script: AsyncScript = redis.register_script(lua_plain("gcra"))
 
     async def check(self, key: str, rate: Rate) -> float:
         """0 if a call may go ahead now (and counts it), else the seconds until one may (not counted)."""

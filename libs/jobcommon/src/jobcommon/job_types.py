@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, cast, get_args
 from pydantic import Field, TypeAdapter
 
 from jobcommon.errors import ConfigurationError
+from jobcommon.priorities import Priority
 
 if TYPE_CHECKING:
     from jobcommon.policies import JobPolicy
@@ -46,12 +47,14 @@ R = TypeVar("R", bound="type[JobRequestBase]")
 
 @dataclass(frozen=True, slots=True)
 class JobType:
-    """One job type: its name (the `job_type` value), request model, queue and policy."""
+    """One job type: its name (the `job_type` value), request model, queue, policy and default priority."""
 
     name: str
     request: type[JobRequestBase]
     queue: QueueSpec
     policy: JobPolicy
+    priority: Priority = Priority.NORMAL
+    """The lane its jobs take unless a request names one (`jobcommon.priorities`)."""
 
 
 class JobTypes:
@@ -63,7 +66,13 @@ class JobTypes:
         self._loaded = False
         self._lock = threading.RLock()
 
-    def register(self, request: type[JobRequestBase], queue: QueueSpec, policy: JobPolicy) -> JobType:
+    def register(
+        self,
+        request: type[JobRequestBase],
+        queue: QueueSpec,
+        policy: JobPolicy,
+        priority: Priority = Priority.NORMAL,
+    ) -> JobType:
         """Add a job type; its name is the default of the model's `job_type` field."""
         field = request.model_fields.get("job_type")
         name = field.default if field is not None else None
@@ -76,7 +85,7 @@ class JobTypes:
             if known is not None and known.request is not request:
                 twice = f"{known.request.__qualname__} and {request.__qualname__}"
                 raise ConfigurationError(f"job type {name!r} is declared twice ({twice})")
-            declared = JobType(name, request, queue, policy)
+            declared = JobType(name, request, queue, policy, priority)
             self._types[name] = declared
             self._adapter = None
         return declared
@@ -101,6 +110,14 @@ class JobTypes:
 
     def of(self, request: JobRequestBase) -> JobType:
         return self.get(request.job_type)
+
+    def priority_of(self, request: JobRequestBase) -> Priority:
+        """The request's `priority`, or its job type's default."""
+        return request.priority or self.of(request).priority
+
+    def stream_of(self, request: JobRequestBase) -> str:
+        """The stream (its queue's lane for its priority) a request's message goes to."""
+        return self.of(request).queue.stream_of(self.priority_of(request))
 
     def all(self) -> list[JobType]:
         self._ensure_loaded()
@@ -142,11 +159,12 @@ class JobTypes:
 JOB_TYPES = JobTypes()
 
 
-def job_type(*, queue: QueueSpec, policy: JobPolicy) -> Any:
-    """Class decorator declaring a request model as a job type on `queue` with `policy` (see module doc)."""
+def job_type(*, queue: QueueSpec, policy: JobPolicy, priority: Priority = Priority.NORMAL) -> Any:
+    """Class decorator declaring a request model as a job type on `queue` with `policy` and a default
+    `priority` (see module doc)."""
 
     def declare(request: R) -> R:
-        JOB_TYPES.register(request, queue, policy)
+        JOB_TYPES.register(request, queue, policy, priority)
         return request
 
     return declare

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from jobcommon.priorities import Priority, lane_suffix
+
 PREFIX = "mj"
 
 JOB_PREFIX = f"{PREFIX}:job:"
@@ -81,14 +83,14 @@ def job_events(task_id: str) -> str:
     return EVENTS_PREFIX + task_id
 
 
-def stream(queue: str) -> str:
-    """Redis stream holding one queue's job messages."""
-    return STREAM_PREFIX + queue
+def stream(queue: str, priority: Priority = Priority.NORMAL) -> str:
+    """Redis stream holding one queue's job messages of one priority (its lane: `jobcommon.priorities`)."""
+    return STREAM_PREFIX + queue + lane_suffix(priority)
 
 
-def inflight(queue: str) -> str:
-    """Hash mapping a queue's stream entries that are being run to their task ids."""
-    return f"{PREFIX}:inflight:{queue}"
+def inflight(queue: str, priority: Priority = Priority.NORMAL) -> str:
+    """Hash mapping a lane's stream entries that are being run to their task ids."""
+    return f"{PREFIX}:inflight:{queue}{lane_suffix(priority)}"
 
 
 def parked(task_id: str) -> str:

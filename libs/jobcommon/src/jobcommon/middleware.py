@@ -70,6 +70,8 @@ class JobRuntime:
         self.store = store
         self.settings = settings
         self.spec = spec
+        self.lane_of = {stream: priority for priority, stream in spec.lanes.items()}
+        """The priority of each stream of the queue (its lanes)."""
         self.worker = worker
         self.on_runaway = on_runaway
         """Called when a run outlived its hard time limit (the service should restart)."""
@@ -96,7 +98,13 @@ class JobMiddleware(BaseMiddleware):
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         rt = self.runtime
         task_id = msg.correlation_id
-        delivery = Delivery(rt.spec.queue, rt.spec.group, rt.worker, msg.raw_message["message_ids"][0])
+        delivery = Delivery(
+            rt.spec.queue,
+            rt.spec.group,
+            rt.worker,
+            msg.raw_message["message_ids"][0],
+            rt.lane_of[msg.raw_message["channel"]],
+        )
         run_id = uuid.uuid4().hex
         started = await rt.store.start(task_id, delivery, run_id)
         msg.committed = AckStatus.ACKED  # acknowledgement is ours: atomic with the job's transitions
@@ -162,7 +170,9 @@ class JobMiddleware(BaseMiddleware):
         except asyncio.CancelledError:
             # The service is stopping and the grace period is over: hand the job back, uncounted.
             with contextlib.suppress(Exception):
-                await asyncio.shield(rt.store.release(rt.spec.queue, rt.spec.group, [delivery.entry_id]))
+                await asyncio.shield(
+                    rt.store.release(rt.spec.queue, rt.spec.group, [delivery.entry_id], delivery.priority)
+                )
             log.info("released job=%s (service stopping)", task_id)
             job_spans.event("released", {"mediajobs.reason": "the service is stopping"})
             raise
@@ -290,7 +300,7 @@ class JobMiddleware(BaseMiddleware):
                 delivery=delivery,
                 run_id=run_id,
                 children=result.children.children,
-                children_queue=result.children.queue,
+                children_stream=result.children.stream,
                 concurrency=result.children.concurrency,
             )
             log.info("job=%s awaits %d children (%s)", task_id, len(result.children.children), handed)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from jobcommon import trace_links
+from jobcommon.priorities import Priority
 
 
 class JobStatus(StrEnum):
@@ -104,6 +105,7 @@ class Job(BaseModel):
     task_id: str
     job_type: str
     queue: str
+    priority: Priority = Field(default=Priority.NORMAL, description="Its queue's lane (high, normal, low).")
     status: JobStatus
     progress: Progress = Field(default_factory=Progress)
     attempts: int = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -23,11 +24,13 @@ class QueueStats(BaseModel):
     stream: str
     group: str
     length: int
-    """Entries in the stream (waiting or being worked on; finished jobs' entries are deleted)."""
+    """Entries in the queue's streams (waiting or being worked on; finished jobs' entries are deleted)."""
     pending: int
     """Delivered to a consumer and not yet acknowledged (being worked on)."""
     lag: int
-    """Entries not yet delivered to any consumer (capped at 10,000 on Redis < 7)."""
+    """Entries not yet delivered to any consumer (capped at 10,000 a lane on Redis < 7)."""
+    lag_by_priority: dict[str, int] = {}
+    """`lag` by lane: how many wait at each priority (`jobcommon.priorities`)."""
     consumers: int
     """Consumers Redis knows in the group (on Redis < 7 only those that have received a message)."""
     workers: int = 0
@@ -37,8 +40,33 @@ class QueueStats(BaseModel):
 
 
 async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
-    length = await redis.xlen(spec.stream)
-    groups = await redis.xinfo_groups(spec.stream) if length or await redis.exists(spec.stream) else []
+    """The queue's numbers, summed over its lanes (with each lane's waiting count in `lag_by_priority`)."""
+    lanes = {priority: await _lane_stats(redis, spec, stream) for priority, stream in spec.lanes.items()}
+    return QueueStats(
+        queue=spec.queue,
+        stream=spec.stream,
+        group=spec.group,
+        length=sum(lane.length for lane in lanes.values()),
+        pending=sum(lane.pending for lane in lanes.values()),
+        lag=sum(lane.lag for lane in lanes.values()),
+        lag_by_priority={priority.value: lane.lag for priority, lane in lanes.items()},
+        consumers=max(lane.consumers for lane in lanes.values()),
+        oldest_waiting_s=max(lane.oldest_waiting_s for lane in lanes.values()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    length: int
+    pending: int
+    lag: int
+    consumers: int
+    oldest_waiting_s: float
+
+
+async def _lane_stats(redis: Redis, spec: QueueSpec, stream: str) -> _Lane:
+    length = await redis.xlen(stream)
+    groups = await redis.xinfo_groups(stream) if length or await redis.exists(stream) else []
     group = next((g for g in groups if g["name"] == spec.group), None)
     pending = consumers = lag = 0
     after = ""
@@ -49,27 +77,18 @@ async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
             lag = int(group["lag"])
         else:  # Redis 6.2 has no lag field: count entries after the last delivered id
             count_after = redis.register_script(lua_source("count_after"))
-            lag = int(
-                await count_after(keys=[spec.stream], args=[str(group["last-delivered-id"]), LAG_COUNT_LIMIT])
-            )
+            lag = int(await count_after(keys=[stream], args=[after, LAG_COUNT_LIMIT]))
     elif length:
         lag = length
-    return QueueStats(
-        queue=spec.queue,
-        stream=spec.stream,
-        group=spec.group,
-        length=length,
-        pending=pending,
-        lag=lag,
-        consumers=consumers,
-        oldest_waiting_s=await _oldest_waiting_s(redis, spec, after) if lag else 0.0,
+    return _Lane(
+        length, pending, lag, consumers, await _oldest_waiting_s(redis, stream, after) if lag else 0.0
     )
 
 
-async def _oldest_waiting_s(redis: Redis, spec: QueueSpec, after: str) -> float:
+async def _oldest_waiting_s(redis: Redis, stream: str, after: str) -> float:
     """Age of the first entry after the id `after` ("": the stream's first), from its id's milliseconds."""
     first_id_after = redis.register_script(lua_source("first_id_after"))
-    first = await first_id_after(keys=[spec.stream], args=[after])
+    first = await first_id_after(keys=[stream], args=[after])
     if not first:
         return 0.0
     millis = int(str(first).split("-", 1)[0])

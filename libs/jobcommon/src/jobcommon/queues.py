@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from jobcommon import keys
+from jobcommon.priorities import Priority
 
 
 class Queue(StrEnum):
-    """A named work queue; each is one Redis stream consumed by one service's consumer group."""
+    """A named work queue: one Redis stream per priority (`jobcommon.priorities`), read by one service's
+    consumer group."""
 
     VIDEO_DOWNLOADS = "video_downloads"
     METADATA = "metadata"
@@ -32,7 +34,17 @@ class QueueSpec:
 
     @property
     def stream(self) -> str:
+        """The stream of its `normal` lane (the queue's name in spans and health reports)."""
         return keys.stream(self.queue)
+
+    def stream_of(self, priority: Priority) -> str:
+        """The stream of one lane (`jobcommon.priorities`)."""
+        return keys.stream(self.queue, priority)
+
+    @property
+    def lanes(self) -> dict[Priority, str]:
+        """Every lane's stream, by priority, highest first: the consumer group reads all of them."""
+        return {priority: keys.stream(self.queue, priority) for priority in Priority}
 
 
 QUEUES: dict[Queue, QueueSpec] = {

@@ -18,6 +18,7 @@ def lua_names() -> str:
     from jobcommon.change_feed import CHANGES_MAXLEN, CHANGES_TTL_S
     from jobcommon.messages import DATA_FIELD
     from jobcommon.models import ATTEMPT_LOG_LIMIT
+    from jobcommon.priorities import LANE_SEPARATOR, Priority
     from jobcommon.queue_samples import WAITS_KEPT, WAITS_TTL_S
     from jobcommon.search_tokens import TOKEN_LIMIT
 
@@ -30,6 +31,8 @@ def lua_names() -> str:
         "FINISHED_COUNTS": keys.FINISHED_COUNTS,
         "WAITS_PREFIX": keys.queue_waits(""),
         "MESSAGE_FIELD": DATA_FIELD,
+        "LANE_SEPARATOR": LANE_SEPARATOR,
+        "NORMAL_PRIORITY": Priority.NORMAL.value,
     }
     numbers = {
         "TOKEN_LIMIT": TOKEN_LIMIT,
@@ -42,6 +45,11 @@ def lua_names() -> str:
     lines = [f"local {name} = {_lua_string(value)}\n" for name, value in strings.items()]
     lines += [f"local {name} = {value}\n" for name, value in numbers.items()]
     return "".join(lines)
+
+
+def lua_plain(name: str) -> str:
+    """A script that stands alone (nothing prepended)."""
+    return resources.files("jobcommon").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
 def lua_source(name: str, *, with_parent_hook: bool = False) -> str:

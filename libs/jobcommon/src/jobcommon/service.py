@@ -183,20 +183,23 @@ class JobService:
         """After the broker stopped: hand back every delivery this worker still holds (e.g. one read but not
         started), so another worker takes it at once instead of after a lease; then leave the group."""
         spec, consumer = self.spec, self.runtime.worker
-        try:
-            pending = await self.redis.xpending_range(
-                spec.stream, spec.group, "-", "+", 10_000, consumername=consumer
-            )
-            ids = [str(p["message_id"]) for p in pending]
-            released = await self.store.release(spec.queue, spec.group, ids)
-            if ids:
-                log.info("released %d deliveries back to %s", released.requeued, spec.queue)
-            await self.redis.xgroup_delconsumer(spec.stream, spec.group, consumer)
-        except (RedisError, OSError) as exc:
-            reraise_if_cancelling(exc)
-            log.warning(
-                "could not release deliveries on shutdown (%s); they are reclaimed after the lease", exc
-            )
+        for priority, stream in spec.lanes.items():  # each lane on its own: one failing skips no other
+            try:
+                pending = await self.redis.xpending_range(
+                    stream, spec.group, "-", "+", 10_000, consumername=consumer
+                )
+                ids = [str(p["message_id"]) for p in pending]
+                released = await self.store.release(spec.queue, spec.group, ids, priority)
+                if ids:
+                    log.info("released %d deliveries back to %s", released.requeued, stream)
+                await self.redis.xgroup_delconsumer(stream, spec.group, consumer)
+            except (RedisError, OSError) as exc:
+                reraise_if_cancelling(exc)
+                log.warning(
+                    "could not release deliveries of %s on shutdown (%s); they are reclaimed after the lease",
+                    stream,
+                    exc,
+                )
 
     def _restart(self) -> None:
         """A run outlived its hard time limit: stop gracefully, then exit at once (the runaway work dies with

@@ -7,16 +7,19 @@ FastStream 0.7's stream subscriber treats the two faults a Redis restart causes 
 - a missing consumer group (``NOGROUP``: Redis restarted without persistence, or the stream was deleted)
   stops the subscriber for good and exits the app, although re-creating the group is all it takes.
 
-It also sizes each read to the worker slots free at that moment (FastStream sends a fixed COUNT): a worker
-with a backlog takes up to that many messages per round trip, yet never takes a message no slot is free
-for (at most the one it waits with, as with COUNT 1), so an idle replica still gets the rest.
+It also reads a queue's three lanes (`jobcommon.priorities`) where FastStream reads one stream, and sizes
+each read to the worker slots free at that moment (FastStream sends a fixed COUNT): one script call
+(`lua/take.lua`) takes up to that many messages from the first lane, in the read's weighted order, that has
+any. Only when every lane is empty does the worker wait, with a blocking XREADGROUP on all lanes and COUNT 1,
+so it never takes a message no slot is free for beyond the one per lane it waits with, and an idle replica
+still gets the rest.
 
-`keep_reading` wraps the subscriber's one read call (`_xreadgroup`, the method both its read loop and
-`get_one` use) so that a connection error waits `retry_after_s` and reads again, and ``NOGROUP`` re-creates
-the group from the start of the stream (as `ensure_groups` always does, so jobs submitted in between still
-run) and reads again. What Redis lost with its data stays lost; nothing else is. The wrapped method is
-private to FastStream; `tests/test_delivery.py` restarts Redis (with and without data) under running
-services, so a FastStream upgrade that changes it fails there, loudly.
+`keep_reading` replaces the subscriber's one read call (`_xreadgroup`, which its read loop uses; FastStream's
+`get_one` unpacks a single stream and is not used on these subscribers) with that read, where a connection error waits `retry_after_s` and reads again, and
+``NOGROUP`` re-creates the groups from the start of the streams (as `ensure_groups` always does, so jobs
+submitted in between still run) and reads again. What Redis lost with its data stays lost; nothing else is.
+The replaced method is private to FastStream; `tests/test_delivery.py` restarts Redis (with and without
+data) under running services, so a FastStream upgrade that changes it fails there, loudly.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobcommon.broker import ensure_groups
+from jobcommon.priorities import LaneOrder
+from jobcommon.scripts import lua_plain
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -42,8 +47,9 @@ log = logging.getLogger("mediajobs.reads")
 class _SteadyRead:
     def __init__(self, subscriber: Any, redis: Redis, spec: QueueSpec, retry_after_s: float) -> None:
         self._subscriber = subscriber
-        self._read = subscriber._xreadgroup
         self._redis = redis
+        self._take = redis.register_script(lua_plain("take"))
+        self._order = LaneOrder()
         self._spec = spec
         self._retry_after_s = retry_after_s
         self._outage = False
@@ -59,7 +65,7 @@ class _SteadyRead:
 
     async def __call__(self, *, count: int | None, block: int | None, noack: bool = False) -> Any:
         try:
-            response = await self._read(count=self._free_slots(), block=block, noack=noack)
+            response = await self._read(self._free_slots(), block)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -87,11 +93,33 @@ class _SteadyRead:
             self._outage = False
         return response
 
+    async def _read(self, count: int, block: int | None) -> Any:
+        """Up to `count` messages from the first lane in this read's order that has any; else wait (at most
+        `block` ms) for the first message of any lane."""
+        client = self._subscriber._client
+        lanes = self._spec.lanes
+        order = [lanes[priority] for priority in self._order.next()]
+        group, consumer = self._spec.group, self._subscriber.stream_sub.consumer
+        taken = await self._take(keys=order, args=[group, consumer, count], client=client)
+        if taken:
+            return [
+                (stream, [(entry_id, _as_dict(fields)) for entry_id, fields in entries])
+                for stream, entries in taken
+            ]
+        if not block:
+            return ()
+        return await client.xreadgroup(group, consumer, dict.fromkeys(order, ">"), count=1, block=block)
+
     async def _recreate_group(self) -> None:
         try:
             await ensure_groups(self._redis, [self._spec])
         except (RedisConnectionError, RedisTimeoutError, OSError):
             await asyncio.sleep(self._retry_after_s)
+
+
+def _as_dict(fields: list[bytes]) -> dict[bytes, bytes]:
+    """A stream entry's flat field list (as a script returns it) as redis-py's XREADGROUP reply has it."""
+    return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
 def keep_reading(subscriber: Any, redis: Redis, spec: QueueSpec, *, retry_after_s: float = 0.5) -> None:

@@ -16,6 +16,7 @@ from jobcommon import keys
 from jobcommon.errors import IdempotencyKeyReused, JobNotFound, JobStateConflict
 from jobcommon.job_index import Cursor, JobIndex, JobQuery
 from jobcommon.models import Job, JobStatus, Progress, to_hash_fields, utcnow
+from jobcommon.priorities import Priority
 from jobcommon.replies import Reply
 from jobcommon.scripts import lua_source
 from jobcommon.search_tokens import outcome_tokens, request_tokens
@@ -83,14 +84,16 @@ class Delivery:
     group: str
     consumer: str
     entry_id: str
+    priority: Priority = Priority.NORMAL
+    """The lane (`jobcommon.priorities`) whose stream the entry is in."""
 
     @property
     def stream(self) -> str:
-        return keys.stream(self.queue)
+        return keys.stream(self.queue, self.priority)
 
     @property
     def inflight(self) -> str:
-        return keys.inflight(self.queue)
+        return keys.inflight(self.queue, self.priority)
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,7 +512,7 @@ class JobStore:
         delivery: Delivery,
         run_id: str,
         children: Sequence[str],
-        children_queue: str,
+        children_stream: str,
         concurrency: int,
     ) -> bool:
         """Hand a parent over to its held children: release `concurrency` of them, acknowledge the parent's
@@ -521,7 +524,7 @@ class JobStore:
                 delivery.stream,
                 delivery.inflight,
                 keys.held(task_id),
-                keys.stream(children_queue),
+                children_stream,
                 keys.job_items(task_id),
             ],
             args=[
@@ -554,28 +557,42 @@ class JobStore:
         return int(moved)
 
     async def reclaim(self, queue: str, group: str, *, min_idle_s: float) -> Requeued:
-        """Requeue deliveries idle longer than `min_idle_s` (their worker stopped renewing: it died).
-
-        The lost run counts as an attempt; a job out of attempts is failed and dead-lettered.
-        """
-        return await self._run_requeue(queue, group, "reclaim", int(min_idle_s * 1000), ())
+        """Requeue deliveries idle longer than `min_idle_s` (their worker stopped renewing: it died), in each
+        of the queue's lanes. The lost run counts as an attempt; a job out of attempts is failed and
+        dead-lettered."""
+        return await self._each_lane(queue, group, "reclaim", int(min_idle_s * 1000), ())
 
     async def reclaim_orphans(self, queue: str, group: str) -> Requeued:
         """Requeue the deliveries of consumers whose process died (its liveness key expired; see
         `jobcommon.liveness`): seconds after a crash instead of a whole lease. Counted as attempts."""
-        return await self._run_requeue(queue, group, "orphans", 0, (keys.ALIVE_PREFIX,))
+        return await self._each_lane(queue, group, "orphans", 0, (keys.ALIVE_PREFIX,))
 
-    async def release(self, queue: str, group: str, entry_ids: Sequence[str]) -> Requeued:
-        """A stopping worker hands its deliveries back to the queue; the interrupted runs do not count."""
+    async def release(self, queue: str, group: str, entry_ids: Sequence[str], priority: Priority) -> Requeued:
+        """A stopping worker hands its deliveries (of one lane) back to the queue; the interrupted runs do
+        not count."""
         if not entry_ids:
             return Requeued(0, 0, 0)
-        return await self._run_requeue(queue, group, "release", 0, entry_ids)
+        return await self._run_requeue(queue, priority, group, "release", 0, entry_ids)
+
+    async def _each_lane(
+        self, queue: str, group: str, mode: str, min_idle_ms: int, args: Sequence[str]
+    ) -> Requeued:
+        counts = [await self._run_requeue(queue, lane, group, mode, min_idle_ms, args) for lane in Priority]
+        return Requeued(
+            sum(c.requeued for c in counts), sum(c.dead for c in counts), sum(c.dropped for c in counts)
+        )
 
     async def _run_requeue(
-        self, queue: str, group: str, mode: str, min_idle_ms: int, entry_ids: Sequence[str]
+        self,
+        queue: str,
+        priority: Priority,
+        group: str,
+        mode: str,
+        min_idle_ms: int,
+        entry_ids: Sequence[str],
     ) -> Requeued:
         reply = await self._requeue(
-            keys=[keys.stream(queue), keys.inflight(queue), keys.DEAD_LETTERS],
+            keys=[keys.stream(queue, priority), keys.inflight(queue, priority), keys.DEAD_LETTERS],
             args=[
                 group,
                 mode,

@@ -137,7 +137,7 @@ async def submit_job(
     with job_spans.creating(task_id, request.job_type, spec, owner, sent=False) as span:
         job = _record(one, request, spec, span)
         _sent(span, one, job)
-        message = await job_message(request, job.task_id, stream or spec.stream)
+        message = await job_message(request, job.task_id, stream or JOB_TYPES.stream_of(request))
         with _unavailable_as_queue_error():
             return await store.create(
                 job,
@@ -162,7 +162,9 @@ async def submit_many(store: JobStore, submissions: Sequence[Submission]) -> lis
             spans.append(span)
             job = _record(one, request, spec, span)
             _sent(span, one, job)
-            message = await job_message(request, job.task_id, one.stream or spec.stream, span)
+            message = await job_message(
+                request, job.task_id, one.stream or JOB_TYPES.stream_of(request), span
+            )
             batch.append(NewJob(job, message=message, duplicate_guard=_duplicate_guard(request)))
         with _unavailable_as_queue_error():
             return await store.create_many(batch)
@@ -210,6 +212,7 @@ def _record(one: Submission, request: AnyJobRequest, spec: QueueSpec, span: Span
         task_id=str(one.task_id),
         job_type=request.job_type,
         queue=spec.queue,
+        priority=JOB_TYPES.priority_of(request),
         status=JobStatus.SCHEDULED if delay else JobStatus.QUEUED,
         next_attempt_at=now + timedelta(seconds=delay) if delay else None,
         max_attempts=policy.max_attempts,
@@ -225,7 +228,7 @@ def _record(one: Submission, request: AnyJobRequest, spec: QueueSpec, span: Span
 async def enqueue(redis: Redis, request: AnyJobRequest, task_id: str, stream: str | None = None) -> None:
     """Add the message of an existing job (a retry of a failed one) to its queue; the current span's context
     travels in its headers, and stays with it through retries and requeues (they copy the stream entry)."""
-    message = await job_message(request, task_id, stream or JOB_TYPES.of(request).queue.stream)
+    message = await job_message(request, task_id, stream or JOB_TYPES.stream_of(request))
     await redis.xadd(message.stream, {DATA_FIELD: message.payload})
 
 
@@ -238,7 +241,7 @@ async def stage_follow_ups(store: JobStore, parent: Job, request: AnyJobRequest)
     for index, spec in enumerate(request.then):
         task_id = child_id(parent.task_id, index)
         follow_up = follow_up_request(spec, parent.task_id)
-        target = JOB_TYPES.of(follow_up).queue.stream
+        target = JOB_TYPES.stream_of(follow_up)
         try:
             made = await submit_job(
                 store,

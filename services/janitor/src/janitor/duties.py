@@ -148,10 +148,11 @@ async def _trim_acknowledged(hk: Housekeeping, stream: str) -> int:
 
 
 async def trim_streams(hk: Housekeeping) -> dict[str, Any]:
-    """Delete acknowledged leftovers from every queue stream, and dead letters older than the result TTL."""
+    """Delete acknowledged leftovers from every queue's streams (each lane), and dead letters older than the
+    result TTL."""
     deleted: dict[str, int] = {}
     for spec in JOB_TYPES.queues():
-        deleted[str(spec.queue)] = await _trim_acknowledged(hk, spec.stream)
+        deleted[str(spec.queue)] = sum([await _trim_acknowledged(hk, lane) for lane in spec.lanes.values()])
     cutoff_ms = max(0, int((time.time() - hk.settings.result_ttl_s) * 1000))
     dead = int(await hk.redis.xtrim(keys.DEAD_LETTERS, minid=f"{cutoff_ms}-0", approximate=False))
     if any(deleted.values()) or dead:
@@ -174,22 +175,23 @@ async def dead_consumers(hk: Housekeeping) -> dict[str, Any]:
     removed: list[str] = []
     busy = 0
     for spec in JOB_TYPES.queues():
-        if not await hk.redis.exists(spec.stream):
-            continue
-        if spec.group not in {str(g["name"]) for g in await hk.redis.xinfo_groups(spec.stream)}:
-            continue
-        for consumer in await hk.redis.xinfo_consumers(spec.stream, spec.group):
-            name = str(consumer["name"])
-            if name in live or int(consumer["idle"]) <= min_idle_ms:
+        for stream in spec.lanes.values():
+            if not await hk.redis.exists(stream):
                 continue
-            if int(consumer["pending"]) > 0:
-                busy += 1
+            if spec.group not in {str(g["name"]) for g in await hk.redis.xinfo_groups(stream)}:
                 continue
-            gone = int(await hk.delete_idle_consumer(keys=[spec.stream], args=[spec.group, name]))
-            if gone < 0:  # took a delivery since XINFO CONSUMERS
-                busy += 1
-            else:
-                removed.append(f"{spec.queue}/{name}")
+            for consumer in await hk.redis.xinfo_consumers(stream, spec.group):
+                name = str(consumer["name"])
+                if name in live or int(consumer["idle"]) <= min_idle_ms:
+                    continue
+                if int(consumer["pending"]) > 0:
+                    busy += 1
+                    continue
+                gone = int(await hk.delete_idle_consumer(keys=[stream], args=[spec.group, name]))
+                if gone < 0:  # took a delivery since XINFO CONSUMERS
+                    busy += 1
+                else:
+                    removed.append(f"{stream.removeprefix(keys.STREAM_PREFIX)}/{name}")
     if removed:
         log.info("dead_consumers: removed %d consumers of stopped workers: %s", len(removed), removed)
     return {"removed": removed, "left_with_pending": busy}

@@ -11,11 +11,15 @@ for _, task in ipairs(due) do
   redis.call('ZREM', KEYS[1], task)
   local job_key = ARGV[3] .. task
   local parked_key = ARGV[5] .. task
-  local values = redis.call('HMGET', job_key, 'status', 'queue')
+  local values = redis.call('HMGET', job_key, 'status', 'queue', 'priority')
   local fields = redis.call('HGETALL', parked_key)
   redis.call('DEL', parked_key)
   if (values[1] == 'retrying' or values[1] == 'scheduled') and #fields > 0 then
-    redis.call('XADD', ARGV[6] .. values[2], '*', unpack(fields))
+    local stream = ARGV[6] .. values[2]  -- the job's lane (jobcommon.keys.stream(queue, priority))
+    if values[3] and values[3] ~= '' and values[3] ~= NORMAL_PRIORITY then
+      stream = stream .. LANE_SEPARATOR .. values[3]
+    end
+    redis.call('XADD', stream, '*', unpack(fields))
     redis.call('HSET', job_key, 'status', 'queued', 'next_attempt_at', '')
     redis.call('EXPIRE', job_key, ARGV[7])
     ix_update(task, 'queued', '')

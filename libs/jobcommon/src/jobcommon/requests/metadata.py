@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from jobcommon.job_types import job_type
 from jobcommon.policies import JobPolicy
+from jobcommon.priorities import Priority
 from jobcommon.queues import QUEUES, Queue
 from jobcommon.requests.base import MAX_URL_LENGTH, TASK_ID, JobRequestBase, http_url, media_source
 
@@ -31,9 +32,11 @@ EnrichItem = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(enr
     policy=JobPolicy(
         max_attempts=3, backoff_base_s=2.0, backoff_cap_s=120.0, soft_limit_s=120.0, hard_limit_s=150.0
     ),
+    priority=Priority.HIGH,  # seconds of work someone is usually waiting for (a page showing a video)
 )
 class VideoInfoRequest(JobRequestBase):
-    """Extract a video's metadata with yt-dlp without downloading it; cached by normalized URL."""
+    """Extract a video's metadata with yt-dlp without downloading it; cached by normalized URL. High
+    priority by default."""
 
     job_type: Literal["video_info"] = "video_info"
     url: str = Field(max_length=MAX_URL_LENGTH)
@@ -47,10 +50,11 @@ class VideoInfoRequest(JobRequestBase):
     policy=JobPolicy(
         max_attempts=3, backoff_base_s=5.0, backoff_cap_s=300.0, soft_limit_s=3600.0, hard_limit_s=3700.0
     ),
+    priority=Priority.LOW,  # a batch nobody watches item by item: single lookups go first
 )
 class MetadataEnrichRequest(JobRequestBase):
     """Enrich many items at once: each an http(s) URL, a path relative to MEDIA_ROOT, or a finished job's
-    task id (its output file). Items may fail without failing the rest."""
+    task id (its output file). Items may fail without failing the rest. Low priority by default."""
 
     job_type: Literal["metadata_enrich"] = "metadata_enrich"
     items: list[EnrichItem] = Field(

@@ -183,7 +183,7 @@ export function render(root, ctx) {
         h("div.error-box", {}, h("span.etype", {}, job.error.type), h("div", {}, job.error.message))) : null,
       h("div.grid", {},
         h("div.panel.pad", {}, h("h2", {}, "Details"), facts([
-          ["Type", job.job_type], ["Queue", job.queue], ["Owner", job.owner],
+          ["Type", job.job_type], ["Queue", job.queue], ["Priority", job.priority], ["Owner", job.owner],
           ["Created", h("span", { title: job.created_at }, `${fmtTime(job.created_at)} (${ago(job.created_at)})`)],
           ["Started", fmtTime(job.started_at)], ["Finished", fmtTime(job.finished_at)], ["Took", duration],
           ["Attempts", `${job.attempts} of ${job.max_attempts}`],

@@ -1,4 +1,4 @@
-// Queues (GET /admin/queues): length, lag, pending, consumers, oldest waiting, sparklines of the janitor's
+// Queues (GET /admin/queues): length, lag (and per priority lane), pending, consumers, oldest waiting, sparklines of the janitor's
 // samples, and a warning when a queue has nobody consuming it. Refreshed every 5 s.
 
 import { api } from "./api.js";
@@ -9,6 +9,14 @@ const REFRESH_MS = 5000;
 
 function stat(label, value, id) {
   return h("div.stat", { "data-stat": id }, h("div.v", {}, String(value)), h("div.k", {}, label));
+}
+
+/** Waiting jobs per priority lane (high / normal / low). */
+function lanes(byPriority) {
+  if (!byPriority) return null;
+  const count = (p) => byPriority[p] ?? 0;
+  return h("div.stat", { "data-stat": "lanes", title: "waiting per priority: high / normal / low" },
+    h("div.v", {}, `${count("high")} / ${count("normal")} / ${count("low")}`), h("div.k", {}, "high / normal / low"));
 }
 
 function spark(samples, field, label, format) {
@@ -27,7 +35,7 @@ function card(q) {
       q.oldest_waiting_s ? h("span.small.muted", {}, `oldest waiting ${fmtDuration(q.oldest_waiting_s)}`) : h("span.small.muted", {}, "nothing waiting")),
     noConsumers || idle ? h("div.warn", { "data-warning": "no-consumers" }, "⚠ No consumers: jobs on this queue will wait until a worker starts.") : null,
     h("div.stats", {},
-      stat("waiting (lag)", q.lag, "lag"), stat("pending", q.pending, "pending"), stat("in stream", q.length, "length"),
+      stat("waiting (lag)", q.lag, "lag"), lanes(q.lag_by_priority), stat("pending", q.pending, "pending"), stat("in stream", q.length, "length"),
       stat("consumers", q.consumers, "consumers"), stat("live workers", q.workers ?? "–", "workers"),
       stat("oldest wait", q.oldest_waiting_s ? fmtDuration(q.oldest_waiting_s) : "0", "oldest")),
     q.samples.length

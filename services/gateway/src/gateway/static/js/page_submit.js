@@ -6,7 +6,7 @@ import { clear, h, toast } from "./dom.js";
 import { go } from "./nav.js";
 import { canAct, problemBox } from "./widgets.js";
 
-const ADVANCED = new Set(["run_at", "delay_s", "retry", "time_limit", "then"]);
+const ADVANCED = new Set(["priority", "run_at", "delay_s", "retry", "time_limit", "then"]);
 
 function deref(schema, root) {
   if (schema && schema.$ref) {
@@ -118,7 +118,7 @@ export function render(root, ctx) {
         type.description ? h("p.muted", {}, type.description) : null,
         h("p.small.muted", {}, `Queue `, h("span.mono", {}, type.queue), type.max_attempts ? ` · up to ${type.max_attempts} attempts` : ""),
         main.map((f) => f.el),
-        advanced.length ? h("details", {}, h("summary.muted", {}, "Later, retry, time limit, follow-up jobs"), h("div.form", {}, advanced.map((f) => f.el))) : null,
+        advanced.length ? h("details", {}, h("summary.muted", {}, "Priority, later, retry, time limit, follow-up jobs"), h("div.form", {}, advanced.map((f) => f.el))) : null,
         error,
         h("div", {}, h("button.btn.primary", { type: "submit", id: "submit-job" }, `Submit ${name}`)));
       form.addEventListener("submit", async (event) => {
