@@ -15,11 +15,12 @@ so it never takes a message no slot is free for beyond the one per lane it waits
 still gets the rest.
 
 `keep_reading` replaces the subscriber's one read call (`_xreadgroup`, which its read loop uses; FastStream's
-`get_one` unpacks a single stream and is not used on these subscribers) with that read, where a connection error waits `retry_after_s` and reads again, and
-``NOGROUP`` re-creates the groups from the start of the streams (as `ensure_groups` always does, so jobs
-submitted in between still run) and reads again. What Redis lost with its data stays lost; nothing else is.
-The replaced method is private to FastStream; `tests/test_delivery.py` restarts Redis (with and without
-data) under running services, so a FastStream upgrade that changes it fails there, loudly.
+`get_one` unpacks a single stream and is not used on these subscribers) with that read, where a connection
+error waits `retry_after_s` and reads again, and ``NOGROUP`` re-creates the groups from the start of the
+streams (as `ensure_groups` always does, so jobs submitted in between still run) and reads again. What
+Redis lost with its data stays lost; nothing else is. The replaced method is private to FastStream;
+`tests/test_delivery.py` restarts Redis (with and without data) under running services, so a FastStream
+upgrade that changes it fails there, loudly.
 """
 
 from __future__ import annotations
