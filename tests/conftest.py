@@ -33,6 +33,17 @@ os.environ.setdefault("MEDIAJOBS_TEST_HOOKS", "true")  # echo's failure/blocking
 # every service process the tests start (they inherit the environment)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite runs in parallel processes (pytest-xdist, `task test`), each with its own Redis server; a
+    `REDIS_URL` is one server shared by all of them while tests use fixed database numbers on it."""
+    workers = getattr(config.option, "numprocesses", None)
+    if os.environ.get("REDIS_URL") and isinstance(workers, int) and workers > 1:
+        raise pytest.UsageError(
+            "REDIS_URL is one Redis server for every test process, and the tests use fixed databases on it: "
+            "run them in one process (uv run task test -- -n 0)"
+        )
+
+
 def _docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
