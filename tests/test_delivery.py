@@ -353,8 +353,8 @@ async def test_a_worker_takes_no_more_messages_than_it_has_free_slots(cluster: C
     deliveries and at most 2 more, never the backlog; a second worker started later gets the rest."""
     first = cluster.start("janitor", CONCURRENCY="3")
     async with JobClient(cluster.settings) as client:
-        made = await client.submit_many(
-            [{"job_type": "echo", "sleep_s": 0.5, "payload": {"i": i}} for i in range(60)]
+        made = await client.submit_many(  # 20 s of work for 3 slots: a backlog outlasts a slow second start
+            [{"job_type": "echo", "sleep_s": 1.0, "payload": {"i": i}} for i in range(60)]
         )
         ids = [m.job.task_id for m in made]
         await _until(client, ids[0], lambda j: j.status != JobStatus.QUEUED)
@@ -370,7 +370,7 @@ async def test_a_worker_takes_no_more_messages_than_it_has_free_slots(cluster: C
         second = cluster.start("janitor", CONCURRENCY="3")
         await _until_ready([second], 1)
         left = [t for t in ids if (await client.get(t)).status == JobStatus.QUEUED]
-        finals = await _wait_all(client, ids, timeout=60)
+        finals = await _wait_all(client, ids, timeout=90)
     assert len(left) > 6, "the test needs a backlog left when the second worker is up"
     assert [f.status for f in finals] == [JobStatus.SUCCEEDED] * 60
     workers = {f.worker for f in finals}
