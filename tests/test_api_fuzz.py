@@ -52,6 +52,7 @@ def fuzzed_gateway(
         Redis.from_url(url).flushdb()
 
 
+@pytest.mark.timeout(300)  # ~24 s alone; 60 s seen in two test processes beside two busy loops
 def test_no_input_makes_a_server_error(fuzzed_gateway: str, api_keys: ApiKeys) -> None:
     """Generated requests to every operation (25 valid and 25 invalid each, where invalid ones exist), as an
     admin: no 5xx, and every answer that the schema documents conforms to it."""

@@ -113,6 +113,7 @@ async def test_long_job_with_live_worker_is_never_run_twice(cluster: Cluster) ->
     assert len(cluster.starts()[job.task_id]) == 1
 
 
+@pytest.mark.timeout(300)  # ~40 s alone; 80 s seen in two test processes beside two busy loops
 async def test_chaos_kills_lose_nothing_and_never_double_run_a_live_lease(cluster: Cluster) -> None:
     """Default settings, 100 jobs and 10 more before each of 10 kill -9 of busy workers (each replaced at
     once, another one always up): every job succeeds once with its own result, only jobs running at a kill are
