@@ -335,8 +335,8 @@ def test_watch_follows_a_job_to_its_end_and_exits_with_its_outcome(
     stack: Stack, api_keys: ApiKeys, tmp_path: Path
 ) -> None:
     headers = bearer(api_keys.alice_submit)
-    ok = httpx.post(
-        f"{stack.api_url}/jobs/submit", json={"job_type": "echo", "sleep_s": 5}, headers=headers, timeout=10
+    ok = httpx.post(  # long enough to still run once the CLI is up on a loaded machine (5 s was not, once)
+        f"{stack.api_url}/jobs/submit", json={"job_type": "echo", "sleep_s": 10}, headers=headers, timeout=10
     ).json()
     watched = mediajobs(stack, api_keys.alice_read, "watch", ok["task_id"], cwd=tmp_path)
     assert watched.returncode == 0, watched.stderr
