@@ -383,7 +383,7 @@ async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) 
     async with JobClient(cluster.settings) as client:
         ids = [
             (await client.submit({"job_type": "echo", "sleep_s": 1.0, "payload": {"i": i}})).job.task_id
-            for i in range(12)
+            for i in range(30)  # 15 s of work for 2 slots: some is left queued even if SIGTERM lands seconds late
         ]
         await _until(client, ids[0], lambda j: j.status == JobStatus.RUNNING)
         first.signal(signal.SIGTERM)
@@ -401,11 +401,11 @@ async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) 
         assert states.count(JobStatus.QUEUED) >= 1, states
         cluster.start("janitor", CONCURRENCY="4")
         try:
-            finals = await _wait_all(client, ids, timeout=30)
+            finals = await _wait_all(client, ids, timeout=60)
         except TimeoutError:
             stuck = [j for t in ids if (j := await client.get(t)).status != JobStatus.SUCCEEDED]
             raise AssertionError(f"{stuck}\n{cluster.logs()[-2500:]}") from None
-    assert [f.status for f in finals] == [JobStatus.SUCCEEDED] * 12
+    assert [f.status for f in finals] == [JobStatus.SUCCEEDED] * len(ids)
     assert all(f.attempts == 1 for f in finals)
 
 
