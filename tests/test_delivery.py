@@ -383,7 +383,7 @@ async def test_sigterm_during_backlog_leaves_nothing_stranded(cluster: Cluster) 
     async with JobClient(cluster.settings) as client:
         ids = [
             (await client.submit({"job_type": "echo", "sleep_s": 1.0, "payload": {"i": i}})).job.task_id
-            for i in range(30)  # 15 s of work for 2 slots: some is left queued even if SIGTERM lands seconds late
+            for i in range(30)  # 15 s of work for 2 slots: some is still queued if SIGTERM lands late
         ]
         await _until(client, ids[0], lambda j: j.status == JobStatus.RUNNING)
         first.signal(signal.SIGTERM)
