@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faststream import BaseMiddleware
@@ -41,7 +43,6 @@ from jobcommon.submission import discard_staged_follow_ups, stage_follow_ups
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from pathlib import Path
 
     from faststream._internal.context.repository import ContextRepo
     from faststream.message import StreamMessage
@@ -192,35 +193,21 @@ class JobMiddleware(BaseMiddleware):
         call_next: Callable[[Any], Awaitable[Any]],
         msg: StreamMessage[Any],
     ) -> outcome.Outcome:
-        """Run the handler under its watcher and time limits."""
+        """Run the handler under its watch and time limits."""
         context.bind(ctx)  # copied into the handler's task below
         work: asyncio.Task[Any] = asyncio.ensure_future(call_next(msg))
-        stop_watching = asyncio.Event()
-        watch = asyncio.create_task(self._watch(ctx, delivery, run_id, stop_watching))
         try:
-            await asyncio.wait(
-                {work, watch}, timeout=policy.soft_limit_s, return_when=asyncio.FIRST_COMPLETED
-            )
+            verdict = await self._watch(ctx, work, policy, delivery, run_id)
         except asyncio.CancelledError:
-            await _stop(watch, stop_watching)
             await _cancel(work, within_s=SHUTDOWN_CANCEL_S)
             raise
-        if work.done():
-            await _stop(watch, stop_watching)
+        if verdict is None:  # the handler ended by itself
             if work.cancelled():
                 return outcome.CANCELLED
             exc = work.exception()
             self._error = exc
             return outcome.from_result(work.result()) if exc is None else outcome.from_exception(exc)
-        # The watcher ended (cancel requested / lease lost) or the soft limit passed: stop the handler.
-        if watch.done():
-            verdict = watch.result()
-        else:
-            await _stop(watch, stop_watching)
-            ctx.soft_limit_reached.set()
-            verdict = outcome.from_exception(
-                TimeLimitExceeded(f"soft time limit of {policy.soft_limit_s:g} s passed")
-            )
+        # A cancel was requested, the lease was lost or the soft limit passed: stop the handler.
         if not await _cancel(work, within_s=max(0.0, policy.hard_limit_s - policy.soft_limit_s)):
             self.runtime.on_runaway()
             return outcome.from_exception(
@@ -231,24 +218,42 @@ class JobMiddleware(BaseMiddleware):
         return verdict
 
     async def _watch(
-        self, ctx: context.JobContext, delivery: Delivery, run_id: str, stop: asyncio.Event
-    ) -> outcome.Outcome:
-        """Returns when the run must stop: a cancel request, or the job is no longer this run's.
+        self,
+        ctx: context.JobContext,
+        work: asyncio.Task[Any],
+        policy: JobPolicy,
+        delivery: Delivery,
+        run_id: str,
+    ) -> outcome.Outcome | None:
+        """Wait for the handler; None when it ended, else why it must stop: a cancel request, the job no
+        longer being this run's, or its soft time limit.
 
-        Redis being briefly unreachable is not a reason to stop; not having renewed the lease for a whole
-        `lease_s` is (by then the job may be reclaimed and running elsewhere).
+        Every `cancel_poll_s` the run checks in (cancel requested? still ours?), renewing its lease every
+        third of `lease_s`. A check-in never holds up noticing the handler's end or the soft limit (it runs
+        beside them), and it is the only extra task a run makes, so a job shorter than `cancel_poll_s` costs
+        none. Redis being briefly unreachable is not a reason to stop; not having renewed the lease for a
+        whole `lease_s` is (by then the job may be reclaimed and running elsewhere).
         """
         store, settings = self.runtime.store, self.runtime.settings
+        deadline = time.monotonic() + policy.soft_limit_s
         renew_every = settings.lease_s / 3
         renewed = time.monotonic()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.cancel_poll_s)
-            if stop.is_set():
-                return outcome.CANCELLED  # not read: the run ended otherwise
+            left = deadline - time.monotonic()
+            if left > 0:
+                await asyncio.wait((work,), timeout=min(settings.cancel_poll_s, left))
+            if work.done():
+                return None
+            if time.monotonic() >= deadline:
+                return self._soft_limit(ctx, policy)
             renew = time.monotonic() - renewed >= renew_every
+            check = await _beside(work, store.check_in(ctx.task_id, run_id, delivery, renew=renew), deadline)
+            if work.done():
+                return None
+            if check is None:
+                return self._soft_limit(ctx, policy)
             try:
-                state, cancel = await store.check_in(ctx.task_id, run_id, delivery, renew=renew)
+                state, cancel = check.result()
             except (RedisError, OSError) as exc:
                 reraise_if_cancelling(exc)
                 if time.monotonic() - renewed > settings.lease_s:
@@ -270,6 +275,13 @@ class JobMiddleware(BaseMiddleware):
                 job_spans.event("cancel requested")
                 return outcome.CANCELLED
 
+    @staticmethod
+    def _soft_limit(ctx: context.JobContext, policy: JobPolicy) -> outcome.Outcome:
+        ctx.soft_limit_reached.set()
+        return outcome.from_exception(
+            TimeLimitExceeded(f"soft time limit of {policy.soft_limit_s:g} s passed")
+        )
+
     async def _record(
         self,
         ctx: context.JobContext,
@@ -289,7 +301,7 @@ class JobMiddleware(BaseMiddleware):
         if not comes_back:
             # Scratch space goes when the job leaves this worker for good; a retry or a deferral keeps it (a
             # download resumes from its partial file; the janitor removes scratch of jobs no longer active).
-            await asyncio.to_thread(shutil.rmtree, ctx.temp_dir, ignore_errors=True)
+            await _remove(ctx.temp_dir)
         await ctx.reporter.flush()
         if result.verdict == outcome.Verdict.DEFERRED:
             await self._deferred(ctx, result, delivery, run_id)
@@ -311,7 +323,7 @@ class JobMiddleware(BaseMiddleware):
             try:
                 follow_ups = await self._follow_ups(ctx) if ctx.job.request.get("then") else []
             except ValueError as exc:  # a follow-up request no longer validates: never leave the job running
-                await asyncio.to_thread(shutil.rmtree, ctx.output_dir, ignore_errors=True)
+                await _remove(ctx.output_dir)
                 why = outcome.first_problem(exc) if isinstance(exc, ValidationError) else str(exc)
                 error = PermanentError(
                     f"its follow-up jobs could not be created: {why}", error_type="FollowUpError"
@@ -332,7 +344,7 @@ class JobMiddleware(BaseMiddleware):
             _count_finished(ctx, JobStatus.SUCCEEDED, ended.applied)
             log.info("succeeded job=%s", task_id)
         else:
-            await asyncio.to_thread(shutil.rmtree, ctx.output_dir, ignore_errors=True)
+            await _remove(ctx.output_dir)
             if result.verdict == outcome.Verdict.CANCELLED:
                 ended = await store.finish(task_id, JobStatus.CANCELLED, delivery=delivery, run_id=run_id)
                 job_spans.event("cancelled")
@@ -438,9 +450,21 @@ def _waited_s(entry_id: str | bytes) -> float:
     return max(0.0, time.time() - int(text.split("-", 1)[0]) / 1000)
 
 
+async def _remove(path: Path) -> None:
+    """Delete a job's directory, if it has one (most jobs never make theirs: no thread for those)."""
+    if os.path.lexists(path):  # noqa: ASYNC240 - one stat, where a thread hop costs ~100 µs per job
+        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+
+
 async def _persistently(write: Callable[[], Awaitable[None]], within_s: float) -> None:
     """Retry a write through a short Redis outage (a restart); give up after `within_s`, leaving the
     delivery pending so it is reclaimed and run again rather than lost."""
+    try:
+        await write()  # the common case, without building a retry loop
+    except (RedisError, OSError, QueueUnavailable) as exc:
+        reraise_if_cancelling(exc)
+    else:
+        return
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type((RedisError, OSError, QueueUnavailable)),
         wait=wait_exponential(multiplier=0.2, max=2.0),
@@ -455,12 +479,20 @@ async def _persistently(write: Callable[[], Awaitable[None]], within_s: float) -
                 raise
 
 
-async def _stop(watch: asyncio.Task[outcome.Outcome], stop: asyncio.Event) -> None:
-    """End the watcher: by event as well as by cancellation (a Redis client may swallow the latter), and
-    without waiting on it for long either way."""
-    stop.set()
-    watch.cancel()
-    await asyncio.wait({watch}, timeout=1.0)
+async def _beside(
+    work: asyncio.Task[Any], call: Awaitable[tuple[str, bool]], deadline: float
+) -> asyncio.Future[tuple[str, bool]] | None:
+    """Run `call` beside the handler's `work` until either ends or the monotonic `deadline` passes; the
+    call's finished future, or None if it did not finish (it is cancelled then)."""
+    check = asyncio.ensure_future(call)
+    try:
+        await asyncio.wait(
+            (work, check), timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        if not check.done():
+            check.cancel()
+    return check if check.done() and not check.cancelled() else None
 
 
 async def _cancel(task: asyncio.Task[Any], *, within_s: float) -> bool:
