@@ -1,19 +1,29 @@
 """Echo-job throughput: mediajobs (JobClient -> stream -> janitor process) vs a bare redis-py loop.
 
-    uv run task bench -- --jobs 2000 --concurrency 16
+    uv run task bench -- --jobs 2000 --concurrency 16 [--io-jobs 2000 --io-concurrency 50 --io-ms 50]
 
 Both sides use the same Redis. The baseline is the floor any Redis-streams queue pays: XADD every message
 (pipelined), then one consumer doing XREADGROUP COUNT 100 and one XACK per message. mediajobs does much
 more per job (a validated record, atomic transitions, progress/state announcements, tracing, TTLs, XDEL), so
 the ratio is the price of those guarantees. Submission and processing are timed separately.
+
+Beside the rates it prints the CPU time each side spends per job while processing: the consumer's (the
+bench process for the baseline, the janitor process for mediajobs, from /proc) and the Redis server's (its
+`INFO cpu`), which says whether a job's cost sits in Python or in Redis's scripts.
+
+Then the same janitor runs I/O-bound echo jobs (each waits `--io-ms` in `asyncio.sleep`) at
+`--io-concurrency`: their rate against the ceiling that concurrency allows (concurrency / wait), i.e. how
+much of its concurrency a worker loses to per-job overhead.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -23,9 +33,31 @@ from jobcommon import QUEUES, CommonSettings, EchoRequest, JobClient, Queue
 from tools.procs import ServiceProcess
 
 BASELINE_STREAM = "bench:baseline"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-async def baseline(url: str, n: int) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Run:
+    """One side's figures: jobs/s submitted and processed, and CPU µs per job while processing."""
+
+    submit_rate: float
+    process_rate: float
+    consumer_us: float
+    redis_us: float
+
+
+async def _redis_cpu_s(redis: Redis) -> float:
+    cpu = await redis.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def baseline(url: str, n: int) -> Run:
     redis = Redis.from_url(url)
     await redis.delete(BASELINE_STREAM)
     await redis.xgroup_create(BASELINE_STREAM, "g", id="0", mkstream=True)
@@ -36,6 +68,7 @@ async def baseline(url: str, n: int) -> tuple[float, float]:
                 pipe.xadd(BASELINE_STREAM, {"i": i})
             await pipe.execute()
     submitted = time.perf_counter()
+    redis_cpu, own_cpu = await _redis_cpu_s(redis), time.process_time()
     done = 0
     while done < n:
         reply: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] = await redis.xreadgroup(
@@ -46,12 +79,13 @@ async def baseline(url: str, n: int) -> tuple[float, float]:
                 await redis.xack(BASELINE_STREAM, "g", entry_id)
                 done += 1
     finished = time.perf_counter()
+    own_cpu, redis_cpu = time.process_time() - own_cpu, await _redis_cpu_s(redis) - redis_cpu
     await redis.delete(BASELINE_STREAM)
     await redis.aclose()
-    return n / (submitted - started), n / (finished - submitted)
+    return Run(n / (submitted - started), n / (finished - submitted), own_cpu / n * 1e6, redis_cpu / n * 1e6)
 
 
-async def mediajobs(url: str, n: int, concurrency: int, media_root: Path) -> tuple[float, float]:
+async def mediajobs(url: str, n: int, concurrency: int, media_root: Path, sleep_s: float = 0.0) -> Run:
     settings = CommonSettings(redis_url=url, media_root=media_root)
     spec = QUEUES[Queue.DEFAULT]
     async with JobClient(settings) as client:
@@ -60,7 +94,7 @@ async def mediajobs(url: str, n: int, concurrency: int, media_root: Path) -> tup
 
         async def submit_one() -> None:
             async with sem:
-                await client.submit(EchoRequest())
+                await client.submit(EchoRequest(sleep_s=sleep_s))
 
         await asyncio.gather(*(submit_one() for _ in range(n)))
         submitted = time.perf_counter()
@@ -79,12 +113,15 @@ async def mediajobs(url: str, n: int, concurrency: int, media_root: Path) -> tup
             while await client.redis.xlen(spec.stream) == n:
                 await asyncio.sleep(0.005)
             first = time.perf_counter()
+            worker_cpu, redis_cpu = _process_cpu_s(janitor.pid), await _redis_cpu_s(client.redis)
             while await client.redis.xlen(spec.stream) > 0:
                 await asyncio.sleep(0.01)
             finished = time.perf_counter()
+            worker_cpu = _process_cpu_s(janitor.pid) - worker_cpu
+            redis_cpu = await _redis_cpu_s(client.redis) - redis_cpu
         finally:
             janitor.stop()
-    return n / (submitted - started), n / (finished - first)
+    return Run(n / (submitted - started), n / (finished - first), worker_cpu / n * 1e6, redis_cpu / n * 1e6)
 
 
 async def main() -> None:
@@ -93,18 +130,38 @@ async def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--io-jobs", type=int, default=2000, help="I/O-bound jobs for the second part")
+    parser.add_argument("--io-concurrency", type=int, default=50)
+    parser.add_argument("--io-ms", type=float, default=50.0, help="how long each I/O-bound job waits")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, bench_redis(Path(tmp)) as url:
         fresh = Redis.from_url(url)
         await fresh.flushdb()
         await fresh.aclose()
-        base_submit, base_process = await baseline(url, args.jobs)
-        mj_submit, mj_process = await mediajobs(url, args.jobs, args.concurrency, Path(tmp) / "media")
+        base = await baseline(url, args.jobs)
+        ours = await mediajobs(url, args.jobs, args.concurrency, Path(tmp) / "media")
+        io = await mediajobs(
+            url, args.io_jobs, args.io_concurrency, Path(tmp) / "media", sleep_s=args.io_ms / 1000
+        )
+    ceiling = args.io_concurrency / (args.io_ms / 1000)
     print(f"{args.jobs} jobs, janitor concurrency {args.concurrency}, one Redis, same run")
-    print(f"{'':28}{'submit/s':>12}{'process/s':>12}")
-    print(f"{'bare redis-py stream loop':28}{base_submit:>12,.0f}{base_process:>12,.0f}")
-    print(f"{'mediajobs echo jobs':28}{mj_submit:>12,.0f}{mj_process:>12,.0f}")
-    print(f"{'ratio mediajobs / bare':28}{mj_submit / base_submit:>12.2f}{mj_process / base_process:>12.2f}")
+    print(f"{'':28}{'submit/s':>12}{'process/s':>12}{'consumer µs':>13}{'Redis µs':>10}  (CPU per job)")
+    for name, run in (("bare redis-py stream loop", base), ("mediajobs echo jobs", ours)):
+        print(
+            f"{name:28}{run.submit_rate:>12,.0f}{run.process_rate:>12,.0f}"
+            f"{run.consumer_us:>13,.0f}{run.redis_us:>10,.0f}"
+        )
+    print(
+        f"{'ratio mediajobs / bare':28}{ours.submit_rate / base.submit_rate:>12.2f}"
+        f"{ours.process_rate / base.process_rate:>12.2f}"
+        f"{ours.consumer_us / base.consumer_us:>13.1f}{ours.redis_us / base.redis_us:>10.1f}"
+    )
+    print(
+        f"\n{args.io_jobs} echo jobs of {args.io_ms:g} ms (asyncio.sleep, one progress report each) at "
+        f"concurrency {args.io_concurrency}: {io.process_rate:,.0f} jobs/s of a {ceiling:,.0f}/s ceiling "
+        f"(ratio {io.process_rate / ceiling:.2f}); CPU per job {io.consumer_us:,.0f} µs worker, "
+        f"{io.redis_us:,.0f} µs Redis"
+    )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ import time
 
 from jobcommon import EchoRequest, EchoResult, JobCtx, PermanentError, TransientError
 
-STEP_S = 0.1
-
 
 async def echo(request: EchoRequest, ctx: JobCtx) -> EchoResult:
     if request.block_s:
@@ -21,7 +19,7 @@ async def echo(request: EchoRequest, ctx: JobCtx) -> EchoResult:
     if request.ignore_cancel:
         await _sleep_ignoring_cancellation(request.sleep_s)
     else:
-        await _sleep_with_progress(request.sleep_s, ctx)
+        await _sleep_with_progress(request.sleep_s, request.step_s, ctx)
     failing = request.fail_attempts is None or len(ctx.job.errors) < request.fail_attempts
     if request.fail_with is not None and failing:
         if request.fail_kind == "transient":
@@ -32,10 +30,10 @@ async def echo(request: EchoRequest, ctx: JobCtx) -> EchoResult:
     return EchoResult(payload=request.payload)
 
 
-async def _sleep_with_progress(seconds: float, ctx: JobCtx) -> None:
+async def _sleep_with_progress(seconds: float, step_s: float, ctx: JobCtx) -> None:
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        await asyncio.sleep(min(STEP_S, left))
+        await asyncio.sleep(min(step_s, left))
         done = seconds - max(0.0, deadline - time.monotonic())
         await ctx.progress(100.0 * done / seconds, f"slept {done:.1f}/{seconds:g} s")
 
