@@ -51,7 +51,7 @@ async def _redis_cpu_s(redis: Redis) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
-def _process_cpu_s(pid: int) -> float:
+def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process `pid` so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -113,11 +113,11 @@ async def mediajobs(url: str, n: int, concurrency: int, media_root: Path, sleep_
             while await client.redis.xlen(spec.stream) == n:
                 await asyncio.sleep(0.005)
             first = time.perf_counter()
-            worker_cpu, redis_cpu = _process_cpu_s(janitor.pid), await _redis_cpu_s(client.redis)
+            worker_cpu, redis_cpu = process_cpu_s(janitor.pid), await _redis_cpu_s(client.redis)
             while await client.redis.xlen(spec.stream) > 0:
                 await asyncio.sleep(0.01)
             finished = time.perf_counter()
-            worker_cpu = _process_cpu_s(janitor.pid) - worker_cpu
+            worker_cpu = process_cpu_s(janitor.pid) - worker_cpu
             redis_cpu = await _redis_cpu_s(client.redis) - redis_cpu
         finally:
             janitor.stop()

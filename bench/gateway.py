@@ -1,0 +1,143 @@
+"""The gateway under load: `POST /jobs/submit` and `GET /jobs/{id}/status` against a bare FastAPI app.
+
+    uv run python -m bench.gateway [--connections 50 --seconds 5]
+
+One gateway process (authentication on: every request carries an admin API key; tracing on: spans are
+exported over OTLP to a sink in this process; its submission rate limit and per-owner quota raised out of
+the way, as their checks still run) and the baseline `bench.bare_app` (FastAPI + pydantic + one Lua write,
+served the same way) run against one Redis. `bench.http_load` drives each with the same closed loop of
+keep-alive connections, one after the other. Printed per endpoint: answers/s, latency p50/p99, the server
+process's CPU per answer, and the gateway's rate as a ratio of the bare app's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+from bench.echo_throughput import process_cpu_s
+from bench.http_load import Load, measure
+from bench.redis_server import bench_redis
+from tools.devkey import ensure_dev_key
+from tools.localredis import free_port
+from tools.procs import ServiceProcess
+
+BODY = json.dumps({"job_type": "echo", "payload": {"title": "bench"}}).encode()
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports and drops them (the gateway's spans are made and sent, not kept)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def _wait_until_served(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            httpx.get(url + "/docs", timeout=1)
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answers on {url}")
+
+
+def _load(
+    proc: ServiceProcess,
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    args: argparse.Namespace,
+) -> tuple[Load, float]:
+    """The load run and the server's CPU µs per answer during it."""
+    cpu = process_cpu_s(proc.pid)
+    load = measure(
+        port, method, path, headers=headers, body=body, connections=args.connections, seconds=args.seconds
+    )
+    used = process_cpu_s(proc.pid) - cpu
+    return load, used / max(1, load.answers) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--env", nargs="*", default=[], help="NAME=value for the gateway (to try settings)")
+    args = parser.parse_args()
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    with tempfile.TemporaryDirectory() as tmp, bench_redis(Path(tmp)) as url:
+        key, keys_file, _ = ensure_dev_key(Path(tmp) / "keys")
+        gateway_port, bare_port = free_port(), free_port()
+        gateway = ServiceProcess(
+            "gateway",
+            {
+                "REDIS_URL": url,
+                "MEDIA_ROOT": str(Path(tmp) / "media"),
+                "API_KEYS_FILE": str(keys_file),
+                "GATEWAY_PORT": str(gateway_port),
+                "LOG_LEVEL": "WARNING",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+                "SUBMIT_RATE_PER_S": "1000000",
+                "SUBMIT_BURST": "1000000",
+                "MAX_ACTIVE_JOBS": "100000000",
+                **dict(item.split("=", 1) for item in args.env),
+            },
+        )
+        bare = ServiceProcess("bench.bare_app", {}, args=[str(bare_port), url])
+        gateway.start()
+        bare.start()
+        try:
+            rows: list[tuple[str, Load, float, Load, float]] = []
+            auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            plain = {"Content-Type": "application/json"}
+            for port in (gateway_port, bare_port):
+                _wait_until_served(f"http://127.0.0.1:{port}")
+            ours_id = httpx.post(
+                f"http://127.0.0.1:{gateway_port}/jobs/submit", content=BODY, headers=auth
+            ).json()["task_id"]
+            bare_id = httpx.post(
+                f"http://127.0.0.1:{bare_port}/jobs/submit", content=BODY, headers=plain
+            ).json()["task_id"]
+            ours, ours_cpu = _load(gateway, gateway_port, "POST", "/jobs/submit", auth, BODY, args)
+            base, base_cpu = _load(bare, bare_port, "POST", "/jobs/submit", plain, BODY, args)
+            rows.append(("POST /jobs/submit", ours, ours_cpu, base, base_cpu))
+            ours, ours_cpu = _load(gateway, gateway_port, "GET", f"/jobs/{ours_id}/status", auth, b"", args)
+            base, base_cpu = _load(bare, bare_port, "GET", f"/jobs/{bare_id}/status", plain, b"", args)
+            rows.append(("GET /jobs/{id}/status", ours, ours_cpu, base, base_cpu))
+        finally:
+            gateway.stop()
+            bare.stop()
+            sink.shutdown()
+    print(f"{args.connections} connections, {args.seconds:g} s each, one server process each, same Redis")
+    print(f"{'':24}{'':10}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'CPU µs':>8}{'not 2xx':>9}")
+    for name, ours, ours_cpu, base, base_cpu in rows:
+        for who, load, cpu in (("gateway", ours, ours_cpu), ("bare app", base, base_cpu)):
+            print(
+                f"{name:24}{who:10}{load.rate:>9,.0f}{load.p50_ms:>8.1f}{load.p99_ms:>8.1f}{cpu:>8,.0f}"
+                f"{load.failures:>9,}"
+            )
+        print(f"{'':24}{'ratio':10}{ours.rate / base.rate:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()
