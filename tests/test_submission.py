@@ -12,7 +12,16 @@ from faststream.redis.parser.binary import BinaryMessageFormatV1
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from jobcommon import QUEUES, CommonSettings, EchoRequest, JobStateConflict, JobStatus, QueueUnavailable, keys
+from jobcommon import (
+    QUEUES,
+    CommonSettings,
+    EchoRequest,
+    JobStateConflict,
+    JobStatus,
+    QueueUnavailable,
+    keys,
+)
+from jobcommon.errors import RateLimited
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.messages import DATA_FIELD, JOB_TYPE_HEADER
 from jobcommon.queues import Queue
@@ -79,6 +88,23 @@ async def test_a_replay_or_a_duplicate_adds_no_message(store: JobStore, redis: R
     )
     assert await redis.xlen(SPEC.stream) == 1
     assert await redis.xlen(DOWNLOADS.stream) == 1
+
+
+async def test_an_owner_at_its_quota_gets_nothing_made_but_its_replays(store: JobStore, redis: Redis) -> None:
+    """`max_active` is checked in the step that would create the job: at the limit, nothing is written
+    (RateLimited), an idempotent replay still answers with its job, another owner is not limited, and a
+    finished job frees its place."""
+    first = await submit_job(store, EchoRequest(), owner="quota", max_active=2, idempotency_key="k")
+    await submit_job(store, EchoRequest(payload={"n": 2}), owner="quota", max_active=2)
+    with pytest.raises(RateLimited, match="2 of this owner's jobs are already queued or running"):
+        await submit_job(store, EchoRequest(payload={"n": 3}), owner="quota", max_active=2)
+    assert await redis.xlen(SPEC.stream) == 2
+    assert len((await store.list(owner="quota")).jobs) == 2
+    replay = await submit_job(store, EchoRequest(), owner="quota", max_active=2, idempotency_key="k")
+    assert (replay.created, replay.job.task_id) == (False, first.job.task_id)
+    assert (await submit_job(store, EchoRequest(), owner="other", max_active=2)).created
+    await store.request_cancel(first.job.task_id)
+    assert (await submit_job(store, EchoRequest(payload={"n": 4}), owner="quota", max_active=2)).created
 
 
 async def test_a_message_that_cannot_be_added_leaves_no_record(store: JobStore, redis: Redis) -> None:

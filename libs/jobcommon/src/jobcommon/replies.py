@@ -24,6 +24,8 @@ class Reply(IntEnum):
     """create: a live job already does the same work (its id is sent along)."""
     MISMATCH = 4
     """create: the idempotency key already made a job from a different request (its id is sent along)."""
+    OVER_QUOTA = 5
+    """create: the owner already has as many live jobs (queued, retrying, running) as it may have."""
 
 
 def lua_constants() -> str:

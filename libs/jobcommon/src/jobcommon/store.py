@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel
 
 from jobcommon import keys
-from jobcommon.errors import IdempotencyKeyReused, JobNotFound, JobStateConflict
+from jobcommon.errors import IdempotencyKeyReused, JobNotFound, JobStateConflict, RateLimited
 from jobcommon.job_index import Cursor, JobIndex, JobQuery
 from jobcommon.models import Job, JobStatus, Progress, to_hash_fields, utcnow
 from jobcommon.priorities import Priority
@@ -208,10 +208,6 @@ class JobStore:
             return JobPage(jobs, None, None)
         return JobPage(jobs, None if after else offset + len(page.task_ids), page.cursor.encode())
 
-    async def active_jobs(self, owner: str) -> int:
-        """How many of `owner`'s jobs are queued, retrying or running (what a per-key quota counts)."""
-        return int(await self.redis.scard(keys.owner_active(owner)))
-
     async def prune_index(self, batch: int = 1000) -> int:
         """Drop index entries (listing, status, search; every owner's active set) of jobs whose record has
         expired; returns how many jobs' entries were dropped."""
@@ -240,14 +236,17 @@ class JobStore:
         idempotency_key: str | None = None,
         duplicate_guard: str | None = None,
         message: JobMessage | None = None,
+        max_active: int = 0,
     ) -> Created:
         """Store a new job record and, in the same atomic step, add its `message` to its stream; or return
         the job an idempotency key or a duplicate guard points at (nothing is added then).
 
-        Raises JobStateConflict when the task id is already taken.
+        Raises JobStateConflict when the task id is already taken, and RateLimited when `max_active` > 0
+        and the job's owner already has that many live jobs (queued, retrying or running).
         """
-        script_keys, argv = self._create_call(job, idempotency_key, duplicate_guard, message)
-        return await self._created(job, idempotency_key, await self._create(keys=script_keys, args=argv))
+        script_keys, argv = self._create_call(job, idempotency_key, duplicate_guard, message, max_active)
+        reply = await self._create(keys=script_keys, args=argv)
+        return await self._created(job, idempotency_key, reply, max_active)
 
     async def create_many(self, jobs: Sequence[NewJob]) -> builtins.list[Created | JobStateConflict]:
         """`create` for many jobs, `CREATE_BATCH` per round trip (each job still one atomic step); per job,
@@ -275,6 +274,7 @@ class JobStore:
         idempotency_key: str | None,
         duplicate_guard: str | None,
         message: JobMessage | None,
+        max_active: int = 0,
     ) -> tuple[builtins.list[str], builtins.list[Any]]:
         fields = to_hash_fields(**job.model_dump(exclude_defaults=True, exclude=_NOT_STORED_ON_CREATE))
         fields["max_attempts"] = str(job.max_attempts)  # read by the reclaim script, even when 1
@@ -296,6 +296,7 @@ class JobStore:
             message.payload if message else "",
             json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
             *_start_time(job),
+            max_active,
         ]
         unused = keys.job(job.task_id)
         script_keys = [
@@ -311,7 +312,9 @@ class JobStore:
         ]
         return script_keys, argv
 
-    async def _created(self, job: Job, idempotency_key: str | None, reply: builtins.list[Any]) -> Created:
+    async def _created(
+        self, job: Job, idempotency_key: str | None, reply: builtins.list[Any], max_active: int = 0
+    ) -> Created:
         code = Reply(int(reply[0]))
         if code == Reply.APPLIED:
             return Created(job, created=True)
@@ -319,6 +322,10 @@ class JobStore:
             raise JobStateConflict(job.task_id, "exists", f"task id {job.task_id!r} is already taken")
         if code == Reply.MISMATCH:
             raise IdempotencyKeyReused(str(idempotency_key), reply[1])
+        if code == Reply.OVER_QUOTA:
+            raise RateLimited(
+                f"{max_active} of this owner's jobs are already queued or running", retry_after_s=5.0
+            )
         reason: Literal["idempotent", "duplicate"] = "idempotent" if code == Reply.IDEMPOTENT else "duplicate"
         return Created(await self.get(reply[1]), created=False, reason=reason)
 

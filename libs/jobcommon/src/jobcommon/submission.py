@@ -127,10 +127,11 @@ async def submit_job(
     child_index: int | None = None,
     stream: str | None = None,
     owner: str | None = None,
+    max_active: int = 0,
 ) -> Created:
     """Validate, record and enqueue a job (see JobClient.submit): its record and its message are written in
     one atomic step. `stream` overrides where its message goes (a follow-up's staging stream, a parent's
-    held children)."""
+    held children); `max_active` > 0 refuses it (RateLimited) if `owner` already has that many live jobs."""
     task_id = task_id or uuid.uuid4().hex
     one = Submission(request, task_id, parent_id, child_index, stream, owner)
     request, spec = _parse(one)
@@ -144,6 +145,7 @@ async def submit_job(
                 idempotency_key=idempotency_key,
                 duplicate_guard=_duplicate_guard(request),
                 message=message,
+                max_active=max_active,
             )
 
 

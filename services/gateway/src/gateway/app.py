@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from gateway import problems
@@ -62,6 +61,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         summary="Background jobs for media work: submit, follow, cancel.",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry: one SERVER span per request, current while it is handled (the jobs it
+        # creates are its children) and named after its route once routing found it (`POST /jobs/submit`).
+        # Not its spans per dependency and serialization, nor its metrics and logs (the gateway has its own).
+        telemetry={
+            "tracer_provider": configure_tracing("gateway"),
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+        },
     )
     app.include_router(live_router)  # before `router`: its /jobs/{task_id}/... paths would shadow these
     app.include_router(dead_router)
@@ -81,9 +89,4 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.gateway_allowed_hosts)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    # One server span per request; not the two or three `http send`/`http receive` spans per request the
-    # instrumentation adds by default (each ASGI message), which cost more than the request's own work
-    FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=configure_tracing("gateway"), exclude_spans=["receive", "send"]
-    )
     return app

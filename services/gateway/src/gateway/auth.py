@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from gateway.api_keys import ApiKey, KeyStore, Role
 from jobcommon.errors import Forbidden, Unauthenticated
@@ -36,15 +36,12 @@ def _secret(authorization: str | None, x_api_key: str | None) -> str | None:
     return x_api_key.strip() if x_api_key else None
 
 
-async def optional_caller(
-    request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> ApiKey | None:
-    """The caller's key, or None without a valid one."""
+async def optional_caller(request: Request) -> ApiKey | None:
+    """The caller's key, or None without a valid one. (The headers are read here rather than declared as
+    parameters: FastAPI would validate each on every request, and they are not part of the API's schema.)"""
     if not request.app.state.settings.auth:
         return AUTH_OFF
-    secret = _secret(authorization, x_api_key)
+    secret = _secret(request.headers.get("authorization"), request.headers.get("x-api-key"))
     if not secret and (cookie := request.cookies.get(KEY_COOKIE)):
         if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
             raise Forbidden(

@@ -78,17 +78,15 @@ ExistingJob = Annotated[Job, Depends(existing_job)]
 """Resolved before a response starts, so a streaming endpoint can still answer 404."""
 
 
-async def _admit(request: Request, client: JobClient, key: ApiKey) -> None:
-    """Per-key rate limit and per-owner quota of live jobs (429 with Retry-After)."""
+async def _admit(request: Request, key: ApiKey) -> None:
+    """Per-key rate limit (429 with Retry-After). The per-owner quota of live jobs is checked by the step
+    that creates the job (`max_active`)."""
     limiter: SubmitRateLimit = request.app.state.rate_limit
     wait = await limiter.wait_s(key.id)
     if wait > 0:
         raise RateLimited(
             f"too many submissions with this API key; try again in {wait:.1f} s", retry_after_s=wait
         )
-    quota = request.app.state.settings.max_active_jobs
-    if await client.store.active_jobs(key.owner) >= quota:
-        raise RateLimited(f"{quota} of this owner's jobs are already queued or running", retry_after_s=5.0)
 
 
 @router.post(
@@ -115,8 +113,13 @@ async def submit(
     download (URL and options) already queued or running is returned instead of starting it twice (200),
     unless `allow_duplicate` is set.
     """
-    await _admit(request, client, key)
-    created = await client.submit(job, idempotency_key=idempotency_key, owner=key.owner)
+    await _admit(request, key)
+    created = await client.submit(
+        job,
+        idempotency_key=idempotency_key,
+        owner=key.owner,
+        max_active=request.app.state.settings.max_active_jobs,
+    )
     if not created.created:
         response.status_code = status.HTTP_200_OK
         response.headers["Mediajobs-Existing-Job"] = created.reason

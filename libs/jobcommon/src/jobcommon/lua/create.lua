@@ -9,10 +9,11 @@
 -- ARGV: ttl, score, task_id, index_ttl, idempotency ttl, use idempotency ('1'/'0'), use guard ('1'/'0'),
 --       job key prefix, use owner ('1'/'0'), request fingerprint (binds the idempotency key), index facets
 --       (JSON list), search tokens (JSON list), the message (the stream entry's one field value; '' none),
---       the record's fields (JSON object of strings), due (epoch s, or ''), delay (s, or '')
+--       the record's fields (JSON object of strings), due (epoch s, or ''), delay (s, or ''), most live jobs
+--       the owner may have (its active set's size; 0: no limit)
 -- Returns {REPLY_APPLIED} created; {REPLY_REFUSED} id taken; {REPLY_IDEMPOTENT, task id} idempotent replay;
 -- {REPLY_MISMATCH, task id} the idempotency key made a job from another request; {REPLY_DUPLICATE, task id}
--- duplicate of a live job.
+-- duplicate of a live job; {REPLY_OVER_QUOTA} the owner has its most live jobs already.
 local fields = cjson.decode(ARGV[14])
 if ARGV[6] == '1' then
   local previous = redis.call('GET', KEYS[3])
@@ -34,6 +35,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if created_at and redis.call('HGET', KEYS[1], 'created_at') == created_at then return {REPLY_APPLIED} end
   return {REPLY_REFUSED}
 end
+local quota = tonumber(ARGV[17])
+if ARGV[9] == '1' and quota > 0 and redis.call('SCARD', KEYS[6]) >= quota then return {REPLY_OVER_QUOTA} end
 local ttl, index_ttl = tonumber(ARGV[1]), tonumber(ARGV[4])
 -- the message first: if it cannot be added (a script error does not roll back), nothing was written
 if fields['status'] == 'scheduled' then
