@@ -58,7 +58,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_client(request: Request) -> JobClient:
+async def get_client(request: Request) -> JobClient:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request
     client: JobClient = request.app.state.client
     return client
 
