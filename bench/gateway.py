@@ -2,8 +2,8 @@
 
     uv run python -m bench.gateway [--connections 50 --seconds 5]
 
-One gateway process (authentication on: every request carries an admin API key; tracing on: spans are
-exported over OTLP to a sink in this process; its submission rate limit and per-owner quota raised out of
+One gateway process (authentication on: every request carries an admin API key; tracing on: spans are exported
+over OTLP to `bench.otlp_sink` in this process; its submission rate limit and per-owner quota raised out of
 the way, as their checks still run) and the baseline `bench.bare_app` (FastAPI + pydantic + one Lua write,
 served the same way) run against one Redis. `bench.http_load` drives each with the same closed loop of
 keep-alive connections, one after the other. Printed per endpoint: answers/s, latency p50/p99, the server
@@ -16,35 +16,20 @@ import argparse
 import contextlib
 import json
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
 from bench.echo_throughput import process_cpu_s
 from bench.http_load import Load, measure
+from bench.otlp_sink import start_sink
 from bench.redis_server import bench_redis
 from tools.devkey import ensure_dev_key
 from tools.localredis import free_port
 from tools.procs import ServiceProcess
 
 BODY = json.dumps({"job_type": "echo", "payload": {"title": "bench"}}).encode()
-
-
-class _Sink(BaseHTTPRequestHandler):
-    """Accepts OTLP/HTTP exports and drops them (the gateway's spans are made and sent, not kept)."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
 
 
 def _wait_until_served(url: str) -> None:
@@ -83,8 +68,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--env", nargs="*", default=[], help="NAME=value for the gateway (to try settings)")
     args = parser.parse_args()
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink, otlp_endpoint = start_sink()
     with tempfile.TemporaryDirectory() as tmp, bench_redis(Path(tmp)) as url:
         key, keys_file, _ = ensure_dev_key(Path(tmp) / "keys")
         gateway_port, bare_port = free_port(), free_port()
@@ -96,7 +80,7 @@ def main() -> None:
                 "API_KEYS_FILE": str(keys_file),
                 "GATEWAY_PORT": str(gateway_port),
                 "LOG_LEVEL": "WARNING",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
                 "SUBMIT_RATE_PER_S": "1000000",
                 "SUBMIT_BURST": "1000000",
                 "MAX_ACTIVE_JOBS": "100000000",

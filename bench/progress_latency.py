@@ -2,14 +2,16 @@
 
     uv run python -m bench.progress_latency [--jobs 100 --every-s 0.25 --seconds 10]
 
-A gateway (authentication on: an admin key; tracing on) and a janitor with a slot per job run against one
-Redis. `--jobs` echo jobs each report progress every `--every-s` for `--seconds` (by default 100 jobs at
-4 reports a second: 400 progress writes a second), while one client follows `GET /jobs/stream` (the
-dashboard's connection). Each progress event's latency is its arrival at the client minus the
-`progress.updated_at` the worker stamped when the handler reported it (one machine, one clock).
+A gateway (authentication on: an admin key) and a janitor with a slot per job run against one Redis, both
+exporting their traces (to `bench.otlp_sink`). `--jobs` echo jobs each report progress every `--every-s` for
+`--seconds` (by default 100 jobs at 4 reports a second: 400 progress writes a second), while one client
+follows `GET /jobs/stream` (the dashboard's connection). The jobs start spread over one reporting period, so
+their reports arrive spread out as independent jobs' would (not 100 at the same instant). Each progress
+event's latency is its arrival at the client minus the `progress.updated_at` the worker stamped when the
+handler reported it (one machine, one clock).
 
 The baseline, measured in the same run against the same Redis, is the floor of that path: a bare PUBLISH
-received by a bare redis-py subscriber at the same rate (no record, no change feed, no HTTP).
+received by a bare redis-py subscriber at the same rate and spread (no record, no change feed, no HTTP).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import httpx
 from httpx_sse import aconnect_sse
 from redis.asyncio import Redis
 
+from bench.otlp_sink import start_sink
 from bench.redis_server import bench_redis
 from jobcommon import CommonSettings, EchoRequest, JobClient
 from tools.devkey import ensure_dev_key
@@ -72,7 +75,13 @@ async def _wait_for_gateway(url: str) -> None:
 async def mediajobs(redis_url: str, folder: Path, jobs: int, every_s: float, seconds: float) -> list[float]:
     key, keys_file, _ = ensure_dev_key(folder / "keys")
     port = free_port()
-    env = {"REDIS_URL": redis_url, "MEDIA_ROOT": str(folder / "media"), "LOG_LEVEL": "WARNING"}
+    sink, otlp_endpoint = start_sink()
+    env = {
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(folder / "media"),
+        "LOG_LEVEL": "WARNING",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+    }
     gateway = ServiceProcess("gateway", {**env, "API_KEYS_FILE": str(keys_file), "GATEWAY_PORT": str(port)})
     janitor = ServiceProcess("janitor", {**env, "CONCURRENCY": str(jobs)})
     url = f"http://127.0.0.1:{port}"
@@ -87,10 +96,10 @@ async def mediajobs(redis_url: str, folder: Path, jobs: int, every_s: float, sec
             ids: set[str] = set()
             follower = asyncio.create_task(_follow(url, key, latencies, ids, ready))
             await ready.wait()
-            made = await client.submit_many(
-                [EchoRequest(sleep_s=seconds, step_s=every_s) for _ in range(jobs)]
-            )
-            ids.update(one.job.task_id for one in made)
+            for _ in range(jobs):  # spread over one period, so the reports are too (not all at once)
+                made = await client.submit(EchoRequest(sleep_s=seconds, step_s=every_s))
+                ids.add(made.job.task_id)
+                await asyncio.sleep(every_s / jobs)
             deadline = time.monotonic() + seconds + 30
             while time.monotonic() < deadline:
                 states = [await client.get(task_id) for task_id in ids]
@@ -103,6 +112,7 @@ async def mediajobs(redis_url: str, folder: Path, jobs: int, every_s: float, sec
     finally:
         janitor.stop()
         gateway.stop()
+        sink.shutdown()
     return latencies
 
 
@@ -113,7 +123,8 @@ async def baseline(redis_url: str, jobs: int, every_s: float, seconds: float) ->
     async with subscriber.pubsub() as pubsub:
         await pubsub.subscribe(BARE_CHANNEL)
 
-        async def publish() -> None:
+        async def publish(offset: float) -> None:
+            await asyncio.sleep(offset)
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 await asyncio.sleep(every_s)
@@ -125,7 +136,7 @@ async def baseline(redis_url: str, jobs: int, every_s: float, seconds: float) ->
                     latencies.append(time.time() - float(message["data"]))
 
         receiver = asyncio.create_task(receive())
-        await asyncio.gather(*(publish() for _ in range(jobs)))
+        await asyncio.gather(*(publish(i * every_s / jobs) for i in range(jobs)))
         await asyncio.sleep(0.5)
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
