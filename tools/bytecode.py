@@ -16,6 +16,7 @@ from __future__ import annotations
 import compileall
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,9 +26,13 @@ WORKSPACE = ("libs", "services", "tools", "tests", "bench")
 def main() -> None:
     installed = {Path(sysconfig.get_paths()[name]) for name in ("purelib", "platlib")}
     folders = sorted(installed) + [ROOT / name for name in WORKSPACE]
-    ok = all(compileall.compile_dir(folder, quiet=1) for folder in folders if folder.is_dir())
+    started = time.monotonic()
+    ok = all([compileall.compile_dir(folder, quiet=1) for folder in folders if folder.is_dir()])  # every one
     if not ok:  # a module that does not compile fails where it is imported, with its own error
         print("tools.bytecode: some modules did not compile (see above)", file=sys.stderr)
+    took = time.monotonic() - started
+    if took > 3:  # a first run (or after an upgrade): say why the start took a while
+        print(f"compiled Python modules to bytecode in {took:.0f} s (later starts skip this)", flush=True)
 
 
 if __name__ == "__main__":
