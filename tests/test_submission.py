@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import cast
@@ -21,7 +22,9 @@ from jobcommon import (
     QueueUnavailable,
     keys,
 )
+from jobcommon.admission import Admission
 from jobcommon.errors import RateLimited
+from jobcommon.gcra import Rate
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.messages import DATA_FIELD, JOB_TYPE_HEADER
 from jobcommon.queues import Queue
@@ -29,6 +32,7 @@ from jobcommon.store import CREATE_BATCH, Created, JobStore
 from jobcommon.submission import Submission, submit_job, submit_many
 
 SPEC = QUEUES[Queue.DEFAULT]
+QUOTA_OF_2 = Admission(max_active=2)
 DOWNLOADS = QUEUES[Queue.VIDEO_DOWNLOADS]
 
 
@@ -91,20 +95,35 @@ async def test_a_replay_or_a_duplicate_adds_no_message(store: JobStore, redis: R
 
 
 async def test_an_owner_at_its_quota_gets_nothing_made_but_its_replays(store: JobStore, redis: Redis) -> None:
-    """`max_active` is checked in the step that would create the job: at the limit, nothing is written
+    """An admission's quota is checked in the step that would create the job: at the limit, nothing is written
     (RateLimited), an idempotent replay still answers with its job, another owner is not limited, and a
     finished job frees its place."""
-    first = await submit_job(store, EchoRequest(), owner="quota", max_active=2, idempotency_key="k")
-    await submit_job(store, EchoRequest(payload={"n": 2}), owner="quota", max_active=2)
+    first = await submit_job(store, EchoRequest(), owner="quota", admission=QUOTA_OF_2, idempotency_key="k")
+    await submit_job(store, EchoRequest(payload={"n": 2}), owner="quota", admission=QUOTA_OF_2)
     with pytest.raises(RateLimited, match="2 of this owner's jobs are already queued or running"):
-        await submit_job(store, EchoRequest(payload={"n": 3}), owner="quota", max_active=2)
+        await submit_job(store, EchoRequest(payload={"n": 3}), owner="quota", admission=QUOTA_OF_2)
     assert await redis.xlen(SPEC.stream) == 2
     assert len((await store.list(owner="quota")).jobs) == 2
-    replay = await submit_job(store, EchoRequest(), owner="quota", max_active=2, idempotency_key="k")
+    replay = await submit_job(store, EchoRequest(), owner="quota", admission=QUOTA_OF_2, idempotency_key="k")
     assert (replay.created, replay.job.task_id) == (False, first.job.task_id)
-    assert (await submit_job(store, EchoRequest(), owner="other", max_active=2)).created
+    assert (await submit_job(store, EchoRequest(), owner="other", admission=QUOTA_OF_2)).created
     await store.request_cancel(first.job.task_id)
-    assert (await submit_job(store, EchoRequest(payload={"n": 4}), owner="quota", max_active=2)).created
+    again = await submit_job(store, EchoRequest(payload={"n": 4}), owner="quota", admission=QUOTA_OF_2)
+    assert again.created
+
+
+async def test_a_caller_over_its_rate_gets_nothing_made_and_the_wait(store: JobStore, redis: Redis) -> None:
+    """An admission's rate (GCRA, a burst of 2 then 2 a second) is checked in the same step: beyond it,
+    RateLimited with the seconds to wait and nothing written; once they passed, the next one is made."""
+    limited = Admission(rate_key=keys.submit_rate("test-key"), rate=Rate(per_s=2, burst=2))
+    for n in range(2):
+        assert (await submit_job(store, EchoRequest(payload={"n": n}), admission=limited)).created
+    with pytest.raises(RateLimited, match="too many submissions") as refused:
+        await submit_job(store, EchoRequest(payload={"n": 2}), admission=limited)
+    assert 0 < refused.value.retry_after_s <= 0.5
+    assert await redis.xlen(SPEC.stream) == 2
+    await asyncio.sleep(refused.value.retry_after_s + 0.05)
+    assert (await submit_job(store, EchoRequest(payload={"n": 3}), admission=limited)).created
 
 
 async def test_a_message_that_cannot_be_added_leaves_no_record(store: JobStore, redis: Redis) -> None:

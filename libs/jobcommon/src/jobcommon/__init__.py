@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the public API: every name a service or application imports from `jobcommon`
     from jobcommon import keys as keys
+    from jobcommon.admission import Admission as Admission
     from jobcommon.bulk import run_items as run_items
     from jobcommon.child_process import ChildFailed as ChildFailed
     from jobcommon.children import AwaitChildren as AwaitChildren

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 from pydantic import BaseModel
 
 from jobcommon import keys
+from jobcommon.admission import Admission
 from jobcommon.broker import ensure_groups
 from jobcommon.change_feed import ChangeFeed
 from jobcommon.connection import connect
@@ -79,17 +80,17 @@ class JobClient:
         task_id: str | None = None,
         idempotency_key: str | None = None,
         owner: str | None = None,
-        max_active: int = 0,
+        admission: Admission | None = None,
     ) -> Created:
         """Validate, record and enqueue a job.
 
         Returns the new job (status `queued`), or — without enqueueing anything — the job created earlier
         with the same `idempotency_key` (24 h), or the live job already doing the same work (e.g. the same
         download, unless `allow_duplicate`). Raises pydantic.ValidationError for a bad request (follow-ups
-        included), JobStateConflict if `task_id` is taken, RateLimited if `max_active` > 0 and `owner` already
-        has that many jobs queued, retrying or running (checked in the same step that would create the job),
-        and QueueUnavailable if Redis could not take it. The record and the message are written in one atomic
-        step: nothing of a failed submission remains.
+        included), JobStateConflict if `task_id` is taken, RateLimited if the `admission` refuses it (the
+        owner already has its most live jobs, or the caller submits too fast: checked in the step that would
+        create the job) and QueueUnavailable if Redis could not take it. The record and the message are
+        written in one atomic step: nothing of a failed submission remains.
         """
         return await submit_job(
             self.store,
@@ -97,7 +98,7 @@ class JobClient:
             task_id=task_id,
             idempotency_key=idempotency_key,
             owner=owner,
-            max_active=max_active,
+            admission=admission,
         )
 
     async def submit_many(

@@ -34,7 +34,7 @@ class Gcra:
     """The limiter script, loaded once per Redis client."""
 
     def __init__(self, redis: Redis) -> None:
-        self._script: AsyncScript = redis.register_script(lua_plain("gcra"))
+        self._script: AsyncScript = redis.register_script(lua_plain("gcra", "lib_gcra"))
 
     async def check(self, key: str, rate: Rate) -> float:
         """0 if a call may go ahead now (and counts it), else the seconds until one may (not counted)."""

@@ -26,6 +26,8 @@ class Reply(IntEnum):
     """create: the idempotency key already made a job from a different request (its id is sent along)."""
     OVER_QUOTA = 5
     """create: the owner already has as many live jobs (queued, retrying, running) as it may have."""
+    RATE_LIMITED = 6
+    """create: the caller submits faster than its rate allows (the seconds to wait are sent along)."""
 
 
 def lua_constants() -> str:

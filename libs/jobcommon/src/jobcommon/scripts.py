@@ -47,17 +47,22 @@ def lua_names() -> str:
     return "".join(lines)
 
 
-def lua_plain(name: str) -> str:
-    """A script that stands alone (nothing prepended)."""
+def _lua(name: str) -> str:
     return resources.files("jobcommon").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
-def lua_source(name: str, *, with_parent_hook: bool = False) -> str:
+def lua_plain(name: str, *libraries: str) -> str:
+    """A script that stands alone: nothing prepended but the `libraries` (lua/<name>.lua) it calls."""
+    return "".join(_lua(library) for library in libraries) + _lua(name)
+
+
+def lua_source(name: str, *, with_parent_hook: bool = False, with_rate_limiter: bool = False) -> str:
     """A script with what it shares prepended: reply codes, names, the index and announce functions (and,
-    for scripts that can end a job, the parent hook)."""
-    folder = resources.files("jobcommon").joinpath("lua")
-    source = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    shared = folder.joinpath("lib_index.lua").read_text(encoding="utf-8")
-    if with_parent_hook:  # Redis 6.2 has no shared Lua functions: prepend the hook to each script using it
-        shared += folder.joinpath("lib_parent.lua").read_text(encoding="utf-8")
-    return lua_constants() + lua_names() + shared + source
+    for scripts that can end a job, the parent hook; for one that checks a rate, the GCRA function). Redis 6.2
+    has no shared Lua functions: each script carries its own copy."""
+    shared = _lua("lib_index")
+    if with_parent_hook:
+        shared += _lua("lib_parent")
+    if with_rate_limiter:
+        shared += _lua("lib_gcra")
+    return lua_constants() + lua_names() + shared + _lua(name)

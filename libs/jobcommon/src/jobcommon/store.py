@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel
 
 from jobcommon import keys
+from jobcommon.admission import Admission
 from jobcommon.errors import IdempotencyKeyReused, JobNotFound, JobStateConflict, RateLimited
 from jobcommon.job_index import Cursor, JobIndex, JobQuery
 from jobcommon.models import Job, JobStatus, Progress, to_hash_fields, utcnow
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from jobcommon.settings import CommonSettings
 
 IDEMPOTENCY_TTL_S = 24 * 3600
+NO_ADMISSION = Admission()
+"""No quota, no rate: what `create` checks unless told otherwise."""
+
 CREATE_BATCH = 500
 """`create_many` sends at most this many creations per round trip (bounds one reply's size and wait)."""
 DEAD_LETTER_MAXLEN = 10_000
@@ -154,7 +158,7 @@ class JobStore:
     def __init__(self, redis: Redis, settings: CommonSettings) -> None:
         self.redis = redis
         self.settings = settings
-        self._create: AsyncScript = redis.register_script(lua_source("create"))
+        self._create: AsyncScript = redis.register_script(lua_source("create", with_rate_limiter=True))
         self._start: AsyncScript = redis.register_script(lua_source("start"))
         self._transition: AsyncScript = redis.register_script(lua_source("transition", with_parent_hook=True))
         self._touch: AsyncScript = redis.register_script(lua_source("touch"))
@@ -236,17 +240,18 @@ class JobStore:
         idempotency_key: str | None = None,
         duplicate_guard: str | None = None,
         message: JobMessage | None = None,
-        max_active: int = 0,
+        admission: Admission | None = None,
     ) -> Created:
         """Store a new job record and, in the same atomic step, add its `message` to its stream; or return
         the job an idempotency key or a duplicate guard points at (nothing is added then).
 
-        Raises JobStateConflict when the task id is already taken, and RateLimited when `max_active` > 0
-        and the job's owner already has that many live jobs (queued, retrying or running).
+        Raises JobStateConflict when the task id is already taken, and RateLimited when the `admission`
+        refuses it: the job's owner already has its most live jobs, or the caller submits too fast.
         """
-        script_keys, argv = self._create_call(job, idempotency_key, duplicate_guard, message, max_active)
+        admission = admission or NO_ADMISSION
+        script_keys, argv = self._create_call(job, idempotency_key, duplicate_guard, message, admission)
         reply = await self._create(keys=script_keys, args=argv)
-        return await self._created(job, idempotency_key, reply, max_active)
+        return await self._created(job, idempotency_key, reply, admission)
 
     async def create_many(self, jobs: Sequence[NewJob]) -> builtins.list[Created | JobStateConflict]:
         """`create` for many jobs, `CREATE_BATCH` per round trip (each job still one atomic step); per job,
@@ -274,7 +279,7 @@ class JobStore:
         idempotency_key: str | None,
         duplicate_guard: str | None,
         message: JobMessage | None,
-        max_active: int = 0,
+        admission: Admission = NO_ADMISSION,
     ) -> tuple[builtins.list[str], builtins.list[Any]]:
         fields = to_hash_fields(**job.model_dump(exclude_defaults=True, exclude=_NOT_STORED_ON_CREATE))
         fields["max_attempts"] = str(job.max_attempts)  # read by the reclaim script, even when 1
@@ -296,7 +301,9 @@ class JobStore:
             message.payload if message else "",
             json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
             *_start_time(job),
-            max_active,
+            admission.max_active,
+            admission.rate.interval_s if admission.rate and admission.rate_key else "",
+            admission.rate.burst if admission.rate and admission.rate_key else "",
         ]
         unused = keys.job(job.task_id)
         script_keys = [
@@ -309,11 +316,16 @@ class JobStore:
             message.stream if message else unused,
             keys.parked(job.task_id),
             keys.DELAYED,
+            admission.rate_key or unused,
         ]
         return script_keys, argv
 
     async def _created(
-        self, job: Job, idempotency_key: str | None, reply: builtins.list[Any], max_active: int = 0
+        self,
+        job: Job,
+        idempotency_key: str | None,
+        reply: builtins.list[Any],
+        admission: Admission = NO_ADMISSION,
     ) -> Created:
         code = Reply(int(reply[0]))
         if code == Reply.APPLIED:
@@ -324,8 +336,12 @@ class JobStore:
             raise IdempotencyKeyReused(str(idempotency_key), reply[1])
         if code == Reply.OVER_QUOTA:
             raise RateLimited(
-                f"{max_active} of this owner's jobs are already queued or running", retry_after_s=5.0
+                f"{admission.max_active} of this owner's jobs are already queued or running",
+                retry_after_s=5.0,
             )
+        if code == Reply.RATE_LIMITED:
+            wait = float(reply[1])
+            raise RateLimited(f"too many submissions; try again in {wait:.1f} s", retry_after_s=wait)
         reason: Literal["idempotent", "duplicate"] = "idempotent" if code == Reply.IDEMPOTENT else "duplicate"
         return Created(await self.get(reply[1]), created=False, reason=reason)
 

@@ -15,6 +15,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from redis.exceptions import RedisError
 
 from jobcommon import job_spans, keys
+from jobcommon.admission import Admission
 from jobcommon.cancellation import reraise_if_cancelling
 from jobcommon.errors import JobStateConflict, QueueUnavailable
 from jobcommon.job_types import JOB_TYPES
@@ -127,11 +128,11 @@ async def submit_job(
     child_index: int | None = None,
     stream: str | None = None,
     owner: str | None = None,
-    max_active: int = 0,
+    admission: Admission | None = None,
 ) -> Created:
     """Validate, record and enqueue a job (see JobClient.submit): its record and its message are written in
     one atomic step. `stream` overrides where its message goes (a follow-up's staging stream, a parent's
-    held children); `max_active` > 0 refuses it (RateLimited) if `owner` already has that many live jobs."""
+    held children); `admission`'s quota and rate, checked in that same step, may refuse it (RateLimited)."""
     task_id = task_id or uuid.uuid4().hex
     one = Submission(request, task_id, parent_id, child_index, stream, owner)
     request, spec = _parse(one)
@@ -145,7 +146,7 @@ async def submit_job(
                 idempotency_key=idempotency_key,
                 duplicate_guard=_duplicate_guard(request),
                 message=message,
-                max_active=max_active,
+                admission=admission,
             )
 
 

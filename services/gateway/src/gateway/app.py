@@ -20,11 +20,11 @@ from gateway.event_streams import EventStreams
 from gateway.key_routes import router as key_router
 from gateway.live_stream import router as live_router
 from gateway.metrics_route import router as metrics_router
-from gateway.rate_limit import SubmitRateLimit
 from gateway.routes import router
 from gateway.schedule_routes import router as schedule_router
 from gateway.settings import GatewaySettings
 from jobcommon import JobClient
+from jobcommon.gcra import Rate
 from jobcommon.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("mediajobs.gateway")
@@ -43,9 +43,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.event_streams = EventStreams(
             per_key=settings.max_event_streams_per_key, total=settings.max_event_streams
         )
-        app.state.rate_limit = SubmitRateLimit(
-            client.redis, per_s=settings.submit_rate_per_s, burst=settings.submit_burst
-        )
+        app.state.submit_rate = Rate(settings.submit_rate_per_s, settings.submit_burst)  # per API key
         if settings.api_keys_file is not None:
             await app.state.keys.provision(read_keys_file(settings.api_keys_file))
         if not settings.auth:

@@ -20,7 +20,6 @@ from gateway.api_keys import ApiKey, Role
 from gateway.auth import Caller, OptionalCaller, Submitter
 from gateway.event_streams import EventStreams
 from gateway.problems import problem_response
-from gateway.rate_limit import SubmitRateLimit
 from gateway.schemas import (
     DiskHealth,
     Health,
@@ -35,8 +34,7 @@ from gateway.schemas import (
     RedisHealth,
     ResultResponse,
 )
-from jobcommon import JOB_TYPES, Job, JobClient, JobNotFound, JobStatus, keys
-from jobcommon.errors import RateLimited
+from jobcommon import JOB_TYPES, Admission, Job, JobClient, JobNotFound, JobStatus, keys
 from jobcommon.job_index import JobQuery
 from jobcommon.metrics import CANCEL_REQUESTS, JOBS_SUBMITTED
 from jobcommon.presence import live_services
@@ -79,15 +77,14 @@ ExistingJob = Annotated[Job, Depends(existing_job)]
 """Resolved before a response starts, so a streaming endpoint can still answer 404."""
 
 
-async def _admit(request: Request, key: ApiKey) -> None:
-    """Per-key rate limit (429 with Retry-After). The per-owner quota of live jobs is checked by the step
-    that creates the job (`max_active`)."""
-    limiter: SubmitRateLimit = request.app.state.rate_limit
-    wait = await limiter.wait_s(key.id)
-    if wait > 0:
-        raise RateLimited(
-            f"too many submissions with this API key; try again in {wait:.1f} s", retry_after_s=wait
-        )
+def _admission(request: Request, key: ApiKey) -> Admission:
+    """The key's submission rate and its owner's quota of live jobs (429 with Retry-After beyond either),
+    both checked by the very step that creates the job."""
+    return Admission(
+        max_active=request.app.state.settings.max_active_jobs,
+        rate_key=keys.submit_rate(key.id),
+        rate=request.app.state.submit_rate,
+    )
 
 
 @router.post(
@@ -114,12 +111,8 @@ async def submit(
     download (URL and options) already queued or running is returned instead of starting it twice (200),
     unless `allow_duplicate` is set.
     """
-    await _admit(request, key)
     created = await client.submit(
-        job,
-        idempotency_key=idempotency_key,
-        owner=key.owner,
-        max_active=request.app.state.settings.max_active_jobs,
+        job, idempotency_key=idempotency_key, owner=key.owner, admission=_admission(request, key)
     )
     if not created.created:
         response.status_code = status.HTTP_200_OK

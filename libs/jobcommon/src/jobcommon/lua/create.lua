@@ -5,15 +5,22 @@
 -- when it is due: `run_at`, or Redis's clock plus `delay_s`) instead of added to its stream; promote.lua
 -- moves it onto the stream when due. Its record, index entries and parked message live that much longer.
 -- KEYS: job hash, job index, idempotency key, duplicate guard key, owner's index, owner's active set, the
---       stream its message goes onto, parked message hash, delayed set (a slot not in use holds the job key)
+--       stream its message goes onto, parked message hash, delayed set, the caller's rate limiter state (a
+--       slot not in use holds the job key)
 -- ARGV: ttl, score, task_id, index_ttl, idempotency ttl, use idempotency ('1'/'0'), use guard ('1'/'0'),
 --       job key prefix, use owner ('1'/'0'), request fingerprint (binds the idempotency key), index facets
 --       (JSON list), search tokens (JSON list), the message (the stream entry's one field value; '' none),
 --       the record's fields (JSON object of strings), due (epoch s, or ''), delay (s, or ''), most live jobs
---       the owner may have (its active set's size; 0: no limit)
+--       the owner may have (its active set's size; 0: no limit), the caller's rate: interval (s; '' for no
+--       limit) and burst
 -- Returns {REPLY_APPLIED} created; {REPLY_REFUSED} id taken; {REPLY_IDEMPOTENT, task id} idempotent replay;
 -- {REPLY_MISMATCH, task id} the idempotency key made a job from another request; {REPLY_DUPLICATE, task id}
--- duplicate of a live job; {REPLY_OVER_QUOTA} the owner has its most live jobs already.
+-- duplicate of a live job; {REPLY_OVER_QUOTA} the owner has its most live jobs already; {REPLY_RATE_LIMITED,
+-- seconds to wait} the caller submits too fast. Only an admitted call counts toward the rate.
+if ARGV[18] ~= '' then
+  local wait = gcra(KEYS[10], tonumber(ARGV[18]), tonumber(ARGV[19]), false)
+  if wait > 0 then return {REPLY_RATE_LIMITED, tostring(wait)} end
+end
 local fields = cjson.decode(ARGV[14])
 if ARGV[6] == '1' then
   local previous = redis.call('GET', KEYS[3])

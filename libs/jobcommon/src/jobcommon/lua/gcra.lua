@@ -1,4 +1,4 @@
--- GCRA (a token bucket without a refill task) on Redis's clock: at most one call per `interval` seconds on
+-- GCRA (`lib_gcra.lua`, prepended) as a script of its own: at most one call per `interval` seconds on
 -- average, `burst` at once. Two ways to use it:
 --   without KEYS[2]: a check. Answers 0 and counts the call, or the seconds until one would be allowed
 --     (not counted): the caller refuses (the gateway's submission limit).
@@ -30,13 +30,8 @@ if booking then
     end
   end
 end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - interval * (burst - 1) - now
-if wait > 0 and not booking then return tostring(wait) end
-if wait < 0 then wait = 0 end
-tat = tat + interval
-redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+local wait
+wait, now = gcra(KEYS[1], interval, burst, booking ~= nil)
 if booking and wait > tonumber(ARGV[3]) then
   redis.call('ZADD', booking, now + wait, ARGV[4])
   redis.call('PEXPIRE', booking, math.ceil((wait + 600) * 1000))
