@@ -45,7 +45,7 @@ class BareJob(BaseModel):
 
 
 def create_app(redis_url: str) -> FastAPI:
-    app = FastAPI()
+    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})  # bare: none of it
     redis = Redis.from_url(redis_url, decode_responses=True)
     write = redis.register_script(WRITE)
 

@@ -8,8 +8,9 @@ more per job (a validated record, atomic transitions, progress/state announcemen
 the ratio is the price of those guarantees. Submission and processing are timed separately.
 
 Beside the rates it prints the CPU time each side spends per job while processing: the consumer's (the
-bench process for the baseline, the janitor process for mediajobs, from /proc) and the Redis server's (its
-`INFO cpu`), which says whether a job's cost sits in Python or in Redis's scripts.
+bench process for the baseline, the janitor process for mediajobs, from /proc; the janitor's housekeeping
+duties included, a few per cent) and the Redis server's (its `INFO cpu`), which says whether a job's cost
+sits in Python or in Redis's scripts.
 
 Then the same janitor runs I/O-bound echo jobs (each waits `--io-ms` in `asyncio.sleep`) at
 `--io-concurrency`: their rate against the ceiling that concurrency allows (concurrency / wait), i.e. how
@@ -109,8 +110,9 @@ async def mediajobs(url: str, n: int, concurrency: int, media_root: Path, sleep_
         )
         janitor.start()
         try:
-            # The clock starts when the service has taken its first job (process start-up excluded).
-            while await client.redis.xlen(spec.stream) == n:
+            # The clock starts when the service has finished its first job (its entry is deleted then), so
+            # process start-up is excluded; the jobs counted are those still queued at that moment.
+            while (left := await client.redis.xlen(spec.stream)) == n:
                 await asyncio.sleep(0.005)
             first = time.perf_counter()
             worker_cpu, redis_cpu = process_cpu_s(janitor.pid), await _redis_cpu_s(client.redis)
@@ -121,7 +123,10 @@ async def mediajobs(url: str, n: int, concurrency: int, media_root: Path, sleep_
             redis_cpu = await _redis_cpu_s(client.redis) - redis_cpu
         finally:
             janitor.stop()
-    return Run(n / (submitted - started), n / (finished - first), worker_cpu / n * 1e6, redis_cpu / n * 1e6)
+    per_job_us = 1e6 / left
+    return Run(
+        n / (submitted - started), left / (finished - first), worker_cpu * per_job_us, redis_cpu * per_job_us
+    )
 
 
 async def main() -> None:

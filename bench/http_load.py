@@ -41,11 +41,13 @@ async def _connection(
         while (started := time.perf_counter()) < until:
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
+            length = None
             for line in head.split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value)
+            if length is None:  # chunked or close-delimited: not what these servers send
+                raise RuntimeError(f"an answer without Content-Length: {head[:200]!r}")
             await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
             if not head.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2")):
@@ -65,6 +67,8 @@ async def _run(port: int, request: bytes, connections: int, seconds: float) -> L
         *(_connection(port, request, until, latencies, failures) for _ in range(connections))
     )
     elapsed = time.perf_counter() - started
+    if len(latencies) < 2:
+        raise RuntimeError(f"only {len(latencies)} answers in {seconds:g} s")
     cuts = statistics.quantiles(latencies, n=100)
     return Load(len(latencies) / elapsed, cuts[49] * 1e3, cuts[98] * 1e3, len(latencies), len(failures))
 
@@ -94,7 +98,10 @@ def measure(
         check=True,
         timeout=seconds + 120,
     )
-    return Load(**json.loads(done.stdout))
+    load = Load(**json.loads(done.stdout))
+    if load.failures:  # a rate of refusals (401, 429) would measure the wrong thing
+        raise RuntimeError(f"{load.failures} of {load.answers} answers to {method} {path} were not 2xx")
+    return load
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from jobcommon.submission import Submission, submit_job, submit_many
 
 SPEC = QUEUES[Queue.DEFAULT]
 QUOTA_OF_2 = Admission(max_active=2)
+NO_LIMIT = Admission()
 DOWNLOADS = QUEUES[Queue.VIDEO_DOWNLOADS]
 
 
@@ -122,6 +123,13 @@ async def test_a_caller_over_its_rate_gets_nothing_made_and_the_wait(store: JobS
         await submit_job(store, EchoRequest(payload={"n": 2}), admission=limited)
     assert 0 < refused.value.retry_after_s <= 0.5
     assert await redis.xlen(SPEC.stream) == 2
+    # answered before the rate is looked at: a replay, and the same creation retried after a lost reply
+    replay = await submit_job(store, EchoRequest(payload={"n": 0}), idempotency_key="r", admission=NO_LIMIT)
+    again = await submit_job(store, EchoRequest(payload={"n": 0}), idempotency_key="r", admission=limited)
+    assert (again.created, again.job.task_id) == (False, replay.job.task_id)
+    made = replay.job
+    retried = await store.create(made, admission=limited)  # same id, same creation time
+    assert retried.created
     await asyncio.sleep(refused.value.retry_after_s + 0.05)
     assert (await submit_job(store, EchoRequest(payload={"n": 3}), admission=limited)).created
 

@@ -113,7 +113,10 @@ async def test_retries_are_process_spans_of_one_trace(
     assert create.attributes["mediajobs.job.owner"] == "tests"
     http = by_id(spans)[create.parent_span_id or ""]
     assert http.kind == SERVER
-    assert "/jobs/submit" in http.name
+    assert http.name == "POST /jobs/submit"
+    assert http.attributes["http.route"] == "/jobs/submit"
+    gateway_spans = sorted(s.span_id for s in spans if s.service_name == "gateway")
+    assert gateway_spans == sorted([http.span_id, create.span_id])  # the request's one span, and the job's
     attempts = sorted(named(spans, "process default"), key=_attempt)
     assert [s.attributes["mediajobs.job.attempt"] for s in attempts] == [1, 2, 3]
     ids = {s.attributes["messaging.message.id"] for s in attempts}  # a retry is a new stream entry

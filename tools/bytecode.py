@@ -7,7 +7,9 @@ that: Python still reads bytecode it did not write. Installed packages and the w
 sources are both compiled; files whose bytecode is up to date are skipped (~0.5 s when nothing changed, ~20 s
 the first time). Images compile at build time instead (UV_COMPILE_BYTECODE in the Dockerfile).
 
-uv's own `compile-bytecode` setting is not used: it re-checks every installed file and prints a line on every
+It writes timestamp-checked bytecode even where SOURCE_DATE_EPOCH is set (which would make compileall write
+hash-checked files it never counts as up to date, recompiling everything every time). uv's own
+`compile-bytecode` setting is not used: it re-checks every installed file and prints a line on every
 `uv run`, and it does not cover editable sources.
 """
 
@@ -18,6 +20,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from py_compile import PycInvalidationMode
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = ("libs", "services", "tools", "tests", "bench")
@@ -27,7 +30,13 @@ def main() -> None:
     installed = {Path(sysconfig.get_paths()[name]) for name in ("purelib", "platlib")}
     folders = sorted(installed) + [ROOT / name for name in WORKSPACE]
     started = time.monotonic()
-    ok = all([compileall.compile_dir(folder, quiet=1) for folder in folders if folder.is_dir()])  # every one
+    ok = all(  # every folder, even after one that failed
+        [
+            compileall.compile_dir(folder, quiet=1, invalidation_mode=PycInvalidationMode.TIMESTAMP)
+            for folder in folders
+            if folder.is_dir()
+        ]
+    )
     if not ok:  # a module that does not compile fails where it is imported, with its own error
         print("tools.bytecode: some modules did not compile (see above)", file=sys.stderr)
     took = time.monotonic() - started

@@ -1,6 +1,7 @@
-"""Rate limits shared by every process through Redis: GCRA (a token bucket without a refill task) in one Lua
-script on Redis's clock (`lua/gcra.lua`). The gateway's per-key submission limit checks it; services that
-fetch take turns at it per remote host (`jobcommon.host_limits`)."""
+"""Rate limits shared by every process through Redis: GCRA (a token bucket without a refill task) in Lua on
+Redis's clock (`lua/lib_gcra.lua`). Services that fetch take turns at it per remote host (`Gcra.turn`,
+`jobcommon.host_limits`); the gateway's per-key submission limit is checked by the step that creates a job
+(`jobcommon.admission`)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,6 @@ class Gcra:
 
     def __init__(self, redis: Redis) -> None:
         self._script: AsyncScript = redis.register_script(lua_plain("gcra", "lib_gcra"))
-
-    async def check(self, key: str, rate: Rate) -> float:
-        """0 if a call may go ahead now (and counts it), else the seconds until one may (not counted)."""
-        return float(await self._script(keys=[key], args=[rate.interval_s, rate.burst, 0, ""]))
 
     async def turn(self, key: str, booking: str, member: str, rate: Rate, *, hold_over: float) -> float:
         """The seconds until `member`'s turn (0: now). Every call counts; a wait longer than `hold_over` is

@@ -26,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from jobcommon.errors import ClientError
 from jobcommon.redaction import redact
 from jobcommon.tracing import tracer
 
@@ -72,11 +73,22 @@ def start_creating(task_id: str, job_type: str, spec: QueueSpec, owner: str | No
 def creating(
     task_id: str, job_type: str, spec: QueueSpec, owner: str | None, *, sent: bool
 ) -> Iterator[Span]:
-    """`start_creating`'s span, current inside the block and ended after it (an escaping exception is
-    recorded on it)."""
+    """`start_creating`'s span, current inside the block and ended after it. An escaping exception is
+    recorded on it as an error, except a refusal of the submission (a ClientError: over its rate or quota,
+    an id taken), which is an event: the caller's answer, not a fault."""
     span = start_creating(task_id, job_type, spec, owner, sent=sent)
-    with trace.use_span(span, end_on_exit=True):
-        yield span
+    with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+        try:
+            yield span
+        except ClientError as exc:
+            span.add_event(
+                "refused", {"error.type": type(exc).__name__, "mediajobs.reason": redact(str(exc))}
+            )
+            raise
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, redact(f"{type(exc).__name__}: {exc}")))
+            raise
 
 
 def carrier(span: Span | None = None) -> dict[str, str]:

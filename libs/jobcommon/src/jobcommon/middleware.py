@@ -4,7 +4,7 @@
 returning a result or raising (see `errors`, `outcome`), and this module turns that into the job's next state:
 succeeded, retrying (after backoff), failed (dead-lettered when out of attempts) or cancelled.
 
-While a handler runs, a watcher checks in every `cancel_poll_s`: it notices cancel requests and renews the
+While a handler runs, its run checks in every `cancel_poll_s`: it notices cancel requests and renews the
 job's lease (the idle time of its stream delivery). A worker that dies stops renewing; after `lease_s` its
 deliveries are reclaimed and run again. Every write of a run is fenced by its run id, so a run that lost its
 lease can never overwrite the run that replaced it.
@@ -55,6 +55,8 @@ log = logging.getLogger("mediajobs.jobs")
 
 RECANCEL_EVERY_S = 0.1
 SHUTDOWN_CANCEL_S = 2.0
+MIN_CHECK_IN_S = 0.05
+"""A check-in is not started closer than this to the soft time limit."""
 
 
 class JobRuntime:
@@ -198,7 +200,7 @@ class JobMiddleware(BaseMiddleware):
         work: asyncio.Task[Any] = asyncio.ensure_future(call_next(msg))
         try:
             verdict = await self._watch(ctx, work, policy, delivery, run_id)
-        except asyncio.CancelledError:
+        except BaseException:  # the service is stopping (or the watch itself failed): the handler stops too
             await _cancel(work, within_s=SHUTDOWN_CANCEL_S)
             raise
         if verdict is None:  # the handler ended by itself
@@ -246,6 +248,8 @@ class JobMiddleware(BaseMiddleware):
                 return None
             if time.monotonic() >= deadline:
                 return self._soft_limit(ctx, policy)
+            if deadline - time.monotonic() < MIN_CHECK_IN_S:
+                continue  # no time for a check-in before the soft limit: it would only be cut off
             renew = time.monotonic() - renewed >= renew_every
             check = await _beside(work, store.check_in(ctx.task_id, run_id, delivery, renew=renew), deadline)
             if work.done():
@@ -255,25 +259,21 @@ class JobMiddleware(BaseMiddleware):
             try:
                 state, cancel = check.result()
             except (RedisError, OSError) as exc:
-                reraise_if_cancelling(exc)
-                if time.monotonic() - renewed > settings.lease_s:
-                    log.warning(
-                        "job=%s: could not renew its lease for %.0f s (%s)",
-                        ctx.task_id,
-                        settings.lease_s,
-                        exc,
-                    )
+                if self._lease_ran_out(ctx, renewed, exc):
                     return outcome.LOST
                 continue
             if renew:
                 renewed = time.monotonic()
-            if state != "ok":
-                log.warning("job=%s: lease lost (%s); stopping this run", ctx.task_id, state)
-                return outcome.LOST
-            if cancel:
-                ctx.cancel_requested.set()
-                job_spans.event("cancel requested")
-                return outcome.CANCELLED
+            if (verdict := _checked_in(ctx, state, cancel)) is not None:
+                return verdict
+
+    def _lease_ran_out(self, ctx: context.JobContext, renewed: float, exc: BaseException) -> bool:
+        """A check-in failed: has the lease gone unrenewed for a whole `lease_s` (then the run stops)?"""
+        lease_s = self.runtime.settings.lease_s
+        if time.monotonic() - renewed <= lease_s:
+            return False
+        log.warning("job=%s: could not renew its lease for %.0f s (%s)", ctx.task_id, lease_s, exc)
+        return True
 
     @staticmethod
     def _soft_limit(ctx: context.JobContext, policy: JobPolicy) -> outcome.Outcome:
@@ -492,7 +492,26 @@ async def _beside(
     finally:
         if not check.done():
             check.cancel()
+            check.add_done_callback(_retrieve)  # never awaited: its outcome must not be reported as lost
     return check if check.done() and not check.cancelled() else None
+
+
+def _checked_in(ctx: context.JobContext, state: str, cancel: bool) -> outcome.Outcome | None:
+    """What a check-in's answer means for the run: go on (None), or stop (the lease is lost, or a cancel was
+    requested)."""
+    if state != "ok":
+        log.warning("job=%s: lease lost (%s); stopping this run", ctx.task_id, state)
+        return outcome.LOST
+    if cancel:
+        ctx.cancel_requested.set()
+        job_spans.event("cancel requested")
+        return outcome.CANCELLED
+    return None
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _cancel(task: asyncio.Task[Any], *, within_s: float) -> bool:

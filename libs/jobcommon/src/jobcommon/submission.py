@@ -138,16 +138,18 @@ async def submit_job(
     request, spec = _parse(one)
     with job_spans.creating(task_id, request.job_type, spec, owner, sent=False) as span:
         job = _record(one, request, spec, span)
-        _sent(span, one, job)
         message = await job_message(request, job.task_id, stream or JOB_TYPES.stream_of(request))
         with _unavailable_as_queue_error():
-            return await store.create(
+            made = await store.create(
                 job,
                 idempotency_key=idempotency_key,
                 duplicate_guard=_duplicate_guard(request),
                 message=message,
                 admission=admission,
             )
+        if made.created:
+            _sent(span, one, job)
+        return made
 
 
 async def submit_many(store: JobStore, submissions: Sequence[Submission]) -> list[Created | JobStateConflict]:
@@ -164,13 +166,16 @@ async def submit_many(store: JobStore, submissions: Sequence[Submission]) -> lis
             span = job_spans.start_creating(str(one.task_id), request.job_type, spec, one.owner, sent=False)
             spans.append(span)
             job = _record(one, request, spec, span)
-            _sent(span, one, job)
             message = await job_message(
                 request, job.task_id, one.stream or JOB_TYPES.stream_of(request), span
             )
             batch.append(NewJob(job, message=message, duplicate_guard=_duplicate_guard(request)))
         with _unavailable_as_queue_error():
-            return await store.create_many(batch)
+            made = await store.create_many(batch)
+        for span, one, new, answer in zip(spans, submissions, batch, made, strict=True):
+            if not isinstance(answer, JobStateConflict) and answer.created:
+                _sent(span, one, new.job)
+        return made
     finally:
         for span in spans:
             span.end()
@@ -194,7 +199,8 @@ def _parse(one: Submission) -> tuple[AnyJobRequest, QueueSpec]:
 
 
 def _sent(span: Span, one: Submission, job: Job) -> None:
-    """A job queued at once is sent now; a staged, held or scheduled one is created now and sent later."""
+    """A job made and queued at once was sent; a staged, held or scheduled one was created now, to be sent
+    later (and one not made at all — a replay, a duplicate — sent nothing)."""
     if one.stream is None and job.status == JobStatus.QUEUED:
         span.set_attribute("messaging.operation.type", "send")
 

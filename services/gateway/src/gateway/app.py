@@ -61,12 +61,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry: one SERVER span per request, current while it is handled (the jobs it
         # creates are its children) and named after its route once routing found it (`POST /jobs/submit`).
-        # Not its spans per dependency and serialization, nor its metrics and logs (the gateway has its own).
+        # Not its spans per dependency and serialization, nor its metrics and logs (the gateway has its own),
+        # nor exporters of its own (FASTAPI_OTEL_AUTO_CONFIGURE would add one: every span sent twice).
         telemetry={
             "tracer_provider": configure_tracing("gateway"),
             "operation_spans": False,
             "metrics": False,
             "logs": False,
+            "auto_configure": False,  # the exporter is jobcommon.tracing's: never a second one
         },
     )
     app.include_router(live_router)  # before `router`: its /jobs/{task_id}/... paths would shadow these

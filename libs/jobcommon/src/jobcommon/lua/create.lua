@@ -16,11 +16,8 @@
 -- Returns {REPLY_APPLIED} created; {REPLY_REFUSED} id taken; {REPLY_IDEMPOTENT, task id} idempotent replay;
 -- {REPLY_MISMATCH, task id} the idempotency key made a job from another request; {REPLY_DUPLICATE, task id}
 -- duplicate of a live job; {REPLY_OVER_QUOTA} the owner has its most live jobs already; {REPLY_RATE_LIMITED,
--- seconds to wait} the caller submits too fast. Only an admitted call counts toward the rate.
-if ARGV[18] ~= '' then
-  local wait = gcra(KEYS[10], tonumber(ARGV[18]), tonumber(ARGV[19]), false)
-  if wait > 0 then return {REPLY_RATE_LIMITED, tostring(wait)} end
-end
+-- seconds to wait} the caller submits too fast. Replays, duplicates and a retried creation are answered before
+-- the quota and the rate are looked at; only a job made counts toward the rate.
 local fields = cjson.decode(ARGV[14])
 if ARGV[6] == '1' then
   local previous = redis.call('GET', KEYS[3])
@@ -44,8 +41,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 local quota = tonumber(ARGV[17])
 if ARGV[9] == '1' and quota > 0 and redis.call('SCARD', KEYS[6]) >= quota then return {REPLY_OVER_QUOTA} end
+if ARGV[18] ~= '' then  -- last of the checks: it counts the call when it lets it through
+  local wait = gcra(KEYS[10], tonumber(ARGV[18]), tonumber(ARGV[19]), false)
+  if wait > 0 then return {REPLY_RATE_LIMITED, tostring(wait)} end
+end
 local ttl, index_ttl = tonumber(ARGV[1]), tonumber(ARGV[4])
--- the message first: if it cannot be added (a script error does not roll back), nothing was written
+-- the message first: if it cannot be added (a script error does not roll back), nothing was written (but
+-- the rate limiter's count)
 if fields['status'] == 'scheduled' then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) + tonumber(t[2]) / 1000000

@@ -1,6 +1,6 @@
--- GCRA (a token bucket without a refill task) on Redis's clock, shared by gcra.lua and create.lua (prepended
--- to them): at most one call per `interval` seconds on average, `burst` at once, the state (the theoretical
--- arrival time) in `key`.
+-- GCRA (a token bucket without a refill task) on Redis's clock, shared by gcra.lua (turns at a remote host)
+-- and create.lua (the submission rate), prepended to them: at most one call per `interval` seconds on
+-- average, `burst` at once, the state (the theoretical arrival time) in `key`.
 -- Returns the seconds until a call would be allowed (0: now) and Redis's time. The call is counted when it
 -- is allowed, or always with `count_always` (a turn, which waits for its slot).
 local function gcra(key, interval, burst, count_always)

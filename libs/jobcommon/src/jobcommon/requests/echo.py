@@ -24,7 +24,7 @@ class EchoRequest(JobRequestBase):
     payload: BoundedJson = Field(default_factory=dict)
     sleep_s: float = Field(default=0.0, ge=0.0, le=3600.0)
     step_s: float = Field(
-        default=0.1, ge=0.01, le=60.0, description="While sleeping, report progress this often."
+        default=0.1, ge=0.1, le=60.0, description="While sleeping, report progress this often."
     )
     fail_with: str | None = Field(
         default=None,
