@@ -15,16 +15,14 @@ gateway's rate as a ratio of the bare app's.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 from bench.echo_throughput import process_cpu_s
-from bench.http_load import Load, measure
+from bench.http_load import Load, measure, wait_until_served
 from bench.otlp_sink import start_sink
 from bench.redis_server import bench_redis
 from tools.devkey import ensure_dev_key
@@ -32,16 +30,6 @@ from tools.localredis import free_port
 from tools.procs import ServiceProcess
 
 BODY = json.dumps({"job_type": "echo", "payload": {"title": "bench"}}).encode()
-
-
-def _wait_until_served(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.TransportError):
-            httpx.get(url + "/docs", timeout=1)
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing answers on {url}")
 
 
 def _load(
@@ -110,7 +98,7 @@ def main() -> None:
             auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
             plain = {"Content-Type": "application/json"}
             for port in (gateway_port, bare_port):
-                _wait_until_served(f"http://127.0.0.1:{port}")
+                wait_until_served(f"http://127.0.0.1:{port}")
             ours_id = httpx.post(
                 f"http://127.0.0.1:{gateway_port}/jobs/submit", content=BODY, headers=auth
             ).json()["task_id"]

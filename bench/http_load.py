@@ -8,12 +8,15 @@ measures; both servers of a comparison are driven by the same generator, on the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+
+import httpx
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,17 @@ def measure(
     if load.failures:  # a rate of refusals (401, 429) would measure the wrong thing
         raise RuntimeError(f"{load.failures} of {load.answers} answers to {method} {path} were not 2xx")
     return load
+
+
+def wait_until_served(url: str) -> None:
+    """Wait (at most 30 s) until something answers HTTP on `url`, whatever its answer."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            httpx.get(url + "/docs", timeout=1)
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answers on {url}")
 
 
 def main() -> None:

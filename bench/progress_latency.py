@@ -31,6 +31,7 @@ import httpx
 from httpx_sse import aconnect_sse
 from redis.asyncio import Redis
 
+from bench.http_load import wait_until_served
 from bench.otlp_sink import start_sink
 from bench.redis_server import bench_redis
 from jobcommon import CommonSettings, EchoRequest, JobClient
@@ -63,16 +64,6 @@ async def _follow(url: str, key: str, latencies: list[float], ids: set[str], rea
             latencies.append(time.time() - stamped)
 
 
-async def _wait_for_gateway(url: str) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
-        for _ in range(300):
-            with contextlib.suppress(httpx.TransportError):
-                await http.get("/health")  # any answer: it listens (it is 503 without the other services)
-                return
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the gateway did not start")
-
-
 async def mediajobs(
     redis_url: str, folder: Path, jobs: int, every_s: float, seconds: float, *, export: bool
 ) -> list[float]:
@@ -89,7 +80,7 @@ async def mediajobs(
     gateway.start()
     janitor.start()
     try:
-        await _wait_for_gateway(url)
+        await asyncio.to_thread(wait_until_served, url)
         settings = CommonSettings(redis_url=redis_url, media_root=folder / "media")
         async with JobClient(settings) as client:
             ready = asyncio.Event()

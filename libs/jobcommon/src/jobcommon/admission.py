@@ -18,3 +18,9 @@ class Admission:
     """Where the caller's submission rate is kept (`keys.submit_rate`); '' for no rate limit."""
     rate: Rate | None = None
     """The caller's submission rate (with `rate_key`)."""
+
+    def rate_args(self) -> tuple[float | str, int | str]:
+        """The create script's rate arguments: (interval s, burst), or ('', '') for no rate limit."""
+        if self.rate is None or not self.rate_key:
+            return "", ""
+        return self.rate.interval_s, self.rate.burst

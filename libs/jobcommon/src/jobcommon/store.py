@@ -302,8 +302,7 @@ class JobStore:
             json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
             *_start_time(job),
             admission.max_active,
-            admission.rate.interval_s if admission.rate and admission.rate_key else "",
-            admission.rate.burst if admission.rate and admission.rate_key else "",
+            *admission.rate_args(),
         ]
         unused = keys.job(job.task_id)
         script_keys = [
