@@ -210,7 +210,8 @@ class JobMiddleware(BaseMiddleware):
             self._error = exc
             return outcome.from_result(work.result()) if exc is None else outcome.from_exception(exc)
         # A cancel was requested, the lease was lost or the soft limit passed: stop the handler.
-        if not await _cancel(work, within_s=max(0.0, policy.hard_limit_s - policy.soft_limit_s)):
+        holding = verdict.verdict != outcome.Verdict.LOST
+        if not await self._stop(ctx, work, policy, delivery, run_id, renew=holding):
             self.runtime.on_runaway()
             return outcome.from_exception(
                 HardTimeLimitExceeded(
@@ -266,6 +267,37 @@ class JobMiddleware(BaseMiddleware):
                 renewed = time.monotonic()
             if (verdict := _checked_in(ctx, state, cancel)) is not None:
                 return verdict
+
+    async def _stop(
+        self,
+        ctx: context.JobContext,
+        work: asyncio.Task[Any],
+        policy: JobPolicy,
+        delivery: Delivery,
+        run_id: str,
+        *,
+        renew: bool,
+    ) -> bool:
+        """Cancel the handler and give it until the hard limit to end; True if it did.
+
+        The run still holds its job meanwhile: unless the lease is already lost (`renew` False), it is renewed
+        every third of `lease_s`, so a handler slow to stop (the grace is `hard_limit_s - soft_limit_s`, 300 s
+        by default against a 30 s lease) is not reclaimed and run a second time beside itself. A failed
+        renewal is tolerated, as in the watch; an answer that the run is no longer the job's ends renewing.
+        """
+        store, settings = self.runtime.store, self.runtime.settings
+        deadline = time.monotonic() + max(0.0, policy.hard_limit_s - policy.soft_limit_s)
+        while True:
+            if await _cancel(work, within_s=min(settings.lease_s / 3, max(0.0, deadline - time.monotonic()))):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            if not renew:
+                continue
+            check = await _beside(work, store.check_in(ctx.task_id, run_id, delivery, renew=True), deadline)
+            if check is not None and check.exception() is None and check.result()[0] != "ok":
+                log.warning("job=%s: lease lost (%s) while its handler stops", ctx.task_id, check.result()[0])
+                renew = False
 
     def _lease_ran_out(self, ctx: context.JobContext, renewed: float, exc: BaseException) -> bool:
         """A check-in failed: has the lease gone unrenewed for a whole `lease_s` (then the run stops)?"""
