@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from tests.cluster import Cluster
 from tests.conftest import ApiKeys, Stack, bearer, wait_until_ready
@@ -229,6 +230,49 @@ async def test_rate_limit_and_quota_answer_429_with_retry_after(
         await asyncio.sleep(0.5)
         async with client.stream("GET", events, headers=bob) as again:
             assert again.status_code == 200  # closed streams give their slots back
+
+
+async def test_a_key_over_its_rate_is_refused_by_the_gateway_until_its_wait_is_over(
+    cluster: Cluster, tmp_path: Path, api_keys: ApiKeys
+) -> None:
+    """After the create step refused a key for its rate, the gateway refuses the key's next submissions
+    itself until the wait it was told is over: no create script runs for them (a flood costs Redis nothing),
+    even an invalid body gets the 429 first; a replay (Idempotency-Key) is still answered, another key is
+    unaffected, and once the wait is over the key submits again."""
+    port = free_port()
+    cluster.start(
+        "gateway",
+        GATEWAY_PORT=str(port),
+        API_KEYS_FILE=str(api_keys.file(tmp_path)),
+        SUBMIT_RATE_PER_S="0.5",
+        SUBMIT_BURST="1",
+    )
+    api_url = f"http://127.0.0.1:{port}"
+    wait_until_ready(api_url, set(), api_keys.admin)
+    redis = Redis.from_url(cluster.redis_url)
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        alice, bob = bearer(api_keys.alice_submit), bearer(api_keys.bob_submit)
+        echo = {"job_type": "echo"}
+        first = await client.post("/jobs/submit", json=echo, headers={**alice, "Idempotency-Key": "k1"})
+        assert first.status_code == 202
+        refused = await client.post("/jobs/submit", json=echo, headers=alice)  # the create step says: wait
+        assert refused.status_code == 429
+        await redis.config_resetstat()
+        flood = [(await client.post("/jobs/submit", json=echo, headers=alice)) for _ in range(30)]
+        invalid = await client.post("/jobs/submit", json={"job_type": "nope"}, headers=alice)
+        stats = await redis.info("commandstats")
+        assert "cmdstat_evalsha" not in stats
+        assert "cmdstat_eval" not in stats
+        assert {answer.status_code for answer in [*flood, invalid]} == {429}
+        assert all(1 <= int(answer.headers["retry-after"]) <= 2 for answer in flood)
+        assert "too many submissions" in invalid.json()["detail"]
+        replay = await client.post("/jobs/submit", json=echo, headers={**alice, "Idempotency-Key": "k1"})
+        assert replay.status_code == 200
+        assert replay.json()["task_id"] == first.json()["task_id"]
+        assert (await client.post("/jobs/submit", json=echo, headers=bob)).status_code == 202
+        await asyncio.sleep(float(refused.headers["retry-after"]) + 0.1)
+        assert (await client.post("/jobs/submit", json=echo, headers=alice)).status_code == 202
+    await redis.aclose()
 
 
 async def test_dead_letters_are_scoped_to_their_owner(stack: Stack, api_keys: ApiKeys) -> None:

@@ -113,6 +113,11 @@ class RateLimited(ClientError):
         self.retry_after_s = retry_after_s
 
 
+class TooManySubmissions(RateLimited):
+    """This key submits faster than its rate allows (429). `retry_after_s` is exact: no submission of the key
+    can be admitted sooner (others only push it later), so a gateway may refuse the key's next ones itself."""
+
+
 class IdempotencyKeyReused(ClientError):
     """An Idempotency-Key already made a job from a different request: a client bug, never replayed."""
 

@@ -14,7 +14,13 @@ from pydantic import BaseModel
 
 from jobcommon import keys
 from jobcommon.admission import Admission
-from jobcommon.errors import IdempotencyKeyReused, JobNotFound, JobStateConflict, RateLimited
+from jobcommon.errors import (
+    IdempotencyKeyReused,
+    JobNotFound,
+    JobStateConflict,
+    RateLimited,
+    TooManySubmissions,
+)
 from jobcommon.job_index import Cursor, JobIndex, JobQuery
 from jobcommon.models import Job, JobStatus, Progress, to_hash_fields, utcnow
 from jobcommon.priorities import Priority
@@ -340,7 +346,7 @@ class JobStore:
             )
         if code == Reply.RATE_LIMITED:
             wait = float(reply[1])
-            raise RateLimited(f"too many submissions; try again in {wait:.1f} s", retry_after_s=wait)
+            raise TooManySubmissions(f"too many submissions; try again in {wait:.1f} s", retry_after_s=wait)
         reason: Literal["idempotent", "duplicate"] = "idempotent" if code == Reply.IDEMPOTENT else "duplicate"
         return Created(await self.get(reply[1]), created=False, reason=reason)
 

@@ -20,6 +20,7 @@ from gateway.event_streams import EventStreams
 from gateway.key_routes import router as key_router
 from gateway.live_stream import router as live_router
 from gateway.metrics_route import router as metrics_router
+from gateway.refused_keys import RefusedKeys
 from gateway.routes import router
 from gateway.schedule_routes import router as schedule_router
 from gateway.settings import GatewaySettings
@@ -44,6 +45,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             per_key=settings.max_event_streams_per_key, total=settings.max_event_streams
         )
         app.state.submit_rate = Rate(settings.submit_rate_per_s, settings.submit_burst)  # per API key
+        app.state.refused_keys = RefusedKeys()
         if settings.api_keys_file is not None:
             await app.state.keys.provision(read_keys_file(settings.api_keys_file))
         if not settings.auth:

@@ -20,6 +20,7 @@ from gateway.api_keys import ApiKey, Role
 from gateway.auth import Caller, OptionalCaller, Submitter
 from gateway.event_streams import EventStreams
 from gateway.problems import problem_response
+from gateway.refused_keys import RefusedKeys
 from gateway.schemas import (
     DiskHealth,
     Health,
@@ -35,6 +36,7 @@ from gateway.schemas import (
     ResultResponse,
 )
 from jobcommon import JOB_TYPES, Admission, Job, JobClient, JobNotFound, JobStatus, keys
+from jobcommon.errors import TooManySubmissions
 from jobcommon.job_index import JobQuery
 from jobcommon.metrics import CANCEL_REQUESTS, JOBS_SUBMITTED
 from jobcommon.presence import live_services
@@ -87,6 +89,16 @@ def _admission(request: Request, key: ApiKey) -> Admission:
     )
 
 
+async def admitted_submitter(key: Submitter, request: Request) -> ApiKey:
+    """The submitting key, unless it is known to be over its submission rate (429 at once, see
+    `gateway.refused_keys`); a submission with an Idempotency-Key is left to the create step (a replay)."""
+    if "idempotency-key" not in request.headers:
+        refused: RefusedKeys = request.app.state.refused_keys
+        if wait := refused.wait_s(key.id):
+            raise TooManySubmissions(f"too many submissions; try again in {wait:.1f} s", retry_after_s=wait)
+    return key
+
+
 @router.post(
     "/submit",
     status_code=status.HTTP_202_ACCEPTED,
@@ -98,7 +110,7 @@ def _admission(request: Request, key: ApiKey) -> Admission:
 async def submit(
     job: Annotated[JobRequest, Body()],
     client: Client,
-    key: Submitter,
+    key: Annotated[ApiKey, Depends(admitted_submitter)],
     request: Request,
     response: Response,
     idempotency_key: Annotated[
@@ -111,9 +123,13 @@ async def submit(
     download (URL and options) already queued or running is returned instead of starting it twice (200),
     unless `allow_duplicate` is set.
     """
-    created = await client.submit(
-        job, idempotency_key=idempotency_key, owner=key.owner, admission=_admission(request, key)
-    )
+    try:
+        created = await client.submit(
+            job, idempotency_key=idempotency_key, owner=key.owner, admission=_admission(request, key)
+        )
+    except TooManySubmissions as exc:
+        request.app.state.refused_keys.refuse(key.id, exc.retry_after_s)
+        raise
     if not created.created:
         response.status_code = status.HTTP_200_OK
         response.headers["Mediajobs-Existing-Job"] = created.reason
