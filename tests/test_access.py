@@ -179,23 +179,29 @@ async def test_hostile_requests_get_clear_4xx(api: httpx.AsyncClient, stack: Sta
     assert "access-control-allow-origin" not in preflight.headers
 
 
+def _limited_gateway(cluster: Cluster, tmp_path: Path, api_keys: ApiKeys, **limits: str) -> str:
+    """A gateway of its own with the test's keys and `limits` (no workers); its URL once it answers."""
+    port = free_port()
+    cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(tmp_path)), **limits)
+    api_url = f"http://127.0.0.1:{port}"
+    wait_until_ready(api_url, set(), api_keys.admin)
+    return api_url
+
+
 async def test_rate_limit_and_quota_answer_429_with_retry_after(
     cluster: Cluster, tmp_path: Path, api_keys: ApiKeys
 ) -> None:
     """Per key: a burst of 3 then ~1 a second (429 + Retry-After beyond, shared in Redis); per owner: at most
     4 jobs queued or running (429 beyond); per key: at most 2 open event streams (429 beyond)."""
-    port = free_port()
-    cluster.start(
-        "gateway",
-        GATEWAY_PORT=str(port),
-        API_KEYS_FILE=str(api_keys.file(tmp_path)),
+    api_url = _limited_gateway(
+        cluster,
+        tmp_path,
+        api_keys,
         SUBMIT_RATE_PER_S="1",
         SUBMIT_BURST="3",
         MAX_ACTIVE_JOBS="4",
         MAX_EVENT_STREAMS_PER_KEY="2",
     )
-    api_url = f"http://127.0.0.1:{port}"
-    wait_until_ready(api_url, set(), api_keys.admin)
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
         alice, bob = bearer(api_keys.alice_submit), bearer(api_keys.bob_submit)
         answers = [
@@ -239,16 +245,7 @@ async def test_a_key_over_its_rate_is_refused_by_the_gateway_until_its_wait_is_o
     itself until the wait it was told is over: no create script runs for them (a flood costs Redis nothing),
     even an invalid body gets the 429 first; a replay (Idempotency-Key) is still answered, another key is
     unaffected, and once the wait is over the key submits again."""
-    port = free_port()
-    cluster.start(
-        "gateway",
-        GATEWAY_PORT=str(port),
-        API_KEYS_FILE=str(api_keys.file(tmp_path)),
-        SUBMIT_RATE_PER_S="0.5",
-        SUBMIT_BURST="1",
-    )
-    api_url = f"http://127.0.0.1:{port}"
-    wait_until_ready(api_url, set(), api_keys.admin)
+    api_url = _limited_gateway(cluster, tmp_path, api_keys, SUBMIT_RATE_PER_S="0.5", SUBMIT_BURST="1")
     redis = Redis.from_url(cluster.redis_url)
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
         alice, bob = bearer(api_keys.alice_submit), bearer(api_keys.bob_submit)
