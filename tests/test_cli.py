@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 
+from mediajobs_cli import render
 from mediajobs_cli.assignments import AssignmentError, build
 from tests.conftest import ApiKeys, Stack, bearer
 
@@ -83,7 +85,38 @@ def test_submit_wait_ends_0_with_the_result_and_ls_json_parses(
     assert (result.returncode, json.loads(result.stdout)) == (0, {"payload": {"x": 1}})
     table = mediajobs(stack, api_keys.alice_read, "ls", "--status", "succeeded", cwd=tmp_path)
     assert table.returncode == 0
-    assert task_id[:8] in table.stdout
+    row = next(line for line in table.stdout.splitlines() if task_id in line)  # piped: whole, one line a job
+    assert row.split()[1:3] == ["echo", "succeeded"]
+
+
+def test_a_job_listing_on_a_narrow_terminal_keeps_ids_and_times_whole() -> None:
+    """At 80 columns the listing drops type, progress and owner (in reverse order of use) rather than cut a
+    task id or a creation time; the error text wraps; at 140 every column is there."""
+    task_id = "d97661f7bb294199a0cc2ff34efe6b39"
+    job = {
+        "task_id": task_id,
+        "job_type": "video_download",
+        "status": "failed",
+        "owner": "alice",
+        "created_at": "2026-12-05T20:46:34.123456Z",
+        "progress": {"percent": 12.0},
+        "error": {
+            "type": "BlockedAddressError",
+            "message": "connection to non-public address 127.0.0.1 blocked",
+        },
+    }
+    every = ["task", "id", "type", "status", "progress", "owner", "created", "error"]
+    for width, columns in ((80, ["task", "id", "status", "created", "error"]), (140, every)):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(render.jobs_table([job], console.width))
+        text = console.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert task_id in text
+        assert "2026-12-05T20:46:34" in text
+        header = next(line for line in text.splitlines() if "task id" in line).split()
+        assert header == (
+            columns or ["task", "id", "type", "status", "progress", "owner", "created", "error"]
+        )
 
 
 def test_submit_with_a_priority(stack: Stack, api_keys: ApiKeys, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def ls(
     if output is Output.json:
         render.print_json(session.out, listing["jobs"])
     else:
-        session.out.print(render.jobs_table(listing["jobs"]))
+        session.out.print(render.jobs_table(listing["jobs"], session.out.width))
 
 
 def get(ctx: typer.Context, task_id: TaskId, output: OutputOption = Output.table) -> None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -39,19 +40,46 @@ def _percent(job: Mapping[str, Any]) -> str:
     return "" if percent is None else f"{percent:.0f}%"
 
 
-def jobs_table(jobs: Iterable[Mapping[str, Any]]) -> Table:
-    table = Table("task id", "type", "status", "progress", "owner", "created", "error")
+ERROR_MIN_WIDTH = 24
+"""A job listing drops optional columns before its error text gets narrower than this."""
+
+
+def jobs_table(jobs: Iterable[Mapping[str, Any]], width: int = 200) -> Table:
+    """A job listing `width` characters wide at most. The task id (what a user copies into the next command),
+    the status and the creation time are always shown whole; type, progress and owner, in that order, when
+    they fit beside an error column of ERROR_MIN_WIDTH; the error text wraps."""
+    rows = []
     for job in jobs:
         error = job.get("error") or {}
-        table.add_row(
-            job["task_id"],
-            job["job_type"],
-            status_text(job["status"]),
-            _percent(job),
-            job.get("owner") or "",
-            str(job.get("created_at", ""))[:19],
-            f"{error.get('type', '')}: {error.get('message', '')}" if error else "",
+        rows.append(
+            {
+                "task id": job["task_id"],
+                "type": job["job_type"],
+                "status": job["status"],
+                "progress": _percent(job),
+                "owner": job.get("owner") or "",
+                "created": str(job.get("created_at", ""))[:19],
+                "error": f"{error.get('type', '')}: {error.get('message', '')}" if error else "",
+            }
         )
+
+    def natural(name: str) -> int:
+        return max([len(name), *(len(row[name]) for row in rows)]) + 2  # cell padding
+
+    shown = {"task id", "status", "created"}
+    used = sum(natural(name) for name in shown) + ERROR_MIN_WIDTH
+    for name in ("type", "progress", "owner"):
+        if used + natural(name) <= width:
+            shown.add(name)
+            used += natural(name)
+    order = [n for n in ("task id", "type", "status", "progress", "owner", "created") if n in shown]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name in order:
+        table.add_column(name, no_wrap=True, min_width=natural(name) - 2)
+    table.add_column("error", overflow="fold")
+    for row in rows:
+        cells = [status_text(row[n]) if n == "status" else row[n] for n in order]
+        table.add_row(*cells, row["error"])
     return table
 
 

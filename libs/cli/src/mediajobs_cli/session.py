@@ -10,11 +10,19 @@ from rich.console import Console
 from mediajobs_cli.api import Api
 from mediajobs_cli.config import Config
 
+PIPED_WIDTH = 10_000
+"""Output that is not a terminal is not wrapped to one: a table keeps one line per row (for grep, cut)."""
+
+
+def _stdout() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=PIPED_WIDTH)
+
 
 @dataclass
 class Session:
     config: Config
-    out: Console = field(default_factory=Console)
+    out: Console = field(default_factory=_stdout)
     err: Console = field(default_factory=lambda: Console(stderr=True))
 
     def api(self) -> Api:
