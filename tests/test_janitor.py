@@ -8,6 +8,7 @@ in-process on another database (10), where no janitor process interferes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -29,6 +30,7 @@ from janitor.scheduler import Duty, DutyScheduler
 from janitor.settings import JanitorSettings
 from jobcommon import QUEUES, Queue, keys
 from jobcommon.broker import ensure_groups
+from jobcommon.cancellation import cancel_and_wait
 from jobcommon.store import JobStore
 from tests.conftest import Stack, service_env
 from tests.support.otlp import OtlpReceiver
@@ -424,6 +426,63 @@ async def test_a_duty_that_will_not_end_does_not_hold_up_the_stop(hk: Housekeepi
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         await lock.stop()
+
+
+async def test_a_duty_whose_cancellation_was_dropped_once_still_stops_at_once(
+    hk: Housekeeping, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Python 3.11's wait_for (inside redis-py) drops a cancellation that lands as a command completes: the
+    duty goes on as if never told. The stop asks again until the duty ends, so it ends in a fraction of its
+    bound, with no 'did not stop' warning."""
+    lock = LeaderLock(hk.redis, "dropped", 5.0, key=f"{keys.JANITOR_LEADER}:dropped")
+    started, ended = asyncio.Event(), asyncio.Event()
+
+    async def drops_one(_: Housekeeping) -> dict[str, Any]:
+        started.set()
+        try:
+            with contextlib.suppress(asyncio.CancelledError):  # the dropped one
+                await asyncio.sleep(30)
+            await asyncio.sleep(30)  # the next request ends it
+        finally:
+            ended.set()
+        return {}
+
+    scheduler = DutyScheduler(hk, lock, [Duty("dropped", drops_one, 60.0)])
+    await lock.start()
+    scheduler.start()
+    try:
+        await asyncio.wait_for(started.wait(), timeout=5)
+        began = time.monotonic()
+        await scheduler.stop(timeout_s=5.0)
+        assert time.monotonic() - began < 1.0
+        assert ended.is_set()
+        assert "did not stop" not in caplog.text
+    finally:
+        await lock.stop()
+
+
+async def test_cancel_and_wait_asks_again_and_gives_up_at_its_bound() -> None:
+    give_in = asyncio.Event()
+
+    async def drops(times: int) -> None:
+        dropped = 0
+        while dropped < times and not give_in.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(30)
+            dropped += 1
+        await asyncio.sleep(30)
+
+    dropping_twice = asyncio.create_task(drops(2))
+    await asyncio.sleep(0)
+    assert await cancel_and_wait(dropping_twice, within_s=5.0)
+    assert dropping_twice.cancelled()
+    endless = asyncio.create_task(drops(10**6))
+    await asyncio.sleep(0)
+    began = time.monotonic()
+    assert not await cancel_and_wait(endless, within_s=0.3)
+    assert 0.3 <= time.monotonic() - began < 1.0
+    give_in.set()
+    assert await cancel_and_wait(endless, within_s=5.0)
 
 
 # -- health through the gateway (the session stack, database 0) ----------------------------------------

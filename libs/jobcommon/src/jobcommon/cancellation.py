@@ -1,19 +1,28 @@
-"""Tolerating errors without swallowing a cancellation.
+"""Tolerating errors without swallowing a cancellation, and stopping a task for sure.
 
 redis-py (like other clients) can surface the cancellation of the awaiting task as a connection or timeout
 error. A loop that rides out Redis hiccups by catching those errors would then keep running after it was
 told to stop — a watcher that never ends, a service that never shuts down. Every such handler goes through
 here.
+
+A cancellation can also be dropped outright: Python 3.11's `asyncio.wait_for` (which redis-py uses) returns
+the result when the cancel lands as the awaited command completes. One `task.cancel()` followed by
+`await task` then waits for a loop that goes on forever; every task that is stopped is stopped through
+`cancel_and_wait`, which asks again until the task has ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+RECANCEL_EVERY_S = 0.1
+"""How often `cancel_and_wait` repeats its request while the task has not ended."""
 
 
 def reraise_if_cancelling(exc: BaseException) -> None:
@@ -30,3 +39,19 @@ def tolerating(*errors: type[BaseException]) -> Iterator[None]:
         yield
     except errors as exc:
         reraise_if_cancelling(exc)
+
+
+async def cancel_and_wait(task: asyncio.Future[Any], *, within_s: float | None = None) -> bool:
+    """Cancel `task` and wait for it to end, repeating the request every RECANCEL_EVERY_S (a single one can
+    be dropped, see above); at least one round, so a task that stops at once counts as stopped. True if it
+    ended within `within_s` (None: however long it takes). How it ended stays on it for the caller to read;
+    an error is marked as retrieved (a stopped background loop's is not reported again at exit)."""
+    deadline = None if within_s is None else time.monotonic() + within_s
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=RECANCEL_EVERY_S)
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+    if task.done() and not task.cancelled():
+        task.exception()
+    return task.done()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from redis.exceptions import RedisError
 
 from jobcommon import keys
-from jobcommon.cancellation import reraise_if_cancelling
+from jobcommon.cancellation import cancel_and_wait, reraise_if_cancelling
 from jobcommon.events import LISTENER_BUFFER, parse_event
 
 if TYPE_CHECKING:
@@ -80,8 +80,7 @@ class ChangeFeed:
 
     async def stop(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            await cancel_and_wait(self._reader)
             self._reader = None
 
     async def _latest_id(self) -> str:

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from jobcommon import keys
-from jobcommon.cancellation import reraise_if_cancelling, tolerating
+from jobcommon.cancellation import cancel_and_wait, reraise_if_cancelling, tolerating
 from jobcommon.errors import JobNotFound
 from jobcommon.models import Job, JobEvent
 
@@ -60,8 +60,7 @@ class EventHub:
 
     async def stop(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            await cancel_and_wait(self._reader)
             self._reader = None
 
     @contextlib.contextmanager

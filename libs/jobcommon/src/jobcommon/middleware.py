@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from jobcommon import context, job_spans, metrics, outcome
-from jobcommon.cancellation import reraise_if_cancelling
+from jobcommon.cancellation import cancel_and_wait, reraise_if_cancelling
 from jobcommon.errors import HardTimeLimitExceeded, PermanentError, QueueUnavailable, TimeLimitExceeded
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.log_context import RunFields, bound
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mediajobs.jobs")
 
-RECANCEL_EVERY_S = 0.1
 SHUTDOWN_CANCEL_S = 2.0
 MIN_CHECK_IN_S = 0.05
 """A check-in is not started closer than this to the soft time limit."""
@@ -201,7 +200,7 @@ class JobMiddleware(BaseMiddleware):
         try:
             verdict = await self._watch(ctx, work, policy, delivery, run_id)
         except BaseException:  # the service is stopping (or the watch itself failed): the handler stops too
-            await _cancel(work, within_s=SHUTDOWN_CANCEL_S)
+            await cancel_and_wait(work, within_s=SHUTDOWN_CANCEL_S)
             raise
         if verdict is None:  # the handler ended by itself
             if work.cancelled():
@@ -288,7 +287,9 @@ class JobMiddleware(BaseMiddleware):
         store, settings = self.runtime.store, self.runtime.settings
         deadline = time.monotonic() + max(0.0, policy.hard_limit_s - policy.soft_limit_s)
         while True:
-            if await _cancel(work, within_s=min(settings.lease_s / 3, max(0.0, deadline - time.monotonic()))):
+            if await cancel_and_wait(
+                work, within_s=min(settings.lease_s / 3, max(0.0, deadline - time.monotonic()))
+            ):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -544,16 +545,3 @@ def _checked_in(ctx: context.JobContext, state: str, cancel: bool) -> outcome.Ou
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-async def _cancel(task: asyncio.Task[Any], *, within_s: float) -> bool:
-    """Cancel `task` and wait for it to end, repeating the request: a cancellation that lands while a Redis
-    command completes can be dropped (Python 3.11's `wait_for`, used inside redis-py), so one `cancel()` is
-    not enough. True if the task ended within `within_s`."""
-    deadline = time.monotonic() + within_s
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=RECANCEL_EVERY_S)  # at least one round: a handler that stops
-        if time.monotonic() >= deadline:  # at once must count as stopped, even with no time to spare
-            break
-    return task.done()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from jobcommon import keys
-from jobcommon.cancellation import tolerating
+from jobcommon.cancellation import cancel_and_wait, tolerating
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,9 +50,7 @@ class Heartbeat:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         with tolerating(RedisError, OSError):
             await self._redis.delete(self._key)
 

@@ -25,7 +25,7 @@ from faststream.redis import RedisRouter, StreamSub
 from pydantic import Field
 
 from jobcommon.broker import QuietShutdown, access_log, ensure_groups, make_broker
-from jobcommon.cancellation import reraise_if_cancelling
+from jobcommon.cancellation import cancel_and_wait, reraise_if_cancelling
 from jobcommon.connection import connect
 from jobcommon.errors import ConfigurationError
 from jobcommon.job_types import JOB_TYPES
@@ -175,9 +175,7 @@ class JobService:
         # vanished when Redis restarted without data): exit non-zero so any restart policy restarts us, and
         # the restarted service re-creates the group.
         self._subscriber_died = not getattr(self.subscriber, "running", True)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
 
     async def _release_own(self) -> None:
         """After the broker stopped: hand back every delivery this worker still holds (e.g. one read but not

@@ -18,7 +18,6 @@ by this replica's name are the same three commands its Lua does; the validity wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from jobcommon import keys
-from jobcommon.cancellation import reraise_if_cancelling
+from jobcommon.cancellation import cancel_and_wait, reraise_if_cancelling
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -142,9 +141,7 @@ class LeaderLock:
     async def stop(self) -> None:
         """Stop renewing and give up the lock (if still held), so another replica takes over at once."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         was_held, self._held = self._held, False
         self._leading.clear()

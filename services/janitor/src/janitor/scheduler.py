@@ -29,7 +29,7 @@ from janitor.duties import (
 from janitor.periodic import PeriodicJobs
 from janitor.temp_files import temp_files
 from jobcommon import keys, utcnow
-from jobcommon.cancellation import reraise_if_cancelling
+from jobcommon.cancellation import cancel_and_wait, reraise_if_cancelling
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -119,11 +119,9 @@ class DutyScheduler:
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Cancel every duty and wait for them, at most `timeout_s`: a duty that will not end is logged and
         left behind rather than holding up the service's shutdown."""
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=timeout_s)
-            for task in stuck:
+        stopped = await asyncio.gather(*(cancel_and_wait(task, within_s=timeout_s) for task in self._tasks))
+        for task, ended in zip(self._tasks, stopped, strict=True):
+            if not ended:
                 log.warning(
                     "duty %s did not stop within %g s of its cancellation", task.get_name(), timeout_s
                 )

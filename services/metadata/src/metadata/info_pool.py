@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from jobcommon.cancellation import cancel_and_wait
 from jobcommon.child_process import (
     DRAIN_GRACE_S,
     ChildFailed,
@@ -286,9 +287,7 @@ class InfoPool:
         self._closed = True
         for task in (self._warming, self._reaper):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
         self._warming = self._reaper = None
         idle, self._idle = self._idle, []
         await asyncio.gather(*(child.discard() for child in idle), return_exceptions=True)
