@@ -7,9 +7,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 STATUS_STYLES = {
     "succeeded": "green",
@@ -43,11 +44,16 @@ def _percent(job: Mapping[str, Any]) -> str:
 ERROR_MIN_WIDTH = 24
 """A job listing drops optional columns before its error text gets narrower than this."""
 
+ALWAYS = ("task id", "status", "created")
+OPTIONAL = ("type", "progress", "owner")
+"""Shown in this order of preference when they fit (so left out owner first, then progress, then type)."""
 
-def jobs_table(jobs: Iterable[Mapping[str, Any]], width: int = 200) -> Table:
+
+def jobs_table(jobs: Iterable[Mapping[str, Any]], width: int = 200) -> RenderableType:
     """A job listing `width` characters wide at most. The task id (what a user copies into the next command),
-    the status and the creation time are always shown whole; type, progress and owner, in that order, when
-    they fit beside an error column of ERROR_MIN_WIDTH; the error text wraps."""
+    the status and the creation time are always shown whole; type, progress and owner when they fit beside
+    an error column of ERROR_MIN_WIDTH; the error text wraps. Narrower than even that (below ~90 columns):
+    one line per job (id, status, time, type) and its error on the next."""
     rows = []
     for job in jobs:
         error = job.get("error") or {}
@@ -66,21 +72,34 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]], width: int = 200) -> Table:
     def natural(name: str) -> int:
         return max([len(name), *(len(row[name]) for row in rows)]) + 2  # cell padding
 
-    shown = {"task id", "status", "created"}
-    used = sum(natural(name) for name in shown) + ERROR_MIN_WIDTH
-    for name in ("type", "progress", "owner"):
-        if used + natural(name) <= width:
-            shown.add(name)
-            used += natural(name)
+    used = sum(natural(name) for name in ALWAYS) + ERROR_MIN_WIDTH
+    if used > width:
+        return _job_lines(rows)
+    shown = set(ALWAYS)
+    for name in OPTIONAL:
+        if used + natural(name) > width:
+            break
+        shown.add(name)
+        used += natural(name)
     order = [n for n in ("task id", "type", "status", "progress", "owner", "created") if n in shown]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for name in order:
         table.add_column(name, no_wrap=True, min_width=natural(name) - 2)
     table.add_column("error", overflow="fold")
     for row in rows:
-        cells = [status_text(row[n]) if n == "status" else row[n] for n in order]
-        table.add_row(*cells, row["error"])
+        cells = [status_text(row[n]) if n == "status" else escape(row[n]) for n in order]
+        table.add_row(*cells, escape(row["error"]))
     return table
+
+
+def _job_lines(rows: list[dict[str, str]]) -> Group:
+    lines: list[Text] = []
+    for row in rows:
+        status = Text.from_markup(status_text(row["status"]))
+        lines.append(Text.assemble(row["task id"], "  ", status, "  ", row["created"], "  ", row["type"]))
+        if row["error"]:
+            lines.append(Text("  " + row["error"], overflow="fold"))
+    return Group(*lines)
 
 
 def job_table(job: Mapping[str, Any]) -> Table:

@@ -7,19 +7,24 @@ here.
 
 A cancellation can also be dropped outright: Python 3.11's `asyncio.wait_for` (which redis-py uses) returns
 the result when the cancel lands as the awaited command completes. One `task.cancel()` followed by
-`await task` then waits for a loop that goes on forever; every task that is stopped is stopped through
-`cancel_and_wait`, which asks again until the task has ended.
+`await task` then waits for a loop that goes on forever; every long-lived task (a handler, a service's
+background loops) is stopped through `cancel_and_wait`, which asks again until the task has ended. (Asking
+again also interrupts a task's own clean-up after its first CancelledError: clean-up that must finish is
+shielded by the task.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+log = logging.getLogger("mediajobs.tasks")
 
 RECANCEL_EVERY_S = 0.1
 """How often `cancel_and_wait` repeats its request while the task has not ended."""
@@ -41,17 +46,21 @@ def tolerating(*errors: type[BaseException]) -> Iterator[None]:
         reraise_if_cancelling(exc)
 
 
-async def cancel_and_wait(task: asyncio.Future[Any], *, within_s: float | None = None) -> bool:
+async def cancel_and_wait(
+    task: asyncio.Future[Any], *, within_s: float | None = None, report: bool = True
+) -> bool:
     """Cancel `task` and wait for it to end, repeating the request every RECANCEL_EVERY_S (a single one can
     be dropped, see above); at least one round, so a task that stops at once counts as stopped. True if it
-    ended within `within_s` (None: however long it takes). How it ended stays on it for the caller to read;
-    an error is marked as retrieved (a stopped background loop's is not reported again at exit)."""
+    ended within `within_s` (None: however long it takes). A task that had failed instead has its error
+    logged (a background loop that died of a bug must leave a trace) unless `report` is False (its caller
+    reads how it ended); either way the error counts as retrieved."""
     deadline = None if within_s is None else time.monotonic() + within_s
     while not task.done():
         task.cancel()
         await asyncio.wait({task}, timeout=RECANCEL_EVERY_S)
         if deadline is not None and time.monotonic() >= deadline:
             break
-    if task.done() and not task.cancelled():
-        task.exception()
+    if task.done() and not task.cancelled() and (error := task.exception()) is not None and report:
+        name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
+        log.warning("%s had failed before it was stopped: %r", name, error)
     return task.done()

@@ -96,6 +96,8 @@ class JobMiddleware(BaseMiddleware):
         self.runtime = runtime
         self._error: BaseException | None = None
         """The exception the handler raised, if it did (for the attempt span's exception event)."""
+        self._renewed = 0.0
+        """When the run last renewed its lease (monotonic; the start counts: it claims the delivery)."""
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         rt = self.runtime
@@ -200,7 +202,7 @@ class JobMiddleware(BaseMiddleware):
         try:
             verdict = await self._watch(ctx, work, policy, delivery, run_id)
         except BaseException:  # the service is stopping (or the watch itself failed): the handler stops too
-            await cancel_and_wait(work, within_s=SHUTDOWN_CANCEL_S)
+            await cancel_and_wait(work, within_s=SHUTDOWN_CANCEL_S, report=False)
             raise
         if verdict is None:  # the handler ended by itself
             if work.cancelled():
@@ -209,9 +211,13 @@ class JobMiddleware(BaseMiddleware):
             self._error = exc
             return outcome.from_result(work.result()) if exc is None else outcome.from_exception(exc)
         # A cancel was requested, the lease was lost or the soft limit passed: stop the handler.
-        holding = verdict.verdict != outcome.Verdict.LOST
-        if not await self._stop(ctx, work, policy, delivery, run_id, renew=holding):
+        lost = verdict.verdict == outcome.Verdict.LOST
+        ended, lost = await self._stop(ctx, work, policy, delivery, run_id, lost=lost)
+        if not ended:
             self.runtime.on_runaway()
+        if lost:  # the job is another run's now: this one must not touch its record or its directories
+            return outcome.LOST
+        if not ended:
             return outcome.from_exception(
                 HardTimeLimitExceeded(
                     f"still running at the hard time limit of {policy.hard_limit_s:g} s; the worker restarts"
@@ -239,7 +245,7 @@ class JobMiddleware(BaseMiddleware):
         store, settings = self.runtime.store, self.runtime.settings
         deadline = time.monotonic() + policy.soft_limit_s
         renew_every = settings.lease_s / 3
-        renewed = time.monotonic()
+        self._renewed = time.monotonic()
         while True:
             left = deadline - time.monotonic()
             if left > 0:
@@ -250,7 +256,7 @@ class JobMiddleware(BaseMiddleware):
                 return self._soft_limit(ctx, policy)
             if deadline - time.monotonic() < MIN_CHECK_IN_S:
                 continue  # no time for a check-in before the soft limit: it would only be cut off
-            renew = time.monotonic() - renewed >= renew_every
+            renew = time.monotonic() - self._renewed >= renew_every
             check = await _beside(work, store.check_in(ctx.task_id, run_id, delivery, renew=renew), deadline)
             if work.done():
                 return None
@@ -259,11 +265,11 @@ class JobMiddleware(BaseMiddleware):
             try:
                 state, cancel = check.result()
             except (RedisError, OSError) as exc:
-                if self._lease_ran_out(ctx, renewed, exc):
+                if self._lease_ran_out(ctx, self._renewed, exc):
                     return outcome.LOST
                 continue
             if renew:
-                renewed = time.monotonic()
+                self._renewed = time.monotonic()
             if (verdict := _checked_in(ctx, state, cancel)) is not None:
                 return verdict
 
@@ -275,30 +281,37 @@ class JobMiddleware(BaseMiddleware):
         delivery: Delivery,
         run_id: str,
         *,
-        renew: bool,
-    ) -> bool:
-        """Cancel the handler and give it until the hard limit to end; True if it did.
+        lost: bool,
+    ) -> tuple[bool, bool]:
+        """Cancel the handler and give it until the hard limit to end: (it ended, the lease is lost).
 
-        The run still holds its job meanwhile: unless the lease is already lost (`renew` False), it is renewed
-        every third of `lease_s`, so a handler slow to stop (the grace is `hard_limit_s - soft_limit_s`, 300 s
-        by default against a 30 s lease) is not reclaimed and run a second time beside itself. A failed
-        renewal is tolerated, as in the watch; an answer that the run is no longer the job's ends renewing.
+        The run still holds its job meanwhile, so unless the lease is already lost it keeps renewing it on the
+        watch's schedule (every third of `lease_s`, a failed renewal tried again every `cancel_poll_s`, each
+        attempt bounded so that the cancel is repeated meanwhile): a handler slow to stop (the grace is
+        `hard_limit_s - soft_limit_s`, 300 s by default against a 30 s lease) is not reclaimed and run a
+        second time beside itself. A check-in answering that the run is no longer the job's ends that.
         """
         store, settings = self.runtime.store, self.runtime.settings
         deadline = time.monotonic() + max(0.0, policy.hard_limit_s - policy.soft_limit_s)
+        renew_every = settings.lease_s / 3
         while True:
-            if await cancel_and_wait(
-                work, within_s=min(settings.lease_s / 3, max(0.0, deadline - time.monotonic()))
-            ):
-                return True
+            slice_s = min(settings.cancel_poll_s, max(0.0, deadline - time.monotonic()))
+            if await cancel_and_wait(work, within_s=slice_s, report=False):
+                return True, lost
             if time.monotonic() >= deadline:
-                return False
-            if not renew:
+                return False, lost
+            if lost or time.monotonic() - self._renewed < renew_every:
                 continue
-            check = await _beside(work, store.check_in(ctx.task_id, run_id, delivery, renew=True), deadline)
-            if check is not None and check.exception() is None and check.result()[0] != "ok":
-                log.warning("job=%s: lease lost (%s) while its handler stops", ctx.task_id, check.result()[0])
-                renew = False
+            bound = min(deadline, time.monotonic() + renew_every)
+            check = await _beside(work, store.check_in(ctx.task_id, run_id, delivery, renew=True), bound)
+            if check is None or check.exception() is not None:
+                continue  # not renewed (Redis unreachable or slow): tried again after the next slice
+            state, _ = check.result()
+            if state == "ok":
+                self._renewed = time.monotonic()
+            else:
+                log.warning("job=%s: lease lost (%s) while its handler stops", ctx.task_id, state)
+                lost = True
 
     def _lease_ran_out(self, ctx: context.JobContext, renewed: float, exc: BaseException) -> bool:
         """A check-in failed: has the lease gone unrenewed for a whole `lease_s` (then the run stops)?"""

@@ -89,12 +89,14 @@ def _admission(request: Request, key: ApiKey) -> Admission:
     )
 
 
-async def admitted_submitter(key: Submitter, request: Request) -> ApiKey:
-    """The submitting key, unless it is known to be over its submission rate (429 at once, see
-    `gateway.refused_keys`); a submission with an Idempotency-Key is left to the create step (a replay)."""
-    if "idempotency-key" not in request.headers:
-        refused: RefusedKeys = request.app.state.refused_keys
-        if wait := refused.wait_s(key.id):
+async def admitted_submitter(key: Submitter, request: Request, client: Client) -> ApiKey:
+    """The submitting key, unless it is known to be over its submission rate: then 429 at once, before the
+    body is validated (see `gateway.refused_keys`), except for the replay of an earlier submission (its
+    Idempotency-Key is known: the create step answers it with the first job)."""
+    refused: RefusedKeys = request.app.state.refused_keys
+    if wait := refused.wait_s(key.id):
+        replayed = request.headers.get("idempotency-key")
+        if not replayed or not await client.redis.exists(keys.idempotency(key.owner, replayed)):
             raise TooManySubmissions(f"too many submissions; try again in {wait:.1f} s", retry_after_s=wait)
     return key
 
@@ -121,7 +123,7 @@ async def submit(
 
     With an `Idempotency-Key` header, repeating the request within 24 h returns the first job (200). The same
     download (URL and options) already queued or running is returned instead of starting it twice (200),
-    unless `allow_duplicate` is set.
+    unless `allow_duplicate` is set; while the key is refused for its rate (429), that answer waits too.
     """
     try:
         created = await client.submit(
