@@ -1,9 +1,15 @@
 """An OTLP/HTTP endpoint that accepts span exports and drops them, so a benchmarked service exports its
-traces as it would in production (encoding, batching, HTTP) without a collector."""
+traces as it would in production (encoding, batching, HTTP) without a collector.
+
+It runs in a process of its own (`python -m bench.otlp_sink`, which prints its endpoint): a bench that
+measures from its own process (the progress bench's SSE client) must not share its interpreter lock with
+the sink's request threads.
+"""
 
 from __future__ import annotations
 
-import threading
+import subprocess
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -19,8 +25,35 @@ class _Sink(BaseHTTPRequestHandler):
         return
 
 
-def start_sink() -> tuple[ThreadingHTTPServer, str]:
+class Sink:
+    """The sink's process; `shutdown()` stops it."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.otlp_sink"], stdout=subprocess.PIPE, text=True
+        )
+        assert self._process.stdout is not None
+        self.endpoint = self._process.stdout.readline().strip()
+        if not self.endpoint.startswith("http://"):
+            self.shutdown()
+            raise RuntimeError("the OTLP sink did not start")
+
+    def shutdown(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+def start_sink() -> tuple[Sink, str]:
     """The running sink (call `shutdown()` when done) and its OTEL_EXPORTER_OTLP_ENDPOINT."""
+    sink = Sink()
+    return sink, sink.endpoint
+
+
+def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
