@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import logging
 import os
 import signal
@@ -162,6 +163,10 @@ class JobService:
         await ensure_groups(self.redis, [self.spec])
         await asyncio.to_thread(self.liveness.start)  # alive before the first read: never taken for dead
         await asyncio.to_thread(serve_metrics, self.settings.metrics_host, self.settings.metrics_port)
+        # What start-up made (modules, models, the app) lives as long as the process: out of the collector's
+        # sight, a full collection no longer walks it all (a 30-100+ ms pause of every job's event loop once
+        # the young objects of the first seconds of work trigger one).
+        gc.freeze()
 
     async def _stop_liveness(self) -> None:
         await asyncio.to_thread(self.liveness.stop)
