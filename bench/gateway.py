@@ -3,7 +3,7 @@
     uv run python -m bench.gateway [--connections 50 --seconds 5]
 
 One gateway process (authentication on: every request carries an admin API key; tracing on: spans are
-exported over OTLP to `bench.otlp_sink` in this process; its submission rate limit and per-owner quota
+exported over OTLP to `bench.otlp_sink`, a process of its own; its submission rate limit and per-owner quota
 raised out of the way, as their checks still run) and the baseline `bench.bare_app` (FastAPI + pydantic +
 one Lua write, served by the same uvicorn/httptools/uvloop stack) run against one Redis. `bench.http_load`
 drives each with the same closed loop of keep-alive connections, in the order gateway, bare, bare, gateway

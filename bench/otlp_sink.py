@@ -8,9 +8,14 @@ the sink's request threads.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class _Sink(BaseHTTPRequestHandler):
@@ -30,7 +35,11 @@ class Sink:
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.otlp_sink"], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "bench.otlp_sink"],
+            stdin=subprocess.PIPE,  # closed when this process ends, however it ends: the sink then exits
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
         )
         assert self._process.stdout is not None
         self.endpoint = self._process.stdout.readline().strip()
@@ -49,8 +58,14 @@ def start_sink() -> tuple[Sink, str]:
     return sink, sink.endpoint
 
 
+def _exit_with_parent() -> None:
+    sys.stdin.read()  # EOF: the bench that started the sink is gone
+    os._exit(0)
+
+
 def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 

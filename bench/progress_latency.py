@@ -91,16 +91,17 @@ async def mediajobs(
                 made = await client.submit(EchoRequest(sleep_s=seconds, step_s=every_s))
                 ids.add(made.job.task_id)
                 await asyncio.sleep(every_s / jobs)
-            await asyncio.sleep(seconds)  # measuring: this process only follows the stream meanwhile
+            # measuring: this process only follows the stream until the last reports are in
+            await asyncio.sleep(seconds + 2 * every_s)
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 states = [await client.get(task_id) for task_id in ids]
                 if all(job.status.terminal for job in states):
                     break
                 await asyncio.sleep(0.5)
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
     finally:
         janitor.stop()
         gateway.stop()

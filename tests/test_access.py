@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -240,27 +241,28 @@ async def test_rate_limit_and_quota_answer_429_with_retry_after(
 
 
 @contextlib.asynccontextmanager
-async def _scripts_run(redis_url: str) -> AsyncIterator[list[str]]:
-    """The script calls (EVAL, EVALSHA) made in `redis_url`'s database while the block runs, seen by MONITOR
-    (the server's command statistics would count the other tests' services too)."""
+async def _commands_seen(redis_url: str) -> AsyncIterator[list[str]]:
+    """Every command run in `redis_url`'s database while the block runs, as MONITOR shows it (the server's
+    command statistics would count the other tests' services too). The watch ends at a marker command sent
+    after the block, so nothing the block caused is missed however late MONITOR reports it."""
     redis = Redis.from_url(redis_url)
     db = redis.connection_pool.connection_kwargs.get("db", 0)
+    marker = f"end-of-block-{uuid.uuid4().hex}"
     seen: list[str] = []
     async with redis.monitor() as monitor:
 
         async def watch() -> None:
             async for call in monitor.listen():
-                if call["db"] == db and call["command"].split(" ", 1)[0].upper() in {"EVAL", "EVALSHA"}:
+                if call["db"] == db:
+                    if marker in call["command"]:
+                        return
                     seen.append(call["command"])
 
         watcher = asyncio.create_task(watch())
-        await asyncio.sleep(0.2)  # MONITOR is on before the block's first command
-        try:
-            yield seen
-            await asyncio.sleep(0.5)  # and sees its last one
-        finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+        yield seen
+        assert not watcher.done()  # still watching: it did not stop early on an error
+        await redis.echo(marker)
+        await asyncio.wait_for(watcher, timeout=30)
     await redis.aclose()
 
 
@@ -280,14 +282,15 @@ async def test_a_key_over_its_rate_is_refused_by_the_gateway_until_its_wait_is_o
         assert first.status_code == 202
         refused = await client.post("/jobs/submit", json=echo, headers=alice)  # the create step says: wait
         assert refused.status_code == 429
-        async with _scripts_run(cluster.redis_url) as scripts:
+        async with _commands_seen(cluster.redis_url) as commands:
             flood = [(await client.post("/jobs/submit", json=echo, headers=alice)) for _ in range(20)]
             flood += [
                 await client.post("/jobs/submit", json=echo, headers={**alice, "Idempotency-Key": f"new-{i}"})
                 for i in range(10)
             ]
             invalid = await client.post("/jobs/submit", json={"job_type": "nope"}, headers=alice)
-        assert scripts == []
+        assert [c for c in commands if c.split(" ", 1)[0].upper() in {"EVAL", "EVALSHA"}] == []
+        assert len([c for c in commands if c.upper().startswith("EXISTS") and "mj:idem:" in c]) == 10
         assert {answer.status_code for answer in [*flood, invalid]} == {429}
         assert all(1 <= int(answer.headers["retry-after"]) <= 4 for answer in flood)
         assert "too many submissions" in invalid.json()["detail"]

@@ -351,6 +351,33 @@ async def test_a_run_stopping_past_its_soft_limit_keeps_its_lease_to_the_hard_on
     assert await asyncio.to_thread(runner.wait, 15) == 75  # the runaway died with its process
 
 
+async def test_a_cancel_while_a_run_stops_at_its_soft_limit_cancels_the_job(cluster: Cluster) -> None:
+    """A cancel requested after the soft limit, while the handler is still being stopped, is not lost: the
+    run ends cancelled (not TimeLimitExceeded, which would retry the job the user cancelled)."""
+    cluster.start("janitor", LEASE_S="1.5")  # check-ins (renewals) every 0.5 s while stopping
+    async with JobClient(cluster.settings) as client:
+        job = (
+            await client.submit(
+                {
+                    "job_type": "echo",
+                    "sleep_s": 3,
+                    "ignore_cancel": True,
+                    "time_limit": {"soft_limit_s": 0.5, "hard_limit_s": 10},
+                    "retry": {"max_attempts": 2, "backoff_base_s": 0.05},
+                }
+            )
+        ).job
+        async with asyncio.timeout(15):
+            async for event in client.events(job.task_id):
+                if event.job.status == JobStatus.RUNNING:
+                    break
+        await asyncio.sleep(1.0)  # past the soft limit: the handler is being stopped
+        await client.cancel(job.task_id)
+        final = await client.wait(job.task_id, timeout=20)
+    assert final.status == JobStatus.CANCELLED
+    assert final.attempts == 1
+
+
 async def test_equal_soft_and_hard_limits_cannot_crash_the_service(cluster: Cluster) -> None:
     """`time_limit` soft = hard = 1 s on a 2 s echo (a crash-loop attempt): the job fails TimeLimitExceeded,
     the hard limit is pushed 5 s past the soft one, the service keeps its pid and a job running beside it

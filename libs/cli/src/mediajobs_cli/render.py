@@ -72,7 +72,8 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]], width: int = 200) -> Renderabl
     def natural(name: str) -> int:
         return max([len(name), *(len(row[name]) for row in rows)]) + 2  # cell padding
 
-    used = sum(natural(name) for name in ALWAYS) + ERROR_MIN_WIDTH
+    error_room = ERROR_MIN_WIDTH if any(row["error"] for row in rows) else natural("error")
+    used = sum(natural(name) for name in ALWAYS) + error_room
     if used > width:
         return _job_lines(rows)
     shown = set(ALWAYS)

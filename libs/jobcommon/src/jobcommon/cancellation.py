@@ -62,5 +62,5 @@ async def cancel_and_wait(
             break
     if task.done() and not task.cancelled() and (error := task.exception()) is not None and report:
         name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
-        log.warning("%s had failed before it was stopped: %r", name, error)
+        log.warning("%s failed (before or while it was stopped): %r", name, error, exc_info=error)
     return task.done()

@@ -56,6 +56,8 @@ log = logging.getLogger("mediajobs.jobs")
 SHUTDOWN_CANCEL_S = 2.0
 MIN_CHECK_IN_S = 0.05
 """A check-in is not started closer than this to the soft time limit."""
+CHECK_IN_WHILE_STOPPING_S = 1.0
+"""Longest a check-in may take while a handler is being stopped (the cancel is repeated after it)."""
 
 
 class JobRuntime:
@@ -211,18 +213,19 @@ class JobMiddleware(BaseMiddleware):
             self._error = exc
             return outcome.from_result(work.result()) if exc is None else outcome.from_exception(exc)
         # A cancel was requested, the lease was lost or the soft limit passed: stop the handler.
-        lost = verdict.verdict == outcome.Verdict.LOST
-        ended, lost = await self._stop(ctx, work, policy, delivery, run_id, lost=lost)
+        ended, verdict = await self._stop(ctx, work, policy, delivery, run_id, verdict)
         if not ended:
             self.runtime.on_runaway()
-        if lost:  # the job is another run's now: this one must not touch its record or its directories
-            return outcome.LOST
+        if verdict.verdict == outcome.Verdict.LOST:
+            return verdict  # the job is another run's now: this one must not touch its record or directories
         if not ended:
             return outcome.from_exception(
                 HardTimeLimitExceeded(
                     f"still running at the hard time limit of {policy.hard_limit_s:g} s; the worker restarts"
                 )
             )
+        if not work.cancelled() and (exc := work.exception()) is not None:
+            self._error = exc  # what the handler raised while stopping: on the attempt's span
         return verdict
 
     async def _watch(
@@ -280,16 +283,18 @@ class JobMiddleware(BaseMiddleware):
         policy: JobPolicy,
         delivery: Delivery,
         run_id: str,
-        *,
-        lost: bool,
-    ) -> tuple[bool, bool]:
-        """Cancel the handler and give it until the hard limit to end: (it ended, the lease is lost).
+        verdict: outcome.Outcome,
+    ) -> tuple[bool, outcome.Outcome]:
+        """Cancel the handler and give it until the hard limit to end: whether it ended, and the run's verdict
+        (`verdict`, unless the lease was lost meanwhile, or a cancel was requested after a soft limit).
 
         The run still holds its job meanwhile, so unless the lease is already lost it keeps renewing it on the
-        watch's schedule (every third of `lease_s`, a failed renewal tried again every `cancel_poll_s`, each
-        attempt bounded so that the cancel is repeated meanwhile): a handler slow to stop (the grace is
-        `hard_limit_s - soft_limit_s`, 300 s by default against a 30 s lease) is not reclaimed and run a
-        second time beside itself. A check-in answering that the run is no longer the job's ends that.
+        watch's schedule (every third of `lease_s`; a failed renewal tried again after the next
+        `cancel_poll_s` of cancelling; a check-in cut off after CHECK_IN_WHILE_STOPPING_S so the cancel is
+        repeated): a handler slow to stop (the grace is `hard_limit_s - soft_limit_s`, 300 s by default
+        against a 30 s lease) is not reclaimed and run a second time beside itself. As in the watch, the
+        lease counts as lost when a check-in says the run is no longer the job's, or when none could renew
+        it for a whole `lease_s`.
         """
         store, settings = self.runtime.store, self.runtime.settings
         deadline = time.monotonic() + max(0.0, policy.hard_limit_s - policy.soft_limit_s)
@@ -297,21 +302,28 @@ class JobMiddleware(BaseMiddleware):
         while True:
             slice_s = min(settings.cancel_poll_s, max(0.0, deadline - time.monotonic()))
             if await cancel_and_wait(work, within_s=slice_s, report=False):
-                return True, lost
+                return True, verdict
             if time.monotonic() >= deadline:
-                return False, lost
+                return False, verdict
+            lost = verdict.verdict == outcome.Verdict.LOST
             if lost or time.monotonic() - self._renewed < renew_every:
                 continue
-            bound = min(deadline, time.monotonic() + renew_every)
+            bound = min(deadline, time.monotonic() + CHECK_IN_WHILE_STOPPING_S)
             check = await _beside(work, store.check_in(ctx.task_id, run_id, delivery, renew=True), bound)
-            if check is None or check.exception() is not None:
-                continue  # not renewed (Redis unreachable or slow): tried again after the next slice
-            state, _ = check.result()
+            failure = TimeoutError("the check-in did not answer") if check is None else check.exception()
+            if failure is not None:
+                if not isinstance(failure, RedisError | OSError):
+                    raise failure
+                if self._lease_ran_out(ctx, self._renewed, failure):
+                    verdict = outcome.LOST
+                continue
+            assert check is not None
+            state, cancel = check.result()
             if state == "ok":
                 self._renewed = time.monotonic()
-            else:
-                log.warning("job=%s: lease lost (%s) while its handler stops", ctx.task_id, state)
-                lost = True
+            said = _checked_in(ctx, state, cancel and verdict.verdict != outcome.Verdict.CANCELLED)
+            if said is not None:  # LOST, or CANCELLED when a cancel came after the soft limit
+                verdict = said
 
     def _lease_ran_out(self, ctx: context.JobContext, renewed: float, exc: BaseException) -> bool:
         """A check-in failed: has the lease gone unrenewed for a whole `lease_s` (then the run stops)?"""

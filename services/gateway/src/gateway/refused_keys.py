@@ -4,10 +4,11 @@ The rate is checked by the step that creates a job (`jobcommon.Admission`), afte
 its record and message are built: a key submitting far over its rate would make the gateway do all that for
 every refusal. The create step's refusal says exactly how long the key must wait (`TooManySubmissions`:
 nothing it submits can be admitted sooner, and other gateways' admissions only push that later), so until
-then this gateway refuses the key's submissions itself, before the body is validated, without Redis.
+then this gateway refuses the key's submissions itself, before the body is validated, without the create
+step (`gateway.routes.admitted_submitter`).
 
-A submission carrying an `Idempotency-Key` still goes to the create step: a replay of an earlier submission is
-answered (200, the first job) however fast its key submits.
+The replay of an earlier submission (an `Idempotency-Key` this owner already used: one EXISTS tells) still
+goes to the create step, which answers it with the first job (200) however fast its key submits.
 """
 
 from __future__ import annotations
