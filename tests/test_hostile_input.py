@@ -41,6 +41,11 @@ def _chain(depth: int) -> dict[str, object]:
         ({"job_type": "thumbnail", "sources": ["clips/a\nb.jpg"]}, "control"),
         ({"job_type": "echo", "retry": {"max_attempts": 100}}, "max_attempts may be at most 10"),
         ({"job_type": "echo", "time_limit": {"soft_limit_s": 7 * 86400}}, "soft_limit_s may be at most"),
+        ({"job_type": "thumbnail", "source": "a.mp4"}, "thumbnail.source: unknown field; thumbnail takes"),
+        (
+            {"job_type": "video_download", "url": "https://example.org/a.mp4", "options": {"fromat": "best"}},
+            "options.fromat: unknown field; video_download.options takes",
+        ),
     ],
 )
 async def test_bad_requests_answer_422_naming_the_problem(

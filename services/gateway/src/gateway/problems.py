@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jobcommon import JobNotFound, JobStateConflict, QueueUnavailable
+from jobcommon import JOB_TYPES, JobNotFound, JobStateConflict, QueueUnavailable
 from jobcommon.errors import (
     Forbidden,
     IdempotencyKeyReused,
@@ -102,10 +102,37 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     else:
         errors = []
     cleaned: list[dict[str, Any]] = [
-        {k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors
+        {k: v for k, v in _explained(e).items() if k in ("loc", "msg", "type")} for e in errors
     ]
     summary = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in cleaned[:5])
     return problem_response(422, detail=summary or "invalid request", errors=jsonable_encoder(cleaned))
+
+
+def _explained(error: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An unknown field of a job request also names the fields that are there (pydantic says only "Extra
+    inputs are not permitted"): `body.thumbnail.source: unknown field; thumbnail takes at_s, …, sources`."""
+    loc = tuple(error.get("loc", ()))
+    if (
+        error.get("type") != "extra_forbidden"
+        or len(loc) < 3
+        or loc[0] != "body"
+        or loc[1] not in JOB_TYPES.names()
+    ):
+        return error
+    model: Any = JOB_TYPES.get(str(loc[1])).request
+    for part in loc[2:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        inner = [t for t in (field.annotation, *get_args(field.annotation)) if _is_model(t)] if field else []
+        if not inner:
+            return error
+        model = inner[0]
+    where = ".".join(str(part) for part in loc[1:-1])
+    fields = ", ".join(sorted(name for name in model.model_fields if name != "job_type"))
+    return {**error, "msg": f"unknown field; {where} takes {fields}"}
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
