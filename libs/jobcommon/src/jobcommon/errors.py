@@ -117,6 +117,10 @@ class TooManySubmissions(RateLimited):
     """This key submits faster than its rate allows (429). `retry_after_s` is exact: no submission of the key
     can be admitted sooner (others only push it later), so a gateway may refuse the key's next ones itself."""
 
+    def __init__(self, retry_after_s: float) -> None:
+        message = f"too many submissions; try again in {retry_after_s:.1f} s"
+        super().__init__(message, retry_after_s=retry_after_s)
+
 
 class IdempotencyKeyReused(ClientError):
     """An Idempotency-Key already made a job from a different request: a client bug, never replayed."""

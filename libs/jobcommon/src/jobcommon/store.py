@@ -345,8 +345,7 @@ class JobStore:
                 retry_after_s=5.0,
             )
         if code == Reply.RATE_LIMITED:
-            wait = float(reply[1])
-            raise TooManySubmissions(f"too many submissions; try again in {wait:.1f} s", retry_after_s=wait)
+            raise TooManySubmissions(float(reply[1]))
         reason: Literal["idempotent", "duplicate"] = "idempotent" if code == Reply.IDEMPOTENT else "duplicate"
         return Created(await self.get(reply[1]), created=False, reason=reason)
 

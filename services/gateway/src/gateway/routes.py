@@ -97,7 +97,7 @@ async def admitted_submitter(key: Submitter, request: Request, client: Client) -
     if wait := refused.wait_s(key.id):
         replayed = request.headers.get("idempotency-key")
         if not replayed or not await client.redis.exists(keys.idempotency(key.owner, replayed)):
-            raise TooManySubmissions(f"too many submissions; try again in {wait:.1f} s", retry_after_s=wait)
+            raise TooManySubmissions(wait)
     return key
 
 
