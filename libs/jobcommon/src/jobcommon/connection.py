@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from jobcommon.command_packing import connection_class
 from jobcommon.settings import CommonSettings
 
 RETRIES = 5
@@ -17,9 +19,11 @@ RETRIES = 5
 
 def resilience(settings: CommonSettings) -> dict[str, Any]:
     """Connection options every mediajobs Redis client shares (ours and FastStream's broker): bounded connect
-    and command timeouts, and a command that meets a connection dropped by a Redis restart retried on a fresh
-    one (with backoff, for a few seconds)."""
+    and command timeouts, a command that meets a connection dropped by a Redis restart retried on a fresh
+    one (with backoff, for a few seconds), and commands packed by hiredis (`jobcommon.command_packing`).
+    They take precedence over what the URL says (FastStream's rule, and `connect`'s)."""
     return {
+        "connection_class": connection_class(settings.redis_url),
         "socket_connect_timeout": settings.redis_connect_timeout_s,
         "socket_timeout": settings.redis_timeout_s,
         "health_check_interval": 30,
@@ -34,11 +38,13 @@ def connect(settings: CommonSettings) -> Redis:
     that meets a connection dropped by a Redis restart is retried on a fresh one. Retrying is safe: every
     job-state change is a script that is idempotent or fenced by a run id (a retried `create` or `start`
     recognises its own first attempt)."""
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.redis_timeout_s,
-        **resilience(settings),
+    pool = BlockingConnectionPool(
+        **{
+            **parse_url(settings.redis_url),  # what `from_url` does, but with the URL's options overridden
+            **resilience(settings),
+            "decode_responses": True,
+            "max_connections": settings.redis_max_connections,
+            "timeout": settings.redis_timeout_s,
+        }
     )
     return Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
