@@ -58,6 +58,29 @@ async def test_bad_requests_answer_422_naming_the_problem(
     assert names in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('{"job_type": "echo", "payload": {"x": NaN}}', "echo.payload: Value error, numbers must be finite"),
+        ('{"job_type": "echo", "payload": {"deep": [[1e999]]}}', "numbers must be finite"),
+        ('{"job_type": "thumbnail", "sources": ["a.mp4"], "at_s": Infinity}', "body.thumbnail.at_s"),
+        (
+            '{"job_type": "echo", "then": [{"job_type": "thumbnail", "sources": ["a.mp4"], "at_s": 1e999}]}',
+            "then.0",
+        ),
+    ],
+)
+async def test_numbers_json_cannot_hold_are_refused_not_stored_as_null(
+    api: httpx.AsyncClient, text: str, names: str
+) -> None:
+    """Python's JSON reader takes NaN, Infinity and out-of-range numbers (1e999 is infinity), which no JSON
+    writer can give back: the job used to be stored with null in their place (a thumbnail's `at_s` then
+    meant "pick a frame"). Each is a 422 naming the field."""
+    response = await api.post("/jobs/submit", content=text, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text[:500]
+    assert names in response.json()["detail"], response.json()["detail"]
+
+
 async def test_follow_ups_within_the_caps_are_accepted(api: httpx.AsyncClient) -> None:
     """The caps leave room for real pipelines: 4 levels deep, 32 follow-ups in all."""
     assert (await _submit(api, _chain(4))).status_code == 202

@@ -39,10 +39,16 @@ def _depth(value: Any, limit: int) -> int:
 
 
 def bounded_json(value: dict[str, Any]) -> dict[str, Any]:
-    """Validator: free-form JSON at most `MAX_JSON_DEPTH` deep and `MAX_PAYLOAD_BYTES` long."""
+    """Validator: free-form JSON at most `MAX_JSON_DEPTH` deep and `MAX_PAYLOAD_BYTES` long, its numbers
+    finite (Python's JSON reader takes `NaN`, `Infinity` and `1e999`, which no JSON writer gives back: the
+    job would have been stored with null there)."""
     if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-    if len(json.dumps(value, separators=(",", ":"))) > MAX_PAYLOAD_BYTES:
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise ValueError("numbers must be finite (no NaN, Infinity or out-of-range values)") from None
+    if len(text) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"longer than {MAX_PAYLOAD_BYTES} bytes as JSON")
     return value
 
@@ -59,7 +65,8 @@ def safe_text(value: str) -> str:
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: an `Infinity` or `1e999` in a number field is refused, not stored as null
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def http_url(value: str) -> str:
