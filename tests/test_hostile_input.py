@@ -81,6 +81,34 @@ async def test_numbers_json_cannot_hold_are_refused_not_stored_as_null(
     assert names in response.json()["detail"], response.json()["detail"]
 
 
+async def test_a_json_body_sent_as_another_media_type_is_told_so(api: httpx.AsyncClient) -> None:
+    """FastAPI reads a body of another media type as text, and pydantic then says "Input should be a valid
+    dictionary": the answer names the media type to send instead."""
+    for media_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = await api.post(
+            "/jobs/submit", content=b'{"job_type": "echo"}', headers={"content-type": media_type}
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"] == (
+            f"body: the body must be JSON, sent as Content-Type: application/json (not {media_type})"
+        )
+    plain = await api.post("/jobs/submit", content=b"[]", headers={"content-type": "application/json"})
+    assert plain.status_code == 422
+    assert "valid dictionary" in plain.json()["detail"]  # JSON, but not an object: pydantic's words stand
+
+
+async def test_key_names_that_read_as_something_else_are_refused(api: httpx.AsyncClient) -> None:
+    """A key's name is shown in key listings: control, invisible and bidi-override characters are refused
+    there as in job fields (`a\u202egpj.exe` reads as `aexe.jpg`)."""
+    for name in ("laptop\u202egpj.exe", "zero\u200bwidth", "tab\there"):
+        response = await api.post("/keys", json={"name": name, "owner": "carol", "role": "read"})
+        assert response.status_code == 422, response.text
+        assert "bidirectional" in response.json()["detail"]
+    created = await api.post("/keys", json={"name": "Carol's Mac (Café)", "owner": "carol", "role": "read"})
+    assert created.status_code == 201
+    assert (await api.delete(f"/keys/{created.json()['id']}")).status_code == 204
+
+
 async def test_follow_ups_within_the_caps_are_accepted(api: httpx.AsyncClient) -> None:
     """The caps leave room for real pipelines: 4 levels deep, 32 follow-ups in all."""
     assert (await _submit(api, _chain(4))).status_code == 202

@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from gateway.api_keys import OWNER, ApiKey, KeyStore, Role
 from gateway.auth import Admin
 from gateway.schemas import Problem
+from jobcommon.requests.base import safe_text
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
 
 class NewKey(BaseModel):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    # no control, invisible or bidi-override characters: a name must read in a listing as what it is
+    name: Annotated[str, AfterValidator(safe_text)] = Field(min_length=1, max_length=100)
     owner: str = Field(min_length=1, max_length=64, pattern=OWNER.pattern)
     role: Role = Role.SUBMIT
 

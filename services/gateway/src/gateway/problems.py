@@ -91,7 +91,7 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     """Validation errors, at the edge or deeper (e.g. a follow-up job in `then`), naming the bad fields."""
     if isinstance(exc, ValidationError | RequestValidationError):
         errors = (
@@ -101,17 +101,30 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
         )
     else:
         errors = []
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     cleaned: list[dict[str, Any]] = [
-        {k: v for k, v in _explained(e).items() if k in ("loc", "msg", "type")} for e in errors
+        {k: v for k, v in _explained(e, media_type).items() if k in ("loc", "msg", "type")} for e in errors
     ]
     summary = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in cleaned[:5])
     return problem_response(422, detail=summary or "invalid request", errors=jsonable_encoder(cleaned))
 
 
-def _explained(error: Mapping[str, Any]) -> Mapping[str, Any]:
-    """An unknown field of a job request also names the fields that are there (pydantic says only "Extra
-    inputs are not permitted"): `body.thumbnail.source: unknown field; thumbnail takes at_s, …, sources`."""
+def _explained(error: Mapping[str, Any], media_type: str) -> Mapping[str, Any]:
+    """What pydantic says, made plainer where it misleads. An unknown field of a job request also names the
+    fields that are there (pydantic says only "Extra inputs are not permitted"): `body.thumbnail.source:
+    unknown field; thumbnail takes at_s, …, sources`. A body sent as another media type than JSON (FastAPI
+    then reads it as text) says so, where pydantic says it "should be a valid dictionary"."""
     loc = tuple(error.get("loc", ()))
+    if (
+        loc == ("body",)
+        and media_type
+        and media_type != "application/json"
+        and not media_type.endswith("+json")
+    ):
+        return {
+            **error,
+            "msg": f"the body must be JSON, sent as Content-Type: application/json (not {media_type})",
+        }
     if (
         error.get("type") != "extra_forbidden"
         or len(loc) < 3
