@@ -64,6 +64,17 @@ def test_set_values_are_json_when_they_parse_and_dotted_keys_nest() -> None:
         build(["a=1", "a.b=2"])
 
 
+def test_set_values_json_cannot_send_are_strings_or_refused() -> None:
+    """Python's JSON reader takes NaN and Infinity, which no JSON writer sends (the CLI crashed with a
+    traceback sending them): they are not JSON, so they stay text. A number beyond a float's range would
+    be infinity: refused, naming the option."""
+    assert build(["payload.a=NaN", "payload.b=-Infinity", "payload.c=[1, Infinity]", "payload.d=1.5e3"]) == {
+        "payload": {"a": "NaN", "b": "-Infinity", "c": "[1, Infinity]", "d": 1500.0}
+    }
+    with pytest.raises(AssignmentError, match=r"payload\.x: 1e999 is out of a number's range"):
+        build(["payload.x=1e999"])
+
+
 def test_submit_wait_ends_0_with_the_result_and_ls_json_parses(
     stack: Stack, api_keys: ApiKeys, tmp_path: Path
 ) -> None:
@@ -154,6 +165,9 @@ def test_cancel_a_running_job_then_get_shows_it_cancelled(
     shown = mediajobs(stack, api_keys.alice_read, "get", task_id, cwd=tmp_path)
     assert shown.returncode == 0
     assert "cancelled" in shown.stdout
+    # piped, field by field, and no line padded to the widest value (the attempt log's ~300 characters)
+    assert [line for line in shown.stdout.splitlines() if line != line.rstrip()] == []
+    assert any(line.split() == ["task_id", task_id] for line in shown.stdout.splitlines())
     assert mediajobs(stack, api_keys.alice_read, "result", task_id, cwd=tmp_path).returncode == 3
 
 

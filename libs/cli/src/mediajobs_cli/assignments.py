@@ -1,9 +1,11 @@
 """`--set key=value` options: values are JSON when they parse, else strings; dotted keys nest. With `--url`
-and the job type they make a job's request (`submit`, `schedules add`)."""
+and the job type they make a job's request (`submit`, `schedules add`). `NaN` and `Infinity` are not JSON
+(Python's reader takes them): they stay strings; a number too large for a float (`1e999`) is refused."""
 
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -30,10 +32,23 @@ class AssignmentError(ValueError):
     pass
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise AssignmentError(f"{text} is out of a number's range")
+    return value
+
+
 def parse_value(text: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    except AssignmentError:
+        raise
+    except ValueError:  # json.JSONDecodeError included
         return text
 
 
@@ -49,7 +64,10 @@ def apply(target: dict[str, Any], assignment: str) -> None:
         if not isinstance(child, dict):
             raise AssignmentError(f"{key}: {part!r} is already set to a non-object value")
         node = child
-    node[parts[-1]] = parse_value(raw)
+    try:
+        node[parts[-1]] = parse_value(raw)
+    except AssignmentError as exc:
+        raise AssignmentError(f"{key}: {exc}") from None
 
 
 def build(assignments: list[str]) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import typer
 from rich.console import Console
@@ -14,9 +17,30 @@ PIPED_WIDTH = 10_000
 """Output that is not a terminal is not wrapped to one: a table keeps one line per row (for grep, cut)."""
 
 
+class _TrimmedLines(io.TextIOBase):
+    """A stream whose complete lines lose their trailing spaces: a table pads every cell of its last column
+    to the widest one (`get`'s values: every line ~300 characters wide), which piped output has no use for."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        self._stream.writelines(line.rstrip(" ") + "\n" for line in lines)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.write(self._partial)  # an unfinished line goes as it is
+        self._partial = ""
+        self._stream.flush()
+
+
 def _stdout() -> Console:
     console = Console()
-    return console if console.is_terminal else Console(width=PIPED_WIDTH)
+    if console.is_terminal:
+        return console
+    return Console(file=_TrimmedLines(sys.stdout), width=PIPED_WIDTH)
 
 
 @dataclass
