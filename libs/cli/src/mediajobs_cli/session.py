@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TextIO, cast
 
 import typer
 from rich.console import Console
@@ -40,7 +40,7 @@ def _stdout() -> Console:
     console = Console()
     if console.is_terminal:
         return console
-    return Console(file=_TrimmedLines(sys.stdout), width=PIPED_WIDTH)
+    return Console(file=cast("TextIO", _TrimmedLines(sys.stdout)), width=PIPED_WIDTH)  # TextIOBase: text IO
 
 
 @dataclass
