@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +22,7 @@ from tests.conftest import service_env
 from tests.support.otlp import OtlpReceiver
 from tools.dev import Supervisor, parse_replicas, process_names
 from tools.devkey import ensure_dev_key
-from tools.localredis import free_port
+from tools.localredis import DataDirInUse, LocalRedis, free_port
 from tools.traces import phoenix_ui, tracing_for_dev, write_state
 
 
@@ -43,6 +47,46 @@ def test_a_killed_service_is_restarted(redis_url: str, tmp_path: Path, otlp: Otl
         supervisor.stop()
         runner.join(timeout=30)
     assert not any(p.alive() for p in supervisor.procs)
+
+
+def test_a_redis_data_directory_takes_one_server_at_a_time(tmp_path: Path) -> None:
+    """A second `task dev` in one checkout started a second redis-server on ./var/redis (another port), both
+    appending to one AOF. Now a start on a directory whose pid file names a running redis-server is refused,
+    naming it; a clean stop removes the pid file, and a stale one (its pid not a redis-server) is ignored."""
+    first = LocalRedis(tmp_path, persistent=True)
+    first.start()
+    try:
+        assert first.process is not None
+        with pytest.raises(DataDirInUse, match=f"redis-server pid {first.process.pid}"):
+            LocalRedis(tmp_path, persistent=True).start()
+    finally:
+        first.stop()
+    assert not (tmp_path / "redis-server.pid").exists()
+    (tmp_path / "redis-server.pid").write_text(f"{os.getpid()}\n")  # this test's own pid: not a redis-server
+    second = LocalRedis(tmp_path, persistent=True)
+    second.start()
+    second.stop()
+
+
+def test_task_dev_refuses_a_taken_gateway_port_before_starting_anything(tmp_path: Path) -> None:
+    """It used to start everything and restart the gateway forever ("address already in use")."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for value, says in ((str(port), f"127.0.0.1:{port} is taken"), ("http", "is not a port number")):
+            env = {**os.environ, "GATEWAY_PORT": value, "REDIS_URL": "redis://127.0.0.1:1/0"}
+            ran = subprocess.run(
+                [sys.executable, "-m", "tools.dev"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert ran.returncode == 1
+            assert says in ran.stderr
+            assert ran.stdout == ""  # nothing started, nothing announced
 
 
 def test_task_dev_makes_one_private_admin_key_and_reuses_it(tmp_path: Path) -> None:

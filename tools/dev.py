@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tools.devkey import ensure_dev_key
-from tools.localredis import LocalRedis, port_is_free
+from tools.localredis import DataDirInUse, LocalRedis, port_is_free
 from tools.procs import SERVICES, ServiceProcess
 from tools.traces import tracing_for_dev
 
@@ -127,6 +127,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="run several processes of worker services, e.g. downloader=3,imaging=2",
     )
     args = parser.parse_args(argv)
+    port = os.environ.get("GATEWAY_PORT", "8000")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        sys.exit(f"task dev: GATEWAY_PORT={port!r} is not a port number")
+    if not port_is_free(int(port)):
+        sys.exit(
+            f"task dev: 127.0.0.1:{port} is taken (another `task dev`?): stop that, or set GATEWAY_PORT to a "
+            "free port"
+        )
     env = {
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(ROOT / "var" / "media")),
         "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": os.environ.get("DOWNLOAD_ALLOW_PRIVATE_NETWORKS", "false"),
@@ -136,11 +144,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         env["REDIS_URL"] = os.environ["REDIS_URL"]
     else:
         redis = LocalRedis(ROOT / "var" / "redis", port=6379 if port_is_free(6379) else None, persistent=True)
-        env["REDIS_URL"] = redis.start()
+        try:
+            env["REDIS_URL"] = redis.start()
+        except DataDirInUse as exc:
+            sys.exit(f"task dev: {exc}")
         print(f"{'dev':>10} | redis-server on {env['REDIS_URL']} (data in var/redis)", flush=True)
     tracing, where = tracing_for_dev(os.environ)
     env.update(tracing)
-    port = os.environ.get("GATEWAY_PORT", "8000")
     print(f"{'dev':>10} | gateway on http://127.0.0.1:{port}  (API docs: /docs)", flush=True)
     print(f"{'dev':>10} | {where}", flush=True)
     if os.environ.get("AUTH", "on").lower() in {"off", "false", "0", "no"}:

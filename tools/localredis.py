@@ -36,8 +36,26 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+class DataDirInUse(RuntimeError):
+    """Another redis-server runs on the data directory: two servers appending to one AOF corrupt it."""
+
+
+def _running_redis(pidfile: Path) -> int | None:
+    """The pid in `pidfile` if a redis-server runs under it (a stale file, or a pid since reused, is None)."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"redis-server" in cmdline else None
+
+
 class LocalRedis:
-    """A redis-server child process on 127.0.0.1. `persistent=True` turns on AOF (fsync every write)."""
+    """A redis-server child process on 127.0.0.1. `persistent=True` turns on AOF (fsync every write).
+
+    One server per data directory: the server keeps its pid in `redis-server.pid` there, and a start on a
+    directory whose pid file names a running redis-server raises DataDirInUse (a second `task dev` in one
+    checkout, or a server an earlier one left running when it was killed)."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, persistent: bool = False) -> None:
         self.data_dir = data_dir
@@ -51,6 +69,13 @@ class LocalRedis:
 
     def start(self, timeout: float = 10.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        pidfile = self.data_dir / "redis-server.pid"
+        holder = _running_redis(pidfile)
+        if holder is not None:
+            raise DataDirInUse(
+                f"{self.data_dir} is in use by redis-server pid {holder} (another `task dev` here, or one "
+                f"left running by a killed one: stop that one, or `kill {holder}`)"
+            )
         args = [
             redis_server_binary(),
             "--port",
@@ -63,6 +88,8 @@ class LocalRedis:
             "",
             "--protected-mode",
             "no",
+            "--pidfile",  # written at start, removed at shutdown
+            str(pidfile.resolve()),
         ]
         if self.persistent:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
