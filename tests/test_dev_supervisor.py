@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -87,6 +88,38 @@ def test_task_dev_refuses_a_taken_gateway_port_before_starting_anything(tmp_path
             assert ran.returncode == 1
             assert says in ran.stderr
             assert ran.stdout == ""  # nothing started, nothing announced
+
+
+def test_task_dev_stops_everything_when_the_stop_signal_comes_twice(redis_url: str, tmp_path: Path) -> None:
+    """Ctrl-C or a closed terminal reaches `task dev` and `uv run` (or `task`), which passes it on: a second
+    signal used to interrupt the stop itself (a traceback) and leave the services and Redis running."""
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url.rsplit("/", 1)[0] + "/11",
+        "GATEWAY_PORT": str(free_port()),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "AUTH": "off",
+    }
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "tools.dev"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    children_file = Path(f"/proc/{dev.pid}/task/{dev.pid}/children")
+    deadline = time.monotonic() + 60
+    children: list[str] = []
+    while len(children) < 5 and time.monotonic() < deadline:  # the gateway and the four workers
+        time.sleep(0.2)
+        children = children_file.read_text().split()
+    assert len(children) == 5
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        dev.send_signal(sig)
+    output, _ = dev.communicate(timeout=90)
+    assert "Traceback" not in output, output[-3000:]
+    assert output.rstrip().endswith("dev | stopped")
+    assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
 
 
 def test_task_dev_makes_one_private_admin_key_and_reuses_it(tmp_path: Path) -> None:

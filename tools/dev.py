@@ -113,8 +113,21 @@ class Supervisor:
             proc.stop(timeout=20)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: its terminal was closed
+
+
+class _StopOnce:
+    """A stop signal's handler that interrupts the supervisor once. The signal often comes twice (Ctrl-C or a
+    closed terminal reach this process and `uv run` or `task`, which pass it on); a second interrupt used to
+    land inside the stop and leave services and Redis running."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.received:
+            self.received = True
+            raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -167,12 +180,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     supervisor = Supervisor(env, args.replicas)
     if args.replicas:
         print(f"{'dev':>10} | processes: {', '.join(p.name for p in supervisor.procs)}", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_once = _StopOnce()
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, stop_once)
     try:
         supervisor.run()
     except KeyboardInterrupt:
         print(f"{'dev':>10} | stopping…", flush=True)
     finally:
+        stop_once.received = True  # whatever ended the run, no signal interrupts the stop
         supervisor.stop()
         if redis is not None:
             redis.stop()
