@@ -76,6 +76,15 @@ def test_every_client_uses_the_packed_class_redis_py_would_pick_for_the_url(
             assert options["host"] == url.split("//")[1].split(":", maxsplit=1)[0]
 
 
+def test_the_urls_own_options_still_win_in_our_pool(tmp_path: Path) -> None:
+    """As with redis-py's `from_url`: only the connection class is ours whatever the URL says."""
+    url = "unix:///run/redis.sock?db=3&socket_timeout=7&health_check_interval=5"
+    pool = connect(CommonSettings(redis_url=url, media_root=tmp_path)).connection_pool
+    options = pool.connection_kwargs
+    assert (options["db"], options["socket_timeout"], options["health_check_interval"]) == (3, 7.0, 5)
+    assert pool.connection_class is PackedUnixConnection
+
+
 async def test_values_round_trip_through_a_real_redis(settings: CommonSettings) -> None:
     redis = connect(settings)
     try:

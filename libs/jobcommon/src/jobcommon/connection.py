@@ -21,7 +21,7 @@ def resilience(settings: CommonSettings) -> dict[str, Any]:
     """Connection options every mediajobs Redis client shares (ours and FastStream's broker): bounded connect
     and command timeouts, a command that meets a connection dropped by a Redis restart retried on a fresh
     one (with backoff, for a few seconds), and commands packed by hiredis (`jobcommon.command_packing`).
-    They take precedence over what the URL says (FastStream's rule, and `connect`'s)."""
+    FastStream lets them override what the URL says; `connect` lets the URL's own options win."""
     return {
         "connection_class": connection_class(settings.redis_url),
         "socket_connect_timeout": settings.redis_connect_timeout_s,
@@ -38,13 +38,13 @@ def connect(settings: CommonSettings) -> Redis:
     that meets a connection dropped by a Redis restart is retried on a fresh one. Retrying is safe: every
     job-state change is a script that is idempotent or fenced by a run id (a retried `create` or `start`
     recognises its own first attempt)."""
-    pool = BlockingConnectionPool(
-        **{
-            **parse_url(settings.redis_url),  # what `from_url` does, but with the URL's options overridden
-            **resilience(settings),
-            "decode_responses": True,
-            "max_connections": settings.redis_max_connections,
-            "timeout": settings.redis_timeout_s,
-        }
-    )
+    options: dict[str, Any] = {
+        **resilience(settings),
+        "decode_responses": True,
+        "max_connections": settings.redis_max_connections,
+        "timeout": settings.redis_timeout_s,
+        **parse_url(settings.redis_url),  # what `from_url` does: the URL's own options win
+    }
+    options["connection_class"] = connection_class(settings.redis_url)  # except the class: the packed one
+    pool = BlockingConnectionPool(**options)
     return Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
