@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import pytest
+from faststream.redis import RedisBroker
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 
-from jobcommon.broker import make_broker
 from jobcommon.command_packing import (
     PackedConnection,
     PackedSSLConnection,
     PackedUnixConnection,
     connection_class,
 )
-from jobcommon.connection import connect
+from jobcommon.connection import connect, resilience
 from jobcommon.settings import CommonSettings
 
 COMMANDS: list[tuple[Any, ...]] = [
@@ -44,6 +45,20 @@ def test_an_argument_redis_cannot_take_is_a_data_error_as_in_redis_py(value: Any
         PackedConnection().pack_command("SET", "k", value)
 
 
+class Level(IntEnum):
+    HIGH = 3
+
+
+def test_what_hiredis_does_not_take_is_packed_by_redis_py() -> None:
+    """An IntEnum (redis-py sends its repr) and text under lenient encoding errors."""
+    args = ("SET", "k", Level.HIGH)
+    assert PackedConnection().pack_command(*args) == Connection().pack_command(*args)
+    lenient = ("SET", "k", "a\udcff")  # a lone surrogate: strict UTF-8 refuses it
+    assert PackedConnection(encoding_errors="surrogateescape").pack_command(*lenient) == Connection(
+        encoding_errors="surrogateescape"
+    ).pack_command(*lenient)
+
+
 def test_a_connection_with_another_encoding_keeps_redis_py_packing() -> None:
     args = ("SET", "k", "Café")
     latin = b"".join(PackedConnection(encoding="latin-1").pack_command(*args))
@@ -67,7 +82,8 @@ def test_every_client_uses_the_packed_class_redis_py_would_pick_for_the_url(
     settings = CommonSettings(redis_url=url, media_root=tmp_path)
     pool = connect(settings).connection_pool
     assert pool.connection_class is packed
-    broker_options = make_broker(settings, "test").config.connection._options
+    # the broker make_broker builds (without its process-wide tracing set-up)
+    broker_options = RedisBroker(url, **resilience(settings)).config.connection._options
     assert broker_options["connection_class"] is packed
     for options in (pool.connection_kwargs, broker_options):  # what the URL says is kept
         if url.startswith("unix"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -13,7 +14,9 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from gateway.api_keys import Role, digest, read_keys_file
@@ -52,21 +55,43 @@ def test_a_killed_service_is_restarted(redis_url: str, tmp_path: Path, otlp: Otl
 
 def test_a_redis_data_directory_takes_one_server_at_a_time(tmp_path: Path) -> None:
     """A second `task dev` in one checkout started a second redis-server on ./var/redis (another port), both
-    appending to one AOF. Now a start on a directory whose pid file names a running redis-server is refused,
-    naming it; a clean stop removes the pid file, and a stale one (its pid not a redis-server) is ignored."""
+    appending to one AOF. Now a start on a directory another server runs on is refused, naming that server;
+    a stopped one frees it, and so does the end of a server a killed `task dev` left running."""
     first = LocalRedis(tmp_path, persistent=True)
     first.start()
     try:
         assert first.process is not None
-        with pytest.raises(DataDirInUse, match=f"redis-server pid {first.process.pid}"):
+        with pytest.raises(DataDirInUse, match=f"redis-server pid {first.process.pid} "):
             LocalRedis(tmp_path, persistent=True).start()
     finally:
         first.stop()
-    assert not (tmp_path / "redis-server.pid").exists()
-    (tmp_path / "redis-server.pid").write_text(f"{os.getpid()}\n")  # this test's own pid: not a redis-server
-    second = LocalRedis(tmp_path, persistent=True)
-    second.start()
-    second.stop()
+    keeper = subprocess.Popen(  # a `task dev` that is killed: its redis-server runs on, on its own
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from tools.localredis import LocalRedis; "
+            "r = LocalRedis(Path(sys.argv[1]), persistent=True); r.start(); "
+            "print(r.process.pid, flush=True); time.sleep(120)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    with keeper:
+        assert keeper.stdout is not None
+        left_running = int(keeper.stdout.readline())
+        keeper.kill()
+    try:
+        with pytest.raises(DataDirInUse, match=f"`kill {left_running}`"):
+            LocalRedis(tmp_path, persistent=True).start()
+    finally:
+        os.kill(left_running, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{left_running}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    again = LocalRedis(tmp_path, persistent=True)
+    again.start()
+    again.stop()
 
 
 def test_task_dev_refuses_a_taken_gateway_port_before_starting_anything(tmp_path: Path) -> None:
@@ -75,7 +100,8 @@ def test_task_dev_refuses_a_taken_gateway_port_before_starting_anything(tmp_path
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        for value, says in ((str(port), f"127.0.0.1:{port} is taken"), ("http", "is not a port number")):
+        cases = ((str(port), f"cannot listen on 127.0.0.1:{port}"), ("http", "is not a port number"))
+        for value, says in cases:
             env = {**os.environ, "GATEWAY_PORT": value, "REDIS_URL": "redis://127.0.0.1:1/0"}
             ran = subprocess.run(
                 [sys.executable, "-m", "tools.dev"],
@@ -90,36 +116,61 @@ def test_task_dev_refuses_a_taken_gateway_port_before_starting_anything(tmp_path
             assert ran.stdout == ""  # nothing started, nothing announced
 
 
+def _wait_for_services(api_url: str, services: set[str], timeout: float = 60.0) -> None:
+    """Until the gateway (AUTH=off: every caller an admin) reports `services` live."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            health = httpx.get(f"{api_url}/jobs/health", timeout=2).json()
+            if services <= {s["service"] for s in health.get("services", [])}:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{services} not live after {timeout} s")
+
+
+NOHUP_DEV = (
+    "import runpy, signal; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+    "runpy.run_module('tools.dev', run_name='__main__')"
+)
+
+
 def test_task_dev_stops_everything_when_the_stop_signal_comes_twice(redis_url: str, tmp_path: Path) -> None:
     """Ctrl-C or a closed terminal reaches `task dev` and `uv run` (or `task`), which passes it on: a second
-    signal used to interrupt the stop itself (a traceback) and leave the services and Redis running."""
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url.rsplit("/", 1)[0] + "/11",
-        "GATEWAY_PORT": str(free_port()),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "AUTH": "off",
-    }
+    signal used to interrupt the stop itself (a traceback) and leave the services and Redis running. Started
+    under `nohup` (SIGHUP ignored), a hang-up leaves it running."""
+    db_url = redis_url.rsplit("/", 1)[0] + "/11"
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": db_url, "GATEWAY_PORT": str(port), "AUTH": "off"}
+    env["MEDIA_ROOT"] = str(tmp_path / "media")
     dev = subprocess.Popen(
-        [sys.executable, "-m", "tools.dev"],
+        [sys.executable, "-c", NOHUP_DEV],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    children_file = Path(f"/proc/{dev.pid}/task/{dev.pid}/children")
-    deadline = time.monotonic() + 60
     children: list[str] = []
-    while len(children) < 5 and time.monotonic() < deadline:  # the gateway and the four workers
-        time.sleep(0.2)
-        children = children_file.read_text().split()
-    assert len(children) == 5
-    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-        dev.send_signal(sig)
-    output, _ = dev.communicate(timeout=90)
-    assert "Traceback" not in output, output[-3000:]
-    assert output.rstrip().endswith("dev | stopped")
-    assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
+    try:
+        _wait_for_services(f"http://127.0.0.1:{port}", {"downloader", "metadata", "imaging", "janitor"})
+        children = Path(f"/proc/{dev.pid}/task/{dev.pid}/children").read_text().split()
+        assert len(children) == 5  # the gateway and the four workers
+        dev.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert dev.poll() is None
+        for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGINT):
+            dev.send_signal(sig)
+        output, _ = dev.communicate(timeout=90)
+        assert "Traceback" not in output, output[-3000:]
+        assert output.rstrip().endswith("dev | stopped")
+        assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pid), signal.SIGKILL)
+        dev.kill()
+        dev.communicate()
+        with SyncRedis.from_url(db_url) as redis:
+            redis.flushdb()
 
 
 def test_task_dev_makes_one_private_admin_key_and_reuses_it(tmp_path: Path) -> None:

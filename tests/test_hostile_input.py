@@ -100,7 +100,7 @@ async def test_a_json_body_sent_as_another_media_type_is_told_so(api: httpx.Asyn
 async def test_key_names_that_read_as_something_else_are_refused(api: httpx.AsyncClient) -> None:
     """A key's name is shown in key listings: control, invisible and bidi-override characters are refused
     there as in job fields (`a\u202egpj.exe` reads as `aexe.jpg`)."""
-    for name in ("laptop\u202egpj.exe", "zero\u200bwidth", "tab\there"):
+    for name in ("laptop\u202egpj.exe", "zero\u200bwidth", "tab\there", "csi\x9b31m", "line\u2028break"):
         response = await api.post("/keys", json={"name": name, "owner": "carol", "role": "read"})
         assert response.status_code == 422, response.text
         assert "bidirectional" in response.json()["detail"]

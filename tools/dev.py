@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -140,28 +141,67 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="run several processes of worker services, e.g. downloader=3,imaging=2",
     )
     args = parser.parse_args(argv)
-    port = os.environ.get("GATEWAY_PORT", "8000")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        sys.exit(f"task dev: GATEWAY_PORT={port!r} is not a port number")
-    if not port_is_free(int(port)):
-        sys.exit(
-            f"task dev: 127.0.0.1:{port} is taken (another `task dev`?): stop that, or set GATEWAY_PORT to a "
-            "free port"
-        )
+    stop_once = _StopOnce()
+    for stop_signal in STOP_SIGNALS:
+        if signal.getsignal(stop_signal) is not signal.SIG_IGN:  # under nohup a hang-up stays ignored
+            signal.signal(stop_signal, stop_once)
+    port = _free_gateway_port()
     env = {
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(ROOT / "var" / "media")),
         "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": os.environ.get("DOWNLOAD_ALLOW_PRIVATE_NETWORKS", "false"),
     }
     redis: LocalRedis | None = None
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-    else:
-        redis = LocalRedis(ROOT / "var" / "redis", port=6379 if port_is_free(6379) else None, persistent=True)
+    supervisor: Supervisor | None = None
+    try:
+        if os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = os.environ["REDIS_URL"]
+        else:
+            redis = LocalRedis(
+                ROOT / "var" / "redis", port=6379 if port_is_free(6379) else None, persistent=True
+            )
+            try:
+                env["REDIS_URL"] = redis.start()
+            except DataDirInUse as exc:
+                redis = None
+                sys.exit(f"task dev: {exc}")
+            print(f"{'dev':>10} | redis-server on {env['REDIS_URL']} (data in var/redis)", flush=True)
+        _prepare(env, port)
+        supervisor = Supervisor(env, args.replicas)
+        if args.replicas:
+            print(f"{'dev':>10} | processes: {', '.join(p.name for p in supervisor.procs)}", flush=True)
+        supervisor.run()
+    except KeyboardInterrupt:
+        print(f"{'dev':>10} | stopping…", flush=True)
+    finally:
+        stop_once.received = True  # whatever ended the run, no signal interrupts the stop
         try:
-            env["REDIS_URL"] = redis.start()
-        except DataDirInUse as exc:
-            sys.exit(f"task dev: {exc}")
-        print(f"{'dev':>10} | redis-server on {env['REDIS_URL']} (data in var/redis)", flush=True)
+            if supervisor is not None:
+                supervisor.stop()
+        finally:
+            if redis is not None:
+                redis.stop()
+        if redis is not None or supervisor is not None:
+            print(f"{'dev':>10} | stopped", flush=True)
+
+
+def _free_gateway_port() -> str:
+    """GATEWAY_PORT, checked free on GATEWAY_HOST before anything starts (else the gateway would be
+    restarted forever on "address already in use")."""
+    host, port = os.environ.get("GATEWAY_HOST", "127.0.0.1"), os.environ.get("GATEWAY_PORT", "8000")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        sys.exit(f"task dev: GATEWAY_PORT={port!r} is not a port number")
+    try:
+        socket.create_server((host, int(port))).close()  # as uvicorn binds (SO_REUSEADDR)
+    except OSError as exc:
+        sys.exit(
+            f"task dev: cannot listen on {host}:{port} ({exc.strerror or exc}; another `task dev`?): stop "
+            "that, or set GATEWAY_PORT to a free port"
+        )
+    return port
+
+
+def _prepare(env: dict[str, str], port: str) -> None:
+    """The trace export and the dev API key (made on first use) into `env`; says where things are."""
     tracing, where = tracing_for_dev(os.environ)
     env.update(tracing)
     print(f"{'dev':>10} | gateway on http://127.0.0.1:{port}  (API docs: /docs)", flush=True)
@@ -177,22 +217,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{'dev':>10} |   curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{port}/jobs/list",
             flush=True,
         )
-    supervisor = Supervisor(env, args.replicas)
-    if args.replicas:
-        print(f"{'dev':>10} | processes: {', '.join(p.name for p in supervisor.procs)}", flush=True)
-    stop_once = _StopOnce()
-    for stop_signal in STOP_SIGNALS:
-        signal.signal(stop_signal, stop_once)
-    try:
-        supervisor.run()
-    except KeyboardInterrupt:
-        print(f"{'dev':>10} | stopping…", flush=True)
-    finally:
-        stop_once.received = True  # whatever ended the run, no signal interrupts the stop
-        supervisor.stop()
-        if redis is not None:
-            redis.stop()
-        print(f"{'dev':>10} | stopped", flush=True)
 
 
 if __name__ == "__main__":

