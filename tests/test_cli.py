@@ -247,6 +247,7 @@ def test_admin_views_queues_workers_dead_letters_and_keys(
     listed = mediajobs(stack, admin, "keys", "list", cwd=tmp_path)
     assert key_id in listed.stdout
     assert "carol" in listed.stdout
+    assert mediajobs(stack, admin, "keys", "ls", cwd=tmp_path).stdout == listed.stdout  # as the top-level ls
 
     dying = ["--set", "fail_with=dead one", "--set", "fail_kind=transient", "--set", "retry.max_attempts=1"]
     failed = mediajobs(stack, carol, "submit", "echo", *dying, "--wait", cwd=tmp_path)

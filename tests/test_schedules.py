@@ -346,6 +346,7 @@ def test_the_cli_adds_lists_pauses_and_removes_schedules(
     assert mediajobs(stack, admin, "schedules", "pause", "cli-nightly", cwd=tmp_path).returncode == 0
     paused = mediajobs(stack, admin, "schedules", "list", cwd=tmp_path).stdout
     assert "paused" in next(line for line in paused.splitlines() if "cli-nightly" in line)
+    assert mediajobs(stack, admin, "schedules", "ls", cwd=tmp_path).stdout == paused  # as the top-level ls
     refused = mediajobs(stack, api_keys.alice_submit, "schedules", "list", cwd=tmp_path)
     assert refused.returncode == 5
     assert mediajobs(stack, admin, "schedules", "rm", "cli-nightly", cwd=tmp_path).returncode == 0

@@ -34,6 +34,7 @@ def create(
     session.out.print(created["key"], markup=False, highlight=False)
 
 
+@keys.command("ls", hidden=True)  # as the top level's `ls`
 @keys.command("list")
 def list_keys(ctx: typer.Context) -> None:
     """List keys (never the keys themselves)."""

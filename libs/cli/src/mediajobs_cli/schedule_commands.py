@@ -22,6 +22,7 @@ class CatchUp(StrEnum):
     skip = "skip"
 
 
+@schedules.command("ls", hidden=True)  # as the top level's `ls`
 @schedules.command("list")
 def list_schedules(ctx: typer.Context) -> None:
     """Every schedule: when, its next and last run, runs and missed ticks, the job it submits."""
