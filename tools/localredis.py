@@ -71,6 +71,7 @@ class LocalRedis:
         self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
         self._lock: int | None = None
+        self.name = "redis-server"
 
     @property
     def url(self) -> str:
@@ -78,7 +79,8 @@ class LocalRedis:
 
     def start(self, timeout: float = 10.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock_data_dir(self.data_dir / "redis-server.lock")
+        if self._lock is None:  # a restart (after the server died) keeps the lock it holds
+            self._lock = _lock_data_dir(self.data_dir / "redis-server.lock")
         args = [
             redis_server_binary(),
             "--port",
@@ -117,6 +119,9 @@ class LocalRedis:
                     time.sleep(0.05)
         finally:
             client.close()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, *, kill: bool = False) -> None:
         try:
