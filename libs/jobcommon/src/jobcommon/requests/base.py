@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
@@ -14,13 +15,11 @@ from jobcommon.priorities import Priority
 
 MAX_URL_LENGTH = 4096
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
-UNSAFE_TEXT = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
-    "\U000e0000-\U000e007f]"
-)
-"""Control characters (C0, DEL and C1, whose CSI starts a terminal escape) and the invisible or
-direction-changing ones (soft hyphen, zero-width and word joiners, line and paragraph separators, bidi marks,
-embeddings, overrides and isolates, tag characters) that make a name read differently from what it is."""
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode categories a name or path may not hold: controls (C0, DEL, C1, whose CSI starts a terminal escape)
+and format characters (soft hyphen, zero-width and word joiners, bidi marks, embeddings, overrides and
+isolates, tag characters, BOM), plus line and paragraph separators: what makes a name read differently from
+what it is."""
 MAX_JSON_DEPTH = 32
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_DELAY_S = 30 * 86400
@@ -63,7 +62,7 @@ BoundedJson = Annotated[dict[str, Any], AfterValidator(bounded_json)]
 
 def safe_text(value: str) -> str:
     """Validator: no control, invisible or bidi characters."""
-    if UNSAFE_TEXT.search(value):
+    if not value.isprintable() and any(unicodedata.category(ch) in UNSAFE_CATEGORIES for ch in value):
         raise ValueError("control, invisible and bidirectional-override characters are not allowed")
     return value
 
