@@ -226,9 +226,10 @@ def _free_gateway_address() -> str:
     try:
         socket.create_server((host, int(port)), family=family).close()  # as uvicorn binds (SO_REUSEADDR)
     except OSError as exc:
+        reason = (exc.strerror or str(exc)).split(" (while")[0]  # create_server adds the address again
         sys.exit(
-            f"task dev: cannot listen on {host} port {port} ({exc.strerror or exc}; another `task dev`?): "
-            "stop that, or set GATEWAY_PORT to a free port"
+            f"task dev: cannot listen on {host} port {port} ({reason}; another `task dev`?): stop that, or "
+            "set GATEWAY_PORT to a free port"
         )
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # where a local client reaches it
     return f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
