@@ -116,11 +116,17 @@ async def test_follow_ups_within_the_caps_are_accepted(api: httpx.AsyncClient) -
 
 
 def test_echo_test_hooks_need_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Failure, blocking and cancel-ignoring hooks are refused unless MEDIAJOBS_TEST_HOOKS is on."""
+    """Failure, blocking and cancel-ignoring hooks are refused unless MEDIAJOBS_TEST_HOOKS is on, and the
+    schema (API docs, the dashboard's submit form) offers them only then."""
+    hooks = {"fail_with", "fail_kind", "fail_attempts", "block_s", "ignore_cancel"}
     monkeypatch.delenv("MEDIAJOBS_TEST_HOOKS", raising=False)
     for hook in ({"fail_with": "x"}, {"ignore_cancel": True}, {"block_s": 1.0}, {"fail_attempts": 2}):
         with pytest.raises(ValidationError, match="test hooks are off"):
             EchoRequest.model_validate(hook)
     assert EchoRequest.model_validate({"sleep_s": 1, "payload": {"ok": 1}}).sleep_s == 1
+    offered = set(EchoRequest.model_json_schema()["properties"])
+    assert not offered & hooks
+    assert {"payload", "sleep_s", "step_s"} <= offered
     monkeypatch.setenv("MEDIAJOBS_TEST_HOOKS", "true")
     assert EchoRequest.model_validate({"fail_with": "x"}).fail_with == "x"
+    assert hooks <= set(EchoRequest.model_json_schema()["properties"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from jobcommon.job_types import job_type
 from jobcommon.policies import DEFAULT
@@ -16,9 +16,25 @@ TEST_HOOKS_ENV = "MEDIAJOBS_TEST_HOOKS"
 TEST_HOOKS = ("fail_with", "fail_attempts", "block_s", "ignore_cancel")
 
 
+def hooks_enabled() -> bool:
+    return os.environ.get(TEST_HOOKS_ENV, "").lower() in {"1", "true", "yes", "on"}
+
+
+def _without_test_hooks(schema: dict[str, Any]) -> None:
+    """Where the hooks are off, the schema (the API docs, the dashboard's submit form) leaves them out, and
+    `fail_kind`, which only says how `fail_with` fails."""
+    if hooks_enabled():
+        return
+    properties = schema.get("properties", {})
+    for name in (*TEST_HOOKS, "fail_kind"):
+        properties.pop(name, None)
+
+
 @job_type(queue=QUEUES[Queue.DEFAULT], policy=DEFAULT)
 class EchoRequest(JobRequestBase):
     """Canary job: returns its payload after an optional sleep (used by health checks and benchmarks)."""
+
+    model_config = ConfigDict(json_schema_extra=_without_test_hooks)
 
     job_type: Literal["echo"] = "echo"
     payload: BoundedJson = Field(default_factory=dict)
@@ -56,6 +72,6 @@ class EchoRequest(JobRequestBase):
         """The failure, blocking and cancel-ignoring hooks exist for tests and benchmarks: a deployment offers
         them only with `MEDIAJOBS_TEST_HOOKS=true` (every process that validates requests reads it)."""
         used = [name for name in TEST_HOOKS if getattr(self, name) not in (None, False, 0.0)]
-        if used and os.environ.get(TEST_HOOKS_ENV, "").lower() not in {"1", "true", "yes", "on"}:
+        if used and not hooks_enabled():
             raise ValueError(f"{', '.join(used)}: echo's test hooks are off here (set {TEST_HOOKS_ENV}=true)")
         return self
