@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
@@ -24,7 +23,7 @@ from redis.exceptions import RedisError
 from gateway.api_keys import Role, digest, read_keys_file
 from jobcommon import CommonSettings, JobClient, keys
 from jobcommon.models import JobStatus
-from tests.conftest import service_env
+from tests.conftest import service_env, wait_until_ready
 from tests.support.otlp import OtlpReceiver
 from tools.dev import Supervisor, parse_replicas, process_names
 from tools.devkey import ensure_dev_key
@@ -213,18 +212,6 @@ def test_task_dev_refuses_a_taken_gateway_port_before_starting_anything(tmp_path
             assert ran.stdout == ""  # nothing started, nothing announced
 
 
-def _wait_for_services(api_url: str, services: set[str], timeout: float = 60.0) -> None:
-    """Until the gateway (AUTH=off: every caller an admin) reports `services` live."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            health = httpx.get(f"{api_url}/jobs/health", timeout=2).json()
-            if services <= {s["service"] for s in health.get("services", [])}:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"{services} not live after {timeout} s")
-
-
 def _signal_masks(pid: int) -> tuple[int, int]:
     """The signals process `pid` ignores and those it catches (/proc/PID/status)."""
     fields = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
@@ -259,7 +246,8 @@ def test_task_dev_stops_everything_when_the_stop_signal_comes_twice(redis_url: s
     )
     children: list[str] = []
     try:
-        _wait_for_services(f"http://127.0.0.1:{port}", {"downloader", "metadata", "imaging", "janitor"})
+        workers = {"downloader", "metadata", "imaging", "janitor"}
+        wait_until_ready(f"http://127.0.0.1:{port}", workers, "any key: AUTH=off", timeout=60)
         children = Path(f"/proc/{dev.pid}/task/{dev.pid}/children").read_text().split()
         assert len(children) == 5  # the gateway and the four workers
         ignored, caught = _signal_masks(dev.pid)
