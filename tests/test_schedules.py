@@ -298,6 +298,9 @@ async def test_admins_manage_schedules_through_the_api_and_the_janitor_fires_the
         assert bad.status_code == 422
         assert "cron" in bad.text
         assert (await api.get("/jobs/schedules/nope")).status_code == 404
+        # /jobs/{task_id}/... is tried first, yet a schedule named like one of its routes stays a schedule
+        shadowed = await api.get("/jobs/schedules/status")
+        assert shadowed.json()["detail"] == "no schedule named 'status'", shadowed.text
         denied = await api.get("/jobs/schedules", headers=bearer(api_keys.alice_submit))
         assert denied.status_code == 403
         view: dict[str, Any] = {}

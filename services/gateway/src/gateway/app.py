@@ -75,11 +75,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "auto_configure": False,  # the exporter is jobcommon.tracing's: never a second one
         },
     )
-    app.include_router(live_router)  # before `router`: its /jobs/{task_id}/... paths would shadow these
+    app.include_router(
+        router
+    )  # first: most requests are its; its task ids leave /jobs/dead, /jobs/schedules be
+    app.include_router(live_router)
     app.include_router(dead_router)
-    app.include_router(schedule_router)  # before `router`, as dead_router
+    app.include_router(schedule_router)
     app.include_router(admin_router)
-    app.include_router(router)
     app.include_router(key_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)

@@ -35,6 +35,7 @@ from gateway.schemas import (
     RedisHealth,
     ResultResponse,
 )
+from gateway.task_id_path import TASK_ID
 from jobcommon import JOB_TYPES, Admission, Job, JobClient, JobNotFound, JobStatus, keys
 from jobcommon.errors import TooManySubmissions
 from jobcommon.job_index import JobQuery
@@ -296,19 +297,19 @@ async def health(client: Client, request: Request, key: OptionalCaller) -> JSONR
     return JSONResponse(body.model_dump(mode="json"))
 
 
-@router.get("/{task_id}/status", response_model=Job, responses=NOT_FOUND)
+@router.get(f"/{TASK_ID}/status", response_model=Job, responses=NOT_FOUND)
 async def job_status(job: ExistingJob) -> Job:
     """The whole job record: status, progress, attempts, timestamps, error, result, trace id."""
     return job
 
 
-@router.get("/{task_id}/progress", response_model=ProgressResponse, responses=NOT_FOUND)
+@router.get(f"/{TASK_ID}/progress", response_model=ProgressResponse, responses=NOT_FOUND)
 async def job_progress(task_id: str, job: ExistingJob) -> ProgressResponse:
     return ProgressResponse(task_id=task_id, status=job.status, **job.progress.model_dump())
 
 
 @router.get(
-    "/{task_id}/result",
+    f"/{TASK_ID}/result",
     response_model=ResultResponse,
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has not succeeded (yet)."}},
 )
@@ -323,7 +324,7 @@ async def job_result(task_id: str, job: ExistingJob) -> JSONResponse:
 
 
 @router.post(
-    "/{task_id}/cancel",
+    f"/{TASK_ID}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Job,
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has already finished."}},
@@ -336,7 +337,7 @@ async def cancel(task_id: str, client: Client, _: ExistingJob, __: Submitter) ->
 
 
 @router.post(
-    "/{task_id}/retry",
+    f"/{TASK_ID}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Job,
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "Only failed jobs can be retried."}},
@@ -346,7 +347,7 @@ async def retry(task_id: str, client: Client, _: ExistingJob, __: Submitter) -> 
     return await client.retry(task_id)
 
 
-@router.get("/{task_id}/items", response_model=ItemPage, responses=NOT_FOUND)
+@router.get(f"/{TASK_ID}/items", response_model=ItemPage, responses=NOT_FOUND)
 async def job_items(
     task_id: str,
     job: ExistingJob,
@@ -368,7 +369,7 @@ async def event_stream_slot(request: Request, key: Caller, _: ExistingJob) -> Ca
 
 
 @router.get(
-    "/{task_id}/events",
+    f"/{TASK_ID}/events",
     response_class=EventSourceResponse,
     responses={**NOT_FOUND, 429: {"model": Problem, "description": "Too many open event streams."}},
 )
