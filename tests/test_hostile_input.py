@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from jobcommon import EchoRequest
+from jobcommon.requests.safe_text import safe_text
 
 
 async def _submit(api: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
@@ -107,6 +108,51 @@ async def test_key_names_that_read_as_something_else_are_refused(api: httpx.Asyn
     created = await api.post("/keys", json={"name": "Carol's Mac (Café)", "owner": "carol", "role": "read"})
     assert created.status_code == 201
     assert (await api.delete(f"/keys/{created.json()['id']}")).status_code == 204
+
+
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # man, ZWJ, woman, ZWJ, girl
+SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"clips/{FAMILY} vlog.mp4",
+        "clips/\u2764\ufe0f\u200d\U0001f525 live.mp4",  # heart on fire: VS16 then ZWJ
+        "clips/\U0001f468\U0001f3fd\u200d\U0001f9b0.jpg",  # skin tone, ZWJ, red hair
+        f"flags/{SCOTLAND}.png",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.mp3",  # Persian, a ZWNJ inside the word
+        "\u0915\u094d\u200d\u0937.mp3",  # Devanagari, a ZWJ after the virama
+    ],
+)
+def test_names_keep_joiners_and_flag_tags_that_are_part_of_the_text(text: str) -> None:
+    """A media library's file names hold emoji sequences and scripts that need the zero-width (non-)joiner;
+    they pass, where the same characters could disguise a name they are refused."""
+    assert safe_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pay\u200cpal",  # joiners between ASCII letters
+        "trailing\u00e9\u200d",
+        "\u200d\U0001f468",
+        "x\U000e0067\U000e007f",  # tags after no black flag
+        "\U0001f3f4\U000e0041\U000e007f",  # a capital tag letter: no subdivision code
+        "\U0001f3f4\U000e0067\U000e0062",  # no cancel tag
+        "\U0001f3f4" + "\U000e0061" * 8 + "\U000e007f",  # longer than any subdivision code
+        f"{FAMILY}\u202egpj.exe",
+    ],
+)
+def test_joiners_and_tags_elsewhere_stay_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="invisible"):
+        safe_text(text)
+
+
+async def test_a_source_named_with_an_emoji_sequence_is_accepted(api: httpx.AsyncClient) -> None:
+    response = await _submit(api, {"job_type": "thumbnail", "sources": [f"clips/{FAMILY}.mp4"]})
+    assert response.status_code == 202, response.text
+    assert (await api.post(f"/jobs/{response.json()['task_id']}/cancel")).status_code == 202
 
 
 async def test_follow_ups_within_the_caps_are_accepted(api: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from gateway.api_keys import OWNER, ApiKey, KeyStore, Role
 from gateway.auth import Admin
 from gateway.schemas import Problem
-from jobcommon.requests.base import safe_text
+from jobcommon.requests.safe_text import safe_text
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
@@ -12,14 +11,10 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from jobcommon.priorities import Priority
+from jobcommon.requests.safe_text import safe_text
 
 MAX_URL_LENGTH = 4096
 TASK_ID = re.compile(r"^[0-9a-f]{32}$")
-UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
-"""Unicode categories a name or path may not hold: controls (C0, DEL, C1, whose CSI starts a terminal escape)
-and format characters (soft hyphen, zero-width and word joiners, bidi marks, embeddings, overrides and
-isolates, tag characters, BOM), plus line and paragraph separators: what makes a name read differently from
-what it is."""
 MAX_JSON_DEPTH = 32
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_DELAY_S = 30 * 86400
@@ -58,13 +53,6 @@ def bounded_json(value: dict[str, Any]) -> dict[str, Any]:
 
 BoundedJson = Annotated[dict[str, Any], AfterValidator(bounded_json)]
 """A free-form JSON object a client may send (a payload, a follow-up's request), bounded in depth and size."""
-
-
-def safe_text(value: str) -> str:
-    """Validator: no control, invisible or bidi characters."""
-    if not value.isprintable() and any(unicodedata.category(ch) in UNSAFE_CATEGORIES for ch in value):
-        raise ValueError("control, invisible and bidirectional-override characters are not allowed")
-    return value
 
 
 class StrictModel(BaseModel):
