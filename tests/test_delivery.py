@@ -265,6 +265,37 @@ async def test_transient_failures_retry_with_growing_jittered_delays(cluster: Cl
     assert len({round(d, 6) for d in delays[2]}) > 1  # jittered, not a fixed schedule
 
 
+async def test_a_job_waiting_to_retry_says_so_instead_of_its_failed_attempts_progress(
+    cluster: Cluster,
+) -> None:
+    """Between attempts the job's progress tells why it waits and for how long; the failed attempt's last
+    report (100 %, "slept ...") is not shown as if it were still running."""
+    cluster.start("janitor")
+    async with JobClient(cluster.settings) as client:
+        made = await client.submit(
+            {
+                "job_type": "echo",
+                "sleep_s": 0.2,
+                "step_s": 0.1,
+                "fail_with": "flaky",
+                "fail_kind": "transient",
+                "fail_attempts": 1,
+                "retry": {"max_attempts": 2, "backoff_base_s": 0.5, "backoff_cap_s": 0.5},
+            }
+        )
+        seen: list[Job] = []
+        async with asyncio.timeout(30):
+            async for event in client.events(made.job.task_id):
+                seen.append(event.job)
+    waiting = [job for job in seen if job.status == JobStatus.RETRYING]
+    assert waiting, [job.status for job in seen]
+    progress = waiting[0].progress
+    assert progress.percent is None
+    assert re.fullmatch(r"attempt 1 of 2 failed \(EchoFlaky\); next attempt in 0\.[0-5] s", progress.message)
+    assert seen[-1].status == JobStatus.SUCCEEDED
+    assert seen[-1].progress.percent == 100.0  # the next attempt reports afresh
+
+
 async def test_permanent_failure_is_not_retried_and_unknown_errors_are(cluster: Cluster) -> None:
     cluster.start("janitor")
     async with JobClient(cluster.settings) as client:

@@ -34,7 +34,7 @@ from jobcommon.cancellation import cancel_and_wait, reraise_if_cancelling
 from jobcommon.errors import HardTimeLimitExceeded, PermanentError, QueueUnavailable, TimeLimitExceeded
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.log_context import RunFields, bound
-from jobcommon.models import ErrorInfo, ErrorRecord, Job, JobStatus, utcnow
+from jobcommon.models import ErrorInfo, ErrorRecord, Job, JobStatus, Progress, utcnow
 from jobcommon.policies import JobPolicy, policy_for
 from jobcommon.progress import ProgressReporter
 from jobcommon.requests import RetryOverride, TimeLimitOverride
@@ -463,7 +463,13 @@ class JobMiddleware(BaseMiddleware):
         job_spans.failed(trace.get_current_span(), error.type, error.message, self._error)
         if delay is not None:
             parked = await store.retry_later(
-                task_id, delivery=delivery, run_id=run_id, delay_s=delay, error=error, errors=errors
+                task_id,
+                delivery=delivery,
+                run_id=run_id,
+                delay_s=delay,
+                error=error,
+                errors=errors,
+                progress=_waiting_to_retry(ctx, error, delay),
             )
             if parked:
                 metrics.RETRIES.labels(ctx.job.job_type, error.type).inc()
@@ -500,6 +506,20 @@ class JobMiddleware(BaseMiddleware):
 def _count_finished(ctx: context.JobContext, status: JobStatus, applied: bool) -> None:
     if applied:
         metrics.JOBS_FINISHED.labels(ctx.job.job_type, status.value).inc()
+
+
+def _waiting_to_retry(ctx: context.JobContext, error: ErrorInfo, delay_s: float) -> Progress:
+    """The progress a job shows between attempts: why it waits and for how long, not the failed attempt's
+    last report (its percent, bytes, speed and ETA); a bulk job's item counts stand."""
+    latest = ctx.reporter.latest
+    return Progress(
+        message=f"attempt {ctx.attempt} of {ctx.job.max_attempts} failed ({error.type}); "
+        f"next attempt in {delay_s:.1f} s",
+        items_total=latest.items_total,
+        items_done=latest.items_done,
+        items_failed=latest.items_failed,
+        updated_at=utcnow(),
+    )
 
 
 def _waited_s(entry_id: str | bytes) -> float:
