@@ -201,11 +201,18 @@ async def test_reclaim_requeues_then_dead_letters(store: JobStore, redis: Redis)
         started = await store.start(job.task_id, delivery, f"run{attempt}")
         assert started.job is not None
         assert started.job.attempts == attempt
+        await store.report_progress(job.task_id, Progress(percent=42.0, message="halfway", items_total=9))
         await asyncio.sleep(0.15)  # the worker "dies": no renewal
         outcome = await store.reclaim(SPEC.queue, SPEC.group, min_idle_s=0.1)
         if attempt == 1:
             assert (outcome.requeued, outcome.dead) == (1, 0)
-            assert (await store.get(job.task_id)).status == JobStatus.QUEUED
+            requeued = await store.get(job.task_id)
+            assert requeued.status == JobStatus.QUEUED
+            # not its lost run's "42 % halfway", as if it still ran; a bulk job's count stands
+            assert requeued.progress.percent is None
+            assert requeued.progress.message == "its worker was lost; queued again"
+            assert requeued.progress.items_total == 9
+            assert requeued.progress.updated_at is not None
         else:
             assert (outcome.requeued, outcome.dead) == (0, 1)
     final = await store.get(job.task_id)
@@ -229,6 +236,7 @@ async def test_release_does_not_count_the_attempt(store: JobStore, redis: Redis)
     assert outcome.requeued == 1
     again = await store.get(job.task_id)
     assert (again.status, again.attempts) == (JobStatus.QUEUED, 0)
+    assert again.progress.message == "handed back by a stopping worker; queued again"
 
 
 async def test_list_prunes_expired_records(store: JobStore, redis: Redis) -> None:
