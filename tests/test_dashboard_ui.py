@@ -242,6 +242,25 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
                 timeout=TIMEOUT_MS,
             )
 
+            # A job waiting between attempts says so in its row, where a number cannot.
+            flapping = await submit(
+                api,
+                {
+                    "job_type": "echo",
+                    "fail_with": "upstream down",
+                    "fail_kind": "transient",
+                    "retry": {"max_attempts": 10, "backoff_base_s": 4},
+                },
+            )
+            waiting = f'#jobs-body tr[data-task="{flapping["task_id"]}"] .progress-message'
+            await page.wait_for_selector(f"{waiting}:has-text('next attempt in')", timeout=TIMEOUT_MS)
+            await page.screenshot(path=shots / "jobs-retrying-light.png")
+            assert re.fullmatch(
+                r"next attempt in \d+\.\d s; attempt \d+ of 10 failed \(EchoFlaky\)",
+                await page.inner_text(waiting),
+            )
+            assert (await api.post(f"/jobs/{flapping['task_id']}/cancel")).status_code == 202
+
             # Retry the failed job from its page: a second attempt, then success.
             await open_view(page, dashboard, f"#/job/{flaky['task_id']}")
             await page.click("#job [data-action=retry]", timeout=TIMEOUT_MS)

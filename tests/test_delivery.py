@@ -291,7 +291,7 @@ async def test_a_job_waiting_to_retry_says_so_instead_of_its_failed_attempts_pro
     assert waiting, [job.status for job in seen]
     progress = waiting[0].progress
     assert progress.percent is None
-    assert re.fullmatch(r"attempt 1 of 2 failed \(EchoFlaky\); next attempt in 0\.[0-5] s", progress.message)
+    assert re.fullmatch(r"next attempt in 0\.[0-5] s; attempt 1 of 2 failed \(EchoFlaky\)", progress.message)
     assert seen[-1].status == JobStatus.SUCCEEDED
     assert seen[-1].progress.percent == 100.0  # the next attempt reports afresh
 

@@ -513,8 +513,8 @@ def _waiting_to_retry(ctx: context.JobContext, error: ErrorInfo, delay_s: float)
     last report (its percent, bytes, speed and ETA); a bulk job's item counts stand."""
     latest = ctx.reporter.latest
     return Progress(
-        message=f"attempt {ctx.attempt} of {ctx.job.max_attempts} failed ({error.type}); "
-        f"next attempt in {delay_s:.1f} s",
+        message=f"next attempt in {delay_s:.1f} s; attempt {ctx.attempt} of {ctx.job.max_attempts} failed "
+        f"({error.type})",
         items_total=latest.items_total,
         items_done=latest.items_done,
         items_failed=latest.items_failed,

@@ -85,7 +85,7 @@ export function chip(status, title = "", label = "") {
 }
 
 /** A progress bar with its text line: percent, bytes (done / total), speed and ETA, or items for bulk jobs. */
-export function progress(job) {
+export function progress(job, { withMessage = false } = {}) {
   const p = job.progress || {};
   const done = job.status === "succeeded";
   const pct = done ? 100 : p.percent ?? (p.items_total ? (100 * (p.items_done || 0)) / p.items_total : null);
@@ -103,6 +103,10 @@ export function progress(job) {
   if (p.speed && !job.status.match(/succeeded|failed|cancelled/)) parts.push(h("span", {}, `${fmtBytes(p.speed)}/s`));
   if (p.eta !== null && p.eta !== undefined && job.status === "running") parts.push(h("span", {}, `ETA ${fmtDuration(p.eta)}`));
   if (p.items_total) parts.push(h("span", {}, `${p.items_done || 0}/${p.items_total} items${p.items_failed ? `, ${p.items_failed} failed` : ""}`));
+  // where no number says it (e.g. "next attempt in 4.0 s", "its worker was lost; queued again"), the words do
+  if (withMessage && pct === null && p.message && !job.status.match(/succeeded|failed|cancelled/)) {
+    parts.push(h("span.progress-message", { title: p.message }, p.message));
+  }
   return h("div.progress", { "data-percent": pct === null ? "" : pct.toFixed(1) }, bar, h("div.progress-text", {}, parts));
 }
 

@@ -91,7 +91,7 @@ export function render(root, ctx) {
       h("td.nowrap.hide-sm", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
       h("td", {}, job.status === "failed" && job.error
         ? h("span.small.mono", { title: job.error.message }, job.error.type)
-        : progress(job)),
+        : progress(job, { withMessage: true })),
       admin ? h("td.small.hide-sm", {}, job.owner || "") : null,
       h("td.small.muted.hide-sm.nowrap", { title: job.created_at, "data-ago": job.created_at }, ago(job.created_at)),
       h("td.small.muted.hide-sm.num.nowrap", {}, job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : ""),
@@ -175,7 +175,7 @@ export function render(root, ctx) {
     if (old && old.dataset.status === job.status && old.dataset.cancel === String(Boolean(job.cancel_requested))) {
       // Only the progress moved: replace that cell alone, so buttons under the pointer stay put.
       const cell = old.querySelector(".progress")?.parentElement;
-      if (cell) clear(cell, progress(job));
+      if (cell) clear(cell, progress(job, { withMessage: true }));
     } else if (old) {
       const tr = row(job);
       old.replaceWith(tr);
