@@ -122,7 +122,13 @@ SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e00
         "clips/\U0001f468\U0001f3fd\u200d\U0001f9b0.jpg",  # skin tone, ZWJ, red hair
         f"flags/{SCOTLAND}.png",
         "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.mp3",  # Persian, a ZWNJ inside the word
+        "\u06f1\u06f0\u200c\u062a\u0627.mp3",  # Persian digits, ZWNJ, letters
         "\u0915\u094d\u200d\u0937.mp3",  # Devanagari, a ZWJ after the virama
+        "\u0d05\u0d35\u0d28\u0d4d\u200d \u0d2a\u0d4b\u0d2f\u0d3f.mp3",  # Malayalam chillu ending a word
+        "\u09b0\u200d\u09cd\u09af.mp3",  # Bengali ra-phala: a ZWJ before the virama
+        "\U0001f3f3\ufe0f\u200d\U0001f308 pride.mp4",  # rainbow flag: white flag, VS16, ZWJ, rainbow
+        "keycap 1\ufe0f\u20e3.jpg",
+        "\u845b\U000e0100\u57ce.jpg",  # an ideographic variation sequence
     ],
 )
 def test_names_keep_joiners_and_flag_tags_that_are_part_of_the_text(text: str) -> None:
@@ -135,12 +141,19 @@ def test_names_keep_joiners_and_flag_tags_that_are_part_of_the_text(text: str) -
     "text",
     [
         "pay\u200cpal",  # joiners between ASCII letters
+        "\u043f\u0440\u0438\u200c\u0432\u0435\u0442",  # ... Cyrillic (reads as the word without it)
+        "\u6771\u200d\u4eac.mp4",  # ... CJK
+        "\u03b1\u03b2\u200d\u03b3",  # ... Greek
+        "\uff50\uff41\uff59\u200c\uff50\uff41\uff4c",  # ... full-width Latin
+        "pay\ufe0f\u200c\ufe0fpal",  # variation selectors around it do not make it text
+        "pay\u034f\u200c\u034fpal",  # nor combining grapheme joiners
+        "admin\u3164",  # a Hangul filler: a blank letter
+        "admin\ufe0f",  # a variation selector that selects nothing
         "trailing\u00e9\u200d",
         "\u200d\U0001f468",
         "x\U000e0067\U000e007f",  # tags after no black flag
-        "\U0001f3f4\U000e0041\U000e007f",  # a capital tag letter: no subdivision code
+        "\U0001f3f4" + "".join(chr(0xE0000 + ord(c)) for c in "admin") + "\U000e007f",  # hidden "admin"
         "\U0001f3f4\U000e0067\U000e0062",  # no cancel tag
-        "\U0001f3f4" + "\U000e0061" * 8 + "\U000e007f",  # longer than any subdivision code
         f"{FAMILY}\u202egpj.exe",
     ],
 )
