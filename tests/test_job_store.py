@@ -179,15 +179,19 @@ async def test_retry_later_parks_and_promotes_same_message(store: JobStore, redi
         run_id=run_id,
         delay_s=0.3,
         error=ErrorInfo(type="Flaky", message="try again"),
+        progress=Progress(message="next attempt in 0.3 s", items_total=4, items_done=1),
     )
     waiting = await store.get(job.task_id)
     assert waiting.status == JobStatus.RETRYING
+    assert waiting.progress.message == "next attempt in 0.3 s"
     assert waiting.next_attempt_at is not None
     assert await redis.xlen(SPEC.stream) == 0
     assert await store.promote_due() == 0  # not due yet
     await asyncio.sleep(0.35)
     assert await store.promote_due() == 1
-    assert (await store.get(job.task_id)).status == JobStatus.QUEUED
+    promoted = await store.get(job.task_id)
+    assert promoted.status == JobStatus.QUEUED
+    assert (promoted.progress.message, promoted.progress.items_done) == ("", 1)  # the wait is over
     entries = cast("list[Any]", await redis.xrange(SPEC.stream))
     assert entries[-1][1] == {"task": job.task_id}  # the very same message fields
     assert not await redis.exists(keys.parked(job.task_id))
@@ -201,6 +205,9 @@ async def test_reclaim_requeues_then_dead_letters(store: JobStore, redis: Redis)
         started = await store.start(job.task_id, delivery, f"run{attempt}")
         assert started.job is not None
         assert started.job.attempts == attempt
+        # a run reports afresh: nothing of the requeue's words, the item count kept
+        assert started.job.progress.message == ""
+        assert started.job.progress.items_total == (None if attempt == 1 else 9)
         await store.report_progress(job.task_id, Progress(percent=42.0, message="halfway", items_total=9))
         await asyncio.sleep(0.15)  # the worker "dies": no renewal
         outcome = await store.reclaim(SPEC.queue, SPEC.group, min_idle_s=0.1)

@@ -509,17 +509,29 @@ def _count_finished(ctx: context.JobContext, status: JobStatus, applied: bool) -
 
 
 def _waiting_to_retry(ctx: context.JobContext, error: ErrorInfo, delay_s: float) -> Progress:
-    """The progress a job shows between attempts: why it waits and for how long, not the failed attempt's
-    last report (its percent, bytes, speed and ETA); a bulk job's item counts stand."""
-    latest = ctx.reporter.latest
+    """The progress a job shows between attempts: when it runs again and why, not the failed attempt's last
+    report (its percent, bytes, speed and ETA); a bulk job's item counts stand (this run's, else those it
+    started with)."""
+    counts = ctx.reporter.latest if ctx.reporter.latest.items_total is not None else ctx.job.progress
     return Progress(
-        message=f"next attempt in {delay_s:.1f} s; attempt {ctx.attempt} of {ctx.job.max_attempts} failed "
-        f"({error.type})",
-        items_total=latest.items_total,
-        items_done=latest.items_done,
-        items_failed=latest.items_failed,
+        message=f"next attempt in {_wait_text(delay_s)}; attempt {ctx.attempt} of {ctx.job.max_attempts} "
+        f"failed ({error.type})",
+        items_total=counts.items_total,
+        items_done=counts.items_done,
+        items_failed=counts.items_failed,
         updated_at=utcnow(),
     )
+
+
+def _wait_text(seconds: float) -> str:
+    """A wait as a person reads it: "0.4 s", "25 s", "12 min", "3.5 h"."""
+    if seconds < 9.95:
+        return f"{max(seconds, 0.1):.1f} s"
+    if seconds < 119.5:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _waited_s(entry_id: str | bytes) -> float:

@@ -105,6 +105,18 @@ local function announce(channel, payload)
   redis.call('EXPIRE', JOB_CHANGES, CHANGES_TTL)
 end
 
+-- A job starting a run or put back in line: its progress takes `message` and keeps a bulk job's item counts,
+-- nothing of an earlier run's percent, bytes, speed or ETA. A job with no progress yet is left as it is unless
+-- there is a message to show. `now`: ISO time, or nil.
+local function progress_reset(job_key, message, now)
+  local raw = redis.call('HGET', job_key, 'progress')
+  if (not raw or raw == '') and message == '' then return end
+  local ok, last = pcall(cjson.decode, raw or '')
+  if not ok or type(last) ~= 'table' then last = {} end
+  redis.call('HSET', job_key, 'progress', cjson.encode({message = message, items_total = last.items_total,
+    items_done = last.items_done, items_failed = last.items_failed, updated_at = now}))
+end
+
 -- The attempts timeline (the record's `attempt_log`, at most ATTEMPT_LOG_LIMIT entries, oldest dropped): an
 -- entry opens when a run starts and closes with its outcome. `queued_ts` says since when the job waits.
 local function mark_queued(job_key)

@@ -21,6 +21,7 @@ for _, task in ipairs(due) do
     end
     redis.call('XADD', stream, '*', unpack(fields))
     redis.call('HSET', job_key, 'status', 'queued', 'next_attempt_at', '')
+    progress_reset(job_key, '', nil)  -- "next attempt in 2.0 s" is over
     redis.call('EXPIRE', job_key, ARGV[7])
     ix_update(task, 'queued', '')
     mark_queued(job_key)

@@ -10,18 +10,6 @@
 --       now (ISO), dead-letter max length, queue name, reclaimer consumer, min idle ms,
 --       then the liveness key prefix ('orphans') or entry id, ... ('release')
 -- Returns {requeued, dead, dropped}.
--- The progress a requeued job shows: why it waits again, not its lost run's last report (a bulk job's item
--- counts stand).
-local function requeued_progress(job_key, lost, now)
-  local raw = redis.call('HGET', job_key, 'progress')
-  local ok, last = pcall(cjson.decode, raw or '')
-  if not ok or type(last) ~= 'table' then last = {} end
-  local message = lost and 'its worker was lost; queued again'
-    or 'handed back by a stopping worker; queued again'
-  return cjson.encode({message = message, items_total = last.items_total, items_done = last.items_done,
-    items_failed = last.items_failed, updated_at = now})
-end
-
 local requeued, dead, dropped = 0, 0, 0
 local ids = {}
 local counted = ARGV[2] ~= 'release'
@@ -76,7 +64,9 @@ for _, id in ipairs(ids) do
     else
       redis.call('XADD', KEYS[1], '*', unpack(entry[1][2]))
       redis.call('HSET', job_key, 'status', 'queued', 'run_id', '', 'entry_id', '', 'worker', '',
-        'attempts', attempts, 'progress', requeued_progress(job_key, counted, ARGV[7]))
+        'attempts', attempts)
+      progress_reset(job_key, counted and 'its worker was lost; queued again'
+        or 'handed back by a stopping worker; queued again', ARGV[7])
       redis.call('EXPIRE', job_key, ARGV[5])
       ix_update(task, 'queued', '')
       attempt_ended(job_key, 'reclaimed')

@@ -16,6 +16,7 @@ if status ~= 'queued' and status ~= 'retrying' then return {REPLY_REFUSED, statu
 redis.call('HSET', KEYS[1], 'status', 'running', 'run_id', ARGV[4], 'entry_id', ARGV[3], 'started_at', ARGV[6],
   'worker', ARGV[7], 'error', '', 'next_attempt_at', '')
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+progress_reset(KEYS[1], '', ARGV[6])  -- the run reports afresh (a retry's or requeue's words go)
 ix_update(ARGV[8], 'running', '')
 attempt_started(KEYS[1], tonumber(redis.call('HGET', KEYS[1], 'attempts')), ARGV[7])
 redis.call('EXPIRE', KEYS[1], ARGV[5])

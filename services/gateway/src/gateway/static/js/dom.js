@@ -103,8 +103,9 @@ export function progress(job, { withMessage = false } = {}) {
   if (p.speed && !job.status.match(/succeeded|failed|cancelled/)) parts.push(h("span", {}, `${fmtBytes(p.speed)}/s`));
   if (p.eta !== null && p.eta !== undefined && job.status === "running") parts.push(h("span", {}, `ETA ${fmtDuration(p.eta)}`));
   if (p.items_total) parts.push(h("span", {}, `${p.items_done || 0}/${p.items_total} items${p.items_failed ? `, ${p.items_failed} failed` : ""}`));
-  // where no number says it (e.g. "next attempt in 4.0 s", "its worker was lost; queued again"), the words do
-  if (withMessage && pct === null && p.message && !job.status.match(/succeeded|failed|cancelled/)) {
+  // words where no number says it ("its worker was lost; queued again"), and always between attempts
+  // ("next attempt in 4.0 s; ...": a bulk job's percent is its items')
+  if (withMessage && p.message && (pct === null ? !job.status.match(/succeeded|failed|cancelled/) : job.status === "retrying")) {
     parts.push(h("span.progress-message", { title: p.message }, p.message));
   }
   return h("div.progress", { "data-percent": pct === null ? "" : pct.toFixed(1) }, bar, h("div.progress-text", {}, parts));
