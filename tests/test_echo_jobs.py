@@ -9,6 +9,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from gateway.task_id_path import RESERVED
 from tests.conftest import Stack
 from tests.jobs import sse_events, status, submit, wait_for, wait_terminal
 
@@ -189,6 +190,10 @@ async def test_openapi_docs(api: httpx.AsyncClient) -> None:
     spec = (await api.get("/openapi.json")).json()
     assert "/jobs/submit" in spec["paths"]
     assert "/jobs/{task_id}/events" in spec["paths"]
+    # /jobs/{task_id}/... is tried first: a route of another router under /jobs/<name>/... must have <name>
+    # in the task id convertor's reserved names, or the task routes would take its requests
+    under_jobs = [p for p in spec["paths"] if p.startswith("/jobs/") and p.count("/") >= 3]
+    assert {p.split("/")[2] for p in under_jobs if not p.startswith("/jobs/{task_id}/")} == set(RESERVED)
 
 
 async def test_events_leave_the_request_out(api: httpx.AsyncClient, redis: Redis) -> None:
