@@ -507,3 +507,24 @@ async def test_cancel_of_a_long_bulk_job_stops_within_a_second(imaging: Imaging)
     )
     assert quick.status == JobStatus.SUCCEEDED, quick
     assert time.monotonic() - quick_started < 2.0
+
+
+async def test_a_run_stopped_by_its_time_limit_leaves_the_next_attempt_a_real_run(imaging: Imaging) -> None:
+    """The run stopped at its soft time limit sets its cancel flag in the job's temp dir, which the next attempt
+    keeps: that flag is the stopped run's alone, so the retry works as long as the first did (and times out
+    the same way) instead of stopping at once; no message names a host path."""
+    body = {
+        "job_type": "thumbnail",
+        "sources": ["long/noisy.mp4"] * 200,
+        "candidates": 30,
+        "concurrency": 2,
+        "sizes": [1024],
+        "time_limit": {"soft_limit_s": 1.0},
+        "retry": {"max_attempts": 2, "backoff_base_s": 0.1, "backoff_cap_s": 0.1},
+    }
+    job = await imaging.run(body, timeout=60)
+    assert job.status == JobStatus.FAILED, job
+    assert [error.type for error in job.errors] == ["TimeLimitExceeded", "TimeLimitExceeded"], job.errors
+    runs = [entry.run_s for entry in job.attempt_log]
+    assert all(run is not None and run >= 0.9 for run in runs), runs
+    assert not any(str(imaging.media_root) in error.message for error in job.errors)

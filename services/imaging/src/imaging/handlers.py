@@ -9,7 +9,10 @@ into the job's output dir (`<task_id>/` for one source, `<task_id>/<index>/` per
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -56,7 +59,7 @@ def _move_outputs(scratch: Path, destination: Path) -> None:
 async def _run_job(
     request: Q, ctx: JobContext, settings: ImagingSettings, pool: CpuPool, render: Callable[[Work, Q], R]
 ) -> R | BulkResult:
-    token = CancelToken(str(ctx.temp_dir / CANCEL_FLAG))
+    token = CancelToken(str(ctx.temp_dir / f"{CANCEL_FLAG}-{uuid.uuid4().hex}"))  # this run's own
     total = len(request.sources)
     tuning = settings.tuning()
 
@@ -68,7 +71,9 @@ async def _run_job(
         path = await resolve_source(ctx.reporter.store, settings.media_root, source)
         sub = item_dir(index, total)
         scratch = ctx.temp_dir / f"item-{index:04d}"
-        scratch.mkdir(parents=True, exist_ok=True)
+        if scratch.exists():  # an earlier run's, stopped half way: none of its files may become outputs
+            await asyncio.to_thread(shutil.rmtree, scratch)
+        scratch.mkdir(parents=True)
         destination = ctx.output_dir / sub if sub else ctx.output_dir
         work = Work(
             source=source,

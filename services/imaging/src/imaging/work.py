@@ -17,7 +17,9 @@ from imaging.errors import WorkCancelled
 
 @dataclass(frozen=True, slots=True)
 class CancelToken:
-    """A flag file: set by the handler when its job is cancelled, checked by the work between frames.
+    """A flag file: set by the handler when its run is stopped (cancelled, timed out, handed back), checked by
+    the work between frames. One per run: the job's temp dir outlives a run that comes back (a retry, a
+    hand-back), and the next run must not see the last one's flag.
 
     The work also stops when the flag's directory (the job's temp dir) is gone: the job has ended.
     """
@@ -31,7 +33,9 @@ class CancelToken:
 
     def check(self) -> None:
         if self.is_set():
-            raise WorkCancelled(self.flag)
+            raise WorkCancelled(
+                "the run was stopped while its work ran (cancelled, timed out or handed back)"
+            )
 
     def set(self) -> None:
         if self.flag is not None:
