@@ -510,9 +510,9 @@ async def test_cancel_of_a_long_bulk_job_stops_within_a_second(imaging: Imaging)
 
 
 async def test_a_run_stopped_by_its_time_limit_leaves_the_next_attempt_a_real_run(imaging: Imaging) -> None:
-    """The run stopped at its soft time limit sets its cancel flag in the job's temp dir, which the next attempt
-    keeps: that flag is the stopped run's alone, so the retry works as long as the first did (and times out
-    the same way) instead of stopping at once; no message names a host path."""
+    """The run stopped at its soft time limit sets its cancel flag in the job's temp dir, which the next
+    attempt keeps: that flag is the stopped run's alone, so the retry works as long as the first did (and
+    times out the same way) instead of stopping at once; no message names a host path."""
     body = {
         "job_type": "thumbnail",
         "sources": ["long/noisy.mp4"] * 200,
