@@ -24,6 +24,7 @@ from jobcommon import (
 from jobcommon.models import utcnow
 from jobcommon.progress import ProgressReporter
 from jobcommon.queues import Queue
+from jobcommon.sources import SourceError, resolve_source, source_job
 from jobcommon.store import Delivery, JobStore
 
 SPEC = QUEUES[Queue.DEFAULT]
@@ -290,3 +291,27 @@ async def test_progress_after_finish_is_ignored(store: JobStore, redis: Redis) -
     late = await store.report_progress(job.task_id, Progress(percent=5.0), run_id=run_id)
     assert late.applied is False
     assert (await store.get(job.task_id)).status == JobStatus.SUCCEEDED
+
+
+async def test_a_source_job_is_its_owners_alone(store: JobStore, settings: CommonSettings) -> None:
+    """A job's output is another owner's to read neither by task id nor by path (`<task id>/...`): it is
+    "unknown or expired", as in the API. A job without owner (a trusted component's) may use any."""
+    job = _job()
+    result = {"path": f"{job.task_id}/media.mp4"}
+    bobs = job.model_copy(update={"owner": "bob", "status": JobStatus.SUCCEEDED, "result": result})
+    await store.create(bobs)
+    made = settings.media_root / bobs.task_id / "media.mp4"
+    made.parent.mkdir(parents=True)
+    made.write_bytes(b"\0" * 16)
+    by_path = f"{bobs.task_id}/media.mp4"
+    for owner in ("bob", None):
+        assert await resolve_source(store, settings.media_root, bobs.task_id, owner) == made.resolve()
+        assert await resolve_source(store, settings.media_root, by_path, owner) == made.resolve()
+        assert (await source_job(store, bobs.task_id, owner)).task_id == bobs.task_id
+    unknown = f"source job {bobs.task_id} is unknown or expired"
+    for source in (bobs.task_id, by_path):
+        with pytest.raises(SourceError) as refused:
+            await resolve_source(store, settings.media_root, source, "alice")
+        assert str(refused.value) == unknown
+    with pytest.raises(SourceError, match="unknown or expired"):
+        await source_job(store, bobs.task_id, "alice")

@@ -92,6 +92,7 @@ if TYPE_CHECKING:  # the public API: every name a service or application imports
     from jobcommon.settings import CommonSettings as CommonSettings
     from jobcommon.settings import NetworkGuardSettings as NetworkGuardSettings
     from jobcommon.sources import resolve_source as resolve_source
+    from jobcommon.sources import source_job as source_job
 
 
 def _public_names() -> dict[str, tuple[str, str | None]]:

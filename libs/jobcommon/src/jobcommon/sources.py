@@ -14,6 +14,7 @@ from jobcommon.models import JobStatus
 from jobcommon.requests.base import TASK_ID
 
 if TYPE_CHECKING:
+    from jobcommon.models import Job
     from jobcommon.store import JobStore
 
 
@@ -21,17 +22,30 @@ class SourceError(PermanentError):
     """The named input cannot be used: missing, outside MEDIA_ROOT, or a job without an output file."""
 
 
-async def resolve_source(store: JobStore, media_root: Path, source: str) -> Path:
-    """The absolute path of an input file under MEDIA_ROOT; raises SourceError."""
+async def source_job(store: JobStore, task_id: str, owner: str | None) -> Job:
+    """The job `task_id` as a source of a job of `owner`: another owner's job is, as in the API, unknown (a
+    job without owner, submitted by a trusted component, may use any); raises SourceError."""
+    try:
+        job = await store.get(task_id)
+    except JobNotFound:
+        job = None
+    if job is None or (owner is not None and job.owner != owner):
+        raise SourceError(f"source job {task_id} is unknown or expired")
+    return job
+
+
+async def resolve_source(store: JobStore, media_root: Path, source: str, owner: str | None) -> Path:
+    """The absolute path of an input file under MEDIA_ROOT, for a job of `owner`; raises SourceError.
+
+    A job's output dir (`<task id>/...`) is its owner's, by task id or by path alike."""
     relative = source
     if TASK_ID.match(source):
-        try:
-            job = await store.get(source)
-        except JobNotFound:
-            raise SourceError(f"source job {source} is unknown or expired") from None
+        job = await source_job(store, source, owner)
         if job.status != JobStatus.SUCCEEDED or not job.result or not isinstance(job.result.get("path"), str):
             raise SourceError(f"source job {source} is {job.status.value} and has no output file")
         relative = job.result["path"]
+    elif TASK_ID.match(first := source.split("/", 1)[0]):
+        await source_job(store, first, owner)
     return await asyncio.to_thread(inside_media_root, media_root, relative)  # resolve() and stat() touch disk
 
 

@@ -68,7 +68,7 @@ async def _run_job(
             return await traced_one(index, source)
 
     async def traced_one(index: int, source: str) -> R:
-        path = await resolve_source(ctx.reporter.store, settings.media_root, source)
+        path = await resolve_source(ctx.reporter.store, settings.media_root, source, ctx.job.owner)
         sub = item_dir(index, total)
         scratch = ctx.temp_dir / f"item-{index:04d}"
         if scratch.exists():  # an earlier run's, stopped half way: none of its files may become outputs

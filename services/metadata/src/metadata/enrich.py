@@ -16,13 +16,14 @@ from jobcommon import (
     ItemError,
     JobCtx,
     JobError,
-    JobNotFound,
     MetadataEnrichRequest,
     resolve_source,
+    source_job,
 )
 from jobcommon.bulk import describe_failure, run_items
 from jobcommon.outcome import one_line
 from jobcommon.requests.base import TASK_ID
+from jobcommon.sources import SourceError
 from jobcommon.tracing import tracer
 from metadata.results import EnrichedItem, VideoInfoResult
 from metadata.runtime import MetadataRuntime, Runtime
@@ -73,8 +74,8 @@ class _Enricher:
 
     async def _source_url_of(self, task_id: str) -> str | None:
         try:
-            job = await self.store.get(task_id)
-        except JobNotFound:
+            job = await source_job(self.store, task_id, self.ctx.job.owner)
+        except SourceError:
             return None  # resolve_source says why it cannot be used
         url = (job.result or {}).get("source_url")
         return url if isinstance(url, str) and _is_url(url) else None
@@ -88,7 +89,7 @@ class _Enricher:
         if _is_url(item):
             return EnrichedItem(source=await self.source(item))
         source_url = await self._source_url_of(item) if TASK_ID.match(item) else None
-        path = await resolve_source(self.store, self.runtime.settings.media_root, item)
+        path = await resolve_source(self.store, self.runtime.settings.media_root, item, self.ctx.job.owner)
         probed = await self.runtime.prober.probe(path)
         source, source_error = None, None
         if source_url is not None:  # the output of a download job: what its source said, too

@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from jobcommon import (
     JobContext,
     JobCtx,
-    JobNotFound,
     JobStatus,
     MusicLookupRequest,
     PermanentError,
     TransientError,
     keys,
+    source_job,
     utcnow,
 )
 from jobcommon.store import JobStore
@@ -67,7 +67,7 @@ def _query_hash(artist: str | None, title: str, min_score: int) -> str:
     return hashlib.sha256(normal.encode()).hexdigest()
 
 
-async def _what_to_look_for(request: MusicLookupRequest, store: JobStore) -> _Wanted:
+async def _what_to_look_for(request: MusicLookupRequest, store: JobStore, owner: str | None) -> _Wanted:
     if request.title:
         return _Wanted(request.artist, request.title, guessed_artist=False)
     if not request.sources:
@@ -75,10 +75,7 @@ async def _what_to_look_for(request: MusicLookupRequest, store: JobStore) -> _Wa
             "give a title (and an artist), or sources: a finished video_info or download job"
         )
     source = request.sources[0]
-    try:
-        job = await store.get(source)
-    except JobNotFound:
-        raise PermanentError(f"source job {source} is unknown or expired", error_type="SourceError") from None
+    job = await source_job(store, source, owner)
     result = job.result or {}
     title = result.get("title")
     if job.status != JobStatus.SUCCEEDED or not isinstance(title, str) or not title.strip():
@@ -114,7 +111,7 @@ async def music_lookup(
     """Search MusicBrainz's recordings (one request, at the host's turn; answers cached), then save the first
     official release's front cover (or its release group's) from the Cover Art Archive as the job's output.
     A cover the archive refuses, or that keeps failing to the last attempt, leaves the match without one."""
-    wanted = await _what_to_look_for(request, ctx.reporter.store)
+    wanted = await _what_to_look_for(request, ctx.reporter.store, ctx.job.owner)
     artist = wanted.artist
     await ctx.progress(None, f"looking up {artist + ' - ' if artist else ''}{wanted.title}")
     found = await _search(ctx, runtime, settings, artist, wanted.title)
