@@ -521,6 +521,10 @@ async def test_sigterm_releases_a_run_longer_than_the_grace_period(cluster: Clus
             raise AssertionError(cluster.logs()[-6000:]) from None
         released = await client.get(job.task_id)
         assert (released.status, released.attempts) == (JobStatus.QUEUED, 0)
+        # an ordinary stop: the hand-back is said once, with no error or traceback for operators to page on
+        said = first.output()
+        assert f"released job={job.task_id} (service stopping)" in said, said[-3000:]
+        assert "ERROR" not in said and "Traceback" not in said, said[-3000:]
         cluster.start("janitor", LEASE_S="60")
         final = await client.wait(job.task_id, timeout=30)  # taken at once, not after the 60 s lease
     assert (final.status, final.attempts) == (JobStatus.SUCCEEDED, 1)

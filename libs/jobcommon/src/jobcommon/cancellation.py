@@ -19,12 +19,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Iterator
 
 log = logging.getLogger("mediajobs.tasks")
+
+T = TypeVar("T")
 
 RECANCEL_EVERY_S = 0.1
 """How often `cancel_and_wait` repeats its request while the task has not ended."""
@@ -64,3 +66,24 @@ async def cancel_and_wait(
         name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
         log.warning("%s failed (before or while it was stopped): %r", name, error, exc_info=error)
     return task.done()
+
+
+async def outlasting_cancellation(work: Awaitable[T], *, within_s: float) -> T | None:
+    """Await `work` to its end (or for `within_s`) even while this task is cancelled again and again: the
+    clean-up on the way out of a cancelled run. FastStream cancels a handler through an anyio cancel scope,
+    which cancels it anew at each await, so a plain `await` (even of `asyncio.shield`) is interrupted before
+    the clean-up is done. None if `work` did not end in time (it is cancelled then) or failed (logged)."""
+    task = asyncio.ensure_future(work)
+    deadline = time.monotonic() + within_s
+    while not task.done() and (left := deadline - time.monotonic()) > 0:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task}, timeout=left)
+    if not task.done():
+        task.cancel()
+        return None
+    if task.cancelled():
+        return None
+    if (error := task.exception()) is not None:
+        log.warning("clean-up failed while stopping: %r", error)
+        return None
+    return task.result()

@@ -13,7 +13,6 @@ lease can never overwrite the run that replaced it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
@@ -30,7 +29,7 @@ from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from jobcommon import context, job_spans, metrics, outcome
-from jobcommon.cancellation import cancel_and_wait, reraise_if_cancelling
+from jobcommon.cancellation import cancel_and_wait, outlasting_cancellation, reraise_if_cancelling
 from jobcommon.errors import HardTimeLimitExceeded, PermanentError, QueueUnavailable, TimeLimitExceeded
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.log_context import RunFields, bound
@@ -174,14 +173,16 @@ class JobMiddleware(BaseMiddleware):
             result = await self._run(ctx, policy, delivery, run_id, call_next, msg)
             metrics.ATTEMPT_DURATION.labels(job.job_type).observe(time.monotonic() - began)
         except asyncio.CancelledError:
-            # The service is stopping and the grace period is over: hand the job back, uncounted.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    rt.store.release(rt.spec.queue, rt.spec.group, [delivery.entry_id], delivery.priority)
-                )
+            # The service is stopping and the grace period is over: hand the job back, uncounted (if Redis
+            # does not answer in time, the delivery goes back when the lease runs out). An ordinary stop, so
+            # the cancellation ends here: raised on, FastStream would log it as an error with a traceback.
+            await outlasting_cancellation(
+                rt.store.release(rt.spec.queue, rt.spec.group, [delivery.entry_id], delivery.priority),
+                within_s=SHUTDOWN_CANCEL_S,
+            )
             log.info("released job=%s (service stopping)", task_id)
             job_spans.event("released", {"mediajobs.reason": "the service is stopping"})
-            raise
+            return
         finally:
             rt.running.pop(task_id, None)
             running.dec()
@@ -204,7 +205,9 @@ class JobMiddleware(BaseMiddleware):
         try:
             verdict = await self._watch(ctx, work, policy, delivery, run_id)
         except BaseException:  # the service is stopping (or the watch itself failed): the handler stops too
-            await cancel_and_wait(work, within_s=SHUTDOWN_CANCEL_S, report=False)
+            await outlasting_cancellation(
+                cancel_and_wait(work, within_s=SHUTDOWN_CANCEL_S, report=False), within_s=SHUTDOWN_CANCEL_S
+            )
             raise
         if verdict is None:  # the handler ended by itself
             if work.cancelled():
