@@ -315,3 +315,15 @@ async def test_a_source_job_is_its_owners_alone(store: JobStore, settings: Commo
         assert str(refused.value) == unknown
     with pytest.raises(SourceError, match="unknown or expired"):
         await source_job(store, bobs.task_id, "alice")
+
+
+async def test_orphans_are_never_the_callers_own(store: JobStore, redis: Redis) -> None:
+    """A consumer whose liveness key lapsed has died, unless it is the caller's own: the process asking lives
+    (after a stall of the whole machine its upkeep can run before its beacon beats again)."""
+    job, _delivery, _run = await _created_and_started(store, redis)  # consumer w1, no liveness key
+    spared = await store.reclaim_orphans(SPEC.queue, SPEC.group, own_consumer="w1")
+    assert (spared.requeued, spared.dead) == (0, 0)
+    assert (await store.get(job.task_id)).status == JobStatus.RUNNING
+    taken = await store.reclaim_orphans(SPEC.queue, SPEC.group, own_consumer="w2")
+    assert taken.requeued == 1
+    assert (await store.get(job.task_id)).status == JobStatus.QUEUED

@@ -21,6 +21,9 @@ from jobcommon import keys
 
 log = logging.getLogger("mediajobs.liveness")
 
+RETRY_AFTER_FAILURE_S = 0.1
+"""How soon a failed beat is tried again."""
+
 
 class LivenessBeacon:
     """Keeps one consumer's liveness key alive from a background thread while the process runs."""
@@ -50,8 +53,11 @@ class LivenessBeacon:
         return True
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            self.beat()
+        wait = self._interval_s
+        while not self._stop.wait(wait):
+            # a failed beat (Redis slow or away, the machine stalled) is tried again soon, not a whole
+            # interval later: the key may be about to lapse, and other workers would take this one's jobs
+            wait = self._interval_s if self.beat() else min(self._interval_s, RETRY_AFTER_FAILURE_S)
 
     def stop(self) -> None:
         """Stop beating and remove the key (call after this process handed back its deliveries)."""

@@ -87,7 +87,7 @@ class JobService:
         self.runtime = JobRuntime(
             self.store, settings, self.spec, worker=f"{name}-{self.instance}", on_runaway=self._restart
         )
-        self.upkeep = Upkeep(self.store, [self.spec], settings)
+        self.upkeep = Upkeep(self.store, [self.spec], settings, own_consumer=self.runtime.worker)
         self._tasks: list[asyncio.Task[None]] = []
         self._runaway = False
         self._subscriber_died = False

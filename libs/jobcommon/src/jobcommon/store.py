@@ -589,10 +589,12 @@ class JobStore:
         dead-lettered."""
         return await self._each_lane(queue, group, "reclaim", int(min_idle_s * 1000), ())
 
-    async def reclaim_orphans(self, queue: str, group: str) -> Requeued:
+    async def reclaim_orphans(self, queue: str, group: str, *, own_consumer: str = "") -> Requeued:
         """Requeue the deliveries of consumers whose process died (its liveness key expired; see
-        `jobcommon.liveness`): seconds after a crash instead of a whole lease. Counted as attempts."""
-        return await self._each_lane(queue, group, "orphans", 0, (keys.ALIVE_PREFIX,))
+        `jobcommon.liveness`): seconds after a crash instead of a whole lease. Counted as attempts.
+        `own_consumer`, the caller's, is never one of them: a process that runs this lives (its key can lapse
+        while the whole machine stalls, and its upkeep may run before its beacon's next beat)."""
+        return await self._each_lane(queue, group, "orphans", 0, (keys.ALIVE_PREFIX, own_consumer))
 
     async def release(self, queue: str, group: str, entry_ids: Sequence[str], priority: Priority) -> Requeued:
         """A stopping worker hands its deliveries (of one lane) back to the queue; the interrupted runs do

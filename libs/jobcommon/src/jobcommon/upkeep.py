@@ -41,10 +41,14 @@ GROUPS_EVERY_S = 5.0
 
 
 class Upkeep:
-    def __init__(self, store: JobStore, specs: Sequence[QueueSpec], settings: CommonSettings) -> None:
+    def __init__(
+        self, store: JobStore, specs: Sequence[QueueSpec], settings: CommonSettings, own_consumer: str = ""
+    ) -> None:
         self.store = store
         self.specs = specs
         self.settings = settings
+        self.own_consumer = own_consumer
+        """The consumer of the process running this upkeep (alive by definition), if it consumes."""
         self.totals = {"promoted": 0, "reclaimed": 0, "dead_lettered": 0}
 
     async def promote(self) -> int:
@@ -79,7 +83,7 @@ class Upkeep:
         found = 0
         for spec in self.specs:
             began = time.time_ns()
-            outcome = await self.store.reclaim_orphans(spec.queue, spec.group)
+            outcome = await self.store.reclaim_orphans(spec.queue, spec.group, own_consumer=self.own_consumer)
             found += self._count(spec, outcome, "deliveries of dead workers", began)
         return found
 

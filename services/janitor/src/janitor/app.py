@@ -19,7 +19,8 @@ def build(settings: JanitorSettings | None = None) -> JobService:
     service = JobService("janitor", Queue.DEFAULT, settings)
     service.handler(EchoRequest)(echo)
     lock = LeaderLock(service.redis, service.instance, settings.janitor_leader_ttl_s)
-    scheduler = DutyScheduler(Housekeeping(service.store, settings), lock, default_duties(settings))
+    housekeeping = Housekeeping(service.store, settings, own_consumer=service.runtime.worker)
+    scheduler = DutyScheduler(housekeeping, lock, default_duties(settings))
 
     async def start_duties() -> None:
         await lock.start()

@@ -53,11 +53,12 @@ return ids
 class Housekeeping:
     """What the duties work with: Redis, the job store, delivery upkeep over every queue, the settings."""
 
-    def __init__(self, store: JobStore, settings: JanitorSettings) -> None:
+    def __init__(self, store: JobStore, settings: JanitorSettings, own_consumer: str = "") -> None:
         self.store = store
         self.redis: Redis = store.redis
         self.settings = settings
-        self.upkeep = Upkeep(store, JOB_TYPES.queues(), settings)  # plugins' queues too
+        # plugins' queues too; never reclaiming this janitor's own deliveries (it lives: it runs this)
+        self.upkeep = Upkeep(store, JOB_TYPES.queues(), settings, own_consumer=own_consumer)
         self.delete_idle_consumer: AsyncScript = self.redis.register_script(DELETE_IDLE_CONSUMER_LUA)
         self.entry_ids: AsyncScript = self.redis.register_script(ENTRY_IDS_LUA)
 

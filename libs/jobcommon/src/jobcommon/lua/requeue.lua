@@ -3,12 +3,13 @@
 -- count). Works from entry ids alone, so it needs no message decoding.
 -- In 'reclaim' mode the entries are found here (XAUTOCLAIM of those idle longer than the lease), so claiming
 -- and requeueing are one atomic step; in 'orphans' mode they are the pending entries of consumers whose
--- liveness key (prefix in ARGV[12]) has expired, i.e. whose process died; in 'release' mode the caller names
+-- liveness key (prefix in ARGV[12]) has expired, i.e. whose process died (but the caller's own consumer,
+-- ARGV[13]: a process running this lives, whatever its key says after a stall); in 'release' mode the caller names
 -- its own entries. A lost run counts as an attempt ('reclaim', 'orphans'); a handed-back one does not.
 -- KEYS: stream, inflight hash, dead-letter stream
 -- ARGV: group, mode ('reclaim'|'orphans'|'release'), job key prefix, events prefix, queued ttl, result ttl,
 --       now (ISO), dead-letter max length, queue name, reclaimer consumer, min idle ms,
---       then the liveness key prefix ('orphans') or entry id, ... ('release')
+--       then the liveness key prefix and the caller's own consumer ('orphans') or entry id, ... ('release')
 -- Returns {requeued, dead, dropped}.
 local requeued, dead, dropped = 0, 0, 0
 local ids = {}
@@ -22,7 +23,7 @@ elseif ARGV[2] == 'orphans' then
   for _, fields in ipairs(consumers) do
     local consumer = {}
     for i = 1, #fields, 2 do consumer[fields[i]] = fields[i + 1] end
-    if tonumber(consumer['pending']) > 0 and consumer['name'] ~= ARGV[10]
+    if tonumber(consumer['pending']) > 0 and consumer['name'] ~= ARGV[10] and consumer['name'] ~= ARGV[13]
         and redis.call('EXISTS', ARGV[12] .. consumer['name']) == 0 then
       for _, entry in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 100, consumer['name'])) do
         ids[#ids + 1] = entry[1]
