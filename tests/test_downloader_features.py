@@ -8,6 +8,7 @@ last ones run real downloader processes on a private Redis database (14).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -43,7 +44,8 @@ from tests.conftest import private_cluster
 from tests.processes import descendants, download_children
 from tests.support.downloads import FEED_TITLES, ODD_PATH, write_download_site
 from tests.support.httpserver import MediaServer
-from tests.support.media import probe, sha256_file
+from tests.support.localhttp import BackgroundHTTPServer, QuietHandler
+from tests.support.media import _ffmpeg, probe, sha256_file
 from tests.support.otlp import OtlpReceiver
 from tests.support.specs import child_spec
 
@@ -556,6 +558,103 @@ async def test_changed_remote_file_restarts_from_zero(log: MediaServer, tmp_path
     assert done.resumed_from is None
     assert done.sha256 == hashlib.sha256(new).hexdigest()
     assert done.size == len(new)
+
+
+ANNOUNCED = 1000
+"""The Content-Length `_ShortLengthHandler` announces, whatever it sends."""
+
+
+class _ShortLengthHandler(QuietHandler):
+    """A broken server: announces a Content-Length of `ANNOUNCED` bytes, then sends its whole body."""
+
+    server: BackgroundHTTPServer[bytes]
+
+    def do_GET(self) -> None:
+        self.close_connection = True
+        self.send_response(200)
+        for name, value in (("Content-Type", "video/mp4"), ("Content-Length", str(ANNOUNCED))):
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        with contextlib.suppress(ConnectionError):
+            self.wfile.write(self.server.app)
+
+
+async def test_a_download_that_is_no_playable_media_fails_permanently(
+    site: Path, server: MediaServer, tmp_path: Path
+) -> None:
+    """A 200 answer that is no media (HTML or a playlist served as video/mp4) or an mp4 cut short (without
+    its moov; a Content-Length smaller than the file) fails permanently, saying what the bytes are, without a
+    host path, and leaves no partial file to resume."""
+    clip = (site / "clip.mp4").read_bytes()  # moov at the end (cv2 writes it last)
+    bad = site / "bad"
+    bad.mkdir(exist_ok=True)
+    (bad / "page.mp4").write_bytes(b"<html><body>Not found</body>")
+    (bad / "list.mp4").write_bytes(b"#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:1.0,\nseg0.ts\n#EXT-X-ENDLIST\n")
+    (bad / "cut.mp4").write_bytes(clip[:30_000])
+    mdat_at = clip.index(b"mdat") - 4
+    mdat_end = mdat_at + int.from_bytes(clip[mdat_at : mdat_at + 4], "big")
+    (bad / "nomoov.mp4").write_bytes(clip[: clip.index(b"moov") - 4])  # every byte up to the index
+    lying = BackgroundHTTPServer(clip, _ShortLengthHandler)
+    lying.start()
+    try:
+        urls = {name: server.url(f"bad/{name}.mp4") for name in ("page", "list", "cut", "nomoov")}
+        urls["short"] = f"{lying.base_url}/clip.mp4"
+        outcomes = await asyncio.gather(*(_download(child_spec(tmp_path / n, u)) for n, u in urls.items()))
+    finally:
+        lying.stop()
+    expected = {
+        "page": ("NotMediaError", "not a media file: its content is text starting '<html><body>'"),
+        "list": ("NotMediaError", "not a media file: its content is a playlist (hls)"),
+        "cut": ("BrokenMediaError", "not a playable media file: the mp4 is cut short: its 'mdat' box ends"),
+        "nomoov": ("BrokenMediaError", "not a playable media file: the mp4 has no 'moov' box"),
+        "short": ("BrokenMediaError", f"the mp4 is cut short: its 'mdat' box ends at byte {mdat_end:,}"),
+    }
+    for name, failure in zip(urls, outcomes, strict=True):
+        error_type, words = expected[name]
+        assert isinstance(failure, ChildFailed), (name, failure)
+        assert (failure.kind, failure.error_type) == ("permanent", error_type), (name, failure)
+        assert words in failure.message, (name, failure.message)
+        assert str(tmp_path) not in failure.message, name
+        assert _files(tmp_path / name / "tmp") == [], name  # nothing kept to resume
+    assert isinstance(cut := outcomes[2], ChildFailed)
+    assert f"but the file has {30_000:,} bytes" in cut.message
+    assert isinstance(short := outcomes[4], ChildFailed)
+    assert f"but the file has {ANNOUNCED:,} bytes" in short.message
+
+
+def test_media_check_passes_every_container_ytdlp_writes(site: Path, tmp_path: Path) -> None:
+    """The check fails only what is positively no media or an mp4 cut short: every audio and video container
+    yt-dlp may write passes (moov first, last or fragmented), as do images and bytes of no known format."""
+    from downloader.media_check import check_media
+
+    video = ["-f", "lavfi", "-i", "testsrc=size=176x144:rate=10:duration=1"]
+    audio = ["-f", "lavfi", "-i", "sine=duration=1"]
+    av = [*video, *audio, "-c:v", "libx264", "-c:a", "aac"]
+    made = {
+        "faststart.mp4": [*av, "-movflags", "+faststart"],
+        "fragmented.mp4": [*av, "-movflags", "frag_keyframe+empty_moov+default_base_moof"],
+        "clip.mov": [*video, "-c:v", "libx264"],
+        "clip.3gp": [*video, "-c:v", "mpeg4"],
+        "clip.webm": [*video, *audio, "-c:v", "libvpx", "-c:a", "libopus"],
+        "clip.mkv": av,
+        "clip.ts": [*video, "-c:v", "libx264"],
+        "clip.flv": [*video, "-c:v", "flv"],
+        "clip.avi": [*video, "-c:v", "mpeg4"],
+        "sound.mp3": [*audio, "-c:a", "libmp3lame"],
+        "sound.ogg": [*audio, "-c:a", "libvorbis"],
+        "sound.opus": [*audio, "-c:a", "libopus"],
+        "sound.flac": audio,
+        "sound.wav": audio,
+        "sound.aac": [*audio, "-c:a", "aac", "-f", "adts"],
+    }
+    for name, args in made.items():
+        _ffmpeg(*args, str(tmp_path / name))
+    (tmp_path / "unknown.bin").write_bytes(b"\0" * 1000 + (site / "clip.mp4").read_bytes())
+    served = [site / "clip.mp4", site / "muxed.mp4", site / "av" / "audio_only.m4a", site / "poster.jpg"]
+    for path in [*served, *(tmp_path / name for name in made), tmp_path / "unknown.bin"]:
+        found = check_media(path)
+        assert found.kind in ("video", "audio", "image", "unknown"), (path.name, found)
 
 
 # --------------------------------------------------------------------------------------------

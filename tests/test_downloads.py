@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests.conftest import Stack
 from tests.jobs import sse_events, status, submit, wait_for, wait_terminal
@@ -97,6 +98,32 @@ async def test_missing_video_fails_with_clear_error(
     assert "404" in final["error"]["message"]
     assert "\n" not in final["error"]["message"]
     assert "Traceback" not in final["error"]["message"]
+    _no_output_left(stack, job["task_id"])
+
+
+@pytest.mark.parametrize(
+    ("name", "error_type", "words"),
+    [
+        ("not-a-video", "NotMediaError", "not a media file: its content is text starting '<html><body>'"),
+        ("cut-short", "BrokenMediaError", "not a playable media file: the mp4 is cut short"),
+    ],
+    ids=["html", "cut"],
+)
+async def test_download_that_is_no_playable_media_fails_permanently(
+    api: httpx.AsyncClient, stack: Stack, media_server: MediaServer, name: str, error_type: str, words: str
+) -> None:
+    """An HTML page served as video/mp4, or an mp4 cut before its moov, fails at the first attempt with what
+    its bytes are (no host path); no output is left for a follow-up job to trip over."""
+    served = media_server.root / f"{name}.mp4"
+    clip = (media_server.root / "clip.mp4").read_bytes()
+    served.write_bytes(b"<html><body>Not found</body>" if name == "not-a-video" else clip[:30_000])
+    job = await submit(api, {"job_type": "video_download", "url": media_server.url(served.name)})
+    final = await wait_terminal(api, job["task_id"])
+    assert final["status"] == "failed", final
+    assert final["attempts"] == 1, "a permanent failure is never retried"
+    assert final["error"]["type"] == error_type, final["error"]
+    assert words in final["error"]["message"], final["error"]
+    assert str(stack.media_root) not in final["error"]["message"]
     _no_output_left(stack, job["task_id"])
 
 

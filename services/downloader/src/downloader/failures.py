@@ -41,11 +41,17 @@ class ExternalFetchRefusedError(Exception):
 
 
 class NotMediaError(Exception):
-    """A downloaded file yt-dlp was about to probe with ffmpeg is no audio or video container
+    """A downloaded file is no audio or video: its bytes are text or a playlist (`downloader.media_check`),
+    or yt-dlp was about to probe a file that is no audio or video container with ffmpeg
     (`downloader.ffmpeg_fences`)."""
 
 
-PERMANENT = (FileTooLargeError, DurationTooLongError, BlockedWriteError, NotMediaError)
+class BrokenMediaError(Exception):
+    """A downloaded file is an audio or video container no player can read in full: an mp4 without its
+    ``moov`` index, or shorter than its boxes say (`downloader.media_check`)."""
+
+
+PERMANENT = (FileTooLargeError, DurationTooLongError, BlockedWriteError, NotMediaError, BrokenMediaError)
 TRANSIENT = (TruncatedDownloadError, InsufficientSpaceError)
 
 
@@ -63,8 +69,8 @@ def download_rule(node: BaseException) -> Verdict | None:
 
 def classify(exc: BaseException) -> Verdict:
     """(kind, error type) of a failed download or listing: `jobcommon.ytdlp.failures.classify` with the
-    downloader's own exceptions (size and duration limits and the write jail are permanent; a short file
-    and a full disk transient)."""
+    downloader's own exceptions (size and duration limits, the write jail and a file that is no playable
+    media are permanent; a file shorter than announced and a full disk transient)."""
     return failures.classify(exc, (download_rule,))
 
 

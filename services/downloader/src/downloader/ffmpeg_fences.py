@@ -18,11 +18,14 @@ with `jobcommon.ffmpeg_inputs`:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from downloader.failures import NotMediaError
+from downloader.media_check import describe
 from downloader.media_probe import media_container
 from jobcommon.ffmpeg_inputs import NETWORK_PROTOCOLS, cli_input_options
+from jobcommon.sniff import read_head, sniff
 
 
 def _ffmpeg_postprocessors() -> set[type[Any]]:
@@ -51,6 +54,15 @@ def external_downloader_args() -> dict[str, list[str]]:
     return {"ffmpeg_i": ["-protocol_whitelist", NETWORK_PROTOCOLS]}
 
 
+def _what(path: Path) -> str:
+    """``<file name> is <what its bytes look like>``: no directory, which is the host's."""
+    try:
+        what = describe(sniff(path), read_head(path))
+    except OSError:
+        what = "unreadable"
+    return f"{path.name} is {what}"
+
+
 def fence_probes() -> None:
     """Patch yt-dlp's ffmpeg probes in this process (idempotent): a file whose magic bytes announce no audio
     or video container has no audio codec and is not probed for streams (`NotMediaError`: the download
@@ -67,7 +79,7 @@ def fence_probes() -> None:
 
     def get_metadata_object(self: Any, path: str, opts: list[str] | None = None) -> Any:
         if media_container(path) is None:
-            raise NotMediaError(f"{path} is not an audio or video file; it was not probed")
+            raise NotMediaError(f"not a media file: {_what(Path(path))}; it was not probed")
         return metadata_object(self, path, [*cli_input_options(), *(opts or [])])
 
     FFmpegPostProcessor.get_audio_codec = get_audio_codec

@@ -1,8 +1,9 @@
 """What a finished download produced, verified and described: the media file and the extra files beside it.
 
 The media file must be inside the job's output directory (no symlink), non-empty, as long as the server
-announced and within the size and duration limits; duration and size come from yt-dlp's info or, where it
-does not know them (a direct file), from probing the file.
+announced, audio or video that can be played (`downloader.media_check`: not an HTML page served as
+``video/mp4``, not an mp4 cut short) and within the size and duration limits; duration and size come from
+yt-dlp's info or, where it does not know them (a direct file), from probing the file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from downloader.failures import (
     NothingDownloadedError,
     TruncatedDownloadError,
 )
+from downloader.media_check import check_media
 from downloader.media_probe import probe, sha256_of
 from downloader.resume import IMAGE_EXTS, SUBTITLE_EXTS
 from downloader.ytdlp_params import ffmpeg_location
@@ -114,9 +116,10 @@ def finished_download(
     if tracker.truncated is not None:
         raise TruncatedDownloadError(tracker.truncated)
     if path.is_symlink() or not _inside(path, spec.output_dir):
-        raise NothingDownloadedError(f"the downloaded file is not inside the job's directory: {path}")
+        raise NothingDownloadedError(f"the downloaded file is not inside the job's directory: {path.name}")
     size = path.stat().st_size
     _check_size(spec, size)
+    check_media(path)
     tracker.set_stage("postprocessing")
     with span_records.span("ytdlp checksum", **{"file.size": size}):
         sha256 = sha256_of(path)
