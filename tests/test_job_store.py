@@ -315,6 +315,9 @@ async def test_a_source_job_is_its_owners_alone(store: JobStore, settings: Commo
         assert str(refused.value) == unknown
     with pytest.raises(SourceError, match="unknown or expired"):
         await source_job(store, bobs.task_id, "alice")
+    (settings.media_root / "library").mkdir()
+    with pytest.raises(SourceError, match="source 'library' is a directory, not a file"):
+        await resolve_source(store, settings.media_root, "library", "bob")
 
 
 async def test_orphans_are_never_the_callers_own(store: JobStore, redis: Redis) -> None:

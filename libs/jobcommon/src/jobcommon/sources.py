@@ -55,6 +55,8 @@ def inside_media_root(media_root: Path, relative: str) -> Path:
     path = (root / relative).resolve()
     if not path.is_relative_to(root) or path == root:
         raise SourceError(f"source {relative!r} is outside MEDIA_ROOT")
+    if path.is_dir():
+        raise SourceError(f"source {relative!r} is a directory, not a file")
     if not path.is_file():
         raise SourceError(f"source {relative!r} does not exist")
     return path
