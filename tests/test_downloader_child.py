@@ -420,6 +420,7 @@ async def test_child_exiting_without_result_is_reported_as_crash(
     assert isinstance(failure, ChildFailed)
     assert (failure.kind, failure.error_type) == ("transient", "ChildCrashed")
     assert "exited with code 1" in failure.message
+    assert "exited with code 1 without a result; its last output: " in failure.message
     assert "No module named downloader.no_such_module" in failure.message
 
 

@@ -133,12 +133,13 @@ class StderrTail:
 
 
 def crash_message(what: str, returncode: int | None, tail: Iterable[str], *, missing: str) -> str:
-    """``<what> exited with code <n> (<signal>) without <missing>: <last stderr lines>``, cut to size."""
+    """``<what> exited with code <n> (<signal>) without <missing>; its last output: <last stderr lines>``, cut
+    to size (the lines are what it said last, not necessarily why it ended: a kill leaves no word)."""
     code = "unknown" if returncode is None else str(returncode)
     if returncode is not None and returncode < 0:
         with contextlib.suppress(ValueError):
             code = f"{returncode} ({signal.Signals(-returncode).name})"
     text = f"{what} exited with code {code} without {missing}"
     if lines := " | ".join(tail):
-        text += ": " + lines
+        text += "; its last output: " + lines
     return text if len(text) <= MAX_CRASH_MESSAGE else text[: MAX_CRASH_MESSAGE - 1] + "…"
