@@ -11,13 +11,17 @@ import asyncio
 import functools
 import math
 import re
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import imageio_ffmpeg
 import numpy as np
+import numpy.typing as npt
 import pytest
 from PIL import Image
 from pydantic import ValidationError
@@ -81,6 +85,50 @@ def _close(a: tuple[float, ...], b: tuple[float, ...], tolerance: float = 40.0) 
     return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
+CUT_FPS = 10
+
+
+def _h264_clip(path: Path, seconds: int, *, keep: float = 1.0) -> Path:
+    """A moving H.264 test pattern (every frame differs), 320x180 at `CUT_FPS`, with B-frames and a keyframe
+    every 5 s, its index at the front; `keep` < 1 cuts the file to that share of its bytes (the index still
+    states every frame, as in a download cut short). With B-frames, a seek past the data of a cut file reads
+    the last frame the decoder held back (without them the read fails)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = f"testsrc2=duration={seconds}:size=320x180:rate={CUT_FPS}"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+         "-f", "lavfi", "-i", source, "-c:v", "libx264", "-preset", "veryfast", "-b:v", "100k",
+         "-g", str(5 * CUT_FPS), "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(path)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    with path.open("r+b") as fh:
+        fh.truncate(int(path.stat().st_size * keep))
+    return path
+
+
+def _decoded(path: Path, wanted: set[int]) -> tuple[int, dict[int, Frame]]:
+    """How many frames of `path` decode in one sequential pass, and the `wanted` ones among them (BGR)."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    frames: dict[int, Frame] = {}
+    count = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return count, frames
+            if count in wanted:
+                frames[count] = np.asarray(frame, dtype=np.uint8)
+            count += 1
+    finally:
+        cap.release()
+
+
+def _differs(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Mean absolute difference of two images' channel values (0: the same pixels)."""
+    return float(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)).mean())
+
+
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This module's MEDIA_ROOT, filled with the test inputs."""
@@ -112,6 +160,12 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
         write_video(root / "bulk" / f"v{i}.mp4", 25, 25, (160, 120), functools.partial(_same, frame))
     (root / "bulk" / "broken.mp4").write_text(PLAYLIST)
     make_mp4(root / "long" / "noisy.mp4", seconds=6.0, width=640, height=480, noise=True)
+    _h264_clip(root / "long" / "whole_65s.mp4", 65)
+    _h264_clip(root / "long" / "cut_65s.mp4", 65, keep=0.2)  # ~13 s of data: read by seeking
+    _h264_clip(root / "long" / "cut_59s.mp4", 59, keep=0.2)  # read in one sequential pass
+    Image.new("RGB", (20_000, 3)).save(root / "images" / "wide.png")
+    Image.new("RGB", (3, 40_000)).save(root / "images" / "tall.png")
+    Image.new("L", (70_000, 2)).save(root / "images" / "very_wide.png")
     outside = tmp_path_factory.mktemp("outside") / "secret.jpg"
     photo((64, 64)).save(outside)
     (root / "images" / "escape.jpg").symlink_to(outside)
@@ -196,6 +250,63 @@ async def test_thumbnail_at_s_takes_the_frame_at_that_time(imaging: Imaging) -> 
         thumb = imaging.open(job.result["path"])
         assert thumb.size == (64, 48)
         assert _close(mean_colour(thumb, (20, 20, 60, 44)), COLOURS[second]), (at, mean_colour(thumb))
+
+
+async def test_videos_cut_short_give_only_frames_that_decode(imaging: Imaging) -> None:
+    """A video cut short (its index states 65 s, its data holds ~13 s) is read by seeking: thumbnails and
+    storyboard tiles come only from frames that decode, as for one of 59 s read in one pass; every frame and
+    time a result names is the one decoded there. An intact 65 s video gives every frame asked for."""
+    lengths = {"long/cut_65s.mp4": 65, "long/cut_59s.mp4": 59, "long/whole_65s.mp4": 65}
+    bodies = [
+        body
+        for source in lengths
+        for body in (
+            {"job_type": "thumbnail", "sources": [source], "sizes": [320], "format": "png"},
+            {"job_type": "thumbnail", "sources": [source], "at_s": 30, "sizes": [320], "format": "png"},
+            {
+                "job_type": "storyboard",
+                "sources": [source],
+                "interval_s": 5,
+                "tile_width": 64,
+                "format": "png",
+            },
+        )
+    ]
+    jobs = await asyncio.gather(*(imaging.run(body, timeout=60) for body in bodies))
+    for i, (source, seconds) in enumerate(lengths.items()):
+        sharpest, at_30, board = (job.result for job in jobs[3 * i : 3 * i + 3])
+        assert all(job.status == JobStatus.SUCCEEDED for job in jobs[3 * i : 3 * i + 3]), jobs[
+            3 * i : 3 * i + 3
+        ]
+        assert sharpest is not None
+        assert at_30 is not None
+        assert board is not None
+        stated = seconds * CUT_FPS
+        spread = [int((0.1 + 0.8 * k / 4) * stated) for k in range(5)]  # 5 candidates over 10-90 %
+        tile_frames = [t * 5 * CUT_FPS for t in range(math.ceil(seconds / 5))]
+        wanted = {sharpest["frame"], at_30["frame"], *tile_frames}
+        count, frames = _decoded(imaging.media_root / source, wanted)
+        assert (count < 20 * CUT_FPS) == source.startswith("long/cut"), (source, count)
+
+        assert sharpest["video"]["frames"] == stated
+        assert [c["frame"] for c in sharpest["candidates"]] == [f for f in spread if f < count], sharpest
+        assert sharpest["frame"] in frames
+        assert sharpest["time_s"] == sharpest["frame"] / CUT_FPS
+        thumb = np.asarray(imaging.open(sharpest["path"]).convert("RGB"))
+        assert _differs(thumb, frames[sharpest["frame"]][:, :, ::-1]) < 2, (source, sharpest["frame"])
+
+        assert at_30["frame"] == min(30 * CUT_FPS, count - 1), (source, at_30)  # clamped to the last frame
+        thumb = np.asarray(imaging.open(at_30["path"]).convert("RGB"))
+        assert _differs(thumb, frames[at_30["frame"]][:, :, ::-1]) < 2, (source, at_30["frame"])
+
+        shown = [f for f in tile_frames if f < count]
+        assert board["tiles"] == len(shown), (source, board)
+        sheet = np.asarray(imaging.open(board["sprites"][0]["path"]).convert("RGB"))
+        height = board["tile_height"]
+        for t, index in enumerate(shown):
+            x, y = (t % 10) * 64, (t // 10) * height
+            expected = cv2.resize(frames[index], (64, height), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+            assert _differs(sheet[y : y + height, x : x + 64], expected) < 2, (source, t)
 
 
 async def test_thumbnail_formats_open_with_pillow(imaging: Imaging) -> None:
@@ -349,6 +460,34 @@ async def test_optimize_reports_bytes_saved(imaging: Imaging) -> None:
         assert "exif" not in image.info
 
 
+async def test_optimize_into_a_format_too_narrow_for_the_image_fails_permanently(imaging: Imaging) -> None:
+    """An image wider or taller than the output format holds (WebP 16383, AVIF 32768 as libavif reads,
+    JPEG 65500 as libjpeg writes) fails at once with a permanent error naming the limit and the formats that
+    would hold it; the same image in a format that holds it is written."""
+    cases = [
+        ("images/wide.png", "webp", "WEBP, which holds at most 16383 pixels a side", "jpeg, avif, png"),
+        ("images/tall.png", "avif", "AVIF, which holds at most 32768 pixels a side", "jpeg, png"),
+        ("images/very_wide.png", "jpeg", "JPEG, which holds at most 65500 pixels a side", "png"),
+    ]
+    jobs = await asyncio.gather(
+        *(
+            imaging.run({"job_type": "image_optimize", "sources": [src], "format": fmt})
+            for src, fmt, *_ in cases
+        ),
+        imaging.run({"job_type": "image_optimize", "sources": ["images/wide.png"], "format": "jpeg"}),
+    )
+    for (source, _fmt, limit, holding), job in zip(cases, jobs, strict=False):
+        message = _failed(job, "OutputTooLarge")
+        assert message.startswith(f"{source}: "), message
+        assert limit in message, message
+        assert f"(formats that hold it: {holding})" in message, message
+        assert str(imaging.media_root) not in message
+    written = jobs[-1]
+    assert written.status == JobStatus.SUCCEEDED, written
+    assert written.result is not None
+    assert imaging.open(written.result["path"]).size == (20_000, 3)
+
+
 # -- bad inputs ----------------------------------------------------------------------------------------
 
 
@@ -358,7 +497,7 @@ async def test_bad_inputs_fail_permanently_with_one_line(imaging: Imaging) -> No
         ({"job_type": "image_resize", "sources": ["images/corrupt.jpg"]}, "CorruptMedia", "corrupt.jpg"),
         ({"job_type": "image_optimize", "sources": ["images/truncated.jpg"]}, "CorruptMedia", "truncated"),
         ({"job_type": "image_resize", "sources": ["images/bomb.png"]}, "ImageTooLarge", "900000000 pixels"),
-        ({"job_type": "image_optimize", "sources": ["images/bomb_warning.png"]}, "ImageTooLarge", "exceeds"),
+        ({"job_type": "image_optimize", "sources": ["images/bomb_warning.png"]}, "ImageTooLarge", "89478485"),
         ({"job_type": "thumbnail", "sources": ["clips/playlist.mp4"]}, "UnsupportedMedia", "playlist: hls"),
         (
             {"job_type": "storyboard", "sources": ["clips/playlist.mp4"]},
@@ -379,6 +518,20 @@ async def test_bad_inputs_fail_permanently_with_one_line(imaging: Imaging) -> No
         message = _failed(job, error_type)
         assert text in message, (body, message)
         assert not (imaging.media_root / job.task_id).exists()
+
+
+async def test_too_large_images_name_their_size_and_the_configured_limit(imaging: Imaging) -> None:
+    """Past the decompression-bomb limit (IMAGING_MAX_PIXELS, 89478485 by default) the error names the image's
+    size and that limit, also past twice the limit, where Pillow's own message names twice the limit."""
+    sources = {"images/bomb.png": (30_000, 30_000), "images/bomb_warning.png": (10_000, 10_000)}
+    jobs = await asyncio.gather(
+        *(imaging.run({"job_type": "image_optimize", "sources": [source]}) for source in sources)
+    )
+    for (source, (width, height)), job in zip(sources.items(), jobs, strict=True):
+        message = _failed(job, "ImageTooLarge")
+        assert message == (
+            f"{source}: {width}x{height} is {width * height} pixels, more than the limit of 89478485 pixels"
+        )
 
 
 async def test_paths_escaping_media_root_are_refused_at_submission(imaging: Imaging) -> None:
@@ -413,6 +566,7 @@ async def test_storyboard_vtt_maps_times_to_tiles(imaging: Imaging) -> None:
         }
     )
     assert job.status == JobStatus.SUCCEEDED, job
+    assert job.progress.message == "processing clips/colours.mp4"  # one source: said while it ran
     result = job.result
     assert result is not None
     assert result["path"] == result["vtt"] == f"{job.task_id}/storyboard.vtt"

@@ -4,7 +4,9 @@
 DecompressionBombWarning as an error (not just its DecompressionBombError at twice the limit), uses JPEG
 draft mode when the caller needs only a smaller image (the decoder then scales by 1/2, 1/4 or 1/8 while
 decoding; it must be asked before `load()`, which otherwise decodes at full size), loads the pixels, and
-turns the image upright per its EXIF orientation. Corrupt and truncated files become `BadMedia`.
+turns the image upright per its EXIF orientation. Corrupt and truncated files become `BadMedia`; so do images
+past the limit, with a message naming their size and the configured limit (Pillow's own states twice the limit
+past that, the point where it raises rather than warns).
 """
 
 from __future__ import annotations
@@ -53,7 +55,13 @@ def check_pixels(size: tuple[int, int], label: str) -> None:
     """The decompression-bomb limit for pixels that do not come through Image.open (video frames)."""
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and size[0] * size[1] > limit:
-        raise BadMedia(TOO_LARGE, f"{label}: {size[0]}x{size[1]} is more than {limit} pixels")
+        raise _too_large(size, label, limit)
+
+
+def _too_large(size: tuple[int, int] | None, label: str, limit: int | None) -> BadMedia:
+    width, height = size or (0, 0)
+    shape = f"{width}x{height} is {width * height} pixels" if size else "the image has too many pixels"
+    return BadMedia(TOO_LARGE, f"{label}: {shape}, more than the limit of {limit} pixels")
 
 
 def open_image(
@@ -62,9 +70,11 @@ def open_image(
     label: str,
     *,
     needed: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
+    check_size: Callable[[tuple[int, int]], None] | None = None,
 ) -> Decoded:
     """Decode `path` with the Pillow plugin of its sniffed container only. `needed(upright_size)` names the
-    smallest upright size the caller can use."""
+    smallest upright size the caller can use; `check_size(upright_size)` may refuse the image (raise
+    `BadMedia`) before its pixels are decoded."""
     fmt = PILLOW_DECODERS[sniffed.container or ""]
     try:
         with warnings.catch_warnings():
@@ -72,13 +82,19 @@ def open_image(
             image = Image.open(path, formats=[fmt])
             orientation = _orientation(image)
             size = upright(image.size, orientation)
+            if check_size is not None:
+                try:
+                    check_size(size)
+                except BadMedia:
+                    image.close()
+                    raise
             if needed is not None and image.format == "JPEG":
                 want = needed(size)
                 image.draft(image.mode, upright(want, orientation))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadMedia(TOO_LARGE, f"{label}: {one_line(str(exc))}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large(_declared_size(path, fmt), label, Image.MAX_IMAGE_PIXELS) from None
     except UnidentifiedImageError:
         raise BadMedia(CORRUPT, f"{label}: not a readable {fmt} image") from None
     except DECODE_ERRORS as exc:
@@ -94,6 +110,17 @@ def open_image(
         exif=info.get("exif") or None,
         xmp=xmp.encode() if isinstance(xmp, str) else (xmp or None),
     )
+
+
+def _declared_size(path: Path, fmt: str) -> tuple[int, int] | None:
+    """The size `path`'s header declares, read by the `fmt` plugin without Image.open's bomb check (which
+    refused it already); None if the header cannot be read."""
+    factory, _accept = Image.OPEN[fmt]
+    try:
+        with path.open("rb") as fp:
+            return factory(fp, str(path)).size
+    except DECODE_ERRORS:
+        return None
 
 
 def _orientation(image: Image.Image) -> int:

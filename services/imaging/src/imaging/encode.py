@@ -27,6 +27,11 @@ KEEP: dict[str, OutputFormat] = {
     "TIFF": "png",
 }
 """`format: keep`: the source's own format, or PNG for sources in a format we do not write (GIF, TIFF)."""
+MAX_SIDE: dict[OutputFormat, int] = {"jpeg": 65_500, "webp": 16_383, "avif": 32_768, "png": 2**31 - 1}
+"""Widest and tallest image each format is written at: libjpeg's limit (the JPEG header would take 65535);
+WebP's 14-bit sides; AVIF: AV1 encodes up to 65536, but libavif refuses to decode more than 32768 by default
+(Pillow's reader among them), so a wider file could not be read back; PNG's 31-bit sides. Past these the
+encoders fail (WebP: ValueError, JPEG: OSError) or write what cannot be opened."""
 
 
 @dataclass(frozen=True, slots=True)

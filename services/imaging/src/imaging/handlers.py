@@ -83,6 +83,8 @@ async def _run_job(
             token=token,
             tuning=tuning,
         )
+        if total == 1:  # a bulk job's progress is its items; one source's is what it works on
+            await ctx.progress(None, f"processing {source}")
         try:
             result = await pool.run(render, work, request, token=token)
         except BadMedia as exc:

@@ -2,7 +2,8 @@
 
 The image is decoded at full size and turned upright (so stripping EXIF cannot leave it sideways), then
 encoded with the extra effort of each format (optimised Huffman tables and progressive JPEG, WebP method 6,
-slower AVIF speed, optimised PNG). The result reports the bytes before and after.
+slower AVIF speed, optimised PNG). The result reports the bytes before and after. An image wider or taller
+than the output format holds (WebP: 16383 px) fails before its pixels are decoded (`check_sides`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import os
 
 from imaging import colour
-from imaging.decode import open_image
+from imaging.decode import PILLOW_DECODERS, open_image
 from imaging.encode import PILLOW_NAMES, file_name, save
 from imaging.inputs import admit
+from imaging.output_caps import check_sides
 from imaging.resize import kept_metadata, output_format
 from imaging.results import OptimizeResult
 from imaging.work import Work
@@ -22,10 +24,12 @@ from jobcommon import ImageOptimizeRequest, span_records
 def render(work: Work, request: ImageOptimizeRequest) -> OptimizeResult:
     sniffed = admit(work.input, work.source, accept=frozenset({"image"}))
     before = os.path.getsize(work.input)
+    fmt = output_format(request.format, PILLOW_DECODERS[sniffed.container or ""])
     with span_records.span("imaging decode", **{"mediajobs.source.kind": "image"}):
-        decoded = open_image(work.input, sniffed, work.source)
+        decoded = open_image(
+            work.input, sniffed, work.source, check_size=lambda size: check_sides([size], fmt, work.source)
+        )
     prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=not request.strip_metadata)
-    fmt = output_format(request.format, decoded.format)
     image = colour.for_format(prepared.image, fmt)
     work.token.check()
     name = file_name("optimized", fmt)

@@ -2,18 +2,22 @@
 
 What the request alone decides (a `fill` or `pad` box) was refused at submission already; what depends on the
 source is checked here, before anything is resampled or encoded: a `fit` box on a large image, a storyboard
-of a long or tall video. Past a cap the source fails with `BadMedia` (``OutputTooLarge``), a permanent error.
+of a long or tall video, an image optimized into a format whose sides are too short for it (`check_sides`).
+Past a cap the source fails with `BadMedia` (``OutputTooLarge``), a permanent error.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from imaging.encode import MAX_SIDE, PILLOW_NAMES
 from imaging.errors import OUTPUT_TOO_LARGE, BadMedia
 from jobcommon.requests.imaging import MAX_JOB_OUTPUT_PIXELS, MAX_OUTPUT_PIXELS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from imaging.encode import OutputFormat
 
 
 def check_outputs(sizes: Iterable[tuple[int, int]], label: str, *, advice: str = "") -> None:
@@ -36,3 +40,18 @@ def check_outputs(sizes: Iterable[tuple[int, int]], label: str, *, advice: str =
             f"{label}: the outputs would be {total} pixels together; "
             f"at most {MAX_JOB_OUTPUT_PIXELS} per job{hint}",
         )
+
+
+def check_sides(sizes: Iterable[tuple[int, int]], fmt: OutputFormat, label: str) -> None:
+    """Raise `BadMedia` if a (width, height) is wider or taller than `fmt` holds (`imaging.encode.MAX_SIDE`),
+    naming the formats that would hold it."""
+    limit = MAX_SIDE[fmt]
+    for width, height in sizes:
+        side = max(width, height)
+        if side > limit:
+            holding = ", ".join(f for f, most in MAX_SIDE.items() if side <= most)  # PNG's: any image
+            raise BadMedia(
+                OUTPUT_TOO_LARGE,
+                f"{label}: a {width}x{height} image cannot be written as {PILLOW_NAMES[fmt]}, which holds "
+                f"at most {limit} pixels a side (formats that hold it: {holding})",
+            )

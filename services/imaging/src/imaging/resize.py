@@ -2,7 +2,8 @@
 
 The decode uses JPEG draft mode at the smallest scale that still covers the most demanding spec, then
 turns the image upright per EXIF; every output's geometry is computed from the full upright size, and checked
-against the pixel caps (`imaging.output_caps`) before anything is resampled.
+against the pixel caps and the output format's side limit (`imaging.output_caps`) before anything is
+resampled.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from imaging.decode import Decoded, open_image
 from imaging.encode import KEEP, PILLOW_NAMES, STRIPPED, Metadata, OutputFormat, file_name, save
 from imaging.geometry import Plan, plan
 from imaging.inputs import admit
-from imaging.output_caps import check_outputs
+from imaging.output_caps import check_outputs, check_sides
 from imaging.results import ResizedImage, ResizeResult
 from imaging.work import Work
 from jobcommon import ImageResizeRequest, ResizeSpec, span_records
@@ -47,8 +48,9 @@ def render(work: Work, request: ImageResizeRequest) -> ResizeResult:
         decoded = open_image(work.input, sniffed, work.source, needed=needed)
     plans = _plans(decoded.size, specs)
     check_outputs((p.canvas for p in plans), work.source, advice="ask for smaller specs")
-    prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=not request.strip_metadata)
     fmt = output_format(request.format, decoded.format)
+    check_sides((p.canvas for p in plans), fmt, work.source)  # specs are ≤ 10000 px a side: a safeguard
+    prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=not request.strip_metadata)
     metadata = kept_metadata(decoded, prepared.icc_profile, strip=request.strip_metadata)
     background = colour.background_for(fmt, colour.parse_colour(request.background))
     outputs: list[ResizedImage] = []

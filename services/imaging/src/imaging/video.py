@@ -6,7 +6,8 @@ Two ways to fetch a set of frames, chosen by the clip's length:
   wanted frames. Short clips often have a single keyframe (x264's default interval is 250 frames), so every
   seek would decode from the start again; one pass is 2–2.5× faster for them.
 - seek: `CAP_PROP_POS_FRAMES` then `read()` per wanted frame; long videos have keyframes every few seconds,
-  so each seek decodes only a short run.
+  so each seek decodes only a short run. The position the seek reached is checked: past the end of a
+  truncated file OpenCV hands back the last frame it could decode, which is not the one asked for.
 
 The capture is opened with FFmpeg restricted to the demuxers of the containers `imaging.inputs` admits and to
 local protocols (`jobcommon.ffmpeg_inputs`), a second fence behind the magic-byte check (a playlist would
@@ -47,6 +48,11 @@ def as_frame(array: object) -> Frame:
 
 CHECK_EVERY = 8
 """Frames between two looks at the cancel token in a sequential pass."""
+SEEK_SLACK_S = 0.1
+"""How far (in seconds, at least one frame) the position a seek reached may be from its target for the frame
+to count as the target's. OpenCV's seeks land exactly in intact files (it decodes on from the keyframe
+before); in a truncated or damaged one a seek past the data ends where decoding failed, far from its target.
+"""
 MAX_COUNTED_FRAMES = 2_000_000
 
 
@@ -163,12 +169,24 @@ class Video:
             index += 1
 
     def _seeking(self, wanted: list[int]) -> Iterator[tuple[int, Frame]]:
+        slack = max(1, round(SEEK_SLACK_S * self.props.fps))
+        stopped_at: int | None = None
         for index in wanted:
             self.token.check()
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
             ok, frame = self._cap.read()
-            if ok and frame is not None:
+            if not ok or frame is None:
+                continue
+            # Past the data a seek stops where decoding failed and `read()` returns the last frame decoded
+            # there, whatever the target: keep a frame only if it was read at (or next to) its index.
+            reached = round(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1
+            if abs(reached - index) <= slack:
+                stopped_at = None
                 yield index, as_frame(frame)
+            elif reached < index:
+                if reached == stopped_at:
+                    return  # two seeks in a row ended at the same frame: the data ends there
+                stopped_at = reached
 
     def _rewind(self) -> None:
         if self._cap.get(cv2.CAP_PROP_POS_FRAMES) > 0:
