@@ -85,7 +85,7 @@ async def test_idempotency_key_and_duplicate_guard(store: JobStore, redis: Redis
     replay = await store.create(_job(), idempotency_key="k1")
     assert (replay.created, replay.reason, replay.job.task_id) == (False, "idempotent", first.task_id)
     assert 0 < await redis.ttl(keys.idempotency("", "k1")) <= 24 * 3600
-    guard = keys.duplicate_guard("echo", "abc")
+    guard = keys.duplicate_guard("echo", "abc", None)
     owner = _job()
     assert (await store.create(owner, duplicate_guard=guard)).created
     dup = await store.create(_job(), duplicate_guard=guard)

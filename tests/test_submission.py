@@ -93,6 +93,12 @@ async def test_a_replay_or_a_duplicate_adds_no_message(store: JobStore, redis: R
     )
     assert await redis.xlen(SPEC.stream) == 1
     assert await redis.xlen(DOWNLOADS.stream) == 1
+    # a duplicate's answer is the live job itself: another owner's same download is a job of its own
+    alices = await submit_job(store, download, owner="alice")
+    bobs = await submit_job(store, download, owner="bob")
+    assert alices.created and bobs.created, (alices, bobs)
+    again = await submit_job(store, download, owner="bob")
+    assert (again.created, again.reason, again.job.task_id) == (False, "duplicate", bobs.job.task_id)
 
 
 async def test_an_owner_at_its_quota_gets_nothing_made_but_its_replays(store: JobStore, redis: Redis) -> None:

@@ -193,9 +193,15 @@ def idempotency(owner: str, key: str) -> str:
     return f"{PREFIX}:idem:{digest}"
 
 
-def duplicate_guard(job_type: str, fingerprint: str) -> str:
-    """Held by the one queued-or-running job doing this exact work (e.g. the same download)."""
-    return f"{PREFIX}:active:{job_type}:{fingerprint}"
+def duplicate_guard(job_type: str, fingerprint: str, owner: str | None) -> str:
+    """Held by the one queued-or-running job of `owner` doing this exact work (e.g. the same download): per
+    owner, as a duplicate's answer is the live job itself, which another owner may not see."""
+    return f"{PREFIX}:active:{job_type}:{_owner_part(owner)}:{fingerprint}"
+
+
+def _owner_part(owner: str | None) -> str:
+    """An owner in a key name: a digest (owners are free text), `-` for a job without owner."""
+    return "-" if owner is None else hashlib.sha256(owner.encode()).hexdigest()[:24]
 
 
 def job_items(task_id: str) -> str:

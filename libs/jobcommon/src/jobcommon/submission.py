@@ -143,7 +143,7 @@ async def submit_job(
             made = await store.create(
                 job,
                 idempotency_key=idempotency_key,
-                duplicate_guard=_duplicate_guard(request),
+                duplicate_guard=_duplicate_guard(request, owner),
                 message=message,
                 admission=admission,
             )
@@ -169,7 +169,7 @@ async def submit_many(store: JobStore, submissions: Sequence[Submission]) -> lis
             message = await job_message(
                 request, job.task_id, one.stream or JOB_TYPES.stream_of(request), span
             )
-            batch.append(NewJob(job, message=message, duplicate_guard=_duplicate_guard(request)))
+            batch.append(NewJob(job, message=message, duplicate_guard=_duplicate_guard(request, one.owner)))
         with _unavailable_as_queue_error():
             made = await store.create_many(batch)
         for span, one, new, answer in zip(spans, submissions, batch, made, strict=True):
@@ -205,10 +205,10 @@ def _sent(span: Span, one: Submission, job: Job) -> None:
         span.set_attribute("messaging.operation.type", "send")
 
 
-def _duplicate_guard(request: AnyJobRequest) -> str | None:
-    """The key that keeps a second job from doing the same live work, if the request has one."""
+def _duplicate_guard(request: AnyJobRequest, owner: str | None) -> str | None:
+    """The key that keeps a second job of `owner` from doing the same live work, if the request has one."""
     fingerprint = request.duplicate_fingerprint()
-    return keys.duplicate_guard(request.job_type, fingerprint) if fingerprint else None
+    return keys.duplicate_guard(request.job_type, fingerprint, owner) if fingerprint else None
 
 
 def _record(one: Submission, request: AnyJobRequest, spec: QueueSpec, span: Span) -> Job:

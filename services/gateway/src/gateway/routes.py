@@ -123,8 +123,9 @@ async def submit(
     """Queue a job. The body's `job_type` selects its fields; the answer is the queued job.
 
     With an `Idempotency-Key` header, repeating the request within 24 h returns the first job (200). The same
-    download (URL and options) already queued or running is returned instead of starting it twice (200),
-    unless `allow_duplicate` is set; while the key is refused for its rate (429), that answer waits too.
+    download (URL and options) of the same owner already queued or running is returned instead of starting
+    it twice (200), unless `allow_duplicate` is set; while the key is refused for its rate (429), that answer
+    waits too.
     """
     try:
         created = await client.submit(
