@@ -309,10 +309,31 @@ async def test_a_source_job_is_its_owners_alone(store: JobStore, settings: Commo
         assert await resolve_source(store, settings.media_root, by_path, owner) == made.resolve()
         assert (await source_job(store, bobs.task_id, owner)).task_id == bobs.task_id
     unknown = f"source job {bobs.task_id} is unknown or expired"
-    for source in (bobs.task_id, by_path):
+    (settings.media_root / "links").mkdir()
+    (settings.media_root / "links" / "bobs.mp4").symlink_to(made)
+    ways = (
+        bobs.task_id,
+        by_path,
+        f"./{by_path}",
+        f".//{by_path}",
+        f"{bobs.task_id}/./media.mp4",
+        "links/bobs.mp4",
+    )
+    for source in ways:
         with pytest.raises(SourceError) as refused:
             await resolve_source(store, settings.media_root, source, "alice")
-        assert str(refused.value) == unknown
+        assert str(refused.value) == unknown, source
+    scratch = settings.media_root / ".tmp" / bobs.task_id / "media.mp4.part"
+    scratch.parent.mkdir(parents=True)
+    scratch.write_bytes(b"\0")
+    for owner in ("bob", None):  # work in progress is no one's source
+        with pytest.raises(SourceError, match="does not exist"):
+            await resolve_source(store, settings.media_root, f"./.tmp/{bobs.task_id}/media.mp4.part", owner)
+    # once the record has expired, the files are the library's (a path still works; the task id does not)
+    await store.redis.delete(keys.job(bobs.task_id))
+    assert await resolve_source(store, settings.media_root, by_path, "alice") == made.resolve()
+    with pytest.raises(SourceError, match="unknown or expired"):
+        await resolve_source(store, settings.media_root, bobs.task_id, "bob")
     with pytest.raises(SourceError, match="unknown or expired"):
         await source_job(store, bobs.task_id, "alice")
     (settings.media_root / "library").mkdir()

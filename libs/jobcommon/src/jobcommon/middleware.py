@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from jobcommon import context, job_spans, metrics, outcome
+from jobcommon import context, job_spans, media_dirs, metrics, outcome
 from jobcommon.cancellation import cancel_and_wait, outlasting_cancellation, reraise_if_cancelling
 from jobcommon.errors import HardTimeLimitExceeded, PermanentError, QueueUnavailable, TimeLimitExceeded
 from jobcommon.job_types import JOB_TYPES
@@ -85,10 +85,10 @@ class JobRuntime:
         return JobMiddleware(msg, context=context, runtime=self)
 
     def output_dir(self, task_id: str) -> Path:
-        return self.settings.media_root / task_id
+        return media_dirs.output_dir(self.settings.media_root, task_id)
 
     def temp_dir(self, task_id: str) -> Path:
-        return self.settings.media_root / ".tmp" / task_id
+        return media_dirs.scratch_dir(self.settings.media_root, task_id)
 
 
 class JobMiddleware(BaseMiddleware):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobcommon.errors import JobNotFound, PermanentError
+from jobcommon.media_dirs import SCRATCH_DIR
 from jobcommon.models import JobStatus
 from jobcommon.requests.base import TASK_ID
 
@@ -37,16 +38,33 @@ async def source_job(store: JobStore, task_id: str, owner: str | None) -> Job:
 async def resolve_source(store: JobStore, media_root: Path, source: str, owner: str | None) -> Path:
     """The absolute path of an input file under MEDIA_ROOT, for a job of `owner`; raises SourceError.
 
-    A job's output dir (`<task id>/...`) is its owner's, by task id or by path alike."""
+    A job's output dir (`<task id>/...`) is its owner's while the job's record lives, whichever way the
+    source names it (its task id, a path, a path through `./` or a symlink: the resolved path counts); once
+    the record has expired, its files are the library's like any other. Jobs' scratch (`.tmp/`) is no
+    source."""
     relative = source
     if TASK_ID.match(source):
         job = await source_job(store, source, owner)
         if job.status != JobStatus.SUCCEEDED or not job.result or not isinstance(job.result.get("path"), str):
             raise SourceError(f"source job {source} is {job.status.value} and has no output file")
         relative = job.result["path"]
-    elif TASK_ID.match(first := source.split("/", 1)[0]):
-        await source_job(store, first, owner)
-    return await asyncio.to_thread(inside_media_root, media_root, relative)  # resolve() and stat() touch disk
+    path, first = await asyncio.to_thread(_located, media_root, relative)  # resolve() and stat() touch disk
+    if first == SCRATCH_DIR:
+        raise SourceError(f"source {relative!r} does not exist")  # work in progress, whoever's
+    if owner is not None and TASK_ID.match(first.lower()):
+        try:
+            job = await store.get(first.lower())
+        except JobNotFound:
+            return path
+        if job.owner != owner:
+            raise SourceError(f"source job {first.lower()} is unknown or expired")
+    return path
+
+
+def _located(media_root: Path, relative: str) -> tuple[Path, str]:
+    """`inside_media_root`, and the first part of the resolved path under MEDIA_ROOT."""
+    path = inside_media_root(media_root, relative)
+    return path, path.relative_to(media_root.resolve()).parts[0]
 
 
 def inside_media_root(media_root: Path, relative: str) -> Path:

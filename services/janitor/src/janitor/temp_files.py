@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobcommon import JobStatus, keys
+from jobcommon.media_dirs import SCRATCH_DIR
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mediajobs.janitor")
 
-SCRATCH_DIR = ".tmp"
-"""MEDIA_ROOT/.tmp/<task_id>/ is one job's scratch directory."""
 PARTIAL_SUFFIXES = (".part", ".ytdl")
 """Partial downloads (yt-dlp's `.part`, its resume state `.ytdl`; fragments are `*.part-Frag<n>`)."""
 ACTIVE = frozenset(
