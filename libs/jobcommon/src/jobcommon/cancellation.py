@@ -21,6 +21,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Iterator
 
@@ -69,15 +71,18 @@ async def cancel_and_wait(
 
 
 async def outlasting_cancellation(work: Awaitable[T], *, within_s: float) -> T | None:
-    """Await `work` to its end (or for `within_s`) even while this task is cancelled again and again: the
-    clean-up on the way out of a cancelled run. FastStream cancels a handler through an anyio cancel scope,
-    which cancels it anew at each await, so a plain `await` (even of `asyncio.shield`) is interrupted before
-    the clean-up is done. None if `work` did not end in time (it is cancelled then) or failed (logged)."""
+    """Await `work` to its end (or for `within_s`) even while this task is being cancelled: the clean-up on
+    the way out of a cancelled run. FastStream cancels a handler through an anyio cancel scope, which cancels
+    it anew at each await, so a plain `await` (even of `asyncio.shield`) is interrupted before the clean-up is
+    done: the wait runs in a shielded anyio scope, which those cancellations do not reach. A plain
+    `task.cancel()` from elsewhere still lands; it is ridden out too, until `within_s`. None if `work` did not
+    end in time (it is cancelled then) or failed (logged)."""
     task = asyncio.ensure_future(work)
     deadline = time.monotonic() + within_s
-    while not task.done() and (left := deadline - time.monotonic()) > 0:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({task}, timeout=left)
+    with anyio.CancelScope(shield=True):
+        while not task.done() and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({task}, timeout=left)
     if not task.done():
         task.cancel()
         return None

@@ -176,11 +176,14 @@ class JobMiddleware(BaseMiddleware):
             # The service is stopping and the grace period is over: hand the job back, uncounted (if Redis
             # does not answer in time, the delivery goes back when the lease runs out). An ordinary stop, so
             # the cancellation ends here: raised on, FastStream would log it as an error with a traceback.
-            await outlasting_cancellation(
+            released = await outlasting_cancellation(
                 rt.store.release(rt.spec.queue, rt.spec.group, [delivery.entry_id], delivery.priority),
                 within_s=SHUTDOWN_CANCEL_S,
             )
-            log.info("released job=%s (service stopping)", task_id)
+            if released is None:
+                log.warning("could not release job=%s while stopping; it comes back after its lease", task_id)
+            else:
+                log.info("released job=%s (service stopping)", task_id)
             job_spans.event("released", {"mediajobs.reason": "the service is stopping"})
             return
         finally:
