@@ -9,9 +9,7 @@ into the job's output dir (`<task_id>/` for one source, `<task_id>/<index>/` per
 
 from __future__ import annotations
 
-import asyncio
 import os
-import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -59,7 +57,10 @@ def _move_outputs(scratch: Path, destination: Path) -> None:
 async def _run_job(
     request: Q, ctx: JobContext, settings: ImagingSettings, pool: CpuPool, render: Callable[[Work, Q], R]
 ) -> R | BulkResult:
-    token = CancelToken(str(ctx.temp_dir / f"{CANCEL_FLAG}-{uuid.uuid4().hex}"))  # this run's own
+    # This run's own cancel flag and scratch: the job's temp dir outlives a run that comes back (a retry, a
+    # hand-back), and a run that lost its lease without noticing yet may still work beside the job's new run.
+    run = ctx.temp_dir / f"run-{uuid.uuid4().hex}"
+    token = CancelToken(str(run / CANCEL_FLAG))
     total = len(request.sources)
     tuning = settings.tuning()
 
@@ -70,9 +71,7 @@ async def _run_job(
     async def traced_one(index: int, source: str) -> R:
         path = await resolve_source(ctx.reporter.store, settings.media_root, source, ctx.job.owner)
         sub = item_dir(index, total)
-        scratch = ctx.temp_dir / f"item-{index:04d}"
-        if scratch.exists():  # an earlier run's, stopped half way: none of its files may become outputs
-            await asyncio.to_thread(shutil.rmtree, scratch)
+        scratch = run / f"item-{index:04d}"
         scratch.mkdir(parents=True)
         destination = ctx.output_dir / sub if sub else ctx.output_dir
         work = Work(
