@@ -362,7 +362,14 @@ class JobMiddleware(BaseMiddleware):
         comes_back = result.verdict == outcome.Verdict.DEFERRED or (
             result.verdict == outcome.Verdict.FAILED and self._will_retry(ctx, result)
         )
-        if not comes_back:
+        removes = result.verdict not in (outcome.Verdict.SUCCEEDED, outcome.Verdict.DEFERRED)
+        if removes and not await self._still_ours(ctx, delivery, run_id):
+            # The run lost the job without noticing yet (its lease ran out, another run has it): the job's
+            # directories are that run's now, and its record will refuse this one's ending anyway.
+            job_spans.event("lease lost", {"mediajobs.reason": "another run owns the job now"})
+            log.info("job=%s is no longer this run's; leaving its files and record alone", task_id)
+            return
+        if not comes_back and result.verdict != outcome.Verdict.SUCCEEDED:
             # Scratch space goes when the job leaves this worker for good; a retry or a deferral keeps it (a
             # download resumes from its partial file; the janitor removes scratch of jobs no longer active).
             await _remove(ctx.temp_dir)
@@ -387,6 +394,8 @@ class JobMiddleware(BaseMiddleware):
             try:
                 follow_ups = await self._follow_ups(ctx) if ctx.job.request.get("then") else []
             except ValueError as exc:  # a follow-up request no longer validates: never leave the job running
+                if not await self._still_ours(ctx, delivery, run_id):
+                    return
                 await _remove(ctx.output_dir)
                 why = outcome.first_problem(exc) if isinstance(exc, ValidationError) else str(exc)
                 error = PermanentError(
@@ -406,6 +415,8 @@ class JobMiddleware(BaseMiddleware):
                 **links,
             )
             _count_finished(ctx, JobStatus.SUCCEEDED, ended.applied)
+            if ended.applied:  # its scratch goes once the job is done, and only then (see above)
+                await _remove(ctx.temp_dir)
             log.info("succeeded job=%s", task_id)
         else:
             await _remove(ctx.output_dir)
@@ -421,6 +432,11 @@ class JobMiddleware(BaseMiddleware):
         if not ended.applied and not ended.lost:
             log.warning("job=%s ended %s but its record says %s", task_id, result.verdict, ended.status)
             await store.acknowledge(delivery)
+
+    async def _still_ours(self, ctx: context.JobContext, delivery: Delivery, run_id: str) -> bool:
+        """Whether the job is still this run's, checked before its directories are removed."""
+        state, _cancel = await self.runtime.store.check_in(ctx.task_id, run_id, delivery, renew=False)
+        return state == "ok"
 
     async def _follow_ups(self, ctx: context.JobContext) -> list[StagedFollowUp]:
         """Create the follow-up jobs a succeeded job names (in this run's trace), staged until it ends."""
