@@ -626,16 +626,20 @@ async def test_the_login_cookie_is_httponly_and_cookie_posts_need_the_csrf_heade
         assert plain.status_code == 202  # header-authenticated requests need no CSRF header
 
 
-def test_thumbnail_paths_stay_inside_media_root(tmp_path: Path) -> None:
-    """A result's path is served only if it resolves to a file inside MEDIA_ROOT: not `..`, not an absolute
-    path elsewhere, not a symlink pointing out."""
+def test_thumbnail_paths_stay_inside_the_jobs_own_output_dir(tmp_path: Path) -> None:
+    """A result's path is served only if it resolves to a file inside the job's own output dir: not `..`, not
+    an absolute path elsewhere, not a symlink pointing out, not another job's file (a result may hold text a
+    remote site chose, e.g. a video title naming it)."""
     root = tmp_path / "media"
-    (root / "job").mkdir(parents=True)
-    (root / "job" / "thumb.png").write_bytes(b"\x89PNG")
+    for job in ("job", "other"):
+        (root / job).mkdir(parents=True)
+        (root / job / "thumb.png").write_bytes(b"\x89PNG")
     outside = tmp_path / "secret.png"
     outside.write_bytes(b"\x89PNG")
     (root / "job" / "link.png").symlink_to(outside)
-    assert confined_file(root, "job/thumb.png") == (root / "job" / "thumb.png").resolve()
-    assert confined_file(root, str(root / "job" / "thumb.png")) is not None
-    for path in ("../secret.png", str(outside), "job/link.png", "job/missing.png", "job", "."):
-        assert confined_file(root, path) is None, path
+    (root / "job" / "theirs.png").symlink_to(root / "other" / "thumb.png")
+    assert confined_file(root, "job", "job/thumb.png") == (root / "job" / "thumb.png").resolve()
+    assert confined_file(root, "job", str(root / "job" / "thumb.png")) is not None
+    refused = ("../secret.png", str(outside), "job/link.png", "job/missing.png", "job", ".")
+    for path in (*refused, "other/thumb.png", "job/../other/thumb.png", "job/theirs.png"):
+        assert confined_file(root, "job", path) is None, path

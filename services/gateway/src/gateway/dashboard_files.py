@@ -1,8 +1,9 @@
 """Image files a finished job wrote, for the dashboard's thumbnails: GET /ui/jobs/{task_id}/file?path=...
 
 Read-only and narrow: the job must be visible to the caller; `path` must be a file path the job's *result*
-names that its *request* does not (so a job cannot be made to echo back some other owner's path); it must
-resolve inside MEDIA_ROOT (symlinks included) and be an image by its suffix.
+names that its *request* does not; it must resolve (symlinks included) inside the job's own output dir,
+MEDIA_ROOT/<task id>/ (a result can hold text a remote site chose, e.g. a video's title naming another job's
+file), and be an image by its suffix.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.responses import FileResponse
 
 from gateway.problems import problem_response
 from gateway.routes import Client, ExistingJob
+from jobcommon.media_dirs import output_dir
 
 IMAGE_TYPES = {
     ".jpg": "image/jpeg",
@@ -43,11 +45,13 @@ def _strings(value: Any) -> Iterator[str]:
             stack.extend(item)
 
 
-def confined_file(media_root: Path, path: str) -> Path | None:
-    """`path` (relative to MEDIA_ROOT, or absolute inside it) resolved, if it is a file inside MEDIA_ROOT."""
+def confined_file(media_root: Path, task_id: str, path: str) -> Path | None:
+    """`path` (relative to MEDIA_ROOT, or absolute inside it) resolved, if it is a file inside the output dir
+    of job `task_id`."""
     root = media_root.resolve()
+    own = output_dir(root, task_id)
     candidate = (root / path).resolve()
-    inside = candidate.is_relative_to(root) and candidate != root
+    inside = candidate.is_relative_to(own) and candidate != own
     return candidate if inside and candidate.is_file() else None
 
 
@@ -60,9 +64,9 @@ async def job_file(
         return problem_response(422, detail="only image files are served here")
     if path not in set(_strings(job.result)) or path in set(_strings(job.request)):
         return problem_response(404, detail="this job's result names no such file")
-    found = await asyncio.to_thread(confined_file, client.settings.media_root, path)
+    found = await asyncio.to_thread(confined_file, client.settings.media_root, job.task_id, path)
     if found is None:
-        return problem_response(404, detail="the file is not (or no longer) under MEDIA_ROOT")
+        return problem_response(404, detail="the file is not (or no longer) in this job's output dir")
     return FileResponse(
         found,
         media_type=media_type,
