@@ -12,6 +12,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from gateway.api_keys import KeyStore, ProvisionedKey, Role
 from tests.cluster import Cluster
 from tests.conftest import ApiKeys, Stack, bearer, wait_until_ready
 from tests.jobs import wait_terminal
@@ -133,6 +134,40 @@ async def test_keys_are_created_shown_once_listed_and_revoked_within_a_second(
             await asyncio.sleep(1.2)
             assert (await carol.get("/jobs/list")).status_code == 401
         assert (await admin.delete(f"/keys/{key_id}")).status_code == 404
+
+
+async def _lines_until_closed(client: httpx.AsyncClient, path: str, opened: asyncio.Event) -> int:
+    """Read an event stream until the server ends it; the lines read."""
+    lines = 0
+    async with client.stream("GET", path) as response:
+        assert response.status_code == 200, await response.aread()
+        opened.set()
+        async for _line in response.aiter_lines():
+            lines += 1
+    return lines
+
+
+async def test_a_revoked_keys_open_event_streams_end_within_seconds(stack: Stack, api_keys: ApiKeys) -> None:
+    """Streams opened with a key (every change, one job's events) end soon after the key is revoked, events
+    flowing or not; it is not brought back either."""
+    async with as_key(stack, api_keys.admin) as admin:
+        made = await admin.post("/keys", json={"name": "dave", "owner": "dave", "role": "submit"})
+        secret, key_id = made.json()["key"], made.json()["id"]
+        async with as_key(stack, secret) as dave:
+            job = (await dave.post("/jobs/submit", json={"job_type": "echo", "sleep_s": 60})).json()
+            opened = [asyncio.Event(), asyncio.Event()]
+            streams = [
+                asyncio.create_task(_lines_until_closed(dave, "/jobs/stream", opened[0])),
+                asyncio.create_task(_lines_until_closed(dave, f"/jobs/{job['task_id']}/events", opened[1])),
+            ]
+            async with asyncio.timeout(20):
+                await asyncio.gather(*(event.wait() for event in opened))
+            assert (await admin.delete(f"/keys/{key_id}")).status_code == 204
+            revoked = asyncio.get_running_loop().time()
+            async with asyncio.timeout(10):
+                await asyncio.gather(*streams)
+            assert asyncio.get_running_loop().time() - revoked < 5
+        await admin.post(f"/jobs/{job['task_id']}/cancel")
 
 
 async def test_idempotency_keys_are_per_owner_and_bound_to_the_request(
@@ -369,3 +404,18 @@ async def test_a_redis_outage_answers_503_without_internals(
         assert "127.0.0.1" not in body
         assert "Error" not in body
     assert health.status_code == 503
+
+
+async def test_a_revoked_key_of_the_keys_file_stays_revoked(unrun_redis: Redis) -> None:
+    """`API_KEYS_FILE` is read at every gateway start: a key revoked through the API is not added again (the
+    compose secret and the k8s Secret hold such keys)."""
+    store = KeyStore(unrun_redis, cache_ttl_s=0)
+    entry = ProvisionedKey(name="deploy admin", owner="ops", role=Role.ADMIN, key="mj_" + "k" * 40)
+    kept = ProvisionedKey(name="reader", owner="ops", role=Role.READ, key="mj_" + "r" * 40)
+    await store.provision([entry, kept])
+    found = await store.lookup("mj_" + "k" * 40)
+    assert found is not None
+    assert await store.revoke(found.id)
+    await store.provision([entry, kept])  # the next start
+    assert await store.lookup("mj_" + "k" * 40) is None
+    assert await store.lookup("mj_" + "r" * 40) is not None

@@ -162,6 +162,8 @@ def api_key(digest: str) -> str:
 
 API_KEYS = f"{PREFIX}:apikeys"
 """Hash of every API key: key id -> sha256 digest (for listing and revoking by id)."""
+REVOKED_API_KEYS = f"{PREFIX}:apikeys:revoked"
+"""Set of the sha256 digests of revoked keys: `API_KEYS_FILE` does not bring one back at the next start."""
 
 
 def submit_rate(key_id: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from jobcommon import Job
+
+log = logging.getLogger("mediajobs.gateway")
 
 OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 KEY_PREFIX = "mj_"
@@ -108,6 +111,7 @@ class KeyStore:
         self.redis = redis
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._live: dict[str, tuple[float, bool]] = {}
 
     async def create(self, name: str, owner: str, role: Role) -> tuple[ApiKey, str]:
         """A new key; the secret is returned here and never again."""
@@ -126,8 +130,12 @@ class KeyStore:
         return key
 
     async def provision(self, entries: list[ProvisionedKey]) -> None:
-        """Add the keys of `API_KEYS_FILE` (those already there keep their creation time)."""
+        """Add the keys of `API_KEYS_FILE` (those already there keep their creation time; a revoked one stays
+        revoked: take it out of the file, and put a new key in)."""
         for entry in entries:
+            if await self.redis.sismember(keys.REVOKED_API_KEYS, entry.digest):
+                log.warning("API_KEYS_FILE: the key %r was revoked; it is not provisioned again", entry.name)
+                continue
             if not await self.redis.exists(keys.api_key(entry.digest)):
                 await self.add(entry.name, entry.owner, entry.role, entry.digest)
 
@@ -161,6 +169,21 @@ class KeyStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.api_key(key_digest))
             pipe.hdel(keys.API_KEYS, key_id)
+            pipe.sadd(keys.REVOKED_API_KEYS, key_digest)
             await pipe.execute()
         self._cache.pop(key_digest, None)
+        self._live.pop(key_id, None)
         return True
+
+    async def still_valid(self, key: ApiKey) -> bool:
+        """Whether `key` (found earlier) has not been revoked since; cached for `cache_ttl_s`. For what
+        outlives the request that looked the key up: an open event stream."""
+        now = time.monotonic()
+        cached = self._live.get(key.id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        valid = bool(await self.redis.hexists(keys.API_KEYS, key.id))
+        if len(self._live) > 10_000:
+            self._live.clear()
+        self._live[key.id] = (now + self.cache_ttl_s, valid)
+        return valid

@@ -13,6 +13,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from gateway.api_keys import ApiKey, Role
 from gateway.auth import Caller
 from gateway.event_streams import EventStreams
+from gateway.revocable import while_key_valid
 from gateway.schemas import Problem
 from jobcommon import JobClient, JobStatus
 from jobcommon.change_feed import valid_entry_id
@@ -68,7 +69,7 @@ async def job_stream(
     /jobs/{id}/events (429 beyond)."""
     try:
         client: JobClient = request.app.state.client
-        async for change in client.changes.listen(resume):
+        async for change in while_key_valid(client.changes.listen(resume), request.app.state.keys, key):
             job = change.event.job
             if not _visible(job, key, owner):
                 continue

@@ -21,6 +21,7 @@ from gateway.auth import Caller, OptionalCaller, Submitter
 from gateway.event_streams import EventStreams
 from gateway.problems import problem_response
 from gateway.refused_keys import RefusedKeys
+from gateway.revocable import while_key_valid
 from gateway.schemas import (
     DiskHealth,
     Health,
@@ -375,12 +376,16 @@ async def event_stream_slot(request: Request, key: Caller, _: ExistingJob) -> Ca
     responses={**NOT_FOUND, 429: {"model": Problem, "description": "Too many open event streams."}},
 )
 async def events(
-    task_id: str, client: Client, release: Annotated[Callable[[], None], Depends(event_stream_slot)]
+    task_id: str,
+    request: Request,
+    client: Client,
+    key: Caller,
+    release: Annotated[Callable[[], None], Depends(event_stream_slot)],
 ) -> AsyncIterator[ServerSentEvent]:
-    """Server-Sent Events: the current state, then each progress and status change, ending at the end. Open
-    streams are capped per key and in all (429 beyond)."""
+    """Server-Sent Events: the current state, then each progress and status change, ending at the end (or
+    within a second of the key's revocation). Open streams are capped per key and in all (429 beyond)."""
     try:
-        async for event in client.events(task_id):
+        async for event in while_key_valid(client.events(task_id), request.app.state.keys, key):
             yield ServerSentEvent(event=event.kind, data=event.job.model_dump(mode="json"))
     finally:
         release()
