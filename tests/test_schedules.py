@@ -50,6 +50,9 @@ def spec(**fields: Any) -> ScheduleSpec:
         ({"every_s": 60, "name": "Bad Name"}, "a name is"),
         ({"every_s": 60, "request": {"job_type": "nope"}}, "job_type"),
         ({"every_s": 60, "request": {**ECHO, "delay_s": 5}}, "no run_at or delay_s"),
+        # follow-ups as a submission checks them: their every tick would fail otherwise
+        ({"every_s": 60, "request": {**ECHO, "then": [{"job_type": "nope"}]}}, "then.0"),
+        ({"every_s": 60, "request": {**ECHO, "then": [{"job_type": "thumbnail", "sizes": [0]}]}}, "then.0"),
         ({"every_s": 60, "surprise": 1}, "Extra inputs"),
     ],
 )

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from jobcommon.job_types import JOB_TYPES
+from jobcommon.submission import parse_request
 
 LATE_AFTER_S = 60.0
 """A due tick later than this when fired counts as missed (the catch-up policy decides)."""
@@ -97,7 +97,9 @@ class ScheduleSpec(BaseModel):
     def _request(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         if info.context and info.context.get("stored"):
             return value  # checked when made; checked again when submitted (its job type may be gone since)
-        parsed = JOB_TYPES.parse(value)  # a ValidationError names the bad field
+        parsed = parse_request(
+            value
+        )  # as a submission: follow-ups too; a ValidationError names the bad field
         if parsed.run_at is not None or parsed.delay_s is not None:
             raise ValueError("a scheduled job runs at its tick: no run_at or delay_s")
         return parsed.compact()
