@@ -142,19 +142,20 @@ async def dead_summary(
 @router.post("/retry", response_model=RetryOutcome, responses={422: {"model": Problem}})
 async def retry_dead(client: Client, key: Submitter, action: DeadAction) -> RetryOutcome:
     """Retry dead letters: the listed ones or all matching a filter (submit role: the caller's own; admin:
-    anyone's), at most 1000 per call. `dry_run` only counts."""
+    anyone's), at most 1000 per call, the oldest first (a retried job that fails again is the newest dead
+    letter then: calling again goes on with the rest). `dry_run` only counts."""
     entries = await _selected(client, key, action)
     if action.dry_run:
         return RetryOutcome(matched=len(entries), retried=0)
-    retried = await client.retry_many([entry.task_id for entry in entries[:BULK_LIMIT]])
+    retried = await client.retry_many([entry.task_id for entry in entries[::-1][:BULK_LIMIT]])
     return RetryOutcome(matched=len(entries), retried=len(retried))
 
 
 @router.post("/purge", response_model=PurgeOutcome, responses={422: {"model": Problem}})
 async def purge_dead(client: Client, key: Admin, action: DeadAction) -> PurgeOutcome:
     """Delete dead letters and their jobs' records (admin): the listed ones or all matching a filter, at
-    most 1000 per call. `dry_run` only counts."""
+    most 1000 per call, the oldest first. `dry_run` only counts."""
     entries = await _selected(client, key, action)
     if action.dry_run:
         return PurgeOutcome(matched=len(entries), purged=0)
-    return PurgeOutcome(matched=len(entries), purged=await client.dead.purge(entries[:BULK_LIMIT]))
+    return PurgeOutcome(matched=len(entries), purged=await client.dead.purge(entries[::-1][:BULK_LIMIT]))
