@@ -67,7 +67,11 @@ class Cursor:
     def decode(cls, text: str) -> Cursor:
         """ValueError when `text` is not a cursor this index handed out."""
         match = _CURSOR.match(text)
-        if match is None or not math.isfinite(float(match["score"])):
+        try:
+            finite = match is not None and math.isfinite(float(match["score"]))
+        except ValueError:  # e.g. "9.9.9": digits and dots, yet no number
+            finite = False
+        if match is None or not finite:
             raise ValueError("not a cursor from a previous page")
         return cls(match["score"], match["task"])
 
