@@ -160,7 +160,7 @@ async def test_index_pages_filters_searches_and_counts_thousands_of_jobs(
     assert [j.task_id for j in offset_page.jobs] == alice[20:30]
     assert offset_page.next_offset == 30
     for bad in ("not-a-cursor", "9.9.9~abc", "1e999~abc"):
-        with pytest.raises(ValueError, match="^not a cursor from a previous page$"):
+        with pytest.raises(ValueError, match=r"^not a cursor from a previous page$"):
             await store.search(JobQuery(), cursor=bad)
 
     # records that go (expire) leave the index: on the way through a page, and by the janitor's prune
