@@ -96,7 +96,7 @@ async def test_a_replay_or_a_duplicate_adds_no_message(store: JobStore, redis: R
     # a duplicate's answer is the live job itself: another owner's same download is a job of its own
     alices = await submit_job(store, download, owner="alice")
     bobs = await submit_job(store, download, owner="bob")
-    assert alices.created and bobs.created, (alices, bobs)
+    assert (alices.created, bobs.created) == (True, True), (alices, bobs)
     again = await submit_job(store, download, owner="bob")
     assert (again.created, again.reason, again.job.task_id) == (False, "duplicate", bobs.job.task_id)
 
