@@ -95,6 +95,17 @@ def test_a_wall_clock_time_repeated_when_clocks_go_back_fires_once() -> None:
     first = york.next_tick(datetime(2026, 10, 31, 12, tzinfo=UTC), T0)
     assert first == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
     assert york.next_tick(first, T0) == datetime(2026, 11, 2, 6, 30, tzinfo=UTC)  # 01:30 EST, a day later
+    # every 20 minutes of the repeated hour: each wall time once (not again in the hour's second pass)
+    steps = spec(cron="*/20 2 * * *", timezone="Europe/Berlin")
+    tick, fired = datetime(2026, 10, 24, 23, 50, tzinfo=UTC), []
+    for _ in range(4):
+        tick = steps.next_tick(tick, T0)
+        fired.append(tick)
+    on_the_day = [datetime(2026, 10, 25, 0, minute, tzinfo=UTC) for minute in (0, 20, 40)]  # 02:00-02:40 CEST
+    assert fired == [*on_the_day, datetime(2026, 10, 26, 1, 0, tzinfo=UTC)]
+    # computed from inside the second pass (a resume, a catch-up): the next day, not 02:30 CET again
+    inside = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 CET
+    assert berlin.next_tick(inside, T0) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
 
 
 def test_missed_ticks_run_once_or_are_skipped_and_a_tick_on_time_always_runs() -> None:

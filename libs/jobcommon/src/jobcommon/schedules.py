@@ -122,7 +122,8 @@ class ScheduleSpec(BaseModel):
         """The first tick strictly after `after`; an interval counts from `anchor` (the schedule's start).
 
         A cron wall-clock time that happens twice when clocks go back (e.g. 02:30 in Europe/Berlin on the last
-        Sunday of October) fires once, at its first occurrence."""
+        Sunday of October) fires once, at its first occurrence: every tick of the repeated hour's second pass
+        is skipped (`*/20 2 * * *` fires at 02:00, 02:20 and 02:40 once each)."""
         if self.every_s is not None:
             periods = max((after - anchor) // self.step + 1, 1)
             return anchor + periods * self.step
@@ -131,7 +132,7 @@ class ScheduleSpec(BaseModel):
         local = after.astimezone(zone)
         ticks = croniter(self.cron, local)
         found: datetime = ticks.get_next(datetime)
-        while found.replace(tzinfo=None) == local.replace(tzinfo=None):  # the same wall time, repeated
+        while _second_pass(found):
             found = ticks.get_next(datetime)
         return found.astimezone(UTC)
 
@@ -146,6 +147,11 @@ class ScheduleSpec(BaseModel):
             passed += 1
             tick = self.next_tick(tick, anchor)
         return passed, following
+
+
+def _second_pass(moment: datetime) -> bool:
+    """Whether `moment` (local, from croniter, which marks it `fold=1`) is a wall time's second occurrence."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
 class Schedule(ScheduleSpec):
