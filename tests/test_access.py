@@ -193,6 +193,10 @@ async def test_idempotency_keys_are_per_owner_and_bound_to_the_request(
         bobs = await bob.post("/jobs/submit", json={"job_type": "echo", "payload": {"n": 1}}, headers=headers)
         assert bobs.status_code == 202
         assert bobs.json()["task_id"] != first.json()["task_id"]
+        # a schedule's ticks use spaced keys ("schedule <name> <tick>"), which no client can send
+        spaced = {"Idempotency-Key": "schedule nightly 1796000000.0"}
+        taken = await alice.post("/jobs/submit", json={"job_type": "echo"}, headers=spaced)
+        assert taken.status_code == 422, taken.text
 
 
 async def test_hostile_requests_get_clear_4xx(api: httpx.AsyncClient, stack: Stack) -> None:

@@ -148,8 +148,9 @@ async def _fire(
     task_id: str | None = None
     if submit:
         try:
+            # spaced words: no client's Idempotency-Key (printable ASCII without spaces) can take a tick's
             created = await submit_job(
-                hk.store, schedule.request, idempotency_key=f"schedule:{name}:{taken!r}", owner=schedule.owner
+                hk.store, schedule.request, idempotency_key=f"schedule {name} {taken!r}", owner=schedule.owner
             )
             task_id = created.job.task_id
         except ValidationError as exc:  # e.g. its job type's plugin is no longer installed: this tick fails
