@@ -26,6 +26,7 @@ from jobcommon.progress import ProgressReporter
 from jobcommon.queues import Queue
 from jobcommon.sources import SourceError, resolve_source, source_job
 from jobcommon.store import Delivery, JobStore
+from jobcommon.upkeep import Upkeep
 
 SPEC = QUEUES[Queue.DEFAULT]
 
@@ -341,13 +342,31 @@ async def test_a_source_job_is_its_owners_alone(store: JobStore, settings: Commo
         await resolve_source(store, settings.media_root, "library", "bob")
 
 
-async def test_orphans_are_never_the_callers_own(store: JobStore, redis: Redis) -> None:
-    """A consumer whose liveness key lapsed has died, unless it is the caller's own: the process asking lives
-    (after a stall of the whole machine its upkeep can run before its beacon beats again)."""
+async def test_orphans_are_taken_only_when_their_key_stays_missing_and_never_the_callers_own(
+    store: JobStore, redis: Redis, settings: CommonSettings
+) -> None:
+    """A consumer holding deliveries without a liveness key is dead only if its key is still missing two
+    liveness intervals after an upkeep first saw it so (after a stall of the whole machine, beacons beat again
+    a moment later); the upkeep's own consumer never is (the process asking lives)."""
+    quick = settings.model_copy(update={"liveness_interval_s": 0.1, "liveness_ttl_s": 0.3})
+    # upkeep reclaims nothing while Redis is younger than a liveness TTL (it may have lost keys)
+    await asyncio.sleep(max(0, 1.1 - int((await redis.info("server"))["uptime_in_seconds"])))
     job, _delivery, _run = await _created_and_started(store, redis)  # consumer w1, no liveness key
-    spared = await store.reclaim_orphans(SPEC.queue, SPEC.group, own_consumer="w1")
-    assert (spared.requeued, spared.dead) == (0, 0)
+    own = Upkeep(store, [SPEC], quick, own_consumer="w1")
+    other = Upkeep(store, [SPEC], quick, own_consumer="w2")
+    assert (await own.reclaim_orphans(), await other.reclaim_orphans()) == (0, 0)  # w1 suspected by other
+    await asyncio.sleep(0.25)
+    assert await own.reclaim_orphans() == 0
     assert (await store.get(job.task_id)).status == JobStatus.RUNNING
-    taken = await store.reclaim_orphans(SPEC.queue, SPEC.group, own_consumer="w2")
-    assert taken.requeued == 1
+    assert await other.reclaim_orphans() == 1
     assert (await store.get(job.task_id)).status == JobStatus.QUEUED
+
+    second = _job()
+    await store.create(second)
+    started = await store.start(second.task_id, await _deliver(redis, second, consumer="w3"), "r3")
+    assert started.applied
+    assert await other.reclaim_orphans() == 0  # suspected
+    await redis.set(keys.alive("w3"), "1", px=5000)  # its beacon beats again
+    await asyncio.sleep(0.25)
+    assert await other.reclaim_orphans() == 0
+    assert (await store.get(second.task_id)).status == JobStatus.RUNNING

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel
+from redis.exceptions import ResponseError
 
 from jobcommon import keys
 from jobcommon.admission import Admission
@@ -29,7 +30,7 @@ from jobcommon.scripts import lua_source
 from jobcommon.search_tokens import outcome_tokens, request_tokens
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Collection, Iterable, Sequence
 
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
@@ -589,12 +590,30 @@ class JobStore:
         dead-lettered."""
         return await self._each_lane(queue, group, "reclaim", int(min_idle_s * 1000), ())
 
-    async def reclaim_orphans(self, queue: str, group: str, *, own_consumer: str = "") -> Requeued:
-        """Requeue the deliveries of consumers whose process died (its liveness key expired; see
-        `jobcommon.liveness`): seconds after a crash instead of a whole lease. Counted as attempts.
-        `own_consumer`, the caller's, is never one of them: a process that runs this lives (its key can lapse
-        while the whole machine stalls, and its upkeep may run before its beacon's next beat)."""
-        return await self._each_lane(queue, group, "orphans", 0, (keys.ALIVE_PREFIX, own_consumer))
+    async def orphan_suspects(self, queue: str, group: str) -> set[str]:
+        """Consumers of the queue (any lane) that hold deliveries and whose liveness key is missing now."""
+        found: set[str] = set()
+        for lane in Priority:
+            try:
+                consumers = await self.redis.xinfo_consumers(keys.stream(queue, lane), group)
+            except ResponseError:  # no stream or group (yet)
+                continue
+            holding = [str(c["name"]) for c in consumers if int(c["pending"]) > 0 and c["name"] != RECLAIMER]
+            if holding:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for name in holding:
+                        pipe.exists(keys.alive(name))
+                    alive: list[int] = await pipe.execute()
+                found.update(name for name, lives in zip(holding, alive, strict=True) if not lives)
+        return found
+
+    async def reclaim_orphans(self, queue: str, group: str, consumers: Collection[str]) -> Requeued:
+        """Requeue the deliveries of `consumers` whose process died (their liveness key expired; see
+        `jobcommon.liveness`): seconds after a crash instead of a whole lease. Counted as attempts. Each is
+        checked again here (in the step that requeues): one whose key is back keeps its deliveries."""
+        if not consumers:
+            return Requeued(0, 0, 0)
+        return await self._each_lane(queue, group, "orphans", 0, (keys.ALIVE_PREFIX, *sorted(consumers)))
 
     async def release(self, queue: str, group: str, entry_ids: Sequence[str], priority: Priority) -> Requeued:
         """A stopping worker hands its deliveries (of one lane) back to the queue; the interrupted runs do

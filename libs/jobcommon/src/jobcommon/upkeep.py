@@ -37,6 +37,8 @@ log = logging.getLogger("mediajobs.upkeep")
 
 PROMOTE_EVERY_S = 0.5
 ORPHANS_EVERY_S = 0.5
+SUSPECT_FOR_BEATS = 2
+"""Liveness intervals a consumer's key must stay missing, once seen missing, before it is declared dead."""
 GROUPS_EVERY_S = 5.0
 
 
@@ -49,6 +51,8 @@ class Upkeep:
         self.settings = settings
         self.own_consumer = own_consumer
         """The consumer of the process running this upkeep (alive by definition), if it consumes."""
+        self._suspects: dict[tuple[str, str], float] = {}
+        """(queue, consumer) -> when first seen holding deliveries without a liveness key (monotonic)."""
         self.totals = {"promoted": 0, "reclaimed": 0, "dead_lettered": 0}
 
     async def promote(self) -> int:
@@ -74,17 +78,30 @@ class Upkeep:
     async def reclaim_orphans(self) -> int:
         """Requeue the deliveries of consumers whose liveness key expired (their process died).
 
-        Skipped while the Redis server itself is younger than a liveness TTL: after a restart that lost keys,
-        live workers get one TTL to beat again before anyone is declared dead.
+        A consumer is declared dead only when its key is still missing `SUSPECT_FOR_BEATS` liveness
+        intervals after this upkeep first saw it missing: when the whole machine stalls (a VM paused, a swap
+        storm) every key can lapse, and whichever upkeep runs first after the stall must not take the jobs of
+        workers whose beacons beat again a moment later. This process's own consumer is never a suspect (it
+        lives: it runs this). Skipped while the Redis server itself is younger than a liveness TTL: after a
+        restart that lost keys, live workers get one TTL to beat again before anyone is declared dead.
         """
         uptime = (await self.store.redis.info("server")).get("uptime_in_seconds", 0)
         if float(uptime) < self.settings.liveness_ttl_s:
             return 0
         found = 0
+        now = time.monotonic()
+        wait_s = SUSPECT_FOR_BEATS * self.settings.liveness_interval_s
+        suspects: dict[tuple[str, str], float] = {}
         for spec in self.specs:
-            began = time.time_ns()
-            outcome = await self.store.reclaim_orphans(spec.queue, spec.group, own_consumer=self.own_consumer)
-            found += self._count(spec, outcome, "deliveries of dead workers", began)
+            missing = await self.store.orphan_suspects(spec.queue, spec.group) - {self.own_consumer}
+            for consumer in missing:
+                suspects[spec.queue, consumer] = self._suspects.get((spec.queue, consumer), now)
+            dead = [c for c in missing if now - suspects[spec.queue, c] >= wait_s]
+            if dead:
+                began = time.time_ns()
+                outcome = await self.store.reclaim_orphans(spec.queue, spec.group, dead)
+                found += self._count(spec, outcome, "deliveries of dead workers", began)
+        self._suspects = suspects
         return found
 
     def _count(self, spec: QueueSpec, outcome: Requeued, what: str, began_ns: int) -> int:

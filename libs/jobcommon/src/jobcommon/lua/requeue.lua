@@ -3,13 +3,13 @@
 -- count). Works from entry ids alone, so it needs no message decoding.
 -- In 'reclaim' mode the entries are found here (XAUTOCLAIM of those idle longer than the lease), so claiming
 -- and requeueing are one atomic step; in 'orphans' mode they are the pending entries of consumers whose
--- liveness key (prefix in ARGV[12]) has expired, i.e. whose process died (but the caller's own consumer,
--- ARGV[13]: a process running this lives, whatever its key says after a stall); in 'release' mode the caller names
+-- liveness key (prefix in ARGV[12]) has expired, i.e. whose process died, among those named in ARGV[13...]
+-- (the caller's suspects: seen without a key on passes far enough apart, see jobcommon.upkeep); in 'release' mode the caller names
 -- its own entries. A lost run counts as an attempt ('reclaim', 'orphans'); a handed-back one does not.
 -- KEYS: stream, inflight hash, dead-letter stream
 -- ARGV: group, mode ('reclaim'|'orphans'|'release'), job key prefix, events prefix, queued ttl, result ttl,
 --       now (ISO), dead-letter max length, queue name, reclaimer consumer, min idle ms,
---       then the liveness key prefix and the caller's own consumer ('orphans') or entry id, ... ('release')
+--       then the liveness key prefix and consumer, ... ('orphans') or entry id, ... ('release')
 -- Returns {requeued, dead, dropped}.
 local requeued, dead, dropped = 0, 0, 0
 local ids = {}
@@ -18,12 +18,14 @@ local gone = {}  -- dead consumers whose every pending entry is handled here: re
 if ARGV[2] == 'reclaim' then
   ids = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[10], ARGV[11], '0-0', 'COUNT', 100, 'JUSTID')[2]
 elseif ARGV[2] == 'orphans' then
+  local suspects = {}
+  for i = 13, #ARGV do suspects[ARGV[i]] = true end
   local consumers = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
   if consumers['err'] then consumers = {} end  -- no stream or group (yet): nobody to reclaim from
   for _, fields in ipairs(consumers) do
     local consumer = {}
     for i = 1, #fields, 2 do consumer[fields[i]] = fields[i + 1] end
-    if tonumber(consumer['pending']) > 0 and consumer['name'] ~= ARGV[10] and consumer['name'] ~= ARGV[13]
+    if tonumber(consumer['pending']) > 0 and suspects[consumer['name']] and consumer['name'] ~= ARGV[10]
         and redis.call('EXISTS', ARGV[12] .. consumer['name']) == 0 then
       for _, entry in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 100, consumer['name'])) do
         ids[#ids + 1] = entry[1]
