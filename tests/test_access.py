@@ -6,13 +6,17 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gateway.api_keys import KeyStore, ProvisionedKey, Role
+from gateway.api_keys import ApiKey, KeyStore, ProvisionedKey, Role
+from gateway.revocable import while_key_valid
 from tests.cluster import Cluster
 from tests.conftest import ApiKeys, Stack, bearer, wait_until_ready
 from tests.jobs import wait_terminal
@@ -423,3 +427,21 @@ async def test_a_revoked_key_of_the_keys_file_stays_revoked(unrun_redis: Redis) 
     await store.provision([entry, kept])  # the next start
     assert await store.lookup("mj_" + "k" * 40) is None
     assert await store.lookup("mj_" + "r" * 40) is not None
+
+
+async def test_a_stream_rides_out_redis_being_away_while_it_checks_its_key() -> None:
+    """The key check of an open stream fails while Redis is away: the stream goes on (it rides out outages
+    itself) instead of ending with an error."""
+
+    class Unreachable:
+        async def still_valid(self, key: ApiKey) -> bool:
+            raise RedisConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+
+    async def numbers() -> AsyncIterator[int]:
+        for n in range(3):
+            await asyncio.sleep(0.05)
+            yield n
+
+    key = ApiKey(id="k1", name="k", owner="o", role=Role.READ, created_at=datetime.now(UTC))
+    stream = while_key_valid(numbers(), cast("KeyStore", Unreachable()), key, check_every_s=0.01)
+    assert [n async for n in stream] == [0, 1, 2]

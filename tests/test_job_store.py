@@ -319,6 +319,8 @@ async def test_a_source_job_is_its_owners_alone(store: JobStore, settings: Commo
         f".//{by_path}",
         f"{bobs.task_id}/./media.mp4",
         "links/bobs.mp4",
+        f"{bobs.task_id}/no-such-file.mp4",  # not "does not exist": what a job's dir holds is its owner's
+        f"{bobs.task_id}/",
     )
     for source in ways:
         with pytest.raises(SourceError) as refused:

@@ -13,9 +13,6 @@ from mediajobs_cli.api import Api, Json
 from mediajobs_cli.exit_codes import ExitCode
 from mediajobs_cli.session import current
 
-BULK_LIMIT = 1000
-"""Most dead letters the API retries or purges per call."""
-
 
 def dead(
     ctx: typer.Context,
@@ -32,9 +29,8 @@ def dead(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before acting.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 1000,
 ) -> None:
-    """List jobs that ran out of attempts (the newest --limit); --retry-all runs every matching one again,
-    --purge deletes them (each after a preview and a yes; at most 1000 per call, the oldest first: run it
-    again for the rest)."""
+    """List jobs that ran out of attempts (the newest --limit); --retry-all runs the listed ones again,
+    --purge deletes them (after a preview and a yes; at most 1000 per call), and says how many more match."""
     if retry_all and purge:
         raise typer.BadParameter("choose --retry-all or --purge", param_hint="--purge")
     session = current(ctx)
@@ -46,30 +42,26 @@ def dead(
         if not retry_all and not purge:
             session.out.print(render.dead_table(letters))
             return
-        path, word = ("/jobs/dead/retry", "retried") if retry_all else ("/jobs/dead/purge", "purged")
-        chosen = {
-            "filter": {k: v for k, v in {"error_type": error_type, "q": search}.items() if v is not None}
-        }
-        matched = int(api.json("POST", path, json={**chosen, "dry_run": True})["matched"])
-        if not matched:
+        if not letters:
             session.out.print("no dead letters match")
             return
+        path, word = ("/jobs/dead/retry", "retried") if retry_all else ("/jobs/dead/purge", "purged")
+        only = {"error_type": error_type, "q": search}
+        chosen = {"filter": {k: v for k, v in only.items() if v is not None}, "dry_run": True}
+        more = max(0, int(api.json("POST", path, json=chosen)["matched"]) - len(letters))
         session.out.print(render.dead_table(letters))
         verb = "Retry" if retry_all else "Delete"
-        batch = min(matched, BULK_LIMIT)
         if not yes:
-            more = f" (the oldest {batch} of {matched}; run it again for the rest)" if batch < matched else ""
-            typer.confirm(f"{verb} these {batch} jobs{more}?", abort=True)
-        outcome = api.json("POST", path, json=chosen)
-    done, matched = int(outcome[word]), int(outcome["matched"])
-    session.out.print(f"{word} {done} of {matched}")
-    if done < min(matched, BULK_LIMIT):
-        session.err.print(
-            f"{min(matched, BULK_LIMIT) - done} were not {word} (retried, purged or gone meanwhile)"
-        )
+            older = f" ({more} older ones match too: run it again for them)" if more else ""
+            typer.confirm(f"{verb} these {len(letters)} jobs{older}?", abort=True)
+        ids = [letter["job"]["task_id"] for letter in letters]  # what was shown is what is acted on
+        done = int(api.json("POST", path, json={"task_ids": ids})[word])
+    session.out.print(f"{word} {done} of {len(letters)}")
+    if done < len(letters):
+        session.err.print(f"{len(letters) - done} were not {word} (retried, purged or gone meanwhile)")
         raise typer.Exit(ExitCode.API_ERROR)
-    if matched > done:
-        session.out.print(f"{matched - done} more match: run it again for the next {BULK_LIMIT}")
+    if more:
+        session.out.print(f"{more} more match: run it again for them")
 
 
 def _queue_stats(api: Api) -> dict[str, Any]:

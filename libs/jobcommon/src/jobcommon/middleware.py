@@ -397,6 +397,7 @@ class JobMiddleware(BaseMiddleware):
                 if not await self._still_ours(ctx, delivery, run_id):
                     return
                 await _remove(ctx.output_dir)
+                await _remove(ctx.temp_dir)
                 why = outcome.first_problem(exc) if isinstance(exc, ValidationError) else str(exc)
                 error = PermanentError(
                     f"its follow-up jobs could not be created: {why}", error_type="FollowUpError"

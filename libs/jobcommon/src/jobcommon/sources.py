@@ -48,33 +48,35 @@ async def resolve_source(store: JobStore, media_root: Path, source: str, owner: 
         if job.status != JobStatus.SUCCEEDED or not job.result or not isinstance(job.result.get("path"), str):
             raise SourceError(f"source job {source} is {job.status.value} and has no output file")
         relative = job.result["path"]
-    path, first = await asyncio.to_thread(_located, media_root, relative)  # resolve() and stat() touch disk
+    # resolve() touches the disk; whether the file exists is said only after the owner check (another owner
+    # must not learn what a job's dir holds)
+    path, first = await asyncio.to_thread(_resolved, media_root, relative)
     if first == SCRATCH_DIR:
         raise SourceError(f"source {relative!r} does not exist")  # work in progress, whoever's
     if owner is not None and TASK_ID.match(first.lower()):
         try:
             job = await store.get(first.lower())
         except JobNotFound:
-            return path
-        if job.owner != owner:
-            raise SourceError(f"source job {first.lower()} is unknown or expired")
+            pass  # the record expired: the files are the library's
+        else:
+            if job.owner != owner:
+                raise SourceError(f"source job {first.lower()} is unknown or expired")
+    await asyncio.to_thread(_existing_file, path, relative)
     return path
 
 
-def _located(media_root: Path, relative: str) -> tuple[Path, str]:
-    """`inside_media_root`, and the first part of the resolved path under MEDIA_ROOT."""
-    path = inside_media_root(media_root, relative)
-    return path, path.relative_to(media_root.resolve()).parts[0]
-
-
-def inside_media_root(media_root: Path, relative: str) -> Path:
-    """`media_root / relative`, refusing anything (`..`, absolute paths, symlinks) that leaves MEDIA_ROOT."""
+def _resolved(media_root: Path, relative: str) -> tuple[Path, str]:
+    """`media_root / relative` resolved (symlinks followed), and its first part under MEDIA_ROOT; refuses
+    anything (`..`, absolute paths, symlinks) that leaves MEDIA_ROOT."""
     root = media_root.resolve()
     path = (root / relative).resolve()
     if not path.is_relative_to(root) or path == root:
         raise SourceError(f"source {relative!r} is outside MEDIA_ROOT")
+    return path, path.relative_to(root).parts[0]
+
+
+def _existing_file(path: Path, relative: str) -> None:
     if path.is_dir():
         raise SourceError(f"source {relative!r} is a directory, not a file")
     if not path.is_file():
         raise SourceError(f"source {relative!r} does not exist")
-    return path

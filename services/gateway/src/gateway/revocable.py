@@ -11,7 +11,10 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, TypeVar
 
+from redis.exceptions import RedisError
+
 from gateway.auth import AUTH_OFF
+from jobcommon.cancellation import reraise_if_cancelling
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -37,7 +40,7 @@ async def while_key_valid(
             if pending is None:
                 pending = asyncio.ensure_future(anext(events))
             await asyncio.wait({pending}, timeout=check_every_s)
-            if not await keys.still_valid(key):
+            if not await _still_valid(keys, key):
                 return
             if not pending.done():
                 continue
@@ -56,3 +59,13 @@ async def while_key_valid(
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+async def _still_valid(keys: KeyStore, key: ApiKey) -> bool:
+    """Whether `key` still stands; while Redis cannot say, it does (the stream itself rides out the outage,
+    and no new request gets past its key's lookup meanwhile)."""
+    try:
+        return await keys.still_valid(key)
+    except (RedisError, OSError) as exc:
+        reraise_if_cancelling(exc)
+        return True

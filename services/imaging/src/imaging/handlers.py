@@ -9,7 +9,9 @@ into the job's output dir (`<task_id>/` for one source, `<task_id>/<index>/` per
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -92,7 +94,12 @@ async def _run_job(
             _move_outputs(scratch, destination)
         return result
 
-    return await run_sources(ctx, request.sources, request.concurrency, one, media_root=settings.media_root)
+    try:
+        return await run_sources(
+            ctx, request.sources, request.concurrency, one, media_root=settings.media_root
+        )
+    finally:  # what this run left in scratch (a failed item's half-written files); its work stops at once too
+        await asyncio.to_thread(shutil.rmtree, run, ignore_errors=True)
 
 
 async def thumbnail(
