@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -72,12 +73,14 @@ class Janitors:
     media_root: Path
     procs: list[ServiceProcess]
 
-    @staticmethod
-    def instance(proc: ServiceProcess) -> str:
-        return f"{socket.gethostname()}-{proc.pid}"
+    async def instance(self, proc: ServiceProcess) -> str:
+        """The process's instance name (`<host>-<nonce>-<pid>`), from its presence record."""
+        pattern = keys.service("janitor", f"{socket.gethostname()}-*-{proc.pid}")
+        (found,) = [key async for key in self.redis.scan_iter(match=pattern)]
+        return str(found).rsplit(":", 1)[1]
 
     def by_instance(self, instance: str) -> ServiceProcess:
-        return next(p for p in self.procs if self.instance(p) == instance)
+        return next(p for p in self.procs if instance.rsplit("-", 1)[1] == str(p.pid))
 
     def logging(self, text: str) -> list[ServiceProcess]:
         """The processes whose output contains `text`."""
@@ -136,7 +139,7 @@ async def janitors(
 
 async def test_exactly_one_leader_which_renews(janitors: Janitors) -> None:
     leader = await janitors.leader()
-    assert leader in {janitors.instance(p) for p in janitors.procs}
+    assert leader in {await janitors.instance(p) for p in janitors.procs}
     assert 0 < await janitors.redis.pttl(keys.JANITOR_LEADER) <= LEADER_TTL_S * 1000
     await asyncio.sleep(LEADER_TTL_S * 0.75)
     assert await janitors.leader() == leader
@@ -246,7 +249,7 @@ async def test_dead_consumers_removes_idle_strangers_not_live_workers(janitors: 
     await ensure_groups(r, [METADATA])
     # A consumer under the name a live janitor's heartbeat announces (Redis < 7 creates a consumer only when
     # it is delivered something, so the janitors' own idle consumers on `default` may not exist).
-    live = f"janitor-{janitors.instance(janitors.procs[0])}"
+    live = f"janitor-{await janitors.instance(janitors.procs[0])}"
     for consumer in ("ghost", live):
         entry = await r.xadd(METADATA.stream, {"c": consumer})
         await r.xreadgroup(METADATA.group, consumer, {METADATA.stream: ">"}, count=1)
@@ -290,7 +293,7 @@ async def test_killed_leader_is_replaced_and_clean_stop_releases(janitors: Janit
     dead.kill()
 
     async def taken_over() -> bool:
-        return await janitors.leader() == janitors.instance(survivor)
+        return await janitors.leader() == await janitors.instance(survivor)
 
     took = await _eventually(taken_over, LEADER_TTL_S * 3, "the survivor leading")
     assert took < LEADER_TTL_S + LEADER_TTL_S / 3 + 1.0, took
@@ -495,7 +498,8 @@ async def test_health_shows_the_janitor_leader_and_its_duties(api: httpx.AsyncCl
 
     await _eventually(reported, 10, "the janitor's leader and reports in /jobs/health")
     health = (await api.get("/jobs/health")).json()
-    assert health["janitor"]["leader"] == f"{socket.gethostname()}-{stack.procs['janitor'].pid}"
+    leader = rf"{re.escape(socket.gethostname())}-[0-9a-f]{{6}}-{stack.procs['janitor'].pid}"
+    assert re.fullmatch(leader, health["janitor"]["leader"]), health["janitor"]
     for report in health["janitor"]["duties"].values():  # what the duties do is checked above
         assert set(report) == {"at", "took_ms", "result", "error"}
         datetime.fromisoformat(report["at"])

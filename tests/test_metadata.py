@@ -73,9 +73,9 @@ class Metadata:
             "metadata", service_env(self.url, self.media_root, self.otlp, **{**SERVICE_ENV, **env})
         )
         self.proc.start()
-        beat = keys.service("metadata", f"{socket.gethostname()}-{self.proc.pid}")
+        beat = keys.service("metadata", f"{socket.gethostname()}-*-{self.proc.pid}")
         deadline = time.monotonic() + 30
-        while not await self.redis.exists(beat):
+        while not [key async for key in self.redis.scan_iter(match=beat)]:
             if time.monotonic() > deadline or not self.proc.alive():
                 output = self.proc.output()
                 self.stop()

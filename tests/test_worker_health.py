@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -42,7 +43,7 @@ async def test_health_follows_a_running_service(cluster: Cluster) -> None:
 
     done = await asyncio.to_thread(health_command, "janitor", cluster.redis_url)
     assert done.returncode == HEALTHY, done.stdout + done.stderr
-    assert f"janitor-{host}-{janitor.pid}" in done.stdout
+    assert re.search(rf"janitor-{re.escape(host)}-[0-9a-f]{{6}}-{janitor.pid}", done.stdout), done.stdout
     other_host = await asyncio.to_thread(health_command, "janitor", cluster.redis_url, "--host", "elsewhere")
     assert other_host.returncode == UNHEALTHY  # another container's health is not this one's
     assert (await asyncio.to_thread(health_command, "imaging", cluster.redis_url)).returncode == UNHEALTHY

@@ -3,8 +3,8 @@
 Meant for a container's HEALTHCHECK or a Kubernetes exec probe. It runs as a process of its own beside the
 service, so it cannot ask the service in memory; it asks Redis what the service proves there instead:
 
-- a presence record (`mj:service:<service>:<hostname>-<pid>`) of a process of this service on this host
-  (the container's hostname), whose stream consumer
+- a presence record (`mj:service:<service>:<hostname>-<nonce>-<pid>`) of a process of this service on this
+  host (the container's hostname), whose stream consumer
 - still proves it lives (`mj:alive:<consumer>`, renewed from a thread every LIVENESS_INTERVAL_S), and
 - the consumer group the service reads from exists on its stream (`jobcommon.queues`).
 

@@ -17,6 +17,7 @@ import faulthandler
 import gc
 import logging
 import os
+import secrets
 import signal
 import socket
 from typing import TYPE_CHECKING, Any
@@ -81,7 +82,7 @@ class JobService:
         self.name = name
         self.settings = settings
         self.spec = queue if isinstance(queue, QueueSpec) else QUEUES[queue]
-        self.instance = f"{socket.gethostname()}-{os.getpid()}"
+        self.instance = process_instance()
         self.redis: Redis = connect(settings)
         self.store = JobStore(self.redis, settings)
         self.runtime = JobRuntime(
@@ -237,6 +238,15 @@ class JobService:
             asyncio.run(self.run())
         else:
             uvloop.run(self.run())
+
+
+def process_instance() -> str:
+    """This process's name among the replicas, `<host>-<nonce>-<pid>` (its consumer: `<service>-<that>`).
+
+    The nonce is new at every start: a container restarted in place has the same host name and, often, the
+    same pid, and its predecessor's deliveries must not pass for its own (whose liveness key it keeps alive,
+    so that they would come back only after a whole lease)."""
+    return f"{socket.gethostname()}-{secrets.token_hex(3)}-{os.getpid()}"
 
 
 def _dump_tasks() -> None:
