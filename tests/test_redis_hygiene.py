@@ -71,7 +71,8 @@ async def test_nothing_pending_and_every_job_key_expires(api: httpx.AsyncClient,
             pending = await redis.xpending(stream, spec.group)
             assert pending["pending"] == 0, (stream, pending)
             assert await redis.xlen(stream) == 0, stream
-    durable = {keys.API_KEYS}  # API keys are configuration: they live until revoked
+    # API keys are configuration: they live until revoked; revocations outlive them (API_KEYS_FILE)
+    durable = {keys.API_KEYS, keys.REVOKED_API_KEYS}
     async for key in redis.scan_iter(match=f"{keys.PREFIX}:*", count=500):
         if key in streams or key in durable or key.startswith(keys.api_key("")):
             continue
