@@ -19,9 +19,11 @@ import pytest
 from httpx_sse import aconnect_sse
 from redis.asyncio import Redis
 
+from gateway.api_keys import ApiKey, Role
+from gateway.dead_routes import DeadAction, DeadSelection, RetryOutcome, retry_dead
 from janitor.duties import Housekeeping, queue_stats
 from janitor.settings import JanitorSettings
-from jobcommon import QUEUES, CommonSettings, ErrorInfo, Job, JobStatus, keys
+from jobcommon import QUEUES, CommonSettings, ErrorInfo, Job, JobClient, JobStatus, keys
 from jobcommon.broker import ensure_groups
 from jobcommon.job_index import JobQuery
 from jobcommon.queue_samples import recent
@@ -537,3 +539,36 @@ async def test_the_stream_counts_against_the_per_key_stream_cap(stack: Stack, ap
         await asyncio.sleep(0.5)  # the gateway notices the closed connection
         async with client.stream("GET", "/jobs/stream") as again:
             assert again.status_code == 200
+
+
+async def test_a_retry_by_filter_takes_the_oldest_dead_letters_first(
+    index_redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """1,003 dead letters: one retry by filter takes the oldest 1,000 (a retried job that fails again is the
+    newest letter then, so calling again goes on with the rest instead of the same 1,000)."""
+    settings = CommonSettings(redis_url=redis_url.rsplit("/", 1)[0] + f"/{INDEX_DB}", media_root=tmp_path)
+    admin = ApiKey(id="a", name="ops", owner="ops", role=Role.ADMIN, created_at=datetime.now(UTC))
+    async with JobClient(settings) as client:
+        await ensure_groups(client.redis)
+        ids = [f"{n:032x}" for n in range(1003)]  # oldest first
+        for task_id in ids:
+            failed = Job(
+                task_id=task_id,
+                job_type="echo",
+                queue="default",
+                status=JobStatus.FAILED,
+                created_at=datetime.now(UTC),
+                request={"job_type": "echo"},
+                max_attempts=1,
+                dead=True,
+                error=ErrorInfo(type="EchoFailed", message="broken"),
+                owner="dana",
+            )
+            await client.store.create(failed)
+            await client.redis.xadd(
+                keys.DEAD_LETTERS, {"task_id": task_id, "queue": "default", "reason": "x"}
+            )
+        action = DeadAction(filter=DeadSelection(owner="dana"))
+        assert await retry_dead(client, admin, action) == RetryOutcome(matched=1003, retried=1000)
+        left = [(await client.get(task_id)).status for task_id in ids[-4:]]
+    assert left == [JobStatus.QUEUED, JobStatus.FAILED, JobStatus.FAILED, JobStatus.FAILED]
