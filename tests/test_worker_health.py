@@ -10,13 +10,16 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from redis import Redis
 
-from jobcommon import CommonSettings
+from jobcommon import CommonSettings, keys
 from jobcommon.health import HEALTHY, UNHEALTHY, USAGE, check, probe, queue_of
+from jobcommon.liveness import LivenessBeacon
 from jobcommon.queues import QUEUES, Queue, QueueSpec
 from tests.cluster import Cluster
+from tools.localredis import LocalRedis
 
 
 def health_command(service: str, redis_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -87,3 +90,24 @@ def test_every_worker_service_names_its_queue_and_unknown_ones_are_usage_errors(
     unreachable = health_command("janitor", "redis://127.0.0.1:1/0")
     assert unreachable.returncode == UNHEALTHY
     assert "unreachable" in unreachable.stdout
+
+
+def test_a_failed_liveness_beat_is_tried_again_soon(tmp_path: Path) -> None:
+    """A beat that fails (Redis away, the machine stalled) is tried again within a fraction of a second, not
+    a whole interval later: the key may be about to lapse."""
+    server = LocalRedis(tmp_path / "redis")
+    beacon = LivenessBeacon(server.url, "w-retry", interval_s=30.0, ttl_s=60.0)
+    beacon.start()  # its first beat fails: nothing listens yet
+    try:
+        server.start()
+        client = Redis.from_url(server.url)
+        deadline = time.monotonic() + 10
+        while not client.exists(keys.alive("w-retry")):
+            assert time.monotonic() < deadline, (
+                "no beat after the failed one within 10 s (the interval is 30 s)"
+            )
+            time.sleep(0.05)
+        client.close()
+    finally:
+        beacon.stop()
+        server.stop()

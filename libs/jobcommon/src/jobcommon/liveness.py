@@ -37,11 +37,13 @@ class LivenessBeacon:
         timeout = max(0.5, min(interval_s, ttl_s - interval_s))
         self._redis = Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._stop = threading.Event()
+        self._beaten = False
+        """Whether the first beat (in `start`) landed."""
         self._thread = threading.Thread(target=self._run, name=f"liveness:{consumer}", daemon=True)
 
     def start(self) -> None:
         """Beat once (so the key exists before this process reads any message), then keep beating."""
-        self.beat()
+        self._beaten = self.beat()
         self._thread.start()
 
     def beat(self) -> bool:
@@ -53,7 +55,7 @@ class LivenessBeacon:
         return True
 
     def _run(self) -> None:
-        wait = self._interval_s
+        wait = self._interval_s if self._beaten else min(self._interval_s, RETRY_AFTER_FAILURE_S)
         while not self._stop.wait(wait):
             # a failed beat (Redis slow or away, the machine stalled) is tried again soon, not a whole
             # interval later: the key may be about to lapse, and other workers would take this one's jobs
