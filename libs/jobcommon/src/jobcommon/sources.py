@@ -26,11 +26,20 @@ class SourceError(PermanentError):
 async def source_job(store: JobStore, task_id: str, owner: str | None) -> Job:
     """The job `task_id` as a source of a job of `owner`: another owner's job is, as in the API, unknown (a
     job without owner, submitted by a trusted component, may use any); raises SourceError."""
+    job = await _unless_anothers(store, task_id, owner)
+    if job is None:
+        raise SourceError(f"source job {task_id} is unknown or expired")
+    return job
+
+
+async def _unless_anothers(store: JobStore, task_id: str, owner: str | None) -> Job | None:
+    """The job `task_id` (None if its record is gone); SourceError, as if unknown, if it is another owner's
+    than `owner` (None: a trusted component's job, which may use any)."""
     try:
         job = await store.get(task_id)
     except JobNotFound:
-        job = None
-    if job is None or (owner is not None and job.owner != owner):
+        return None
+    if owner is not None and job.owner != owner:
         raise SourceError(f"source job {task_id} is unknown or expired")
     return job
 
@@ -54,13 +63,7 @@ async def resolve_source(store: JobStore, media_root: Path, source: str, owner: 
     if first == SCRATCH_DIR:
         raise SourceError(f"source {relative!r} does not exist")  # work in progress, whoever's
     if owner is not None and TASK_ID.match(first.lower()):
-        try:
-            job = await store.get(first.lower())
-        except JobNotFound:
-            pass  # the record expired: the files are the library's
-        else:
-            if job.owner != owner:
-                raise SourceError(f"source job {first.lower()} is unknown or expired")
+        await _unless_anothers(store, first.lower(), owner)  # a record expired: the files are the library's
     await asyncio.to_thread(_existing_file, path, relative)
     return path
 

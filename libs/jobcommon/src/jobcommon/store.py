@@ -592,20 +592,25 @@ class JobStore:
 
     async def orphan_suspects(self, queue: str, group: str) -> set[str]:
         """Consumers of the queue (any lane) that hold deliveries and whose liveness key is missing now."""
-        found: set[str] = set()
-        for lane in Priority:
-            try:
-                consumers = await self.redis.xinfo_consumers(keys.stream(queue, lane), group)
-            except ResponseError:  # no stream or group (yet)
-                continue
-            holding = [str(c["name"]) for c in consumers if int(c["pending"]) > 0 and c["name"] != RECLAIMER]
-            if holding:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for name in holding:
-                        pipe.exists(keys.alive(name))
-                    alive: list[int] = await pipe.execute()
-                found.update(name for name, lives in zip(holding, alive, strict=True) if not lives)
-        return found
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lane in Priority:
+                pipe.xinfo_consumers(keys.stream(queue, lane), group)
+            lanes: list[Any] = await pipe.execute(raise_on_error=False)
+        holding = {
+            str(c["name"])
+            for consumers in lanes
+            if not isinstance(consumers, ResponseError)  # no stream or group (yet)
+            for c in consumers
+            if int(c["pending"]) > 0 and c["name"] != RECLAIMER
+        }
+        if not holding:
+            return set()
+        named = sorted(holding)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in named:
+                pipe.exists(keys.alive(name))
+            alive: list[int] = await pipe.execute()
+        return {name for name, lives in zip(named, alive, strict=True) if not lives}
 
     async def reclaim_orphans(self, queue: str, group: str, consumers: Collection[str]) -> Requeued:
         """Requeue the deliveries of `consumers` whose process died (their liveness key expired; see

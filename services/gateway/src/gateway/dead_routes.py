@@ -95,6 +95,11 @@ def _filter(
     )
 
 
+def _oldest(entries: list[DeadEntry]) -> list[DeadEntry]:
+    """The oldest `BULK_LIMIT` of `entries` (listed newest first): what one call acts on."""
+    return entries[::-1][:BULK_LIMIT]
+
+
 async def _selected(client: Client, key: ApiKey, action: DeadAction) -> list[DeadEntry]:
     if action.filter is not None:
         chosen = action.filter
@@ -147,7 +152,7 @@ async def retry_dead(client: Client, key: Submitter, action: DeadAction) -> Retr
     entries = await _selected(client, key, action)
     if action.dry_run:
         return RetryOutcome(matched=len(entries), retried=0)
-    retried = await client.retry_many([entry.task_id for entry in entries[::-1][:BULK_LIMIT]])
+    retried = await client.retry_many([entry.task_id for entry in _oldest(entries)])
     return RetryOutcome(matched=len(entries), retried=len(retried))
 
 
@@ -158,4 +163,4 @@ async def purge_dead(client: Client, key: Admin, action: DeadAction) -> PurgeOut
     entries = await _selected(client, key, action)
     if action.dry_run:
         return PurgeOutcome(matched=len(entries), purged=0)
-    return PurgeOutcome(matched=len(entries), purged=await client.dead.purge(entries[::-1][:BULK_LIMIT]))
+    return PurgeOutcome(matched=len(entries), purged=await client.dead.purge(_oldest(entries)))
