@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,12 +29,13 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from bench.cpu_time import process_cpu_s, redis_cpu_s
+from bench.faststream_floor import floor as floor_run
 from bench.redis_server import bench_redis
 from jobcommon import QUEUES, CommonSettings, EchoRequest, JobClient, Queue
 from tools.procs import ServiceProcess
 
 BASELINE_STREAM = "bench:baseline"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,6 @@ class Run:
     process_rate: float
     consumer_us: float
     redis_us: float
-
-
-async def _redis_cpu_s(redis: Redis) -> float:
-    cpu = await redis.info("cpu")
-    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 async def baseline(url: str, n: int) -> Run:
@@ -69,7 +59,7 @@ async def baseline(url: str, n: int) -> Run:
                 pipe.xadd(BASELINE_STREAM, {"i": i})
             await pipe.execute()
     submitted = time.perf_counter()
-    redis_cpu, own_cpu = await _redis_cpu_s(redis), time.process_time()
+    redis_cpu, own_cpu = await redis_cpu_s(redis), time.process_time()
     done = 0
     while done < n:
         reply: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] = await redis.xreadgroup(
@@ -80,10 +70,17 @@ async def baseline(url: str, n: int) -> Run:
                 await redis.xack(BASELINE_STREAM, "g", entry_id)
                 done += 1
     finished = time.perf_counter()
-    own_cpu, redis_cpu = time.process_time() - own_cpu, await _redis_cpu_s(redis) - redis_cpu
+    own_cpu, redis_cpu = time.process_time() - own_cpu, await redis_cpu_s(redis) - redis_cpu
     await redis.delete(BASELINE_STREAM)
     await redis.aclose()
     return Run(n / (submitted - started), n / (finished - submitted), own_cpu / n * 1e6, redis_cpu / n * 1e6)
+
+
+async def faststream_floor(url: str, n: int, concurrency: int, sleep_s: float = 0.0) -> Run:
+    """The bare FastStream app's figures (`bench.faststream_floor`); its backlog is XADDed as the baseline's,
+    so it has no submission rate of its own."""
+    rate, app_us, redis_us = await floor_run(url, n, concurrency, sleep_s)
+    return Run(math.nan, rate, app_us, redis_us)
 
 
 async def mediajobs(url: str, n: int, concurrency: int, media_root: Path, sleep_s: float = 0.0) -> Run:
@@ -115,12 +112,12 @@ async def mediajobs(url: str, n: int, concurrency: int, media_root: Path, sleep_
             while (left := await client.redis.xlen(spec.stream)) == n:
                 await asyncio.sleep(0.005)
             first = time.perf_counter()
-            worker_cpu, redis_cpu = process_cpu_s(janitor.pid), await _redis_cpu_s(client.redis)
+            worker_cpu, redis_cpu = process_cpu_s(janitor.pid), await redis_cpu_s(client.redis)
             while await client.redis.xlen(spec.stream) > 0:
                 await asyncio.sleep(0.01)
             finished = time.perf_counter()
             worker_cpu = process_cpu_s(janitor.pid) - worker_cpu
-            redis_cpu = await _redis_cpu_s(client.redis) - redis_cpu
+            redis_cpu = await redis_cpu_s(client.redis) - redis_cpu
         finally:
             janitor.stop()
     per_job_us = 1e6 / left
@@ -144,16 +141,23 @@ async def main() -> None:
         await fresh.flushdb()
         await fresh.aclose()
         base = await baseline(url, args.jobs)
+        floor = await faststream_floor(url, args.jobs, args.concurrency)
         ours = await mediajobs(url, args.jobs, args.concurrency, Path(tmp) / "media")
+        io_floor = await faststream_floor(url, args.io_jobs, args.io_concurrency, sleep_s=args.io_ms / 1000)
         io = await mediajobs(
             url, args.io_jobs, args.io_concurrency, Path(tmp) / "media", sleep_s=args.io_ms / 1000
         )
     ceiling = args.io_concurrency / (args.io_ms / 1000)
     print(f"{args.jobs} jobs, janitor concurrency {args.concurrency}, one Redis, same run")
     print(f"{'':28}{'submit/s':>12}{'process/s':>12}{'consumer µs':>13}{'Redis µs':>10}  (CPU per job)")
-    for name, run in (("bare redis-py stream loop", base), ("mediajobs echo jobs", ours)):
+    for name, run in (
+        ("bare redis-py stream loop", base),
+        ("bare FastStream app", floor),
+        ("mediajobs echo jobs", ours),
+    ):
+        submitted = "—" if math.isnan(run.submit_rate) else f"{run.submit_rate:,.0f}"
         print(
-            f"{name:28}{run.submit_rate:>12,.0f}{run.process_rate:>12,.0f}"
+            f"{name:28}{submitted:>12}{run.process_rate:>12,.0f}"
             f"{run.consumer_us:>13,.0f}{run.redis_us:>10,.0f}"
         )
     print(
@@ -162,10 +166,24 @@ async def main() -> None:
         f"{ours.consumer_us / base.consumer_us:>13.1f}{ours.redis_us / base.redis_us:>10.1f}"
     )
     print(
+        f"{'ratio FastStream / bare':28}{'':>12}{floor.process_rate / base.process_rate:>12.2f}"
+        f"{floor.consumer_us / base.consumer_us:>13.1f}{floor.redis_us / base.redis_us:>10.1f}"
+    )
+    print(
+        f"{'ratio mediajobs / FastStream':28}{'':>12}{ours.process_rate / floor.process_rate:>12.2f}"
+        f"{ours.consumer_us / floor.consumer_us:>13.1f}{ours.redis_us / floor.redis_us:>10.1f}"
+    )
+    print(
         f"\n{args.io_jobs} echo jobs of {args.io_ms:g} ms (asyncio.sleep, one progress report each) at "
         f"concurrency {args.io_concurrency}: {io.process_rate:,.0f} jobs/s of a {ceiling:,.0f}/s ceiling "
         f"(ratio {io.process_rate / ceiling:.2f}); CPU per job {io.consumer_us:,.0f} µs worker, "
         f"{io.redis_us:,.0f} µs Redis"
+    )
+    print(
+        f"the bare FastStream app, same messages and concurrency: {io_floor.process_rate:,.0f}/s "
+        f"(ratio {io_floor.process_rate / ceiling:.2f}; mediajobs / FastStream "
+        f"{io.process_rate / io_floor.process_rate:.2f}); CPU per message {io_floor.consumer_us:,.0f} µs "
+        f"app, {io_floor.redis_us:,.0f} µs Redis"
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.echo_throughput import process_cpu_s
+from bench.cpu_time import process_cpu_s
 from bench.http_load import Load, measure, wait_until_served
 from bench.otlp_sink import start_sink
 from bench.redis_server import bench_redis
