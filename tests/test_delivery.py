@@ -337,23 +337,33 @@ async def test_permanent_failure_is_not_retried_and_unknown_errors_are(cluster: 
     assert u.error.type == "RuntimeError"
 
 
-async def test_soft_time_limit_stops_the_run(cluster: Cluster) -> None:
-    cluster.start("janitor")
-    async with JobClient(cluster.settings) as client:
-        job = (
-            await client.submit(
-                {
-                    "job_type": "echo",
-                    "sleep_s": 20,
-                    "time_limit": {"soft_limit_s": 0.5, "hard_limit_s": 5},
-                    "retry": {"max_attempts": 1},
-                }
-            )
-        ).job
-        final = await client.wait(job.task_id, timeout=15)
+async def _failed_at_its_soft_limit(
+    client: JobClient, *, sleep_s: float, soft_limit_s: float, hard_limit_s: float, timeout: float
+) -> Job:
+    """Run an echo of `sleep_s` under a time limit, one attempt; it must end failed, TimeLimitExceeded."""
+    job = (
+        await client.submit(
+            {
+                "job_type": "echo",
+                "sleep_s": sleep_s,
+                "time_limit": {"soft_limit_s": soft_limit_s, "hard_limit_s": hard_limit_s},
+                "retry": {"max_attempts": 1},
+            }
+        )
+    ).job
+    final = await client.wait(job.task_id, timeout=timeout)
     assert final.status == JobStatus.FAILED
     assert final.error is not None
     assert final.error.type == "TimeLimitExceeded"
+    return final
+
+
+async def test_soft_time_limit_stops_the_run(cluster: Cluster) -> None:
+    cluster.start("janitor")
+    async with JobClient(cluster.settings) as client:
+        final = await _failed_at_its_soft_limit(
+            client, sleep_s=20, soft_limit_s=0.5, hard_limit_s=5, timeout=15
+        )
     assert final.started_at is not None
     assert final.finished_at is not None
     assert (final.finished_at - final.started_at).total_seconds() < 2
@@ -443,21 +453,8 @@ async def test_equal_soft_and_hard_limits_cannot_crash_the_service(cluster: Clus
     worker = cluster.start("janitor")
     async with JobClient(cluster.settings) as client:
         beside = (await client.submit({"job_type": "echo", "sleep_s": 3, "payload": {"beside": True}})).job
-        hostile = (
-            await client.submit(
-                {
-                    "job_type": "echo",
-                    "sleep_s": 2,
-                    "time_limit": {"soft_limit_s": 1, "hard_limit_s": 1},
-                    "retry": {"max_attempts": 1},
-                }
-            )
-        ).job
-        failed = await client.wait(hostile.task_id, timeout=20)
+        await _failed_at_its_soft_limit(client, sleep_s=2, soft_limit_s=1, hard_limit_s=1, timeout=20)
         fine = await client.wait(beside.task_id, timeout=20)
-    assert failed.status == JobStatus.FAILED
-    assert failed.error is not None
-    assert failed.error.type == "TimeLimitExceeded"
     assert fine.status == JobStatus.SUCCEEDED
     assert worker.alive()
     assert fine.worker is not None

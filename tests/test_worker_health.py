@@ -4,6 +4,7 @@ real running service: healthy while it runs, unhealthy once it stopped or when i
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import socket
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from redis import Redis
 
 from jobcommon import CommonSettings, keys
@@ -108,6 +110,41 @@ def test_a_failed_liveness_beat_is_tried_again_soon(tmp_path: Path) -> None:
             )
             time.sleep(0.05)
         client.close()
+    finally:
+        beacon.stop()
+        server.stop()
+
+
+def test_a_failed_beat_in_the_running_loop_is_tried_again_soon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After beats that landed, a beat of the running loop that fails (Redis away) is tried again within a
+    fraction of a second too, not a whole interval later."""
+    interval_s = 5.0
+    key = keys.alive("w-loop-retry")
+    caplog.set_level(logging.DEBUG, logger="mediajobs.liveness")
+    server = LocalRedis(tmp_path / "redis", persistent=False)  # comes back empty: a new key is a new beat
+    server.start()
+    beacon = LivenessBeacon(server.url, "w-loop-retry", interval_s=interval_s, ttl_s=60.0)
+    beacon.start()
+    try:
+        with Redis.from_url(server.url) as client:
+            assert client.exists(key)  # the first beat landed: the loop's next one is a whole interval away
+        caplog.clear()
+        server.stop()
+        deadline = time.monotonic() + interval_s + 10
+        while not any(r.getMessage().startswith("liveness beat failed") for r in caplog.records):
+            assert time.monotonic() < deadline, "the loop's beat never failed with Redis away"
+            time.sleep(0.05)
+        server.start()
+        back = time.monotonic()
+        with Redis.from_url(server.url) as client:
+            while not client.exists(key):
+                waited = time.monotonic() - back
+                assert waited < interval_s / 2, (
+                    f"no beat within {waited:.1f} s of Redis coming back (the interval is {interval_s:g} s)"
+                )
+                time.sleep(0.05)
     finally:
         beacon.stop()
         server.stop()
