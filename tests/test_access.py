@@ -88,6 +88,48 @@ async def test_another_owners_job_is_404_everywhere(stack: Stack, api_keys: ApiK
         assert (await alice.post(f"/jobs/{task}/cancel")).status_code == 202
 
 
+async def test_a_non_admin_key_naming_another_owner_is_refused_with_403(
+    stack: Stack, api_keys: ApiKeys
+) -> None:
+    """`owner=` naming another owner is an admin's filter: a submit or read key gets 403 saying so (it used
+    to get its own jobs, as if they were that owner's), on every route that takes it; its own owner is ok."""
+    refused = [
+        ("GET", "/jobs/list", None),
+        ("GET", "/jobs/counts", None),
+        ("GET", "/jobs/stream", None),
+        ("GET", "/jobs/dead", None),
+        ("GET", "/jobs/dead/summary", None),
+        ("POST", "/jobs/dead/retry", {"filter": {"owner": "alice"}, "dry_run": True}),
+    ]
+    async with (
+        as_key(stack, api_keys.alice_submit) as alice,
+        as_key(stack, api_keys.bob_submit) as bob,
+        as_key(stack, api_keys.alice_read) as reader,
+        as_key(stack, api_keys.admin) as admin,
+    ):
+        job = (await alice.post("/jobs/submit", json={"job_type": "echo"})).json()
+        for method, path, body in refused:
+            params = None if body else {"owner": "alice"}
+            response = await bob.request(method, path, params=params, json=body)
+            assert response.status_code == 403, (path, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "only admin keys may list other owners' jobs" in response.json()["detail"], path
+        answer = await reader.get("/jobs/list", params={"owner": "bob", "q": "anything"})
+        assert answer.status_code == 403
+        assert "'alice'" in answer.json()["detail"]  # names the owner the key may see
+
+        own = await alice.get("/jobs/list", params={"owner": "alice", "limit": 500})
+        assert own.status_code == 200
+        assert job["task_id"] in [j["task_id"] for j in own.json()["jobs"]]
+        assert all(j["owner"] == "alice" for j in own.json()["jobs"])
+        assert (await reader.get("/jobs/counts", params={"owner": "alice"})).json()["total"] >= 1
+        assert (await alice.get("/jobs/dead", params={"owner": "alice"})).status_code == 200
+        async with alice.stream("GET", "/jobs/stream", params={"owner": "alice"}) as stream:
+            assert stream.status_code == 200
+        theirs = (await admin.get("/jobs/list", params={"owner": "alice", "limit": 500})).json()["jobs"]
+        assert job["task_id"] in [j["task_id"] for j in theirs]
+
+
 async def test_follow_ups_inherit_the_owner(stack: Stack, api_keys: ApiKeys) -> None:
     """A follow-up belongs to its parent's owner: visible to Alice, 404 for Bob."""
     async with as_key(stack, api_keys.alice_submit) as alice, as_key(stack, api_keys.bob_submit) as bob:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -13,14 +14,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from rich.console import Console
 
+from jobcommon import CommonSettings, ErrorInfo, JobClient
 from mediajobs_cli import render
 from mediajobs_cli.assignments import AssignmentError, build
 from tests.conftest import ApiKeys, Stack, bearer
+from tests.support.dead_letters import bury
 
 CLI = [sys.executable, "-m", "mediajobs_cli"]
 
@@ -268,6 +272,90 @@ def test_admin_views_queues_workers_dead_letters_and_keys(
     assert mediajobs(stack, admin, "keys", "revoke", key_id, cwd=tmp_path).returncode == 0
     time.sleep(1.5)
     assert mediajobs(stack, carol, "ls", cwd=tmp_path).returncode == 5
+
+
+async def _bury(stack: Stack, owner: str, count: int) -> list[str]:
+    """`count` dead letters of `owner`, made directly through the store, oldest first. Each job fails again
+    (and is dead again) when retried."""
+    settings = CommonSettings(redis_url=stack.redis_url, media_root=stack.media_root)
+    request = {
+        "job_type": "echo",
+        "fail_with": "again",
+        "fail_kind": "transient",
+        "retry": {"max_attempts": 1},
+    }
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    async with JobClient(settings) as client:
+        for task_id in ids:
+            await bury(
+                client,
+                task_id,
+                owner=owner,
+                request=request,
+                error=ErrorInfo(type="EchoFlaky", message="again"),
+            )
+    return ids
+
+
+def test_dead_retry_all_takes_the_oldest_letters_first(
+    stack: Stack, api_keys: ApiKeys, tmp_path: Path
+) -> None:
+    """Five dead letters, --limit 2: --retry-all shows and retries the two oldest and says three more match;
+    once those have died again (the newest letters then), running it again takes the next two oldest, not
+    the same two (that is what the API's bulk retry does too)."""
+    owner = f"erin{uuid.uuid4().hex[:8]}"
+    admin = bearer(api_keys.admin)
+    made = httpx.post(
+        f"{stack.api_url}/keys", json={"name": "erin", "owner": owner, "role": "submit"}, headers=admin
+    )
+    key = made.json()["key"]
+    ids = asyncio.run(_bury(stack, owner, 5))
+
+    def job(task_id: str) -> dict[str, Any]:
+        answer = httpx.get(f"{stack.api_url}/jobs/{task_id}/status", headers=bearer(key), timeout=10)
+        shown: dict[str, Any] = answer.json()
+        return shown
+
+    def retried(task_id: str) -> bool:
+        """Reset since it was buried: no longer dead (queued or running again), or dead again after a run."""
+        now = job(task_id)
+        return not now["dead"] or bool(now["attempt_log"])
+
+    def dead_again(task_ids: list[str]) -> None:
+        deadline = time.monotonic() + 30
+        while not all(job(t)["dead"] and job(t)["attempt_log"] for t in task_ids):
+            assert time.monotonic() < deadline, [job(t) for t in task_ids]
+            time.sleep(0.2)
+
+    listed = mediajobs(stack, key, "dead", "--limit", "2", cwd=tmp_path)  # a listing: the newest two
+    assert listed.returncode == 0, listed.stderr
+    assert [t[:8] in listed.stdout for t in ids] == [False, False, False, True, True]
+
+    retry = ["dead", "--retry-all", "--limit", "2"]
+    declined = run_cli(retry, cli_env(stack, key), tmp_path, stdin="n\n")
+    assert declined.returncode == 1
+    asked = "Retry these 2 jobs (the oldest; 3 newer ones match too: run it again for them)?"
+    assert asked in declined.stdout
+    assert [t[:8] in declined.stdout for t in ids] == [True, True, False, False, False]  # the preview
+    assert not any(retried(t) for t in ids)
+
+    first = mediajobs(stack, key, *retry, "--yes", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "retried 2 of 2" in first.stdout
+    assert "3 more match: run it again for them" in first.stdout
+    assert [retried(t) for t in ids] == [True, True, False, False, False]
+
+    dead_again(ids[:2])  # now the newest two letters
+    second = mediajobs(stack, key, *retry, "--yes", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "retried 2 of 2" in second.stdout
+    assert "3 more match: run it again for them" in second.stdout
+    assert [retried(t) for t in ids] == [True, True, True, True, False]
+    assert all(job(t)["dead"] for t in ids[:2])  # not taken a second time
+
+    dead_again(ids[2:4])
+    cleanup = httpx.post(f"{stack.api_url}/jobs/dead/purge", json={"filter": {"owner": owner}}, headers=admin)
+    assert cleanup.json() == {"matched": 5, "purged": 5}
 
 
 def read_until_exit(fd: int, proc: subprocess.Popen[bytes], timeout: float) -> bytes:

@@ -32,6 +32,7 @@ from jobcommon.search_tokens import request_tokens
 from jobcommon.store import Delivery, JobStore
 from tests.conftest import ApiKeys, Stack, bearer
 from tests.jobs import submit, wait_terminal
+from tests.support.dead_letters import bury
 
 INDEX_DB = 9
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -192,6 +193,71 @@ async def test_index_pages_filters_searches_and_counts_thousands_of_jobs(
     assert count_s < 2.0, count_s
 
 
+async def _pages(store: JobStore, query: JobQuery, limit: int, offset: int | None = None) -> list[list[str]]:
+    """Each page's task ids, following `next_cursor` (or, from `offset`, `next_offset`) while there is one."""
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    for _ in range(100):
+        page = await store.search(query, limit=limit, cursor=cursor, offset=offset or 0)
+        pages.append([job.task_id for job in page.jobs])
+        if offset is None:
+            cursor = page.next_cursor
+            if cursor is None:
+                return pages
+        else:
+            offset = page.next_offset
+            if offset is None:
+                return pages
+    raise AssertionError("paging never ended")
+
+
+async def test_a_page_holding_the_last_matching_jobs_offers_no_cursor(
+    index_redis: Redis, settings: CommonSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that holds exactly the remaining jobs has no `next_cursor` (nor `next_offset`): no empty page
+    after it. A filter that matches rarely still answers a short page with a cursor when its bounded walk
+    ends first."""
+    store = JobStore(index_redis, settings)
+
+    def info_job(task_id: str, i: int, owner: str, topic: str) -> Job:
+        return Job(
+            task_id=task_id,
+            job_type="video_info",
+            queue="metadata",
+            status=JobStatus.QUEUED,
+            created_at=BASE + timedelta(seconds=i),
+            owner=owner,
+            request={"job_type": "video_info", "url": f"https://media.example/{topic}/{i}.mp4"},
+        )
+
+    # carol's p11 is the newest; cats only her two newest and her two oldest
+    carol = [info_job(f"p{i:02d}", i, "carol", "cats" if i in {0, 1, 10, 11} else "dogs") for i in range(12)]
+    # more cats than carol has jobs: her jobs drive the walk, cats is tested per entry
+    dave = [info_job(f"d{i:02d}", i, "dave", "cats") for i in range(20)]
+    await _create_all(store, carol + dave)
+    ids = [f"p{i:02d}" for i in range(11, -1, -1)]
+    mine = JobQuery(owner="carol")
+
+    assert await _pages(store, mine, 4) == [ids[0:4], ids[4:8], ids[8:12]]
+    assert await _pages(store, mine, 12) == [ids]
+    assert await _pages(store, mine, 13) == [ids]
+    assert await _pages(store, mine, 5) == [ids[0:5], ids[5:10], ids[10:12]]
+    assert await _pages(store, mine, 4, offset=0) == [ids[0:4], ids[4:8], ids[8:12]]
+    assert await _pages(store, mine, 6, offset=6) == [ids[6:12]]
+    cats = JobQuery(owner="carol", tokens=("cats",))
+    assert await _pages(store, cats, 2) == [["p11", "p10"], ["p01", "p00"]]
+    assert await _pages(store, cats, 4) == [["p11", "p10", "p01", "p00"]]
+    assert await _pages(store, JobQuery(owner="dave", status=JobStatus.QUEUED), 10, offset=10) == [
+        [f"d{i:02d}" for i in range(9, -1, -1)]
+    ]
+
+    # each call looks at no more than LIST_SCAN_LIMIT entries, the one more match looked for included: the
+    # first page cannot tell whether more follow, the second looks at six non-matching jobs (a short page
+    # with a cursor), the third finds the last two and, looking on, that nothing follows
+    monkeypatch.setattr("jobcommon.store.LIST_SCAN_LIMIT", 6)
+    assert await _pages(store, cats, 2) == [["p11", "p10"], [], ["p01", "p00"]]
+
+
 async def test_list_and_counts_search_within_the_callers_scope(stack: Stack, api_keys: ApiKeys) -> None:
     """Alice finds her failed job by a word of its error; Bob never sees it; an admin sees it with `owner`;
     counts agree with the list; cursor pages continue where the last ended."""
@@ -218,6 +284,10 @@ async def test_list_and_counts_search_within_the_callers_scope(stack: Stack, api
         assert [j["task_id"] for j in first["jobs"]] == ids[:2]
         rest = (await alice.get("/jobs/list", params={"q": word, "cursor": first["next_cursor"]})).json()
         assert [j["task_id"] for j in rest["jobs"]] == ids[2:]
+        assert (rest["next_cursor"], rest["next_offset"]) == (None, None)
+        exact = (await alice.get("/jobs/list", params={"q": word, "limit": 3})).json()  # all there are
+        assert [j["task_id"] for j in exact["jobs"]] == ids
+        assert (exact["next_cursor"], exact["next_offset"]) == (None, None)
         since = {"since": before.isoformat(), "status": "failed", "job_type": "echo", "queue": "default"}
         narrowed = (await alice.get("/jobs/list", params={**since, "q": word})).json()
         assert len(narrowed["jobs"]) == 3
@@ -235,7 +305,7 @@ async def test_list_and_counts_search_within_the_callers_scope(stack: Stack, api
         assert mine["total"] == sum(mine["counts"].values())
 
         assert (await bob.get("/jobs/list", params={"q": word})).json()["jobs"] == []
-        assert (await bob.get("/jobs/counts", params={"q": word, "owner": "alice"})).json()["total"] == 0
+        assert (await bob.get("/jobs/counts", params={"q": word, "owner": "alice"})).status_code == 403
         assert len((await admin.get("/jobs/list", params={"q": word})).json()["jobs"]) == 3
         assert len((await admin.get("/jobs/list", params={"q": word, "owner": "alice"})).json()["jobs"]) == 3
         assert (await admin.get("/jobs/list", params={"q": word, "owner": "bob"})).json()["jobs"] == []
@@ -552,21 +622,12 @@ async def test_a_retry_by_filter_takes_the_oldest_dead_letters_first(
         await ensure_groups(client.redis)
         ids = [f"{n:032x}" for n in range(1003)]  # oldest first
         for task_id in ids:
-            failed = Job(
-                task_id=task_id,
-                job_type="echo",
-                queue="default",
-                status=JobStatus.FAILED,
-                created_at=datetime.now(UTC),
-                request={"job_type": "echo"},
-                max_attempts=1,
-                dead=True,
-                error=ErrorInfo(type="EchoFailed", message="broken"),
+            await bury(
+                client,
+                task_id,
                 owner="dana",
-            )
-            await client.store.create(failed)
-            await client.redis.xadd(
-                keys.DEAD_LETTERS, {"task_id": task_id, "queue": "default", "reason": "x"}
+                request={"job_type": "echo"},
+                error=ErrorInfo(type="EchoFailed", message="broken"),
             )
         action = DeadAction(filter=DeadSelection(owner="dana"))
         assert await retry_dead(client, admin, action) == RetryOutcome(matched=1003, retried=1000)

@@ -16,9 +16,15 @@ from mediajobs_cli.session import current
 
 def dead(
     ctx: typer.Context,
-    retry_all: Annotated[bool, typer.Option("--retry-all", help="Retry every matching one.")] = False,
+    retry_all: Annotated[
+        bool, typer.Option("--retry-all", help="Retry the matching ones, the oldest --limit first.")
+    ] = False,
     purge: Annotated[
-        bool, typer.Option("--purge", help="Delete every matching one and its job record (admin key).")
+        bool,
+        typer.Option(
+            "--purge",
+            help="Delete the matching ones and their job records, the oldest --limit first (admin key).",
+        ),
     ] = False,
     error_type: Annotated[
         str | None, typer.Option("--filter", "-f", help="Only this error type (or reason, e.g. WorkerLost).")
@@ -29,17 +35,20 @@ def dead(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before acting.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 1000,
 ) -> None:
-    """List jobs that ran out of attempts (the newest --limit); --retry-all runs the listed ones again,
-    --purge deletes them (after a preview and a yes; at most 1000 per call), and says how many more match."""
+    """List jobs that ran out of attempts (the newest --limit). --retry-all runs the oldest --limit matching
+    ones again, --purge deletes them (as the API's bulk actions do, the oldest first, so that letters retried
+    and dead again wait behind the rest): it shows them, asks (unless --yes), acts on exactly those and says
+    how many more match (run it again for them)."""
     if retry_all and purge:
         raise typer.BadParameter("choose --retry-all or --purge", param_hint="--purge")
     session = current(ctx)
-    params = {"limit": limit, "error_type": error_type, "q": search}
+    acting = retry_all or purge
+    params = {"limit": limit, "error_type": error_type, "q": search, "order": "oldest" if acting else None}
     with session.api() as api:
         letters: list[Json] = api.json(
             "GET", "/jobs/dead", params={k: v for k, v in params.items() if v is not None}
         )
-        if not retry_all and not purge:
+        if not acting:
             session.out.print(render.dead_table(letters))
             return
         if not letters:
@@ -52,8 +61,8 @@ def dead(
         session.out.print(render.dead_table(letters))
         verb = "Retry" if retry_all else "Delete"
         if not yes:
-            older = f" ({more} older ones match too: run it again for them)" if more else ""
-            typer.confirm(f"{verb} these {len(letters)} jobs{older}?", abort=True)
+            newer = f" (the oldest; {more} newer ones match too: run it again for them)" if more else ""
+            typer.confirm(f"{verb} these {len(letters)} jobs{newer}?", abort=True)
         ids = [letter["job"]["task_id"] for letter in letters]  # what was shown is what is acted on
         done = int(api.json("POST", path, json={"task_ids": ids})[word])
     session.out.print(f"{word} {done} of {len(letters)}")

@@ -151,12 +151,17 @@ class JobClient:
         error_type: str | None = None,
         job_type: str | None = None,
         tokens: tuple[str, ...] = (),
+        oldest_first: bool = False,
     ) -> list[DeadLetter]:
-        """Jobs that ran out of attempts (newest first) and have not been retried since; only `owner`'s
-        when given, of an error type (or dead-letter reason), of a job type, matching search tokens."""
+        """Jobs that ran out of attempts (newest first, or with `oldest_first` the oldest first: the order
+        bulk retries and purges take them in) and have not been retried since; only `owner`'s when given, of
+        an error type (or dead-letter reason), of a job type, matching search tokens."""
         only = DeadFilter(owner=owner, error_type=error_type, job_type=job_type, tokens=tokens)
+        entries = await self.dead.entries(only)
+        if oldest_first:
+            entries.reverse()
         found: list[DeadLetter] = []
-        for entry in (await self.dead.entries(only))[:limit]:
+        for entry in entries[:limit]:
             try:
                 job = await self.store.get(entry.task_id)
             except JobNotFound:

@@ -9,9 +9,10 @@ its entries in the same atomic step; its meta entry (`keys.INDEX_META`) lists th
 
 A page walks the smallest of the sets involved (the filter's facet, or a search token's set) from a cursor
 and tests the other sets' membership per entry (O(log n) each), looking at no more than a bounded number of
-entries per call: a rare combination answers with fewer jobs and a cursor to go on from. Counts per status
-are one ZCOUNT each (O(log n)); with a search text they come from a bounded walk and say when they are only
-a lower bound (`approximate`).
+entries per call: a rare combination answers with fewer jobs and a cursor to go on from. A page that fills
+up looks on (within the same bound) for one more match, so that it offers no cursor when nothing follows it.
+Counts per status are one ZCOUNT each (O(log n)); with a search text they come from a bounded walk and say
+when they are only a lower bound (`approximate`).
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class JobIndex:
     async def page(
         self, query: JobQuery, *, limit: int, after: Cursor | None = None, skip: int = 0, scan_limit: int
     ) -> IdPage:
-        """Task ids matching `query`, newest first: after `after`, passing over `skip` matches first."""
+        """Task ids matching `query`, newest first: after `after`, passing over `skip` matches first. The
+        cursor is None when no match follows (a full page looks for one more to know), and may be set on a
+        short page when `scan_limit` entries were looked at before the page filled."""
         plan = await self._plan(query)
         if plan is None:
             return IdPage([], None)

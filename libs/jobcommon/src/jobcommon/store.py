@@ -203,7 +203,8 @@ class JobStore:
         """Jobs matching `query`, newest first: after `cursor` (from an earlier page), or passing over the
         first `offset` matches. One call looks at no more than `LIST_SCAN_LIMIT` index entries: a rare
         filter answers with fewer jobs and a `next_cursor`/`next_offset` to go on from, never with an
-        unbounded scan. Index entries whose record expired are dropped on the way.
+        unbounded scan; a page holding the last matching jobs (however many) has neither. Index entries whose
+        record expired are dropped on the way.
 
         Raises ValueError for a cursor this store did not hand out."""
         after = Cursor.decode(cursor) if cursor else None

@@ -3,7 +3,7 @@ dry run that only counts)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -119,12 +119,22 @@ async def dead_letters(
     q: SearchText = None,
     owner: Owner = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    order: Annotated[
+        Literal["newest", "oldest"],
+        Query(description="`oldest`: the oldest first, as bulk retry and purge take them."),
+    ] = "newest",
 ) -> list[DeadLetter]:
-    """Jobs that ran out of attempts, newest first (retry one with POST /jobs/{task_id}/retry); the
-    caller's own unless it is an admin. An unknown error type matches nothing."""
+    """Jobs that ran out of attempts, newest first (or the oldest first: what a bulk retry or purge by the
+    same filter would take); retry one with POST /jobs/{task_id}/retry. The caller's own unless it is an
+    admin. An unknown error type matches nothing."""
     only = _filter(key, owner, error_type, job_type, q, "query")
     return await client.dead_letters(
-        limit, owner=only.owner, error_type=only.error_type, job_type=only.job_type, tokens=only.tokens
+        limit,
+        owner=only.owner,
+        error_type=only.error_type,
+        job_type=only.job_type,
+        tokens=only.tokens,
+        oldest_first=order == "oldest",
     )
 
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from gateway.api_keys import ApiKey, Role
 from gateway.auth import Caller
 from gateway.event_streams import EventStreams
 from gateway.revocable import while_key_valid
+from gateway.routes import Scope
 from gateway.schemas import Problem
 from jobcommon import JobClient, JobStatus
 from jobcommon.change_feed import valid_entry_id
@@ -36,10 +36,8 @@ async def resume_point(
     return resume
 
 
-def _visible(job: Job, key: ApiKey, owner: str | None) -> bool:
-    if key.role != Role.ADMIN:
-        return job.owner == key.owner
-    return owner is None or job.owner == owner
+def _visible(job: Job, scope: str | None) -> bool:
+    return scope is None or job.owner == scope
 
 
 async def stream_slot(request: Request, key: Caller) -> Callable[[], None]:
@@ -57,10 +55,10 @@ async def job_stream(
     request: Request,
     key: Caller,
     resume: Annotated[str | None, Depends(resume_point)],  # validated before a stream slot is taken
+    scope: Scope,  # and so is `owner` (403 when a key other than an admin's names another owner)
     release: Annotated[Callable[[], None], Depends(stream_slot)],
     job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
     job_type: Annotated[str | None, Query(max_length=100)] = None,
-    owner: Annotated[str | None, Query(max_length=64, description="Admins only: one owner's jobs.")] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events `job` (id: the change's id; data: `{"kind": "status"|"progress", "job": Job}`,
     the job without its request and result) for every change of a job in the caller's scope, optionally
@@ -71,7 +69,7 @@ async def job_stream(
         client: JobClient = request.app.state.client
         async for change in while_key_valid(client.changes.listen(resume), request.app.state.keys, key):
             job = change.event.job
-            if not _visible(job, key, owner):
+            if not _visible(job, scope):
                 continue
             if (job_status is not None and job.status != job_status) or (
                 job_type is not None and job.job_type != job_type

@@ -38,7 +38,7 @@ from gateway.schemas import (
 )
 from gateway.task_id_path import TASK_ID
 from jobcommon import JOB_TYPES, Admission, Job, JobClient, JobNotFound, JobStatus, keys
-from jobcommon.errors import TooManySubmissions
+from jobcommon.errors import Forbidden, TooManySubmissions
 from jobcommon.job_index import JobQuery
 from jobcommon.metrics import CANCEL_REQUESTS, JOBS_SUBMITTED
 from jobcommon.presence import live_services
@@ -164,16 +164,39 @@ def search(q: str | None, loc: tuple[str, ...] = ("query", "q")) -> tuple[str, .
 
 
 def scope_of(key: ApiKey, owner: str | None) -> str | None:
-    """Whose jobs the caller sees: its own; an admin's: everyone's (None), or one `owner`'s."""
-    return owner if key.role == Role.ADMIN else key.owner
+    """Whose jobs the caller sees: its own; an admin's: everyone's (None), or one `owner`'s.
+
+    Raises Forbidden (403) when a key of another role names another owner than its own: a filter it may not
+    apply is refused rather than ignored (the caller would take its own jobs for that owner's)."""
+    if key.role == Role.ADMIN:
+        return owner
+    if owner is not None and owner != key.owner:
+        raise Forbidden(
+            f"only admin keys may list other owners' jobs; this {key.role} key sees the jobs of owner "
+            f"{key.owner!r} only (leave out owner, or give {key.owner!r})"
+        )
+    return key.owner
+
+
+async def owner_scope(
+    key: Caller,
+    owner: Annotated[
+        str | None,
+        Query(max_length=64, description="Admins only: one owner's jobs (other keys: their own, else 403)."),
+    ] = None,
+) -> str | None:
+    """The `owner` query parameter as a scope (see `scope_of`): 403 for another owner than a key's own."""
+    return scope_of(key, owner)
+
+
+Scope = Annotated[str | None, Depends(owner_scope)]
 
 
 async def job_query(
-    key: Caller,
+    scope: Scope,
     job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
     job_type: Annotated[str | None, Query(max_length=100)] = None,
     queue: Annotated[str | None, Query(max_length=100)] = None,
-    owner: Annotated[str | None, Query(max_length=64, description="Admins only: one owner's jobs.")] = None,
     since: Annotated[datetime | None, Query(description="Created at or after (ISO-8601).")] = None,
     until: Annotated[datetime | None, Query(description="Created at or before (ISO-8601).")] = None,
     q: Annotated[
@@ -194,7 +217,7 @@ async def job_query(
     if low is not None and high is not None and low > high:
         raise invalid("since", "since is after until")
     return JobQuery(
-        owner=scope_of(key, owner),
+        owner=scope,
         status=job_status,
         job_type=job_type,
         queue=queue,
@@ -220,7 +243,7 @@ async def list_jobs(
     """Jobs newest first (the caller's own; an admin's: everyone's, or one `owner`'s), optionally filtered
     and searched, with every queue's depth. Page on with `cursor` (or `offset`). A page may hold fewer than
     `limit` jobs and still a `next_cursor` when a filter matches rarely: each call looks at a bounded
-    number of index entries."""
+    number of index entries. The last page has no `next_cursor` (nor `next_offset`)."""
     if cursor and offset:
         raise invalid("offset", "give either cursor or offset, not both")
     try:

@@ -7,7 +7,9 @@
 --       most entries to look at, number of must-have sets, job key prefix, global index (fallback removal),
 --       number of status sets (0: page mode)
 -- Returns {ids (or counts per status set), last score, last id, exhausted ('1'/'0')}: go on after (last
--- score, last id) unless exhausted.
+-- score, last id) unless exhausted. A page that fills up looks on for one more match (within the same bound of
+-- entries looked at), so that a page holding exactly the last matches says exhausted; a full page that is not
+-- the last returns its own last match as (last score, last id), the next page starting with the one after it.
 local after_score, after_id = ARGV[3], ARGV[4]
 local skip, limit, cap = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local must = tonumber(ARGV[8])
@@ -22,6 +24,7 @@ local offset = 0
 if must == 0 and any_to == 1 and skip > 0 then offset, skip = skip, 0 end  -- nothing to test: skip by rank
 local found, looked = {}, 0
 local last_score, last_id = '', ''
+local full_score, full_id = nil, nil  -- the page's last match, once the page is full
 local batch = 200
 while true do
   local rows = redis.call('ZREVRANGEBYSCORE', KEYS[1], high, ARGV[2], 'WITHSCORES', 'LIMIT', offset, batch)
@@ -55,9 +58,17 @@ while true do
           if redis.call('ZSCORE', KEYS[any_to + k], id) then counts[k] = counts[k] + 1 break end
         end
       elseif ok then
-        if skip > 0 then skip = skip - 1 else found[#found + 1] = id end
+        if skip > 0 then
+          skip = skip - 1
+        elseif full_score then
+          return {found, full_score, full_id, '0'}  -- a match follows the full page
+        else
+          found[#found + 1] = id
+          if #found >= limit then full_score, full_id = score, id end
+        end
       end
-      if #found >= limit or looked >= cap then
+      if looked >= cap then
+        if full_score then return {found, full_score, full_id, '0'} end
         return {counting > 0 and counts or found, last_score, last_id, '0'}
       end
     end
