@@ -25,7 +25,7 @@ from jobcommon import CommonSettings, JobClient, keys
 from jobcommon.models import JobStatus
 from tests.conftest import service_env, wait_until_ready
 from tests.support.otlp import OtlpReceiver
-from tools.dev import Supervisor, parse_replicas, process_names
+from tools.dev import Supervisor, parse_replicas, process_names, revoked_in
 from tools.devkey import ensure_dev_key
 from tools.localredis import DataDirInUse, LocalRedis, free_port
 from tools.traces import phoenix_ui, tracing_for_dev, write_state
@@ -287,6 +287,25 @@ def test_task_dev_makes_one_private_admin_key_and_reuses_it(tmp_path: Path) -> N
     assert (entry.owner, entry.role, entry.digest) == ("dev", Role.ADMIN, digest(key))
     again, _, created_again = ensure_dev_key(tmp_path)
     assert (again, created_again) == (key, False)
+
+
+def test_task_dev_replaces_its_key_once_it_was_revoked(tmp_path: Path, redis_url: str) -> None:
+    """A dev key revoked through the API is never provisioned again, so `task dev` makes a new one instead of
+    printing the dead one as usable; one not revoked is reused."""
+    key, _, _ = ensure_dev_key(tmp_path)
+    revoked = revoked_in(redis_url)
+    assert ensure_dev_key(tmp_path, revoked)[:1] == (key,)  # not revoked: reused
+    with SyncRedis.from_url(redis_url) as redis:
+        redis.sadd(keys.REVOKED_API_KEYS, digest(key))
+        try:
+            new, keys_file, created = ensure_dev_key(tmp_path, revoked)
+        finally:
+            redis.srem(keys.REVOKED_API_KEYS, digest(key))
+    assert created
+    assert new != key
+    assert (tmp_path / "dev-api-key").read_text().strip() == new
+    (entry,) = read_keys_file(keys_file)
+    assert entry.digest == digest(new)
 
 
 def test_task_dev_exports_nowhere_new_without_a_running_trace_ui_or_against_the_users_otel(

@@ -25,13 +25,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tools.devkey import ensure_dev_key
+from tools.devkey import KEY_FILE, ensure_dev_key
 from tools.localredis import LocalRedis, port_is_free
 from tools.procs import SERVICES, ServiceProcess
 from tools.traces import tracing_for_dev
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BACKOFF_S = 30.0
@@ -244,14 +244,28 @@ def _prepare(env: dict[str, str], gateway: str) -> None:
     if os.environ.get("AUTH", "on").lower() in {"off", "false", "0", "no"}:
         print(f"{'dev':>10} | AUTH=off: the API checks no keys", flush=True)
     elif "API_KEYS_FILE" not in os.environ:
-        key, keys_file, created = ensure_dev_key(ROOT / "var")
+        had_key = (ROOT / "var" / KEY_FILE).exists()
+        key, keys_file, created = ensure_dev_key(ROOT / "var", revoked_in(env["REDIS_URL"]))
         env["API_KEYS_FILE"] = str(keys_file)
-        made = "created" if created else "reused"
+        made = "reused" if not created else "created" if not had_key else "new: the old one was revoked"
         print(f"{'dev':>10} | admin API key ({made}, also in var/dev-api-key): {key}", flush=True)
         print(
             f"{'dev':>10} |   curl -H 'Authorization: Bearer {key}' http://{gateway}/jobs/list",
             flush=True,
         )
+
+
+def revoked_in(redis_url: str) -> Callable[[str], bool]:
+    """Whether the Redis at `redis_url` holds a key digest as revoked (as the gateway does)."""
+    from redis import Redis
+
+    from jobcommon import keys
+
+    def revoked(digest: str) -> bool:
+        with Redis.from_url(redis_url) as redis:
+            return bool(redis.sismember(keys.REVOKED_API_KEYS, digest))
+
+    return revoked
 
 
 if __name__ == "__main__":
