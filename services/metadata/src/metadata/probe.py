@@ -1,10 +1,12 @@
-"""Technical probe of a local media file: what it is (magic bytes), then its facts (OpenCV or Pillow).
+"""Technical probe of a local media file: what it is (magic bytes), then its facts (OpenCV, Pillow, mutagen).
 
 Blocking work runs on a small dedicated thread pool (`Prober`), never on the event loop. Files are never read
 whole: the sniff reads 512 bytes, OpenCV's demuxer reads the container headers, Pillow the image header and
 EXIF segment. There is no ffprobe (imageio-ffmpeg does not ship one), hence OpenCV's bundled FFmpeg, which
 opens only what the sniff called video, and then only with the demuxers of video containers and the local
-file protocol (`jobcommon.ffmpeg_inputs`): nothing named inside a file is ever fetched.
+file protocol (`jobcommon.ffmpeg_inputs`): nothing named inside a file is ever fetched. Sound (codec, sample
+rate, channels) and tags (title, artist, album, ...) come from mutagen (`metadata.audio_facts`), for audio
+files and for the sound track of MP4/MOV videos.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from jobcommon import PermanentError
 from jobcommon.ffmpeg_inputs import restrict_opencv
 from jobcommon.sniff import sniff
 from jobcommon.tracing import tracer
+from metadata.audio_facts import AudioTags, AudioUnreadableError, audio_facts
 from metadata.exif import ImageUnreadableError, image_facts
 
 if TYPE_CHECKING:
@@ -64,6 +67,15 @@ class FileInfo(BaseModel):
         description="Images: EXIF capture time (local time unless the camera stored its offset).",
     )
     camera: str | None = None
+    audio_codec: str | None = Field(
+        default=None,
+        description='Audio, and the sound track of MP4/MOV videos: e.g. "mp3", "mp4a.40.2 (AAC LC)".',
+    )
+    sample_rate: int | None = Field(default=None, description="Audio: samples per second.")
+    channels: int | None = Field(default=None, description="Audio: 1 mono, 2 stereo, ...")
+    tags: AudioTags | None = Field(
+        default=None, description="Audio, and MP4/MOV videos: the file's own title, artist, album, ... tags."
+    )
 
 
 def _positive_float(value: float) -> float | None:
@@ -118,7 +130,7 @@ def probe_file(path: Path, media_root: Path) -> FileInfo:
         duration = facts["duration"]
         if isinstance(duration, float) and duration > 0:
             facts["bitrate"] = round(stat.st_size * 8 / duration)
-        return FileInfo.model_validate({**common, **facts, "kind": "video"})
+        return FileInfo.model_validate({**common, **facts, **_sound_track(path), "kind": "video"})
     if found.kind == "image":
         try:
             image = image_facts(path)
@@ -139,11 +151,30 @@ def probe_file(path: Path, media_root: Path) -> FileInfo:
             }
         )
     if found.kind == "audio":
-        return FileInfo.model_validate({**common, "kind": "audio"})
+        try:
+            sound = audio_facts(path)
+        except AudioUnreadableError as exc:
+            raise MediaUnreadableError(f"the audio cannot be read: {exc}") from None
+        facts = {} if sound is None else sound.model_dump(exclude_none=True)
+        if sound is not None and sound.bitrate is None and sound.duration:
+            facts["bitrate"] = round(stat.st_size * 8 / sound.duration)
+        return FileInfo.model_validate({**common, **facts, "kind": "audio"})
     what = {"playlist": f"a playlist ({found.container})", "text": f"text ({found.container})"}.get(
         found.kind, "of no recognised media format"
     )
     raise UnsupportedMediaError(f"not a media file: its content is {what}; it was not decoded")
+
+
+def _sound_track(path: Path) -> dict[str, object]:
+    """The sound facts and tags of a video mutagen can read (MP4/MOV), without its length (the video's
+    counts) or bitrate (the whole file's counts); nothing when it cannot."""
+    try:
+        sound = audio_facts(path)
+    except AudioUnreadableError:
+        return {}
+    if sound is None:
+        return {}
+    return sound.model_dump(exclude_none=True, include={"audio_codec", "sample_rate", "channels", "tags"})
 
 
 class Prober:

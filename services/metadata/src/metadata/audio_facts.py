@@ -1,0 +1,150 @@
+"""Audio facts of a local file: its sound (codec, length, bitrate, sample rate, channels) and its tags (title,
+artist, album, ...), read by mutagen from the container's headers and tag blocks.
+
+mutagen reads MP3 (ID3), MP4/M4A (also a video's first sound track), Ogg (Vorbis, Opus, FLAC), FLAC, WAV,
+AIFF and more, in pure Python and without decoding any sound. It does not read Matroska/WebM: those say
+nothing here. Tag values come from the file: each is cut to `TAG_LIMIT` characters, control characters
+removed, and only the common fields are kept.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+import mutagen
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+TAG_LIMIT = 500
+"""Characters kept of one tag value."""
+
+_TAGS = {
+    "title": "title",
+    "artist": "artist",
+    "album": "album",
+    "albumartist": "album_artist",
+    "tracknumber": "track",
+    "date": "date",
+    "genre": "genre",
+}
+"""mutagen's "easy" tag names (the same for ID3, MP4 and Vorbis comments) -> ours."""
+
+_CODECS = {
+    "MPEGInfo": "mp3",
+    "OggOpusInfo": "opus",
+    "OggVorbisInfo": "vorbis",
+    "OggFLACInfo": "flac",
+    "StreamInfo": "flac",
+    "WAVEStreamInfo": "pcm",
+    "AIFFInfo": "pcm",
+}
+"""Codec by mutagen's stream-info class, where the class says it (MP4 names its codec itself)."""
+
+_OPUS_RATE = 48_000
+"""Opus always decodes at 48 kHz (its header's "input sample rate" is only the source's, for information)."""
+
+
+class AudioTags(BaseModel):
+    """The common tags of a file, as it stores them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    album_artist: str | None = None
+    track: str | None = Field(default=None, description='As stored: "3" or "3/12".')
+    date: str | None = Field(default=None, description="As stored: a year or a date.")
+    genre: str | None = None
+
+
+class AudioFacts(BaseModel):
+    """What mutagen could tell of a file's sound; None where the format does not say."""
+
+    model_config = ConfigDict(frozen=True)
+
+    audio_codec: str | None = None
+    duration: float | None = None
+    bitrate: int | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    tags: AudioTags | None = None
+
+
+class AudioUnreadableError(Exception):
+    """mutagen recognised the format but could not read it (truncated or corrupt headers)."""
+
+
+def audio_facts(path: Path) -> AudioFacts | None:
+    """The audio facts of `path` (blocking); None when mutagen does not know its format. Raises
+    AudioUnreadableError when it knows the format but cannot read the file."""
+    try:
+        found = mutagen.File(path, easy=True)
+    except mutagen.MutagenError as exc:
+        raise AudioUnreadableError(str(exc) or type(exc).__name__) from None
+    except (ValueError, IndexError, KeyError, OverflowError, EOFError) as exc:  # hostile headers
+        raise AudioUnreadableError(f"{type(exc).__name__} while reading its headers") from None
+    if found is None:
+        return None
+    info = found.info
+    return AudioFacts(
+        audio_codec=_codec(info),
+        duration=None if (length := _positive(info, "length")) is None else round(length, 3),
+        bitrate=_whole(info, "bitrate"),
+        sample_rate=_OPUS_RATE if type(info).__name__ == "OggOpusInfo" else _whole(info, "sample_rate"),
+        channels=_whole(info, "channels"),
+        tags=_tags(found.tags),
+    )
+
+
+def _codec(info: Any) -> str | None:
+    named = getattr(info, "codec", None)  # MP4: "mp4a.40.2", "alac", "ac-3", ...
+    if isinstance(named, str) and named:
+        described = getattr(info, "codec_description", None)
+        return f"{named} ({described})" if isinstance(described, str) and described else named
+    return _CODECS.get(type(info).__name__)
+
+
+def _positive(info: Any, name: str) -> float | None:
+    """`info.<name>` when it is a positive finite number (a format without it, or 0: unknown)."""
+    value = getattr(info, name, None)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+def _whole(info: Any, name: str) -> int | None:
+    value = _positive(info, name)
+    return None if value is None else round(value)
+
+
+def _tags(tags: Any) -> AudioTags | None:
+    if not tags:
+        return None
+    found: dict[str, str] = {}
+    for theirs, ours in _TAGS.items():
+        try:
+            values = tags.get(theirs)
+        except (ValueError, KeyError):  # a tag block that decodes badly: the other fields still count
+            continue
+        text = _clean(" / ".join(str(v) for v in values) if isinstance(values, list) else values)
+        if text:
+            found[ours] = text
+    return AudioTags.model_validate(found) if found else None
+
+
+def _clean(value: object) -> str | None:
+    """A tag's text without control or format characters (a tag is shown as one line), cut to TAG_LIMIT."""
+    if not isinstance(value, str):
+        return None
+    kept = "".join(
+        " " if char in "\t\r\n" else char
+        for char in value[: TAG_LIMIT * 2]
+        if char in "\t\r\n" or unicodedata.category(char)[0] != "C"
+    )
+    text = " ".join(kept.split())[:TAG_LIMIT]
+    return text or None
