@@ -42,6 +42,7 @@ from jobcommon.submission import discard_staged_follow_ups, stage_follow_ups
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from types import TracebackType
 
     from faststream._internal.context.repository import ContextRepo
     from faststream.message import StreamMessage
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from jobcommon.queues import QueueSpec
     from jobcommon.settings import CommonSettings
     from jobcommon.store import JobStore, StagedFollowUp
+    from jobcommon.worker_slots import WorkerSlots
 
 log = logging.getLogger("mediajobs.jobs")
 
@@ -60,7 +62,7 @@ CHECK_IN_WHILE_STOPPING_S = 1.0
 
 
 class JobRuntime:
-    """What a service's job middleware needs: the store, settings, its queue and this worker's name."""
+    """What a service's job middleware needs: the store, settings, its queue, this worker's name and slots."""
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class JobRuntime:
         settings: CommonSettings,
         spec: QueueSpec,
         worker: str,
+        slots: WorkerSlots,
         on_runaway: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
@@ -79,6 +82,8 @@ class JobRuntime:
         self.on_runaway = on_runaway
         """Called when a run outlived its hard time limit (the service should restart)."""
         self.running: dict[str, context.JobContext] = {}
+        self.slots = slots
+        """The worker's slots its subscriber reads by (`jobcommon.steady_reads`): a message's ends here."""
 
     def middleware(self, msg: Any, /, *, context: ContextRepo) -> JobMiddleware:
         """Middleware factory, for `RedisBroker(middlewares=[..., runtime.middleware])`."""
@@ -99,6 +104,19 @@ class JobMiddleware(BaseMiddleware):
         """The exception the handler raised, if it did (for the attempt span's exception event)."""
         self._renewed = 0.0
         """When the run last renewed its lease (monotonic; the start counts: it claims the delivery)."""
+
+    async def after_processed(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> bool | None:
+        """The message's handling is over, whatever it was (also when no handler took it): its slot is
+        free."""
+        ids = self.msg.get("message_ids") if isinstance(self.msg, dict) else None
+        if ids:
+            self.runtime.slots.done(ids[0])
+        return await super().after_processed(exc_type, exc_val, exc_tb)
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
         rt = self.runtime

@@ -41,6 +41,7 @@ from jobcommon.steady_reads import keep_reading
 from jobcommon.store import JobStore
 from jobcommon.tracing import shutdown_tracing
 from jobcommon.upkeep import Upkeep
+from jobcommon.worker_slots import WorkerSlots
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -86,7 +87,12 @@ class JobService:
         self.redis: Redis = connect(settings)
         self.store = JobStore(self.redis, settings)
         self.runtime = JobRuntime(
-            self.store, settings, self.spec, worker=f"{name}-{self.instance}", on_runaway=self._restart
+            self.store,
+            settings,
+            self.spec,
+            worker=f"{name}-{self.instance}",
+            slots=WorkerSlots(settings.concurrency),
+            on_runaway=self._restart,
         )
         self.upkeep = Upkeep(self.store, [self.spec], settings, own_consumer=self.runtime.worker)
         self._tasks: list[asyncio.Task[None]] = []
@@ -110,7 +116,7 @@ class JobService:
             ),
             max_workers=settings.concurrency,
         )
-        keep_reading(self.subscriber, self.redis, self.spec)
+        keep_reading(self.subscriber, self.redis, self.spec, self.runtime.slots)
         self.heartbeat = Heartbeat(
             self.redis, name, self.instance, settings.heartbeat_interval_s, describe=self._describe
         )

@@ -10,9 +10,11 @@ FastStream 0.7's stream subscriber treats the two faults a Redis restart causes 
 It also reads a queue's three lanes (`jobcommon.priorities`) where FastStream reads one stream, and sizes
 each read to the worker slots free at that moment (FastStream sends a fixed COUNT): one script call
 (`lua/take.lua`) takes up to that many messages from the first lane, in the read's weighted order, that has
-any. Only when every lane is empty does the worker wait, with a blocking XREADGROUP on all lanes and COUNT 1,
-so it never takes a message no slot is free for beyond the one per lane it waits with, and an idle replica
-still gets the rest.
+any. With every slot busy it does not read at all until one frees (`jobcommon.worker_slots`): a message taken
+without a slot would sit in the worker, unstarted and so unrenewed, and be reclaimed as lost once its lease
+ran out (while its worker lives). Only when every lane is empty does the worker wait, with a blocking
+XREADGROUP on all lanes and COUNT 1, so it never takes a message no slot is free for beyond the one per lane
+it waits with, and an idle replica still gets the rest.
 
 `keep_reading` replaces the subscriber's one read call (`_xreadgroup`, which its read loop uses; FastStream's
 `get_one` unpacks a single stream and is not used on these subscribers) with that read, where a connection
@@ -41,13 +43,17 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from jobcommon.queues import QueueSpec
+    from jobcommon.worker_slots import WorkerSlots
 
 log = logging.getLogger("mediajobs.reads")
 
 
 class _SteadyRead:
-    def __init__(self, subscriber: Any, redis: Redis, spec: QueueSpec, retry_after_s: float) -> None:
+    def __init__(
+        self, subscriber: Any, redis: Redis, spec: QueueSpec, slots: WorkerSlots, retry_after_s: float
+    ) -> None:
         self._subscriber = subscriber
+        self._slots = slots
         self._redis = redis
         self._take = redis.register_script(lua_plain("take"))
         self._order = LaneOrder()
@@ -55,18 +61,15 @@ class _SteadyRead:
         self._retry_after_s = retry_after_s
         self._outage = False
 
-    def _free_slots(self) -> int:
-        """Worker slots free now: FastStream's concurrent subscribers hold one per running handler, and the
-        messages already handed over (in its buffer) will take theirs."""
-        limiter = getattr(self._subscriber, "limiter", None)
-        if limiter is None:
-            return 1
+    def _idle(self) -> bool:
+        """Whether the subscriber runs no handler and holds no message for one (FastStream's own count)."""
+        limiter = self._subscriber.limiter
         handed_over = self._subscriber.send_stream.statistics().current_buffer_used
-        return max(1, int(limiter.value) - int(handed_over))
+        return int(limiter.value) == int(self._subscriber.max_workers) and not handed_over
 
     async def __call__(self, *, count: int | None, block: int | None, noack: bool = False) -> Any:
         try:
-            response = await self._read(self._free_slots(), block)
+            response = await self._read(await self._slots.wait_free(self._idle), block)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -103,13 +106,18 @@ class _SteadyRead:
         group, consumer = self._spec.group, self._subscriber.stream_sub.consumer
         taken = await self._take(keys=order, args=[group, consumer, count], client=client)
         if taken:
-            return [
+            response = [
                 (stream, [(entry_id, _as_dict(fields)) for entry_id, fields in entries])
                 for stream, entries in taken
             ]
-        if not block:
+        elif not block:
             return ()
-        return await client.xreadgroup(group, consumer, dict.fromkeys(order, ">"), count=1, block=block)
+        else:
+            lanes_now = dict.fromkeys(order, ">")
+            response = await client.xreadgroup(group, consumer, lanes_now, count=1, block=block)
+        for _stream, entries in response or ():
+            self._slots.take(entry_id for entry_id, _fields in entries)
+        return response
 
     async def _recreate_group(self) -> None:
         try:
@@ -123,6 +131,9 @@ def _as_dict(fields: list[bytes]) -> dict[bytes, bytes]:
     return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
-def keep_reading(subscriber: Any, redis: Redis, spec: QueueSpec, *, retry_after_s: float = 0.5) -> None:
-    """Make `subscriber` (a FastStream Redis stream subscriber) ride out Redis restarts (see module doc)."""
-    subscriber._xreadgroup = _SteadyRead(subscriber, redis, spec, retry_after_s)
+def keep_reading(
+    subscriber: Any, redis: Redis, spec: QueueSpec, slots: WorkerSlots, *, retry_after_s: float = 0.5
+) -> None:
+    """Make `subscriber` (a FastStream Redis stream subscriber with `max_workers`) ride out Redis restarts and
+    read only as many messages as `slots` has free (see module doc)."""
+    subscriber._xreadgroup = _SteadyRead(subscriber, redis, spec, slots, retry_after_s)
