@@ -13,8 +13,8 @@ each read to the worker slots free at that moment (FastStream sends a fixed COUN
 any. With every slot busy it does not read at all until one frees (`jobcommon.worker_slots`): a message taken
 without a slot would sit in the worker, unstarted and so unrenewed, and be reclaimed as lost once its lease
 ran out (while its worker lives). Only when every lane is empty does the worker wait, with a blocking
-XREADGROUP on all lanes and COUNT 1, so it never takes a message no slot is free for beyond the one per lane
-it waits with, and an idle replica still gets the rest.
+XREADGROUP and COUNT 1 on as many lanes as it has free slots (all three, unless fewer are free), so it never
+takes a message no slot is free for, and an idle replica still gets the rest.
 
 `keep_reading` replaces the subscriber's one read call (`_xreadgroup`, which its read loop uses; FastStream's
 `get_one` unpacks a single stream and is not used on these subscribers) with that read, where a connection
@@ -113,8 +113,10 @@ class _SteadyRead:
         elif not block:
             return ()
         else:
-            lanes_now = dict.fromkeys(order, ">")
-            response = await client.xreadgroup(group, consumer, lanes_now, count=1, block=block)
+            # one message per lane watched: never more lanes than free slots (the others are looked at
+            # again by the next take, after at most `block` ms)
+            watched = dict.fromkeys(order[:count], ">")
+            response = await client.xreadgroup(group, consumer, watched, count=1, block=block)
         for _stream, entries in response or ():
             self._slots.take(entry_id for entry_id, _fields in entries)
         return response
