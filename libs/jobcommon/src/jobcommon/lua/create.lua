@@ -75,4 +75,9 @@ if ARGV[7] == '1' then
   redis.call('SET', KEYS[4], ARGV[3], 'EX', ttl)
   redis.call('HSET', KEYS[1], 'dedupe_key', KEYS[4])
 end
+-- the new job onto the change feed (nobody follows its own channel yet: its id was not known before now)
+local job = {queued_ts = ARGV[2]}
+for name, value in pairs(fields) do job[name] = value end
+job['request'], job['result'] = nil, nil  -- events stay small: followers read these from the record
+announce_change(cjson.encode({kind = 'status', job = job}))
 return {REPLY_APPLIED}

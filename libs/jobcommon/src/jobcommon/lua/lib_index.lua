@@ -99,10 +99,16 @@ local function ix_remove(task, fallback_index)
 end
 
 -- Publish a job's change on its channel and append it to the change feed (GET /jobs/stream).
-local function announce(channel, payload)
-  redis.call('PUBLISH', channel, payload)
+-- A change of a job, onto the feed every change goes to (what GET /jobs/stream follows).
+local function announce_change(payload)
   redis.call('XADD', JOB_CHANGES, 'MAXLEN', '~', CHANGES_MAXLEN, '*', 'e', payload)
   redis.call('EXPIRE', JOB_CHANGES, CHANGES_TTL)
+end
+
+-- A change of a job, to its own followers (`channel`) and onto the feed.
+local function announce(channel, payload)
+  redis.call('PUBLISH', channel, payload)
+  announce_change(payload)
 end
 
 -- A job starting a run or put back in line: its progress takes `message` and keeps a bulk job's item counts,
