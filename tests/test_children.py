@@ -80,7 +80,9 @@ async def _parent_with_children(client: JobClient, n: int, concurrency: int) -> 
     return parent, ids
 
 
-async def _run_one(store: JobStore, *, fail: bool = False) -> str | None:
+async def _run_one(
+    store: JobStore, *, fail: bool = False, result: dict[str, Any] | None = None
+) -> str | None:
     read = await _read(store, "child-worker")
     if read is None:
         return None
@@ -101,7 +103,7 @@ async def _run_one(store: JobStore, *, fail: bool = False) -> str | None:
             JobStatus.SUCCEEDED,
             delivery=delivery,
             run_id=run_id,
-            result={"path": f"{task_id}/media.mp4", "size": 1000},
+            result=result or {"path": f"{task_id}/media.mp4", "size": 1000},
         )
     return task_id
 
@@ -127,7 +129,7 @@ async def test_children_are_released_n_at_a_time_and_finish_the_parent(client: J
         pass
     final = await store.get(parent.task_id)
     assert final.status == JobStatus.SUCCEEDED
-    assert final.result == {"total": 5, "succeeded": 4, "failed": 1, "bytes": 4000}
+    assert final.result == {"total": 5, "succeeded": 4, "failed": 1, "cancelled": 0, "bytes": 4000}
     assert final.progress.percent == 100.0
     assert final.finished_at is not None
     items = await store.items(parent.task_id, 0, 5)
@@ -152,6 +154,156 @@ async def test_cancelling_a_waiting_parent_cancels_every_child(client: JobClient
     final = await store.get(parent.task_id)
     assert final.status == JobStatus.CANCELLED
     assert final.finished_at is not None
+
+
+async def test_entries_cancelled_with_their_parent_count_as_cancelled_not_failed(client: JobClient) -> None:
+    """A playlist cancelled mid-way: its cancelled entries are counted as cancelled in its progress, its
+    result and its items; only an entry that failed counts as failed."""
+    store = client.store
+    parent, ids = await _parent_with_children(client, n=4, concurrency=1)
+    assert await _run_one(store) == ids[0]
+    assert await _run_one(store, fail=True) == ids[1]
+    read = await _read(store, "child-worker")
+    assert read is not None
+    delivery, running = read
+    assert running == ids[2]
+    assert (await store.start(running, delivery, "r1")).applied
+    await client.cancel(parent.task_id)  # the held entry at once; the running one as its worker stops
+    await store.finish(running, JobStatus.CANCELLED, delivery=delivery, run_id="r1")
+
+    final = await store.get(parent.task_id)
+    assert final.status == JobStatus.CANCELLED
+    assert final.result == {"total": 4, "succeeded": 1, "failed": 1, "cancelled": 2, "bytes": 1000}
+    progress = final.progress
+    assert (progress.items_done, progress.items_failed, progress.items_cancelled) == (4, 1, 2)
+    assert progress.message == "4 of 4 done, 1 failed, 2 cancelled"
+    items = await store.items(parent.task_id, 0, 4)
+    assert [i["status"] if i else None for i in items] == ["succeeded", "failed", "cancelled", "cancelled"]
+
+
+async def test_a_parent_whose_entries_were_all_cancelled_is_cancelled_not_failed(client: JobClient) -> None:
+    store = client.store
+    parent, ids = await _parent_with_children(client, n=2, concurrency=1)
+    for task_id in ids:  # each entry cancelled on its own (queued, held): the parent was not asked to stop
+        await client.cancel(task_id)
+    final = await store.get(parent.task_id)
+    assert final.status == JobStatus.CANCELLED
+    assert final.error is None
+    assert final.result == {"total": 2, "succeeded": 0, "failed": 0, "cancelled": 2, "bytes": 0}
+
+
+async def test_an_items_result_is_the_entry_jobs_result_unchanged(client: JobClient) -> None:
+    """Empty lists stay lists (Lua's cjson reads `[]` and `{}` alike and writes both back as `{}`)."""
+    store = client.store
+    parent, ids = await _parent_with_children(client, n=1, concurrency=1)
+    result = {"path": "x/media.mp4", "size": 7, "extra_files": [], "tags": {}, "title": 'Ünïcode / \\ "q"'}
+    assert await _run_one(store, result=result) == ids[0]
+    child = await store.get(ids[0])
+    assert child.result == result
+    (item,) = await store.items(parent.task_id, 0, 1)
+    assert item is not None
+    assert item["result"] == result
+    assert item["item"] == ids[0]  # an echo entry has no URL: its task id
+    assert (await store.get(parent.task_id)).result == {
+        "total": 1,
+        "succeeded": 1,
+        "failed": 0,
+        "cancelled": 0,
+        "bytes": 7,
+    }
+
+
+async def test_a_retried_entry_corrects_its_ended_parent(client: JobClient) -> None:
+    """An entry that failed and is retried after its parent ended: when it ends again, its item is replaced
+    and the parent's counts, result and status follow, without re-opening the parent."""
+    store = client.store
+    parent, ids = await _parent_with_children(client, n=3, concurrency=3)
+    assert await _run_one(store) == ids[0]
+    assert await _run_one(store, fail=True) == ids[1]
+    assert await _run_one(store, fail=True) == ids[2]
+    ended = await store.get(parent.task_id)
+    assert ended.status == JobStatus.SUCCEEDED
+    assert ended.result == {"total": 3, "succeeded": 1, "failed": 2, "cancelled": 0, "bytes": 1000}
+
+    await client.retry(ids[1])
+    fixed = {"path": f"{ids[1]}/media.mp4", "size": 500, "extra_files": []}
+    assert await _run_one(store, result=fixed) == ids[1]
+    corrected = await store.get(parent.task_id)
+    assert corrected.result == {"total": 3, "succeeded": 2, "failed": 1, "cancelled": 0, "bytes": 1500}
+    assert corrected.progress.message == "3 of 3 done, 1 failed"
+    assert (corrected.progress.items_done, corrected.progress.items_failed) == (3, 1)
+    assert corrected.progress.percent == 100.0
+    assert corrected.status == JobStatus.SUCCEEDED
+    assert not corrected.waiting_children
+    assert corrected.finished_at == ended.finished_at
+    assert corrected.attempt_log == ended.attempt_log
+    item = (await store.items(parent.task_id, 1, 1))[0]
+    assert item is not None
+    assert (item["status"], item["result"], item["task_id"]) == ("succeeded", fixed, ids[1])
+    assert "error" not in item
+    assert item["attempts"] == 1
+    assert await store.redis.xlen(SPEC.stream) == 0  # nothing released, nothing left to run
+
+    await client.retry(ids[2])  # fails again: the item says so, with the new attempt; the counts stand
+    assert await _run_one(store, fail=True) == ids[2]
+    again = await store.get(parent.task_id)
+    assert again.result == corrected.result
+    item = (await store.items(parent.task_id, 2, 1))[0]
+    assert item is not None
+    assert (item["status"], item["error"]["type"]) == ("failed", "Boom")
+
+
+async def test_a_failed_parent_whose_retried_entry_succeeds_becomes_succeeded(client: JobClient) -> None:
+    store = client.store
+    parent, ids = await _parent_with_children(client, n=2, concurrency=2)
+    assert await _run_one(store, fail=True) == ids[0]
+    assert await _run_one(store, fail=True) == ids[1]
+    failed = await store.get(parent.task_id)
+    assert failed.status == JobStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.type == "AllChildrenFailed"
+
+    await client.retry(ids[0])
+    assert await _run_one(store) == ids[0]
+    now = await store.get(parent.task_id)
+    assert now.status == JobStatus.SUCCEEDED
+    assert now.error is None
+    assert now.result == {"total": 2, "succeeded": 1, "failed": 1, "cancelled": 0, "bytes": 1000}
+    listed = await store.search(JobQuery(status=JobStatus.SUCCEEDED), limit=50)
+    assert parent.task_id in [j.task_id for j in listed.jobs]
+    listed = await store.search(JobQuery(status=JobStatus.FAILED), limit=50)
+    assert parent.task_id not in [j.task_id for j in listed.jobs]
+
+
+async def test_an_entry_retried_while_its_parent_waits_is_counted_once(client: JobClient) -> None:
+    """An entry that fails and, retried, ends again before its siblings: counted once, so the parent still
+    waits for the entry not yet run and ends after it."""
+    store = client.store
+    parent, ids = await _parent_with_children(client, n=3, concurrency=1)
+    assert await _run_one(store, fail=True) == ids[0]  # releases ids[1]
+    await client.retry(ids[0])  # queued behind ids[1]
+    assert await _run_one(store) == ids[1]  # releases ids[2], behind ids[0]
+    assert await _run_one(store) == ids[0]
+    waiting = await store.get(parent.task_id)
+    assert waiting.waiting_children
+    assert (waiting.progress.items_done, waiting.progress.items_failed) == (2, 0)
+    assert waiting.progress.message == "2 of 3 done, 0 failed"
+    assert await _run_one(store) == ids[2]
+    final = await store.get(parent.task_id)
+    assert final.status == JobStatus.SUCCEEDED
+    assert final.result == {"total": 3, "succeeded": 3, "failed": 0, "cancelled": 0, "bytes": 3000}
+    assert await _run_one(store) is None
+
+
+async def test_an_entry_retried_after_its_parent_expired_leaves_nothing_behind(client: JobClient) -> None:
+    store = client.store
+    parent, ids = await _parent_with_children(client, n=1, concurrency=1)
+    assert await _run_one(store, fail=True) == ids[0]
+    await store.redis.delete(keys.job(parent.task_id), keys.job_items(parent.task_id))
+    await client.retry(ids[0])
+    assert await _run_one(store) == ids[0]
+    assert (await store.get(ids[0])).status == JobStatus.SUCCEEDED
+    assert not await store.redis.exists(keys.job(parent.task_id), keys.job_items(parent.task_id))
 
 
 async def test_discarded_staged_follow_ups_leave_no_listing_or_search_entry(client: JobClient) -> None:

@@ -2,9 +2,12 @@
 
 At most `concurrency` children are on their queue at once; the others wait in the parent's held stream and
 are released one by one as children end. The parent holds no worker while it waits: its progress (entries
-done / failed / total, bytes) and its end are written by the children's own final transitions, atomically.
-Each child is a full job of its own: retried, cancelled and traced on its own. Children run one priority
-below their parent unless their request names one (`jobcommon.priorities`).
+done / failed / cancelled / total, bytes), its items and its end are written by the children's own final
+transitions, atomically (lua/lib_parent.lua); its result is `{total, succeeded, failed, cancelled, bytes}`.
+Each child is a full job of its own: retried, cancelled and traced on its own. A child retried after it
+failed, even once its parent has ended, replaces its item and corrects the parent's counts and result when it
+ends again. Children run one priority below their parent unless their request names one
+(`jobcommon.priorities`).
 """
 
 from __future__ import annotations

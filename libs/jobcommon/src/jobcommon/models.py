@@ -48,9 +48,12 @@ class Progress(BaseModel):
     eta: float | None = Field(default=None, description="Seconds until done, as estimated by the worker.")
     items_total: int | None = Field(default=None, description="Bulk jobs: how many items in all.")
     items_done: int | None = Field(
-        default=None, description="Bulk jobs: items finished (succeeded or failed)."
+        default=None, description="Bulk jobs: items finished (succeeded, failed or cancelled)."
     )
     items_failed: int | None = Field(default=None, description="Bulk jobs: items that failed.")
+    items_cancelled: int | None = Field(
+        default=None, description="Jobs made of child jobs (a playlist): entries cancelled."
+    )
     updated_at: datetime | None = None
 
 

@@ -13,6 +13,7 @@ from downloader.settings import DownloaderSettings, HostTurns, Settings
 from downloader.specs import download_spec
 from jobcommon import ChildFailed, DownloadResult, JobCtx, TransientError, VideoDownloadRequest
 from jobcommon.metrics import DOWNLOADED_BYTES
+from jobcommon.ytdlp.smuggling import unsmuggled
 
 
 async def check_free_space(settings: DownloaderSettings) -> None:
@@ -89,7 +90,7 @@ async def video_download(
         duration=done.duration,
         width=done.width,
         height=done.height,
-        source_url=request.url,
+        source_url=unsmuggled(request.url),  # what yt-dlp smuggled into the URL is for it alone
         extra_files=[
             extra.model_copy(update={"path": str(Path(extra.path).relative_to(root))})
             for extra in done.extra_files

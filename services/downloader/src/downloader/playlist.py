@@ -19,6 +19,20 @@ from jobcommon import (
     VideoDownloadRequest,
     spawn_children,
 )
+from jobcommon.ytdlp.smuggling import smuggle, unsmuggle
+
+DISPLAY_ONLY_SMUGGLED = frozenset({"force_videoid"})
+"""Data yt-dlp smuggles into entry URLs that changes nothing in a download: its generic extractor takes
+`force_videoid` (an RSS item's guid) as the video's id, and downloads here are named `media.<ext>` whatever
+the id."""
+
+
+def entry_url(url: str) -> str:
+    """The URL an entry's job downloads and shows: without the data yt-dlp smuggled into it, unless that data
+    changes how yt-dlp fetches the entry (a referer, a forced extractor, a token): then only that is kept."""
+    plain, data = unsmuggle(url)
+    needed = {key: value for key, value in data.items() if key not in DISPLAY_ONLY_SMUGGLED}
+    return smuggle(plain, needed) if needed else plain
 
 
 async def playlist_download(
@@ -34,7 +48,7 @@ async def playlist_download(
     if not listing.entries:
         raise PermanentError("the playlist has no downloadable entries", error_type="EmptyPlaylist")
     children = [
-        VideoDownloadRequest(url=entry.url, options=request.options, allow_duplicate=True)
+        VideoDownloadRequest(url=entry_url(entry.url), options=request.options, allow_duplicate=True)
         for entry in listing.entries
     ]
     await ctx.progress(
@@ -43,5 +57,6 @@ async def playlist_download(
         items_total=len(children),
         items_done=0,
         items_failed=0,
+        items_cancelled=0,
     )
     return await spawn_children(ctx, children, concurrency=request.concurrency)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobcommon.ytdlp.smuggling import unsmuggled
 from jobcommon.ytdlp.values import as_float, as_int
 
 MAX_FORMATS = 20
@@ -111,13 +112,6 @@ def _timestamp(value: object) -> datetime | None:
         return None
 
 
-def _unsmuggled(url: str | None) -> str | None:
-    """yt-dlp smuggles data into feed entry URLs (``#__youtubedl_smuggle=...``); users need the plain URL."""
-    if url is None:
-        return None
-    return url.split("#__youtubedl_smuggle=", 1)[0]
-
-
 def _codec(value: object) -> str | None:
     text = _text(value, 100)
     return None if text in (None, "none") else text
@@ -172,7 +166,7 @@ def _entries(info: dict[str, Any], preview: int) -> tuple[int | None, list[Playl
     listed = [
         PlaylistEntry(
             title=_text(entry.get("title")),
-            url=_unsmuggled(_text(entry.get("url") or entry.get("webpage_url"), 4096)),
+            url=unsmuggled(_text(entry.get("url") or entry.get("webpage_url"), 4096)),
             duration=as_float(entry.get("duration")),
         )
         for entry in entries[:preview]

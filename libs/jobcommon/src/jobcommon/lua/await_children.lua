@@ -19,11 +19,12 @@ end
 redis.call('EXPIRE', KEYS[5], ARGV[7])
 local total = tonumber(ARGV[6])
 redis.call('HSET', KEYS[1], 'run_id', '', 'entry_id', '', 'worker', '', 'waiting_children', '1',
-  'children', ARGV[5], 'items_total', total, 'items_done', 0, 'items_failed', 0, 'items_bytes', 0,
+  'children', ARGV[5], 'items_total', total, 'items_done', 0, 'items_failed', 0, 'items_cancelled', 0,
+  'items_bytes', 0,
   'items_key', KEYS[7], 'held_key', KEYS[5], 'events_key', KEYS[2], 'queue_stream', KEYS[6],
   'await_ttl', ARGV[7], 'finish_ttl', ARGV[8],
   'progress', cjson.encode({percent = 0, message = '0 of ' .. total .. ' done', items_total = total,
-    items_done = 0, items_failed = 0}))
+    items_done = 0, items_failed = 0, items_cancelled = 0}))
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 local flat = redis.call('HGETALL', KEYS[1])
 local job = {}

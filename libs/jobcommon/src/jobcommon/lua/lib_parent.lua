@@ -1,6 +1,9 @@
 -- Shared by the scripts that can end a job (prepended to them when loaded).
--- When a child of a parent that awaits its children ends: count it, store its outcome as the parent's item,
--- release the next held child onto the queue, and finish the parent when the last child has ended.
+-- When a child of a parent that awaits its children ends: count it (succeeded, failed or cancelled), store its
+-- outcome as the parent's item, release the next held child onto the queue, and finish the parent when the
+-- last child has ended. A child that ends again (a failed entry retried) replaces its item and corrects the
+-- parent's counts and result (and its ended status: failed <-> succeeded), counted once, releasing nothing and
+-- never re-opening a finished parent; once the parent's record or items are gone, nothing changes.
 -- The parent's record names every key involved (items_key, held_key, events_key, queue_stream), so the
 -- key names stay defined once, in keys.py.
 -- A job counts against its owner's quota while queued, retrying or running: it leaves the owner's active set
@@ -15,38 +18,82 @@ local function join_active(job_key)
   if active and active ~= '' then redis.call('SADD', active, redis.call('HGET', job_key, 'task_id')) end
 end
 
+-- The parent's counter of each item status other than succeeded (succeeded = done - failed - cancelled).
+local ITEM_COUNTERS = {failed = 'items_failed', cancelled = 'items_cancelled'}
+
+-- A URL as users see it: without the data yt-dlp smuggles into it (jobcommon.ytdlp.smuggling).
+local function shown_url(url)
+  local at = string.find(url, '#__youtubedl_smuggle', 1, true)
+  if at then return string.sub(url, 1, at - 1) end
+  return url
+end
+
+local function json_object(raw)
+  if not raw or raw == '' or not string.find(raw, '^%s*{') then return nil end
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == 'table' then return decoded end
+  return nil
+end
+
+-- The parent's item for a child, in the one bulk item schema (jobcommon.items.ItemRecord). The child's result
+-- and error go in as the JSON the child's record holds, not decoded and encoded again: cjson would turn an
+-- empty list into an empty object.
+local function item_json(child)
+  local item = {index = tonumber(child[2]), status = child[3], task_id = child[6],
+    attempts = tonumber(child[8] or '0')}
+  local request = json_object(child[7])
+  item['item'] = (request and type(request['url']) == 'string') and shown_url(request['url']) or child[6]
+  local encoded = cjson.encode(item)
+  for _, pair in ipairs({{'result', child[4]}, {'error', child[5]}}) do
+    if json_object(pair[2]) then
+      encoded = string.sub(encoded, 1, -2) .. ',"' .. pair[1] .. '":' .. pair[2] .. '}'
+    end
+  end
+  return encoded
+end
+
+local function result_size(result)
+  if type(result) ~= 'table' then return 0 end
+  return tonumber(result['size']) or 0
+end
+
+-- How a parent whose children have all ended ends: cancelled when it was asked to, succeeded when an entry
+-- did, failed when none did and one failed, cancelled when every entry was cancelled.
+local function parent_outcome(cancel_requested, succeeded, failed)
+  if cancel_requested == '1' then return 'cancelled' end
+  if succeeded > 0 then return 'succeeded' end
+  if failed > 0 then return 'failed' end
+  return 'cancelled'
+end
+
 local function notify_parent(job_key)
   local child = redis.call('HMGET', job_key, 'parent_id', 'child_index', 'status', 'result', 'error', 'task_id',
     'request', 'attempts')
-  if not child[1] or child[1] == '' then return end
+  if not child[1] or child[1] == '' or not child[2] or child[2] == '' then return end
   local parent_key = string.gsub(job_key, '[^:]+$', child[1])
   local p = redis.call('HMGET', parent_key, 'waiting_children', 'items_key', 'held_key', 'events_key',
-    'queue_stream', 'items_total', 'cancel_requested', 'await_ttl', 'finish_ttl')
-  if p[1] ~= '1' then return end
-  local failed_now = child[3] ~= 'succeeded'
-  local done = redis.call('HINCRBY', parent_key, 'items_done', 1)
-  local failed = redis.call('HINCRBY', parent_key, 'items_failed', failed_now and 1 or 0)
-  local bytes = tonumber(redis.call('HGET', parent_key, 'items_bytes') or '0')
-  if child[4] and child[4] ~= '' then
-    local ok, decoded = pcall(cjson.decode, child[4])
-    if ok and type(decoded) == 'table' and tonumber(decoded['size']) then
-      bytes = redis.call('HINCRBY', parent_key, 'items_bytes', tonumber(decoded['size']))
-    end
+    'queue_stream', 'items_total', 'cancel_requested', 'await_ttl', 'finish_ttl', 'status')
+  if not p[2] or p[2] == '' then return end  -- no parent record, or a parent that awaits no children
+  local waiting = p[1] == '1'
+  -- this child's item, when it ended before: it ends again after a retry
+  local before = json_object(redis.call('HGET', p[2], child[2]))
+  if before and before['task_id'] ~= child[6] then before = nil end
+  if not waiting and not (before and TERMINAL[p[10]]) then return end
+  if before then
+    local counter = ITEM_COUNTERS[before['status']]
+    if counter then redis.call('HINCRBY', parent_key, counter, -1) end
+  else
+    redis.call('HINCRBY', parent_key, 'items_done', 1)
   end
-  -- the parent's item for this child, in the one bulk item schema (jobcommon.items.ItemRecord)
-  local item = {index = tonumber(child[2] or '0'), status = child[3], task_id = child[6],
-    attempts = tonumber(child[8] or '0')}
-  local ok_request, request = pcall(cjson.decode, child[7] or '')
-  item['item'] = (ok_request and type(request) == 'table' and request['url']) or child[6]
-  for _, pair in ipairs({{'result', child[4]}, {'error', child[5]}}) do
-    if pair[2] and pair[2] ~= '' then
-      local ok_value, value = pcall(cjson.decode, pair[2])
-      if ok_value then item[pair[1]] = value end
-    end
-  end
-  redis.call('HSET', p[2], child[2] or '0', cjson.encode(item))
-  redis.call('EXPIRE', p[2], tonumber(p[8]) + tonumber(p[9]))
-  if p[7] ~= '1' then
+  if ITEM_COUNTERS[child[3]] then redis.call('HINCRBY', parent_key, ITEM_COUNTERS[child[3]], 1) end
+  local size = result_size(json_object(child[4])) - result_size(before and before['result'])
+  if size ~= 0 then redis.call('HINCRBY', parent_key, 'items_bytes', size) end
+  local counts = redis.call('HMGET', parent_key, 'items_done', 'items_failed', 'items_cancelled', 'items_bytes')
+  local done, failed = tonumber(counts[1] or '0'), tonumber(counts[2] or '0')
+  local cancelled, bytes = tonumber(counts[3] or '0'), tonumber(counts[4] or '0')
+  redis.call('HSET', p[2], child[2], item_json(child))  -- an item that ends again keeps the items' TTL
+  if waiting then redis.call('EXPIRE', p[2], tonumber(p[8]) + tonumber(p[9])) end
+  if waiting and not before and p[7] ~= '1' then
     local nxt = redis.call('XRANGE', p[3], '-', '+', 'COUNT', 1)
     if #nxt > 0 then
       redis.call('XADD', p[5], '*', unpack(nxt[1][2]))
@@ -54,27 +101,37 @@ local function notify_parent(job_key)
     end
   end
   local total = tonumber(p[6])
+  local succeeded = done - failed - cancelled
   local stamp = now_epoch()
-  local progress = cjson.encode({percent = math.floor(1000 * done / total) / 10,
-    message = done .. ' of ' .. total .. ' done, ' .. failed .. ' failed', items_total = total,
-    items_done = done, items_failed = failed, downloaded_bytes = bytes, updated_at = stamp})
+  local message = done .. ' of ' .. total .. ' done, ' .. failed .. ' failed'
+  if cancelled > 0 then message = message .. ', ' .. cancelled .. ' cancelled' end
+  local progress = cjson.encode({percent = math.floor(1000 * done / total) / 10, message = message,
+    items_total = total, items_done = done, items_failed = failed, items_cancelled = cancelled,
+    downloaded_bytes = bytes, updated_at = stamp})
   redis.call('HSET', parent_key, 'progress', progress)
   local kind = 'progress'
-  if done >= total then
+  if not waiting or done >= total then
     kind = 'status'
-    local status = 'succeeded'
-    if p[7] == '1' then status = 'cancelled' elseif failed >= total then status = 'failed' end
-    redis.call('HSET', parent_key, 'status', status, 'waiting_children', '', 'finished_at', stamp,
-      'result', cjson.encode({total = total, succeeded = total - failed, failed = failed, bytes = bytes}))
+    local status = parent_outcome(p[7], succeeded, failed)
+    redis.call('HSET', parent_key, 'status', status, 'result', cjson.encode({total = total,
+      succeeded = succeeded, failed = failed, cancelled = cancelled, bytes = bytes}))
     if status == 'failed' then
-      redis.call('HSET', parent_key, 'error', cjson.encode({type = 'AllChildrenFailed',
-        message = 'all ' .. total .. ' entries failed'}))
+      local why = 'all ' .. total .. ' entries failed'
+      if cancelled > 0 then why = 'no entry succeeded: ' .. failed .. ' failed, ' .. cancelled .. ' cancelled' end
+      redis.call('HSET', parent_key, 'error', cjson.encode({type = 'AllChildrenFailed', message = why}))
+    elseif not waiting and p[10] == 'failed' then
+      redis.call('HSET', parent_key, 'error', '')  -- a retried entry succeeded: the parent no longer failed
     end
-    redis.call('DEL', p[3])
-    redis.call('EXPIRE', parent_key, p[9])
-    ix_update(child[1], status, '')
-    attempt_ended(parent_key, status)
-    leave_active(parent_key)
+    if waiting then
+      redis.call('HSET', parent_key, 'waiting_children', '', 'finished_at', stamp)
+      redis.call('DEL', p[3])
+      redis.call('EXPIRE', parent_key, p[9])
+      ix_update(child[1], status, '')
+      attempt_ended(parent_key, status)
+      leave_active(parent_key)
+    elseif status ~= p[10] then
+      ix_update(child[1], status, '')
+    end
   else
     redis.call('EXPIRE', parent_key, p[8])
   end
@@ -84,4 +141,3 @@ local function notify_parent(job_key)
   job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
   announce(p[4], cjson.encode({kind = kind, job = job}))
 end
-

@@ -102,7 +102,7 @@ export function progress(job, { withMessage = false } = {}) {
   }
   if (p.speed && !job.status.match(/succeeded|failed|cancelled/)) parts.push(h("span", {}, `${fmtBytes(p.speed)}/s`));
   if (p.eta !== null && p.eta !== undefined && job.status === "running") parts.push(h("span", {}, `ETA ${fmtDuration(p.eta)}`));
-  if (p.items_total) parts.push(h("span", {}, `${p.items_done || 0}/${p.items_total} items${p.items_failed ? `, ${p.items_failed} failed` : ""}`));
+  if (p.items_total) parts.push(h("span", {}, `${p.items_done || 0}/${p.items_total} items${p.items_failed ? `, ${p.items_failed} failed` : ""}${p.items_cancelled ? `, ${p.items_cancelled} cancelled` : ""}`));
   // words where no number says it ("its worker was lost; queued again"), and always between attempts
   // ("next attempt in 4.0 s; ...": a bulk job's percent is its items')
   if (withMessage && p.message && (pct === null ? !job.status.match(/succeeded|failed|cancelled/) : job.status === "retrying")) {
