@@ -27,12 +27,19 @@ from PIL import Image
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from imaging.decode import open_image
+from imaging.errors import BadMedia
+from imaging.geometry import bounding
+from imaging.settings import ImagingSettings
+from imaging.work import CancelToken
 from jobcommon import CommonSettings, Job, JobClient, JobStatus
 from jobcommon.presence import live_services
+from jobcommon.sniff import sniff
 from tests.conftest import service_env
 from tests.support.images import (
     COLOURS,
     Frame,
+    animation_frame,
     halves,
     laplacian_var,
     make_colour_clip,
@@ -42,8 +49,11 @@ from tests.support.images import (
     photo,
     save_jpeg,
     srgb_profile,
+    write_animation,
     write_bomb_png,
     write_corrupt_jpeg,
+    write_gif_of_tiny_frames,
+    write_jpeg_declaring,
     write_truncated,
     write_video,
 )
@@ -55,6 +65,12 @@ DB = 12
 RED, BLUE = (230, 20, 20), (20, 20, 230)
 MAKE_TAG = 0x010F
 ORIENTATION_TAG = 0x0112
+GIF_DURATIONS = [100, 120, 140, 160, 180, 200, 220, 240, 260, 280]
+"""anim.gif: 10 frames (GIF durations are in 1/100 s), looping forever."""
+WEBP_DURATIONS = [90, 110, 130, 150, 170, 190, 210, 230, 250, 270]
+"""anim.webp: 10 frames, played twice (loop 2)."""
+APNG_DURATIONS = [50, 100, 150, 200, 250, 300]
+"""anim.png: 6 frames, played 3 times."""
 PLAYLIST = "#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:1.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
 
 
@@ -166,6 +182,18 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Image.new("RGB", (20_000, 3)).save(root / "images" / "wide.png")
     Image.new("RGB", (3, 40_000)).save(root / "images" / "tall.png")
     Image.new("L", (70_000, 2)).save(root / "images" / "very_wide.png")
+    write_animation(root / "images" / "anim.gif", "GIF", GIF_DURATIONS)
+    write_animation(root / "images" / "anim.webp", "WEBP", WEBP_DURATIONS, loop=2)
+    write_animation(root / "images" / "anim.png", "PNG", APNG_DURATIONS, loop=3)
+    write_animation(root / "images" / "once.gif", "GIF", [200, 300], loop=None)  # no loop count: plays once
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG], exif[MAKE_TAG] = 6, "TestMake"
+    write_animation(root / "images" / "rotated_anim.webp", "WEBP", [100, 100, 100], exif=exif.tobytes())
+    write_gif_of_tiny_frames(root / "images" / "frames_bomb.gif", (3000, 3000), 20)  # 20 × 9 MP
+    write_gif_of_tiny_frames(root / "images" / "endless.gif", (4, 4), 10_001)
+    with halves((12_000, 9_000), RED, BLUE) as phone:  # a 108 MP phone photo
+        phone.save(root / "images" / "phone_108mp.jpg", quality=80)
+    write_jpeg_declaring(root / "images" / "bomb_400mp.jpg", 20_000, 20_000)
     outside = tmp_path_factory.mktemp("outside") / "secret.jpg"
     photo((64, 64)).save(outside)
     (root / "images" / "escape.jpg").symlink_to(outside)
@@ -488,6 +516,226 @@ async def test_optimize_into_a_format_too_narrow_for_the_image_fails_permanently
     assert imaging.open(written.result["path"]).size == (20_000, 3)
 
 
+# -- animations ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Animated:
+    """An output file as read back: format, size, loop count, and each frame (RGB) with its duration."""
+
+    format: str | None
+    size: tuple[int, int]
+    loop: int | None
+    frames: list[tuple[Image.Image, int]]
+
+    @property
+    def durations(self) -> list[int]:
+        return [duration for _frame, duration in self.frames]
+
+
+def _read_animation(path: Path) -> Animated:
+    with Image.open(path) as image:
+        frames = []
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            image.load()
+            frames.append((image.convert("RGB"), round(float(image.info.get("duration") or 0))))
+        return Animated(image.format, image.size, image.info.get("loop"), frames)
+
+
+def _like_source(frames: list[tuple[Image.Image, int]], source_size: tuple[int, int]) -> None:
+    """Frame i shows frame i of the test animation (`animation_frame`), scaled to the output's size."""
+    for index, (frame, _duration) in enumerate(frames):
+        expected = animation_frame(index, source_size).resize(frame.size, Image.Resampling.LANCZOS)
+        difference = _differs(np.asarray(frame), np.asarray(expected))
+        assert difference < 6, (index, difference)
+
+
+async def test_animations_keep_every_frame_with_its_duration_and_the_loop_count(imaging: Imaging) -> None:
+    """Converted, optimized or resized, an animated GIF, WebP or APNG stays an animation of all its frames,
+    each resized, shown as long as in the source, played as often (a GIF's loop count counts repeats, WebP's
+    and APNG's plays; a GIF without one plays once); results say how many frames and how long."""
+    bodies: list[dict[str, Any]] = [
+        {"job_type": "image_optimize", "sources": ["images/anim.gif"], "format": "webp"},
+        {"job_type": "image_optimize", "sources": ["images/anim.webp"]},
+        {"job_type": "image_optimize", "sources": ["images/anim.gif"]},  # keep: a GIF becomes an APNG
+        {"job_type": "image_optimize", "sources": ["images/once.gif"], "format": "webp"},
+        {
+            "job_type": "image_resize",
+            "sources": ["images/anim.webp"],
+            "specs": [{"width": 60, "height": 60}, {"width": 50, "height": 50, "mode": "pad", "name": "pad"}],
+        },
+        {
+            "job_type": "image_resize",
+            "sources": ["images/anim.png"],
+            "specs": [{"width": 60, "height": 60}],
+            "format": "avif",
+        },
+    ]
+    gif_webp, webp, gif_png, once, resized, apng_avif = await asyncio.gather(
+        *(imaging.run(body) for body in bodies)
+    )
+    optimized = [
+        (gif_webp, "WEBP", GIF_DURATIONS, 0),
+        (webp, "WEBP", WEBP_DURATIONS, 2),
+        (gif_png, "PNG", GIF_DURATIONS, 0),
+        (once, "WEBP", [200, 300], 1),
+    ]
+    for job, fmt, durations, loop in optimized:
+        assert job.status == JobStatus.SUCCEEDED, job
+        result = job.result
+        assert result is not None
+        expected = {"source_frames": len(durations), "frames": len(durations), "loop": loop}
+        assert {key: result[key] for key in expected} == expected, result
+        assert result["duration_ms"] == sum(durations)
+        assert result["bytes_after"] == (imaging.media_root / result["path"]).stat().st_size
+        written = _read_animation(imaging.media_root / result["path"])
+        assert (written.format, written.size, written.loop) == (fmt, (120, 80), loop)
+        assert written.durations == durations
+        _like_source(written.frames, (120, 80))
+
+    assert resized.status == JobStatus.SUCCEEDED, resized
+    assert resized.result is not None
+    assert resized.result["source_frames"] == 10
+    for output, size in zip(resized.result["outputs"], [(60, 40), (50, 50)], strict=True):
+        assert (output["width"], output["height"], output["frames"], output["loop"]) == (*size, 10, 2)
+        written = _read_animation(imaging.media_root / output["path"])
+        assert (written.format, written.size, written.loop) == ("WEBP", size, 2)
+        assert written.durations == WEBP_DURATIONS
+        if size == (60, 40):
+            _like_source(written.frames, (120, 80))
+            continue
+        for index, (frame, _duration) in enumerate(written.frames):  # fitted into 50x33 at y = 8
+            scaled = animation_frame(index, (120, 80)).resize((50, 33), Image.Resampling.LANCZOS)
+            assert _differs(np.asarray(frame.crop((0, 8, 50, 41))), np.asarray(scaled)) < 8, index
+        with Image.open(imaging.media_root / output["path"]) as image:
+            assert image.convert("RGBA").getpixel((25, 2)) == (0, 0, 0, 0)  # transparent above
+
+    assert apng_avif.status == JobStatus.SUCCEEDED, apng_avif
+    assert apng_avif.result is not None
+    output = apng_avif.result["outputs"][0]
+    assert (output["frames"], output["duration_ms"], output["loop"]) == (6, sum(APNG_DURATIONS), None)
+    written = _read_animation(imaging.media_root / output["path"])
+    assert (written.format, written.size, written.durations) == ("AVIF", (60, 40), APNG_DURATIONS)
+    for index, (frame, _duration) in enumerate(written.frames):  # lossier AVIF: the colour beside the bar
+        assert _close(mean_colour(frame, (45, 5, 58, 35)), COLOURS[index], 25), index
+
+
+async def test_animations_are_turned_upright_per_their_exif_orientation(imaging: Imaging) -> None:
+    """Every frame of an animated WebP with EXIF orientation 6 is turned upright; the EXIF kept says nothing
+    more about turning it (its other tags stay)."""
+    job = await imaging.run(
+        {
+            "job_type": "image_resize",
+            "sources": ["images/rotated_anim.webp"],
+            "specs": [{"width": 100, "height": 100}],
+            "strip_metadata": False,
+        }
+    )
+    assert job.status == JobStatus.SUCCEEDED, job
+    assert job.result is not None
+    result = job.result
+    assert (result["source_width"], result["source_height"], result["orientation"]) == (80, 120, 6)
+    assert (result["outputs"][0]["width"], result["outputs"][0]["height"]) == (67, 100)
+    written = _read_animation(imaging.media_root / result["path"])
+    assert (written.size, len(written.frames)) == ((67, 100), 3)
+    for index, (frame, _duration) in enumerate(written.frames):  # the bar (stored at x = 8i) is now a row
+        expected = animation_frame(index, (120, 80)).transpose(Image.Transpose.ROTATE_270)
+        expected = expected.resize((67, 100), Image.Resampling.LANCZOS)
+        assert _differs(np.asarray(frame), np.asarray(expected)) < 6, index
+    with Image.open(imaging.media_root / result["path"]) as image:
+        exif = image.getexif()
+        assert (exif.get(ORIENTATION_TAG), exif.get(MAKE_TAG)) == (None, "TestMake")
+
+
+async def test_animations_into_jpeg_are_refused_and_thumbnails_take_the_first_frame(imaging: Imaging) -> None:
+    """JPEG holds one frame: converting or resizing an animation into it fails permanently, saying what keeps
+    the animation and where its first frame comes from; a thumbnail of an animation is its first frame, and
+    says so."""
+    gif, webp, thumb = await asyncio.gather(
+        imaging.run({"job_type": "image_optimize", "sources": ["images/anim.gif"], "format": "jpeg"}),
+        imaging.run(
+            {
+                "job_type": "image_resize",
+                "sources": ["images/anim.webp"],
+                "specs": [{"width": 60, "height": 60}],
+                "format": "jpeg",
+            }
+        ),
+        imaging.run({"job_type": "thumbnail", "sources": ["images/anim.gif"], "sizes": [60]}),
+    )
+    for job, source, fmt in ((gif, "images/anim.gif", "GIF"), (webp, "images/anim.webp", "WEBP")):
+        message = _failed(job, "AnimationNotSupported")
+        assert message == (
+            f"{source}: an animated {fmt} cannot be written as JPEG, which holds a single frame; ask for "
+            "webp, png (APNG) or avif to keep the animation, or a thumbnail job for its first frame"
+        )
+        assert not (imaging.media_root / job.task_id).exists()
+    assert thumb.status == JobStatus.SUCCEEDED, thumb
+    assert thumb.result is not None
+    assert (thumb.result["picked"], thumb.result["animated"], thumb.result["frame"]) == ("image", True, 0)
+    image = imaging.open(thumb.result["path"])
+    assert (image.format, image.size) == ("JPEG", (60, 40))
+    assert _close(mean_colour(image, (20, 5, 55, 35)), COLOURS[0])
+
+
+async def test_animations_past_the_pixel_limit_or_the_frame_cap_are_refused(imaging: Imaging) -> None:
+    """All the frames of an animation count against IMAGING_MAX_PIXELS: 20 frames on a 3000x3000 canvas
+    (180 MP decoded, from a 1 kB file) are refused before the first is decoded, and so is an animation of
+    more than 10000 frames, however small; a thumbnail of either decodes only the first frame."""
+    bodies: list[dict[str, Any]] = [
+        {"job_type": "image_optimize", "sources": ["images/frames_bomb.gif"], "format": "webp"},
+        {"job_type": "image_resize", "sources": ["images/endless.gif"], "specs": [{"width": 4, "height": 4}]},
+        {"job_type": "thumbnail", "sources": ["images/frames_bomb.gif"], "sizes": [32]},
+        {"job_type": "thumbnail", "sources": ["images/endless.gif"], "sizes": [32]},
+    ]
+    bomb, endless, *thumbs = await asyncio.gather(*(imaging.run(body) for body in bodies))
+    assert _failed(bomb, "ImageTooLarge") == (
+        "images/frames_bomb.gif: at least 10 frames of 3000x3000 are 90000000 pixels, more than the limit of "
+        "89478485 pixels (set by IMAGING_MAX_PIXELS); a thumbnail job takes its first frame"
+    )
+    assert _failed(endless, "ImageTooLarge") == (
+        "images/endless.gif: an animation of at least 10001 frames; at most 10000 frames are converted "
+        "(a thumbnail job takes its first frame)"
+    )
+    for job in thumbs:
+        assert job.status == JobStatus.SUCCEEDED, job
+        assert job.result is not None
+        assert job.result["animated"] is True
+
+
+def test_frames_that_grow_the_canvas_count_against_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GIF frame drawn past its canvas makes Pillow decode that frame and every later one on a larger
+    canvas: the pixels decoded count against the limit as the frames are read (outputs keep the canvas), and
+    an animated WebP's declared frames against it before any is."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)
+    three = write_gif_of_tiny_frames(tmp_path / "three.gif", (4, 4), 3, later_at=(100, 100))  # 102x102
+    two = write_gif_of_tiny_frames(tmp_path / "two.gif", (4, 4), 2, later_at=(100, 100))
+
+    def frames_of(path: Path) -> list[tuple[int, int]]:
+        decoded = open_image(path, sniff(path), path.name, animation_to="webp")
+        assert decoded.animation is not None
+        try:
+            return [frame.image.size for frame in decoded.animation.each(CancelToken())]
+        finally:
+            decoded.animation.close()
+
+    assert frames_of(two) == [(4, 4), (4, 4)]  # 16 + 10404 pixels decoded
+    with pytest.raises(BadMedia, match=r"^three.gif: its first 3 frames decode to 20824 pixels, more than"):
+        frames_of(three)
+    webp = write_animation(tmp_path / "anim.webp", "WEBP", [100] * 3, size=(100, 100))
+    with pytest.raises(BadMedia) as refused:
+        frames_of(webp)
+    assert str(refused.value).startswith(
+        "anim.webp: 3 frames of 100x100 are 30000 pixels, more than the limit of 20000 pixels"
+    )
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)  # one frame of 102x102 is past it
+    with pytest.raises(BadMedia, match=r"^two.gif: frame 1 grows the 4x4 canvas to too many pixels, more"):
+        frames_of(two)
+
+
 # -- bad inputs ----------------------------------------------------------------------------------------
 
 
@@ -522,7 +770,8 @@ async def test_bad_inputs_fail_permanently_with_one_line(imaging: Imaging) -> No
 
 async def test_too_large_images_name_their_size_and_the_configured_limit(imaging: Imaging) -> None:
     """Past the decompression-bomb limit (IMAGING_MAX_PIXELS, 89478485 by default) the error names the image's
-    size and that limit, also past twice the limit, where Pillow's own message names twice the limit."""
+    size, that limit and the setting that raises it, also past twice the limit, where Pillow's own message
+    names twice the limit."""
     sources = {"images/bomb.png": (30_000, 30_000), "images/bomb_warning.png": (10_000, 10_000)}
     jobs = await asyncio.gather(
         *(imaging.run({"job_type": "image_optimize", "sources": [source]}) for source in sources)
@@ -530,7 +779,93 @@ async def test_too_large_images_name_their_size_and_the_configured_limit(imaging
     for (source, (width, height)), job in zip(sources.items(), jobs, strict=True):
         message = _failed(job, "ImageTooLarge")
         assert message == (
-            f"{source}: {width}x{height} is {width * height} pixels, more than the limit of 89478485 pixels"
+            f"{source}: {width}x{height} is {width * height} pixels, more than the limit of 89478485 pixels "
+            "(set by IMAGING_MAX_PIXELS)"
+        )
+
+
+async def test_a_108_mp_jpeg_is_thumbnailed_from_a_reduced_decode(imaging: Imaging) -> None:
+    """A 12000x9000 JPEG (108 MP, past the 89.5 MP limit) is thumbnailed and resized to smaller outputs from
+    a 1/2–1/8 scale decode; what needs more of it (its full size for image_optimize, a 7000 px resize) fails
+    naming the setting and what can still be made; a JPEG declaring 400 MP is refused before any decode (its
+    data would fail as truncated)."""
+    phone = "images/phone_108mp.jpg"
+    thumb, resized, optimized, too_big, bomb = await asyncio.gather(
+        imaging.run({"job_type": "thumbnail", "sources": [phone], "sizes": [320, 64]}),
+        imaging.run(
+            {"job_type": "image_resize", "sources": [phone], "specs": [{"width": 2000, "height": 2000}]}
+        ),
+        imaging.run({"job_type": "image_optimize", "sources": [phone]}),
+        imaging.run(
+            {"job_type": "image_resize", "sources": [phone], "specs": [{"width": 7000, "height": 7000}]}
+        ),
+        imaging.run({"job_type": "thumbnail", "sources": ["images/bomb_400mp.jpg"]}),
+    )
+    assert thumb.status == JobStatus.SUCCEEDED, thumb
+    assert thumb.result is not None
+    assert [(t["width"], t["height"]) for t in thumb.result["thumbnails"]] == [(320, 240), (64, 48)]
+    image = imaging.open(thumb.result["path"])
+    assert _close(mean_colour(image, (10, 10, 150, 230)), RED)
+    assert _close(mean_colour(image, (170, 10, 310, 230)), BLUE)
+    assert resized.status == JobStatus.SUCCEEDED, resized
+    assert resized.result is not None
+    assert (resized.result["source_width"], resized.result["source_height"]) == (12_000, 9_000)
+    assert imaging.open(resized.result["path"]).size == (2000, 1500)
+
+    full = f"{phone}: 12000x9000 is 108000000 pixels, more than the limit of 89478485 pixels"
+    advice = "as a JPEG it can still be thumbnailed or resized to at most 6000x4500 (decoded at 1/2 scale)"
+    for job in (optimized, too_big):
+        message = _failed(job, "ImageTooLarge")
+        assert message == f"{full} (set by IMAGING_MAX_PIXELS); {advice}", message
+    message = _failed(bomb, "ImageTooLarge")
+    assert message == (
+        "images/bomb_400mp.jpg: 20000x20000 is 400000000 pixels, more than the limit of 89478485 pixels "
+        "(set by IMAGING_MAX_PIXELS)"
+    )
+
+
+def test_the_pixel_limit_is_set_by_the_variable_its_errors_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ImageTooLarge messages say "set by IMAGING_MAX_PIXELS": that is the variable the service reads, and
+    the README's configuration table lists it."""
+    monkeypatch.setenv("IMAGING_MAX_PIXELS", "1234")
+    assert ImagingSettings().imaging_max_pixels == 1234
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "\n| `IMAGING_MAX_PIXELS` | 89478485 |" in readme
+
+
+def test_jpegs_past_the_limit_decode_reduced_only_within_four_times_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a limit of 1 MP: a 2.4 MP JPEG (past twice the limit, where Pillow raises rather than warns) is
+    decoded at 1/4 scale for a 320 px thumbnail, and refused at full size; a 4.1 MP JPEG and a 1.1 MP PNG are
+    refused even for a thumbnail, before their pixels are decoded."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    wide = tmp_path / "wide.jpg"
+    halves((2400, 1000), RED, BLUE).save(wide, quality=90)
+    thumb = functools.partial(bounding, longest=320)
+
+    decoded = open_image(wide, sniff(wide), "wide.jpg", needed=thumb)
+    assert (decoded.size, decoded.image.size) == ((2400, 1000), (600, 250))
+    assert _close(mean_colour(decoded.image, (10, 10, 290, 240)), RED)
+    decoded.image.close()
+    with pytest.raises(BadMedia) as full:
+        open_image(wide, sniff(wide), "wide.jpg")
+    assert full.value.error_type == "ImageTooLarge"
+    assert str(full.value) == (
+        "wide.jpg: 2400x1000 is 2400000 pixels, more than the limit of 1000000 pixels (set by "
+        "IMAGING_MAX_PIXELS); as a JPEG it can still be thumbnailed or resized to at most 1200x500 "
+        "(decoded at 1/2 scale)"
+    )
+
+    huge = tmp_path / "huge.jpg"
+    halves((4100, 1000), RED, BLUE).save(huge, quality=50)
+    png = tmp_path / "big.png"
+    Image.new("L", (1100, 1000)).save(png)
+    for path, shape in ((huge, "4100x1000 is 4100000"), (png, "1100x1000 is 1100000")):
+        with pytest.raises(BadMedia) as refused:
+            open_image(path, sniff(path), path.name, needed=thumb)
+        assert str(refused.value) == (
+            f"{path.name}: {shape} pixels, more than the limit of 1000000 pixels (set by IMAGING_MAX_PIXELS)"
         )
 
 

@@ -5,6 +5,7 @@ Videos are MPEG-4 Part 2 (`mp4v`) written by cv2.VideoWriter, like `tests.suppor
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zlib
@@ -156,6 +157,75 @@ def write_bomb_png(path: Path, width: int, height: int) -> Path:
     data = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+    return path
+
+
+def animation_frame(index: int, size: tuple[int, int]) -> Image.Image:
+    """Frame `index` of a test animation: COLOURS[index] (cycling) with a white bar at x = 8 * index."""
+    image = Image.new("RGB", size, COLOURS[index % len(COLOURS)])
+    left = (8 * index) % size[0]
+    image.paste((255, 255, 255), (left, 0, min(left + 6, size[0]), size[1]))
+    return image
+
+
+def write_animation(
+    path: Path,
+    pillow_format: str,
+    durations: Sequence[int],
+    *,
+    size: tuple[int, int] = (120, 80),
+    loop: int | None = 0,
+    exif: bytes | None = None,
+) -> Path:
+    """An animation (``GIF``, ``WEBP``, ``PNG`` as APNG) of len(durations) frames (`animation_frame`), frame i
+    shown durations[i] ms (GIF: multiples of 10), `loop` as the format's writer takes it (None: GIF without a
+    loop count, played once), with `exif` (WebP, APNG)."""
+    frames = [animation_frame(i, size) for i in range(len(durations))]
+    options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": list(durations)}
+    if loop is not None:
+        options["loop"] = loop
+    if pillow_format == "WEBP":
+        options["lossless"] = True
+    if exif is not None:
+        options["exif"] = exif
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(path, pillow_format, **options)
+    return path
+
+
+def write_gif_of_tiny_frames(
+    path: Path, screen: tuple[int, int], frames: int, *, later_at: tuple[int, int] = (0, 0)
+) -> Path:
+    """A GIF whose `screen` (its canvas) holds `frames` frames of 2x2 pixels each: a small file that decodes
+    to frames x screen pixels (every frame is composited onto the whole canvas). Frames after the first are
+    drawn at `later_at`: past the screen, they grow the canvas Pillow decodes them on."""
+    tiny = Image.new("P", (2, 2), 1)
+    tiny.putpalette([0, 0, 0, 255, 255, 255])
+    buffer = io.BytesIO()
+    tiny.save(buffer, "GIF", optimize=False)
+    data = buffer.getvalue()
+    descriptor = data.index(b"\x2c" + struct.pack("<HHHH", 0, 0, 2, 2))
+    image = data[descriptor:-1]  # the 2x2 frame: its descriptor and data, without the trailer
+    later = b"\x2c" + struct.pack("<HH", *later_at) + image[5:]
+    width, height = screen
+    header = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    control = b"\x21\xf9\x04\x00\x0a\x00\x00\x00"  # 100 ms, no transparency
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + loop + control + image + (control + later) * (frames - 1) + b"\x3b")
+    return path
+
+
+def write_jpeg_declaring(path: Path, width: int, height: int) -> Path:
+    """A small JPEG whose frame header (SOF0) declares `width` x `height`: the size of a decompression bomb,
+    the data of a 16x16 image (decoding it would fail as truncated)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (128, 128, 128)).save(buffer, "JPEG", quality=80)
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(data))
     return path
 
 

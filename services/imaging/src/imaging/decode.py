@@ -5,8 +5,10 @@ DecompressionBombWarning as an error (not just its DecompressionBombError at twi
 draft mode when the caller needs only a smaller image (the decoder then scales by 1/2, 1/4 or 1/8 while
 decoding; it must be asked before `load()`, which otherwise decodes at full size), loads the pixels, and
 turns the image upright per its EXIF orientation. Corrupt and truncated files become `BadMedia`; so do images
-past the limit, with a message naming their size and the configured limit (Pillow's own states twice the limit
-past that, the point where it raises rather than warns).
+past the limit, with a message naming their size, the configured limit and the setting that raises it
+(Pillow's own states twice the limit past that, the point where it raises rather than warns). A JPEG past the
+limit is still decoded for a smaller output when a reduced decode is within it (`DRAFT_HEADROOM`). Animated
+sources are read frame by frame through `imaging.animation`, all their frames together within the limit.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
-from imaging.errors import CORRUPT, TOO_LARGE, BadMedia, one_line
+from imaging import animation
+from imaging.encode import ANIMATED, PILLOW_NAMES
+from imaging.errors import CORRUPT, NOT_ANIMATED, BadMedia, one_line, too_large
 from imaging.geometry import upright
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from imaging.animation import Animation
+    from imaging.encode import OutputFormat
     from jobcommon.sniff import Sniffed
 
 PILLOW_DECODERS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF", "tiff": "TIFF", "avif": "AVIF"}
@@ -49,6 +55,18 @@ class Decoded:
     exif: bytes | None
     """EXIF block with the orientation reset (the pixels are upright now)."""
     xmp: bytes | None
+    animated: bool = False
+    """The source is an animation (GIF, WebP, APNG, AVIF); `image` is its first frame."""
+    animation: Animation | None = None
+    """Its frames, when the caller asked to keep them (`open_image`'s `animation_to`)."""
+
+
+DRAFT_HEADROOM = 4
+"""A JPEG with up to this many times the pixel limit is still decoded when the caller needs a smaller image
+(thumbnails, smaller resizes): at 1/2, 1/4 or 1/8 scale (JPEG draft mode), as long as that is within the
+limit. A 108 MP phone photo (12000x9000) is thumbnailed from a 1500x1125 decode; a bigger one, any other
+format past the limit, and any image the caller needs at full size (`image_optimize`) are refused before
+their pixels are decoded."""
 
 
 def check_pixels(size: tuple[int, int], label: str) -> None:
@@ -58,10 +76,25 @@ def check_pixels(size: tuple[int, int], label: str) -> None:
         raise _too_large(size, label, limit)
 
 
-def _too_large(size: tuple[int, int] | None, label: str, limit: int | None) -> BadMedia:
+def _too_large(size: tuple[int, int] | None, label: str, limit: int | None, advice: str = "") -> BadMedia:
     width, height = size or (0, 0)
     shape = f"{width}x{height} is {width * height} pixels" if size else "the image has too many pixels"
-    return BadMedia(TOO_LARGE, f"{label}: {shape}, more than the limit of {limit} pixels")
+    return too_large(label, shape, limit, advice)
+
+
+def _reduced_advice(size: tuple[int, int], limit: int) -> str:
+    """What a JPEG past the limit (but within `DRAFT_HEADROOM` of it) can still give: outputs small enough
+    for a reduced decode within the limit."""
+    width, height = size
+    if width * height > DRAFT_HEADROOM * limit:
+        return ""
+    for scale in (2, 4, 8):
+        if -(-width // scale) * -(-height // scale) <= limit:
+            return (
+                f"as a JPEG it can still be thumbnailed or resized to at most {width // scale}x"
+                f"{height // scale} (decoded at 1/{scale} scale)"
+            )
+    return ""
 
 
 def open_image(
@@ -71,44 +104,96 @@ def open_image(
     *,
     needed: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
     check_size: Callable[[tuple[int, int]], None] | None = None,
+    animation_to: OutputFormat | None = None,
 ) -> Decoded:
     """Decode `path` with the Pillow plugin of its sniffed container only. `needed(upright_size)` names the
-    smallest upright size the caller can use; `check_size(upright_size)` may refuse the image (raise
-    `BadMedia`) before its pixels are decoded."""
+    smallest upright size the caller can use (a JPEG is then decoded at reduced scale, and may have up to
+    `DRAFT_HEADROOM` times the pixel limit); `check_size(upright_size)` may refuse the image (raise
+    `BadMedia`) before its pixels are decoded.
+
+    An animated source: with `animation_to` None (thumbnails) only its first frame is used
+    (`Decoded.animated` says so); with the output format every frame goes into, its frames are counted and
+    checked against the limits (`imaging.animation.check`) and `Decoded.animation` reads them; an output
+    format that holds one frame (JPEG) is refused (``AnimationNotSupported``)."""
     fmt = PILLOW_DECODERS[sniffed.container or ""]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path, formats=[fmt])
-            orientation = _orientation(image)
-            size = upright(image.size, orientation)
-            if check_size is not None:
-                try:
-                    check_size(size)
-                except BadMedia:
-                    image.close()
-                    raise
-            if needed is not None and image.format == "JPEG":
-                want = needed(size)
-                image.draft(image.mode, upright(want, orientation))
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)
+            image = _open(path, fmt, label, reducible=needed is not None)
+            try:
+                return _decode(image, fmt, label, needed, check_size, animation_to)
+            except BaseException:
+                image.close()
+                raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large(_declared_size(path, fmt), label, Image.MAX_IMAGE_PIXELS) from None
     except UnidentifiedImageError:
         raise BadMedia(CORRUPT, f"{label}: not a readable {fmt} image") from None
     except DECODE_ERRORS as exc:
         raise BadMedia(CORRUPT, f"{label}: corrupt {fmt} image ({one_line(str(exc))})") from None
-    info = image.info
+
+
+def _open(path: Path, fmt: str, label: str, *, reducible: bool) -> Image.Image:
+    """The image opened (header read, nothing decoded). Past the pixel limit Pillow refuses to open it; a JPEG
+    the caller may decode at reduced scale (`reducible`) within `DRAFT_HEADROOM` of the limit is opened
+    without Pillow's check instead: `_decode` checks the size it is decoded at."""
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        return Image.open(path, formats=[fmt])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        size = _declared_size(path, fmt)
+        if fmt != "JPEG" or size is None or limit is None:
+            raise _too_large(size, label, limit) from None
+        if not reducible or size[0] * size[1] > DRAFT_HEADROOM * limit:
+            raise _too_large(size, label, limit, _reduced_advice(size, limit)) from None
+    return JpegImagePlugin.JpegImageFile(path)
+
+
+def _decode(
+    image: Image.Image,
+    fmt: str,
+    label: str,
+    needed: Callable[[tuple[int, int]], tuple[int, int]] | None,
+    check_size: Callable[[tuple[int, int]], None] | None,
+    animation_to: OutputFormat | None,
+) -> Decoded:
+    limit = Image.MAX_IMAGE_PIXELS
+    orientation = _orientation(image)
+    size = upright(image.size, orientation)
+    if check_size is not None:
+        check_size(size)
+    animated = animation.is_animated(image)
+    kept: animation.Animation | None = None
+    if animated and animation_to is not None:
+        if animation_to not in ANIMATED:
+            raise BadMedia(
+                NOT_ANIMATED,
+                f"{label}: an animated {fmt} cannot be written as {PILLOW_NAMES[animation_to]}, which holds "
+                "a single frame; ask for webp, png (APNG) or avif to keep the animation, or a thumbnail job "
+                "for its first frame",
+            )
+        count = animation.check(image, image.size, label, limit)
+        loop = animation.loop_of(image)
+        kept = animation.Animation(image, fmt, count, loop, orientation, label, limit)
+    if needed is not None and isinstance(image, JpegImagePlugin.JpegImageFile):
+        image.draft(image.mode, upright(needed(size), orientation))
+    if limit is not None and image.size[0] * image.size[1] > limit:  # a JPEG opened past the limit
+        raise _too_large(size, label, limit, _reduced_advice(size, limit))
+    image.load()
+    first = image if kept is None else image.copy()  # an animation's source stays as it is (frames from it)
+    ImageOps.exif_transpose(first, in_place=True)
+    info = first.info  # its EXIF (and XMP) without the orientation: the pixels are upright now
     xmp = info.get("xmp")
     return Decoded(
-        image=image,
+        image=first,
         format=fmt,
         size=size,
         orientation=orientation,
         icc_profile=info.get("icc_profile") or None,
         exif=info.get("exif") or None,
         xmp=xmp.encode() if isinstance(xmp, str) else (xmp or None),
+        animated=animated,
+        animation=kept,
     )
 
 

@@ -1,7 +1,9 @@
-"""Encoding: one image to one file in JPEG, WebP, AVIF or PNG, with chosen metadata and quality.
+"""Encoding: one image (or the frames of an animation) to one file in JPEG, WebP, AVIF or PNG, with chosen
+metadata and quality.
 
 Nothing is carried over implicitly: the output gets exactly the metadata passed in (none when stripping),
-whatever the decoded image's `info` held.
+whatever the decoded image's `info` held. Animations are written as animated WebP, APNG or animated AVIF
+(`ANIMATED`); JPEG holds one frame.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-if TYPE_CHECKING:
-    from pathlib import Path
+from PIL import Image
 
-    from PIL import Image
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 OutputFormat = Literal["jpeg", "webp", "avif", "png"]
 
@@ -26,7 +29,10 @@ KEEP: dict[str, OutputFormat] = {
     "GIF": "png",
     "TIFF": "png",
 }
-"""`format: keep`: the source's own format, or PNG for sources in a format we do not write (GIF, TIFF)."""
+"""`format: keep`: the source's own format, or PNG for sources in a format we do not write (GIF, TIFF; an
+animated GIF becomes an animated PNG, APNG)."""
+ANIMATED: frozenset[OutputFormat] = frozenset({"webp", "png", "avif"})
+"""Output formats that hold an animation (PNG as APNG); JPEG holds one frame."""
 MAX_SIDE: dict[OutputFormat, int] = {"jpeg": 65_500, "webp": 16_383, "avif": 32_768, "png": 2**31 - 1}
 """Widest and tallest image each format is written at: libjpeg's limit (the JPEG header would take 65535);
 WebP's 14-bit sides; AVIF: AV1 encodes up to 65536, but libavif refuses to decode more than 32768 by default
@@ -50,19 +56,9 @@ def file_name(stem: str, fmt: OutputFormat) -> str:
     return f"{stem}.{EXTENSIONS[fmt]}"
 
 
-def save(
-    image: Image.Image,
-    path: Path,
-    fmt: OutputFormat,
-    *,
-    quality: int,
-    metadata: Metadata = STRIPPED,
-    effort: Literal["fast", "small"] = "fast",
-) -> int:
-    """Write `image` (already in a mode the format holds) and return the file's size in bytes.
-
-    `effort="small"` spends more CPU for smaller files (optimize jobs); `"fast"` suits thumbnails.
-    """
+def _options(
+    fmt: OutputFormat, quality: int, metadata: Metadata, effort: Literal["fast", "small"]
+) -> dict[str, Any]:
     small = effort == "small"
     options: dict[str, Any] = {}
     if fmt == "jpeg":
@@ -81,6 +77,70 @@ def save(
         options["exif"] = metadata.exif
     if metadata.xmp:
         options["xmp"] = metadata.xmp
+    return options
+
+
+def save(
+    image: Image.Image,
+    path: Path,
+    fmt: OutputFormat,
+    *,
+    quality: int,
+    metadata: Metadata = STRIPPED,
+    effort: Literal["fast", "small"] = "fast",
+) -> int:
+    """Write `image` (already in a mode the format holds) and return the file's size in bytes.
+
+    `effort="small"` spends more CPU for smaller files (optimize jobs); `"fast"` suits thumbnails.
+    """
+    options = _options(fmt, quality, metadata, effort)
     image.info = {}  # nothing implicit (PNG and AVIF would copy a profile from `info`, JPEG a comment)
     image.save(path, PILLOW_NAMES[fmt], **options)
     return path.stat().st_size
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An animation as written: the encoders merge identical consecutive frames (adding their durations)."""
+
+    bytes: int
+    frames: int
+    duration_ms: int
+    loop: int | None
+    """Times it plays (0: forever); None for AVIF, whose loop count Pillow does not write."""
+
+
+def save_animation(
+    frames: Sequence[Image.Image],
+    durations: Sequence[int],
+    loop: int | None,
+    path: Path,
+    fmt: OutputFormat,
+    *,
+    quality: int,
+    metadata: Metadata = STRIPPED,
+    effort: Literal["fast", "small"] = "fast",
+) -> Written:
+    """Write `frames` (all one size and mode the format holds) as an animation, each shown for its duration
+    in `durations` (ms), played `loop` times (0: forever; None: as the format's encoder does)."""
+    if fmt not in ANIMATED:
+        raise ValueError(f"{fmt} holds no animation")
+    options = _options(fmt, quality, metadata, effort)
+    options.update(save_all=True, append_images=list(frames[1:]), duration=list(durations))
+    if fmt == "avif":
+        loop = None  # Pillow's AVIF writer takes no loop count
+    else:
+        loop = options["loop"] = 0 if loop is None else loop  # WebP's and APNG's own default: forever
+    for frame in frames:
+        frame.info = {}
+    frames[0].save(path, PILLOW_NAMES[fmt], **options)
+    return Written(path.stat().st_size, _frames_in(path, fmt), sum(durations), loop)
+
+
+def _frames_in(path: Path, fmt: OutputFormat) -> int:
+    """The frames a written animation holds (its header says; nothing is decoded). Read by the format's
+    plugin without Image.open's pixel check: the output's size was checked against the caps already."""
+    factory, _accept = Image.OPEN[PILLOW_NAMES[fmt]]
+    with path.open("rb") as fp:
+        written = factory(fp, str(path))
+        return int(getattr(written, "n_frames", 1))

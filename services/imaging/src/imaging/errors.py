@@ -31,11 +31,28 @@ WRONG_KIND = "WrongMediaKind"
 CORRUPT = "CorruptMedia"
 """Recognised, but cannot be decoded: corrupt, truncated, no video frames."""
 TOO_LARGE = "ImageTooLarge"
-"""More pixels than the decompression-bomb limit."""
+"""More pixels than the decompression-bomb limit (an animation: all its frames together), or more frames than
+an animation may have (`imaging.animation.MAX_FRAMES`)."""
+NOT_ANIMATED = "AnimationNotSupported"
+"""An animated image asked for in a format that holds one frame (JPEG): refused rather than cut to a still."""
 TOO_MANY_TILES = "TooManyTiles"
 """A storyboard whose interval would make more tiles than allowed."""
 OUTPUT_TOO_LARGE = "OutputTooLarge"
 """Outputs past the pixel caps for this source (`imaging.output_caps`)."""
+
+
+LIMIT_SETTING = "IMAGING_MAX_PIXELS"
+"""The environment variable that sets the decompression-bomb limit (`ImagingSettings.imaging_max_pixels`),
+named in every ImageTooLarge message so that whoever reads it knows what raises the limit."""
+
+
+def too_large(label: str, what: str, limit: int | None, advice: str = "") -> BadMedia:
+    """ImageTooLarge: `what` (``"12000x9000 is 108000000 pixels"``) is past `limit`, which
+    `LIMIT_SETTING` sets; `advice` says what can still be done with the image."""
+    hint = f"; {advice}" if advice else ""
+    return BadMedia(
+        TOO_LARGE, f"{label}: {what}, more than the limit of {limit} pixels (set by {LIMIT_SETTING}){hint}"
+    )
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -4,6 +4,10 @@ The image is decoded at full size and turned upright (so stripping EXIF cannot l
 encoded with the extra effort of each format (optimised Huffman tables and progressive JPEG, WebP method 6,
 slower AVIF speed, optimised PNG). The result reports the bytes before and after. An image wider or taller
 than the output format holds (WebP: 16383 px) fails before its pixels are decoded (`check_sides`).
+
+An animated source keeps every frame, its durations and loop count, in a format that holds an animation (WebP,
+PNG as APNG, AVIF; `keep` writes a GIF as APNG); JPEG, which holds one frame, is refused
+(``AnimationNotSupported``) rather than reporting bytes "saved" by dropping frames.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import os
 
 from imaging import colour
 from imaging.decode import PILLOW_DECODERS, open_image
-from imaging.encode import PILLOW_NAMES, file_name, save
+from imaging.encode import PILLOW_NAMES, Written, file_name, save, save_animation
+from imaging.geometry import plan
 from imaging.inputs import admit
 from imaging.output_caps import check_sides
-from imaging.resize import kept_metadata, output_format
+from imaging.resize import animated_outputs, kept_metadata, output_format
 from imaging.results import OptimizeResult
 from imaging.work import Work
 from jobcommon import ImageOptimizeRequest, span_records
@@ -23,32 +28,63 @@ from jobcommon import ImageOptimizeRequest, span_records
 
 def render(work: Work, request: ImageOptimizeRequest) -> OptimizeResult:
     sniffed = admit(work.input, work.source, accept=frozenset({"image"}))
-    before = os.path.getsize(work.input)
     fmt = output_format(request.format, PILLOW_DECODERS[sniffed.container or ""])
     with span_records.span("imaging decode", **{"mediajobs.source.kind": "image"}):
         decoded = open_image(
-            work.input, sniffed, work.source, check_size=lambda size: check_sides([size], fmt, work.source)
+            work.input,
+            sniffed,
+            work.source,
+            check_size=lambda size: check_sides([size], fmt, work.source),
+            animation_to=fmt,
         )
-    prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=not request.strip_metadata)
-    image = colour.for_format(prepared.image, fmt)
-    work.token.check()
     name = file_name("optimized", fmt)
-    with span_records.span("imaging encode", **{"mediajobs.image.format": str(fmt)}):
-        after = save(
-            image,
-            work.output(name),
-            fmt,
-            quality=request.quality,
-            metadata=kept_metadata(decoded, prepared.icc_profile, strip=request.strip_metadata),
-            effort="small",
-        )
+    keep_profile = not request.strip_metadata
+    animation = decoded.animation
+    if animation is None:
+        prepared = colour.working(decoded.image, decoded.icc_profile, keep_profile=keep_profile)
+        image = colour.for_format(prepared.image, fmt)
+        work.token.check()
+        with span_records.span("imaging encode", **{"mediajobs.image.format": str(fmt)}):
+            nbytes = save(
+                image,
+                work.output(name),
+                fmt,
+                quality=request.quality,
+                metadata=kept_metadata(decoded, prepared.icc_profile, strip=request.strip_metadata),
+                effort="small",
+            )
+        written = Written(nbytes, frames=1, duration_ms=0, loop=None)
+    else:
+        try:
+            whole = plan(decoded.size, decoded.size, "fit")
+            made = animated_outputs(
+                work, decoded, animation, [whole], fmt, colour.WHITE, keep_profile=keep_profile
+            )
+        finally:
+            animation.close()
+        with span_records.span("imaging encode", **{"mediajobs.image.format": str(fmt)}):
+            written = save_animation(
+                made.outputs[0],
+                made.durations,
+                animation.loop,
+                work.output(name),
+                fmt,
+                quality=request.quality,
+                metadata=kept_metadata(decoded, made.icc_profile, strip=request.strip_metadata),
+                effort="small",
+            )
+    before, after = os.path.getsize(work.input), written.bytes
     return OptimizeResult(
         path=work.result_path(name),
         source=work.source,
         source_format=decoded.format,
+        source_frames=animation.frames if animation is not None else 1,
         format=PILLOW_NAMES[fmt],
-        width=image.width,
-        height=image.height,
+        width=decoded.size[0],
+        height=decoded.size[1],
+        frames=written.frames,
+        duration_ms=written.duration_ms if animation is not None else None,
+        loop=written.loop,
         bytes_before=before,
         bytes_after=after,
         bytes_saved=before - after,

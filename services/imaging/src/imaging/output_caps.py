@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     from imaging.encode import OutputFormat
 
 
-def check_outputs(sizes: Iterable[tuple[int, int]], label: str, *, advice: str = "") -> None:
+def check_outputs(sizes: Iterable[tuple[int, int]], label: str, *, advice: str = "", frames: int = 1) -> None:
     """Raise `BadMedia` unless every (width, height) is within `MAX_OUTPUT_PIXELS` and all of them
-    together within `MAX_JOB_OUTPUT_PIXELS`; `label` names the source, `advice` says what to ask instead."""
+    together within `MAX_JOB_OUTPUT_PIXELS`; `label` names the source, `advice` says what to ask instead.
+    Outputs of an animation hold `frames` frames each: every frame is an image (within the per-image cap),
+    and all of them count towards the job's."""
     hint = f" ({advice})" if advice else ""
     total = 0
     for width, height in sizes:
@@ -33,11 +35,12 @@ def check_outputs(sizes: Iterable[tuple[int, int]], label: str, *, advice: str =
                 f"{label}: a {width}x{height} output is {pixels} pixels; "
                 f"at most {MAX_OUTPUT_PIXELS} per image{hint}",
             )
-        total += pixels
+        total += pixels * frames
     if total > MAX_JOB_OUTPUT_PIXELS:
+        each = f" ({frames} frames each)" if frames > 1 else ""
         raise BadMedia(
             OUTPUT_TOO_LARGE,
-            f"{label}: the outputs would be {total} pixels together; "
+            f"{label}: the outputs{each} would be {total} pixels together; "
             f"at most {MAX_JOB_OUTPUT_PIXELS} per job{hint}",
         )
 

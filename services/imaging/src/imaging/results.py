@@ -58,9 +58,13 @@ class ThumbnailResult(_Result):
     """Images: Pillow's name of the format (``JPEG``, ``PNG``, …); videos: the container (``mp4``, ``mov``,
     ``matroska``, …) as `jobcommon.sniff` names it."""
     picked: Literal["sharpest", "at_s", "image"]
+    animated: bool = False
+    """The image source is an animation (GIF, WebP, APNG, AVIF): the thumbnails show its first frame
+    (`frame` 0)."""
     time_s: float | None = None
     """Time of the frame used (videos)."""
     frame: int | None = None
+    """Index of the frame used (videos, animated images)."""
     sharpness: float | None = None
     candidates: list[Candidate] = []
     video: VideoInfo | None = None
@@ -68,7 +72,19 @@ class ThumbnailResult(_Result):
     """One per requested size, in the order requested."""
 
 
-class ResizedImage(ImageFile):
+class Frames(_Result):
+    """How many frames an output holds; an animation's also how long it runs and how often it plays."""
+
+    frames: int = 1
+    """Frames written: those of an animated source (the encoders merge identical consecutive frames, adding
+    their durations), 1 for a still image."""
+    duration_ms: int | None = None
+    """An animation's running time (the sum of its frames' durations)."""
+    loop: int | None = None
+    """Times an animation plays, 0 forever (None for an AVIF output: Pillow writes no loop count)."""
+
+
+class ResizedImage(ImageFile, Frames):
     name: str
     mode: Literal["fit", "fill", "pad"]
 
@@ -84,15 +100,19 @@ class ResizeResult(_Result):
     """Upright size of the source (after its EXIF orientation)."""
     orientation: int
     """EXIF orientation of the source that was applied (1 = none)."""
+    source_frames: int = 1
+    """Frames of an animated source (every one is resized into each output); 1 for a still image."""
     metadata_stripped: bool
     outputs: list[ResizedImage]
 
 
-class OptimizeResult(_Result):
+class OptimizeResult(Frames):
     path: str
     source: str
     source_format: str
     """Pillow's name of the format (``JPEG``, ``PNG``, …)."""
+    source_frames: int = 1
+    """Frames of an animated source (every one is kept); 1 for a still image."""
     format: str
     width: int
     height: int

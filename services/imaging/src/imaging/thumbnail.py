@@ -3,7 +3,10 @@
 From a video: the frame at `at_s`, or the sharpest of `candidates` frames spread over 10–90 % of the clip
 (`imaging.sharpness`; black and flat frames lose to any frame with content). Frames come from one
 sequential pass for clips shorter than `Tuning.sequential_max_s`, else from seeks (`imaging.video`).
-From an image: decoded in JPEG draft mode at the smallest scale that still covers the largest size.
+From an image: decoded in JPEG draft mode at the smallest scale that still covers the largest size (a JPEG
+of up to `imaging.decode.DRAFT_HEADROOM` times the pixel limit too, when that scale is within the limit).
+From an animated image (GIF, WebP, APNG, AVIF): its first frame, and the result says so (`animated`, `frame`
+0); only that frame is decoded, so the limit on all frames together does not apply.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ def render(work: Work, request: ThumbnailRequest) -> ThumbnailResult:
             source_kind="image",
             source_format=decoded.format,
             picked="image",
+            animated=decoded.animated,
+            frame=0 if decoded.animated else None,
             thumbnails=thumbs,
         )
     with Video(work.input, work.source, work.token) as video:
