@@ -149,7 +149,8 @@ async def main() -> None:
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     configure_libraries(ImagingSettings().imaging_max_pixels)
-    request = ThumbnailRequest(sizes=[SIZE], quality=QUALITY)
+    # render() reads only the options; a request names at least one source (any will do here)
+    request = ThumbnailRequest(sources=["photos/0.jpg"], sizes=[SIZE], quality=QUALITY)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         media = root / "media"

@@ -47,6 +47,38 @@ def _chain(depth: int) -> dict[str, object]:
             {"job_type": "video_download", "url": "https://example.org/a.mp4", "options": {"fromat": "best"}},
             "options.fromat: unknown field; video_download.options takes",
         ),
+        # paths that can never exist: refused at submission, not retried at run time as a transient OSError
+        (
+            {"job_type": "thumbnail", "sources": ["in/" + "a" * 300 + ".jpg"]},
+            "sources.0: Value error, a path",
+        ),
+        ({"job_type": "thumbnail", "sources": ["in/" + "a" * 5000 + ".jpg"]}, "at most 4096 bytes"),
+        ({"job_type": "storyboard", "sources": ["in/" + "\u00e9" * 200 + ".mp4"]}, "at most 255 bytes"),
+        ({"job_type": "image_optimize", "sources": ["in/" + "a/" * 2100 + "b.jpg"]}, "at most 4096 bytes"),
+        ({"job_type": "metadata_enrich", "items": ["in/" + "a" * 300 + ".mp4"]}, "items.0"),
+        # requests that could only fail at run time
+        ({"job_type": "thumbnail", "sources": []}, "thumbnail.sources: Value error, give at least one"),
+        ({"job_type": "storyboard"}, "storyboard.sources: Value error, give at least one"),
+        (
+            {"job_type": "metadata_enrich", "items": []},
+            "metadata_enrich.items: Value error, give at least one",
+        ),
+        ({"job_type": "playlist_download", "url": "https://example.org/p", "items": "5-1"}, "'5-1' selects"),
+        ({"job_type": "playlist_download", "url": "https://example.org/p", "items": "0"}, "numbered from 1"),
+        ({"job_type": "playlist_download", "url": "https://example.org/p", "items": "2, 0-0"}, "items"),
+        ({"job_type": "video_download", "url": "http://127.0.0.1:99999/x.mp4"}, "video_download.url: Value"),
+        ({"job_type": "video_download", "url": "http://127.0.0.1:0/x.mp4"}, "port"),
+        ({"job_type": "video_download", "url": "http://ex ample.com/x.mp4"}, "url: Value error, the host"),
+        ({"job_type": "video_info", "url": "http://example.com:http/x"}, "video_info.url: Value error"),
+        ({"job_type": "video_info", "url": "http://a..b/x"}, "video_info.url: Value error"),
+        ({"job_type": "video_download", "url": "http://example.com/a\x00b.mp4"}, "control characters"),
+        ({"job_type": "playlist_download", "url": "http://ex\u3000ample.com/p"}, "playlist_download.url"),
+        ({"job_type": "metadata_enrich", "items": ["http://127.0.0.1:70000/a"]}, "items.0"),
+        (
+            {"job_type": "echo", "time_limit": {"soft_limit_s": 0.001}},
+            "soft_limit_s: Value error, a time limit must be at least 1 s",
+        ),
+        ({"job_type": "echo", "time_limit": {"hard_limit_s": 0.5}}, "time_limit.hard_limit_s"),
     ],
 )
 async def test_bad_requests_answer_422_naming_the_problem(

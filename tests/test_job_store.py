@@ -344,6 +344,26 @@ async def test_a_source_job_is_its_owners_alone(store: JobStore, settings: Commo
         await resolve_source(store, settings.media_root, "library", "bob")
 
 
+async def test_a_source_the_os_cannot_look_up_fails_for_good_naming_it_as_given(
+    store: JobStore, settings: CommonSettings
+) -> None:
+    """A source path the OS refuses to look up (a name over 255 bytes, a path over 4096, a symlink loop):
+    not an OSError retried as transient whose message holds MEDIA_ROOT's absolute path, but a SourceError
+    (permanent) naming the source as given. (Submission refuses such names; an older job, or a finished
+    job's output path, may still hold one.)"""
+    (settings.media_root / "named").mkdir(exist_ok=True)  # the name's folder exists: the OS looks at the name
+    loop = settings.media_root / "named" / "loop.jpg"
+    if not loop.is_symlink():
+        loop.symlink_to(loop)
+    for source in (f"named/{'a' * 300}.jpg", "named/" + "a/" * 2500 + "b.jpg", "named/loop.jpg"):
+        with pytest.raises(SourceError) as refused:
+            await resolve_source(store, settings.media_root, source, None)
+        message = str(refused.value)
+        assert message.startswith(f"source {source[:20]!r}"[:-1]), message
+        assert str(settings.media_root) not in message, message
+        assert str(settings.media_root.resolve()) not in message, message
+
+
 async def test_orphans_are_taken_only_when_their_key_stays_missing_and_never_the_callers_own(
     store: JobStore, redis: Redis, settings: CommonSettings
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from jobcommon import (
     JOB_TYPES,
@@ -22,6 +23,7 @@ from jobcommon import (
 )
 from jobcommon.policies import DEFAULT, policy_for
 from jobcommon.requests import EchoRequest, ThumbnailRequest, VideoDownloadRequest
+from jobcommon.submission import follow_up_request, parse_request
 from tests.cluster import Cluster
 from tests.conftest import ApiKeys, bearer, wait_until_ready
 from tools.localredis import free_port
@@ -49,6 +51,60 @@ def test_a_request_validates_into_its_own_model() -> None:
     assert isinstance(JOB_TYPES.parse({"job_type": "thumbnail", "sources": ["a.jpg"]}), ThumbnailRequest)
     with pytest.raises(ValueError, match="job_type"):
         JOB_TYPES.parse({"job_type": "no_such_type"})
+
+
+def test_only_a_follow_up_may_leave_its_input_to_its_parent() -> None:
+    """Imaging `sources` and `metadata_enrich` `items` are refused empty at the top (nothing would fill them:
+    the job could only fail, NoSources / NoItems), yet a follow-up in `then` names none: it is fed its
+    parent's output."""
+    for bare in ({"job_type": "thumbnail"}, {"job_type": "image_optimize", "sources": []}):
+        with pytest.raises(ValidationError, match="sources"):
+            parse_request(bare)
+    with pytest.raises(ValidationError, match="items"):
+        parse_request({"job_type": "metadata_enrich", "items": []})
+    follow_ups = [
+        {"job_type": "thumbnail"},
+        {"job_type": "storyboard", "sources": []},
+        {"job_type": "image_resize", "specs": [{"width": 10, "height": 10}]},
+        {"job_type": "metadata_enrich"},
+        {"job_type": "music_lookup"},
+    ]
+    parent = parse_request(
+        {"job_type": "video_download", "url": "https://example.org/a.mp4", "then": follow_ups}
+    )
+    parent_id = "f" * 32
+    for spec in parent.then:
+        fed = follow_up_request(spec, parent_id).model_dump()
+        assert fed.get("sources", fed.get("items")) == [parent_id], spec
+    named = follow_up_request({"job_type": "thumbnail", "sources": ["in/a.jpg"]}, parent_id)
+    assert named.model_dump()["sources"] == ["in/a.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        ({"job_type": "playlist_download", "url": "https://example.org/p", "items": "1-10"}, "items"),
+        (
+            {"job_type": "playlist_download", "url": "https://example.org/p", "items": " 1, 3, 5 - 7 "},
+            "items",
+        ),
+        ({"job_type": "playlist_download", "url": "https://example.org/p", "items": "0-3"}, "items"),
+        ({"job_type": "playlist_download", "url": "https://example.org/p", "items": "4-4"}, "items"),
+        ({"job_type": "video_download", "url": "http://127.0.0.1:65535/x.mp4"}, "url"),
+        ({"job_type": "video_download", "url": "https://[2001:db8::1]:8443/x.mp4"}, "url"),
+        ({"job_type": "video_download", "url": "https://b\u00fccher.example/x.mp4"}, "url"),
+        ({"job_type": "video_download", "url": "https://example.org./a b.mp4"}, "url"),
+        ({"job_type": "video_download", "url": "https://user:pw@my_host.example:/x.mp4"}, "url"),
+        ({"job_type": "echo", "time_limit": {"soft_limit_s": 1, "hard_limit_s": 1}}, "time_limit"),
+        ({"job_type": "thumbnail", "sources": ["in/" + "a" * 251 + ".jpg"]}, "sources"),
+        ({"job_type": "thumbnail", "sources": ["a/" * 2045 + "b.jpg"]}, "sources"),
+    ],
+)
+def test_requests_at_the_edge_of_the_rules_are_accepted(request_: dict[str, object], field: str) -> None:
+    """What the submission-time checks still let through: selections that select something, valid ports,
+    IPv6 and international hosts, 1 s time limits, the longest names and paths a file system holds."""
+    parsed = parse_request(request_)
+    assert getattr(parsed, field)
 
 
 def test_declaring_a_job_type_wrongly_is_refused() -> None:

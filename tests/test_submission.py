@@ -101,6 +101,35 @@ async def test_a_replay_or_a_duplicate_adds_no_message(store: JobStore, redis: R
     assert (again.created, again.reason, again.job.task_id) == (False, "duplicate", bobs.job.task_id)
 
 
+async def test_a_download_with_other_follow_ups_is_no_duplicate(store: JobStore, redis: Redis) -> None:
+    """The same URL with other follow-ups (`then`) is other work: answering it with the live job would drop
+    its follow-ups without a word. The same follow-ups, however spelled (defaults written out, keys or
+    follow-ups in another order), still make a duplicate."""
+    url = "http://127.0.0.1:9/same.mp4"
+    thumbnail = {"job_type": "video_download", "url": url, "then": [{"job_type": "thumbnail"}]}
+    first = await submit_job(store, thumbnail)
+    other_follow_ups = {
+        "job_type": "video_download",
+        "url": url,
+        "then": [{"job_type": "storyboard"}, {"job_type": "metadata_enrich"}],
+    }
+    second = await submit_job(store, other_follow_ups)
+    assert second.created, second
+    assert second.job.request["then"] == other_follow_ups["then"]
+    none = await submit_job(store, {"job_type": "video_download", "url": url})
+    assert none.created, none  # no follow-ups at all is other work again
+    same_spelled_out = {
+        "url": url,
+        "then": [{"sizes": [320], "job_type": "thumbnail", "candidates": 5}],
+        "job_type": "video_download",
+    }
+    reordered = {**other_follow_ups, "then": [{"job_type": "metadata_enrich"}, {"job_type": "storyboard"}]}
+    for body, live in ((thumbnail, first), (same_spelled_out, first), (reordered, second)):
+        again = await submit_job(store, body)
+        assert (again.created, again.reason, again.job.task_id) == (False, "duplicate", live.job.task_id)
+    assert await redis.xlen(DOWNLOADS.stream) == 3
+
+
 async def test_an_owner_at_its_quota_gets_nothing_made_but_its_replays(store: JobStore, redis: Redis) -> None:
     """An admission's quota is checked in the step that would create the job: at the limit, nothing is written
     (RateLimited), an idempotent replay still answers with its job, another owner is not limited, and a

@@ -6,6 +6,7 @@ Shared by every service that reads media, so none of them can be talked into rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,8 @@ from jobcommon.models import JobStatus
 from jobcommon.requests.base import TASK_ID
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from jobcommon.models import Job
     from jobcommon.store import JobStore
 
@@ -61,7 +64,7 @@ async def resolve_source(store: JobStore, media_root: Path, source: str, owner: 
     # must not learn what a job's dir holds)
     path, first = await asyncio.to_thread(_resolved, media_root, relative)
     if first == SCRATCH_DIR:
-        raise SourceError(f"source {relative!r} does not exist")  # work in progress, whoever's
+        raise SourceError(f"source {_shown(relative)} does not exist")  # work in progress, whoever's
     if owner is not None and TASK_ID.match(first.lower()):
         await _unless_anothers(store, first.lower(), owner)  # a record expired: the files are the library's
     await asyncio.to_thread(_existing_file, path, relative)
@@ -72,14 +75,42 @@ def _resolved(media_root: Path, relative: str) -> tuple[Path, str]:
     """`media_root / relative` resolved (symlinks followed), and its first part under MEDIA_ROOT; refuses
     anything (`..`, absolute paths, symlinks) that leaves MEDIA_ROOT."""
     root = media_root.resolve()
-    path = (root / relative).resolve()
+    with _unusable(relative):
+        path = (root / relative).resolve()
     if not path.is_relative_to(root) or path == root:
-        raise SourceError(f"source {relative!r} is outside MEDIA_ROOT")
+        raise SourceError(f"source {_shown(relative)} is outside MEDIA_ROOT")
     return path, path.relative_to(root).parts[0]
 
 
 def _existing_file(path: Path, relative: str) -> None:
-    if path.is_dir():
-        raise SourceError(f"source {relative!r} is a directory, not a file")
-    if not path.is_file():
-        raise SourceError(f"source {relative!r} does not exist")
+    with _unusable(relative):
+        if path.is_dir():
+            raise SourceError(f"source {_shown(relative)} is a directory, not a file")
+        if not path.is_file():
+            raise SourceError(f"source {_shown(relative)} does not exist")
+
+
+@contextlib.contextmanager
+def _unusable(relative: str) -> Iterator[None]:
+    """An error looking the source up (a name too long, a symlink loop, no permission, an I/O error, a name
+    no file can have) is a permanent SourceError naming the source as given, never the absolute path:
+    `Path.resolve()` and `is_dir()` raise OSError (RuntimeError for a loop on Python 3.11, ValueError for a
+    NUL byte) where the answer is not plainly "missing"."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SourceError(f"source {_shown(relative)} cannot be looked up: {reason}") from None
+    except RuntimeError:  # pathlib's "Symlink loop from '/abs/path'"
+        raise SourceError(f"source {_shown(relative)} cannot be looked up: a symlink loop") from None
+    except ValueError:  # a NUL byte or a lone surrogate: no file can have that name
+        raise SourceError(f"source {_shown(relative)} cannot be looked up: not a valid file name") from None
+
+
+MAX_SHOWN = 200
+"""A source named in an error is cut to this many characters (a path may be 4096 bytes long)."""
+
+
+def _shown(relative: str) -> str:
+    """The source as the caller gave it (its path under MEDIA_ROOT), quoted, cut if very long."""
+    return repr(relative if len(relative) <= MAX_SHOWN else relative[:MAX_SHOWN] + "…")

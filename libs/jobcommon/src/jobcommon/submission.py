@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 SOURCE_FIELDS = ("sources", "items")
 """Fields through which a follow-up job receives its parent's output (the parent's task id)."""
+_ANY_PARENT = "0" * 32
+"""Stands for the parent in a follow-up validated before its parent exists (in its source field)."""
 
 
 MAX_FOLLOW_UP_DEPTH = 4
@@ -66,7 +69,7 @@ def _check_follow_ups(
         if seen[0] > MAX_FOLLOW_UPS:
             raise _invalid(where, f"at most {MAX_FOLLOW_UPS} follow-ups in all")
         try:
-            follow_up = follow_up_request(spec, parent_id="0" * 32)
+            follow_up = follow_up_request(spec, parent_id=_ANY_PARENT)
         except ValidationError as exc:
             raise ValidationError.from_exception_data(
                 "follow-up",
@@ -91,14 +94,37 @@ def _invalid(loc: tuple[str | int, ...], message: str) -> ValidationError:
 
 
 def follow_up_request(spec: dict[str, Any], parent_id: str) -> AnyJobRequest:
-    """A follow-up job's request, fed the parent's output through its source field if it names none."""
+    """A follow-up job's request, fed the parent's output through its source field if it names none.
+
+    Fed before it is validated: a job type whose source field may not be empty (nothing would fill it at the
+    top) takes a follow-up that leaves it out."""
     data = dict(spec)
-    model = JOB_TYPES.parse(data)
+    try:
+        fields = JOB_TYPES.get(str(data.get("job_type"))).request.model_fields
+    except KeyError:
+        fields = {}  # no such job type: validation below says so
     for name in SOURCE_FIELDS:
-        if name in type(model).model_fields and not data.get(name):
+        if name in fields and not data.get(name):
             data[name] = [parent_id]
-            return JOB_TYPES.parse(data)
-    return model
+            break
+    return JOB_TYPES.parse(data)
+
+
+def canonical_follow_ups(specs: Sequence[dict[str, Any]]) -> list[str]:
+    """A `then` list in a form that compares as the work it asks for (for a duplicate fingerprint): each
+    follow-up as the JSON of its validated request (defaults left out, keys sorted, its own follow-ups in this
+    same form), the list sorted. The same follow-ups, however spelled or ordered, give the same list."""
+    canonical: list[str] = []
+    for spec in specs:
+        try:
+            data = follow_up_request(spec, parent_id=_ANY_PARENT).compact()
+        except ValueError:  # not validated (parse_request was not called): compared as written
+            data = dict(spec)
+        else:
+            if data.get("then"):
+                data["then"] = canonical_follow_ups(data["then"])
+        canonical.append(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str))
+    return sorted(canonical)
 
 
 def child_id(parent_id: str, index: int) -> str:

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from jobcommon.priorities import Priority
 from jobcommon.requests.safe_text import safe_text
@@ -19,6 +27,8 @@ MAX_JSON_DEPTH = 32
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_DELAY_S = 30 * 86400
 """A job may be scheduled at most this far ahead (`run_at`, `delay_s`)."""
+MIN_TIME_LIMIT_S = 1.0
+"""A `time_limit` override may be no shorter: a run stopped sooner could only time out (and retry)."""
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -60,26 +70,77 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+FORBIDDEN_IN_HOST = frozenset("\x00\t\n\r #/:<>?@[\\]^|%\x7f")
+"""The WHATWG URL standard's forbidden domain code points (C0 controls and whitespace are refused besides)."""
+_CONTROLS = re.compile("[\x00-\x1f\x7f]")
+
+
 def http_url(value: str) -> str:
-    """Validator: an http(s) URL with a host (yt-dlp would also fetch ftp:, data: and file: otherwise)."""
+    """Validator: an http(s) URL with a host (yt-dlp would also fetch ftp:, data: and file: otherwise) that
+    can be fetched at all: no control characters, a host name of valid characters, a port in 1-65535."""
     value = value.strip()
-    parts = urlsplit(value)
+    if _CONTROLS.search(value):  # urlsplit drops tabs and newlines silently; HTTP clients refuse them all
+        raise ValueError("a URL may not hold control characters (tabs, newlines, ...)")
+    parts = urlsplit(value)  # a malformed IPv6 literal is a ValueError of its own ("Invalid IPv6 URL")
     if parts.scheme.lower() not in {"http", "https"}:
         raise ValueError("only http and https URLs can be downloaded")
     if not parts.hostname:
         raise ValueError("URL has no host")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError("the URL's port must be a number from 1 to 65535")
+    if not parts.netloc.rpartition("@")[2].startswith("["):  # an IPv6 literal was checked by urlsplit
+        _check_host_name(parts.hostname)
     return value
 
 
+def _check_host_name(host: str) -> None:
+    """A host name no resolver could look up (`ex ample.com`, `a..b`) is refused, saying why."""
+    if any(ch in FORBIDDEN_IN_HOST or ch.isspace() or not ch.isprintable() for ch in host):
+        raise ValueError("the host name may not hold spaces, control characters or any of #/:<>?@[\\]^|%")
+    if any(not label for label in host.removesuffix(".").split(".")):
+        raise ValueError("the host name has an empty label (two dots in a row, or a leading dot)")
+
+
+MAX_PATH_BYTES = 4096
+"""Longest path (UTF-8) a source may name: Linux's PATH_MAX; a longer one can never be opened."""
+MAX_NAME_BYTES = 255
+"""Longest file or folder name (UTF-8) in a source path: what ext4, XFS, btrfs and tmpfs hold (NAME_MAX)."""
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes of `text` as a file name (UTF-8); a lone surrogate (JSON's `"\\ud800"`) names no file."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("a path must be valid Unicode text (it holds a lone surrogate)") from None
+
+
 def media_source(value: str) -> str:
-    """Validator: a path relative to MEDIA_ROOT (no escaping it) or the task id of a finished job."""
-    value = safe_text(value.strip())
+    """Validator: a path relative to MEDIA_ROOT (no escaping it, no name longer than any file system holds)
+    or the task id of a finished job."""
+    value = value.strip()
+    size = _utf8_size(value)
+    if size > MAX_PATH_BYTES:
+        raise ValueError(f"a path may be at most {MAX_PATH_BYTES} bytes long (UTF-8); this one is {size}")
+    value = safe_text(value)
     if TASK_ID.match(value):
         return value
     if not value or value.startswith("/") or "\\" in value:
         raise ValueError("a source is a path relative to MEDIA_ROOT or the task id of a finished job")
-    if any(part == ".." for part in value.split("/")):
+    parts = value.split("/")
+    if any(part == ".." for part in parts):
         raise ValueError("a source path may not leave MEDIA_ROOT")
+    for index, part in enumerate(parts, start=1):
+        size = _utf8_size(part)
+        if size > MAX_NAME_BYTES:
+            raise ValueError(
+                f"a path's file and folder names may be at most {MAX_NAME_BYTES} bytes long (UTF-8); "
+                f"part {index} of this one is {size}"
+            )
     return value
 
 
@@ -94,8 +155,30 @@ class RetryOverride(StrictModel):
 class TimeLimitOverride(StrictModel):
     """Per-submission time limits in seconds (defaults come from the job type's policy)."""
 
-    soft_limit_s: float | None = Field(default=None, gt=0, le=7 * 86400)
-    hard_limit_s: float | None = Field(default=None, gt=0, le=7 * 86400)
+    soft_limit_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 86400,
+        json_schema_extra={"minimum": MIN_TIME_LIMIT_S},
+        description=f"At least {MIN_TIME_LIMIT_S:g} s.",
+    )
+    hard_limit_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 86400,
+        json_schema_extra={"minimum": MIN_TIME_LIMIT_S},
+        description=f"At least {MIN_TIME_LIMIT_S:g} s; always pushed to 5 s or more after the soft limit.",
+    )
+
+    @field_validator("soft_limit_s", "hard_limit_s")
+    @classmethod
+    def _long_enough(cls, value: float | None) -> float | None:
+        if value is not None and value < MIN_TIME_LIMIT_S:
+            raise ValueError(
+                f"a time limit must be at least {MIN_TIME_LIMIT_S:g} s: a run stopped sooner could only time "
+                "out, attempt after attempt"
+            )
+        return value
 
 
 class JobRequestBase(StrictModel):

@@ -106,15 +106,23 @@ class VideoDownloadRequest(JobRequestBase):
     )
     options: DownloadOptions = Field(default_factory=DownloadOptions)
     allow_duplicate: bool = Field(
-        default=False, description="Run even if the same URL and options are already queued or running."
+        default=False,
+        description="Run even if the same URL with the same options and follow-ups (`then`) is already "
+        "queued or running.",
     )
 
     _check_url = field_validator("url")(http_url)
 
     def duplicate_fingerprint(self) -> str | None:
+        """The URL, the options and the follow-ups: a download with other follow-ups is other work (were it
+        answered with the live job, its follow-ups would be dropped without a word)."""
+        from jobcommon.submission import canonical_follow_ups
+
         if self.allow_duplicate:
             return None
-        work = {"url": self.url, "options": self.options.model_dump(mode="json")}
+        work: dict[str, Any] = {"url": self.url, "options": self.options.model_dump(mode="json")}
+        if self.then:  # left out when empty: the fingerprint of a download without follow-ups is unchanged
+            work["then"] = canonical_follow_ups(self.then)
         return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()
 
 
@@ -136,8 +144,27 @@ class PlaylistDownloadRequest(JobRequestBase):
     limit: int | None = Field(default=None, ge=1, le=100_000, description="At most this many entries.")
     items: str | None = Field(
         default=None,
+        max_length=1000,
         pattern=r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$",
-        description="Which entries, 1-based: e.g. '1-10' or '1,3,5-7'.",
+        description="Which entries, 1-based: e.g. '1-10' or '1,3,5-7' (each part selecting at least one).",
     )
 
     _check_url = field_validator("url")(http_url)
+
+    @field_validator("items")
+    @classmethod
+    def _selects_something(cls, value: str | None) -> str | None:
+        """Each part of the selection selects an entry (yt-dlp's `playlist_items` skips a `0` and a range
+        that runs backwards without a word: the job would end EmptyPlaylist, or without the entries meant).
+        Kept without whitespace, as yt-dlp reads it."""
+        if value is None:
+            return None
+        value = "".join(value.split())
+        for part in value.split(","):
+            first, _, last = part.partition("-")
+            start, end = int(first), int(last or first)
+            if end == 0:
+                raise ValueError(f"{part!r} selects no entry: entries are numbered from 1")
+            if end < start:
+                raise ValueError(f"{part!r} selects no entry: a range runs upwards, e.g. '{end}-{start}'")
+        return value

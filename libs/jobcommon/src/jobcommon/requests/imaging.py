@@ -1,6 +1,6 @@
 """Requests of the `image_processing` queue. Inputs (`sources`) are files under MEDIA_ROOT, named by a
-relative path or by the task id of a finished job whose output to use; empty in a follow-up job, which
-takes its parent's output.
+relative path or by the task id of a finished job whose output to use; at least one, but for a follow-up
+job (in `then`), which names none and takes its parent's output.
 
 One source: the job's result is that source's result (with `path`, the main output). Several sources: a
 bulk job; each source's result or error is recorded as an item and the result counts them. A source that
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from jobcommon.job_types import job_type
 from jobcommon.policies import JobPolicy
@@ -46,17 +46,25 @@ IMAGE_WORK = JobPolicy(
 
 
 class _ImagingRequest(JobRequestBase):
-    sources: list[str] = Field(
+    sources: list[Annotated[str, AfterValidator(media_source)]] = Field(
         default_factory=list,
         max_length=MAX_SOURCES,
-        description="Input files: MEDIA_ROOT-relative paths or task ids of finished jobs (their output).",
+        validate_default=True,
+        description="Input files: MEDIA_ROOT-relative paths or task ids of finished jobs (their output). "
+        "Left out only in a follow-up (`then`), which takes its parent's output.",
     )
     concurrency: int = Field(default=2, ge=1, le=32, description="Sources processed at once (bulk jobs).")
 
     @field_validator("sources")
     @classmethod
-    def _check_sources(cls, value: list[str]) -> list[str]:
-        return [media_source(v) for v in value]
+    def _some_sources(cls, value: list[str]) -> list[str]:
+        """Each source is checked on its own (a bad one is named by its index: `sources.3`)."""
+        if not value:  # a follow-up's are filled with its parent before it is validated
+            raise ValueError(
+                "give at least one source (a MEDIA_ROOT-relative path or a finished job's task id); only a "
+                "follow-up in `then` leaves it out, to take its parent's output"
+            )
+        return value
 
 
 @job_type(queue=QUEUES[Queue.IMAGE_PROCESSING], policy=IMAGE_WORK)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from jobcommon.job_types import job_type
 from jobcommon.policies import JobPolicy
@@ -60,10 +60,22 @@ class MetadataEnrichRequest(JobRequestBase):
     items: list[EnrichItem] = Field(
         default_factory=list,
         max_length=MAX_ENRICH_ITEMS,
-        description="URLs, MEDIA_ROOT-relative paths or task ids; empty in a follow-up: the parent's output.",
+        validate_default=True,
+        description="URLs, MEDIA_ROOT-relative paths or task ids; left out only in a follow-up (`then`), "
+        "which takes its parent's output.",
     )
     concurrency: int = Field(default=4, ge=1, le=32, description="Items enriched at once.")
     refresh: bool = Field(default=False, description="Bypass the video info cache for URLs.")
+
+    @field_validator("items")
+    @classmethod
+    def _some_items(cls, value: list[str]) -> list[str]:
+        if not value:  # a follow-up's are filled with its parent before it is validated
+            raise ValueError(
+                "give at least one item (a URL, a MEDIA_ROOT-relative path or a finished job's task id); "
+                "only a follow-up in `then` leaves it out, to take its parent's output"
+            )
+        return value
 
 
 def task_id_source(value: str) -> str:
@@ -95,3 +107,12 @@ class MusicLookupRequest(JobRequestBase):
         description="Empty in a follow-up: the parent job. Else at most one finished job's task id.",
     )
     cover: bool = Field(default=True, description="Also fetch the release's front cover (250 px).")
+
+    @model_validator(mode="after")
+    def _something_to_look_for(self) -> Self:
+        if self.title is None and not self.sources:  # a follow-up's source is filled before it is validated
+            raise ValueError(
+                "give a title (and best an artist), or sources: a finished video_info or download job; "
+                "only a follow-up in `then` leaves both out, to take its parent"
+            )
+        return self
