@@ -79,6 +79,8 @@ def _chain(depth: int) -> dict[str, object]:
             "soft_limit_s: Value error, a time limit must be at least 1 s",
         ),
         ({"job_type": "echo", "time_limit": {"hard_limit_s": 0.5}}, "time_limit.hard_limit_s"),
+        ({"job_type": "video_download", "url": "https://a.example/v", "title": "clip\u202egpj.exe"}, "title"),
+        ({"job_type": "video_download", "url": "https://a.example/v", "title": "x" * 301}, "title"),
     ],
 )
 async def test_bad_requests_answer_422_naming_the_problem(

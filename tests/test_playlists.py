@@ -52,6 +52,9 @@ async def test_feed_playlist_with_partial_failure(api: httpx.AsyncClient, media_
     assert [c["job_type"] for c in children] == ["video_download"] * 3
     assert all(c["parent_id"] == parent["task_id"] for c in children)
     assert [c["status"] for c in children] == ["succeeded", "succeeded", "failed"]
+    # each entry is titled as the feed names it, not after its file ("clip", "big")
+    assert [c["request"].get("title") for c in children] == ["Entry 0", "Entry 1", "Entry 2"]  # type: ignore[attr-defined]
+    assert [c["result"]["title"] for c in children[:2]] == ["Entry 0", "Entry 1"]  # type: ignore[index]
     assert {c["trace_id"] for c in children} == {parent["trace_id"]}
     items = (await api.get(f"/jobs/{parent['task_id']}/items")).json()
     assert items["total"] == 3

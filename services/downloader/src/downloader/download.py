@@ -85,7 +85,7 @@ async def video_download(
         path=str(Path(done.path).relative_to(root)),
         size=done.size,
         sha256=done.sha256,
-        title=done.title,
+        title=request.title or done.title,
         ext=done.ext,
         duration=done.duration,
         width=done.width,

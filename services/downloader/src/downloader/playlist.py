@@ -7,6 +7,8 @@ holds one worker for hours, and one bad entry never stops the rest.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from downloader.child_runner import list_entries
 from downloader.settings import HostTurns, Settings
 from downloader.specs import list_spec
@@ -19,12 +21,26 @@ from jobcommon import (
     VideoDownloadRequest,
     spawn_children,
 )
+from jobcommon.requests.download import MAX_TITLE_LENGTH
 from jobcommon.ytdlp.smuggling import smuggle, unsmuggle
 
 DISPLAY_ONLY_SMUGGLED = frozenset({"force_videoid"})
 """Data yt-dlp smuggles into entry URLs that changes nothing in a download: its generic extractor takes
 `force_videoid` (an RSS item's guid) as the video's id, and downloads here are named `media.<ext>` whatever
 the id."""
+
+
+def _child(url: str, title: str | None, request: PlaylistDownloadRequest) -> VideoDownloadRequest:
+    """The `video_download` of one entry, titled as its playlist names it (a title no request may carry,
+    control or bidi characters, say, is left to what yt-dlp finds)."""
+    shown = " ".join(title.split())[:MAX_TITLE_LENGTH] if title else ""
+    child = {"url": entry_url(url), "options": request.options, "allow_duplicate": True}
+    if shown:
+        try:
+            return VideoDownloadRequest.model_validate({**child, "title": shown})
+        except ValidationError:
+            pass
+    return VideoDownloadRequest.model_validate(child)
 
 
 def entry_url(url: str) -> str:
@@ -47,10 +63,7 @@ async def playlist_download(
         raise exc.to_job_error() from exc
     if not listing.entries:
         raise PermanentError("the playlist has no downloadable entries", error_type="EmptyPlaylist")
-    children = [
-        VideoDownloadRequest(url=entry_url(entry.url), options=request.options, allow_duplicate=True)
-        for entry in listing.entries
-    ]
+    children = [_child(entry.url, entry.title, request) for entry in listing.entries]
     await ctx.progress(
         0.0,
         f"{len(children)} entries" + (" (list truncated)" if listing.truncated else ""),

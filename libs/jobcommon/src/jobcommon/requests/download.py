@@ -19,6 +19,7 @@ from jobcommon.job_types import job_type
 from jobcommon.policies import JobPolicy
 from jobcommon.queues import QUEUES, Queue
 from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, StrictModel, http_url
+from jobcommon.requests.safe_text import safe_text
 
 SUBTITLE_LANGUAGE = r"^-?[A-Za-z0-9][A-Za-z0-9_.*+-]{0,31}$"
 """A yt-dlp subtitle language: a code ('en', 'pt-BR'), a simple regex ('en.*'), 'all', or '-xx' to exclude."""
@@ -87,6 +88,10 @@ class DownloadOptions(StrictModel):
         return self
 
 
+MAX_TITLE_LENGTH = 300
+"""Longest title a download may be given."""
+
+
 @job_type(
     queue=QUEUES[Queue.VIDEO_DOWNLOADS],
     policy=JobPolicy(
@@ -105,6 +110,13 @@ class VideoDownloadRequest(JobRequestBase):
         max_length=MAX_URL_LENGTH, description="http(s) URL of a video or of a page embedding one."
     )
     options: DownloadOptions = Field(default_factory=DownloadOptions)
+    title: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TITLE_LENGTH,
+        description="The title to give the download (shown, searched, in its result) instead of the one "
+        "yt-dlp finds; a playlist's entries carry their feed's titles.",
+    )
     allow_duplicate: bool = Field(
         default=False,
         description="Run even if the same URL with the same options and follow-ups (`then`) is already "
@@ -112,6 +124,11 @@ class VideoDownloadRequest(JobRequestBase):
     )
 
     _check_url = field_validator("url")(http_url)
+
+    @field_validator("title")
+    @classmethod
+    def _readable_title(cls, value: str | None) -> str | None:
+        return None if value is None else safe_text(value)
 
     def duplicate_fingerprint(self) -> str | None:
         """The URL, the options and the follow-ups: a download with other follow-ups is other work (were it
