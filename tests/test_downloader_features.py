@@ -30,7 +30,9 @@ from downloader.child_protocol import ChildSpec, DoneEvent, ProgressEvent
 from downloader.child_runner import ChildControl, list_entries, run_child
 from downloader.disk import free_space
 from downloader.download import check_free_space
+from downloader.failures import InsufficientSpaceError
 from downloader.file_names import safe_language
+from downloader.progress_hook import UNSIZED_SPACE_CHECK_BYTES, ProgressTracker
 from downloader.settings import DownloaderSettings
 from downloader.specs import format_selector
 from downloader.throttle import Throttle
@@ -738,6 +740,20 @@ async def test_not_enough_disk_space_for_the_announced_size_is_transient(
     failure = await _download(child_spec(tmp_path, server.url("big.mp4"), min_free_bytes=10**18))
     assert isinstance(failure, ChildFailed)
     assert (failure.kind, failure.error_type) == ("transient", "InsufficientSpaceError")
+
+
+def test_a_stream_of_unannounced_size_stops_when_the_disk_runs_low(tmp_path: Path) -> None:
+    """A live or endless stream announces no size: its free disk is checked again after every 64 MiB, so it
+    stops (transient InsufficientSpaceError) when MEDIA_ROOT runs low instead of filling it."""
+    events: list[object] = []
+    low = ProgressTracker(events.append, None, disk_path=str(tmp_path), min_free_bytes=10**18)
+    step = UNSIZED_SPACE_CHECK_BYTES
+    low({"status": "downloading", "downloaded_bytes": step - 1, "filename": "live.ts"})  # not yet looked at
+    with pytest.raises(InsufficientSpaceError, match="unannounced size"):
+        low({"status": "downloading", "downloaded_bytes": step, "filename": "live.ts"})
+    roomy = ProgressTracker(events.append, None, disk_path=str(tmp_path), min_free_bytes=1)
+    for done in range(0, 5 * step, step // 2):
+        roomy({"status": "downloading", "downloaded_bytes": done, "filename": "live.ts"})
 
 
 # --------------------------------------------------------------------------------------------

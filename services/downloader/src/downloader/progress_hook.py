@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 PROGRESS_INTERVAL = 0.2
 """Minimum seconds between two progress lines (the first and the ``finished`` one always go out)."""
+UNSIZED_SPACE_CHECK_BYTES = 64 * 1024 * 1024
+"""A file of unannounced size (a live or endless stream) has the free disk checked again after this many
+bytes each time."""
 
 
 class ProgressTracker:
@@ -45,6 +48,7 @@ class ProgressTracker:
         self._last_emit: float | None = None
         self._last_bytes: dict[str, int] = {}
         self._space_checked: set[str] = set()
+        self._unsized_checked: dict[str, int] = {}
         self.stage: Stage | None = None
         self.expected_sizes: dict[str, int] = {}
         self.truncated: str | None = None
@@ -54,6 +58,7 @@ class ProgressTracker:
         self.expected_sizes.clear()
         self._last_bytes.clear()
         self._space_checked.clear()
+        self._unsized_checked.clear()
         self.truncated = None
 
     def set_stage(self, stage: Stage) -> None:
@@ -111,20 +116,32 @@ class ProgressTracker:
             self._throttle.consume(downloaded - last)
 
     def _check_space(self, filename: str | None, downloaded: int | None, total: int | None) -> None:
-        if (
-            self._disk_path is None
-            or not self._min_free_bytes
-            or total is None
-            or filename in self._space_checked
-        ):
+        """A file of announced size: once, whether the rest of it fits. One of unannounced size: after every
+        UNSIZED_SPACE_CHECK_BYTES, whether MEDIA_ROOT still has `min_free_bytes` free (an endless stream
+        would otherwise fill the disk up to the size limit)."""
+        if self._disk_path is None or not self._min_free_bytes:
             return
-        self._space_checked.add(filename or "")
-        remaining = max(0, total - (downloaded or 0))
+        key, done = filename or "", downloaded or 0
+        if total is not None:
+            if key in self._space_checked:
+                return
+            self._space_checked.add(key)
+            remaining = max(0, total - done)
+            free = free_space(self._disk_path)
+            if free - remaining < self._min_free_bytes:
+                raise InsufficientSpaceError(
+                    f"not enough disk space: {remaining} more bytes needed, {free} free, "
+                    f"{self._min_free_bytes} must stay free"
+                )
+            return
+        if done - self._unsized_checked.get(key, 0) < UNSIZED_SPACE_CHECK_BYTES:
+            return
+        self._unsized_checked[key] = done
         free = free_space(self._disk_path)
-        if free - remaining < self._min_free_bytes:
+        if free < self._min_free_bytes:
             raise InsufficientSpaceError(
-                f"not enough disk space: {remaining} more bytes needed, {free} free, "
-                f"{self._min_free_bytes} must stay free"
+                f"disk space ran low during a download of unannounced size ({done} bytes so far): {free} "
+                f"free, {self._min_free_bytes} must stay free"
             )
 
     def _check_complete(self, filename: str) -> None:
