@@ -17,7 +17,7 @@ from downloader.playlist import entry_url
 from jobcommon import keys
 from jobcommon.priorities import Priority
 from jobcommon.ytdlp.smuggling import smuggle, unsmuggle
-from tests.conftest import rss_feed
+from tests.conftest import Stack, rss_feed
 from tests.jobs import status, submit, wait_for, wait_terminal
 from tests.support.httpserver import MediaServer
 
@@ -27,7 +27,9 @@ async def _children(api: httpx.AsyncClient, parent_id: str) -> list[dict[str, ob
     return [await status(api, child) for child in parent["children"]]
 
 
-async def test_feed_playlist_with_partial_failure(api: httpx.AsyncClient, media_server: MediaServer) -> None:
+async def test_feed_playlist_with_partial_failure(
+    api: httpx.AsyncClient, media_server: MediaServer, stack: Stack
+) -> None:
     parent = await submit(
         api, {"job_type": "playlist_download", "url": media_server.url("feed.rss"), "concurrency": 1}
     )
@@ -60,6 +62,7 @@ async def test_feed_playlist_with_partial_failure(api: httpx.AsyncClient, media_
     assert items["total"] == 3
     assert [i["status"] for i in items["items"]] == ["succeeded", "succeeded", "failed"]
     assert items["items"][0]["result"]["sha256"]
+    assert not (stack.media_root / parent["task_id"]).exists()  # its files are its entries': no empty folder
 
 
 async def test_page_with_several_videos_is_a_playlist(

@@ -55,7 +55,7 @@ async def playlist_download(
     request: PlaylistDownloadRequest, ctx: JobCtx, settings: Settings, limits: HostTurns
 ) -> AwaitChildren:
     await ctx.progress(None, "listing entries")
-    ctx.ensure_dirs()
+    ctx.temp_dir.mkdir(parents=True, exist_ok=True)  # for the listing; its output is its entries' own
     spec = list_spec(request.url, ctx.temp_dir, settings, items=request.items, limit=request.limit)
     try:
         listing = await list_entries(spec, before_start=lambda: limits.take_turn(ctx, request.url))
