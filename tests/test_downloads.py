@@ -69,6 +69,9 @@ async def test_cancel_mid_download_stops_within_a_second(
     elapsed = asyncio.get_running_loop().time() - started
     assert final["status"] == "cancelled"
     assert elapsed < 1.0, elapsed
+    progress = final["progress"]  # how far it got; not "downloading" at a speed it no longer has
+    assert (progress["message"], progress["speed"], progress["eta"]) == ("cancelled", None, None)
+    assert progress["downloaded_bytes"] > 0
     _no_output_left(stack, job["task_id"])
     assert download_children(stack.procs["downloader"].pid) == []
 

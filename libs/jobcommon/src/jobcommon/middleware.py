@@ -440,7 +440,12 @@ class JobMiddleware(BaseMiddleware):
         else:
             await _remove(ctx.output_dir)
             if result.verdict == outcome.Verdict.CANCELLED:
-                ended = await store.finish(task_id, JobStatus.CANCELLED, delivery=delivery, run_id=run_id)
+                stopped = ctx.reporter.latest.model_copy(
+                    update={"message": "cancelled", "speed": None, "eta": None, "updated_at": utcnow()}
+                )  # how far it got stays; what it was doing and how fast does not
+                ended = await store.finish(
+                    task_id, JobStatus.CANCELLED, delivery=delivery, run_id=run_id, progress=stopped
+                )
                 job_spans.event("cancelled")
                 await self._drop_follow_ups(ctx)
                 _count_finished(ctx, JobStatus.CANCELLED, ended.applied)
