@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 import uuid
 from typing import Any, cast
 
@@ -362,6 +363,29 @@ async def test_a_source_the_os_cannot_look_up_fails_for_good_naming_it_as_given(
         assert message.startswith(f"source {source[:20]!r}"[:-1]), message
         assert str(settings.media_root) not in message, message
         assert str(settings.media_root.resolve()) not in message, message
+
+
+async def test_a_source_named_in_another_unicode_form_is_found(
+    store: JobStore, settings: CommonSettings
+) -> None:
+    """A path sent decomposed (NFD, as macOS clients do) names the file stored composed (NFC), and the
+    reverse; the two spell the same text."""
+    composed = unicodedata.normalize("NFC", "björk – jóga/café.jpg")
+    decomposed = unicodedata.normalize("NFD", composed)
+    stored = settings.media_root / "unicode" / composed
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(b"x")
+    for given in (composed, decomposed):
+        found = await resolve_source(store, settings.media_root, f"unicode/{given}", None)
+        assert found == stored.resolve()
+    other = settings.media_root / "unicode-nfd" / decomposed
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(b"y")
+    assert (
+        await resolve_source(store, settings.media_root, f"unicode-nfd/{composed}", None) == other.resolve()
+    )
+    with pytest.raises(SourceError, match="does not exist"):
+        await resolve_source(store, settings.media_root, "unicode/bjork - joga/cafe.jpg", None)
 
 
 async def test_orphans_are_taken_only_when_their_key_stays_missing_and_never_the_callers_own(

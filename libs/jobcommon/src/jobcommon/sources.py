@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,13 +63,28 @@ async def resolve_source(store: JobStore, media_root: Path, source: str, owner: 
         relative = job.result["path"]
     # resolve() touches the disk; whether the file exists is said only after the owner check (another owner
     # must not learn what a job's dir holds)
-    path, first = await asyncio.to_thread(_resolved, media_root, relative)
+    path, first = await asyncio.to_thread(_resolved_as_stored, media_root, relative)
     if first == SCRATCH_DIR:
         raise SourceError(f"source {_shown(relative)} does not exist")  # work in progress, whoever's
     if owner is not None and TASK_ID.match(first.lower()):
         await _unless_anothers(store, first.lower(), owner)  # a record expired: the files are the library's
     await asyncio.to_thread(_existing_file, path, relative)
     return path
+
+
+def _resolved_as_stored(media_root: Path, relative: str) -> tuple[Path, str]:
+    """`_resolved`, of the first of the path's Unicode forms (as given, NFC, NFD) that names something on
+    disk: a macOS client sends "é" decomposed (NFD) where Linux stored the file composed (NFC), or the
+    reverse; the two look the same and name different files here. The path as given when none does."""
+    given = _resolved(media_root, relative)
+    with _unusable(relative):
+        if given[0].exists():
+            return given
+        for form in ("NFC", "NFD"):
+            other = unicodedata.normalize(form, relative)
+            if other != relative and (found := _resolved(media_root, other))[0].exists():
+                return found
+    return given
 
 
 def _resolved(media_root: Path, relative: str) -> tuple[Path, str]:
