@@ -7,6 +7,7 @@ import asyncio
 import re
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,9 +18,11 @@ import httpx
 import pytest
 
 from gateway.dashboard_files import confined_file
+from jobcommon import CommonSettings, ErrorInfo, JobClient
 from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
 from tests.jobs import submit, wait_for, wait_terminal
 from tests.support.browser import chromium, output_dir, page_context
+from tests.support.dead_letters import bury
 from tests.support.httpserver import MediaServer
 from tests.support.otlp import OtlpReceiver
 from tools.localredis import free_port
@@ -29,6 +32,13 @@ if TYPE_CHECKING:
 
 DASHBOARD_DB = 8
 TIMEOUT_MS = 20_000
+FLAPPING = {
+    "job_type": "echo",
+    "fail_with": "upstream down",
+    "fail_kind": "transient",
+    "retry": {"max_attempts": 10, "backoff_base_s": 4},
+}
+"""An echo job that fails and waits between attempts, ten times."""
 TRACE_UI = "http://127.0.0.1:16686/trace/{trace_id}"  # only linked to, never opened
 
 
@@ -120,6 +130,46 @@ async def until_true(page: Page, expression: str, timeout: float = TIMEOUT_MS / 
         if time.monotonic() > deadline:
             raise AssertionError(f"never true: {expression}")
         await asyncio.sleep(0.05)
+
+
+CLIPPED = """(() => {
+  // What a person could not see or reach without scrolling sideways: the page or a table wider than its
+  // box, a control or cell past the edge of the viewport or of a box that cuts it off, a button's label cut.
+  const found = [];
+  const root = document.documentElement;
+  const wider = (el) => el.scrollWidth > el.clientWidth;
+  if (wider(root)) found.push(`the page: ${root.scrollWidth} > ${root.clientWidth} px`);
+  for (const wrap of document.querySelectorAll(".table-wrap")) {
+    if (wider(wrap)) found.push(`a table: ${wrap.scrollWidth} > ${wrap.clientWidth} px`);
+  }
+  const what = (el) => `${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 24)}"`;
+  for (const el of document.querySelectorAll("#view button, #view a, #view .chip, #view td, #view input, "
+      + "#view select, header a, header button, header input")) {
+    const box = el.getBoundingClientRect();
+    if (!box.width || !box.height) continue; // not shown
+    let right = root.clientWidth;
+    let left = 0;
+    for (let up = el.parentElement; up; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== "visible") {
+        const edge = up.getBoundingClientRect();
+        right = Math.min(right, edge.right);
+        left = Math.max(left, edge.left);
+      }
+    }
+    const px = (a, b) => `${Math.round(a)}..${Math.round(b)} px`;
+    if (box.right > right + 1 || box.left < left - 1) {
+      found.push(`${what(el)}: at ${px(box.left, box.right)}, visible ${px(left, right)}`);
+    }
+    if (el.tagName === "BUTTON" && el.scrollWidth > el.clientWidth + 1) found.push(`${what(el)}: label cut`);
+  }
+  return found;
+})()"""
+
+
+async def nothing_clipped(page: Page, where: str) -> None:
+    """Every control, cell and label of the page is in view (no sideways scrolling, nothing cut off)."""
+    clipped: list[str] = await page.evaluate(CLIPPED)
+    assert not clipped, f"{where}: {clipped}"
 
 
 async def watch_progress(page: Page, until: str, timeout: float = 30.0) -> list[float]:
@@ -221,7 +271,19 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
             assert scheduled["status"] == "scheduled"
             expected = datetime.fromisoformat(await page.evaluate("window.__runAt"))
             assert datetime.fromisoformat(scheduled["request"]["run_at"]) == expected
-            assert (await api.post(f"/jobs/{scheduled['task_id']}/cancel")).status_code == 202
+            # Cancelling it from its page asks first (it cannot be undone); "Keep it" keeps it.
+            await page.click("#job [data-action=cancel]")
+            await page.wait_for_selector("#confirm[open]", timeout=TIMEOUT_MS)
+            assert "Cancel scheduled job" in await page.inner_text("#confirm-title")
+            assert "It will not run." in await page.inner_text("#confirm-text")
+            assert await page.inner_text("#confirm-dismiss") == "Keep it"
+            await page.click("#confirm-dismiss")
+            await asyncio.sleep(0.3)
+            assert (await api.get(f"/jobs/{scheduled['task_id']}/status")).json()["status"] == "scheduled"
+            await page.click("#job [data-action=cancel]")
+            await page.wait_for_selector("#confirm[open]", timeout=TIMEOUT_MS)
+            await page.click("#confirm-ok")
+            await page.wait_for_selector("#job-status .chip[data-status=cancelled]", timeout=TIMEOUT_MS)
 
             # Cancel the running download from the list; its row shows bytes, speed and ETA meanwhile,
             # and turns "cancelled" by itself.
@@ -235,23 +297,44 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
             await until_true(page, f"(t => /B \\/ .*B\\/s.*ETA/.test(t))({text}?.textContent ?? '')")
             await page.screenshot(path=shots / "jobs-light.png", full_page=True)
             assert "veryslow/big.mp4" in await row.locator(".subject").inner_text()  # kept through updates
+            # Its "Took" is how long it has been running, kept current (it stayed at the first value).
+            took = row.locator("td.took")
+            took_then = await took.inner_text()
+            await asyncio.sleep(3.2)  # it is redrawn every second: at least 2 s more
+            took_now = await took.inner_text()
+            assert re.fullmatch(r"\d+ s", took_then), took_then
+            assert re.fullmatch(r"\d+ s", took_now), took_now
+            assert int(took_now.split()[0]) >= int(took_then.split()[0]) + 2, (took_then, took_now)
+            # Cancel asks first, saying what happens to a running job; dismissed, it keeps running.
             await row.locator("[data-action=cancel]").click()
+            await page.wait_for_selector("#confirm[open]", timeout=TIMEOUT_MS)
+            assert "Cancel running job" in await page.inner_text("#confirm-title")
+            assert "stops within about a second" in await page.inner_text("#confirm-text")
+            await page.screenshot(path=shots / "cancel-confirm-light.png")
+            await page.click("#confirm-dismiss")
+            await asyncio.sleep(0.5)
+            kept = (await api.get(f"/jobs/{download['task_id']}/status")).json()
+            assert (kept["status"], kept["cancel_requested"]) == ("running", False)
+            await row.locator("[data-action=cancel]").click()
+            await page.wait_for_selector("#confirm[open]", timeout=TIMEOUT_MS)
+            await page.click("#confirm-ok")
             await wait_for(api, download["task_id"], lambda j: j["status"] == "cancelled", timeout=20)
             await page.wait_for_selector(
                 f'#jobs-body tr[data-task="{download["task_id"]}"][data-status=cancelled]',
                 timeout=TIMEOUT_MS,
             )
 
-            # A job waiting between attempts says so in its row, where a number cannot.
-            flapping = await submit(
-                api,
-                {
-                    "job_type": "echo",
-                    "fail_with": "upstream down",
-                    "fail_kind": "transient",
-                    "retry": {"max_attempts": 10, "backoff_base_s": 4},
-                },
+            # Near its end a download's ETA reads "<1 s" (it said "ETA 0 ms"); none once all bytes are in.
+            etas = await page.evaluate(
+                "import('/ui/static/js/dom.js').then(({ progress }) => [[97.5, 0], [97.5, 0.4], [80, 7.6],"
+                " [20, 75], [100, 0]].map(([percent, eta]) => progress({ status: 'running', progress:"
+                " { percent, downloaded_bytes: 975, total_bytes: 1000, speed: 2e5, eta } }).textContent))"
             )
+            shown_etas = [text[text.index("ETA") :] if "ETA" in text else None for text in etas]
+            assert shown_etas == ["ETA <1 s", "ETA <1 s", "ETA 8 s", "ETA 1m 15s", None], etas
+
+            # A job waiting between attempts says so in its row, where a number cannot.
+            flapping = await submit(api, FLAPPING)
             waiting = f'#jobs-body tr[data-task="{flapping["task_id"]}"] .progress-message'
             await page.wait_for_selector(f"{waiting}:has-text('next attempt in')", timeout=TIMEOUT_MS)
             await page.screenshot(path=shots / "jobs-retrying-light.png")
@@ -259,6 +342,9 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
                 r"next attempt in \d+(\.\d)? s; attempt \d+ of 10 failed \(EchoFlaky\)",
                 await page.inner_text(waiting),
             )
+            # Waiting, it has no "Took" (it counted from the failed attempt's start, as if still running).
+            retrying = page.locator(f'#jobs-body tr[data-task="{flapping["task_id"]}"][data-status=retrying]')
+            assert await retrying.locator("td.took").inner_text() == ""
             assert (await api.post(f"/jobs/{flapping['task_id']}/cancel")).status_code == 202
 
             # Retry the failed job from its page: a second attempt, then success.
@@ -279,6 +365,8 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
             await until_true(page, "document.querySelectorAll('#jobs-body tr[data-task]').length === 1")
             found = await page.eval_on_selector("#jobs-body tr[data-task]", "tr => tr.dataset.task")
             assert found == needle["task_id"]
+            ran = await page.inner_text("#jobs-body tr[data-task] td.took")  # a finished job: its run time
+            assert re.fullmatch(r"\d+ ms|\d+(\.\d)? s", ran), ran
             await page.reload()
             assert await page.input_value("#f-q") == f"needle{token}"
             await until_true(page, "document.querySelectorAll('#jobs-body tr[data-task]').length === 1")
@@ -322,7 +410,7 @@ async def test_a_person_submits_watches_cancels_retries_and_searches(
 
 
 async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_and_phone(
-    dashboard: Dashboard, media_server: MediaServer, request: pytest.FixtureRequest
+    dashboard: Dashboard, media_server: MediaServer, redis_url: str, request: pytest.FixtureRequest
 ) -> None:
     """A playlist's entries, each with its status; a follow-up thumbnail previewed; dead letters grouped by
     error type, all of one type retried after a preview count and a confirmation, a selection purged; the
@@ -397,6 +485,7 @@ async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_an
                 assert await group.locator(".count").inner_text() == "3"
                 await page.wait_for_selector("#dead-groups .group:nth-child(3)", timeout=TIMEOUT_MS)
                 await page.screenshot(path=shots / "dead-light.png", full_page=True)
+                await nothing_clipped(page, "dead letters")
                 await group.click()
                 await until_true(page, "document.querySelectorAll('#dead-body tr[data-task]').length === 3")
                 await page.click("#retry-matching")
@@ -424,15 +513,18 @@ async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_an
                 await open_view(page, dashboard, "#/queues")
                 await page.wait_for_selector("#queues .queue[data-queue=default]", timeout=TIMEOUT_MS)
                 await page.screenshot(path=shots / "queues-light.png", full_page=True)
+                await nothing_clipped(page, "queues")
                 await open_view(page, dashboard, "#/workers")
                 for service in ("janitor", "downloader"):
                     await page.wait_for_selector(
                         f"#workers-body tr[data-service={service}]", timeout=TIMEOUT_MS
                     )
                 await page.screenshot(path=shots / "workers-light.png", full_page=True)
+                await nothing_clipped(page, "workers")
                 await open_view(page, dashboard, "#/submit")
                 await page.wait_for_selector("#submit-form", timeout=TIMEOUT_MS)
                 await page.screenshot(path=shots / "submit-light.png", full_page=True)
+                await nothing_clipped(page, "submit")
 
                 # Every kind of row at once, with a download in flight (light, then dark).
                 slow = await submit(
@@ -445,6 +537,7 @@ async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_an
                 await page.evaluate("document.getElementById('toasts').replaceChildren()")  # earlier notes
                 await page.mouse.move(0, 0)
                 await page.screenshot(path=shots / "jobs-light.png")  # the first screenful
+                await nothing_clipped(page, "jobs")
 
             async with page_context(browser, scheme="dark") as context:
                 page = await log_in(context, dashboard, keys.admin, errors)
@@ -457,19 +550,69 @@ async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_an
                 background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
                 assert background == "rgb(15, 18, 23)"  # the dark palette, from prefers-color-scheme
 
+            # At phone width (390 px) every page shows every row's buttons and cells whole, without
+            # scrolling sideways: a download in flight (bytes, speed, ETA), a job between attempts, a dead
+            # letter with a long error type and a long URL, a worker running jobs, a schedule.
+            flapping = await submit(api, FLAPPING)
+            long_url = (
+                "https://media.example.org/channels/some-channel/videos/2026/12/a-rather-long-title.mp4"
+            )
+            buried = uuid.uuid4().hex
+            settings = CommonSettings(redis_url=redis_url.rsplit("/", 1)[0] + f"/{DASHBOARD_DB}")
+            async with JobClient(settings) as jobs:
+                await bury(
+                    jobs,
+                    buried,
+                    owner="tests",
+                    request={"job_type": "echo", "url": long_url},
+                    error=ErrorInfo(type="BlockedAddressError", message=f"{long_url} resolves to 10.0.0.1"),
+                )
+            made = await api.post(
+                "/jobs/schedules",
+                json={
+                    "name": "phone-width-covers",
+                    "cron": "30 3 * * *",
+                    "timezone": "America/Argentina/Buenos_Aires",
+                    "request": {"job_type": "echo"},
+                },
+            )
+            assert made.status_code == 201, made.text
+            slow = await submit(
+                api, {"job_type": "video_download", "url": media_server.url("veryslow/big.mp4")}
+            )
+            text = f"document.querySelector('tr[data-task=\"{slow['task_id']}\"] .progress-text')"
+            in_flight = f"(t => /B \\/ .*B\\/s.*ETA/.test(t))({text}?.textContent ?? '')"
             async with page_context(browser, width=390, height=844) as context:
                 page = await log_in(context, dashboard, keys.admin, errors)
                 await page.wait_for_selector("#jobs-body tr[data-task]", timeout=TIMEOUT_MS)
-                await page.screenshot(path=shots / "jobs-phone.png", full_page=True)
-                width = await page.evaluate("document.documentElement.scrollWidth")
-                assert width <= 390, f"the page scrolls sideways at phone width ({width} px)"
-                table = await page.evaluate(
-                    "(w => [w.scrollWidth, w.clientWidth])(document.querySelector('.table-wrap'))"
+                await until_true(page, in_flight)
+                await page.wait_for_selector(
+                    f'#jobs-body tr[data-task="{flapping["task_id"]}"] .progress-message', timeout=TIMEOUT_MS
                 )
-                assert table[0] <= table[1], f"the jobs table is wider than the phone: {table}"
-                await open_view(page, dashboard, f"#/job/{parent['task_id']}")
-                await page.wait_for_selector("#children li[data-task]", timeout=TIMEOUT_MS)
-                await page.screenshot(path=shots / "job-phone.png", full_page=True)
+                await page.wait_for_selector(f'#jobs-body tr[data-task="{buried}"]', timeout=TIMEOUT_MS)
+                await page.screenshot(path=shots / "jobs-phone.png", full_page=True)
+                await nothing_clipped(page, "jobs at phone width")
+                for fragment, ready in (
+                    ("#/dead", f'#dead-body tr[data-task="{buried}"]'),
+                    ("#/workers", "#workers-body a.id"),
+                    ("#/schedules", '#schedules-body tr[data-schedule="phone-width-covers"]'),
+                    ("#/queues", "#queues .queue[data-queue=default]"),
+                    ("#/submit", "#submit-form"),
+                    (f"#/job/{slow['task_id']}", "#job [data-action=cancel]"),
+                    (f"#/job/{parent['task_id']}", "#children li[data-task]"),
+                ):
+                    await open_view(page, dashboard, fragment)
+                    await page.wait_for_selector(ready, timeout=TIMEOUT_MS)
+                    names = {slow["task_id"]: "running", parent["task_id"]: "playlist", "/": "-"}
+                    name = fragment.strip("#/")
+                    for part, said in names.items():
+                        name = name.replace(part, said)
+                    await page.screenshot(path=shots / f"{name}-phone.png", full_page=True)
+                    await nothing_clipped(page, f"{fragment} at phone width")
+            for task in (slow, flapping):
+                assert (await api.post(f"/jobs/{task['task_id']}/cancel")).status_code == 202
+            assert (await api.delete("/jobs/schedules/phone-width-covers")).status_code in (200, 204)
+            assert (await api.post("/jobs/dead/purge", json={"task_ids": [buried]})).json()["purged"] == 1
     assert not errors.seen, errors.seen
 
 
@@ -544,6 +687,15 @@ async def test_a_read_key_sees_no_action_buttons(
             for not_for_readers in ("submit", "queues", "workers", "schedules"):
                 assert await page.locator(f"#nav a[data-page={not_for_readers}]").is_hidden(), not_for_readers
             assert await page.locator("a[href='#/submit']:visible").count() == 0
+            # A running job's page: its "Took" counts up (it was drawn once and stayed).
+            await wait_for(alice, running["task_id"], lambda j: j["status"] == "running")
+            await open_view(page, dashboard, f"#/job/{running['task_id']}")
+            await page.wait_for_selector("#job-status .chip[data-status=running]", timeout=TIMEOUT_MS)
+            took_then = await page.inner_text("#job-took")
+            await asyncio.sleep(3.2)  # it is redrawn every second: at least 2 s more
+            took_now = await page.inner_text("#job-took")
+            assert int(took_now.split()[0]) >= int(took_then.split()[0]) + 2, (took_then, took_now)
+            assert re.search(r"running for \d+ s", await page.inner_text("#attempts"))
             await open_view(page, dashboard, f"#/job/{failed['task_id']}")
             await page.wait_for_selector("#job-status .chip[data-status=failed]", timeout=TIMEOUT_MS)
             assert await page.locator("[data-action]").count() == 0

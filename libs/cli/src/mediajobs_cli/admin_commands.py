@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.live import Live
 
 from mediajobs_cli import render
@@ -62,7 +70,9 @@ def dead(
         verb = "Retry" if retry_all else "Delete"
         if not yes:
             newer = f" (the oldest; {more} newer ones match too: run it again for them)" if more else ""
-            typer.confirm(f"{verb} these {len(letters)} jobs{newer}?", abort=True)
+            if not ask(f"{verb} these {len(letters)} jobs{newer}?"):
+                session.out.print("nothing done")  # a choice, not a failure: exit 0
+                return
         ids = [letter["job"]["task_id"] for letter in letters]  # what was shown is what is acted on
         done = int(api.json("POST", path, json={"task_ids": ids})[word])
     session.out.print(f"{word} {done} of {len(letters)}")
@@ -73,6 +83,23 @@ def dead(
         session.out.print(f"{more} more match: run it again for them")
 
 
+def ask(question: str) -> bool:
+    """A yes/no question on the terminal (no is the default). No answer at all (stdin closed, as in a script
+    that forgot --yes) is a usage error (exit 2); Ctrl-C is an interruption (exit 130); neither acts."""
+    typer.echo(f"{question} [y/N]: ", nl=False)
+    try:
+        answer = input()
+    except EOFError:
+        typer.echo("\nno answer (stdin is closed): nothing done; --yes acts without asking", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted: nothing done", err=True)
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    if not sys.stdin.isatty():
+        typer.echo()  # the answer was not echoed: end the question's line
+    return answer.strip().lower() in ("y", "yes")
+
+
 def _queue_stats(api: Api) -> dict[str, Any]:
     stats: dict[str, Any] = api.json("GET", "/jobs/list", params={"limit": 1})["queues"]
     return stats
@@ -81,7 +108,14 @@ def _queue_stats(api: Api) -> dict[str, Any]:
 def queues(
     ctx: typer.Context,
     interval: Annotated[
-        float | None, typer.Option("--interval", "-i", min=0.2, help="Refresh every SECONDS (Ctrl-C stops).")
+        float | None,
+        typer.Option(
+            "--interval",
+            "-i",
+            min=0.2,
+            help="Refresh every SECONDS until Ctrl-C or SIGTERM (piped: one table per refresh, each with "
+            "its time).",
+        ),
     ] = None,
 ) -> None:
     """Each queue's length, lag, pending, consumers, live workers and oldest waiting entry."""
@@ -90,16 +124,62 @@ def queues(
         if interval is None:
             session.out.print(render.queues_table(_queue_stats(api)))
             return
-        # No auto-refresh: rich would redraw from a thread of its own, and the CLI stays one thread so that
-        # Ctrl-C always lands where it stops the loop (the table changes only when it is fetched anyway).
-        try:
-            first = render.queues_table(_queue_stats(api))
-            with Live(first, console=session.out, auto_refresh=False) as live:
-                while True:
-                    time.sleep(interval)
-                    live.update(render.queues_table(_queue_stats(api)), refresh=True)
-        except KeyboardInterrupt:
-            return
+        with stopped_by_signals():
+            try:
+                if session.out.is_terminal:
+                    _redraw(session.out, api, interval)
+                else:
+                    _print_each(session.out, api, interval)
+            except Stop:
+                return
+            except BrokenPipeError:  # the reader went away (`| head`): stop as quietly
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return
+
+
+class Stop(BaseException):
+    """SIGINT or SIGTERM arrived: end the loop (exit 0). Not an Exception, as KeyboardInterrupt is not: no
+    `except Exception` on the way (in httpx, say) takes it for an error of its own."""
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise `Stop` in the (only) thread while the block runs: a refresh loop ends
+    cleanly whether a person presses Ctrl-C or a supervisor (`timeout`, systemd, docker stop) asks."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Stop(signal.Signals(signum).name)
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def _stamp() -> str:
+    return f"queues at {render.when(datetime.now(UTC).isoformat())}"
+
+
+def _redraw(console: Console, api: Api, interval: float) -> None:
+    """On a terminal: one table redrawn in place. No auto-refresh: rich would redraw from a thread of its
+    own, and the CLI stays one thread so that a signal always lands where it stops the loop (the table
+    changes only when it is fetched anyway)."""
+    first = render.queues_table(_queue_stats(api), title=_stamp())
+    with Live(first, console=console, auto_refresh=False) as live:
+        while True:
+            time.sleep(interval)
+            live.update(render.queues_table(_queue_stats(api), title=_stamp()), refresh=True)
+
+
+def _print_each(console: Console, api: Api, interval: float) -> None:
+    """Piped or to a file: one table per refresh, each under the time it was read, written at once (a
+    reader such as `tee` or `tail -f` sees it then, not when a buffer fills)."""
+    while True:
+        console.print(render.queues_table(_queue_stats(api), title=_stamp()))
+        console.file.flush()
+        time.sleep(interval)
 
 
 def workers(ctx: typer.Context) -> None:
@@ -107,4 +187,8 @@ def workers(ctx: typer.Context) -> None:
     session = current(ctx)
     with session.api() as api:
         replicas: list[Json] = api.json("GET", "/admin/workers")
-    session.out.print(render.workers_table(replicas))
+    if not replicas:
+        session.out.print("no live workers")
+        return
+    one_line = not session.out.is_terminal
+    session.out.print(render.workers_table(replicas, session.out.width, one_line=one_line))

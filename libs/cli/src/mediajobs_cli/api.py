@@ -43,11 +43,15 @@ def _problem(response: httpx.Response) -> str:
     return json.dumps(body)
 
 
-def _check(response: httpx.Response) -> httpx.Response:
+def _check(response: httpx.Response, config: Config) -> httpx.Response:
+    """The response, or an ApiError saying what went wrong; a refused key also says which gateway refused
+    it, and where the URL and the key came from (another gateway than meant is the usual cause)."""
     if response.is_success:
         return response
     response.read()
     message = f"{response.status_code} {response.reason_phrase}: {_problem(response)}"
+    if response.status_code in (401, 403):
+        message += f"\n  gateway: {config.url} (from {config.url_from})\n  API key: from {config.key_from}"
     raise ApiError(message, for_http_status(response.status_code))
 
 
@@ -77,6 +81,7 @@ class Api:
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         self._http = httpx.Client(base_url=config.url, headers=headers, timeout=timeout)
         self.url = config.url
+        self.config = config
 
     def __enter__(self) -> Self:
         return self
@@ -88,9 +93,10 @@ class Api:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return _check(self._http.request(method, path, **kwargs))
+            return _check(self._http.request(method, path, **kwargs), self.config)
         except httpx.HTTPError as exc:
-            raise ApiError(f"cannot reach the gateway at {self.url}: {exc}", ExitCode.API_ERROR) from exc
+            where = f"{self.url} (from {self.config.url_from})"
+            raise ApiError(f"cannot reach the gateway at {where}: {exc}", ExitCode.API_ERROR) from exc
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
@@ -108,7 +114,7 @@ class Api:
         timeout = httpx.Timeout(30.0, read=None)
         try:
             with self._http.stream("GET", f"/jobs/{task_id}/events", timeout=timeout) as response:
-                _check(response)
+                _check(response, self.config)
                 yield from parse_events(response.iter_lines())
         except httpx.HTTPError as exc:
             raise ApiError(f"event stream from {self.url} broke: {exc}", ExitCode.API_ERROR) from exc

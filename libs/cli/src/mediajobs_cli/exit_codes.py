@@ -13,12 +13,15 @@ class ExitCode(IntEnum):
     NOT_FOUND = 4
     AUTH = 5
     API_ERROR = 6
+    INTERRUPTED = 130
+    """Ctrl-C (128 + SIGINT, as shells report it); typer exits so for an interrupted command too."""
 
 
 HELP = (
     "Exit codes: 0 succeeded / ok, 1 the job failed, 2 usage error, 3 the job was cancelled, "
     "4 not found (404), 5 authentication or permission refused (401/403), "
-    "6 other API error or gateway unreachable. `submit --wait` and `watch` end with the job's outcome."
+    "6 other API error or gateway unreachable, 130 interrupted (Ctrl-C). A confirmation answered "
+    "no does nothing and exits 0. `submit --wait` and `watch` end with the job's outcome."
 )
 
 OUTCOMES = {"succeeded": ExitCode.OK, "failed": ExitCode.JOB_FAILED, "cancelled": ExitCode.JOB_CANCELLED}

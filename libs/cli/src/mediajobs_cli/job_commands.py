@@ -132,11 +132,18 @@ def result(ctx: typer.Context, task_id: TaskId) -> None:
 
 
 def cancel(ctx: typer.Context, task_id: TaskId) -> None:
-    """Cancel a queued or running job (a running one stops within a second)."""
+    """Cancel a waiting or running job (a running one stops within about a second)."""
     session = current(ctx)
     with session.api() as api:
         job = api.json("POST", f"/jobs/{task_id}/cancel")
-    session.out.print(f"{task_id} {render.status_text(job['status'])}")
+    if job["status"] == "cancelled":
+        session.out.print(f"{task_id} {render.status_text('cancelled')}")
+    else:  # 202 for a running job: asked to stop (`cancel_requested`), which it does within ~1 s
+        session.out.print(
+            f"{task_id} cancel requested: it is {job['status']} and stops within about a second "
+            f"(`mediajobs watch {task_id}` follows it to the end)",
+            highlight=False,
+        )
 
 
 def retry(ctx: typer.Context, task_id: TaskId) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from rich import box
@@ -28,6 +29,45 @@ def status_text(status: str) -> str:
     return f"[{style}]{status}[/{style}]"
 
 
+def when(value: Any, zone: tzinfo | None = None) -> str:
+    """A time from the API (ISO-8601 in UTC) in local time (or `zone`) with its offset, to the second:
+    `2026-12-06T06:22:08+01:00`, which `ls --since` takes back as it is. Anything else is shown as it is."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return str(value)
+    moment = _moment(value)
+    return value if moment is None else moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def _moment(text: str) -> datetime | None:
+    """An API time (ISO-8601; UTC when it names no zone), or None if `text` is none."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def ago(value: Any, now: datetime | None = None) -> str:
+    """How long before `now` an API time was: `just now`, `4 s ago`, `3 min ago`, `2 h ago`, `5 d ago`."""
+    if not isinstance(value, str):
+        return ""
+    moment = _moment(value)
+    if moment is None:
+        return value
+    seconds = max(0.0, ((now or datetime.now(UTC)) - moment).total_seconds())
+    if seconds < 1:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f} h ago"
+    return f"{seconds // 86400:.0f} d ago"
+
+
 def print_json(console: Console, value: Any) -> None:
     """Plain JSON (no colours, no wrapping) so that it parses when piped."""
     if console.is_terminal:
@@ -49,11 +89,14 @@ OPTIONAL = ("type", "progress", "owner")
 """Shown in this order of preference when they fit (so left out owner first, then progress, then type)."""
 
 
-def jobs_table(jobs: Iterable[Mapping[str, Any]], width: int = 200) -> RenderableType:
+def jobs_table(
+    jobs: Iterable[Mapping[str, Any]], width: int = 200, zone: tzinfo | None = None
+) -> RenderableType:
     """A job listing `width` characters wide at most. The task id (what a user copies into the next command),
     the status and the creation time are always shown whole; type, progress and owner when they fit beside
     an error column of ERROR_MIN_WIDTH; the error text wraps. Narrower than even that (below ~90 columns):
-    one line per job (id, status, time, type) and its error on the next."""
+    one line per job (id, status, time, type) and its error on the next. Times are local (or `zone`), with
+    their offset."""
     rows = []
     for job in jobs:
         error = job.get("error") or {}
@@ -64,7 +107,7 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]], width: int = 200) -> Renderabl
                 "status": job["status"],
                 "progress": _percent(job),
                 "owner": job.get("owner") or "",
-                "created": str(job.get("created_at", ""))[:19],
+                "created": when(job.get("created_at"), zone),
                 "error": f"{error.get('type', '')}: {error.get('message', '')}" if error else "",
             }
         )
@@ -75,7 +118,7 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]], width: int = 200) -> Renderabl
     error_room = ERROR_MIN_WIDTH if any(row["error"] for row in rows) else natural("error")
     used = sum(natural(name) for name in ALWAYS) + error_room
     if used > width:
-        return _job_lines(rows)
+        return _job_lines(rows, width)
     shown = set(ALWAYS)
     for name in OPTIONAL:
         if used + natural(name) > width:
@@ -93,18 +136,27 @@ def jobs_table(jobs: Iterable[Mapping[str, Any]], width: int = 200) -> Renderabl
     return table
 
 
-def _job_lines(rows: list[dict[str, str]]) -> Group:
+def _job_lines(rows: list[dict[str, str]], width: int) -> Group:
+    """Each job on a line (id, status, time, and its type where it fits), its error (and type where it did
+    not) on the next."""
     lines: list[Text] = []
     for row in rows:
         status = Text.from_markup(status_text(row["status"]))
-        lines.append(Text.assemble(row["task id"], "  ", status, "  ", row["created"], "  ", row["type"]))
-        if row["error"]:
-            lines.append(Text("  " + row["error"], overflow="fold"))
+        first = Text.assemble(row["task id"], "  ", status, "  ", row["created"])
+        below = [row["error"]] if row["error"] else []
+        if first.cell_len + 2 + len(row["type"]) <= width:
+            first.append("  " + row["type"])
+        else:
+            below.insert(0, row["type"])
+        lines.append(first)
+        if below:
+            lines.append(Text("  " + "  ".join(below), overflow="fold"))
     return Group(*lines)
 
 
-def job_table(job: Mapping[str, Any]) -> Table:
-    """One job, field by field."""
+def job_table(job: Mapping[str, Any], zone: tzinfo | None = None) -> Table:
+    """One job, field by field; its times (`created_at`, `started_at`, …) local (or in `zone`), with their
+    offset."""
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
@@ -113,16 +165,29 @@ def job_table(job: Mapping[str, Any]) -> Table:
             continue
         if name == "status":
             table.add_row(name, status_text(str(value)))
-        elif isinstance(value, dict | list):
-            table.add_row(name, json.dumps(value, default=str))
+        elif isinstance(value, dict):  # progress: what the worker reported (its nulls say nothing)
+            shown = {k: v for k, v in value.items() if v is not None}
+            table.add_row(name, escape(json.dumps(shown, default=str)))
+        elif isinstance(value, list):
+            table.add_row(name, escape(json.dumps(value, default=str)))
+        elif name.endswith("_at"):
+            table.add_row(name, when(value, zone))
         else:
-            table.add_row(name, str(value))
+            table.add_row(name, escape(str(value)))
     return table
 
 
-def queues_table(queues: Mapping[str, Mapping[str, Any]]) -> Table:
+def queues_table(queues: Mapping[str, Mapping[str, Any]], title: str | None = None) -> Table:
     table = Table(
-        "queue", "length", "lag (high/normal/low)", "pending", "consumers", "workers", "oldest waiting"
+        "queue",
+        "length",
+        "lag (high/normal/low)",
+        "pending",
+        "consumers",
+        "workers",
+        "oldest waiting",
+        title=title,
+        title_justify="left",
     )
     for name, stats in sorted(queues.items()):
         workers = int(stats.get("workers", 0))
@@ -140,25 +205,65 @@ def queues_table(queues: Mapping[str, Mapping[str, Any]]) -> Table:
     return table
 
 
-def workers_table(services: Iterable[Mapping[str, Any]]) -> Table:
-    table = Table("service", "instance", "host", "pid", "details")
-    known = {"service", "instance", "host", "pid"}
-    for entry in sorted(services, key=lambda s: (str(s.get("service")), str(s.get("instance")))):
-        rest = {k: v for k, v in entry.items() if k not in known}
-        table.add_row(
-            str(entry.get("service", "")),
-            str(entry.get("instance", "")),
-            str(entry.get("host", "")),
-            str(entry.get("pid", "")),
-            json.dumps(rest, default=str),
+WORKER_COLUMNS = ("service", "queue", "host", "pid", "busy", "running jobs", "heartbeat")
+WORKER_OPTIONAL = ("host", "pid", "busy")
+"""Left out in this order on a terminal too narrow for every column (a task id is never cut)."""
+
+
+def workers_table(
+    replicas: Iterable[Mapping[str, Any]],
+    width: int = 200,
+    one_line: bool = False,
+    now: datetime | None = None,
+) -> Table:
+    """One row per service replica (GET /admin/workers): its service and queue, host and pid, how many of
+    its slots are busy, the ids of the jobs it runs (one a line; all on one line with `one_line`, for grep)
+    and how long ago its last heartbeat was (`gone` when its process no longer proves it lives). On a
+    terminal narrower than `width` needs, host, pid and busy are left out, in that order."""
+    rows = []
+    for entry in sorted(replicas, key=lambda r: (str(r.get("service")), str(r.get("instance")))):
+        running = [str(t) for t in entry.get("running") or []]
+        concurrency = entry.get("concurrency")
+        heartbeat = ago(entry.get("last_heartbeat"), now) or "–"
+        rows.append(
+            {
+                "service": str(entry.get("service", "")),
+                "queue": str(entry.get("queue") or "–"),
+                "host": str(entry.get("host") or ""),
+                "pid": str(entry.get("pid") or ""),
+                "busy": f"{len(running)}/{concurrency}" if concurrency else str(len(running)),
+                "running jobs": (" " if one_line else "\n").join(running) or "idle",
+                "heartbeat": heartbeat if entry.get("alive", True) else f"{heartbeat}, gone",
+                "gone": "" if entry.get("alive", True) else "1",
+            }
         )
+
+    def natural(name: str) -> int:
+        cells = [line for row in rows for line in row[name].splitlines()]
+        return max([len(name), *map(len, cells)]) + 2  # cell padding
+
+    shown = list(WORKER_COLUMNS)
+    for name in WORKER_OPTIONAL:
+        if sum(natural(n) for n in shown) - 2 <= width:  # no padding at the table's edges
+            break
+        shown.remove(name)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name in shown:
+        table.add_column(name, no_wrap=name in ("running jobs", "pid", "busy"), overflow="fold")
+    for row in rows:
+        cells = [escape(row[name]) for name in shown]
+        if row["gone"]:
+            cells[-1] = f"[red]{cells[-1]}[/red]"
+        if row["running jobs"] == "idle":
+            cells[shown.index("running jobs")] = "[dim]idle[/dim]"
+        table.add_row(*cells)
     return table
 
 
 def keys_table(keys: Iterable[Mapping[str, Any]]) -> Table:
     table = Table("id", "name", "owner", "role", "created")
     for key in keys:
-        table.add_row(key["id"], key["name"], key["owner"], key["role"], str(key.get("created_at", ""))[:19])
+        table.add_row(key["id"], key["name"], key["owner"], key["role"], when(key.get("created_at")))
     return table
 
 
@@ -176,17 +281,17 @@ def dead_table(letters: Iterable[Mapping[str, Any]]) -> Table:
 def schedules_table(schedules: Iterable[Mapping[str, Any]]) -> Table:
     table = Table("name", "when", "next run", "last run", "runs", "missed", "job", "owner")
     for entry in schedules:
-        when = entry.get("cron") and f"{entry['cron']} ({entry.get('timezone', 'UTC')})"
-        when = when or f"every {float(entry.get('every_s') or 0):g} s"
+        timing = entry.get("cron") and f"{entry['cron']} ({entry.get('timezone', 'UTC')})"
+        timing = timing or f"every {float(entry.get('every_s') or 0):g} s"
         request = dict(entry.get("request") or {})
         job = str(request.pop("job_type", "?")) + (
             f" {json.dumps(request, separators=(',', ':'))}" if request else ""
         )
         table.add_row(
             escape(str(entry.get("name", ""))) + (" (file)" if entry.get("source") == "file" else ""),
-            escape(when),
-            "[yellow]paused[/yellow]" if entry.get("paused") else str(entry.get("next_run_at") or "–"),
-            str(entry.get("last_run_at") or "–"),
+            escape(timing),
+            "[yellow]paused[/yellow]" if entry.get("paused") else when(entry.get("next_run_at")) or "–",
+            when(entry.get("last_run_at")) or "–",
             str(entry.get("runs", 0)),
             str(entry.get("missed", 0)),
             escape(job),

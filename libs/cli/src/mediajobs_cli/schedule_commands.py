@@ -62,7 +62,9 @@ def add(
     }
     with session.api() as api:
         made = api.json("POST", "/jobs/schedules", json=body)
-    session.out.print(f"added {made['name']}: next run {made['next_run_at']}", markup=False, highlight=False)
+    session.out.print(
+        f"added {made['name']}: next run {render.when(made['next_run_at'])}", markup=False, highlight=False
+    )
 
 
 @schedules.command("pause")
@@ -80,7 +82,9 @@ def resume(ctx: typer.Context, name: Name) -> None:
     session = current(ctx)
     with session.api() as api:
         resumed = api.json("POST", f"/jobs/schedules/{name}/resume")
-    session.out.print(f"resumed {name}: next run {resumed['next_run_at']}", markup=False, highlight=False)
+    session.out.print(
+        f"resumed {name}: next run {render.when(resumed['next_run_at'])}", markup=False, highlight=False
+    )
 
 
 @schedules.command("rm")

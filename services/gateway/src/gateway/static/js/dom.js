@@ -54,6 +54,35 @@ export function fmtDuration(seconds) {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
+/** A download's estimate of the time left: "<1 s" near the end (never "0 ms"), whole seconds below a minute. */
+export function fmtEta(seconds) {
+  const s = Number(seconds);
+  if (!Number.isFinite(s)) return "";
+  if (s < 1) return "<1 s";
+  if (s < 60) return `${Math.round(s)} s`;
+  return fmtDuration(s);
+}
+
+/** How long a job has been running so far, in whole seconds below a minute (it is redrawn every second). */
+export function fmtElapsed(seconds) {
+  const s = Number(seconds);
+  if (!Number.isFinite(s)) return "";
+  return s < 60 ? `${Math.floor(s)} s` : fmtDuration(s);
+}
+
+/** What a job's "Took" says: a finished job's run time (its last run's), a running job's time running so far
+ * (`live` then holds its start, for a view to keep it current: see main.js), nothing for a job that waits
+ * (queued, scheduled, retrying: an earlier attempt's start says nothing about it). */
+export function took(job) {
+  if (!job.started_at || !job.attempts) return { text: "", live: null };
+  if (job.status === "running") return { text: fmtElapsed(seconds(job.started_at, null)), live: job.started_at };
+  if (!["succeeded", "failed", "cancelled"].includes(job.status)) return { text: "", live: null };
+  const log = Array.isArray(job.attempt_log) ? job.attempt_log : [];
+  const last = log[log.length - 1];
+  const run = last && last.run_s !== null && last.run_s !== undefined ? last.run_s : job.finished_at ? seconds(job.started_at, job.finished_at) : null;
+  return { text: run === null ? "" : fmtDuration(run), live: null };
+}
+
 export function ago(iso) {
   if (!iso) return "";
   const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
@@ -74,6 +103,12 @@ export function seconds(fromIso, toIso) {
   if (!fromIso) return null;
   const end = toIso ? Date.parse(toIso) : Date.now();
   return Math.max(0, (end - Date.parse(fromIso)) / 1000);
+}
+
+/** An identifier with the places it may wrap at marked (<wbr>): between its words ("Blocked|Address|Error",
+ * "image_|processing"), so that a narrow column does not cut it mid-word. */
+export function wordBreaks(text) {
+  return String(text).split(/(?<=[a-z0-9])(?=[A-Z])|(?<=[_.\/-])/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
 }
 
 export function shortId(id) {
@@ -101,7 +136,7 @@ export function progress(job, { withMessage = false } = {}) {
     parts.push(h("span", {}, p.total_bytes ? `${fmtBytes(p.downloaded_bytes)} / ${fmtBytes(p.total_bytes)}` : fmtBytes(p.downloaded_bytes)));
   }
   if (p.speed && !job.status.match(/succeeded|failed|cancelled/)) parts.push(h("span", {}, `${fmtBytes(p.speed)}/s`));
-  if (p.eta !== null && p.eta !== undefined && job.status === "running") parts.push(h("span", {}, `ETA ${fmtDuration(p.eta)}`));
+  if (p.eta !== null && p.eta !== undefined && job.status === "running" && !(pct >= 100)) parts.push(h("span", {}, `ETA ${fmtEta(p.eta)}`));
   if (p.items_total) parts.push(h("span", {}, `${p.items_done || 0}/${p.items_total} items${p.items_failed ? `, ${p.items_failed} failed` : ""}${p.items_cancelled ? `, ${p.items_cancelled} cancelled` : ""}`));
   // words where no number says it ("its worker was lost; queued again"), and always between attempts
   // ("next attempt in 4.0 s; ...": a bulk job's percent is its items')
@@ -133,11 +168,12 @@ export function toast(text, bad = false) {
 }
 
 /** The confirmation dialog: resolves true when confirmed. */
-export function confirmDialog(title, text, okLabel = "Confirm") {
+export function confirmDialog(title, text, okLabel = "Confirm", dismissLabel = "Cancel") {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-title").textContent = title;
   document.getElementById("confirm-text").textContent = text;
   document.getElementById("confirm-ok").textContent = okLabel;
+  document.getElementById("confirm-dismiss").textContent = dismissLabel;
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) => {

@@ -1,7 +1,7 @@
 // The dashboard's entry: who is logged in, routing by the URL fragment (#/page/arg?filters), keyboard shortcuts.
 
 import { api, ApiError, whenUnauthenticated } from "./api.js";
-import { ago, clear, h } from "./dom.js";
+import { ago, clear, fmtElapsed, h, seconds } from "./dom.js";
 import { go, href, route } from "./nav.js";
 import * as dead from "./page_dead.js";
 import * as job from "./page_job.js";
@@ -41,6 +41,7 @@ function renderChrome() {
   document.getElementById("jump").hidden = false;
   document.getElementById("who").hidden = false;
   document.getElementById("who-name").textContent = `${me.name} · ${me.owner} · ${me.role}`;
+  document.getElementById("who").title = `${me.name} · ${me.owner} · ${me.role}`; // where the name is cut short
   document.getElementById("who").dataset.role = me.role;
   const rank = { read: 0, submit: 1, admin: 2 };
   for (const link of document.querySelectorAll("#nav a[data-needs]")) {
@@ -128,6 +129,11 @@ document.addEventListener("keydown", (event) => {
 setInterval(() => {
   for (const el of document.querySelectorAll("[data-ago]")) el.textContent = ago(el.dataset.ago);
 }, 10_000);
+
+// A running job's time so far ("Took" in the list and on its page) counts up.
+setInterval(() => {
+  for (const el of document.querySelectorAll("[data-running-since]")) el.textContent = fmtElapsed(seconds(el.dataset.runningSince, null));
+}, 1000);
 
 window.addEventListener("hashchange", render);
 start();

@@ -2,12 +2,16 @@
 // dry-run count and a confirmation).
 
 import { api } from "./api.js";
-import { ago, clear, confirmDialog, h, shortId, toast } from "./dom.js";
+import { ago, clear, confirmDialog, h, shortId, toast, wordBreaks } from "./dom.js";
 import { jobTypes, subject } from "./page_jobs.js";
 import { canAct, problemBox } from "./widgets.js";
 
 const LIMIT = 200;
 const BATCH = 1000; // the gateway's bound per bulk call
+
+function errorText(job) {
+  return [h("span.mono.small.break", {}, wordBreaks(job.error?.type || "")), h("div.small.muted.break", {}, job.error?.message || "")];
+}
 
 export function render(root, ctx) {
   const { me } = ctx;
@@ -44,7 +48,7 @@ export function render(root, ctx) {
     h("div.panel", {}, bulk, h("div.table-wrap", {}, h("table", { id: "dead-table" },
       h("thead", {}, h("tr", {}, acts ? h("th.sel", {}, selectAll) : null,
         ["Job", "Type", "Error", "Attempts", admin ? "Owner" : null, "Died", ""].filter((c) => c !== null)
-          .map((c) => h(`th${["Type", "Attempts", "Died"].includes(c) ? ".hide-sm" : ""}${c === "Attempts" ? ".num" : ""}`, {}, c)))),
+          .map((c) => h(`th${["Type", "Error", "Attempts", "Owner", "Died"].includes(c) ? ".hide-sm" : ""}${c === "Attempts" ? ".num" : ""}`, {}, c)))),
       tbody))));
 
   function selectedButton(label, verb, danger) {
@@ -106,11 +110,12 @@ export function render(root, ctx) {
       acts ? h("td.sel", {}, h("input", { type: "checkbox", "aria-label": `Select ${job.task_id}`, checked: selected.has(job.task_id),
         onchange: (e) => { if (e.target.checked) selected.add(job.task_id); else selected.delete(job.task_id); drawRows(); } })) : null,
       h("td", {}, h("a.id", { href: `#/job/${job.task_id}`, title: job.task_id }, shortId(job.task_id)),
-        subject(job) ? h("div.small.muted", {}, subject(job).slice(0, 60)) : null),
+        subject(job) ? h("div.small.muted.subject", { title: subject(job) }, subject(job).slice(0, 60)) : null,
+        h("div.show-sm", {}, errorText(job))), // on a phone the error goes under the job: room to read it
       h("td.hide-sm", {}, job.job_type),
-      h("td", {}, h("span.mono.small", {}, job.error?.type || ""), h("div.small.muted", {}, job.error?.message || "")),
+      h("td.hide-sm", {}, errorText(job)),
       h("td.num.hide-sm", {}, `${job.attempts}/${job.max_attempts}`),
-      admin ? h("td.small", {}, job.owner || "") : null,
+      admin ? h("td.small.hide-sm", {}, job.owner || "") : null,
       h("td.small.muted.nowrap.hide-sm", {}, ago(job.finished_at)),
       h("td.actions", {}, acts ? [
         h("button.btn.small", { type: "button", "data-action": "retry", onclick: () => act("retry", [job.task_id]) }, "Retry"),

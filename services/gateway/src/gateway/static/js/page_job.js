@@ -2,7 +2,7 @@
 // children / follow-ups with their own statuses, trace id; live while it runs.
 
 import { api, ApiError } from "./api.js";
-import { ago, chip, clear, fmtBytes, fmtDuration, fmtTime, h, progress, seconds, shortId } from "./dom.js";
+import { ago, chip, clear, fmtBytes, fmtDuration, fmtElapsed, fmtTime, h, progress, seconds, shortId, took } from "./dom.js";
 import { follow, merge } from "./live.js";
 import { jobActions, liveSwitch, problemBox } from "./widgets.js";
 
@@ -71,7 +71,9 @@ function timeline(job) {
           again ? h("span", {}, "retried by hand") : null,
           a.worker ? h("span.mono", {}, a.worker) : null,
           wait ? h("span", {}, `waited ${fmtDuration(wait)}`) : null,
-          run ? h("span", {}, `ran ${fmtDuration(run)}`) : null,
+          !a.outcome && a.started_at && job.status === "running" && i === log.length - 1
+            ? h("span", {}, "running for ", h("span", { "data-running-since": a.started_at }, fmtElapsed(run)))
+            : run ? h("span", {}, `ran ${fmtDuration(run)}`) : null,
           a.started_at ? h("span", { title: a.started_at }, fmtTime(a.started_at)) : null),
         h("div.track", {}, waitBar, runBar),
         a.error ? h("div.small", {}, h("span.mono", {}, a.error.type), ": ", a.error.message) : null));
@@ -170,7 +172,8 @@ export function render(root, ctx) {
   }
 
   function draw() {
-    const duration = job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : null;
+    const ran = took(job);
+    const duration = ran.text ? h("span", { id: "job-took", "data-running-since": ran.live }, ran.text) : null;
     const traceValue = job.trace_id ? (job.trace_url ? h("a.mono.trace", { href: job.trace_url, rel: "noreferrer", target: "_blank" }, job.trace_id) : h("span.mono", {}, job.trace_id)) : null;
     clear(body,
       h("div.panel.pad", {},

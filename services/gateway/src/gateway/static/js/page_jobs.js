@@ -1,7 +1,7 @@
 // Jobs: status tabs with counts, filters and search kept in the URL, cursor pages, rows updated live.
 
 import { api } from "./api.js";
-import { ago, chip, clear, fmtDuration, h, progress, seconds, shortId } from "./dom.js";
+import { ago, chip, clear, h, progress, shortId, took, wordBreaks } from "./dom.js";
 import { follow, merge } from "./live.js";
 import { go, href } from "./nav.js";
 import { canAct, jobActions, liveSwitch, problemBox } from "./widgets.js";
@@ -61,7 +61,8 @@ export function render(root, ctx) {
   const cols = ["Job", "Type", "Status", "Progress", admin ? "Owner" : null, "Created", "Took", ""].filter((c) => c !== null);
   const table = h("div.panel", {},
     h("div.table-wrap", {}, h("table", { id: "jobs-table" },
-      h("thead", {}, h("tr", {}, cols.map((c) => h(`th${["Created", "Took", "Type", "Owner", "Status"].includes(c) ? ".hide-sm" : ""}${c === "Took" ? ".num" : ""}`, {}, c)))),
+      h("thead", {}, h("tr", {}, cols.map((c) => h(`th${["Created", "Took", "Type", "Owner", "Status"].includes(c) ? ".hide-sm" : ""}${["Owner", "Created"].includes(c) ? ".hide-md" : ""}${c === "Took" ? ".num" : ""}`,
+        { title: c === "Took" ? "How long it ran (its last run); a running job: so far" : null }, c)))),
       tbody)),
     pager);
   root.append(head, tabs, h("div.filters", {}, search, typeSelect, queueSelect, rangeSelect, owner), message, table);
@@ -88,16 +89,19 @@ export function render(root, ctx) {
         subject(job) ? h("div.small.muted.subject", { title: subject(job) }, truncate(subject(job), 60)) : null,
         h("div.show-sm", {}, chip(job.status))),
       h("td.hide-sm", {}, job.job_type),
-      h("td.nowrap.hide-sm", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
+      h("td.hide-sm", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
       h("td", {}, job.status === "failed" && job.error
-        ? h("span.small.mono", { title: job.error.message }, job.error.type)
+        ? h("span.small.mono.break", { title: job.error.message }, wordBreaks(job.error.type))
         : progress(job, { withMessage: true })),
-      admin ? h("td.small.hide-sm", {}, job.owner || "") : null,
-      h("td.small.muted.hide-sm.nowrap", { title: job.created_at, "data-ago": job.created_at }, ago(job.created_at)),
-      h("td.small.muted.hide-sm.num.nowrap", {}, job.started_at ? fmtDuration(seconds(job.started_at, job.finished_at)) : ""),
+      admin ? h("td.small.hide-sm.hide-md", {}, job.owner || "") : null,
+      h("td.small.muted.hide-sm.hide-md.nowrap", { title: job.created_at, "data-ago": job.created_at }, ago(job.created_at)),
+      h("td.small.muted.hide-sm.num.nowrap.took", { "data-running-since": took(job).live }, took(job).text),
       h("td.actions", {}, jobActions(job, me, load)),
     ];
-    return h("tr", { "data-task": job.task_id, "data-status": job.status, "data-cancel": String(Boolean(job.cancel_requested)) }, cells);
+    return h("tr", {
+      "data-task": job.task_id, "data-status": job.status, "data-cancel": String(Boolean(job.cancel_requested)),
+      "data-started": job.started_at || "",
+    }, cells);
   }
 
   let loading = 0;
@@ -172,8 +176,10 @@ export function render(root, ctx) {
     fresh.set(job.task_id, job);
     known.set(job.task_id, job);
     const old = rows.get(job.task_id);
-    if (old && old.dataset.status === job.status && old.dataset.cancel === String(Boolean(job.cancel_requested))) {
-      // Only the progress moved: replace that cell alone, so buttons under the pointer stay put.
+    if (old && old.dataset.status === job.status && old.dataset.cancel === String(Boolean(job.cancel_requested))
+      && old.dataset.started === (job.started_at || "")) {
+      // Only the progress moved: replace that cell alone, so buttons under the pointer stay put (a running
+      // job's "Took" counts up by itself: main.js).
       const cell = old.querySelector(".progress")?.parentElement;
       if (cell) clear(cell, progress(job, { withMessage: true }));
     } else if (old) {

@@ -32,7 +32,7 @@ export function render(root, ctx) {
     message,
     summary,
     h("div.panel", {}, h("div.table-wrap", {}, h("table", {},
-      h("thead", {}, h("tr", {}, ["Name", "When", "Job", "Next run", "Last run", "Runs", ""].map((c, i) => h(`th${i === 2 || i === 5 ? ".hide-sm" : ""}`, {}, c)))),
+      h("thead", {}, h("tr", {}, ["Name", "When", "Job", "Next run", "Last run", "Runs", ""].map((c, i) => h(`th${[1, 2, 4, 5].includes(i) ? ".hide-sm" : ""}`, {}, c)))),
       tbody))),
     h("p.small.muted", {}, "Add schedules with ", h("code", {}, "mediajobs schedules add"), ", ", h("code", {}, "POST /jobs/schedules"),
       " or SCHEDULES_FILE. Ticks missed while no janitor ran follow each schedule's catch-up (once or skip)."));
@@ -65,15 +65,17 @@ export function render(root, ctx) {
         paused ? h("span", {}, h("strong", {}, String(paused)), " paused") : null,
         missed ? h("span.warn", {}, `${missed} tick${missed === 1 ? "" : "s"} missed`) : null);
       clear(tbody, found.length ? found.map((s) => h("tr", { "data-schedule": s.name },
-        h("td", {}, h("strong", {}, s.name), s.source === "file" ? h("span.chip.queued", { title: "Defined in SCHEDULES_FILE" }, "file") : null),
-        h("td.small", {}, when(s)),
+        h("td", {}, h("strong.break", {}, s.name), s.source === "file" ? h("span.chip.queued", { title: "Defined in SCHEDULES_FILE" }, "file") : null,
+          h("div.show-sm.small.break", {}, when(s))),
+        h("td.small.hide-sm", {}, when(s)),
         h("td.small.hide-sm", {}, jobText(s.request)),
-        h("td.small.nowrap", {}, s.paused ? h("span.chip.cancelled", {}, "paused") : h("span", { title: s.next_run_at || "" }, fmtTime(s.next_run_at))),
-        h("td.small.nowrap", {}, s.last_task_id
+        h("td.small.nowrap.wrap-sm", {}, s.paused ? h("span.chip.cancelled", {}, "paused") : h("span", { title: s.next_run_at || "" }, fmtTime(s.next_run_at)),
+          h("div.show-sm.muted", {}, s.last_run_at ? `last run ${ago(s.last_run_at)}` : "never run")),
+        h("td.small.nowrap.hide-sm", {}, s.last_task_id
           ? [h("a.id", { href: `#/job/${s.last_task_id}`, title: s.last_task_id }, shortId(s.last_task_id)), " ", h("span.muted", { title: s.last_run_at || "" }, ago(s.last_run_at))]
           : h("span.muted", {}, "never")),
         h("td.small.hide-sm", {}, String(s.runs), s.missed ? h("span.warn", { title: "ticks missed" }, ` (${s.missed} missed)`) : null),
-        h("td.nowrap", {},
+        h("td.actions", {},
           h("button.btn.small", { type: "button", "data-action": s.paused ? "resume" : "pause", onclick: () => act(s.name, s.paused ? "resume" : "pause") }, s.paused ? "Resume" : "Pause"), " ",
           h("button.btn.small.danger", { type: "button", "data-action": "delete", disabled: s.source === "file", title: s.source === "file" ? "Defined in SCHEDULES_FILE: remove it there" : null, onclick: () => act(s.name, "delete") }, "Delete"))))
         : h("tr", {}, h("td.empty", { colspan: 7 }, "No schedules.")));

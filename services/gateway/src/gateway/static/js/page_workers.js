@@ -1,7 +1,7 @@
 // Workers (GET /admin/workers): live service instances (replicas), what they run, their last heartbeat. Refreshed every 5 s.
 
 import { api } from "./api.js";
-import { ago, clear, h, shortId } from "./dom.js";
+import { ago, clear, h, shortId, wordBreaks } from "./dom.js";
 import { adminOnly, problemBox, refreshEvery } from "./widgets.js";
 
 const REFRESH_MS = 5000;
@@ -15,7 +15,7 @@ export function render(root, ctx) {
     message,
     summary,
     h("div.panel", {}, h("div.table-wrap", {}, h("table", {},
-      h("thead", {}, h("tr", {}, ["Service", "Consumer", "Queue", "Host / pid", "Running", "Last heartbeat"].map((c, i) => h(`th${i === 1 || i === 3 ? ".hide-sm" : ""}`, {}, c)))),
+      h("thead", {}, h("tr", {}, ["Service", "Consumer", "Queue", "Host / pid", "Running", "Last heartbeat"].map((c, i) => h(`th${[1, 2, 3].includes(i) ? ".hide-sm" : ""}`, {}, c)))),
       tbody))));
   if (adminOnly(ctx.me, message, "Workers")) return null;
   async function load() {
@@ -31,15 +31,16 @@ export function render(root, ctx) {
         h("span", {}, h("strong", {}, String(running)), ` job${running === 1 ? "" : "s"} running`),
         gone ? h("span.warn", {}, `${gone} without a live process`) : null);
       clear(tbody, found.length ? found.map((w) => h("tr", { "data-service": w.service },
-        h("td", {}, h("strong", {}, w.service), w.replica !== undefined && w.replica !== null ? h("span.muted", {}, ` #${w.replica}`) : null),
+        h("td", {}, h("strong", {}, w.service), w.replica !== undefined && w.replica !== null ? h("span.muted", {}, ` #${w.replica}`) : null,
+          h("div.show-sm.small.muted.break", {}, wordBreaks(w.queue || "–"))),
         h("td.mono.small.hide-sm", {}, w.consumer || w.instance || ""),
-        h("td", {}, w.queue || h("span.muted", {}, "–")),
+        h("td.hide-sm", {}, w.queue || h("span.muted", {}, "–")),
         h("td.small.muted.hide-sm", {}, [w.host, w.pid].filter(Boolean).join(" / ")),
         h("td", {}, (w.running || []).length
-          ? (w.running || []).map((id) => h("a.id", { href: `#/job/${id}`, title: id }, shortId(id), " "))
+          ? (w.running || []).map((id) => [h("a.id", { href: `#/job/${id}`, title: id }, shortId(id)), " "])
           : h("span.muted", {}, "idle")),
-        h("td.small.nowrap", {}, h("span", { class: w.alive === false ? "chip failed" : "chip succeeded" }, w.alive === false ? "gone" : "alive"), " ",
-          h("span.muted", { title: w.last_heartbeat || "" }, ago(w.last_heartbeat)))))
+        h("td.small.nowrap.wrap-sm", {}, h("span", { class: w.alive === false ? "chip failed" : "chip succeeded" }, w.alive === false ? "gone" : "alive"), " ",
+          h("span.muted.nowrap.block-sm", { title: w.last_heartbeat || "" }, ago(w.last_heartbeat)))))
         : h("tr", {}, h("td.empty", { colspan: 6 }, "No live workers.")));
     } catch (error) {
       clear(message, problemBox(error));

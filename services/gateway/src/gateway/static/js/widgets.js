@@ -1,7 +1,7 @@
 // Small pieces several views share: the live/paused switch, job action buttons, page headings.
 
 import { api } from "./api.js";
-import { h, toast } from "./dom.js";
+import { confirmDialog, h, shortId, toast } from "./dom.js";
 import { isPaused, onState, pause, resume } from "./live.js";
 
 const LABELS = {
@@ -44,8 +44,18 @@ export function jobActions(job, me, after) {
       toast(`${verb} failed: ${error.message}`, true);
     }
   };
+  // Cancelling cannot be undone (only a failed job can be retried), so it asks first, as purging does; a
+  // running job loses the work it has done.
+  const cancel = async () => {
+    const running = job.status === "running";
+    const ok = await confirmDialog(
+      running ? `Cancel running job ${shortId(job.task_id)}?` : `Cancel ${job.status} job ${shortId(job.task_id)}?`,
+      `${running ? "It stops within about a second, unfinished." : "It will not run."} A cancelled job cannot be retried: it would have to be submitted again.`,
+      "Cancel job", running ? "Keep running" : "Keep it");
+    if (ok) act("cancel");
+  };
   if (["scheduled", "queued", "running", "retrying"].includes(job.status) && !job.cancel_requested) {
-    buttons.push(h("button.btn.small.danger", { type: "button", "data-action": "cancel", onclick: () => act("cancel") }, "Cancel"));
+    buttons.push(h("button.btn.small.danger", { type: "button", "data-action": "cancel", onclick: cancel }, "Cancel"));
   }
   if (job.status === "failed" || job.dead) {
     buttons.push(h("button.btn.small", { type: "button", "data-action": "retry", onclick: () => act("retry") }, "Retry"));
