@@ -75,9 +75,12 @@ if ARGV[7] == '1' then
   redis.call('SET', KEYS[4], ARGV[3], 'EX', ttl)
   redis.call('HSET', KEYS[1], 'dedupe_key', KEYS[4])
 end
--- the new job onto the change feed (nobody follows its own channel yet: its id was not known before now)
-local job = {queued_ts = ARGV[2]}
-for name, value in pairs(fields) do job[name] = value end
-job['request'], job['result'] = nil, nil  -- events stay small: followers read these from the record
+-- the new job onto the change feed (nobody follows its own channel yet: its id was not known before now),
+-- with only what shows it in a list: the feed holds one entry per job created, up to CHANGES_MAXLEN
+local job = {}
+for _, name in ipairs({'task_id', 'job_type', 'queue', 'status', 'owner', 'priority', 'created_at', 'parent_id',
+    'next_attempt_at'}) do
+  job[name] = fields[name]
+end
 announce_change(cjson.encode({kind = 'status', job = job}))
 return {REPLY_APPLIED}
