@@ -177,9 +177,22 @@ def _print_each(console: Console, api: Api, interval: float) -> None:
     """Piped or to a file: one table per refresh, each under the time it was read, written at once (a
     reader such as `tee` or `tail -f` sees it then, not when a buffer fills)."""
     while True:
-        console.print(render.queues_table(_queue_stats(api), title=_stamp()))
-        console.file.flush()
+        table = render.queues_table(_queue_stats(api), title=_stamp())
+        with _signals_held():  # a stop lands after the table, not between its title and its rows
+            console.print(table)
+            console.file.flush()
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (blocked) until the block is over, then act as usual."""
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
 
 def workers(ctx: typer.Context) -> None:
