@@ -119,9 +119,18 @@ async def test_a_busy_worker_takes_no_message_it_has_no_slot_for(cluster: Cluste
     alarming "reclaimed" warning, and the job sent round again)."""
     spec = QUEUES[Queue.DEFAULT]
     async with JobClient(cluster.settings) as client:
-        long = (await client.submit({"job_type": "echo", "sleep_s": 4, "payload": {"long": True}})).job
-        long2 = (await client.submit({"job_type": "echo", "sleep_s": 4, "payload": {"long": 2}})).job
-        waiting = (await client.submit({"job_type": "echo", "payload": {"waiting": True}})).job
+        # one pipeline: the two lanes' entries are made in the same millisecond, so with the same id
+        long, long2 = (
+            created.job
+            for created in await client.submit_many(
+                [
+                    {"job_type": "echo", "sleep_s": 4, "priority": "high", "payload": {"long": 1}},
+                    {"job_type": "echo", "sleep_s": 4, "priority": "normal", "payload": {"long": 2}},
+                ]
+            )
+        )
+        low = {"job_type": "echo", "priority": "low", "payload": {"waiting": 1}}
+        waiting = (await client.submit(low)).job
         worker = cluster.start("janitor", CONCURRENCY="2", LEASE_S="1", JANITOR_RECLAIM_INTERVAL_S="0.2")
         for running in (long, long2):
             await _wait_status(client, running.task_id, JobStatus.RUNNING, timeout=20)
@@ -143,16 +152,17 @@ async def test_slots_of_messages_that_never_reached_a_handler_come_back(
     comes back once the worker runs nothing, never while it is busy."""
     monkeypatch.setattr(worker_slots, "CHECK_IDLE_S", 0.05)
     slots = worker_slots.WorkerSlots(2)
-    slots.take([b"1-0", b"2-0"])
-    slots.done(b"9-9")  # not taken: ignored
+    slots.take("q:high", [b"1-0"])
+    slots.take("q", [b"1-0"])  # another lane: another message, however alike its id
+    slots.done("q:low", b"1-0")  # not taken: ignored
     busy = True
     waiting = asyncio.create_task(slots.wait_free(lambda: not busy))
     await asyncio.sleep(0.3)
     assert not waiting.done()
-    slots.done(b"1-0")
+    slots.done("q:high", b"1-0")
     assert await asyncio.wait_for(waiting, 2) == 1
     waiting = asyncio.create_task(slots.wait_free(lambda: not busy))
-    slots.take([b"3-0"])
+    slots.take("q", [b"3-0"])
     await asyncio.sleep(0.3)
     assert not waiting.done()  # busy: both slots stay held
     busy = False

@@ -113,9 +113,9 @@ class JobMiddleware(BaseMiddleware):
     ) -> bool | None:
         """The message's handling is over, whatever it was (also when no handler took it): its slot is
         free."""
-        ids = self.msg.get("message_ids") if isinstance(self.msg, dict) else None
-        if ids:
-            self.runtime.slots.done(ids[0])
+        raw = self.msg if isinstance(self.msg, dict) else {}
+        if (ids := raw.get("message_ids")) and isinstance(channel := raw.get("channel"), str):
+            self.runtime.slots.done(channel, ids[0])
         return await super().after_processed(exc_type, exc_val, exc_tb)
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:

@@ -117,8 +117,9 @@ class _SteadyRead:
             # again by the next take, after at most `block` ms)
             watched = dict.fromkeys(order[:count], ">")
             response = await client.xreadgroup(group, consumer, watched, count=1, block=block)
-        for _stream, entries in response or ():
-            self._slots.take(entry_id for entry_id, _fields in entries)
+        for stream, entries in response or ():
+            name = stream.decode() if isinstance(stream, bytes) else stream  # as FastStream names the channel
+            self._slots.take(name, (entry_id for entry_id, _fields in entries))
         return response
 
     async def _recreate_group(self) -> None:

@@ -5,7 +5,9 @@ A service reads only as many messages as it has free slots (`jobcommon.steady_re
 waits inside a busy worker: one that did would not be started, so not renewed, and once its lease ran out it
 would be reclaimed as lost while its worker lives. FastStream's own count of busy slots (its semaphore) misses
 the messages it has handed to a handler task that has not started yet, so a read right after a handover would
-take too many; counting here, by entry id, from the read to the job middleware's exit, misses none.
+take too many; counting here, by lane and entry id (the lanes are streams of their own, and entries added to
+two of them in the same millisecond have the same id), from the read to the job middleware's exit, misses
+none.
 """
 
 from __future__ import annotations
@@ -26,20 +28,20 @@ CHECK_IDLE_S = 1.0
 class WorkerSlots:
     def __init__(self, size: int) -> None:
         self.size = size
-        self._held: set[bytes] = set()
+        self._held: set[tuple[str, bytes]] = set()
         self._freed = asyncio.Event()
 
     def free(self) -> int:
         return self.size - len(self._held)
 
-    def take(self, entry_ids: Iterable[bytes]) -> None:
-        """Messages just read: each holds a slot until `done`."""
-        self._held.update(entry_ids)
+    def take(self, stream: str, entry_ids: Iterable[bytes]) -> None:
+        """Messages just read from `stream`: each holds a slot until `done`."""
+        self._held.update((stream, entry_id) for entry_id in entry_ids)
 
-    def done(self, entry_id: bytes) -> None:
-        """A message's handling ended (whatever its outcome): its slot is free. Unknown ids are ignored."""
-        if entry_id in self._held:
-            self._held.discard(entry_id)
+    def done(self, stream: str, entry_id: bytes) -> None:
+        """A message's handling ended (whatever its outcome): its slot is free. Unknown ones are ignored."""
+        if (stream, entry_id) in self._held:
+            self._held.discard((stream, entry_id))
             self._freed.set()
 
     async def wait_free(self, idle: Callable[[], bool]) -> int:
