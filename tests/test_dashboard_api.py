@@ -31,7 +31,7 @@ from jobcommon.queues import Queue
 from jobcommon.search_tokens import request_tokens
 from jobcommon.store import Delivery, JobStore
 from tests.conftest import ApiKeys, Stack, bearer
-from tests.jobs import submit, wait_terminal
+from tests.jobs import status, submit, wait_terminal
 from tests.support.dead_letters import bury
 
 INDEX_DB = 9
@@ -434,6 +434,9 @@ async def test_one_stream_carries_every_change_in_the_callers_scope_and_resumes(
         replayed_later = await _read_stream(reader, later_seen, headers={"Last-Event-ID": before})
         (_id, event), *_ = [e for e in replayed_later if e[1]["job"]["task_id"] == later["task_id"]]
         assert (event["kind"], event["job"]["status"]) == ("status", "scheduled")
+        record = await status(alice, later["task_id"])
+        for field in ("max_attempts", "trace_id", "owner", "priority", "created_at", "next_attempt_at"):
+            assert event["job"][field] == record[field], field  # as the record has it, not a default
         assert not event["job"].get("request")  # events stay small: the request is read from the record
         await alice.post(f"/jobs/{later['task_id']}/cancel")
 

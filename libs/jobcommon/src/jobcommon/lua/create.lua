@@ -75,12 +75,11 @@ if ARGV[7] == '1' then
   redis.call('SET', KEYS[4], ARGV[3], 'EX', ttl)
   redis.call('HSET', KEYS[1], 'dedupe_key', KEYS[4])
 end
--- the new job onto the change feed (nobody follows its own channel yet: its id was not known before now),
--- with only what shows it in a list: the feed holds one entry per job created, up to CHANGES_MAXLEN
-local job = {}
-for _, name in ipairs({'task_id', 'job_type', 'queue', 'status', 'owner', 'priority', 'created_at', 'parent_id',
-    'next_attempt_at'}) do
-  job[name] = fields[name]
-end
+-- the new job onto the change feed (nobody follows its own channel yet: its id was not known before now), as
+-- every change: the whole record but its request and result (a follower that merges an event into what it
+-- shows must not get defaults for fields the record has, such as max_attempts or trace_id)
+local job = {queued_ts = ARGV[2]}
+for name, value in pairs(fields) do job[name] = value end
+job['request'], job['result'] = nil, nil
 announce_change(cjson.encode({kind = 'status', job = job}))
 return {REPLY_APPLIED}
