@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from jobcommon import QUEUES, CommonSettings, EchoRequest, ErrorInfo, Job, JobClient, JobStatus, keys
 from jobcommon.broker import ensure_groups
+from jobcommon.errors import JobStateConflict
 from jobcommon.job_index import JobQuery
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.queues import Queue
@@ -323,3 +324,52 @@ async def test_discarded_staged_follow_ups_leave_no_listing_or_search_entry(clie
     assert follow_up not in [j.task_id for j in (await store.search(JobQuery(), limit=50)).jobs]
     assert (await store.index.counts(JobQuery())).total == before.total - 1
     assert await store.redis.zscore(keys.JOB_INDEX, follow_up) is None
+
+
+async def test_a_retried_failed_parent_ends_at_once_and_its_retried_entries_correct_it(
+    client: JobClient,
+) -> None:
+    """Retrying a failed playlist runs it again; its entries exist already and keep their outcome, so the
+    parent ends again at once (it used to wait for children that never came, until its record expired);
+    retrying an entry then corrects it, never into negative counts."""
+    store = client.store
+    parent, ids = await _parent_with_children(client, n=2, concurrency=2)
+    assert await _run_one(store, fail=True) == ids[0]
+    assert await _run_one(store, fail=True) == ids[1]
+    assert (await store.get(parent.task_id)).status == JobStatus.FAILED
+    await client.retry(parent.task_id)  # the dashboard's Retry on a failed playlist
+    read = await _read(store, "parent-worker")
+    assert read is not None
+    delivery, task_id = read
+    assert task_id == parent.task_id
+    run_id = uuid.uuid4().hex
+    assert (await store.start(parent.task_id, delivery, run_id)).applied
+    for index, child in enumerate(ids):  # the handler's spawn_children: the children exist already
+        with pytest.raises(JobStateConflict):
+            await submit_job(
+                store,
+                EchoRequest(payload={"i": index}),
+                task_id=child,
+                parent_id=parent.task_id,
+                child_index=index,
+                stream=keys.held(parent.task_id),
+            )
+    assert await store.await_children(
+        parent.task_id,
+        delivery=delivery,
+        run_id=run_id,
+        children=ids,
+        children_stream=SPEC.stream,
+        concurrency=2,
+    )
+    again = await store.get(parent.task_id)
+    assert again.status == JobStatus.FAILED
+    assert again.result == {"total": 2, "succeeded": 0, "failed": 2, "cancelled": 0, "bytes": 0}
+    assert again.waiting_children is False
+    await client.retry(ids[0])
+    await client.retry(ids[1])
+    assert {await _run_one(store), await _run_one(store)} == set(ids)
+    fixed = await store.get(parent.task_id)
+    assert fixed.status == JobStatus.SUCCEEDED
+    assert (fixed.progress.items_done, fixed.progress.items_failed) == (2, 0)
+    assert fixed.result == {"total": 2, "succeeded": 2, "failed": 0, "cancelled": 0, "bytes": 2000}

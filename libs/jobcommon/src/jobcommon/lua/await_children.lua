@@ -1,6 +1,9 @@
 -- A parent run hands over to its children: it records them, releases the first `concurrency` held child
 -- messages onto the queue, acknowledges its own delivery and stays `running` without a worker until its
 -- last child ends (see lib_parent.lua). Fenced by the run id.
+-- A parent run again (a retry of a failed playlist) finds the children its first run made: those that ended
+-- keep their outcome (retrying one runs it again, and corrects the parent), counted from their items; when
+-- every child has ended already, the parent ends at once instead of waiting for children that never come.
 -- KEYS: parent hash, parent events channel, stream, inflight hash, held children stream, children's stream,
 --       parent items hash
 -- ARGV: group, entry id, run id, concurrency, children JSON, total, await ttl, finish ttl
@@ -26,6 +29,25 @@ redis.call('HSET', KEYS[1], 'run_id', '', 'entry_id', '', 'worker', '', 'waiting
   'progress', cjson.encode({percent = 0, message = '0 of ' .. total .. ' done', items_total = total,
     items_done = 0, items_failed = 0, items_cancelled = 0}))
 redis.call('EXPIRE', KEYS[1], ARGV[7])
+local done, failed, cancelled, bytes = 0, 0, 0, 0
+local items = redis.call('HGETALL', KEYS[7])
+for i = 1, #items, 2 do
+  local index, item = tonumber(items[i]), json_object(items[i + 1])
+  if item and index and index < total and TERMINAL[item['status']] then
+    done = done + 1
+    if item['status'] == 'failed' then failed = failed + 1 end
+    if item['status'] == 'cancelled' then cancelled = cancelled + 1 end
+    bytes = bytes + result_size(item['result'])
+  end
+end
+if done > 0 then
+  redis.call('HSET', KEYS[1], 'items_done', done, 'items_failed', failed, 'items_cancelled', cancelled,
+    'items_bytes', bytes)
+  local p = redis.call('HMGET', KEYS[1], 'waiting_children', 'items_key', 'held_key', 'events_key',
+    'queue_stream', 'items_total', 'cancel_requested', 'await_ttl', 'finish_ttl', 'status')
+  settle_parent(KEYS[1], redis.call('HGET', KEYS[1], 'task_id'), p, true, done, failed, cancelled, bytes)
+  return 1
+end
 local flat = redis.call('HGETALL', KEYS[1])
 local job = {}
 for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end

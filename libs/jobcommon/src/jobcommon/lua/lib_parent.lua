@@ -66,6 +66,51 @@ local function parent_outcome(cancel_requested, succeeded, failed)
   return 'cancelled'
 end
 
+-- The parent's progress from its counts and, once every child has ended (or when an ended parent is corrected),
+-- its outcome; announced. `p`: the parent's fields as notify_parent reads them.
+local function settle_parent(parent_key, parent_id, p, waiting, done, failed, cancelled, bytes)
+  local total = tonumber(p[6])
+  local succeeded = done - failed - cancelled
+  local stamp = now_epoch()
+  local message = done .. ' of ' .. total .. ' done, ' .. failed .. ' failed'
+  if cancelled > 0 then message = message .. ', ' .. cancelled .. ' cancelled' end
+  local progress = cjson.encode({percent = math.floor(1000 * done / total) / 10, message = message,
+    items_total = total, items_done = done, items_failed = failed, items_cancelled = cancelled,
+    downloaded_bytes = bytes, updated_at = stamp})
+  redis.call('HSET', parent_key, 'progress', progress)
+  local kind = 'progress'
+  if not waiting or done >= total then
+    kind = 'status'
+    local status = parent_outcome(p[7], succeeded, failed)
+    redis.call('HSET', parent_key, 'status', status, 'result', cjson.encode({total = total,
+      succeeded = succeeded, failed = failed, cancelled = cancelled, bytes = bytes}))
+    if status == 'failed' then
+      local why = 'all ' .. total .. ' entries failed'
+      if cancelled > 0 then why = 'no entry succeeded: ' .. failed .. ' failed, ' .. cancelled .. ' cancelled' end
+      redis.call('HSET', parent_key, 'error', cjson.encode({type = 'AllChildrenFailed', message = why}))
+    elseif not waiting and p[10] == 'failed' then
+      redis.call('HSET', parent_key, 'error', '')  -- a retried entry succeeded: the parent no longer failed
+    end
+    if waiting then
+      redis.call('HSET', parent_key, 'waiting_children', '', 'finished_at', stamp)
+      redis.call('DEL', p[3])
+      redis.call('EXPIRE', parent_key, p[9])
+      ix_update(parent_id, status, '')
+      attempt_ended(parent_key, status)
+      leave_active(parent_key)
+    elseif status ~= p[10] then
+      ix_update(parent_id, status, '')
+    end
+  else
+    redis.call('EXPIRE', parent_key, p[8])
+  end
+  local flat = redis.call('HGETALL', parent_key)
+  local job = {}
+  for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+  job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
+  announce(p[4], cjson.encode({kind = kind, job = job}))
+end
+
 local function notify_parent(job_key)
   local child = redis.call('HMGET', job_key, 'parent_id', 'child_index', 'status', 'result', 'error', 'task_id',
     'request', 'attempts')
@@ -100,44 +145,5 @@ local function notify_parent(job_key)
       redis.call('XDEL', p[3], nxt[1][1])
     end
   end
-  local total = tonumber(p[6])
-  local succeeded = done - failed - cancelled
-  local stamp = now_epoch()
-  local message = done .. ' of ' .. total .. ' done, ' .. failed .. ' failed'
-  if cancelled > 0 then message = message .. ', ' .. cancelled .. ' cancelled' end
-  local progress = cjson.encode({percent = math.floor(1000 * done / total) / 10, message = message,
-    items_total = total, items_done = done, items_failed = failed, items_cancelled = cancelled,
-    downloaded_bytes = bytes, updated_at = stamp})
-  redis.call('HSET', parent_key, 'progress', progress)
-  local kind = 'progress'
-  if not waiting or done >= total then
-    kind = 'status'
-    local status = parent_outcome(p[7], succeeded, failed)
-    redis.call('HSET', parent_key, 'status', status, 'result', cjson.encode({total = total,
-      succeeded = succeeded, failed = failed, cancelled = cancelled, bytes = bytes}))
-    if status == 'failed' then
-      local why = 'all ' .. total .. ' entries failed'
-      if cancelled > 0 then why = 'no entry succeeded: ' .. failed .. ' failed, ' .. cancelled .. ' cancelled' end
-      redis.call('HSET', parent_key, 'error', cjson.encode({type = 'AllChildrenFailed', message = why}))
-    elseif not waiting and p[10] == 'failed' then
-      redis.call('HSET', parent_key, 'error', '')  -- a retried entry succeeded: the parent no longer failed
-    end
-    if waiting then
-      redis.call('HSET', parent_key, 'waiting_children', '', 'finished_at', stamp)
-      redis.call('DEL', p[3])
-      redis.call('EXPIRE', parent_key, p[9])
-      ix_update(child[1], status, '')
-      attempt_ended(parent_key, status)
-      leave_active(parent_key)
-    elseif status ~= p[10] then
-      ix_update(child[1], status, '')
-    end
-  else
-    redis.call('EXPIRE', parent_key, p[8])
-  end
-  local flat = redis.call('HGETALL', parent_key)
-  local job = {}
-  for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
-  job["request"], job["result"] = nil, nil  -- events stay small: followers read these from the record
-  announce(p[4], cjson.encode({kind = kind, job = job}))
+  settle_parent(parent_key, child[1], p, waiting, done, failed, cancelled, bytes)
 end
