@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from jobcommon import CommonSettings, JobClient, JobStatus, keys
+from jobcommon import CommonSettings, ErrorInfo, Job, JobClient, JobStatus, keys, middleware
+from jobcommon.policies import policy_for
 from jobcommon.sync import get_task_progress, submit_video_download
 from tests.conftest import service_env
 from tests.support.httpserver import MediaServer
@@ -75,3 +79,32 @@ async def test_sync_conveniences(settings: CommonSettings, stack: object, media_
 async def test_every_key_is_prefixed(redis: Redis) -> None:
     assert keys.job("x").startswith(keys.PREFIX + ":")
     assert keys.stream("default").startswith(keys.PREFIX + ":")
+
+
+async def test_a_job_stored_before_a_rule_tightened_is_not_retried_into_limbo(
+    settings: CommonSettings,
+) -> None:
+    """A failed job whose stored request no longer validates (a time limit under 1 s, allowed once) is not
+    retried: the retry is refused (422 through the API) and the job stays failed, instead of being reset to
+    queued with no message that could ever run it; a bulk retry passes over it. A worker that meets such a
+    job does not crash on its overrides either: the job type's own policy applies (its handler then fails
+    the job for good, InvalidJobMessage)."""
+    task_id = uuid.uuid4().hex
+    request = {"job_type": "echo", "time_limit": {"soft_limit_s": 0.5}}
+    async with JobClient(settings) as client:
+        old = Job(
+            task_id=task_id,
+            job_type="echo",
+            queue="default",
+            status=JobStatus.FAILED,
+            created_at=datetime.now(UTC),
+            request=request,
+            max_attempts=1,
+            error=ErrorInfo(type="Boom", message="failed before the upgrade"),
+        )
+        await client.store.create(old)
+        with pytest.raises(ValidationError, match="at least 1 s"):
+            await client.retry(task_id)
+        assert await client.retry_many([task_id]) == []
+        assert (await client.get(task_id)).status == JobStatus.FAILED
+        assert middleware._policy(old) == policy_for("echo", None, None)

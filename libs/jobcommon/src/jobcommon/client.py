@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Self, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from jobcommon import keys
 from jobcommon.admission import Admission
@@ -118,20 +118,25 @@ class JobClient:
     async def retry(self, task_id: str) -> Job:
         """Run a failed (or dead-lettered) job again, with a fresh attempt budget.
 
-        Raises JobNotFound, or JobStateConflict when the job is not failed.
+        Raises JobNotFound, JobStateConflict when the job is not failed, or pydantic.ValidationError (the job
+        untouched) when its request, stored before a rule tightened, no longer validates.
         """
+        stored = await self.store.get(task_id)
+        JOB_TYPES.parse(stored.request)  # stored before a rule tightened: ValidationError, nothing reset
         job = await self.store.reset_for_retry(task_id)
         await self._forget_dead_letters({task_id})  # before it can run (and be dead-lettered) again
         await self._enqueue_again(job)
         return job
 
     async def retry_many(self, task_ids: Sequence[str]) -> list[Job]:
-        """Retry each of these failed jobs (one not found or not failed is passed over); the jobs retried."""
+        """Retry each of these failed jobs (one not found, not failed, or whose stored request no longer
+        validates is passed over); the jobs retried."""
         reset: list[Job] = []
         for task_id in task_ids:
             try:
+                JOB_TYPES.parse((await self.store.get(task_id)).request)  # else it could never be queued
                 reset.append(await self.store.reset_for_retry(task_id))
-            except (JobNotFound, JobStateConflict):
+            except (JobNotFound, JobStateConflict, ValidationError):
                 continue
         await self._forget_dead_letters({job.task_id for job in reset})
         for job in reset:

@@ -157,12 +157,7 @@ class JobMiddleware(BaseMiddleware):
         msg: StreamMessage[Any],
     ) -> None:
         rt, task_id = self.runtime, job.task_id
-        request = job.request
-        policy = policy_for(
-            job.job_type,
-            RetryOverride.model_validate(request["retry"]) if request.get("retry") else None,
-            TimeLimitOverride.model_validate(request["time_limit"]) if request.get("time_limit") else None,
-        )
+        policy = _policy(job)
         ctx = context.JobContext(
             job=job,
             output_dir=rt.output_dir(task_id),
@@ -547,6 +542,20 @@ class JobMiddleware(BaseMiddleware):
             error.message,
             " (dead-lettered)" if exhausted else "",
         )
+
+
+def _policy(job: Job) -> JobPolicy:
+    """The job's retry and time-limit policy, with its request's overrides. Overrides a request stored before
+    a rule tightened no longer validate (a time limit under 1 s): the job type's own policy then, and the
+    handler's validation of the request fails the job for good (InvalidJobMessage), saying why."""
+    request = job.request
+    try:
+        retry = RetryOverride.model_validate(request["retry"]) if request.get("retry") else None
+        limit = request.get("time_limit")
+        limits = TimeLimitOverride.model_validate(limit) if limit else None
+    except ValidationError:
+        return policy_for(job.job_type, None, None)
+    return policy_for(job.job_type, retry, limits)
 
 
 def _count_finished(ctx: context.JobContext, status: JobStatus, applied: bool) -> None:

@@ -172,7 +172,9 @@ class JobStore:
         self._retry_later: AsyncScript = redis.register_script(lua_source("retry_later"))
         self._promote: AsyncScript = redis.register_script(lua_source("promote"))
         self._requeue: AsyncScript = redis.register_script(lua_source("requeue", with_parent_hook=True))
-        self._await_children: AsyncScript = redis.register_script(lua_source("await_children", with_parent_hook=True))
+        self._await_children: AsyncScript = redis.register_script(
+            lua_source("await_children", with_parent_hook=True)
+        )
         self._set_prune: AsyncScript = redis.register_script(lua_source("set_prune"))
         self.index = JobIndex(redis)
 
