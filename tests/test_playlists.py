@@ -13,8 +13,8 @@ import httpx
 from redis.asyncio import Redis
 from yt_dlp.utils import smuggle_url, unsmuggle_url
 
-from downloader.playlist import entry_url
-from jobcommon import keys
+from downloader.playlist import entry_download, entry_url
+from jobcommon import PlaylistDownloadRequest, keys
 from jobcommon.priorities import Priority
 from jobcommon.ytdlp.smuggling import smuggle, unsmuggle
 from tests.conftest import Stack, rss_feed
@@ -190,6 +190,22 @@ async def test_a_fixed_entry_retried_corrects_its_playlist(
     assert items[1]["error"] is None
     assert items[1]["result"] == fixed["result"]
     assert fixed["result"]["source_url"] == urls[1]
+
+
+def test_an_entry_no_download_may_take_is_skipped_not_the_whole_playlist() -> None:
+    """A feed entry whose URL no download request may hold (a bad port, a blank in its host, two dots, a tab)
+    gives no child, instead of failing the playlist; a title no request may hold is left out."""
+    playlist = PlaylistDownloadRequest(url="https://feeds.example/list.rss")
+    for odd in (
+        "http://a..b/v.mp4",
+        "http://example.com:0/v.mp4",
+        "http://exa mple.com/v.mp4",
+        "http://example.com/v\t.mp4",
+    ):
+        assert entry_download(odd, "Entry", playlist) is None, odd
+    fine = entry_download("https://media.example/v.mp4", "Clip \u202egpj.exe", playlist)
+    assert fine is not None
+    assert (fine.url, fine.title) == ("https://media.example/v.mp4", None)
 
 
 def test_entry_urls_keep_only_the_smuggled_data_yt_dlp_needs() -> None:

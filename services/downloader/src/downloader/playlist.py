@@ -30,17 +30,20 @@ DISPLAY_ONLY_SMUGGLED = frozenset({"force_videoid"})
 the id."""
 
 
-def _child(url: str, title: str | None, request: PlaylistDownloadRequest) -> VideoDownloadRequest:
+def entry_download(
+    url: str, title: str | None, request: PlaylistDownloadRequest
+) -> VideoDownloadRequest | None:
     """The `video_download` of one entry, titled as its playlist names it (a title no request may carry,
-    control or bidi characters, say, is left to what yt-dlp finds)."""
+    control or bidi characters, say, is left to what yt-dlp finds); None for an entry whose URL no download
+    may take (a bad port, a blank in its host, ...): one odd entry does not fail the whole playlist."""
     shown = " ".join(title.split())[:MAX_TITLE_LENGTH] if title else ""
     child = {"url": entry_url(url), "options": request.options, "allow_duplicate": True}
-    if shown:
+    for candidate in ({**child, "title": shown}, child) if shown else (child,):
         try:
-            return VideoDownloadRequest.model_validate({**child, "title": shown})
+            return VideoDownloadRequest.model_validate(candidate)
         except ValidationError:
-            pass
-    return VideoDownloadRequest.model_validate(child)
+            continue
+    return None
 
 
 def entry_url(url: str) -> str:
@@ -61,12 +64,16 @@ async def playlist_download(
         listing = await list_entries(spec, before_start=lambda: limits.take_turn(ctx, request.url))
     except ChildFailed as exc:
         raise exc.to_job_error() from exc
-    if not listing.entries:
+    made = [entry_download(entry.url, entry.title, request) for entry in listing.entries]
+    children = [child for child in made if child is not None]
+    if not children:
         raise PermanentError("the playlist has no downloadable entries", error_type="EmptyPlaylist")
-    children = [_child(entry.url, entry.title, request) for entry in listing.entries]
+    skipped = len(made) - len(children)
     await ctx.progress(
         0.0,
-        f"{len(children)} entries" + (" (list truncated)" if listing.truncated else ""),
+        f"{len(children)} entries"
+        + (f" ({skipped} skipped: URLs no download may take)" if skipped else "")
+        + (" (list truncated)" if listing.truncated else ""),
         items_total=len(children),
         items_done=0,
         items_failed=0,
