@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
@@ -123,7 +124,8 @@ def media_source(value: str) -> str:
     """Validator: a path relative to MEDIA_ROOT (no escaping it, no name longer than any file system holds)
     or the task id of a finished job."""
     value = value.strip()
-    size = _utf8_size(value)
+    # counted as a file system stores it: composed (NFC), while a macOS client sends it decomposed (NFD)
+    size = _utf8_size(unicodedata.normalize("NFC", value))
     if size > MAX_PATH_BYTES:
         raise ValueError(f"a path may be at most {MAX_PATH_BYTES} bytes long (UTF-8); this one is {size}")
     value = safe_text(value)
@@ -135,7 +137,7 @@ def media_source(value: str) -> str:
     if any(part == ".." for part in parts):
         raise ValueError("a source path may not leave MEDIA_ROOT")
     for index, part in enumerate(parts, start=1):
-        size = _utf8_size(part)
+        size = _utf8_size(unicodedata.normalize("NFC", part))
         if size > MAX_NAME_BYTES:
             raise ValueError(
                 f"a path's file and folder names may be at most {MAX_NAME_BYTES} bytes long (UTF-8); "
