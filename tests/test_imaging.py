@@ -27,12 +27,14 @@ from PIL import Image
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from imaging import resize
 from imaging.decode import open_image
+from imaging.encode import save_animation
 from imaging.errors import BadMedia
 from imaging.geometry import bounding
 from imaging.settings import ImagingSettings
-from imaging.work import CancelToken
-from jobcommon import CommonSettings, Job, JobClient, JobStatus
+from imaging.work import CancelToken, Work
+from jobcommon import CommonSettings, ImageResizeRequest, Job, JobClient, JobStatus, ResizeSpec
 from jobcommon.presence import live_services
 from jobcommon.sniff import sniff
 from tests.conftest import service_env
@@ -56,6 +58,7 @@ from tests.support.images import (
     write_jpeg_declaring,
     write_truncated,
     write_video,
+    write_webp_declaring,
 )
 from tests.support.media import make_mp4
 from tests.support.otlp import OtlpReceiver
@@ -736,6 +739,64 @@ def test_frames_that_grow_the_canvas_count_against_the_limit(
         frames_of(two)
 
 
+def test_animated_resizes_are_refused_past_the_output_budget_before_any_frame(tmp_path: Path) -> None:
+    """Every output frame of an animated resize is held until it is encoded: 45 frames of 100x100 fit into
+    1000x1000 with upscale (45 million pixels, within the per-job cap) are refused before a frame is
+    resampled, naming the numbers and what to ask for instead; the same animation at 300x300 is written."""
+    gif = write_animation(tmp_path / "long.gif", "GIF", [100] * 45, size=(100, 100))
+
+    def resized(side: int) -> list[tuple[int, int]]:
+        scratch = tmp_path / f"out{side}"
+        scratch.mkdir()
+        work = Work(source="long.gif", path=str(gif), scratch=str(scratch), rel_dir="")
+        spec = ResizeSpec(width=side, height=side, upscale=True)
+        result = resize.render(work, ImageResizeRequest(sources=["long.gif"], specs=[spec], format="png"))
+        return [(out.width, out.height) for out in result.outputs]
+
+    with pytest.raises(BadMedia) as refused:
+        resized(1000)
+    assert refused.value.error_type == "OutputTooLarge"
+    assert str(refused.value) == (
+        "long.gif: 45 frames at 1000x1000 would be 45000000 output pixels; an animated resize writes at most "
+        "40000000 pixels over all its frames and outputs (ask for smaller specs, at most 888888 pixels per "
+        "frame in all, or a thumbnail job for its first frame)"
+    )
+    assert resized(300) == [(300, 300)]
+
+
+def test_animation_durations_are_clamped_to_what_each_encoder_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An APNG frame is at most 65535 ms (Pillow: ``cannot write duration`` past what a 16-bit delay holds),
+    an animated WebP at most 2^31-1 ms in all (libwebp's 32-bit timestamps: OverflowError); what an encoder
+    still refuses is permanent bad media, not a retryable ValueError or OverflowError."""
+    frames = [animation_frame(i, (8, 8)) for i in range(3)]
+    apng = save_animation(
+        frames, [7_340_052, 100, 65_535], 0, tmp_path / "long.png", "png", label="long.gif", quality=80
+    )
+    assert (apng.frames, apng.duration_ms) == (3, 65_535 + 100 + 65_535)
+    assert _read_animation(tmp_path / "long.png").durations == [65_535, 100, 65_535]
+
+    many = [animation_frame(i, (4, 4)) for i in range(4000)]
+    webp = save_animation(
+        many, [655_350] * 4000, 0, tmp_path / "long.webp", "webp", label="x.gif", quality=80
+    )
+    assert webp.duration_ms <= 2**31 - 1
+    assert webp.duration_ms > 2**31 - 1 - 4000
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise OverflowError("signed integer is greater than maximum")
+
+    monkeypatch.setattr(Image.Image, "save", refuse)
+    with pytest.raises(BadMedia) as refused:
+        save_animation(frames, [100] * 3, 0, tmp_path / "x.webp", "webp", label="x.gif", quality=80)
+    assert refused.value.error_type == "CorruptMedia"
+    assert str(refused.value) == (
+        "x.gif: the animation cannot be written as WEBP "
+        "(OverflowError: signed integer is greater than maximum)"
+    )
+
+
 # -- bad inputs ----------------------------------------------------------------------------------------
 
 
@@ -866,6 +927,40 @@ def test_jpegs_past_the_limit_decode_reduced_only_within_four_times_it(
         assert str(refused.value) == (
             f"{path.name}: {shape} pixels, more than the limit of 1000000 pixels (set by IMAGING_MAX_PIXELS)"
         )
+
+
+def test_progressive_jpegs_past_the_limit_are_not_decoded_reduced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libjpeg holds a progressive JPEG's coefficients at full size whatever the draft scale: past the limit
+    it is refused even for a thumbnail, like any other image past it (no advice of a reduced decode)."""
+    wide = tmp_path / "progressive.jpg"
+    halves((2400, 1000), RED, BLUE).save(wide, quality=90, progressive=True)
+    with Image.open(wide) as opened:
+        assert opened.info.get("progressive")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    for needed in (functools.partial(bounding, longest=320), None):
+        with pytest.raises(BadMedia) as refused:
+            open_image(wide, sniff(wide), "progressive.jpg", needed=needed)
+        assert refused.value.error_type == "ImageTooLarge"
+        assert str(refused.value) == (
+            "progressive.jpg: 2400x1000 is 2400000 pixels, more than the limit of 1000000 pixels (set by "
+            "IMAGING_MAX_PIXELS)"
+        )
+
+
+def test_a_webp_declaring_too_many_pixels_is_too_large(tmp_path: Path) -> None:
+    """Pillow's WebP plugin raises its own DecompressionBombError for the canvas its header declares (here
+    40x10400000 in a file of a few bytes): refused as ImageTooLarge, naming that size."""
+    bomb = write_webp_declaring(tmp_path / "bomb.webp", 40, 10_400_000)
+    assert bomb.stat().st_size < 1024
+    with pytest.raises(BadMedia) as refused:
+        open_image(bomb, sniff(bomb), "bomb.webp", needed=functools.partial(bounding, longest=320))
+    assert refused.value.error_type == "ImageTooLarge"
+    assert str(refused.value) == (
+        "bomb.webp: 40x10400000 is 416000000 pixels, more than the limit of 89478485 pixels (set by "
+        "IMAGING_MAX_PIXELS)"
+    )
 
 
 async def test_paths_escaping_media_root_are_refused_at_submission(imaging: Imaging) -> None:

@@ -254,3 +254,17 @@ def mean_colour(image: Image.Image, box: Sequence[int] | None = None) -> tuple[f
         region = region.crop((left, top, right, bottom))
     r, g, b = np.asarray(region, dtype=np.float64).reshape(-1, 3).mean(axis=0)
     return float(r), float(g), float(b)
+
+
+def write_webp_declaring(path: Path, width: int, height: int) -> Path:
+    """A small WebP whose VP8X header declares a `width` x `height` canvas, followed by the data of a 4x4
+    image (Pillow's WebP plugin checks the declared size itself, raising its own DecompressionBombError)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (128, 128, 128)).save(buffer, "WEBP", lossless=True)
+    image = buffer.getvalue()[12:]  # the VP8L chunk, without the RIFF header
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00"
+    vp8x += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    body = b"WEBP" + vp8x + image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path

@@ -7,8 +7,9 @@ decoding; it must be asked before `load()`, which otherwise decodes at full size
 turns the image upright per its EXIF orientation. Corrupt and truncated files become `BadMedia`; so do images
 past the limit, with a message naming their size, the configured limit and the setting that raises it
 (Pillow's own states twice the limit past that, the point where it raises rather than warns). A JPEG past the
-limit is still decoded for a smaller output when a reduced decode is within it (`DRAFT_HEADROOM`). Animated
-sources are read frame by frame through `imaging.animation`, all their frames together within the limit.
+limit is still decoded for a smaller output when a reduced decode is within it (`DRAFT_HEADROOM`), unless it
+is progressive. Animated sources are read frame by frame through `imaging.animation`, all their frames
+together within the limit.
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ class Decoded:
 DRAFT_HEADROOM = 4
 """A JPEG with up to this many times the pixel limit is still decoded when the caller needs a smaller image
 (thumbnails, smaller resizes): at 1/2, 1/4 or 1/8 scale (JPEG draft mode), as long as that is within the
-limit. A 108 MP phone photo (12000x9000) is thumbnailed from a 1500x1125 decode; a bigger one, any other
-format past the limit, and any image the caller needs at full size (`image_optimize`) are refused before
-their pixels are decoded."""
+limit. A 108 MP phone photo (12000x9000) is thumbnailed from a 1500x1125 decode; a bigger one, a progressive
+JPEG (libjpeg keeps all its coefficients at full size whatever the scale), any other format past the limit,
+and any image the caller needs at full size (`image_optimize`) are refused before their pixels are decoded."""
 
 
 def check_pixels(size: tuple[int, int], label: str) -> None:
@@ -141,12 +142,31 @@ def _open(path: Path, fmt: str, label: str, *, reducible: bool) -> Image.Image:
     try:
         return Image.open(path, formats=[fmt])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        size = _declared_size(path, fmt)
-        if fmt != "JPEG" or size is None or limit is None:
-            raise _too_large(size, label, limit) from None
-        if not reducible or size[0] * size[1] > DRAFT_HEADROOM * limit:
-            raise _too_large(size, label, limit, _reduced_advice(size, limit)) from None
-    return JpegImagePlugin.JpegImageFile(path)
+        jpeg = _jpeg_header(path) if fmt == "JPEG" else None
+        if jpeg is None or limit is None:
+            raise _too_large(_declared_size(path, fmt), label, limit) from None
+    size = jpeg.size
+    if _progressive(jpeg):  # libjpeg holds its full-size coefficients whatever the draft scale
+        jpeg.close()
+        raise _too_large(size, label, limit)
+    if not reducible or size[0] * size[1] > DRAFT_HEADROOM * limit:
+        jpeg.close()
+        raise _too_large(size, label, limit, _reduced_advice(size, limit))
+    return jpeg
+
+
+def _jpeg_header(path: Path) -> JpegImagePlugin.JpegImageFile | None:
+    """`path` opened as a JPEG (its headers read, nothing decoded) without Image.open's pixel check; None if
+    its headers cannot be read."""
+    try:
+        return JpegImagePlugin.JpegImageFile(path)
+    except DECODE_ERRORS:
+        return None
+
+
+def _progressive(image: Image.Image) -> bool:
+    """Whether an opened JPEG is progressive (Pillow sets both keys for SOF2, SOF6, SOF10 and SOF14)."""
+    return bool(image.info.get("progressive") or image.info.get("progression"))
 
 
 def _decode(
@@ -204,8 +224,26 @@ def _declared_size(path: Path, fmt: str) -> tuple[int, int] | None:
     try:
         with path.open("rb") as fp:
             return factory(fp, str(path)).size
+    except Image.DecompressionBombError:  # WebP's plugin checks the size it reads itself, before decoding
+        return _webp_size(path) if fmt == "WEBP" else None
     except DECODE_ERRORS:
         return None
+
+
+def _webp_size(path: Path) -> tuple[int, int] | None:
+    """The canvas size a WebP's first chunk header declares (VP8, VP8L or VP8X), read as Pillow reads it."""
+    with path.open("rb") as fp:
+        head = fp.read(30)
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(head) >= 30:
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    return None
 
 
 def _orientation(image: Image.Image) -> int:

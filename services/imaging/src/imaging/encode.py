@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image
 
+from imaging.errors import CORRUPT, BadMedia, one_line
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
@@ -38,6 +40,13 @@ MAX_SIDE: dict[OutputFormat, int] = {"jpeg": 65_500, "webp": 16_383, "avif": 32_
 WebP's 14-bit sides; AVIF: AV1 encodes up to 65536, but libavif refuses to decode more than 32768 by default
 (Pillow's reader among them), so a wider file could not be read back; PNG's 31-bit sides. Past these the
 encoders fail (WebP: ValueError, JPEG: OSError) or write what cannot be opened."""
+
+MAX_FRAME_MS: dict[OutputFormat, int] = {"webp": 0xFF_FFFF, "png": 65_535}
+"""Longest frame duration (ms) each animated format is written with: WebP's 24-bit frame duration; APNG's
+delay is a 16-bit numerator over a 16-bit denominator, and Pillow writes ms up to 65535 exactly (longer ones
+only when some fraction with a 16-bit numerator matches them: ``cannot write duration`` otherwise)."""
+MAX_TOTAL_MS: dict[OutputFormat, int] = {"webp": 2**31 - 1}
+"""Longest animation (ms) each format is written with: libwebp's frame timestamps are 32-bit signed ints."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,24 +126,53 @@ def save_animation(
     path: Path,
     fmt: OutputFormat,
     *,
+    label: str,
     quality: int,
     metadata: Metadata = STRIPPED,
     effort: Literal["fast", "small"] = "fast",
 ) -> Written:
     """Write `frames` (all one size and mode the format holds) as an animation, each shown for its duration
-    in `durations` (ms), played `loop` times (0: forever; None: as the format's encoder does)."""
+    in `durations` (ms, clamped to what the format writes: `writable_durations`), played `loop` times (0:
+    forever; None: as the format's encoder does). What the encoder refuses is `BadMedia` naming `label`."""
     if fmt not in ANIMATED:
         raise ValueError(f"{fmt} holds no animation")
+    durations = writable_durations(durations, fmt)
     options = _options(fmt, quality, metadata, effort)
-    options.update(save_all=True, append_images=list(frames[1:]), duration=list(durations))
+    options.update(save_all=True, append_images=list(frames[1:]), duration=durations)
     if fmt == "avif":
         loop = None  # Pillow's AVIF writer takes no loop count
     else:
         loop = options["loop"] = 0 if loop is None else loop  # WebP's and APNG's own default: forever
     for frame in frames:
         frame.info = {}
-    frames[0].save(path, PILLOW_NAMES[fmt], **options)
+    try:
+        frames[0].save(path, PILLOW_NAMES[fmt], **options)
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's (disk full, …), not the encoder's: may pass
+            raise
+        raise _unwritable(label, fmt, exc) from None
+    except (ValueError, OverflowError) as exc:
+        raise _unwritable(label, fmt, exc) from None
     return Written(path.stat().st_size, _frames_in(path, fmt), sum(durations), loop)
+
+
+def writable_durations(durations: Sequence[int], fmt: OutputFormat) -> list[int]:
+    """`durations` (ms) as `fmt` can write them: each at most `MAX_FRAME_MS`, and all together scaled down
+    (in proportion) to `MAX_TOTAL_MS`."""
+    longest = MAX_FRAME_MS.get(fmt)
+    clamped = [max(0, d if longest is None else min(d, longest)) for d in durations]
+    most, total = MAX_TOTAL_MS.get(fmt), sum(clamped)
+    if most is not None and total > most:
+        clamped = [d * most // total for d in clamped]
+    return clamped
+
+
+def _unwritable(label: str, fmt: OutputFormat, exc: Exception) -> BadMedia:
+    return BadMedia(
+        CORRUPT,
+        f"{label}: the animation cannot be written as {PILLOW_NAMES[fmt]} ({type(exc).__name__}: "
+        f"{one_line(str(exc))})",
+    )
 
 
 def _frames_in(path: Path, fmt: OutputFormat) -> int:

@@ -69,6 +69,7 @@ def render(work: Work, request: ImageOptimizeRequest) -> OptimizeResult:
                 animation.loop,
                 work.output(name),
                 fmt,
+                label=work.source,
                 quality=request.quality,
                 metadata=kept_metadata(decoded, made.icc_profile, strip=request.strip_metadata),
                 effort="small",

@@ -45,6 +45,29 @@ def check_outputs(sizes: Iterable[tuple[int, int]], label: str, *, advice: str =
         )
 
 
+MAX_ANIMATED_OUTPUT_PIXELS = 40_000_000
+"""Most pixels an animated resize writes: every frame of every output together (frames × width × height,
+summed over the outputs). Each output frame is held in memory (RGBA, 4 bytes a pixel: some 160 MB) until its
+animation is encoded, so the limit is on them all, checked before any frame is resampled."""
+
+
+def check_animated_outputs(sizes: Iterable[tuple[int, int]], frames: int, label: str) -> None:
+    """Raise `BadMedia` (``OutputTooLarge``) if the outputs at `sizes`, `frames` frames each, are past
+    `MAX_ANIMATED_OUTPUT_PIXELS` together; a source's frames cannot be dropped, so the advice is a smaller
+    size or a thumbnail."""
+    canvases = list(sizes)
+    total = frames * sum(width * height for width, height in canvases)
+    if total > MAX_ANIMATED_OUTPUT_PIXELS:
+        shapes = ", ".join(f"{width}x{height}" for width, height in canvases)
+        raise BadMedia(
+            OUTPUT_TOO_LARGE,
+            f"{label}: {frames} frames at {shapes} would be {total} output pixels; an animated resize "
+            f"writes at most {MAX_ANIMATED_OUTPUT_PIXELS} pixels over all its frames and outputs (ask for "
+            f"smaller specs, at most {MAX_ANIMATED_OUTPUT_PIXELS // frames} pixels per frame in all, or a "
+            "thumbnail job for its first frame)",
+        )
+
+
 def check_sides(sizes: Iterable[tuple[int, int]], fmt: OutputFormat, label: str) -> None:
     """Raise `BadMedia` if a (width, height) is wider or taller than `fmt` holds (`imaging.encode.MAX_SIDE`),
     naming the formats that would hold it."""

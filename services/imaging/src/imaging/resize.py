@@ -31,7 +31,7 @@ from imaging.encode import (
 )
 from imaging.geometry import Plan, plan
 from imaging.inputs import admit
-from imaging.output_caps import check_outputs, check_sides
+from imaging.output_caps import check_animated_outputs, check_outputs, check_sides
 from imaging.results import ResizedImage, ResizeResult
 from imaging.work import Work
 from jobcommon import ImageResizeRequest, ResizeSpec, span_records
@@ -95,9 +95,12 @@ def animated_outputs(
 
 
 def _opaque(frames: list[Image.Image]) -> list[Image.Image]:
-    """The frames without their alpha channel when no frame has a transparent pixel, else as they are."""
+    """The frames without their alpha channel when no frame has a transparent pixel, else as they are. Each
+    frame is replaced in place, so that no more than one extra frame is held at a time."""
     if all(f.mode == "RGBA" and f.getchannel("A").getextrema() == (255, 255) for f in frames):
-        return [f.convert("RGB") for f in frames]
+        for index, frame in enumerate(frames):
+            frames[index] = frame.convert("RGB")
+            frame.close()
     return frames
 
 
@@ -121,6 +124,7 @@ def render(work: Work, request: ImageResizeRequest) -> ResizeResult:
         if animation is None:
             outputs = _stills(work, request, decoded, plans, fmt)
         else:
+            check_animated_outputs((p.canvas for p in plans), frames, work.source)
             outputs = _animations(work, request, decoded, animation, plans, fmt)
     finally:
         if animation is not None:
@@ -190,6 +194,7 @@ def _animations(
                 animation.loop,
                 work.output(name),
                 fmt,
+                label=work.source,
                 quality=request.quality,
                 metadata=metadata,
             )
