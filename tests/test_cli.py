@@ -712,3 +712,21 @@ def test_queues_interval_redraws_until_interrupted(stack: Stack, api_keys: ApiKe
     text = captured.decode(errors="replace")
     assert text.count("video_downloads") >= 3  # redrawn, not printed once
     assert "default" in text
+
+
+def test_a_job_is_named_by_the_short_id_people_copy(stack: Stack, api_keys: ApiKeys, tmp_path: Path) -> None:
+    """`get`, `watch`, `cancel`, ... take an id's first digits or the shortened form the dashboard and
+    `ls` show (`7ffd509e…0bed`), among the caller's newest jobs; one that names no job exits 4 saying so."""
+    made = mediajobs(stack, api_keys.alice_submit, "submit", "echo", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    task_id = made.stdout.strip()
+    for short in (task_id[:8], f"{task_id[:8]}…{task_id[-4:]}", f"{task_id[:6]}...{task_id[-3:]}"):
+        shown = mediajobs(stack, api_keys.alice_read, "get", short, "-o", "json", cwd=tmp_path)
+        assert shown.returncode == 0, (short, shown.stderr)
+        assert json.loads(shown.stdout)["task_id"] == task_id
+    other = "0" if task_id[0] != "0" else "1"
+    unknown = mediajobs(stack, api_keys.alice_read, "get", other * 8, cwd=tmp_path)
+    assert unknown.returncode == 4, unknown.stderr
+    assert "give the whole id" in unknown.stderr
+    theirs = mediajobs(stack, api_keys.bob_submit, "get", task_id[:8], cwd=tmp_path)
+    assert theirs.returncode == 4  # another owner's job is not found by its short id either

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -14,6 +15,13 @@ from mediajobs_cli.config import Config
 from mediajobs_cli.exit_codes import ExitCode, for_http_status
 
 Json = dict[str, Any]
+
+FULL_ID = re.compile(r"^[0-9a-f]{32}$")
+SHORT_ID = re.compile(r"^(?P<head>[0-9a-f]{4,31})(?:(?:…|\.\.\.?)(?P<tail>[0-9a-f]{1,28}))?$")
+"""A task id as people copy it: its first 4+ hex digits, or as the dashboard and `ls` shorten it,
+`7ffd509e…0bed` (also with `...`)."""
+LOOKED_AT = 500
+"""How many of the caller's newest jobs a short id is looked for in."""
 
 
 class ApiError(Exception):
@@ -104,6 +112,31 @@ class Api:
     def submit(self, body: Json) -> Json:
         job: Json = self.json("POST", "/jobs/submit", json=body)
         return job
+
+    def task_id(self, given: str) -> str:
+        """The full task id `given` names: itself, or the one job among the caller's newest LOOKED_AT whose id
+        starts (and ends) as a short id says. ApiError NOT_FOUND when none does, USAGE when several do."""
+        text = given.strip().lower()
+        if FULL_ID.match(text):
+            return text
+        short = SHORT_ID.match(text)
+        if short is None:
+            return given  # not an id at all: the API says so
+        head, tail = short["head"], short["tail"] or ""
+        listing: Json = self.json("GET", "/jobs/list", params={"limit": LOOKED_AT})
+        found = [
+            str(job["task_id"])
+            for job in listing["jobs"]
+            if str(job["task_id"]).startswith(head) and str(job["task_id"]).endswith(tail)
+        ]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise ApiError(
+                f"no job id of your {LOOKED_AT} newest jobs matches {given!r}: give the whole id",
+                ExitCode.NOT_FOUND,
+            )
+        raise ApiError(f"{given!r} matches {len(found)} jobs: {', '.join(found[:5])}", ExitCode.USAGE)
 
     def job(self, task_id: str) -> Json:
         job: Json = self.json("GET", f"/jobs/{task_id}/status")

@@ -20,7 +20,12 @@ class Output(StrEnum):
 
 
 OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or json.")]
-TaskId = Annotated[str, typer.Argument(help="The job's task id.")]
+TaskId = Annotated[
+    str,
+    typer.Argument(
+        help="The job's task id: whole, its first digits (e.g. 7ffd509e) or as shortened (7ffd509e…0bed)."
+    ),
+]
 
 
 def _wait(session: Session, api: Api, task_id: str) -> ExitCode:
@@ -67,7 +72,7 @@ def watch(ctx: typer.Context, task_id: TaskId) -> None:
     """Follow a job to its end (progress bar on a terminal) and exit with its outcome."""
     session = current(ctx)
     with session.api() as api:
-        raise typer.Exit(_wait(session, api, task_id))
+        raise typer.Exit(_wait(session, api, api.task_id(task_id)))
 
 
 def ls(
@@ -112,7 +117,7 @@ def get(ctx: typer.Context, task_id: TaskId, output: OutputOption = Output.table
     """Show a job: status, progress, attempts, error, result."""
     session = current(ctx)
     with session.api() as api:
-        job = api.job(task_id)
+        job = api.job(api.task_id(task_id))
     if output is Output.json:
         render.print_json(session.out, job)
     else:
@@ -123,6 +128,7 @@ def result(ctx: typer.Context, task_id: TaskId) -> None:
     """Print a succeeded job's result as JSON (exit 1 if it failed, 3 if cancelled, 6 if not done)."""
     session = current(ctx)
     with session.api() as api:
+        task_id = api.task_id(task_id)
         job = api.job(task_id)
         if job["status"] == "succeeded":
             render.print_json(session.out, api.json("GET", f"/jobs/{task_id}/result")["result"])
@@ -135,6 +141,7 @@ def cancel(ctx: typer.Context, task_id: TaskId) -> None:
     """Cancel a waiting or running job (a running one stops within about a second)."""
     session = current(ctx)
     with session.api() as api:
+        task_id = api.task_id(task_id)
         job = api.json("POST", f"/jobs/{task_id}/cancel")
     if job["status"] == "cancelled":
         session.out.print(f"{task_id} {render.status_text('cancelled')}")
@@ -150,5 +157,6 @@ def retry(ctx: typer.Context, task_id: TaskId) -> None:
     """Run a failed job again."""
     session = current(ctx)
     with session.api() as api:
+        task_id = api.task_id(task_id)
         job = api.json("POST", f"/jobs/{task_id}/retry")
     session.out.print(f"{task_id} {render.status_text(job['status'])}")
