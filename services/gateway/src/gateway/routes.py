@@ -6,6 +6,7 @@ import logging
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -19,6 +20,7 @@ from redis.exceptions import RedisError
 from gateway.api_keys import ApiKey, Role
 from gateway.auth import Caller, OptionalCaller, Submitter
 from gateway.event_streams import EventStreams
+from gateway.id_search import LOOKED_AT, IdPattern, count_extra, id_pattern, jobs_by_id, merge
 from gateway.problems import problem_response
 from gateway.refused_keys import RefusedKeys
 from gateway.revocable import while_key_valid
@@ -192,6 +194,14 @@ async def owner_scope(
 Scope = Annotated[str | None, Depends(owner_scope)]
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A listing request's filter, and the task id its search text reads as (see `gateway.id_search`)."""
+
+    query: JobQuery
+    by_id: IdPattern | None
+
+
 async def job_query(
     scope: Scope,
     job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
@@ -204,11 +214,14 @@ async def job_query(
         Query(
             max_length=MAX_QUERY_LENGTH,
             description="Search text: every word must be in the job's URL, title or error text (the last "
-            "word also as a prefix); case-insensitive.",
+            "word also as a prefix); case-insensitive. A text that reads as a task id also finds the "
+            "job(s) with that id: the whole id (32 hex digits), or its first 4+ digits or as the dashboard "
+            f"shortens it, `7ffd509e…0bed` (also `...`), among the {LOOKED_AT} newest jobs in the caller's "
+            "scope.",
         ),
     ] = None,
-) -> JobQuery:
-    """The listing filter of a request, within the caller's scope."""
+) -> Listing:
+    """The listing filter of a request, within the caller's scope (and the task id its search text names)."""
     if job_type is not None and job_type not in JOB_TYPES.names():
         raise invalid("job_type", f"unknown job type {job_type!r}")
     if queue is not None and queue not in {spec.queue for spec in JOB_TYPES.queues()}:
@@ -216,7 +229,7 @@ async def job_query(
     low, high = _utc_epoch(since), _utc_epoch(until)
     if low is not None and high is not None and low > high:
         raise invalid("since", "since is after until")
-    return JobQuery(
+    query = JobQuery(
         owner=scope,
         status=job_status,
         job_type=job_type,
@@ -225,15 +238,16 @@ async def job_query(
         until=high,
         tokens=search(q),
     )
+    return Listing(query, id_pattern(q))
 
 
-Filter = Annotated[JobQuery, Depends(job_query)]
+Filter = Annotated[Listing, Depends(job_query)]
 
 
 @router.get("/list", response_model=JobList)
 async def list_jobs(
     client: Client,
-    query: Filter,
+    listing: Filter,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     cursor: Annotated[
@@ -243,28 +257,41 @@ async def list_jobs(
     """Jobs newest first (the caller's own; an admin's: everyone's, or one `owner`'s), optionally filtered
     and searched, with every queue's depth. Page on with `cursor` (or `offset`). A page may hold fewer than
     `limit` jobs and still a `next_cursor` when a filter matches rarely: each call looks at a bounded
-    number of index entries. The last page has no `next_cursor` (nor `next_offset`)."""
+    number of index entries. The last page has no `next_cursor` (nor `next_offset`). A `q` that reads as a
+    task id also lists the jobs with that id, in their place among the others (page on with `cursor`)."""
     if cursor and offset:
         raise invalid("offset", "give either cursor or offset, not both")
+    query, by_id = listing.query, listing.by_id
+    if by_id is not None and offset:
+        raise invalid("offset", "a search for a task id pages on with cursor (next_cursor), not offset")
     try:
         page = await client.store.search(query, limit=limit, cursor=cursor, offset=offset)
     except ValueError as exc:
         raise invalid("cursor", str(exc)) from None
+    jobs, next_offset, next_cursor = page.jobs, page.next_offset, page.next_cursor
+    if by_id is not None:
+        named = [j for j in await jobs_by_id(client, query, by_id) if query.status in (None, j.status)]
+        merged = merge(page.jobs, page.next_cursor, named, cursor, limit)
+        jobs, next_offset, next_cursor = merged.jobs, None, merged.next_cursor
     queues = await all_queue_stats(client.redis)
     return JobList(
-        jobs=page.jobs,
-        next_offset=page.next_offset,
-        next_cursor=page.next_cursor,
-        queues={q.queue: q for q in queues},
+        jobs=jobs, next_offset=next_offset, next_cursor=next_cursor, queues={q.queue: q for q in queues}
     )
 
 
 @router.get("/counts", response_model=JobCounts)
-async def count_jobs(client: Client, query: Filter) -> JobCounts:
+async def count_jobs(client: Client, listing: Filter) -> JobCounts:
     """How many jobs (in the caller's scope) match the filter, per status and in all (`status` is ignored).
-    With `q` the counts come from a bounded walk: `approximate` says they are a lower bound."""
+    With `q` the counts come from a bounded walk: `approximate` says they are a lower bound. A `q` that
+    reads as a task id counts the jobs with that id too (each job once)."""
+    query, by_id = listing.query, listing.by_id
     counts = await client.store.index.counts(query)
-    return JobCounts(counts=counts.counts, total=counts.total, approximate=counts.approximate)
+    numbers, total = dict(counts.counts), counts.total
+    if by_id is not None:
+        for name, extra in count_extra(await jobs_by_id(client, query, by_id), query.tokens).items():
+            numbers[name] += extra
+            total += extra
+    return JobCounts(counts=numbers, total=total, approximate=counts.approximate)
 
 
 @router.get("/types", response_model=list[JobTypeInfo])

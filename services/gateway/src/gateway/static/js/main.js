@@ -10,9 +10,9 @@ import * as queues from "./page_queues.js";
 import * as submit from "./page_submit.js";
 import * as workers from "./page_workers.js";
 import * as schedules from "./page_schedules.js";
+import { idMatches, idPattern } from "./task_ids.js";
 
 const PAGES = { jobs, job, queues, workers, schedules, dead, submit };
-const TASK_ID = /^[0-9a-f]{32}$/;
 const view = document.getElementById("view");
 let me = null;
 let cleanup = null;
@@ -94,18 +94,27 @@ document.getElementById("logout").addEventListener("click", async () => {
   location.replace("/ui/");
 });
 
-document.getElementById("jump").addEventListener("submit", (event) => {
+// The box in the header: a whole task id opens its job; a short one ("7ffd509e", "7ffd509e…0bed") opens the one
+// job it names, else lists what it finds (several jobs, or none and why); other text is searched.
+document.getElementById("jump").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = document.getElementById("jump-input");
   const text = input.value.trim();
   if (!text) return;
-  if (TASK_ID.test(text.toLowerCase())) go("job", text.toLowerCase());
-  else go("jobs", null, { q: text });
   input.value = "";
   input.blur();
+  const pattern = idPattern(text);
+  if (pattern?.whole) { go("job", pattern.head); return; }
+  if (pattern) {
+    const page = await api("/jobs/list", { params: { q: text, limit: 2 } }).catch(() => null);
+    const only = page && page.jobs.length === 1 && !page.next_cursor ? page.jobs[0] : null;
+    if (only && idMatches(pattern, only.task_id)) { go("job", only.task_id); return; }
+  }
+  go("jobs", null, { q: text });
 });
 
-// Keyboard: "/" jumps to a job id (or searches); "g" then j/q/w/d/s goes to a page; Escape leaves the box.
+// Keyboard: "/" jumps to a job by its id, whole or short (or searches); "g" then j/q/w/d/s goes to a page;
+// Escape leaves the box.
 let pendingG = 0;
 document.addEventListener("keydown", (event) => {
   const target = event.target;

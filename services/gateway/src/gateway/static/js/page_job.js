@@ -80,6 +80,31 @@ function timeline(job) {
   }));
 }
 
+/** "Copy id": the whole task id to the clipboard (where the page may not use the clipboard, e.g. served over
+ * plain HTTP to another host, the id is selected for the person to copy). */
+function copyButton(taskId) {
+  const button = h("button.btn.small.ghost", { type: "button", id: "copy-id", title: `Copy ${taskId}` }, "Copy id");
+  let timer = null;
+  const said = (text) => {
+    button.textContent = text;
+    clearTimeout(timer);
+    timer = setTimeout(() => { button.textContent = "Copy id"; }, 2000);
+  };
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(taskId);
+      said("Copied");
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(document.getElementById("job-id"));
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      said("Selected: copy it");
+    }
+  });
+  return button;
+}
+
 function facts(rows) {
   return h("dl.facts", {}, rows.filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
@@ -138,12 +163,12 @@ export function render(root, ctx) {
     if (!job.children.length && !job.parent_id) return null;
     return h("div.panel.pad", { id: "children" },
       h("h2", {}, job.children.length ? `Children (${job.children.length})` : "Parent"),
-      job.parent_id ? h("p.small", {}, "Created by ", h("a.id", { href: `#/job/${job.parent_id}` }, shortId(job.parent_id)), job.child_index !== null ? ` as entry ${job.child_index}` : "") : null,
+      job.parent_id ? h("p.small", {}, "Created by ", h("a.id", { href: `#/job/${job.parent_id}`, title: job.parent_id }, shortId(job.parent_id)), job.child_index !== null ? ` as entry ${job.child_index}` : "") : null,
       job.children.length ? h("ul.tree", {}, job.children.slice(0, MAX_CHILDREN).map((id, i) => {
         const c = childState.get(id);
         return h("li", { "data-task": id },
           h("span.idx", {}, String(i)),
-          h("a.id", { href: `#/job/${id}` }, shortId(id)),
+          h("a.id", { href: `#/job/${id}`, title: id }, shortId(id)),
           c ? chip(c.status) : h("span.muted.small", {}, "…"),
           c ? h("span.small.muted", {}, c.job_type) : null,
           c && c.request?.url ? h("span.small.muted.mono.subject", { title: c.request.url }, c.request.url) : null,
@@ -161,7 +186,7 @@ export function render(root, ctx) {
         h("span.idx", {}, String(items.offset + i)),
         it ? chip(it.status) : h("span.chip.queued", {}, "pending"),
         it ? h("span.mono.small.subject", { title: it.item }, it.item) : null,
-        it?.task_id ? h("a.id", { href: `#/job/${it.task_id}` }, shortId(it.task_id)) : null,
+        it?.task_id ? h("a.id", { href: `#/job/${it.task_id}`, title: it.task_id }, shortId(it.task_id)) : null,
         it?.error ? h("span.small", {}, h("span.mono", {}, it.error.type), ": ", it.error.message) : null))),
       items.total > items.items.length ? h("p.small.muted", {}, `and ${items.total - items.items.length} more`) : null);
   }
@@ -178,7 +203,7 @@ export function render(root, ctx) {
     clear(body,
       h("div.panel.pad", {},
         h("div.page-head", {},
-          h("h1.id", { id: "job-id" }, job.task_id), h("span", { id: "job-status" }, chip(job.status)), job.dead ? h("span.chip.dead", {}, "dead letter") : null,
+          h("h1.id", { id: "job-id" }, job.task_id), copyButton(job.task_id), h("span", { id: "job-status" }, chip(job.status)), job.dead ? h("span.chip.dead", {}, "dead letter") : null,
           job.cancel_requested && !["cancelled", "succeeded", "failed"].includes(job.status) ? h("span.small.muted", {}, "cancel requested") : null,
           h("span.spacer"), h("span.actions", {}, jobActions(job, ctx.me, load))),
         progressBlock()),

@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { ago, chip, clear, h, progress, shortId, took, wordBreaks } from "./dom.js";
 import { follow, merge } from "./live.js";
 import { go, href } from "./nav.js";
+import { idMatches, idPattern, LOOKED_AT, noJobWithId } from "./task_ids.js";
 import { canAct, jobActions, liveSwitch, problemBox } from "./widgets.js";
 
 export const STATUSES = ["scheduled", "queued", "running", "retrying", "succeeded", "failed", "cancelled"];
@@ -48,7 +49,7 @@ export function render(root, ctx) {
   const rangeSelect = h("select", { id: "f-range", "aria-label": "Created", onchange: (e) => update({ range: e.target.value }) },
     RANGES.map(([v, label]) => h("option", { value: v, selected: (p.range || "") === v }, label)));
   const search = h("input.search", {
-    id: "f-q", type: "search", placeholder: "Search URL, title or error…", value: p.q || "", "aria-label": "Search",
+    id: "f-q", type: "search", placeholder: "Search URL, title, error or job id…", value: p.q || "", "aria-label": "Search jobs by URL, title, error or job id",
     oninput: debounce((e) => update({ q: e.target.value.trim() }), 350),
   });
   const owner = admin ? h("input", {
@@ -125,11 +126,27 @@ export function render(root, ctx) {
       known.clear();
       for (const job of jobs) known.set(job.task_id, job);
       clear(tbody, jobs.map((job) => { const tr = row(job); rows.set(job.task_id, tr); return tr; }));
-      if (!page.jobs.length) tbody.append(h("tr", {}, h("td.empty", { colspan: cols.length }, "No jobs match.")));
+      if (!page.jobs.length) tbody.append(h("tr", {}, h("td.empty", { colspan: cols.length }, nothingFound())));
+      else idNote(jobs);
       renderPager(page);
     } catch (error) {
       if (mine === loading) clear(message, problemBox(error));
     }
+  }
+
+  const filtered = () => Boolean(p.status || p.job_type || p.queue || p.range || p.owner);
+  function nothingFound() {
+    const pattern = idPattern(p.q);
+    return pattern ? noJobWithId(p.q, pattern, { admin, filtered: filtered() }) : "No jobs match.";
+  }
+
+  /** A search that reads as a task id and found jobs by their words only: say that no id matched. */
+  function idNote(jobs) {
+    const pattern = idPattern(p.q);
+    if (!pattern || p.cursor || jobs.some((job) => idMatches(pattern, job.task_id))) return;
+    const among = pattern.whole ? "" : ` among the ${LOOKED_AT} newest`;
+    clear(message, h("p.notice.small", { id: "id-note" },
+      `No job id${among} matches “${p.q}”; these jobs hold it in their URL, title or error.`));
   }
 
   let typesFinal = false;
