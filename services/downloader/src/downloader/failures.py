@@ -51,7 +51,18 @@ class BrokenMediaError(Exception):
     ``moov`` index, or shorter than its boxes say (`downloader.media_check`)."""
 
 
-PERMANENT = (FileTooLargeError, DurationTooLongError, BlockedWriteError, NotMediaError, BrokenMediaError)
+class M3uTooLargeError(Exception):
+    """A plain M3U list longer than `downloader.m3u.MAX_M3U_BYTES`."""
+
+
+PERMANENT = (
+    FileTooLargeError,
+    DurationTooLongError,
+    BlockedWriteError,
+    NotMediaError,
+    BrokenMediaError,
+    M3uTooLargeError,
+)
 TRANSIENT = (TruncatedDownloadError, InsufficientSpaceError)
 
 
@@ -69,8 +80,9 @@ def download_rule(node: BaseException) -> Verdict | None:
 
 def classify(exc: BaseException) -> Verdict:
     """(kind, error type) of a failed download or listing: `jobcommon.ytdlp.failures.classify` with the
-    downloader's own exceptions (size and duration limits, the write jail and a file that is no playable
-    media are permanent; a file shorter than announced and a full disk transient)."""
+    downloader's own exceptions (size and duration limits, the write jail, a file that is no playable
+    media and an M3U list too large to read are permanent; a file shorter than announced and a full disk
+    transient)."""
     return failures.classify(exc, (download_rule,))
 
 

@@ -1,7 +1,8 @@
 """A playlist's entries in the child, without resolving each one (yt-dlp's ``extract_flat='in_playlist'``).
 
 Only http(s) entries are listed (the others are counted as skipped), at most the job's cap; a URL that is a
-single video lists itself.
+single video lists itself. A plain M3U list of media URLs (which yt-dlp would take for HLS or for one media
+file) lists its URLs (`downloader.m3u`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from downloader.child_protocol import EntriesEvent, Entry
 from downloader.external_fetchers import forbid_external_fetchers
-from downloader.failures import NothingDownloadedError
+from downloader.failures import M3uTooLargeError, NothingDownloadedError, classify
+from downloader.m3u import read_plain_m3u
 from downloader.progress_hook import ProgressTracker
 from downloader.ytdlp_params import build_params
 from jobcommon.netguard import UnsupportedUrlError, check_url_scheme
@@ -52,7 +54,45 @@ def _extract_flat(spec: ChildSpec, emit: Callable[[ChildEvent], None], cap: int)
     else:
         params["playlistend"] = cap + 1  # one more than wanted tells whether there are more
     with yt_dlp.YoutubeDL(params) as ydl:
-        return ydl.extract_info(spec.url, download=False)
+        try:
+            info = ydl.extract_info(spec.url, download=False)
+        except yt_dlp.utils.DownloadError as exc:
+            if classify(exc) != ("permanent", "ExtractorError"):
+                raise  # a network failure, a blocked address, ...: what the document is is no matter
+            try:
+                playlist = read_plain_m3u(ydl, spec.url)  # e.g. a bare list served as audio/x-mpegurl
+            except M3uTooLargeError:
+                raise
+            except Exception:  # the document could not be read again: yt-dlp's failure is the answer
+                playlist = None
+            if playlist is None:
+                raise
+            return ydl.process_ie_result(playlist, download=False)
+        if _the_document_itself(info):
+            playlist = read_plain_m3u(ydl, spec.url)
+            if playlist is not None:
+                return ydl.process_ie_result(playlist, download=False)
+        return info
+
+
+def _the_document_itself(info: Any) -> bool:
+    """Whether yt-dlp's generic extractor took the document at the URL itself for the media: as a direct file
+    (a bare list of URLs is text no other extractor claims) or as an HLS master playlist (yt-dlp reads any
+    ``#EXTM3U`` document as one). Either may be a plain M3U (`downloader.m3u`)."""
+    if not isinstance(info, dict) or info.get("_type") not in (None, "video"):
+        return False
+    if info.get("extractor_key") != "Generic":
+        return False
+    if info.get("direct"):
+        return True
+    page = info.get("webpage_url")
+    formats = info.get("formats")
+    return isinstance(formats, list) and any(
+        isinstance(f, dict)
+        and f.get("manifest_url") == page
+        and str(f.get("protocol") or "").startswith("m3u8")
+        for f in formats
+    )
 
 
 def list_playlist(spec: ChildSpec, emit: Callable[[ChildEvent], None]) -> EntriesEvent:

@@ -19,6 +19,7 @@ from jobcommon.job_types import job_type
 from jobcommon.policies import JobPolicy
 from jobcommon.queues import QUEUES, Queue
 from jobcommon.requests.base import MAX_URL_LENGTH, JobRequestBase, StrictModel, http_url
+from jobcommon.requests.playlist_items import MAX_PLAYLIST_INDEX, playlist_selection
 from jobcommon.requests.safe_text import safe_text
 
 SUBTITLE_LANGUAGE = r"^-?[A-Za-z0-9][A-Za-z0-9_.*+-]{0,31}$"
@@ -119,8 +120,8 @@ class VideoDownloadRequest(JobRequestBase):
     )
     allow_duplicate: bool = Field(
         default=False,
-        description="Run even if the same URL with the same options and follow-ups (`then`) is already "
-        "queued or running.",
+        description="Run even if the same download (URL, options, title, follow-ups `then`, retry and "
+        "time-limit overrides) is already queued or running.",
     )
 
     _check_url = field_validator("url")(http_url)
@@ -131,15 +132,24 @@ class VideoDownloadRequest(JobRequestBase):
         return None if value is None else safe_text(value)
 
     def duplicate_fingerprint(self) -> str | None:
-        """The URL, the options and the follow-ups: a download with other follow-ups is other work (were it
-        answered with the live job, its follow-ups would be dropped without a word)."""
+        """Every field that changes the work or its result: the URL, the options, the title (the result's),
+        the follow-ups (were it answered with the live job, its follow-ups would be dropped without a word)
+        and the retry and time-limit overrides (another policy may end otherwise: a longer time limit lets
+        a long download finish). Left out: when the job runs (`priority`, `run_at`, `delay_s`), not what it
+        does. A field at its default is left out, so the fingerprint of a request without it is unchanged."""
         from jobcommon.submission import canonical_follow_ups
 
         if self.allow_duplicate:
             return None
         work: dict[str, Any] = {"url": self.url, "options": self.options.model_dump(mode="json")}
-        if self.then:  # left out when empty: the fingerprint of a download without follow-ups is unchanged
+        if self.title is not None:
+            work["title"] = self.title
+        if self.then:
             work["then"] = canonical_follow_ups(self.then)
+        for name in ("retry", "time_limit"):
+            override = getattr(self, name)
+            if override is not None and (chosen := override.model_dump(mode="json", exclude_defaults=True)):
+                work[name] = chosen
         return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()
 
 
@@ -150,7 +160,7 @@ class VideoDownloadRequest(JobRequestBase):
     ),
 )
 class PlaylistDownloadRequest(JobRequestBase):
-    """Download every entry of a playlist (RSS/XSPF feed, a page with several videos, …) as one
+    """Download every entry of a playlist (RSS/XSPF feed, M3U list, a page with several videos, …) as one
     `video_download` child job per entry, at most `concurrency` at a time; the parent reports entries done /
     failed / total and ends when the last child ends. Cancelling the parent cancels its children."""
 
@@ -162,26 +172,19 @@ class PlaylistDownloadRequest(JobRequestBase):
     items: str | None = Field(
         default=None,
         max_length=1000,
-        pattern=r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$",
-        description="Which entries, 1-based: e.g. '1-10' or '1,3,5-7' (each part selecting at least one).",
+        description="Which entries, in yt-dlp's `--playlist-items` syntax: comma-separated parts, each an "
+        "index (1 is the first entry, -1 the last), a range 'a-b' or 'a:b' (both ends included, either "
+        "left out: from the first / to the last) or a slice 'a:b:step' (a negative step runs backwards); "
+        "e.g. '1-10', '1,3,5-7', '-3:', '::2', '2:8:2', '::-1'. Each part must select an entry of some "
+        f"playlist; indices are at most {MAX_PLAYLIST_INDEX:,} either way.",
     )
 
     _check_url = field_validator("url")(http_url)
 
     @field_validator("items")
     @classmethod
-    def _selects_something(cls, value: str | None) -> str | None:
-        """Each part of the selection selects an entry (yt-dlp's `playlist_items` skips a `0` and a range
-        that runs backwards without a word: the job would end EmptyPlaylist, or without the entries meant).
-        Kept without whitespace, as yt-dlp reads it."""
-        if value is None:
-            return None
-        value = "".join(value.split())
-        for part in value.split(","):
-            first, _, last = part.partition("-")
-            start, end = int(first), int(last or first)
-            if end == 0:
-                raise ValueError(f"{part!r} selects no entry: entries are numbered from 1")
-            if end < start:
-                raise ValueError(f"{part!r} selects no entry: a range runs upwards, e.g. '{end}-{start}'")
-        return value
+    def _valid_selection(cls, value: str | None) -> str | None:
+        """yt-dlp's syntax, each part selecting an entry of some playlist (yt-dlp skips a part selecting none
+        without a word: the job would end EmptyPlaylist, or without the entries meant). Kept without
+        whitespace, as yt-dlp reads it."""
+        return None if value is None else playlist_selection(value)
