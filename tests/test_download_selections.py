@@ -383,3 +383,19 @@ def test_a_download_without_the_new_fields_keeps_its_fingerprint() -> None:
         request.duplicate_fingerprint()
         == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     )
+
+
+async def test_a_video_download_of_an_m3u_list_fails_at_once_naming_playlist_download(
+    api: httpx.AsyncClient, media_server: MediaServer
+) -> None:
+    """yt-dlp takes an extended M3U for an HLS stream whose "segments" are the bytes of media files: it
+    failed with a connection error retried in vain. It is a permanent failure that says what to submit."""
+    listed = media_server.root / "one-video-list.m3u"
+    base = media_server.base_url
+    listed.write_text(f"#EXTM3U\n#EXTINF:3,A\n{base}/clip.mp4?v=1\n#EXTINF:3,B\n{base}/clip.mp4?v=2\n")
+    job = await submit(api, {"job_type": "video_download", "url": media_server.url(listed.name)})
+    done = await wait_terminal(api, job["task_id"], timeout=90)
+    assert (done["status"], done["attempts"]) == ("failed", 1), done
+    assert done["error"]["type"] == "PlaylistUrlError", done["error"]
+    assert "M3U list of 2 media URLs" in done["error"]["message"]
+    assert "playlist_download" in done["error"]["message"]

@@ -55,6 +55,11 @@ class M3uTooLargeError(Exception):
     """A plain M3U list longer than `downloader.m3u.MAX_M3U_BYTES`."""
 
 
+class PlaylistUrlError(Exception):
+    """A `video_download` of a URL that is a list of media (a plain M3U): one video cannot be made of it; a
+    `playlist_download` of the same URL downloads its entries."""
+
+
 PERMANENT = (
     FileTooLargeError,
     DurationTooLongError,
@@ -62,6 +67,7 @@ PERMANENT = (
     NotMediaError,
     BrokenMediaError,
     M3uTooLargeError,
+    PlaylistUrlError,
 )
 TRANSIENT = (TruncatedDownloadError, InsufficientSpaceError)
 
@@ -81,8 +87,8 @@ def download_rule(node: BaseException) -> Verdict | None:
 def classify(exc: BaseException) -> Verdict:
     """(kind, error type) of a failed download or listing: `jobcommon.ytdlp.failures.classify` with the
     downloader's own exceptions (size and duration limits, the write jail, a file that is no playable
-    media and an M3U list too large to read are permanent; a file shorter than announced and a full disk
-    transient)."""
+    media, an M3U list too large to read and a list given as one video are permanent; a file shorter than
+    announced and a full disk transient)."""
     return failures.classify(exc, (download_rule,))
 
 

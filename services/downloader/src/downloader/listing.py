@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from downloader.child_protocol import EntriesEvent, Entry
 from downloader.external_fetchers import forbid_external_fetchers
 from downloader.failures import M3uTooLargeError, NothingDownloadedError, classify
-from downloader.m3u import read_plain_m3u
+from downloader.m3u import read_as_hls_master, read_plain_m3u
 from downloader.progress_hook import ProgressTracker
 from downloader.ytdlp_params import build_params
 from jobcommon.netguard import UnsupportedUrlError, check_url_scheme
@@ -83,16 +83,7 @@ def _the_document_itself(info: Any) -> bool:
         return False
     if info.get("extractor_key") != "Generic":
         return False
-    if info.get("direct"):
-        return True
-    page = info.get("webpage_url")
-    formats = info.get("formats")
-    return isinstance(formats, list) and any(
-        isinstance(f, dict)
-        and f.get("manifest_url") == page
-        and str(f.get("protocol") or "").startswith("m3u8")
-        for f in formats
-    )
+    return bool(info.get("direct")) or read_as_hls_master(info)
 
 
 def list_playlist(spec: ChildSpec, emit: Callable[[ChildEvent], None]) -> EntriesEvent:

@@ -118,6 +118,19 @@ def read_plain_m3u(ydl: yt_dlp.YoutubeDL, url: str) -> dict[str, Any] | None:
     return dict(playlist)
 
 
+def read_as_hls_master(info: dict[str, Any]) -> bool:
+    """Whether yt-dlp read the document at the page's own URL as an HLS master playlist (what it makes of any
+    ``#EXTM3U`` document, a plain M3U too): a format whose manifest is that URL."""
+    page = info.get("webpage_url")
+    formats = info.get("formats")
+    return isinstance(formats, list) and any(
+        isinstance(f, dict)
+        and f.get("manifest_url") == page
+        and str(f.get("protocol") or "").startswith("m3u8")
+        for f in formats
+    )
+
+
 def _decode(data: bytes) -> str:
     """UTF-8 (an .m3u8, most lists today), else Latin-1 (an old .m3u)."""
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from downloader.failures import DurationTooLongError
+from downloader.failures import DurationTooLongError, PlaylistUrlError
 from downloader.file_names import sanitize_names
+from downloader.m3u import read_as_hls_master, read_plain_m3u
 from jobcommon.ytdlp.values import as_float
 
 if TYPE_CHECKING:
@@ -22,9 +23,17 @@ def make_preprocessors(spec: ChildSpec, guard: ResumeGuard) -> list[tuple[Any, s
     from yt_dlp.postprocessor.common import PostProcessor
 
     class MediaJobsGuardPP(PostProcessor):  # type: ignore[misc]
-        """'video' stage: duration limit (before any byte is downloaded) and safe file names."""
+        """'video' stage: duration limit (before any byte is downloaded) and safe file names; a plain M3U list
+        that yt-dlp took for an HLS stream is refused (its "segments" would be the bytes of media files)."""
 
         def run(self, info: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+            if info.get("extractor_key") == "Generic" and read_as_hls_master(info):
+                listed = read_plain_m3u(self._downloader, str(info["webpage_url"]))
+                if listed is not None:
+                    raise PlaylistUrlError(
+                        f"this URL is an M3U list of {len(listed['entries'])} media URLs, not one video:"
+                        " submit it as a playlist_download"
+                    )
             duration = as_float(info.get("duration"))
             if spec.max_duration is not None and duration is not None and duration > spec.max_duration:
                 raise DurationTooLongError(
