@@ -52,12 +52,17 @@ async def test_a_scheduled_job_cancelled_before_it_is_due_never_runs(
     job = await submit(api, {"job_type": "echo", "delay_s": 1.0})
     answer = await api.post(f"/jobs/{job['task_id']}/cancel")
     assert answer.status_code == 202, answer.text
-    assert answer.json()["status"] == "cancelled"
+    assert (answer.json()["status"], answer.json()["next_attempt_at"]) == ("cancelled", None)  # it never will
     assert await redis.zscore(keys.DELAYED, job["task_id"]) is None
     assert not await redis.exists(keys.parked(job["task_id"]))
     await asyncio.sleep(2.0)  # past its time
     final = await status(api, job["task_id"])
-    assert (final["status"], final["attempts"], final["started_at"]) == ("cancelled", 0, None)
+    assert (final["status"], final["attempts"], final["started_at"], final["next_attempt_at"]) == (
+        "cancelled",
+        0,
+        None,
+        None,
+    )
 
 
 async def test_bad_start_times_are_refused_with_a_reason(api: httpx.AsyncClient) -> None:

@@ -697,6 +697,7 @@ class JobStore:
             allowed=(JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RETRYING),
             to=JobStatus.CANCELLED,
             finished_at=utcnow(),
+            next_attempt_at=None,  # a waiting job is not tried again
         )
         if done.job is not None:
             await self.redis.zrem(keys.DELAYED, task_id)
