@@ -75,6 +75,17 @@ DOWNLOADED_BYTES = Counter("mediajobs_downloaded_bytes_total", "Bytes of finishe
 ITEMS = Counter(
     "mediajobs_items_total", "Items of bulk jobs (metadata, imaging), by outcome.", ["job_type", "outcome"]
 )
+SCHEDULE_TICKS = Counter(
+    "mediajobs_schedule_ticks_total",
+    "Periodic schedules' ticks the janitor's leader took, by outcome: fired (made its job), refused (the "
+    "owner's MAX_ACTIVE_JOBS or submission rate; skipped), invalid (its job does not validate; skipped).",
+    ["outcome"],
+)
+SCHEDULES_FAILING = Gauge(
+    "mediajobs_schedules_failing",
+    "Periodic schedules whose last tick made no job (refused, or its job does not validate), as the "
+    "janitor's leader last counted them.",
+)
 
 QUEUE_LENGTH = Gauge("mediajobs_queue_length", "Entries in the queue's stream.", ["queue"])
 QUEUE_LAG = Gauge("mediajobs_queue_lag", "Entries not yet delivered to any worker.", ["queue"])

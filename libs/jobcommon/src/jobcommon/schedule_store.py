@@ -16,7 +16,7 @@ from jobcommon.models import utcnow
 from jobcommon.schedules import Schedule, ScheduleSpec, ScheduleView
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
@@ -36,13 +36,27 @@ if ARGV[5] ~= '' then
   runs.runs = (runs.runs or 0) + 1
   runs.last_task_id = ARGV[5]
   runs.last_run_at = ARGV[4]
+  runs.last_problem = nil
 end
 runs.missed = (runs.missed or 0) + tonumber(ARGV[6])
+if ARGV[7] == '1' then runs.refused = (runs.refused or 0) + 1 end
+if ARGV[8] ~= '' then runs.last_problem = ARGV[8] end
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(runs))
 return 1
 """
 """KEYS: next zset, runs hash. ARGV: name, the tick taken (score), the next tick, the tick as text, the task
-id it submitted ('' for none), ticks missed. 1 if taken; 0 if the schedule moved on, was paused or deleted."""
+id it submitted ('' for none), ticks missed, '1' if its job was refused (quota or rate), why it made no job
+('' for none). 1 if taken; 0 if the schedule moved on, was paused or deleted."""
+
+NOTE_LUA = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+local runs = raw and cjson.decode(raw) or {}
+if ARGV[2] == '' then runs.last_problem = nil else runs.last_problem = ARGV[2] end
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(runs))
+return 1
+"""
+"""KEYS: schedules hash, runs hash. ARGV: name, its problem ('' to clear it). 0 if no such schedule."""
 
 
 CREATE_LUA = """
@@ -62,6 +76,7 @@ class ScheduleStore:
         self.redis = redis
         self._advance: AsyncScript = redis.register_script(ADVANCE_LUA)
         self._create: AsyncScript = redis.register_script(CREATE_LUA)
+        self._note: AsyncScript = redis.register_script(NOTE_LUA)
 
     async def create(self, spec: ScheduleSpec, *, owner: str) -> ScheduleView:
         """A new schedule made through the API; ScheduleConflict if the name is taken."""
@@ -76,9 +91,16 @@ class ScheduleStore:
             raise ScheduleConflict(f"a schedule named {spec.name!r} exists already")
         return await self.view(spec.name)
 
-    async def sync_file(self, specs: Sequence[ScheduleSpec]) -> dict[str, int]:
+    async def sync_file(
+        self, specs: Sequence[ScheduleSpec], problems: Mapping[str, str] | None = None
+    ) -> dict[str, int]:
         """Make the file's schedules the `source="file"` ones: add new ones, replace changed ones (keeping the
-        next tick of those whose timing is unchanged) and delete those no longer in the file."""
+        next tick of those whose timing is unchanged) and delete those no longer in the file.
+
+        `problems` names those whose job does not validate (now: it may later, as its ticks check): they are
+        synced all the same, with the problem noted as their `last_problem` (their ticks make no job while
+        it lasts); a problem noted so is cleared when the file's schedule is valid again."""
+        problems = problems or {}
         wanted = {spec.name: spec for spec in specs}
         current = {schedule.name: schedule for schedule in await self._all()}
         added = changed = removed = 0
@@ -90,6 +112,7 @@ class ScheduleStore:
             # pausing through the API sticks across syncs; the file's `paused` applies when it is added
             paused = old.paused if old is not None and old.source == "file" else spec.paused
             if old is not None and old.source == "file" and _same(old, spec):
+                await self._note_file_problem(name, problems.get(name))
                 continue
             same_timing = old is not None and (old.cron, old.every_s, old.timezone) == (
                 spec.cron,
@@ -98,7 +121,9 @@ class ScheduleStore:
             )
             created_at = old.created_at if old is not None and same_timing else now
             fields = spec.model_dump() | {"paused": paused}
-            schedule = Schedule(**fields, owner=FILE_OWNER, source="file", created_at=created_at)
+            schedule = Schedule.model_validate(
+                fields | {"owner": FILE_OWNER, "source": "file", "created_at": created_at}, context=STORED
+            )  # its request was checked by the caller (`problems` says how that went)
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(keys.SCHEDULES, name, schedule.model_dump_json())
                 if schedule.paused:
@@ -106,12 +131,34 @@ class ScheduleStore:
                 elif not same_timing or old is None or old.paused:
                     pipe.zadd(keys.SCHEDULE_NEXT, {name: _epoch(schedule.next_tick(now, created_at))})
                 await pipe.execute()
+            await self._note_file_problem(name, problems.get(name), redefined=True)
             added, changed = (added + 1, changed) if old is None else (added, changed + 1)
         for name, old in current.items():
             if old.source == "file" and name not in wanted:
                 await self._delete(name)
                 removed += 1
         return {"added": added, "changed": changed, "removed": removed}
+
+    async def _note_file_problem(self, name: str, problem: str | None, *, redefined: bool = False) -> None:
+        """Note why a file schedule's job does not validate; or, now that it does, clear such a note (and any
+        problem of its earlier definition when the file changed it)."""
+        if problem is not None:
+            await self._note(keys=[keys.SCHEDULES, keys.SCHEDULE_RUNS], args=[name, _file_problem(problem)])
+            return
+        raw = await self.redis.hget(keys.SCHEDULE_RUNS, name)
+        noted = json.loads(raw).get("last_problem") if raw else None
+        if isinstance(noted, str) and (redefined or noted.startswith(FILE_PROBLEM)):
+            await self._note(keys=[keys.SCHEDULES, keys.SCHEDULE_RUNS], args=[name, ""])
+
+    async def problems(self) -> dict[str, str]:
+        """Each schedule's `last_problem`, for those that have one (by name)."""
+        runs = await self.redis.hgetall(keys.SCHEDULE_RUNS)
+        found: dict[str, str] = {}
+        for name, raw in runs.items():
+            problem = json.loads(raw).get("last_problem")
+            if isinstance(problem, str):
+                found[_text(name)] = problem
+        return dict(sorted(found.items()))
 
     async def schedule(self, name: str) -> Schedule:
         raw = await self.redis.hget(keys.SCHEDULES, name)
@@ -171,14 +218,23 @@ class ScheduleStore:
         return [(_text(name), float(score)) for name, score in found]
 
     async def advance(
-        self, name: str, *, taken: float, following: datetime, task_id: str | None, missed: int
+        self,
+        name: str,
+        *,
+        taken: float,
+        following: datetime,
+        task_id: str | None,
+        missed: int,
+        refused: bool = False,
+        problem: str | None = None,
     ) -> bool:
-        """Move `name` from the tick `taken` to `following`, recording the job it submitted; False if another
-        step moved, paused or deleted it meanwhile."""
+        """Move `name` from the tick `taken` to `following`, recording the job it submitted (which clears its
+        `last_problem`) or why it made none (`problem`; `refused`: by the owner's quota or rate); False if
+        another step moved, paused or deleted it meanwhile."""
         tick = datetime.fromtimestamp(taken, UTC).isoformat()
         answer = await self._advance(
             keys=[keys.SCHEDULE_NEXT, keys.SCHEDULE_RUNS],
-            args=[name, taken, _epoch(following), tick, task_id or "", missed],
+            args=[name, taken, _epoch(following), tick, task_id or "", missed, int(refused), problem or ""],
         )
         return bool(answer)
 
@@ -212,6 +268,13 @@ def _stored(raw: str | bytes) -> Schedule:
     return Schedule.model_validate_json(raw, context=STORED)
 
 
+FILE_PROBLEM = "in SCHEDULES_FILE, its job does not validate: "
+
+
+def _file_problem(problem: str) -> str:
+    return FILE_PROBLEM + problem
+
+
 def _same(old: Schedule, new: ScheduleSpec) -> bool:
     """The same schedule but for `paused` (which the API may have changed since)."""
     fields = set(ScheduleSpec.model_fields) - {"paused"}
@@ -227,5 +290,7 @@ def _view(schedule: Schedule, score: float | None, runs: str | bytes | None) -> 
         "last_task_id": done.get("last_task_id"),
         "runs": done.get("runs", 0),
         "missed": done.get("missed", 0),
+        "refused": done.get("refused", 0),
+        "last_problem": done.get("last_problem"),
     }
     return ScheduleView.model_validate(fields, context=STORED)

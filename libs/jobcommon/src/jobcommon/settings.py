@@ -116,3 +116,21 @@ class NetworkGuardSettings(BaseSettings):
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
         return [str(network) for network in parse_networks(value)]
+
+
+class AdmissionSettings(BaseSettings):
+    """What a submission must pass (`jobcommon.admission`): the gateway's API submissions, and the janitor's
+    for the jobs of periodic schedules (as their owner's). Give both services the same values."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    submit_rate_per_s: float = Field(
+        default=50.0, gt=0, description="Per API key (and per owner for its schedules' jobs), on average."
+    )
+    submit_burst: int = Field(default=200, ge=1, description="Per API key (and owner's schedules), at once.")
+    max_active_jobs: int = Field(
+        default=10_000,
+        ge=1,
+        description="Per owner: queued, retrying and running jobs at once (429 beyond; a schedule's tick is "
+        "skipped).",
+    )

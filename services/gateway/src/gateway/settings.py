@@ -9,10 +9,10 @@ from pydantic import BeforeValidator, Field
 from pydantic_settings import NoDecode
 
 from jobcommon import CommonSettings
-from jobcommon.settings import split_list
+from jobcommon.settings import AdmissionSettings, split_list
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(CommonSettings, AdmissionSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=1, le=65535)
     metrics_public: bool = Field(
@@ -40,10 +40,5 @@ class GatewaySettings(CommonSettings):
         default_factory=list, description="Browser origins allowed to call the API (none: no CORS headers)."
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
-    submit_rate_per_s: float = Field(default=50.0, gt=0, description="Per API key, on average.")
-    submit_burst: int = Field(default=200, ge=1, description="Per API key, at once.")
     max_event_streams: int = Field(default=1000, ge=1, description="Open SSE streams per gateway process.")
     max_event_streams_per_key: int = Field(default=20, ge=1, description="Open SSE streams per API key.")
-    max_active_jobs: int = Field(
-        default=10_000, ge=1, description="Per owner: queued, retrying and running jobs at once (429 beyond)."
-    )

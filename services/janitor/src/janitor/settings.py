@@ -2,6 +2,8 @@
 
 The janitor is a worker like any other (`CONCURRENCY`, `LEASE_S`, ...) plus its periodic duties, which only
 the replica holding the leader lock runs. Every duty has its own interval, `JANITOR_<DUTY>_INTERVAL_S`.
+Periodic schedules' jobs are admitted as the gateway admits a submission (`MAX_ACTIVE_JOBS`,
+`SUBMIT_RATE_PER_S`, `SUBMIT_BURST`: give both services the same values).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from pathlib import Path
 from pydantic import Field
 
 from jobcommon import WorkerSettings
+from jobcommon.settings import AdmissionSettings
 
 
-class JanitorSettings(WorkerSettings):
+class JanitorSettings(WorkerSettings, AdmissionSettings):
     metrics_port: int = Field(
         default=9104, ge=0, le=65535, description="Port of the Prometheus endpoint (/metrics); 0: off."
     )
