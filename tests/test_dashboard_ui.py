@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from gateway.dashboard_files import confined_file
-from jobcommon import CommonSettings, ErrorInfo, JobClient
+from jobcommon import CommonSettings, ErrorInfo, JobClient, keys
+from jobcommon.schedule_store import ScheduleStore
 from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
 from tests.jobs import submit, wait_for, wait_terminal
 from tests.support.browser import chromium, output_dir, page_context
@@ -46,6 +47,11 @@ TRACE_UI = "http://127.0.0.1:16686/trace/{trace_id}"  # only linked to, never op
 class Dashboard:
     url: str
     keys: ApiKeys
+
+
+def dashboard_redis_url(redis_url: str) -> str:
+    """The URL of the Redis database the dashboard's cluster uses."""
+    return redis_url.rsplit("/", 1)[0] + f"/{DASHBOARD_DB}"
 
 
 @dataclass
@@ -558,7 +564,7 @@ async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_an
                 "https://media.example.org/channels/some-channel/videos/2026/12/a-rather-long-title.mp4"
             )
             buried = uuid.uuid4().hex
-            settings = CommonSettings(redis_url=redis_url.rsplit("/", 1)[0] + f"/{DASHBOARD_DB}")
+            settings = CommonSettings(redis_url=dashboard_redis_url(redis_url))
             async with JobClient(settings) as jobs:
                 await bury(
                     jobs,
@@ -617,7 +623,7 @@ async def test_playlists_thumbnails_dead_letters_and_every_page_in_light_dark_an
 
 
 async def test_an_admin_sees_schedules_and_pauses_resumes_and_deletes_one(
-    dashboard: Dashboard, request: pytest.FixtureRequest
+    dashboard: Dashboard, redis_url: str, request: pytest.FixtureRequest
 ) -> None:
     """The schedules page lists each schedule with its timing, job and next run; pause, resume and delete
     (after a confirmation) act on it."""
@@ -643,7 +649,32 @@ async def test_an_admin_sees_schedules_and_pauses_resumes_and_deletes_one(
             assert "Europe/Berlin" in text
             assert '{"covers":true}' in text
             assert "never" in text
+            assert not await row.locator("[data-problem]").count()
             await page.screenshot(path=output_dir(request) / "schedules-light.png", full_page=True)
+            # a tick the owner's quota turned away: the row says why its last tick made no job
+            settings = CommonSettings(redis_url=dashboard_redis_url(redis_url))
+            async with JobClient(settings) as jobs:
+                store = ScheduleStore(jobs.redis)
+                taken = await jobs.redis.zscore(keys.SCHEDULE_NEXT, "nightly-covers")
+                assert taken is not None
+                why = "refused: 10000 of this owner's jobs are unfinished"
+                following = datetime.fromtimestamp(taken + 86400, UTC)
+                moved = await store.advance(
+                    "nightly-covers",
+                    taken=taken,
+                    following=following,
+                    task_id=None,
+                    missed=0,
+                    refused=True,
+                    problem=why,
+                )
+                assert moved
+            await page.reload()
+            await row.locator("[data-problem]").wait_for(timeout=TIMEOUT_MS)
+            assert why in await row.inner_text()
+            assert "(1 refused)" in await row.inner_text()
+            assert "1 making no jobs" in await page.inner_text("#view")
+            await page.screenshot(path=output_dir(request) / "schedules-problem.png", full_page=True)
             await row.locator("[data-action=pause]").click()
             await row.locator(".chip.cancelled").wait_for(timeout=TIMEOUT_MS)
             assert (await api.get("/jobs/schedules/nightly-covers")).json()["paused"] is True

@@ -60,13 +60,16 @@ export function render(root, ctx) {
       clear(message);
       const paused = found.filter((s) => s.paused).length;
       const missed = found.reduce((n, s) => n + (s.missed || 0), 0);
+      const failing = found.filter((s) => s.last_problem).length;
       clear(summary,
         h("span", {}, h("strong", {}, String(found.length)), ` schedule${found.length === 1 ? "" : "s"}`),
         paused ? h("span", {}, h("strong", {}, String(paused)), " paused") : null,
-        missed ? h("span.warn", {}, `${missed} tick${missed === 1 ? "" : "s"} missed`) : null);
+        missed ? h("span.warn", {}, `${missed} tick${missed === 1 ? "" : "s"} missed`) : null,
+        failing ? h("span.warn", {}, `${failing} making no jobs`) : null);
       clear(tbody, found.length ? found.map((s) => h("tr", { "data-schedule": s.name },
         h("td", {}, h("strong.break", {}, s.name), s.source === "file" ? h("span.chip.queued", { title: "Defined in SCHEDULES_FILE" }, "file") : null,
-          h("div.show-sm.small.break", {}, when(s))),
+          h("div.show-sm.small.break", {}, when(s)),
+          s.last_problem ? h("div.small.warn.break", { "data-problem": "" }, s.last_problem) : null),
         h("td.small.hide-sm", {}, when(s)),
         h("td.small.hide-sm", {}, jobText(s.request)),
         h("td.small.nowrap.wrap-sm", {}, s.paused ? h("span.chip.cancelled", {}, "paused") : h("span", { title: s.next_run_at || "" }, fmtTime(s.next_run_at)),
@@ -74,7 +77,8 @@ export function render(root, ctx) {
         h("td.small.nowrap.hide-sm", {}, s.last_task_id
           ? [h("a.id", { href: `#/job/${s.last_task_id}`, title: s.last_task_id }, shortId(s.last_task_id)), " ", h("span.muted", { title: s.last_run_at || "" }, ago(s.last_run_at))]
           : h("span.muted", {}, "never")),
-        h("td.small.hide-sm", {}, String(s.runs), s.missed ? h("span.warn", { title: "ticks missed" }, ` (${s.missed} missed)`) : null),
+        h("td.small.hide-sm", {}, String(s.runs), s.missed ? h("span.warn", { title: "ticks missed" }, ` (${s.missed} missed)`) : null,
+          s.refused ? h("span.warn", { title: "ticks the owner's quota or rate turned away" }, ` (${s.refused} refused)`) : null),
         h("td.actions", {},
           h("button.btn.small", { type: "button", "data-action": s.paused ? "resume" : "pause", onclick: () => act(s.name, s.paused ? "resume" : "pause") }, s.paused ? "Resume" : "Pause"), " ",
           h("button.btn.small.danger", { type: "button", "data-action": "delete", disabled: s.source === "file", title: s.source === "file" ? "Defined in SCHEDULES_FILE: remove it there" : null, onclick: () => act(s.name, "delete") }, "Delete"))))
