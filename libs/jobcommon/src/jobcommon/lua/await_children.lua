@@ -23,7 +23,7 @@ redis.call('EXPIRE', KEYS[5], ARGV[7])
 local total = tonumber(ARGV[6])
 redis.call('HSET', KEYS[1], 'run_id', '', 'entry_id', '', 'worker', '', 'waiting_children', '1',
   'children', ARGV[5], 'items_total', total, 'items_done', 0, 'items_failed', 0, 'items_cancelled', 0,
-  'items_bytes', 0,
+  'items_bytes', 0, 'live_entries', '', 'live_at', '',
   'items_key', KEYS[7], 'held_key', KEYS[5], 'events_key', KEYS[2], 'queue_stream', KEYS[6],
   'await_ttl', ARGV[7], 'finish_ttl', ARGV[8],
   'progress', cjson.encode({percent = 0, message = '0 of ' .. total .. ' done', items_total = total,
@@ -43,8 +43,7 @@ end
 if done > 0 then
   redis.call('HSET', KEYS[1], 'items_done', done, 'items_failed', failed, 'items_cancelled', cancelled,
     'items_bytes', bytes)
-  local p = redis.call('HMGET', KEYS[1], 'waiting_children', 'items_key', 'held_key', 'events_key',
-    'queue_stream', 'items_total', 'cancel_requested', 'await_ttl', 'finish_ttl', 'status')
+  local p = redis.call('HMGET', KEYS[1], unpack(PARENT_FIELDS))
   settle_parent(KEYS[1], redis.call('HGET', KEYS[1], 'task_id'), p, true, done, failed, cancelled, bytes)
   return 1
 end

@@ -54,6 +54,7 @@ if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
 elseif ARGV[2] == 'queued' then
   join_active(KEYS[1])
 end
+if ARGV[4] == 'progress' then entry_progress(KEYS[1]) end  -- a child's progress moves its waiting parent's
 if ARGV[4] == '' and ARGV[12] ~= '1' then return {REPLY_APPLIED, ARGV[2] ~= '' and ARGV[2] or status} end
 local flat = redis.call('HGETALL', KEYS[1])
 if ARGV[4] ~= '' then
