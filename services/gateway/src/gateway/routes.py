@@ -407,7 +407,8 @@ async def job_items(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ItemPage:
-    """A bulk job's per-item results, by item index (null where an item has not finished yet)."""
+    """A bulk or playlist job's per-item results, by item index: null where a bulk item has not finished
+    yet; a playlist's entries are listed from the start (queued, running with progress, their outcome)."""
     total = job.progress.items_total or 0
     count = max(0, min(limit, total - offset))
     items = await client.store.items(task_id, offset, count) if count else []

@@ -125,4 +125,5 @@ class ItemPage(BaseModel):
     total: int
     offset: int
     items: list[ItemRecord | None]
-    """By index from `offset`; null where an item has not finished yet."""
+    """By index from `offset`; null where a bulk item has not finished yet (a playlist's entries show from the
+    start: queued, running with their progress, then their outcome)."""
