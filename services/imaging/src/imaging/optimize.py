@@ -7,7 +7,10 @@ than the output format holds (WebP: 16383 px) fails before its pixels are decode
 
 An animated source keeps every frame, its durations and loop count, in a format that holds an animation (WebP,
 PNG as APNG, AVIF; `keep` writes a GIF as APNG); JPEG, which holds one frame, is refused
-(``AnimationNotSupported``) rather than reporting bytes "saved" by dropping frames.
+(``AnimationNotSupported``) rather than reporting bytes "saved" by dropping frames. Every frame is held
+until the animation is encoded, so an animation is optimized only within the budget of an animated resize
+(`MAX_ANIMATED_OUTPUT_PIXELS` over all its frames, checked before its second frame is decoded): past it the
+source fails as ``OutputTooLarge``, pointing to a smaller animated resize or a thumbnail.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import os
 from imaging import colour
 from imaging.decode import PILLOW_DECODERS, open_image
 from imaging.encode import PILLOW_NAMES, Written, file_name, save, save_animation
+from imaging.errors import OUTPUT_TOO_LARGE, BadMedia
 from imaging.geometry import plan
 from imaging.inputs import admit
-from imaging.output_caps import check_sides
+from imaging.output_caps import MAX_ANIMATED_OUTPUT_PIXELS, check_sides
 from imaging.resize import animated_outputs, kept_metadata, output_format
 from imaging.results import OptimizeResult
 from imaging.work import Work
@@ -56,6 +60,7 @@ def render(work: Work, request: ImageOptimizeRequest) -> OptimizeResult:
         written = Written(nbytes, frames=1, duration_ms=0, loop=None)
     else:
         try:
+            check_animation_budget(decoded.size, animation.frames, work.source)
             whole = plan(decoded.size, decoded.size, "fit")
             made = animated_outputs(
                 work, decoded, animation, [whole], fmt, colour.WHITE, keep_profile=keep_profile
@@ -92,3 +97,19 @@ def render(work: Work, request: ImageOptimizeRequest) -> OptimizeResult:
         saved_percent=round(100.0 * (before - after) / before, 2) if before else 0.0,
         metadata_stripped=request.strip_metadata,
     )
+
+
+def check_animation_budget(size: tuple[int, int], frames: int, label: str) -> None:
+    """Raise `BadMedia` (``OutputTooLarge``) when `frames` frames of `size` are more pixels than an animated
+    resize may write (`MAX_ANIMATED_OUTPUT_PIXELS`): each is held, decoded, until the animation is encoded (a
+    52 KB GIF of 2,000 frames of 200x200 took 375 MB)."""
+    width, height = size
+    total = frames * width * height
+    if total > MAX_ANIMATED_OUTPUT_PIXELS:
+        raise BadMedia(
+            OUTPUT_TOO_LARGE,
+            f"{label}: {frames} frames of {width}x{height} would be {total} output pixels; an animated "
+            f"optimize writes at most {MAX_ANIMATED_OUTPUT_PIXELS} pixels over all its frames (an animated "
+            f"image_resize to at most {MAX_ANIMATED_OUTPUT_PIXELS // frames} pixels a frame keeps the "
+            "animation; a thumbnail job takes its first frame)",
+        )

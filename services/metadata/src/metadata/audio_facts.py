@@ -4,13 +4,13 @@ artist, album, ...), read by mutagen from the container's headers and tag blocks
 mutagen reads MP3 (ID3), MP4/M4A (also a video's first sound track), Ogg (Vorbis, Opus, FLAC), FLAC, WAV,
 AIFF and more, in pure Python and without decoding any sound. It does not read Matroska/WebM: those say
 nothing here. Tag values come from the file: each is cut to `TAG_LIMIT` characters, control characters
-removed, and only the common fields are kept.
+removed, and only the common fields are kept. Before mutagen parses a file, a cheap pre-scan of its structure
+(`metadata.audio_prescan`) refuses those whose tags or chunks would take mutagen minutes or gigabytes.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import struct
 import unicodedata
 from typing import TYPE_CHECKING, Any
@@ -19,10 +19,20 @@ import mutagen
 from mutagen.id3 import ID3
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobcommon.mpeg_audio import ID3_HEADER, id3v2_length
+from metadata.audio_prescan import ID3_FRAME_LIMIT, ID3_TAG_LIMIT, refusal
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+__all__ = [
+    "ID3_FRAME_LIMIT",
+    "ID3_TAG_LIMIT",
+    "TAG_LIMIT",
+    "AudioFacts",
+    "AudioTags",
+    "AudioUnreadableError",
+    "audio_facts",
+]
 
 TAG_LIMIT = 500
 """Characters kept of one tag value."""
@@ -62,16 +72,6 @@ _ID3_FRAMES = {
     "TCON": "genre",
 }
 """ID3 frames -> ours, for the ID3 chunk of WAV and AIFF files (mutagen has no "easy" view of those)."""
-
-ID3_TAG_LIMIT = 16 * 1024 * 1024
-"""Bytes of an ID3v2 tag at the start of a file that mutagen is let parse (big cover art takes a few MB)."""
-ID3_FRAME_LIMIT = 2_000
-"""Frames of such a tag mutagen is let parse (a real tag has tens): its ID3 parser slows down worse than
-linearly with the count (1,000,000 tiny frames: 10 minutes, 600 MB)."""
-_ID3_FRAME_ID = {2: re.compile(rb"[A-Z0-9]{3}"), 3: re.compile(rb"[A-Z0-9]{3}[A-Z0-9\x00]")}
-_ID3_UNSYNC_FLAG = 0x80
-_ID3_EXTENDED_FLAG = 0x40
-_ID3_FOOTER_FLAG = 0x10
 
 _MIN_BYTES_PER_SECOND = 1
 """A reported duration longer than one second per byte of the file (8 bit/s, below any codec, even FLAC of
@@ -114,8 +114,11 @@ class AudioUnreadableError(Exception):
 
 def audio_facts(path: Path) -> AudioFacts | None:
     """The audio facts of `path` (blocking); None when mutagen does not know its format. Raises
-    AudioUnreadableError when it knows the format but cannot read the file."""
-    _check_id3v2(path)
+    AudioUnreadableError when it knows the format but cannot read the file, or when the file holds more or
+    bigger tags and structures than mutagen is let parse (`metadata.audio_prescan`)."""
+    refused = refusal(path)
+    if refused is not None:
+        raise AudioUnreadableError(refused)
     try:
         found = mutagen.File(path, easy=True)
     except mutagen.MutagenError as exc:
@@ -154,77 +157,6 @@ def _codec(info: Any) -> str | None:
     if type(info).__name__ == "WaveStreamInfo":
         return _WAVE_FORMATS.get(getattr(info, "audio_format", None))  # type: ignore[arg-type]
     return _CODECS.get(type(info).__name__)
-
-
-def _check_id3v2(path: Path) -> None:
-    """Raise AudioUnreadableError when `path` starts with an ID3v2 tag too big, of too many frames, or whose
-    frames do not fit in it: mutagen would take minutes and gigabytes over it. Reads the tag (at most
-    `ID3_TAG_LIMIT` bytes) and walks its frame headers only."""
-    with path.open("rb") as file:
-        head = file.read(ID3_HEADER)
-        if not head.startswith(b"ID3"):
-            return
-        length = id3v2_length(head)
-        if length is None:
-            raise AudioUnreadableError("its ID3 tag's header is invalid")
-        if length > ID3_TAG_LIMIT:
-            raise AudioUnreadableError(
-                f"its ID3 tag is {length / 2**20:.1f} MB, more than {ID3_TAG_LIMIT / 2**20:.0f} MB"
-            )
-        major, flags = head[3], head[5]
-        footer = ID3_HEADER if major == 4 and flags & _ID3_FOOTER_FLAG else 0
-        body = file.read(length - ID3_HEADER - footer)
-    frames = _id3_frame_count(body, major, flags)
-    if frames is None:
-        raise AudioUnreadableError("its ID3 tag's frames do not fit in it")
-    if frames > ID3_FRAME_LIMIT:
-        raise AudioUnreadableError(f"its ID3 tag holds more than {ID3_FRAME_LIMIT} frames")
-
-
-def _id3_frame_count(body: bytes, major: int, flags: int) -> int | None:
-    """Frame headers in an ID3v2.`major` tag's `body` as mutagen walks them (counted up to one past
-    `ID3_FRAME_LIMIT`); None when no reading of the sizes makes sense (a bad frame id, a frame past the end).
-    v2.4 sizes are read both sync-safe and plain (iTunes wrote plain ones; mutagen guesses which): the
-    larger count counts."""
-    if major < 4 and flags & _ID3_UNSYNC_FLAG:
-        body = body.replace(b"\xff\x00", b"\xff")
-    if major >= 3 and flags & _ID3_EXTENDED_FLAG and not _ID3_FRAME_ID[3].fullmatch(body[:4]):
-        if len(body) < 4:
-            return None
-        if major == 4:
-            size = body[:4]
-            skip = (size[0] << 21) | (size[1] << 14) | (size[2] << 7) | size[3]  # counts its own 4 bytes
-        else:
-            skip = 4 + int.from_bytes(body[:4], "big")
-        if skip > len(body):
-            return None
-        body = body[skip:]
-    walks = [_id3_walk(body, 3 if major == 2 else 4, syncsafe=False)]
-    if major == 4:
-        walks.append(_id3_walk(body, 4, syncsafe=True))
-    counts = [count for count, sensible in walks if sensible]
-    return max(count for count, _ in walks) if counts else None
-
-
-def _id3_walk(body: bytes, id_size: int, *, syncsafe: bool) -> tuple[int, bool]:
-    """(frames, whether each had a valid id and fitted in `body`), stopping as mutagen does: at a frame id
-    of zero bytes (padding) or where no whole header is left; counts at most one past ID3_FRAME_LIMIT."""
-    header, frame_id = (6, _ID3_FRAME_ID[2]) if id_size == 3 else (10, _ID3_FRAME_ID[3])
-    count, pos, sensible = 0, 0, True
-    while pos + header <= len(body) and count <= ID3_FRAME_LIMIT:
-        name = body[pos : pos + id_size]
-        if not name.strip(b"\x00"):
-            break
-        raw = body[pos + id_size : pos + id_size + (3 if id_size == 3 else 4)]
-        if syncsafe:
-            size = (raw[0] & 0x7F) << 21 | (raw[1] & 0x7F) << 14 | (raw[2] & 0x7F) << 7 | raw[3] & 0x7F
-        else:
-            size = int.from_bytes(raw, "big")
-        count += 1
-        pos += header + size
-        if not frame_id.fullmatch(name) or pos > len(body):
-            sensible = False
-    return count, sensible
 
 
 def _positive(info: Any, name: str) -> float | None:
