@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
+from imaging.video import VideoProps
 from jobcommon import EchoRequest
 from jobcommon.requests.safe_text import safe_text
 
@@ -57,6 +60,12 @@ def _chain(depth: int) -> dict[str, object]:
         ({"job_type": "image_optimize", "sources": ["in/" + "a/" * 2100 + "b.jpg"]}, "at most 4096 bytes"),
         ({"job_type": "metadata_enrich", "items": ["in/" + "a" * 300 + ".mp4"]}, "items.0"),
         # requests that could only fail at run time
+        (
+            {"job_type": "video_download", "url": "http://" + "a" * 64 + ".org/clip.mp4"},
+            "label longer than 63",
+        ),
+        ({"job_type": "video_download", "url": "http://" + "a." * 130 + "org/"}, "longer than 253"),
+        ({"job_type": "thumbnail", "sources": ["a.mp4"], "at_s": 1e308}, "at_s"),
         ({"job_type": "thumbnail", "sources": []}, "thumbnail.sources: Value error, give at least one"),
         ({"job_type": "storyboard"}, "storyboard.sources: Value error, give at least one"),
         (
@@ -223,3 +232,48 @@ def test_echo_test_hooks_need_the_setting(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("MEDIAJOBS_TEST_HOOKS", "true")
     assert EchoRequest.model_validate({"fail_with": "x"}).fail_with == "x"
     assert hooks <= set(EchoRequest.model_json_schema()["properties"])
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('{"job_type": "echo", "payload": {"x": "\\ud800"}}', "payload"),
+        ('{"job_type": "echo", "payload": {"\\udfff": 1}}', "payload"),
+        ('{"job_type": "echo", "fail_with": "\\ud800"}', "fail_with"),
+        ('{"job_type": "video_download", "url": "http://a.example/x", "title": "a\\udfff"}', "title"),
+        ('{"job_type": "thumbnail", "sources": ["a\\ud800.jpg"]}', "sources.0"),
+        ('{"job_type": "echo", "then": [{"job_type": "echo", "payload": {"k": "\\udfff"}}]}', "then"),
+    ],
+)
+async def test_lone_surrogates_are_refused_and_nothing_is_stored(
+    api: httpx.AsyncClient, text: str, names: str
+) -> None:
+    """JSON may spell a lone surrogate (`"\\ud800"`) and Python's reader takes it, but no UTF-8 writer does: a
+    free-form payload holding one was stored, answered 500, and broke every listing that held the job (and
+    every CLI short id looked up through them). Each is a 422 naming the field; no job is made."""
+    since = datetime.now(UTC).isoformat()
+    response = await api.post("/jobs/submit", content=text, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text[:500]
+    assert names in response.json()["detail"], response.json()["detail"]
+    listed = await api.get("/jobs/list", params={"since": since, "limit": 500})
+    assert listed.status_code == 200, listed.text[:300]
+    for job in listed.json()["jobs"]:  # other tests' follow-ups may appear; none of this request's making
+        shown = await api.get(f"/jobs/{job['task_id']}/status")
+        assert shown.status_code == 200, shown.text[:300]
+        assert "\\ud800" not in shown.text
+        assert "\\udfff" not in shown.text
+
+
+def test_a_time_past_the_end_picks_the_last_frame_whatever_its_size() -> None:
+    """`at_s` is clamped to the last frame: a time whose frame number overflows (1e308 s × fps is infinity)
+    crashed the thumbnail with OverflowError, retried as transient."""
+    props = VideoProps(width=64, height=64, fps=25.0, frames=300)
+    assert [props.index_at(t) for t in (0.0, 1.0, 11.99, 12.0, 1e9, 1e308, math.inf)] == [
+        0,
+        25,
+        299,
+        299,
+        299,
+        299,
+        299,
+    ]

@@ -75,7 +75,10 @@ class VideoProps:
 
     def index_at(self, seconds: float) -> int:
         """The frame shown at `seconds` (clamped to the last frame)."""
-        return max(0, min(self.frames - 1, math.floor(seconds * self.fps + 1e-6)))
+        position = seconds * self.fps + 1e-6
+        if not position < self.frames:  # past the end (also infinity, whose floor is no int)
+            return max(0, self.frames - 1)
+        return max(0, math.floor(position))
 
     def time_of(self, index: int) -> float:
         return round(index / self.fps, 3)

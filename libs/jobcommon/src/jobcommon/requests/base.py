@@ -54,10 +54,14 @@ def bounded_json(value: dict[str, Any]) -> dict[str, Any]:
     if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     except ValueError:
         raise ValueError("numbers must be finite (no NaN, Infinity or out-of-range values)") from None
-    if len(text) > MAX_PAYLOAD_BYTES:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # JSON's "\ud800": a lone surrogate, which no UTF-8 writer (nor Redis's) takes
+        raise ValueError("must be valid Unicode (a lone surrogate such as \\ud800 is none)") from None
+    if size > MAX_PAYLOAD_BYTES:
         raise ValueError(f"longer than {MAX_PAYLOAD_BYTES} bytes as JSON")
     return value
 
@@ -74,6 +78,10 @@ class StrictModel(BaseModel):
 FORBIDDEN_IN_HOST = frozenset("\x00\t\n\r #/:<>?@[\\]^|%\x7f")
 """The WHATWG URL standard's forbidden domain code points (C0 controls and whitespace are refused besides)."""
 _CONTROLS = re.compile("[\x00-\x1f\x7f]")
+MAX_LABEL_BYTES = 63
+"""Longest label of a DNS name (RFC 1035), as it travels (punycode)."""
+MAX_HOST_BYTES = 253
+"""Longest DNS name, dots included, without the root's."""
 
 
 def http_url(value: str) -> str:
@@ -102,8 +110,22 @@ def _check_host_name(host: str) -> None:
     """A host name no resolver could look up (`ex ample.com`, `a..b`) is refused, saying why."""
     if any(ch in FORBIDDEN_IN_HOST or ch.isspace() or not ch.isprintable() for ch in host):
         raise ValueError("the host name may not hold spaces, control characters or any of #/:<>?@[\\]^|%")
-    if any(not label for label in host.removesuffix(".").split(".")):
+    labels = host.removesuffix(".").split(".")
+    if any(not label for label in labels):
         raise ValueError("the host name has an empty label (two dots in a row, or a leading dot)")
+    sizes = [len(label) if label.isascii() else _dns_size(label) for label in labels]
+    if max(sizes) > MAX_LABEL_BYTES:
+        raise ValueError(f"the host name has a label longer than {MAX_LABEL_BYTES} characters")
+    if sum(sizes) + len(sizes) - 1 > MAX_HOST_BYTES:
+        raise ValueError(f"the host name is longer than {MAX_HOST_BYTES} characters")
+
+
+def _dns_size(label: str) -> int:
+    """An international label's length as DNS carries it (punycode, `xn--...`)."""
+    try:
+        return len(label.encode("idna"))
+    except UnicodeError:  # too long even so, or a character IDNA refuses
+        raise ValueError(f"the host name's label {label[:20]!r}... is no valid international name") from None
 
 
 MAX_PATH_BYTES = 4096

@@ -67,6 +67,10 @@ class _ImagingRequest(JobRequestBase):
         return value
 
 
+MAX_AT_S = 366 * 86400.0
+"""Latest `at_s` taken: a year into a video, past any recording (a later time is a mistake, not a frame)."""
+
+
 @job_type(queue=QUEUES[Queue.IMAGE_PROCESSING], policy=IMAGE_WORK)
 class ThumbnailRequest(_ImagingRequest):
     """A thumbnail from a video: the sharpest of `candidates` frames (black/flat frames skipped), or the frame
@@ -74,7 +78,10 @@ class ThumbnailRequest(_ImagingRequest):
 
     job_type: Literal["thumbnail"] = "thumbnail"
     at_s: float | None = Field(
-        default=None, ge=0, description="Use the frame at this time (clamped to the last frame)."
+        default=None,
+        ge=0,
+        le=MAX_AT_S,
+        description="Use the frame at this time (clamped to the last frame).",
     )
     candidates: int = Field(
         default=5, ge=1, le=50, description="Frames compared, evenly spread over 10–90 % of the video."
