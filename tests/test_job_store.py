@@ -416,3 +416,22 @@ async def test_orphans_are_taken_only_when_their_key_stays_missing_and_never_the
     await asyncio.sleep(0.25)
     assert await other.reclaim_orphans() == 0
     assert (await store.get(second.task_id)).status == JobStatus.RUNNING
+
+
+async def test_a_failed_job_retried_waits_without_its_last_run_s_progress(
+    store: JobStore, redis: Redis
+) -> None:
+    """Queued again, a job showed the failed run's words and percent ("extracting", 40 %) until it started."""
+    job, delivery, run_id = await _created_and_started(store, redis)
+    await store.report_progress(job.task_id, Progress(percent=40.0, message="extracting"), run_id)
+    await store.finish(
+        job.task_id,
+        JobStatus.FAILED,
+        delivery=delivery,
+        run_id=run_id,
+        error=ErrorInfo(type="Boom", message="b"),
+    )
+    again = await store.reset_for_retry(job.task_id)
+    stored = await store.get(job.task_id)
+    for shown in (again, stored):
+        assert (shown.status, shown.progress.message, shown.progress.percent) == (JobStatus.QUEUED, "", None)

@@ -47,6 +47,7 @@ if status == 'running' and (ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARG
   attempt_ended(KEYS[1], ARGV[2])
 elseif ARGV[2] == 'queued' then
   mark_queued(KEYS[1])
+  progress_reset(KEYS[1], "", nil)  -- queued again (a retry): nothing of the last run's words or percent
 end
 if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
   leave_active(KEYS[1])
