@@ -125,15 +125,19 @@ def test_an_id3_chunk_of_too_many_frames_is_refused_like_an_mp3s_tag(
 
 
 @pytest.mark.parametrize("name", ["song.wav", "song.aiff"])
-def test_an_id3_chunk_too_big_or_whose_frames_do_not_fit_is_refused(tmp_path: Path, name: str) -> None:
+def test_an_id3_chunk_too_big_is_refused_one_whose_frames_do_not_fit_keeps_the_good_ones(
+    tmp_path: Path, name: str
+) -> None:
     container = name.rsplit(".", 1)[1]
     big = _with_id3_chunk(container, b"ID3 ", _id3_tag(1, b"\x03" + b"a" * ID3_TAG_LIMIT))
     with pytest.raises(MediaUnreadableError, match=r"its ID3 tag is 16\.0 MB, more than 16 MB"):
         _facts_of(tmp_path, name, big)
     tag = bytearray(_id3_tag(3))
     tag[10 + 12 + 7] = 0x7F  # the second frame's size: past the tag's end
-    with pytest.raises(MediaUnreadableError, match="its ID3 tag's frames do not fit in it"):
-        _facts_of(tmp_path, name, _with_id3_chunk(container, b"ID3 ", bytes(tag)))
+    repaired = _facts_of(tmp_path, name, _with_id3_chunk(container, b"ID3 ", bytes(tag)))
+    assert repaired.tags is not None  # the bad frame is dropped (metadata.id3_repair), the others kept
+    assert repaired.tags.title == "a"
+    assert repaired.tag_frames_dropped == 1
 
 
 @pytest.mark.parametrize("name", ["song.wav", "song.aiff"])

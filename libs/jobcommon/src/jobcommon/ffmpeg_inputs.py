@@ -58,11 +58,13 @@ DEMUXERS: dict[str, str] = {
     "aac": "aac",
     "flac": "flac",
     "wav": "wav",
+    "aiff": "aiff",
 }
 """FFmpeg's demuxer for each audio/video container `jobcommon.sniff` names. A whitelist entry matches any of
-a demuxer's names: ``mov`` is the demuxer ``mov,mp4,m4a,3gp,3g2,mj2``, ``matroska`` is ``matroska,webm``."""
+a demuxer's names: ``mov`` is the demuxer ``mov,mp4,m4a,3gp,3g2,mj2``, ``matroska`` is ``matroska,webm``;
+``aiff`` reads AIFF and AIFF-C."""
 VIDEO_CONTAINERS = frozenset({"mp4", "mov", "3gp", "matroska", "webm", "avi", "flv", "ogg", "mpeg", "mpegts"})
-AUDIO_CONTAINERS = frozenset({"m4a", "ogg", "mp3", "aac", "flac", "wav"})
+AUDIO_CONTAINERS = frozenset({"m4a", "ogg", "mp3", "aac", "flac", "wav", "aiff"})
 MEDIA_CONTAINERS = VIDEO_CONTAINERS | AUDIO_CONTAINERS
 
 

@@ -47,8 +47,9 @@ class Sniffed:
     kind: Kind
     container: str | None = None
     """``mp4``, ``mov``, ``3gp``, ``m4a``, ``matroska``, ``webm``, ``avi``, ``flv``, ``ogg``, ``mpeg``,
-    ``mpegts``, ``wav``, ``flac``, ``mp3``, ``aac``, ``jpeg``, ``png``, ``gif``, ``webp``, ``tiff``, ``bmp``,
-    ``avif``, ``heic``, ``heif``; ``hls``, ``m3u``, ``pls``, ``xml``, ``html``, ``text``; None: unknown."""
+    ``mpegts``, ``wav``, ``aiff`` (also AIFF-C), ``flac``, ``mp3``, ``aac``, ``jpeg``, ``png``, ``gif``,
+    ``webp``, ``tiff``, ``bmp``, ``avif``, ``heic``, ``heif``; ``hls``, ``m3u``, ``pls``, ``xml``, ``html``,
+    ``text``; None: unknown."""
 
 
 UNKNOWN = Sniffed("unknown")
@@ -111,6 +112,13 @@ def _riff(head: bytes) -> Sniffed | None:
     }.get(head[8:12])
 
 
+def _aiff(head: bytes) -> Sniffed | None:
+    """AIFF and AIFF-C (compressed or little-endian PCM): an IFF ``FORM`` of type ``AIFF`` or ``AIFC``."""
+    if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
+        return Sniffed("audio", "aiff")
+    return None
+
+
 def _ogg(head: bytes) -> Sniffed | None:
     if not head.startswith(b"OggS"):
         return None
@@ -169,6 +177,7 @@ _DETECTORS: tuple[Callable[[bytes], Sniffed | None], ...] = (
     _quicktime,
     _matroska,
     _riff,
+    _aiff,
     _ogg,
     _mpegts,
     _prefixed,

@@ -3,7 +3,7 @@
 A server may answer a media URL with something else (an HTML error or login page served as ``video/mp4``, a
 playlist) or with a cut-off file (an mp4 missing its ``moov`` index, a Content-Length smaller than the file):
 the download then "succeeds" and every job working on it fails later. The rule is conservative, because
-yt-dlp legitimately writes many containers, some of which `jobcommon.sniff` does not know (ASF, AIFF, AMR,
+yt-dlp legitimately writes many containers, some of which `jobcommon.sniff` does not know (ASF, AMR,
 raw AC-3 …) and some whose headers carry no reliable size (live WebM, streamed WAV):
 
 * bytes the sniffer positively identifies as text or a playlist are no media file (`NotMediaError`);

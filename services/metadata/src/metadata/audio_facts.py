@@ -5,21 +5,28 @@ mutagen reads MP3 (ID3), MP4/M4A (also a video's first sound track), Ogg (Vorbis
 AIFF and more, in pure Python and without decoding any sound. It does not read Matroska/WebM: those say
 nothing here. Tag values come from the file: each is cut to `TAG_LIMIT` characters, control characters
 removed, and only the common fields are kept. Before mutagen parses a file, a cheap pre-scan of its structure
-(`metadata.audio_prescan`) refuses those whose tags or chunks would take mutagen minutes or gigabytes.
+(`metadata.audio_prescan`) refuses those whose tags or chunks would take mutagen minutes or gigabytes. A frame
+mutagen cannot decode (bad UTF-8, an unknown encoding) is skipped by mutagen itself; an ID3 tag whose frame
+sizes do not add up is read from its frames that fit (`metadata.id3_repair`), the others counted in
+`AudioFacts.tag_frames_dropped`.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import struct
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
 import mutagen
+from mutagen.easyid3 import EasyID3
 from mutagen.id3 import ID3
 from pydantic import BaseModel, ConfigDict, Field
 
-from metadata.audio_prescan import ID3_FRAME_LIMIT, ID3_TAG_LIMIT, refusal
+from jobcommon.mpeg_audio import ID3_HEADER, id3v2_length
+from metadata.audio_prescan import ID3_FRAME_LIMIT, ID3_TAG_LIMIT, prescan
+from metadata.id3_repair import rebuild_id3
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,6 +68,15 @@ its format tag, `_WAVE_FORMATS`)."""
 
 _WAVE_FORMATS = {1: "pcm", 3: "pcm (float)", 6: "alaw", 7: "mulaw", 0xFFFE: "pcm"}
 """WAV's format tag (`WaveStreamInfo.audio_format`) -> codec; others (ADPCM, MP3 in WAV, ...) say nothing."""
+
+_AIFC_CODECS = {
+    **dict.fromkeys((b"NONE", b"twos", b"sowt", b"raw ", b"in24", b"in32", b"42ni", b"23ni"), "pcm"),
+    **dict.fromkeys((b"fl32", b"FL32", b"fl64", b"FL64"), "pcm (float)"),
+    **dict.fromkeys((b"ulaw", b"ULAW"), "mulaw"),
+    **dict.fromkeys((b"alaw", b"ALAW"), "alaw"),
+    b"ima4": "adpcm (ima4)",
+}
+"""An AIFF-C's compression type (its ``COMM`` chunk) -> codec; others say nothing."""
 
 _ID3_FRAMES = {
     "TIT2": "title",
@@ -106,6 +122,8 @@ class AudioFacts(BaseModel):
     sample_rate: int | None = None
     channels: int | None = None
     tags: AudioTags | None = None
+    tag_frames_dropped: int | None = None
+    """ID3 frames left out of `tags` because their sizes did not fit in the tag (None: none)."""
 
 
 class AudioUnreadableError(Exception):
@@ -116,9 +134,9 @@ def audio_facts(path: Path) -> AudioFacts | None:
     """The audio facts of `path` (blocking); None when mutagen does not know its format. Raises
     AudioUnreadableError when it knows the format but cannot read the file, or when the file holds more or
     bigger tags and structures than mutagen is let parse (`metadata.audio_prescan`)."""
-    refused = refusal(path)
-    if refused is not None:
-        raise AudioUnreadableError(refused)
+    scanned = prescan(path)
+    if scanned.refused is not None:
+        raise AudioUnreadableError(scanned.refused)
     try:
         found = mutagen.File(path, easy=True)
     except mutagen.MutagenError as exc:
@@ -139,14 +157,42 @@ def audio_facts(path: Path) -> AudioFacts | None:
     length = _positive(info, "length")
     if length is not None and length * _MIN_BYTES_PER_SECOND > path.stat().st_size:
         length = None
+    tags, dropped = _tags(found.tags), None
+    if scanned.misframed_id3 is not None and isinstance(found.tags, ID3 | EasyID3):
+        tags, dropped = _repaired_tags(path, scanned.misframed_id3)
+    codec, bitrate = _codec(info), _whole(info, "bitrate")
+    if type(info).__name__ == "AIFFInfo":
+        codec = _aifc_codec(path)
+        bitrate = bitrate if codec in ("pcm", "pcm (float)") else None  # mutagen's: the PCM one
     return AudioFacts(
-        audio_codec=_codec(info),
+        audio_codec=codec,
         duration=None if length is None else round(length, 3),
-        bitrate=_whole(info, "bitrate"),
+        bitrate=bitrate,
         sample_rate=_OPUS_RATE if type(info).__name__ == "OggOpusInfo" else _whole(info, "sample_rate"),
         channels=_whole(info, "channels"),
-        tags=_tags(found.tags),
+        tags=tags,
+        tag_frames_dropped=dropped,
     )
+
+
+def _repaired_tags(path: Path, offset: int) -> tuple[AudioTags | None, int | None]:
+    """The tags of the ID3 tag at `offset` whose frame sizes do not add up, from the frames that fit (mutagen
+    would read the frames after a bad one as its content), and how many stretches were dropped."""
+    with path.open("rb") as file:
+        file.seek(offset)
+        head = file.read(ID3_HEADER)
+        length = id3v2_length(head)
+        if length is None:  # the pre-scan read a tag here
+            return None, None
+        rebuilt = rebuild_id3(head + file.read(length - ID3_HEADER))
+    if rebuilt is None:
+        return None, None
+    read_id3: Any = ID3  # mutagen is untyped
+    try:
+        tag = read_id3(io.BytesIO(rebuilt.tag))
+    except (mutagen.MutagenError, ValueError, KeyError, IndexError, struct.error):
+        return None, rebuilt.dropped
+    return _id3_tags(tag), rebuilt.dropped
 
 
 def _codec(info: Any) -> str | None:
@@ -157,6 +203,27 @@ def _codec(info: Any) -> str | None:
     if type(info).__name__ == "WaveStreamInfo":
         return _WAVE_FORMATS.get(getattr(info, "audio_format", None))  # type: ignore[arg-type]
     return _CODECS.get(type(info).__name__)
+
+
+def _aifc_codec(path: Path) -> str | None:
+    """An AIFF's codec: PCM; an AIFF-C's: the compression type of its ``COMM`` chunk (`_AIFC_CODECS`), which
+    mutagen does not read. The top-level chunks are walked by their headers (the pre-scan bounded them)."""
+    with path.open("rb") as file:
+        head = file.read(12)
+        if head[8:12] != b"AIFC":
+            return "pcm"
+        pos, end = 12, 8 + int.from_bytes(head[4:8], "big")
+        while pos + 8 <= end:
+            file.seek(pos)
+            header = file.read(8)
+            if len(header) < 8:
+                return None
+            size = int.from_bytes(header[4:8], "big")
+            if header[:4] == b"COMM":
+                common = file.read(min(size, 22))
+                return _AIFC_CODECS.get(common[18:22]) if len(common) == 22 else None
+            pos += 8 + size + size % 2
+    return None
 
 
 def _positive(info: Any, name: str) -> float | None:
@@ -183,7 +250,7 @@ def _tags(tags: Any) -> AudioTags | None:
             values = tags.get(theirs)
         except (ValueError, KeyError):  # a tag block that decodes badly: the other fields still count
             continue
-        text = _clean(" / ".join(str(v) for v in values) if isinstance(values, list) else values)
+        text = _clean(_joined(values) if isinstance(values, list) else values)
         if text:
             found[ours] = text
     return AudioTags.model_validate(found) if found else None
@@ -193,15 +260,20 @@ def _id3_tags(tags: Any) -> AudioTags | None:
     """`tags`: a mutagen ID3."""
     found: dict[str, str] = {}
     for frame_id, ours in _ID3_FRAMES.items():
-        texts: list[str] = []
+        texts: list[Any] = []
         for frame in tags.getall(frame_id):
             values = getattr(frame, "genres", None) if frame_id == "TCON" else getattr(frame, "text", None)
             if isinstance(values, list):
-                texts.extend(str(value) for value in values)
-        text = _clean(" / ".join(texts))
+                texts.extend(values)
+        text = _clean(_joined(texts))
         if text:
             found[ours] = text
     return AudioTags.model_validate(found) if found else None
+
+
+def _joined(values: list[Any]) -> str:
+    """A tag's values as one text; empty ones (a frame's padding read as values) left out."""
+    return " / ".join(text for value in values if (text := str(value)).strip("\x00 "))
 
 
 def _clean(value: object) -> str | None:

@@ -21,13 +21,16 @@ first limit passed:
   page of the file is not the end of the first stream (mutagen then reads every page for the duration);
   a comment header of at most `TAG_BYTES_LIMIT` bytes and `COMMENT_LIMIT` comments.
 
-`refusal(path)` says why a file is refused (None: mutagen may read it).
+`prescan(path)` says why a file is refused (None: mutagen may read it), and where its ID3 tag is when the
+tag's frame sizes do not add up: such a tag is not refused (mutagen walks the same frame headers, so its
+frame count holds); its good frames are kept (`metadata.id3_repair`).
 """
 
 from __future__ import annotations
 
 import re
 import struct
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from jobcommon.mpeg_audio import ID3_HEADER, id3v2_length
@@ -92,19 +95,32 @@ class _Refused(Exception):
     """Why the file is refused."""
 
 
-def refusal(path: Path) -> str | None:
-    """Why mutagen must not parse `path` (too many or too big structures); None when it may. Reads headers
-    only: at most `ID3_TAG_LIMIT` bytes of an ID3 tag, `TAG_BYTES_LIMIT` of an Ogg comment header."""
+@dataclass(frozen=True, slots=True)
+class Prescan:
+    refused: str | None = None
+    """Why mutagen must not parse the file; None when it may."""
+    misframed_id3: int | None = None
+    """The offset of the ID3v2 tag mutagen reads the tags from, when its frame sizes do not add up (a frame
+    running past the tag, or not ending where another begins): `metadata.id3_repair` keeps the good frames."""
+
+
+def prescan(path: Path) -> Prescan:
+    """Whether mutagen may parse `path` (not too many or too big structures), and whether its ID3 tag needs
+    repair. Reads headers only: at most `ID3_TAG_LIMIT` bytes of an ID3 tag, `TAG_BYTES_LIMIT` of an Ogg
+    comment header."""
+    misframed: int | None = None
     with path.open("rb") as file:
         head = file.read(128)
         try:
             if head.startswith(b"ID3"):
-                end = _check_id3(file, 0)
+                end, fits = _check_id3(file, 0)
                 file.seek(end)
-                if file.read(4) == b"fLaC":  # FLAC behind an ID3 tag (mutagen skips one)
+                if file.read(4) == b"fLaC":  # FLAC behind an ID3 tag (mutagen skips one; tags are FLAC's)
                     _check_flac(file, end + 4)
+                elif not fits:
+                    misframed = 0
             elif head.startswith((b"RIFF", b"FORM")):
-                _check_iff(file, head)
+                misframed = _check_iff(file, head)
             elif head.startswith(b"fLaC"):
                 _check_flac(file, 4)
             elif head.startswith(b"OggS") and any(name in head for name in _OGG_ID_HEADERS):
@@ -112,20 +128,25 @@ def refusal(path: Path) -> str | None:
             elif b"ftyp" in head or b"mp4" in head:  # what mutagen's MP4 scores
                 _check_mp4(file)
         except _Refused as refused:
-            return str(refused)
-    return None
+            return Prescan(refused=str(refused))
+    return Prescan(misframed_id3=misframed)
+
+
+def refusal(path: Path) -> str | None:
+    """Why mutagen must not parse `path` (`prescan`); None when it may."""
+    return prescan(path).refused
 
 
 # ID3v2
 
 
-def _check_id3(file: BinaryIO, offset: int) -> int:
-    """Refuse the ID3v2 tag at `offset` when it is too big, of too many frames, or its frames do not fit in
-    it; the offset past it. Nothing to refuse (the offset) where no tag starts."""
+def _check_id3(file: BinaryIO, offset: int) -> tuple[int, bool]:
+    """Refuse the ID3v2 tag at `offset` when it is too big or of too many frames; the offset past it, and
+    whether its frames fit in it. Nothing to refuse (the offset, True) where no tag starts."""
     file.seek(offset)
     head = file.read(ID3_HEADER)
     if not head.startswith(b"ID3"):
-        return offset
+        return offset, True
     length = id3v2_length(head)
     if length is None:
         raise _Refused("its ID3 tag's header is invalid")
@@ -133,19 +154,21 @@ def _check_id3(file: BinaryIO, offset: int) -> int:
         raise _Refused(f"its ID3 tag is {length / 2**20:.1f} MB, more than {ID3_TAG_LIMIT / 2**20:.0f} MB")
     major, flags = head[3], head[5]
     footer = ID3_HEADER if major == 4 and flags & _ID3_FOOTER_FLAG else 0
-    frames = _id3_frame_count(file.read(length - ID3_HEADER - footer), major, flags)
-    if frames is None:
-        raise _Refused("its ID3 tag's frames do not fit in it")
+    counted = _id3_frame_count(file.read(length - ID3_HEADER - footer), major, flags)
+    if counted is None:
+        raise _Refused("its ID3 tag's extended header does not fit in it")
+    frames, fits = counted
     if frames > ID3_FRAME_LIMIT:
         raise _Refused(f"its ID3 tag holds more than {ID3_FRAME_LIMIT} frames")
-    return offset + length
+    return offset + length, fits
 
 
-def _id3_frame_count(body: bytes, major: int, flags: int) -> int | None:
+def _id3_frame_count(body: bytes, major: int, flags: int) -> tuple[int, bool] | None:
     """Frame headers in an ID3v2.`major` tag's `body` as mutagen walks them (counted up to one past
-    `ID3_FRAME_LIMIT`); None when no reading of the sizes makes sense (a bad frame id, a frame past the end).
-    v2.4 sizes are read both sync-safe and plain (iTunes wrote plain ones; mutagen guesses which): the
-    larger count counts."""
+    `ID3_FRAME_LIMIT`), and whether some reading of the sizes makes sense (every frame id valid, no frame
+    past the end; otherwise mutagen walks the same headers, its tags garbled: the count still holds); None
+    when the extended header does not fit. v2.4 sizes are read both sync-safe and plain (iTunes wrote plain
+    ones; mutagen guesses which): the larger count counts."""
     if major < 4 and flags & _ID3_UNSYNC_FLAG:
         body = body.replace(b"\xff\x00", b"\xff")
     if major >= 3 and flags & _ID3_EXTENDED_FLAG and not _ID3_FRAME_ID[3].fullmatch(body[:4]):
@@ -162,8 +185,7 @@ def _id3_frame_count(body: bytes, major: int, flags: int) -> int | None:
     walks = [_id3_walk(body, 3 if major == 2 else 4, syncsafe=False)]
     if major == 4:
         walks.append(_id3_walk(body, 4, syncsafe=True))
-    counts = [count for count, sensible in walks if sensible]
-    return max(count for count, _ in walks) if counts else None
+    return max(count for count, _ in walks), any(sensible for _, sensible in walks)
 
 
 def _id3_walk(body: bytes, id_size: int, *, syncsafe: bool) -> tuple[int, bool]:
@@ -190,10 +212,11 @@ def _id3_walk(body: bytes, id_size: int, *, syncsafe: bool) -> tuple[int, bool]:
 # RIFF (WAV) and AIFF
 
 
-def _check_iff(file: BinaryIO, head: bytes) -> None:
+def _check_iff(file: BinaryIO, head: bytes) -> int | None:
     """The top-level chunks of a RIFF or AIFF file, as mutagen's IFF reader walks them (each chunk padded to
     an even size; a bad id or a short header ends the walk), and the ID3 tag of the chunk mutagen reads it
-    from: the first ``id3 `` or ``ID3 `` chunk of a WAV, the first ``ID3 `` chunk of an AIFF."""
+    from: the first ``id3 `` or ``ID3 `` chunk of a WAV, the first ``ID3 `` chunk of an AIFF. The offset of
+    that tag when its frames do not fit in it."""
     riff = head.startswith(b"RIFF")
     order: Literal["little", "big"] = "little" if riff else "big"
     names = (b"id3 ", b"ID3 ") if riff else (b"ID3 ",)
@@ -215,8 +238,9 @@ def _check_iff(file: BinaryIO, head: bytes) -> None:
         if tag is None and header[:4] in names:
             tag = pos + 8
         pos += 8 + size + size % 2
-    if tag is not None:
-        _check_id3(file, tag)
+    if tag is None:
+        return None
+    return None if _check_id3(file, tag)[1] else tag
 
 
 # FLAC

@@ -1,8 +1,4 @@
-"""Image facts via Pillow, without decoding pixels: format, size, EXIF orientation and capture time.
-
-`Image.open` reads the header only; `getexif` reads the EXIF segment. Nothing here calls `load()`, so a huge
-image costs no more memory than a small one.
-"""
+"""What an image's EXIF says: orientation, capture time and camera (`metadata.image_header` reads it)."""
 
 from __future__ import annotations
 
@@ -11,10 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
-
 if TYPE_CHECKING:
-    from pathlib import Path
+    from PIL import Image
 
 TAG_ORIENTATION = 0x0112
 TAG_DATETIME = 0x0132
@@ -31,25 +25,18 @@ _ROTATED = frozenset({5, 6, 7, 8})
 """Orientations whose display is the stored image turned by 90°: width and height swap."""
 
 
-class ImageUnreadableError(Exception):
-    """Pillow cannot identify the image, or it is too large to open."""
-
-
 @dataclass(frozen=True, slots=True)
-class ImageFacts:
-    format: str
-    width: int
-    height: int
-    mode: str
+class ExifFacts:
     orientation: int | None
     """EXIF orientation 1-8 (1 = as stored; 6 = turn 90° clockwise to display), None without EXIF."""
-    display_width: int
-    display_height: int
-    """Size once the orientation is applied."""
     captured_at: datetime | None
     """EXIF DateTimeOriginal (else DateTimeDigitized, else DateTime); timezone-aware only when the camera
     recorded its offset (OffsetTimeOriginal)."""
     camera: str | None
+
+    def display_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size of a `width` x `height` image once the orientation is applied."""
+        return (height, width) if self.orientation in _ROTATED else (width, height)
 
 
 def _text(value: object) -> str | None:
@@ -80,34 +67,18 @@ def parse_exif_datetime(value: object, offset: object = None) -> datetime | None
     return moment
 
 
-def image_facts(path: Path) -> ImageFacts:
-    """Facts of one image file (blocking: run it in a thread). Raises `ImageUnreadableError`."""
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif()
-            orientation = exif.get(TAG_ORIENTATION)
-            orientation = orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else None
-            details = exif.get_ifd(IFD_EXIF)
-            captured = (
-                parse_exif_datetime(details.get(TAG_DATETIME_ORIGINAL), details.get(TAG_OFFSET_TIME_ORIGINAL))
-                or parse_exif_datetime(details.get(TAG_DATETIME_DIGITIZED))
-                or parse_exif_datetime(exif.get(TAG_DATETIME))
-            )
-            camera = " ".join(p for p in (_text(exif.get(TAG_MAKE)), _text(exif.get(TAG_MODEL))) if p) or None
-            width, height = im.size
-            turned = orientation in _ROTATED
-            return ImageFacts(
-                format=im.format or "unknown",
-                width=width,
-                height=height,
-                mode=im.mode,
-                orientation=orientation,
-                display_width=height if turned else width,
-                display_height=width if turned else height,
-                captured_at=captured,
-                camera=camera,
-            )
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ImageUnreadableError(str(exc)) from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or malformed headers
-        raise ImageUnreadableError(f"cannot read image: {exc}") from None
+def exif_facts(exif: Image.Exif) -> ExifFacts:
+    """Orientation, capture time and camera of an image's EXIF (Pillow's `getexif()`; a TIFF's is read from
+    its open file, so call this before the image is closed)."""
+    orientation = exif.get(TAG_ORIENTATION)
+    details = exif.get_ifd(IFD_EXIF)
+    captured = (
+        parse_exif_datetime(details.get(TAG_DATETIME_ORIGINAL), details.get(TAG_OFFSET_TIME_ORIGINAL))
+        or parse_exif_datetime(details.get(TAG_DATETIME_DIGITIZED))
+        or parse_exif_datetime(exif.get(TAG_DATETIME))
+    )
+    return ExifFacts(
+        orientation=orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else None,
+        captured_at=captured,
+        camera=" ".join(p for p in (_text(exif.get(TAG_MAKE)), _text(exif.get(TAG_MODEL))) if p) or None,
+    )

@@ -2,11 +2,12 @@
 
 Blocking work runs on a small dedicated thread pool (`Prober`), never on the event loop. Files are never read
 whole: the sniff reads 512 bytes, OpenCV's demuxer reads the container headers, Pillow the image header and
-EXIF segment. There is no ffprobe (imageio-ffmpeg does not ship one), hence OpenCV's bundled FFmpeg, which
-opens only what the sniff called video, and then only with the demuxers of video containers and the local
-file protocol (`jobcommon.ffmpeg_inputs`): nothing named inside a file is ever fetched. Sound (codec, sample
-rate, channels) and tags (title, artist, album, ...) come from mutagen (`metadata.audio_facts`), for audio
-files and for the sound track of MP4/MOV videos.
+EXIF segment (`metadata.image_header`: no pixel is decoded, so an image of any size is described). There is
+no ffprobe (imageio-ffmpeg does not ship one), hence OpenCV's bundled FFmpeg, which opens only what the sniff
+called video, and then only with the demuxers of video containers and the local file protocol
+(`jobcommon.ffmpeg_inputs`): nothing named inside a file is ever fetched. Sound (codec, sample rate,
+channels) and tags (title, artist, album, ...) come from mutagen (`metadata.audio_facts`), for audio files
+(MP3, M4A, Ogg, FLAC, WAV, AIFF) and for the sound track of MP4/MOV videos.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from jobcommon.ffmpeg_inputs import restrict_opencv
 from jobcommon.sniff import sniff
 from jobcommon.tracing import tracer
 from metadata.audio_facts import AudioTags, AudioUnreadableError, audio_facts
-from metadata.exif import ImageUnreadableError, image_facts
+from metadata.image_header import ImageUnreadableError, image_facts
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,6 +60,10 @@ class FileInfo(BaseModel):
     height: int | None = None
     bitrate: int | None = Field(default=None, description="Average bits per second over the whole file.")
     image_format: str | None = Field(default=None, description="Images: the format Pillow identified.")
+    color_mode: str | None = Field(
+        default=None, description="Images: Pillow's name of the pixel layout: 1, L, P, RGB, RGBA, CMYK, ..."
+    )
+    icc_profile: bool | None = Field(default=None, description="Images: whether an ICC profile is embedded.")
     orientation: int | None = Field(default=None, description="Images: EXIF orientation 1-8.")
     display_width: int | None = Field(default=None, description="Images: width once orientation is applied.")
     display_height: int | None = None
@@ -75,6 +80,10 @@ class FileInfo(BaseModel):
     channels: int | None = Field(default=None, description="Audio: 1 mono, 2 stereo, ...")
     tags: AudioTags | None = Field(
         default=None, description="Audio, and MP4/MOV videos: the file's own title, artist, album, ... tags."
+    )
+    tag_frames_dropped: int | None = Field(
+        default=None,
+        description="Audio: ID3 frames left out of `tags` because their sizes did not fit in the tag.",
     )
 
 
@@ -133,7 +142,7 @@ def probe_file(path: Path, media_root: Path) -> FileInfo:
         return FileInfo.model_validate({**common, **facts, **_sound_track(path), "kind": "video"})
     if found.kind == "image":
         try:
-            image = image_facts(path)
+            image = image_facts(path, found.container)
         except ImageUnreadableError as exc:
             raise MediaUnreadableError(f"the image cannot be read: {exc}") from None
         return FileInfo.model_validate(
@@ -143,6 +152,8 @@ def probe_file(path: Path, media_root: Path) -> FileInfo:
                 "width": image.width,
                 "height": image.height,
                 "image_format": image.format,
+                "color_mode": image.mode,
+                "icc_profile": image.icc_profile,
                 "orientation": image.orientation,
                 "display_width": image.display_width,
                 "display_height": image.display_height,
