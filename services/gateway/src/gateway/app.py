@@ -13,6 +13,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from gateway import problems
 from gateway.admin_routes import router as admin_router
+from gateway.api_docs import router as docs_router
 from gateway.api_keys import KeyStore, read_keys_file
 from gateway.body_limit import BodyLimit
 from gateway.dashboard import router as dashboard_router
@@ -21,6 +22,7 @@ from gateway.event_streams import EventStreams
 from gateway.key_routes import router as key_router
 from gateway.live_stream import router as live_router
 from gateway.metrics_route import router as metrics_router
+from gateway.openapi_doc import document_errors_and_keys
 from gateway.refused_keys import RefusedKeys
 from gateway.routes import router
 from gateway.schedule_routes import router as schedule_router
@@ -63,6 +65,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         summary="Background jobs for media work: submit, follow, cancel.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # gateway.api_docs serves /docs and /redoc with files of its own (FastAPI's use a CDN)
+        redoc_url=None,
         # FastAPI's own OpenTelemetry: one SERVER span per request, current while it is handled (the jobs it
         # creates are its children) and named after its route once routing found it (`POST /jobs/submit`).
         # Not its spans per dependency and serialization, nor its metrics and logs (the gateway has its own),
@@ -85,7 +89,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(key_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)
+    app.include_router(docs_router)
     problems.install(app)
+    document_errors_and_keys(app, auth=settings.auth, max_body_bytes=settings.max_body_bytes)
     if settings.gateway_cors_origins:
         app.add_middleware(
             CORSMiddleware,

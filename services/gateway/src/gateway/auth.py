@@ -11,6 +11,7 @@ unaffected."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -66,6 +67,10 @@ Caller = Annotated[ApiKey, Depends(caller)]
 OptionalCaller = Annotated[ApiKey | None, Depends(optional_caller)]
 
 
+ROLE_CHECKS: dict[Callable[..., object], Role] = {}
+"""Each dependency made by `needs`, with the role it requires (what the OpenAPI document says of a route)."""
+
+
 def needs(role: Role) -> object:
     """A dependency that admits keys of `role` or higher."""
 
@@ -74,6 +79,7 @@ def needs(role: Role) -> object:
             raise Forbidden(f"this API key's role ({key.role}) does not allow this; it needs {role}")
         return key
 
+    ROLE_CHECKS[check] = role
     return Depends(check)
 
 
