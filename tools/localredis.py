@@ -9,12 +9,15 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+
+from tools import parent_death
 
 
 def redis_server_binary() -> str:
@@ -42,6 +45,21 @@ def port_is_free(port: int) -> bool:
 class DataDirInUse(RuntimeError):
     """Another redis-server runs on the data directory: two servers appending to one AOF corrupt it."""
 
+    def __init__(self, message: str, server: int | None) -> None:
+        super().__init__(message)
+        self.server = server
+        """That server's pid, as the lock file names it."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
 
 LOCK_FILE = "redis-server.lock"
 LOG_FILE = "redis-server.log"
@@ -56,10 +74,13 @@ def _lock_data_dir(path: Path) -> int:
         server, _, owner = os.pread(fd, 64, 0).decode(errors="replace").strip().partition(" ")
         os.close(fd)
         server, owner = server or "?", owner or "?"
+        if owner.isdigit() and not _alive(int(owner)):
+            what = f"which is gone (killed): the server was left running: `kill {server}`"
+        else:  # "?": a start that died before naming itself (the server ends with it)
+            what = f"(another `task dev` here: stop it, Ctrl-C there or `kill {owner}`)"
         raise DataDirInUse(
-            f"{path.parent} is in use by redis-server pid {server}, started by pid {owner} (another "
-            f"`task dev` here: stop it, Ctrl-C there or `kill {owner}`; if that one is gone, the server was "
-            f"left running: `kill {server}`)"
+            f"{path.parent} is in use by redis-server pid {server}, started by pid {owner} {what}",
+            int(server) if server.isdigit() else None,
         ) from None
     return fd
 
@@ -88,10 +109,15 @@ class LocalRedis:
     """A redis-server child process on 127.0.0.1. `persistent=True` turns on AOF (fsync every write).
 
     One server per data directory: `start` takes an exclusive lock on its `redis-server.lock` file and hands
-    the locked file to the server, so the lock lasts while either lives (a server a killed `task dev` left
-    running keeps it; a restart after the server died keeps it) and goes with both, however they end. A start
-    on a locked directory raises DataDirInUse naming both pids (the file holds them). The server logs to
-    `redis-server.log` there."""
+    the locked file to the server, so the lock lasts while either lives (a restart after the server died
+    keeps it; a server left running keeps it) and goes with both, however they end. A start on a locked
+    directory raises DataDirInUse naming both pids (the file holds them). The server logs to
+    `redis-server.log` there.
+
+    The server gets SIGTERM when the process that started it ends, however it ends (Linux:
+    `tools.parent_death`), so a killed `task dev` leaves no server behind: it ends at once, its AOF complete
+    (every write is fsynced), and the lock goes with it. Where that signal does not exist (macOS) the server
+    is left running, holding the lock, and the refusal says so."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, persistent: bool = False) -> None:
         self.data_dir = data_dir
@@ -131,12 +157,17 @@ class LocalRedis:
         if self.persistent:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         try:
-            self.process = subprocess.Popen(
-                args,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                pass_fds=(self._lock,),  # the server holds the data directory's lock too
+            lock = self._lock
+            self.process = parent_death.spawn(  # SIGTERM (AOF flushed, lock freed) when its starter ends
+                lambda preexec_fn: subprocess.Popen(
+                    args,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                    pass_fds=(lock,),  # the server holds the data directory's lock too
+                    preexec_fn=preexec_fn,  # noqa: PLW1509 - one prctl, nothing to lock (parent_death)
+                ),
+                signal.SIGTERM,
             )
             _name_holders(self._lock, self.process.pid)
             self._wait_until_serving(self.process, log, timeout)

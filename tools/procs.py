@@ -12,6 +12,8 @@ from collections import deque
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from tools import parent_death
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -47,15 +49,21 @@ class ServiceProcess:
         return self.process.pid
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, *self.args],
-            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            cwd=self.cwd,
-            start_new_session=True,
+        """Start it in a session of its own; it is SIGKILLed when this process ends, however it ends (Linux:
+        `tools.parent_death`), and its own children follow it (they watch their parent)."""
+        self.process = parent_death.spawn(
+            lambda preexec_fn: subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args],
+                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                cwd=self.cwd,
+                start_new_session=True,
+                preexec_fn=preexec_fn,  # noqa: PLW1509 - one prctl, nothing to lock (parent_death)
+            ),
+            signal.SIGKILL,
         )
         self._reader = threading.Thread(target=self._pump, args=(self.process,), daemon=True)
         self._reader.start()

@@ -13,7 +13,7 @@ from jobcommon.gcra import Rate
 @dataclass(frozen=True, slots=True)
 class Admission:
     max_active: int = 0
-    """The most live jobs (queued, retrying, running) the job's owner may have; 0: no limit."""
+    """The most unfinished jobs (scheduled, queued, retrying, running) its owner may have; 0: no limit."""
     rate_key: str = ""
     """Where the caller's submission rate is kept (`keys.submit_rate`); '' for no rate limit."""
     rate: Rate | None = None

@@ -11,7 +11,7 @@ from jobcommon import keys
 from jobcommon.admission import Admission
 from jobcommon.broker import ensure_groups
 from jobcommon.change_feed import ChangeFeed
-from jobcommon.connection import connect
+from jobcommon.connection import Role, connect
 from jobcommon.dead_letters import DeadFilter, DeadLetters
 from jobcommon.errors import JobNotFound, JobStateConflict
 from jobcommon.events import EventHub, follow
@@ -47,11 +47,12 @@ class JobClient:
         self, settings: CommonSettings | None = None, *, service_name: str = "mediajobs-client"
     ) -> None:
         self.settings = settings or CommonSettings()
-        self.redis: Redis = connect(self.settings)
+        self.redis: Redis = connect(self.settings, Role.REQUEST)  # a frozen Redis: an error in seconds
         self.store = JobStore(self.redis, self.settings)
         configure_tracing(service_name)
         self.hub = EventHub(self.redis)
-        self.changes = ChangeFeed(self.redis)
+        # a blocking read answers well within the command timeout, or it would count as one
+        self.changes = ChangeFeed(self.redis, block_ms=int(self.settings.redis_request_timeout_s * 500))
         self.dead = DeadLetters(self.store)
         """Every job's changes in one feed (its reader starts with the first listener)."""
 

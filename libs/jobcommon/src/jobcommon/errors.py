@@ -106,7 +106,7 @@ class Forbidden(ClientError):
 
 
 class RateLimited(ClientError):
-    """Too many submissions for this key, or too many of its owner's jobs still queued or running (429)."""
+    """Too many submissions for this key, or too many of its owner's jobs unfinished (429)."""
 
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)

@@ -7,6 +7,15 @@ still proves it lives and keeps its jobs. A killed process (kill -9, OOM, a lost
 once, and `Upkeep` requeues the deliveries of a consumer whose key has expired
 (`JobStore.reclaim_orphans`): recovery in seconds, with the lease (`lease_s`, renewed from the event loop)
 as the second line of defence for a process that lives but is wedged.
+
+The key's value is when (Redis's clock, ms) its beats began to come without a break (`lua/beat.lua`): a
+key that expired, or a beat more than `BREAK_AFTER_BEATS` intervals late, starts the run again. Upkeep takes
+a live process's job for an expired lease only from a process whose run is a lease long (`JobStore.reclaim`):
+Redis then answered that process all along, and its event loop, which renews every third of a lease, did
+not. After a Redis outage (frozen, restarted, unreachable), when nobody could renew, every process so gets a
+whole lease to renew again before anything of it is taken. (This holds while a lease outlasts a third of
+itself plus `BREAK_AFTER_BEATS` liveness intervals and a renewal's round trip, as the defaults do: 10 s +
+1.5 s against 30 s.)
 """
 
 from __future__ import annotations
@@ -18,11 +27,15 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from jobcommon import keys
+from jobcommon.scripts import lua_plain
 
 log = logging.getLogger("mediajobs.liveness")
 
 RETRY_AFTER_FAILURE_S = 0.1
 """How soon a failed beat is tried again."""
+BREAK_AFTER_BEATS = 3
+"""A beat this many intervals after the one before (two missed in a row) breaks the unbroken run (at most the
+TTL: an expired key breaks it anyway)."""
 
 
 class LivenessBeacon:
@@ -34,8 +47,10 @@ class LivenessBeacon:
         self.key = keys.alive(consumer)
         self._interval_s = interval_s
         self._ttl_ms = int(ttl_s * 1000)
+        self._break_ms = int(min(ttl_s, BREAK_AFTER_BEATS * interval_s) * 1000)
         timeout = max(0.5, min(interval_s, ttl_s - interval_s))
         self._redis = Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._beat = self._redis.register_script(lua_plain("beat"))
         self._stop = threading.Event()
         self._beaten = False
         """Whether the first beat (in `start`) landed."""
@@ -48,7 +63,7 @@ class LivenessBeacon:
 
     def beat(self) -> bool:
         try:
-            self._redis.set(self.key, "1", px=self._ttl_ms)
+            self._beat(keys=[self.key], args=[self._ttl_ms, self._break_ms])
         except (RedisError, OSError) as exc:
             log.debug("liveness beat failed: %s", exc)
             return False

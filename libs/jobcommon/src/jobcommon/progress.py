@@ -1,12 +1,19 @@
 """Progress reporting for handlers: latest value stored and announced, bursts coalesced, last one kept; and
-marked on the attempt's span as `progress` events, at most one per `SPAN_EVENT_INTERVAL_S` (the last kept)."""
+marked on the attempt's span as `progress` events, at most one per `SPAN_EVENT_INTERVAL_S` (the last kept).
+
+Progress is advisory: a write that fails (Redis away or frozen) neither fails the handler nor goes unseen as
+an exception of a background task; the update stays held, and the next update, the next window or the final
+`flush()` writes the latest one."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
 
 from jobcommon.models import Progress, utcnow
 
@@ -17,6 +24,8 @@ if TYPE_CHECKING:
     from jobcommon.store import JobStore
 
 SPAN_EVENT_INTERVAL_S = 1.0
+
+log = logging.getLogger("mediajobs.progress")
 
 
 class ProgressReporter:
@@ -52,7 +61,7 @@ class ProgressReporter:
             self._mark()
         wait = self._last_write + self._interval - time.monotonic()
         if wait <= 0:
-            await self._write()
+            await self._try_write()
         elif self._timer is None:
             self._timer = asyncio.create_task(self._write_after(wait))
 
@@ -83,7 +92,14 @@ class ProgressReporter:
     async def _write_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._timer = None
-        await self._write()
+        await self._try_write()
+
+    async def _try_write(self) -> None:
+        """Write what is held; a failure is logged and the update kept for the next write."""
+        try:
+            await self._write()
+        except (RedisError, OSError) as exc:
+            log.warning("job=%s: progress not stored (%s); the latest is written later", self._task_id, exc)
 
     async def _write(self) -> None:
         async with self._lock:
@@ -91,4 +107,9 @@ class ProgressReporter:
             if progress is None:
                 return
             self._last_write = time.monotonic()
-            await self.store.report_progress(self._task_id, progress, run_id=self._run_id)
+            try:
+                await self.store.report_progress(self._task_id, progress, run_id=self._run_id)
+            except BaseException:
+                if self._pending is None:  # nothing newer came meanwhile: this one is still the latest
+                    self._pending = progress
+                raise

@@ -65,8 +65,23 @@ class CommonSettings(TracingUiSettings):
         description="A worker silent this long is dead: its running jobs are requeued (within ~0.5 s more).",
     )
     redis_max_connections: int = Field(default=64, ge=2, le=10_000)
-    redis_connect_timeout_s: float = Field(default=3.0, gt=0)
-    redis_timeout_s: float = Field(default=15.0, gt=0)
+    redis_connect_timeout_s: float = Field(
+        default=3.0, gt=0, description="Workers' and the janitor's bound on opening a Redis connection."
+    )
+    redis_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Workers' and the janitor's patience with one Redis command: it waits this long for an "
+        "answer and is tried again on a fresh connection (5 more times, backing off up to 2 s), so a running "
+        "job rides out a Redis blip of about a minute and a half (`jobcommon.connection`).",
+    )
+    redis_request_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="The API's (gateway, `JobClient`) bound on one Redis command, on opening a connection "
+        "and on waiting for a free one: a request meets a frozen, unreachable or overloaded Redis with a 503 "
+        "this soon (a command that meets a dropped connection is tried once more at once; a slow one: not).",
+    )
 
     @field_validator("media_root")
     @classmethod
@@ -131,6 +146,6 @@ class AdmissionSettings(BaseSettings):
     max_active_jobs: int = Field(
         default=10_000,
         ge=1,
-        description="Per owner: queued, retrying and running jobs at once (429 beyond; a schedule's tick is "
-        "skipped).",
+        description="Per owner: unfinished (scheduled, queued, retrying or running) jobs at once; a job "
+        "counts from its creation until it ends (429 beyond; a schedule's tick is skipped).",
     )

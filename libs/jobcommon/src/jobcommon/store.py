@@ -345,8 +345,9 @@ class JobStore:
             raise IdempotencyKeyReused(str(idempotency_key), reply[1])
         if code == Reply.OVER_QUOTA:
             raise RateLimited(
-                f"{admission.max_active} of this owner's jobs are already queued or running",
-                retry_after_s=5.0,
+                f"this owner already has {admission.max_active} unfinished jobs (scheduled, queued, retrying "
+                "or running; MAX_ACTIVE_JOBS): another is admitted once one of them ends",
+                retry_after_s=5.0,  # a guess: when one of them ends is not known
             )
         if code == Reply.RATE_LIMITED:
             raise TooManySubmissions(float(reply[1]))
@@ -587,11 +588,15 @@ class JobStore:
         )
         return int(moved)
 
-    async def reclaim(self, queue: str, group: str, *, min_idle_s: float) -> Requeued:
+    async def reclaim(
+        self, queue: str, group: str, *, min_idle_s: float, beating_for_s: float | None = None
+    ) -> Requeued:
         """Requeue deliveries idle longer than `min_idle_s` (their worker stopped renewing: it died), in each
         of the queue's lanes. The lost run counts as an attempt; a job out of attempts is failed and
-        dead-lettered."""
-        return await self._each_lane(queue, group, "reclaim", int(min_idle_s * 1000), ())
+        dead-lettered. With `beating_for_s`, only deliveries of consumers whose liveness beats came without a
+        break for that long (`jobcommon.liveness`: alive but wedged, while Redis answered them all along)."""
+        args = () if beating_for_s is None else (keys.ALIVE_PREFIX, str(int(beating_for_s * 1000)))
+        return await self._each_lane(queue, group, "reclaim", int(min_idle_s * 1000), args)
 
     async def orphan_suspects(self, queue: str, group: str) -> set[str]:
         """Consumers of the queue (any lane) that hold deliveries and whose liveness key is missing now."""

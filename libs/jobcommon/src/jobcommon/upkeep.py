@@ -5,6 +5,12 @@ A dead worker's jobs come back two ways: within half a second of its liveness ke
 died; see `jobcommon.liveness`), checked every `ORPHANS_EVERY_S`; and, as the second line of defence for a
 process that lives but is wedged, when its deliveries were not renewed for a whole lease.
 
+Neither takes a live worker's jobs merely because nobody could reach Redis for a while (Redis frozen,
+restarted, unreachable; the machine stalled): a lease counts only against a worker whose liveness beats came
+without a break for a whole lease (they break when Redis does not hear one for a few intervals), so after an
+outage every worker has a whole lease to renew again; and a missing liveness key counts only once Redis has
+answered this upkeep promptly for a liveness TTL (and has been up that long), so beacons can beat again first.
+
 Each step is one atomic script, so any number of services (and the janitor) may run it concurrently.
 
 A step that requeued or dead-lettered deliveries leaves a `reclaim <queue>` span (its own trace: the script
@@ -53,6 +59,10 @@ class Upkeep:
         """The consumer of the process running this upkeep (alive by definition), if it consumes."""
         self._suspects: dict[tuple[str, str], float] = {}
         """(queue, consumer) -> when first seen holding deliveries without a liveness key (monotonic)."""
+        self._quiet_until = 0.0
+        """No one is declared dead before this (monotonic): a liveness TTL after Redis answered again."""
+        self._interrupted = False
+        """The last look at Redis failed: the next answer ends an outage."""
         self.totals = {"promoted": 0, "reclaimed": 0, "dead_lettered": 0}
 
     async def promote(self) -> int:
@@ -68,7 +78,10 @@ class Upkeep:
         for spec in self.specs:
             while True:
                 began = time.time_ns()
-                outcome = await self.store.reclaim(spec.queue, spec.group, min_idle_s=self.settings.lease_s)
+                lease = self.settings.lease_s
+                outcome = await self.store.reclaim(
+                    spec.queue, spec.group, min_idle_s=lease, beating_for_s=lease
+                )
                 handled = self._count(spec, outcome, "deliveries whose lease ran out", began)
                 found += handled
                 if handled == 0:
@@ -82,11 +95,13 @@ class Upkeep:
         intervals after this upkeep first saw it missing: when the whole machine stalls (a VM paused, a swap
         storm) every key can lapse, and whichever upkeep runs first after the stall must not take the jobs of
         workers whose beacons beat again a moment later. This process's own consumer is never a suspect (it
-        lives: it runs this). Skipped while the Redis server itself is younger than a liveness TTL: after a
-        restart that lost keys, live workers get one TTL to beat again before anyone is declared dead.
+        lives: it runs this). Skipped while the Redis server itself is younger than a liveness TTL (after a
+        restart that lost keys), and for a liveness TTL after Redis failed to answer this upkeep or answered
+        it late (frozen, overloaded, unreachable: beacons could not beat either): live workers get one TTL to
+        beat again before anyone is declared dead.
         """
-        uptime = (await self.store.redis.info("server")).get("uptime_in_seconds", 0)
-        if float(uptime) < self.settings.liveness_ttl_s:
+        if not await self._steady():
+            self._suspects = {}
             return 0
         found = 0
         now = time.monotonic()
@@ -103,6 +118,20 @@ class Upkeep:
                 found += self._count(spec, outcome, "deliveries of dead workers", began)
         self._suspects = suspects
         return found
+
+    async def _steady(self) -> bool:
+        """Has Redis been up, and answered this upkeep promptly, for a liveness TTL?"""
+        began = time.monotonic()
+        try:
+            uptime = (await self.store.redis.info("server")).get("uptime_in_seconds", 0)
+        except (RedisError, OSError):
+            self._interrupted = True
+            raise
+        answered = time.monotonic()
+        if self._interrupted or answered - began > self.settings.liveness_interval_s:
+            self._interrupted = False
+            self._quiet_until = answered + self.settings.liveness_ttl_s
+        return float(uptime) >= self.settings.liveness_ttl_s and answered >= self._quiet_until
 
     def _count(self, spec: QueueSpec, outcome: Requeued, what: str, began_ns: int) -> int:
         if outcome.requeued or outcome.dead:

@@ -40,6 +40,8 @@ TITLES = {
     429: "Too Many Requests",
     503: "Service Unavailable",
 }
+UNAVAILABLE_RETRY = {"Retry-After": "5"}
+"""What a 503 for a Redis outage tells the caller (health's too)."""
 
 
 def problem_response(
@@ -86,9 +88,7 @@ async def _idempotency(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("%s %s: job store unavailable: %s", request.method, request.url.path, exc)
-    return problem_response(
-        503, detail="the job store is unavailable; try again", headers={"Retry-After": "5"}
-    )
+    return problem_response(503, detail="the job store is unavailable; try again", headers=UNAVAILABLE_RETRY)
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -1,21 +1,44 @@
 -- Put pending deliveries back on their queue as fresh entries: a dead worker's (reclaim: the run counts as an
 -- attempt, and a job out of attempts is dead-lettered) or a stopping worker's own (release: the run does not
 -- count). Works from entry ids alone, so it needs no message decoding.
--- In 'reclaim' mode the entries are found here (XAUTOCLAIM of those idle longer than the lease), so claiming
--- and requeueing are one atomic step; in 'orphans' mode they are the pending entries of consumers whose
+-- In 'reclaim' mode the entries are found here (those idle longer than the lease), so finding and requeueing
+-- are one atomic step; given a liveness key prefix (ARGV[12]) only those of consumers whose liveness key says
+-- their beats came without a break for ARGV[13] ms (lua/beat.lua: a live but wedged worker; after a Redis
+-- outage nobody's run is that long until a lease after it, so a live worker gets time to renew) and of the
+-- reclaimer itself; a consumer without a key is the 'orphans' mode's to judge. In 'orphans' mode they are the pending entries of consumers whose
 -- liveness key (prefix in ARGV[12]) has expired, i.e. whose process died, among those named in ARGV[13...]
 -- (the caller's suspects: seen without a key on passes far enough apart, see jobcommon.upkeep); in 'release' mode the caller names
 -- its own entries. A lost run counts as an attempt ('reclaim', 'orphans'); a handed-back one does not.
 -- KEYS: stream, inflight hash, dead-letter stream
 -- ARGV: group, mode ('reclaim'|'orphans'|'release'), job key prefix, events prefix, queued ttl, result ttl,
 --       now (ISO), dead-letter max length, queue name, reclaimer consumer, min idle ms,
---       then the liveness key prefix and consumer, ... ('orphans') or entry id, ... ('release')
+--       then the liveness key prefix and consumer, ... ('orphans'), entry id, ... ('release') or, optionally,
+--       the liveness key prefix and the unbroken run of beats (ms) a consumer needs ('reclaim')
 -- Returns {requeued, dead, dropped}.
 local requeued, dead, dropped = 0, 0, 0
 local ids = {}
 local counted = ARGV[2] ~= 'release'
 local gone = {}  -- dead consumers whose every pending entry is handled here: removed from the group after
-if ARGV[2] == 'reclaim' then
+if ARGV[2] == 'reclaim' and (ARGV[12] or '') ~= '' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local steady = {}  -- consumer -> whether its beats came without a break for long enough
+  local start, scanned = '-', 0
+  while #ids < 100 and scanned < 1000 do
+    local page = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[11], start, '+', 100)
+    for _, entry in ipairs(page) do
+      local consumer = entry[2]
+      if steady[consumer] == nil then
+        local since = tonumber(redis.call('GET', ARGV[12] .. consumer) or '')
+        steady[consumer] = consumer == ARGV[10] or (since ~= nil and now - since >= tonumber(ARGV[13]))
+      end
+      if steady[consumer] and #ids < 100 then ids[#ids + 1] = entry[1] end
+    end
+    scanned = scanned + #page
+    if #page < 100 then break end
+    start = '(' .. page[#page][1]
+  end
+elseif ARGV[2] == 'reclaim' then
   ids = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[10], ARGV[11], '0-0', 'COUNT', 100, 'JUSTID')[2]
 elseif ARGV[2] == 'orphans' then
   local suspects = {}
