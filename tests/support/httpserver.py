@@ -17,11 +17,17 @@ A file request with ``?disposition=VALUE`` gets ``Content-Disposition: VALUE``.
 ``MediaServer(root, host="127.0.0.2")`` listens on another loopback address (Linux routes all of
 127.0.0.0/8 to ``lo``): tests of the SSRF guard's allowlist use one address as the allowed entry server
 and 127.0.0.1 as the "internal" one.
+
+``MediaServer(root, credentials=("user", "secret"))`` answers every request without that HTTP Basic
+``Authorization`` with 401 and ``WWW-Authenticate: Basic``; ``RequestRecord.user`` says who was let in.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
+import hmac
 import io
 import threading
 import time
@@ -78,6 +84,8 @@ class RequestRecord:
     finished: bool = False
     at: float = field(default_factory=time.monotonic)
     """When the status line went out (this process's monotonic clock)."""
+    user: str | None = None
+    """The Basic-auth user the request was let in as (servers with ``credentials`` only)."""
 
 
 class _RangeNotSatisfiable(Exception):
@@ -110,8 +118,12 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 class MediaServer:
     """Threaded file server for tests; use as a context manager or call start()/stop()."""
 
-    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, root: Path, host: str = "127.0.0.1", *, credentials: tuple[str, str] | None = None
+    ) -> None:
         self.root = root.resolve()
+        self.credentials = credentials
+        """(user, password) every request must send as HTTP Basic auth; None: anyone is served."""
         self._log: list[RequestRecord] = []
         self._log_changed = threading.Condition()
         self._http: BackgroundHTTPServer[MediaServer] = (
@@ -180,6 +192,21 @@ class MediaServer:
             self._log_changed.notify_all()
 
 
+def basic_user(header: str | None, credentials: tuple[str, str]) -> str | None:
+    """The user of a Basic ``Authorization`` header that carries exactly ``credentials``; else None."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        sent = base64.b64decode(encoded.strip(), validate=True)
+    except binascii.Error:
+        return None
+    expected = ":".join(credentials).encode()
+    if not hmac.compare_digest(sent, expected):
+        return None
+    return credentials[0]
+
+
 class _HostServer(BackgroundHTTPServer["MediaServer"]):
     """A BackgroundHTTPServer bound to another (loopback) address than 127.0.0.1."""
 
@@ -213,8 +240,14 @@ class _MediaHandler(QuietHandler):
         while parts and parts[0] in MODES:
             modes.add(parts.pop(0))
         record = RequestRecord(self.command, self.path, self.headers.get("Range"), 0)
+        credentials = self.server.app.credentials
         try:
-            if len(parts) == 2 and parts[0] == "status" and parts[1].isdigit():
+            if credentials is not None:
+                record.user = basic_user(self.headers.get("Authorization"), credentials)
+            if credentials is not None and record.user is None:
+                challenge = {"WWW-Authenticate": 'Basic realm="media", charset="UTF-8"'}
+                self._send_text(record, 401, challenge, send_body=send_body)
+            elif len(parts) == 2 and parts[0] == "status" and parts[1].isdigit():
                 self._send_text(record, int(parts[1]), send_body=send_body)
             elif parts == ["redirect"] and (target := parse_qs(url.query).get("to")):
                 self._send_text(record, 302, {"Location": target[0]}, send_body=send_body)

@@ -3,6 +3,10 @@
 A job's tokens are computed here, in Python, and handed to the job-state scripts, which add the job to each
 token's sorted set (`keys.search_token`) in the same atomic step that creates or ends it. A job holds at most
 `TOKEN_LIMIT` tokens; a query at most `QUERY_TOKEN_LIMIT`.
+
+Secrets are never indexed: a job's text is read as `jobcommon.redaction.redact` shows it, so the user and
+password of `https://user:pw@host/a.mp4` or a `?token=` value in an error message find nothing (the host and
+the path still find the job).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from jobcommon.redaction import redact
 
 TOKEN_LIMIT = 32
 """Most tokens one job is indexed under (the first ones found: URL, then title, then error)."""
@@ -34,8 +40,14 @@ def words(text: str) -> list[str]:
     return found
 
 
+def shown_words(text: str) -> list[str]:
+    """The words of `text` as people are shown it: its secrets masked first (`redact`)."""
+    return words(redact(text))
+
+
 def url_words(url: str) -> list[str]:
-    """Words of a URL's host and path (the scheme, query and fragment are left out)."""
+    """Words of a URL's host and path (the scheme, credentials, query and fragment are left out)."""
+    url = redact(url)
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -71,7 +83,7 @@ def _bounded(groups: Iterable[list[str]]) -> list[str]:
 def request_tokens(request: Mapping[str, Any]) -> list[str]:
     """Tokens of a submitted job: its URL(s) or sources, then a title or name it carries."""
     groups = [url_words(text) for name in _URL_FIELDS for text in _strings(request.get(name))]
-    groups += [words(text) for name in _TITLE_FIELDS for text in _strings(request.get(name))]
+    groups += [shown_words(text) for name in _TITLE_FIELDS for text in _strings(request.get(name))]
     return _bounded(groups)
 
 
@@ -81,9 +93,9 @@ def outcome_tokens(result: Mapping[str, Any] | None, error: Mapping[str, Any] | 
     if result:
         for holder in (result, result.get("info"), result.get("file")):
             if isinstance(holder, Mapping) and isinstance(holder.get("title"), str):
-                groups.append(words(holder["title"]))
+                groups.append(shown_words(holder["title"]))
     if error:
-        groups.append(words(f"{error.get('type', '')} {error.get('message', '')}"))
+        groups.append(shown_words(f"{error.get('type', '')} {error.get('message', '')}"))
     return _bounded(groups)
 
 

@@ -13,6 +13,7 @@ from downloader.settings import DownloaderSettings, HostTurns, Settings
 from downloader.specs import download_spec
 from jobcommon import ChildFailed, DownloadResult, JobCtx, TransientError, VideoDownloadRequest
 from jobcommon.metrics import DOWNLOADED_BYTES
+from jobcommon.redaction import redact
 from jobcommon.ytdlp.smuggling import unsmuggled
 
 
@@ -90,7 +91,9 @@ async def video_download(
         duration=done.duration,
         width=done.width,
         height=done.height,
-        source_url=unsmuggled(request.url),  # what yt-dlp smuggled into the URL is for it alone
+        # what yt-dlp smuggled into the URL is for it alone, and credentials for the fetch alone: the request
+        # keeps them (retries, follow-ups), the result is what people read
+        source_url=redact(unsmuggled(request.url)),
         extra_files=[
             extra.model_copy(update={"path": str(Path(extra.path).relative_to(root))})
             for extra in done.extra_files

@@ -21,6 +21,7 @@ from downloader.failures import (
 )
 from downloader.media_check import check_media
 from downloader.media_probe import probe, sha256_of
+from downloader.output_secrets import scrub_info_json
 from downloader.resume import IMAGE_EXTS, SUBTITLE_EXTS
 from downloader.ytdlp_params import ffmpeg_location
 from jobcommon import ExtraFile, ExtraKind, span_records
@@ -53,7 +54,8 @@ def _classify_extra(path: Path) -> tuple[ExtraKind, str | None] | None:
 
 
 def extra_files(spec: ChildSpec, media: Path) -> list[ExtraFile]:
-    """Subtitles, thumbnail and info JSON written beside `media` (absolute paths)."""
+    """Subtitles, thumbnail and info JSON written beside `media` (absolute paths); the info JSON rewritten
+    without the URL's secrets (`downloader.output_secrets`)."""
     extras: list[ExtraFile] = []
     for path in sorted(Path(spec.output_dir).iterdir()):
         if path == media or path.is_symlink() or not path.is_file() or not _inside(path, spec.output_dir):
@@ -61,6 +63,8 @@ def extra_files(spec: ChildSpec, media: Path) -> list[ExtraFile]:
         kind = _classify_extra(path)
         if kind is None:
             continue
+        if kind[0] == "info_json":
+            scrub_info_json(path, spec.url)
         extras.append(
             ExtraFile(path=str(path.absolute()), kind=kind[0], size=path.stat().st_size, language=kind[1])
         )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api_keys import ApiKey
 from gateway.auth import Admin, Caller, Submitter
+from gateway.public_view import PublicDeadLetter
 from gateway.routes import Client, invalid, scope_of, search
 from gateway.schemas import Problem
 from jobcommon import JOB_TYPES, DeadLetter
@@ -110,7 +111,7 @@ async def _selected(client: Client, key: ApiKey, action: DeadAction) -> list[Dea
     return [entry for entry in everything if entry.task_id in wanted]
 
 
-@router.get("", response_model=list[DeadLetter])
+@router.get("", response_model=list[PublicDeadLetter])
 async def dead_letters(
     client: Client,
     key: Caller,

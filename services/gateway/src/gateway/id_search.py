@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from jobcommon import Job, JobNotFound
 from jobcommon.job_index import Cursor, JobQuery
-from jobcommon.search_tokens import TOKEN_LIMIT, outcome_tokens, request_tokens, words
+from jobcommon.search_tokens import TOKEN_LIMIT, outcome_tokens, request_tokens, shown_words
 
 if TYPE_CHECKING:
     from jobcommon import JobClient
@@ -133,7 +133,7 @@ def text_matches(tokens: tuple[str, ...], job: Job) -> bool:
     held: list[str] = []
     for group in (
         request_tokens(job.request),
-        *(words(f"{e.type} {e.message}") for e in job.errors),  # each failed attempt's, oldest first
+        *(shown_words(f"{e.type} {e.message}") for e in job.errors),  # each failed attempt's, oldest first
         outcome_tokens(job.result, job.error.model_dump() if job.error else None),
     ):
         held += [token for token in group if token not in held]

@@ -12,6 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from gateway.auth import Caller
 from gateway.event_streams import EventStreams
+from gateway.public_view import public_json
 from gateway.revocable import while_key_valid
 from gateway.routes import Scope
 from gateway.schemas import Problem
@@ -75,7 +76,7 @@ async def job_stream(
                 job_type is not None and job.job_type != job_type
             ):
                 continue
-            data: dict[str, Any] = {"kind": change.event.kind, "job": job.model_dump(mode="json")}
+            data: dict[str, Any] = {"kind": change.event.kind, "job": public_json(job)}
             yield ServerSentEvent(event="job", id=change.id, data=data)
     finally:
         release()

@@ -21,7 +21,8 @@ from gateway.api_keys import ApiKey, Role
 from gateway.auth import Caller, OptionalCaller, Submitter
 from gateway.event_streams import EventStreams
 from gateway.id_search import LOOKED_AT, IdPattern, count_extra, id_pattern, jobs_by_id, merge
-from gateway.problems import problem_response
+from gateway.problems import UNAVAILABLE_RETRY, problem_response
+from gateway.public_view import PublicJob, public_json
 from gateway.refused_keys import RefusedKeys
 from gateway.revocable import while_key_valid
 from gateway.schemas import (
@@ -108,9 +109,9 @@ async def admitted_submitter(key: Submitter, request: Request, client: Client) -
 @router.post(
     "/submit",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=Job,
+    response_model=PublicJob,
     responses={
-        200: {"model": Job, "description": "An earlier job was returned (see Mediajobs-Existing-Job)."}
+        200: {"model": PublicJob, "description": "An earlier job was returned (see Mediajobs-Existing-Job)."}
     },
 )
 async def submit(
@@ -318,13 +319,15 @@ async def job_types(_: Caller) -> list[JobTypeInfo]:
 async def health(client: Client, request: Request, key: OptionalCaller) -> JSONResponse:
     """Without an admin key: only `status` (a liveness answer anyone may ask for). With one: Redis
     reachability and latency, every queue's numbers, the live service instances, and the janitor's leader
-    and the last report of each of its duties."""
+    and the last report of each of its duties. 503 (with Retry-After) when Redis does not answer within
+    REDIS_REQUEST_TIMEOUT_S (2 s): a load balancer's probe never hangs."""
     started = time.perf_counter()
     if key is None or key.role != Role.ADMIN:
         try:
             await client.redis.ping()
         except (RedisError, OSError):
-            return JSONResponse(HealthSummary(status="unavailable").model_dump(), status_code=503)
+            summary = HealthSummary(status="unavailable").model_dump()
+            return JSONResponse(summary, status_code=503, headers=UNAVAILABLE_RETRY)
         return JSONResponse(HealthSummary(status="ok").model_dump())
     try:
         await client.redis.ping()
@@ -337,7 +340,7 @@ async def health(client: Client, request: Request, key: OptionalCaller) -> JSONR
         log.warning("health: Redis unreachable: %s", exc)
         redis = RedisHealth(reachable=False, error="unreachable")
         down = Health(status="unavailable", redis=redis, queues={}, services=[])
-        return JSONResponse(down.model_dump(mode="json"), status_code=503)
+        return JSONResponse(down.model_dump(mode="json"), status_code=503, headers=UNAVAILABLE_RETRY)
     body = Health(
         status="ok",
         redis=RedisHealth(reachable=True, latency_ms=round(latency, 3)),
@@ -349,7 +352,7 @@ async def health(client: Client, request: Request, key: OptionalCaller) -> JSONR
     return JSONResponse(body.model_dump(mode="json"))
 
 
-@router.get(f"/{TASK_ID}/status", response_model=Job, responses=NOT_FOUND)
+@router.get(f"/{TASK_ID}/status", response_model=PublicJob, responses=NOT_FOUND)
 async def job_status(job: ExistingJob) -> Job:
     """The whole job record: status, progress, attempts, timestamps, error, result, trace id."""
     return job
@@ -378,7 +381,7 @@ async def job_result(task_id: str, job: ExistingJob) -> JSONResponse:
 @router.post(
     f"/{TASK_ID}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=Job,
+    response_model=PublicJob,
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has already finished."}},
 )
 async def cancel(task_id: str, client: Client, _: ExistingJob, __: Submitter) -> Job:
@@ -391,7 +394,7 @@ async def cancel(task_id: str, client: Client, _: ExistingJob, __: Submitter) ->
 @router.post(
     f"/{TASK_ID}/retry",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=Job,
+    response_model=PublicJob,
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "Only failed jobs can be retried."}},
 )
 async def retry(task_id: str, client: Client, _: ExistingJob, __: Submitter) -> Job:
@@ -437,7 +440,7 @@ async def events(
     within a second of the key's revocation). Open streams are capped per key and in all (429 beyond)."""
     try:
         async for event in while_key_valid(client.events(task_id), request.app.state.keys, key):
-            yield ServerSentEvent(event=event.kind, data=event.job.model_dump(mode="json"))
+            yield ServerSentEvent(event=event.kind, data=public_json(event.job))
     finally:
         release()
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, status
 
 from gateway.auth import Admin
+from gateway.public_view import PublicSchedule
 from gateway.routes import Client
 from gateway.schemas import Problem
 from jobcommon.schedule_store import ScheduleStore
@@ -29,7 +30,7 @@ def _store(client: Client) -> ScheduleStore:
     return ScheduleStore(client.redis)
 
 
-@router.get("", response_model=list[ScheduleView])
+@router.get("", response_model=list[PublicSchedule])
 async def list_schedules(client: Client, _: Admin) -> list[ScheduleView]:
     """Every schedule, by name, with its next run (null while paused), last run and counts."""
     return await _store(client).views()
@@ -38,7 +39,7 @@ async def list_schedules(client: Client, _: Admin) -> list[ScheduleView]:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=ScheduleView,
+    response_model=PublicSchedule,
     responses={**CONFLICT, 422: {"model": Problem}},
 )
 async def create_schedule(spec: Annotated[ScheduleSpec, Body()], client: Client, key: Admin) -> ScheduleView:
@@ -47,18 +48,18 @@ async def create_schedule(spec: Annotated[ScheduleSpec, Body()], client: Client,
     return await _store(client).create(spec, owner=key.owner)
 
 
-@router.get("/{name}", response_model=ScheduleView, responses=NOT_FOUND)
+@router.get("/{name}", response_model=PublicSchedule, responses=NOT_FOUND)
 async def get_schedule(name: ScheduleName, client: Client, _: Admin) -> ScheduleView:
     return await _store(client).view(name)
 
 
-@router.post("/{name}/pause", response_model=ScheduleView, responses=NOT_FOUND)
+@router.post("/{name}/pause", response_model=PublicSchedule, responses=NOT_FOUND)
 async def pause_schedule(name: ScheduleName, client: Client, _: Admin) -> ScheduleView:
     """No more ticks until resumed (ticks while paused are not counted as missed)."""
     return await _store(client).set_paused(name, True)
 
 
-@router.post("/{name}/resume", response_model=ScheduleView, responses=NOT_FOUND)
+@router.post("/{name}/resume", response_model=PublicSchedule, responses=NOT_FOUND)
 async def resume_schedule(name: ScheduleName, client: Client, _: Admin) -> ScheduleView:
     """Ticks again, from the first one after now."""
     return await _store(client).set_paused(name, False)

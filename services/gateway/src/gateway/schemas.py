@@ -1,4 +1,5 @@
-"""Response bodies of the gateway's API (requests are jobcommon's job models)."""
+"""Response bodies of the gateway's API (requests are jobcommon's job models); jobs, items and results in
+them are shown masked (`gateway.public_view`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jobcommon import ItemRecord, Job, Progress
+from gateway.public_view import PublicData, PublicItem, PublicJob
+from jobcommon import Progress
 from jobcommon.queue_stats import QueueStats
 
 
 class JobList(BaseModel):
-    jobs: list[Job]
+    jobs: list[PublicJob]
     next_offset: int | None
     next_cursor: str | None = None
     """Pass as `cursor` for the next page; null at the end."""
@@ -43,7 +45,7 @@ class JobTypeInfo(BaseModel):
 class ResultResponse(BaseModel):
     task_id: str
     status: str
-    result: dict[str, Any]
+    result: PublicData
 
 
 class ProgressResponse(Progress):
@@ -124,6 +126,6 @@ class ItemPage(BaseModel):
     task_id: str
     total: int
     offset: int
-    items: list[ItemRecord | None]
+    items: list[PublicItem | None]
     """By index from `offset`; null where a bulk item has not finished yet (a playlist's entries show from the
     start: queued, running with their progress, then their outcome)."""

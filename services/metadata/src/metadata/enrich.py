@@ -25,6 +25,7 @@ from jobcommon.outcome import one_line
 from jobcommon.requests.base import TASK_ID
 from jobcommon.sources import SourceError
 from jobcommon.tracing import tracer
+from jobcommon.ytdlp.smuggling import unsmuggled
 from metadata.results import EnrichedItem, VideoInfoResult
 from metadata.runtime import MetadataRuntime, Runtime
 from metadata.settings import Settings
@@ -78,6 +79,9 @@ class _Enricher:
         except SourceError:
             return None  # resolve_source says why it cannot be used
         url = (job.result or {}).get("source_url")
+        requested = job.request.get("url")
+        if isinstance(url, str) and isinstance(requested, str):
+            url = unsmuggled(requested)  # the result shows it redacted; the request has its credentials
         return url if isinstance(url, str) and _is_url(url) else None
 
     async def enrich(self, index: int, item: str) -> EnrichedItem:
