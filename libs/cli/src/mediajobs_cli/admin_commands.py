@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +16,7 @@ from mediajobs_cli import render
 from mediajobs_cli.api import Api, Json
 from mediajobs_cli.exit_codes import ExitCode
 from mediajobs_cli.session import current
+from mediajobs_cli.stopping import Stopped, held
 
 
 def dead(
@@ -57,7 +54,7 @@ def dead(
             "GET", "/jobs/dead", params={k: v for k, v in params.items() if v is not None}
         )
         if not acting:
-            session.out.print(render.dead_table(letters))
+            session.out.print(render.dead_table(letters, session.out.width))
             return
         if not letters:
             session.out.print("no dead letters match")
@@ -66,7 +63,7 @@ def dead(
         only = {"error_type": error_type, "q": search}
         chosen = {"filter": {k: v for k, v in only.items() if v is not None}, "dry_run": True}
         more = max(0, int(api.json("POST", path, json=chosen)["matched"]) - len(letters))
-        session.out.print(render.dead_table(letters))
+        session.out.print(render.dead_table(letters, session.out.width))
         verb = "Retry" if retry_all else "Delete"
         if not yes:
             newer = f" (the oldest; {more} newer ones match too: run it again for them)" if more else ""
@@ -85,16 +82,18 @@ def dead(
 
 def ask(question: str) -> bool:
     """A yes/no question on the terminal (no is the default). No answer at all (stdin closed, as in a script
-    that forgot --yes) is a usage error (exit 2); Ctrl-C is an interruption (exit 130); neither acts."""
-    typer.echo(f"{question} [y/N]: ", nl=False)
+    that forgot --yes) is a usage error (exit 2); Ctrl-C is an interruption (exit 130, SIGTERM 143);
+    neither acts."""
     try:
+        typer.echo(f"{question} [y/N]: ", nl=False)
         answer = input()
     except EOFError:
         typer.echo("\nno answer (stdin is closed): nothing done; --yes acts without asking", err=True)
         raise typer.Exit(ExitCode.USAGE) from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped) as stop:  # KeyboardInterrupt: run outside the CLI's main
         typer.echo("\ninterrupted: nothing done", err=True)
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
+        code = stop.exit_code if isinstance(stop, Stopped) else ExitCode.INTERRUPTED
+        raise typer.Exit(code) from None
     if not sys.stdin.isatty():
         typer.echo()  # the answer was not echoed: end the question's line
     return answer.strip().lower() in ("y", "yes")
@@ -120,42 +119,20 @@ def queues(
 ) -> None:
     """Each queue's length, lag, pending, consumers, live workers and oldest waiting entry."""
     session = current(ctx)
-    with session.api() as api:
-        if interval is None:
+    if interval is None:
+        with session.api() as api:
             session.out.print(render.queues_table(_queue_stats(api)))
-            return
-        with stopped_by_signals():
-            try:
-                if session.out.is_terminal:
-                    _redraw(session.out, api, interval)
-                else:
-                    _print_each(session.out, api, interval)
-            except Stop:
-                return
-            except BrokenPipeError:  # the reader went away (`| head`): stop as quietly
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                return
-
-
-class Stop(BaseException):
-    """SIGINT or SIGTERM arrived: end the loop (exit 0). Not an Exception, as KeyboardInterrupt is not: no
-    `except Exception` on the way (in httpx, say) takes it for an error of its own."""
-
-
-@contextlib.contextmanager
-def stopped_by_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise `Stop` in the (only) thread while the block runs: a refresh loop ends
-    cleanly whether a person presses Ctrl-C or a supervisor (`timeout`, systemd, docker stop) asks."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise Stop(signal.Signals(signum).name)
-
-    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return
     try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
+        with session.api() as api:
+            if session.out.is_terminal:
+                _redraw(session.out, api, interval)
+            else:
+                _print_each(session.out, api, interval)
+    except Stopped:  # Ctrl-C, SIGTERM (`timeout`, systemd, docker stop): its normal end, exit 0
+        return
+    except BrokenPipeError:  # the reader went away (`| head`): stop as quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _stamp() -> str:
@@ -163,14 +140,15 @@ def _stamp() -> str:
 
 
 def _redraw(console: Console, api: Api, interval: float) -> None:
-    """On a terminal: one table redrawn in place. No auto-refresh: rich would redraw from a thread of its
-    own, and the CLI stays one thread so that a signal always lands where it stops the loop (the table
-    changes only when it is fetched anyway)."""
+    """On a terminal: one table redrawn in place, each time it was fetched (no auto-refresh: it changes only
+    then). A stop signal lands between two frames, and the last one stays on the screen."""
     first = render.queues_table(_queue_stats(api), title=_stamp())
-    with Live(first, console=console, auto_refresh=False) as live:
+    with render.drawn_in_place(Live(first, console=console, auto_refresh=False)) as live:
         while True:
             time.sleep(interval)
-            live.update(render.queues_table(_queue_stats(api), title=_stamp()), refresh=True)
+            table = render.queues_table(_queue_stats(api), title=_stamp())
+            with held():  # a stop lands after the frame, not inside it
+                live.update(table, refresh=True)
 
 
 def _print_each(console: Console, api: Api, interval: float) -> None:
@@ -178,21 +156,10 @@ def _print_each(console: Console, api: Api, interval: float) -> None:
     reader such as `tee` or `tail -f` sees it then, not when a buffer fills)."""
     while True:
         table = render.queues_table(_queue_stats(api), title=_stamp())
-        with _signals_held():  # a stop lands after the table, not between its title and its rows
+        with held():  # a stop lands after the table, not between its title and its rows
             console.print(table)
             console.file.flush()
         time.sleep(interval)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait (blocked) until the block is over, then act as usual."""
-    stops = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
 
 def workers(ctx: typer.Context) -> None:

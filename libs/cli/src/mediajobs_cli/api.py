@@ -16,10 +16,12 @@ from mediajobs_cli.exit_codes import ExitCode, for_http_status
 
 Json = dict[str, Any]
 
+ID_LENGTH = 32
 FULL_ID = re.compile(r"^[0-9a-f]{32}$")
-SHORT_ID = re.compile(r"^(?P<head>[0-9a-f]{4,31})(?:(?:…|\.\.\.?)(?P<tail>[0-9a-f]{1,28}))?$")
+SHORT_ID = re.compile(r"^(?P<head>[0-9a-f]{4,32})(?:(?:…|\.\.\.?)(?P<tail>[0-9a-f]{0,28}))?$")
 """A task id as people copy it: its first 4+ hex digits, or as the dashboard and `ls` shorten it,
-`7ffd509e…0bed` (also with `...`)."""
+`7ffd509e…0bed` (also with `...`), or copied up to the ellipsis, `7ffd509e…` (as the gateway's search
+reads them: `gateway.id_search`)."""
 LOOKED_AT = 500
 """How many of the caller's newest jobs a short id is looked for in."""
 
@@ -120,9 +122,11 @@ class Api:
         if FULL_ID.match(text):
             return text
         short = SHORT_ID.match(text)
-        if short is None:
+        if short is None or len(short["head"]) + len(short["tail"] or "") > ID_LENGTH:
             return given  # not an id at all: the API says so
         head, tail = short["head"], short["tail"] or ""
+        if len(head) == ID_LENGTH:
+            return head  # a whole id with an ellipsis after it
         listing: Json = self.json("GET", "/jobs/list", params={"limit": LOOKED_AT})
         found = [
             str(job["task_id"])

@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mediajobs_cli import admin_commands, config, job_commands
+from mediajobs_cli import admin_commands, config, job_commands, safe_text, stopping
 from mediajobs_cli.api import ApiError
 from mediajobs_cli.exit_codes import HELP
 from mediajobs_cli.key_commands import keys
 from mediajobs_cli.schedule_commands import schedules
 from mediajobs_cli.session import Session
+from mediajobs_cli.stopping import Stopped
 
 app = typer.Typer(
     help=f"mediajobs: submit, follow and manage background media jobs.\n\n{HELP}",
@@ -55,8 +56,18 @@ app.add_typer(schedules, name="schedules")
 
 
 def main() -> None:
+    """The CLI's process: a stop signal ends any command cleanly, once (`stopping`); exits with the
+    command's code, 128 + the signal's number when one stopped it (130 for Ctrl-C)."""
+    stopping.install()
     try:
-        app()
-    except ApiError as exc:
-        Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(exc.code)
+        try:
+            app()
+        except ApiError as exc:
+            Console(stderr=True).print(
+                safe_text.plain(f"error: {exc}", lines=True), highlight=False, soft_wrap=True
+            )
+            sys.exit(exc.code)
+    except Stopped as stopped:
+        sys.exit(stopped.exit_code)
+    finally:
+        stopping.finished()

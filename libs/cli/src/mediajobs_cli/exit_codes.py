@@ -14,14 +14,17 @@ class ExitCode(IntEnum):
     AUTH = 5
     API_ERROR = 6
     INTERRUPTED = 130
-    """Ctrl-C (128 + SIGINT, as shells report it); typer exits so for an interrupted command too."""
+    """Ctrl-C (128 + SIGINT, as shells report it), however many times it arrives (`stopping`)."""
+    TERMINATED = 143
+    """SIGTERM (128 + SIGTERM): a supervisor (`timeout`, systemd, docker stop) stopped the command."""
 
 
 HELP = (
     "Exit codes: 0 succeeded / ok, 1 the job failed, 2 usage error, 3 the job was cancelled, "
     "4 not found (404), 5 authentication or permission refused (401/403), "
-    "6 other API error or gateway unreachable, 130 interrupted (Ctrl-C). A confirmation answered "
-    "no does nothing and exits 0. `submit --wait` and `watch` end with the job's outcome."
+    "6 other API error or gateway unreachable, 130 interrupted (Ctrl-C; 143 for SIGTERM; `queues -i` ends "
+    "with 0, its normal end). A confirmation answered no does nothing and exits 0. `submit --wait` and "
+    "`watch` end with the job's outcome."
 )
 
 OUTCOMES = {"succeeded": ExitCode.OK, "failed": ExitCode.JOB_FAILED, "cancelled": ExitCode.JOB_CANCELLED}

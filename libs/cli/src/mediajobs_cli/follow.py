@@ -15,7 +15,9 @@ from rich.progress_bar import ProgressBar
 from rich.text import Text
 
 from mediajobs_cli.api import Event, Json
-from mediajobs_cli.render import STATUS_STYLES
+from mediajobs_cli.render import STATUS_STYLES, drawn_in_place
+from mediajobs_cli.safe_text import clean
+from mediajobs_cli.stopping import held
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -174,14 +176,14 @@ class ProgressLine:
     def _fields(self) -> list[_Field]:
         job = self.job
         progress = job.get("progress") or {}
-        status = str(job["status"])
+        status = clean(job["status"])
         percent = 100.0 if status == "succeeded" else progress.get("percent")
         eta = progress.get("eta")
-        message = str(progress.get("message") or "")
+        message = clean(" ".join(str(progress.get("message") or "").split()))
         live = status not in TERMINAL
         eta_shown = [f"ETA {eta_text(float(eta))}"] if eta is not None and live else []
         fields = {
-            "id": _Field("id", [self.task_id[:12], self.task_id[:8]], "bold"),
+            "id": _Field("id", [clean(self.task_id[:12]), clean(self.task_id[:8])], "bold"),
             "status": _Field("status", [f"{status:>9}", status], STATUS_STYLES.get(status, "")),
             "bar": _Field("bar", [""]),
             "percent": _Field("percent", [f"{percent:5.1f}%"] if percent is not None else []),
@@ -190,7 +192,7 @@ class ProgressLine:
             "eta": _Field("eta", eta_shown, "progress.download"),
             "items": _Field("items", _items(progress), "progress.download"),
             "elapsed": _Field("elapsed", [_elapsed(self._clock() - self._since)], "progress.elapsed"),
-            "message": _Field("message", [" ".join(message.split())] if message.strip() else []),
+            "message": _Field("message", [message] if message else []),
         }
         return [fields[name] for name in self.ORDER]
 
@@ -237,27 +239,28 @@ class ProgressLine:
 
 def follow_live(events: Iterable[Event], console: Console, task_id: str) -> Json | None:
     """The progress line redrawn on every event (and 8 times a second: its time and the bar's pulse); the
-    last job seen is returned."""
+    last job seen is returned. A stop signal never lands inside a frame."""
     last: Json | None = None
     line = ProgressLine(task_id)
-    with Live(line, console=console, refresh_per_second=8, transient=False) as live:
+    with drawn_in_place(Live(line, console=console, refresh_per_second=8, transient=False)) as live:
         for event in events:
             last = event.job
-            line.update(last)
-            live.refresh()
+            with held():
+                line.update(last)
+                live.refresh()
     return last
 
 
 def _plain_line(job: Json) -> str:
     progress = job.get("progress") or {}
     percent = progress.get("percent")
-    parts = [job["task_id"], job["status"]]
+    parts = [str(job["task_id"]), str(job["status"])]
     if percent is not None:
         parts.append(f"{percent:.1f}%")
     for extra in (transfer(progress), progress.get("message") or ""):
         if extra:
-            parts.append(extra)
-    return " ".join(parts)
+            parts.append(str(extra))
+    return clean(" ".join(parts))
 
 
 def follow_plain(events: Iterable[Event], console: Console) -> Json | None:
@@ -268,7 +271,8 @@ def follow_plain(events: Iterable[Event], console: Console) -> Json | None:
         last = event.job
         line = _plain_line(last)
         if line != previous and last["status"] not in TERMINAL:
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+            with held():  # written whole, a stop signal or not
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
             previous = line
     return last
 

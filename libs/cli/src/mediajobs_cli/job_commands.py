@@ -6,12 +6,15 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from mediajobs_cli import assignments, render
 from mediajobs_cli.api import Api, Json
 from mediajobs_cli.exit_codes import ExitCode, for_status
 from mediajobs_cli.follow import TERMINAL, follow
+from mediajobs_cli.safe_text import plain
 from mediajobs_cli.session import Session, current
+from mediajobs_cli.stopping import held
 
 
 class Output(StrEnum):
@@ -23,7 +26,8 @@ OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table or j
 TaskId = Annotated[
     str,
     typer.Argument(
-        help="The job's task id: whole, its first digits (e.g. 7ffd509e) or as shortened (7ffd509e…0bed)."
+        help="The job's task id: whole, its first digits (e.g. 7ffd509e), as shortened (7ffd509e…0bed) or "
+        "copied up to the ellipsis (7ffd509e…)."
     ),
 ]
 
@@ -37,13 +41,19 @@ def _wait(session: Session, api: Api, task_id: str) -> ExitCode:
     return for_status(last["status"])
 
 
+def _said(task_id: object, status: object) -> Text:
+    """`<task id> <status>`, the status in its colour."""
+    return Text.assemble(plain(task_id), " ", render.status_text(status))
+
+
 def _outcome(session: Session, job: Json) -> None:
-    session.out.print(f"{job['task_id']} {render.status_text(job['status'])}")
-    if job.get("result") is not None:
-        render.print_json(session.out, job["result"])
-    if job.get("error"):
-        error = job["error"]
-        session.err.print(f"{error.get('type')}: {error.get('message')}", markup=False)
+    with held():  # the outcome is written whole, a stop signal or not
+        session.out.print(_said(job["task_id"], job["status"]))
+        if job.get("result") is not None:
+            render.print_json(session.out, job["result"])
+        if job.get("error"):
+            error = job["error"]
+            session.err.print(plain(f"{error.get('type')}: {error.get('message')}", lines=True))
 
 
 def submit(
@@ -63,7 +73,7 @@ def submit(
     with session.api() as api:
         job = api.submit(body)
         if not wait:
-            session.out.print(job["task_id"], markup=False, highlight=False)
+            session.out.print(plain(job["task_id"]))
             return
         raise typer.Exit(_wait(session, api, job["task_id"]))
 
@@ -133,7 +143,7 @@ def result(ctx: typer.Context, task_id: TaskId) -> None:
         if job["status"] == "succeeded":
             render.print_json(session.out, api.json("GET", f"/jobs/{task_id}/result")["result"])
             return
-    session.err.print(f"{task_id} is {job['status']}: no result", markup=False)
+    session.err.print(plain(f"{task_id} is {job['status']}: no result"))
     raise typer.Exit(for_status(job["status"]) or ExitCode.API_ERROR)
 
 
@@ -144,12 +154,13 @@ def cancel(ctx: typer.Context, task_id: TaskId) -> None:
         task_id = api.task_id(task_id)
         job = api.json("POST", f"/jobs/{task_id}/cancel")
     if job["status"] == "cancelled":
-        session.out.print(f"{task_id} {render.status_text('cancelled')}")
+        session.out.print(_said(task_id, "cancelled"))
     else:  # 202 for a running job: asked to stop (`cancel_requested`), which it does within ~1 s
         session.out.print(
-            f"{task_id} cancel requested: it is {job['status']} and stops within about a second "
-            f"(`mediajobs watch {task_id}` follows it to the end)",
-            highlight=False,
+            plain(
+                f"{task_id} cancel requested: it is {job['status']} and stops within about a second "
+                f"(`mediajobs watch {task_id}` follows it to the end)"
+            )
         )
 
 
@@ -159,4 +170,4 @@ def retry(ctx: typer.Context, task_id: TaskId) -> None:
     with session.api() as api:
         task_id = api.task_id(task_id)
         job = api.json("POST", f"/jobs/{task_id}/retry")
-    session.out.print(f"{task_id} {render.status_text(job['status'])}")
+    session.out.print(_said(task_id, job["status"]))

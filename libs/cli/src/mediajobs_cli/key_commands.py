@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mediajobs_cli import render
+from mediajobs_cli.safe_text import plain
 from mediajobs_cli.session import current
 
 keys = typer.Typer(help="API keys (admin): create, list, revoke.", no_args_is_help=True)
@@ -30,8 +31,8 @@ def create(
     session = current(ctx)
     with session.api() as api:
         created = api.json("POST", "/keys", json={"name": name, "owner": owner, "role": role.value})
-    session.err.print(f"created key {created['id']} ({created['role']}, owner {created['owner']})")
-    session.out.print(created["key"], markup=False, highlight=False)
+    session.err.print(plain(f"created key {created['id']} ({created['role']}, owner {created['owner']})"))
+    session.out.print(plain(created["key"]))
 
 
 @keys.command("ls", hidden=True)  # as the top level's `ls`
@@ -49,4 +50,4 @@ def revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The k
     session = current(ctx)
     with session.api() as api:
         api.request("DELETE", f"/keys/{key_id}")
-    session.out.print(f"revoked {key_id}")
+    session.out.print(plain(f"revoked {key_id}"))

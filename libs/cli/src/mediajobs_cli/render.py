@@ -1,17 +1,25 @@
-"""How jobs, queues, workers and keys are shown: rich tables on a terminal, JSON on request."""
+"""How jobs, queues, workers and keys are shown: rich tables on a terminal, JSON on request.
+
+Every value from the server or the user goes into a table as a `safe_text.plain` Text: never read as markup,
+its control and invisible characters shown as escapes (so no value can restyle, move or clear anything)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.markup import escape
+from rich.highlighter import JSONHighlighter
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from mediajobs_cli.safe_text import clean, json_text, plain
+from mediajobs_cli.stopping import held
 
 STATUS_STYLES = {
     "succeeded": "green",
@@ -24,9 +32,9 @@ STATUS_STYLES = {
 }
 
 
-def status_text(status: str) -> str:
-    style = STATUS_STYLES.get(status, "white")
-    return f"[{style}]{status}[/{style}]"
+def status_text(status: object) -> Text:
+    """A job's status in its colour."""
+    return plain(status, style=STATUS_STYLES.get(str(status), "white"))
 
 
 def when(value: Any, zone: tzinfo | None = None) -> str:
@@ -68,10 +76,25 @@ def ago(value: Any, now: datetime | None = None) -> str:
     return f"{seconds // 86400:.0f} d ago"
 
 
+@contextlib.contextmanager
+def drawn_in_place(live: Live) -> Iterator[Live]:
+    """A live display, started and stopped whole: a stop signal (Ctrl-C) lands before or after either, never
+    inside, so its last frame is always drawn and the terminal's cursor always shown again."""
+    try:
+        with held():
+            live.start(refresh=True)
+        yield live
+    finally:
+        with held():
+            live.stop()
+
+
 def print_json(console: Console, value: Any) -> None:
-    """Plain JSON (no colours, no wrapping) so that it parses when piped."""
-    if console.is_terminal:
-        console.print_json(json.dumps(value, default=str))
+    """Plain JSON (no colours, no wrapping) so that it parses when piped. Both escape what is not plain ASCII
+    (`\\u001b`, `\\u202e`): nothing in it reaches the terminal as a control."""
+    if console.is_terminal:  # coloured as rich's print_json does, but with its other text shown as it reads
+        shown = json_text(value)
+        console.print(JSONHighlighter()(Text(shown, no_wrap=True)), soft_wrap=True)
     else:
         print(json.dumps(value, default=str))
 
@@ -100,20 +123,19 @@ def jobs_table(
     rows = []
     for job in jobs:
         error = job.get("error") or {}
-        rows.append(
-            {
-                "task id": job["task_id"],
-                "type": job["job_type"],
-                "status": job["status"],
-                "progress": _percent(job),
-                "owner": job.get("owner") or "",
-                "created": when(job.get("created_at"), zone),
-                "error": f"{error.get('type', '')}: {error.get('message', '')}" if error else "",
-            }
-        )
+        row = {
+            "task id": job["task_id"],
+            "type": job["job_type"],
+            "status": job["status"],
+            "progress": _percent(job),
+            "owner": job.get("owner") or "",
+            "created": when(job.get("created_at"), zone),
+            "error": f"{error.get('type', '')}: {error.get('message', '')}" if error else "",
+        }
+        rows.append({name: clean(value) for name, value in row.items()})
 
     def natural(name: str) -> int:
-        return max([len(name), *(len(row[name]) for row in rows)]) + 2  # cell padding
+        return max([len(name), *(Text(row[name]).cell_len for row in rows)]) + 2  # cell padding
 
     error_room = ERROR_MIN_WIDTH if any(row["error"] for row in rows) else natural("error")
     used = sum(natural(name) for name in ALWAYS) + error_room
@@ -131,8 +153,8 @@ def jobs_table(
         table.add_column(name, no_wrap=True, min_width=natural(name) - 2)
     table.add_column("error", overflow="fold")
     for row in rows:
-        cells = [status_text(row[n]) if n == "status" else escape(row[n]) for n in order]
-        table.add_row(*cells, escape(row["error"]))
+        cells = [status_text(row[n]) if n == "status" else Text(row[n]) for n in order]
+        table.add_row(*cells, Text(row["error"]))
     return table
 
 
@@ -141,10 +163,9 @@ def _job_lines(rows: list[dict[str, str]], width: int) -> Group:
     not) on the next."""
     lines: list[Text] = []
     for row in rows:
-        status = Text.from_markup(status_text(row["status"]))
-        first = Text.assemble(row["task id"], "  ", status, "  ", row["created"])
+        first = Text.assemble(row["task id"], "  ", status_text(row["status"]), "  ", row["created"])
         below = [row["error"]] if row["error"] else []
-        if first.cell_len + 2 + len(row["type"]) <= width:
+        if first.cell_len + 2 + Text(row["type"]).cell_len <= width:
             first.append("  " + row["type"])
         else:
             below.insert(0, row["type"])
@@ -159,21 +180,21 @@ def job_table(job: Mapping[str, Any], zone: tzinfo | None = None) -> Table:
     offset."""
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     for name, value in job.items():
         if value in (None, [], {}):
             continue
         if name == "status":
-            table.add_row(name, status_text(str(value)))
+            shown = status_text(value)
         elif isinstance(value, dict):  # progress: what the worker reported (its nulls say nothing)
-            shown = {k: v for k, v in value.items() if v is not None}
-            table.add_row(name, escape(json.dumps(shown, default=str)))
+            shown = Text(json_text({k: v for k, v in value.items() if v is not None}, indent=None))
         elif isinstance(value, list):
-            table.add_row(name, escape(json.dumps(value, default=str)))
+            shown = Text(json_text(value, indent=None))
         elif name.endswith("_at"):
-            table.add_row(name, when(value, zone))
+            shown = plain(when(value, zone))
         else:
-            table.add_row(name, escape(str(value)))
+            shown = plain(value)
+        table.add_row(plain(name), shown)
     return table
 
 
@@ -194,13 +215,13 @@ def queues_table(queues: Mapping[str, Mapping[str, Any]], title: str | None = No
         lanes = stats.get("lag_by_priority") or {}
         by_lane = "/".join(str(lanes.get(p, 0)) for p in ("high", "normal", "low"))
         table.add_row(
-            name,
-            str(stats.get("length", 0)),
-            f"{stats.get('lag', 0)} ({by_lane})" if lanes else str(stats.get("lag", 0)),
-            str(stats.get("pending", 0)),
-            str(stats.get("consumers", 0)),
-            str(workers) if workers else "[red]0 (no workers)[/red]",
-            f"{float(stats.get('oldest_waiting_s', 0.0)):.1f} s",
+            plain(name),
+            plain(stats.get("length", 0)),
+            plain(f"{stats.get('lag', 0)} ({by_lane})" if lanes else stats.get("lag", 0)),
+            plain(stats.get("pending", 0)),
+            plain(stats.get("consumers", 0)),
+            plain(workers) if workers else Text("0 (no workers)", style="red"),
+            plain(f"{float(stats.get('oldest_waiting_s', 0.0)):.1f} s"),
         )
     return table
 
@@ -222,25 +243,25 @@ def workers_table(
     terminal narrower than `width` needs, host, pid and busy are left out, in that order."""
     rows = []
     for entry in sorted(replicas, key=lambda r: (str(r.get("service")), str(r.get("instance")))):
-        running = [str(t) for t in entry.get("running") or []]
+        running = [clean(t) for t in entry.get("running") or []]
         concurrency = entry.get("concurrency")
         heartbeat = ago(entry.get("last_heartbeat"), now) or "–"
         rows.append(
             {
-                "service": str(entry.get("service", "")),
-                "queue": str(entry.get("queue") or "–"),
-                "host": str(entry.get("host") or ""),
-                "pid": str(entry.get("pid") or ""),
-                "busy": f"{len(running)}/{concurrency}" if concurrency else str(len(running)),
+                "service": clean(entry.get("service", "")),
+                "queue": clean(entry.get("queue") or "–"),
+                "host": clean(entry.get("host") or ""),
+                "pid": clean(entry.get("pid") or ""),
+                "busy": clean(f"{len(running)}/{concurrency}" if concurrency else len(running)),
                 "running jobs": (" " if one_line else "\n").join(running) or "idle",
-                "heartbeat": heartbeat if entry.get("alive", True) else f"{heartbeat}, gone",
+                "heartbeat": clean(heartbeat if entry.get("alive", True) else f"{heartbeat}, gone"),
                 "gone": "" if entry.get("alive", True) else "1",
             }
         )
 
     def natural(name: str) -> int:
         cells = [line for row in rows for line in row[name].splitlines()]
-        return max([len(name), *map(len, cells)]) + 2  # cell padding
+        return max([len(name), *(Text(cell).cell_len for cell in cells)]) + 2  # cell padding
 
     shown = list(WORKER_COLUMNS)
     for name in WORKER_OPTIONAL:
@@ -251,31 +272,58 @@ def workers_table(
     for name in shown:
         table.add_column(name, no_wrap=name in ("running jobs", "pid", "busy"), overflow="fold")
     for row in rows:
-        cells = [escape(row[name]) for name in shown]
+        cells = [Text(row[name]) for name in shown]
         if row["gone"]:
-            cells[-1] = f"[red]{cells[-1]}[/red]"
+            cells[-1].stylize("red")
         if row["running jobs"] == "idle":
-            cells[shown.index("running jobs")] = "[dim]idle[/dim]"
+            cells[shown.index("running jobs")].stylize("dim")
         table.add_row(*cells)
     return table
 
 
 def keys_table(keys: Iterable[Mapping[str, Any]]) -> Table:
+    """API keys: id, name, owner, role, created (never the key itself)."""
     table = Table("id", "name", "owner", "role", "created")
+    table.columns[0].no_wrap = True  # what `keys revoke` takes
     for key in keys:
-        table.add_row(key["id"], key["name"], key["owner"], key["role"], when(key.get("created_at")))
+        fields = (key.get("id", ""), key.get("name", ""), key.get("owner", ""), key.get("role", ""))
+        table.add_row(*map(plain, fields), plain(when(key.get("created_at"))))
     return table
 
 
-def dead_table(letters: Iterable[Mapping[str, Any]]) -> Table:
-    table = Table("task id", "type", "reason", "error type", "message")
+DEAD_COLUMNS = ("task id", "type", "reason", "error type")
+
+
+def dead_table(letters: Iterable[Mapping[str, Any]], width: int = 200) -> RenderableType:
+    """Dead letters, `width` characters wide at most: the job's id (what a user copies), type, why it died
+    and its error type, each whole on one line, and its error message in the room left, wrapped (long words
+    folded) to be read whole. Where that room would be narrower than ERROR_MIN_WIDTH: a line per letter
+    and its message on the next."""
+    rows = []
     for letter in letters:
         job = letter["job"]
         error = job.get("error") or {}
-        table.add_row(
-            job["task_id"], job["job_type"], letter["reason"], error.get("type", ""), error.get("message", "")
-        )
+        fields = (job["task_id"], job["job_type"], letter.get("reason", ""), error.get("type", ""))
+        rows.append([*map(clean, fields), clean(error.get("message", ""))])
+    naturals = [
+        max([len(name), *(Text(row[i]).cell_len for row in rows)]) for i, name in enumerate(DEAD_COLUMNS)
+    ]
+    if sum(n + 3 for n in naturals) + 4 + ERROR_MIN_WIDTH > width:  # a cell's padding and border each
+        return Group(*_dead_lines(rows))
+    table = Table(*DEAD_COLUMNS, "message")
+    for column in table.columns[:-1]:
+        column.no_wrap = True
+    table.columns[-1].overflow = "fold"
+    for row in rows:
+        table.add_row(*map(Text, row))
     return table
+
+
+def _dead_lines(rows: list[list[str]]) -> Iterator[Text]:
+    for *fields, message in rows:
+        yield Text("  ".join(filter(None, fields)), overflow="fold")
+        if message:
+            yield Text(f"  {message}", overflow="fold")
 
 
 def schedules_table(schedules: Iterable[Mapping[str, Any]]) -> Table:
@@ -287,14 +335,19 @@ def schedules_table(schedules: Iterable[Mapping[str, Any]]) -> Table:
         job = str(request.pop("job_type", "?")) + (
             f" {json.dumps(request, separators=(',', ':'))}" if request else ""
         )
+        name = plain(entry.get("name", ""))
+        if entry.get("source") == "file":
+            name.append(" (file)")
         table.add_row(
-            escape(str(entry.get("name", ""))) + (" (file)" if entry.get("source") == "file" else ""),
-            escape(timing),
-            "[yellow]paused[/yellow]" if entry.get("paused") else when(entry.get("next_run_at")) or "–",
-            when(entry.get("last_run_at")) or "–",
-            str(entry.get("runs", 0)),
-            str(entry.get("missed", 0)),
-            escape(job),
-            escape(str(entry.get("owner", ""))),
+            name,
+            plain(timing),
+            Text("paused", style="yellow")
+            if entry.get("paused")
+            else plain(when(entry.get("next_run_at")) or "–"),
+            plain(when(entry.get("last_run_at")) or "–"),
+            plain(entry.get("runs", 0)),
+            plain(entry.get("missed", 0)),
+            plain(job),
+            plain(entry.get("owner", "")),
         )
     return table

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mediajobs_cli import assignments, render
+from mediajobs_cli.safe_text import plain
 from mediajobs_cli.session import current
 
 schedules = typer.Typer(
@@ -62,9 +63,7 @@ def add(
     }
     with session.api() as api:
         made = api.json("POST", "/jobs/schedules", json=body)
-    session.out.print(
-        f"added {made['name']}: next run {render.when(made['next_run_at'])}", markup=False, highlight=False
-    )
+    session.out.print(plain(f"added {made['name']}: next run {render.when(made['next_run_at'])}"))
 
 
 @schedules.command("pause")
@@ -73,7 +72,7 @@ def pause(ctx: typer.Context, name: Name) -> None:
     session = current(ctx)
     with session.api() as api:
         api.json("POST", f"/jobs/schedules/{name}/pause")
-    session.out.print(f"paused {name}", markup=False, highlight=False)
+    session.out.print(plain(f"paused {name}"))
 
 
 @schedules.command("resume")
@@ -82,9 +81,7 @@ def resume(ctx: typer.Context, name: Name) -> None:
     session = current(ctx)
     with session.api() as api:
         resumed = api.json("POST", f"/jobs/schedules/{name}/resume")
-    session.out.print(
-        f"resumed {name}: next run {render.when(resumed['next_run_at'])}", markup=False, highlight=False
-    )
+    session.out.print(plain(f"resumed {name}: next run {render.when(resumed['next_run_at'])}"))
 
 
 @schedules.command("rm")
@@ -93,4 +90,4 @@ def remove(ctx: typer.Context, name: Name) -> None:
     session = current(ctx)
     with session.api() as api:
         api.request("DELETE", f"/jobs/schedules/{name}")
-    session.out.print(f"removed {name}", markup=False, highlight=False)
+    session.out.print(plain(f"removed {name}"))
