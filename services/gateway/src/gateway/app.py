@@ -15,10 +15,12 @@ from gateway import problems
 from gateway.admin_routes import router as admin_router
 from gateway.api_docs import router as docs_router
 from gateway.api_keys import KeyStore, read_keys_file
+from gateway.body_encoding import IdentityBodies
 from gateway.body_limit import BodyLimit
 from gateway.dashboard import router as dashboard_router
 from gateway.dead_routes import router as dead_router
 from gateway.event_streams import EventStreams
+from gateway.json_body import JsonBodies
 from gateway.key_routes import router as key_router
 from gateway.live_stream import router as live_router
 from gateway.metrics_route import router as metrics_router
@@ -92,6 +94,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(docs_router)
     problems.install(app)
     document_errors_and_keys(app, auth=settings.auth, max_body_bytes=settings.max_body_bytes)
+    # Middleware added later runs earlier. Bodies: the coding (415, from the headers alone), then the size
+    # (413), then — once the host is known to be ours — a JSON body's reading (422), inside CORS so that a
+    # browser sees its reason.
+    app.add_middleware(JsonBodies)
     if settings.gateway_cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -101,4 +107,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.gateway_allowed_hosts)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(IdentityBodies)
     return app

@@ -40,7 +40,7 @@ class BodyLimit:
         if first is None:
             await self._refuse(scope, receive, send)
         elif first["type"] == "http.request":
-            await self.app(scope, _replaying(first, receive), send)
+            await self.app(scope, replaying(first, receive), send)
         # else: the client left before its body was complete; nobody is there to answer
 
     async def _read_within_limit(self, receive: Receive) -> Message | None:
@@ -65,7 +65,7 @@ class BodyLimit:
         await problem_response(413, "Payload Too Large", detail)(scope, receive, send)
 
 
-def _replaying(first: Message, receive: Receive) -> Receive:
+def replaying(first: Message, receive: Receive) -> Receive:
     """`receive` that hands out the body read ahead, then the server's own messages (a disconnect)."""
     pending: list[Message] = [first]
 

@@ -96,7 +96,10 @@ async def login(request: Request) -> Response:
     site is refused (403)."""
     if not _same_origin(request):
         return problem_response(403, detail="the login form must be posted from this dashboard")
-    form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=5)
+    try:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=5)
+    except ValueError:  # more fields than that: no login form's
+        return problem_response(422, detail="the login form takes one field, api_key (more than 5 were sent)")
     secret = (form.get("api_key") or [""])[0].strip()
     store: KeyStore = request.app.state.keys
     valid = 0 < len(secret) <= MAX_KEY_LENGTH and await store.lookup(secret) is not None

@@ -131,6 +131,9 @@ def _amend_operation(
         _problem(responses, 403, " ".join(refusals))
     if "requestBody" in operation:
         _problem(responses, 413, f"The body is larger than {max_body_bytes} bytes (MAX_BODY_BYTES).")
+        _problem(
+            responses, 415, "The body was sent with a Content-Encoding: the gateway takes bodies unencoded."
+        )
     if "422" in responses or route.dependant.body_params:
         responses["422"] = {
             "description": "Invalid request: `detail` names the bad fields, `errors` lists each of them.",
