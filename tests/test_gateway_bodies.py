@@ -7,48 +7,34 @@ own (no workers) on a Redis database of its own; the reader itself is tested dir
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from gateway.json_body import MAX_DEPTH, UnreadableBody, read_json
-from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
+from tests.conftest import ApiKeys, bearer
+from tests.support.lone_gateway import LoneGateway, lone_gateway
 from tests.support.otlp import OtlpReceiver
-from tools.localredis import free_port
-from tools.procs import ServiceProcess
 
 BODIES_DB = 2
 JSON = {"content-type": "application/json"}
 
 
-@dataclass
-class Gateway:
-    url: str
-    keys: ApiKeys
-    process: ServiceProcess
+Gateway = LoneGateway
 
 
 @pytest.fixture(scope="module")
 async def gateway(
     redis_url: str, otlp: OtlpReceiver, api_keys: ApiKeys, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Gateway]:
-    folder = tmp_path_factory.mktemp("bodies")
-    async with private_cluster(redis_url, BODIES_DB, folder / "media", otlp) as cluster:
-        port = free_port()
-        process = cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(folder)))
-        url = f"http://127.0.0.1:{port}"
-        try:
-            await asyncio.to_thread(wait_until_ready, url, set(), api_keys.admin, 60.0)
-        except RuntimeError:
-            raise RuntimeError(cluster.logs()) from None
-        yield Gateway(url, api_keys, process)
-        assert "Traceback" not in process.output(), process.output()[-4000:]  # no RecursionError, no 500
+    async with lone_gateway(
+        redis_url, BODIES_DB, otlp, api_keys, tmp_path_factory.mktemp("bodies")
+    ) as gateway:
+        yield gateway
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -21,9 +20,9 @@ import pytest
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from tests.cluster import Cluster
-from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
+from tests.conftest import ApiKeys, bearer, wait_until_ready
 from tests.support.browser import chromium, output_dir, page_context
+from tests.support.lone_gateway import LoneGateway, lone_gateway
 from tests.support.otlp import OtlpReceiver
 from tools.localredis import free_port
 from tools.procs import ServiceProcess
@@ -36,30 +35,15 @@ MAX_BODY = 1024 * 1024
 TIMEOUT_MS = 20_000
 
 
-@dataclass
-class Gateway:
-    url: str
-    keys: ApiKeys
-    process: ServiceProcess
-    cluster: Cluster
-    folder: Path
+Gateway = LoneGateway
 
 
 @pytest.fixture(scope="module")
 async def gateway(
     redis_url: str, otlp: OtlpReceiver, api_keys: ApiKeys, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Gateway]:
-    folder = tmp_path_factory.mktemp("edges")
-    async with private_cluster(redis_url, EDGES_DB, folder / "media", otlp) as cluster:
-        port = free_port()
-        process = cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(folder)))
-        url = f"http://127.0.0.1:{port}"
-        try:
-            await asyncio.to_thread(wait_until_ready, url, set(), api_keys.admin, 60.0)
-        except RuntimeError:
-            raise RuntimeError(cluster.logs()) from None
-        yield Gateway(url, api_keys, process, cluster, folder)
-        assert "Traceback" not in process.output(), process.output()[-4000:]
+    async with lone_gateway(redis_url, EDGES_DB, otlp, api_keys, tmp_path_factory.mktemp("edges")) as gateway:
+        yield gateway
 
 
 def as_key(gateway: Gateway, key: str | None) -> httpx.AsyncClient:
