@@ -659,7 +659,7 @@ def test_ls_searches_and_filters_and_dead_purge_asks_first(
         == []
     )
     bad = mediajobs(stack, api_keys.alice_read, "ls", "--since", "last tuesday", cwd=tmp_path)
-    assert bad.returncode == 6
+    assert bad.returncode == 2  # a usage error, which the gateway found (422)
     assert "422" in bad.stderr
 
     purge = ["dead", "--purge", "--filter", "EchoFlaky", "--search", word]

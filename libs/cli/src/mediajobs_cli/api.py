@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,6 +25,11 @@ SHORT_ID = re.compile(r"^(?P<head>[0-9a-f]{4,32})(?:(?:…|\.\.\.?)(?P<tail>[0-9
 reads them: `gateway.id_search`)."""
 LOOKED_AT = 500
 """How many of the caller's newest jobs a short id is looked for in."""
+RECONNECT_FOR_S = 60.0
+"""How long a broken event stream is tried again (since it last answered) before `watch` gives up."""
+RECONNECT_PAUSE_S, RECONNECT_PAUSE_MAX_S = 0.5, 5.0
+"""The first pause before opening a broken stream again, and the longest (doubling in between)."""
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
 class ApiError(Exception):
@@ -146,12 +152,40 @@ class Api:
         job: Json = self.json("GET", f"/jobs/{task_id}/status")
         return job
 
-    def events(self, task_id: str) -> Iterator[Event]:
-        """The job's live events until it ends (the stream closes)."""
+    def events(self, task_id: str, *, reconnect_for_s: float = RECONNECT_FOR_S) -> Iterator[Event]:
+        """The job's live events until it ends. A stream that breaks (or closes) before the job has ended —
+        a gateway restarted, a proxy's idle cut, a 503 while Redis is away — is opened again, with a pause
+        growing to `RECONNECT_PAUSE_MAX_S`, for up to `reconnect_for_s` since it last answered; the stream
+        starts with the job's state, so nothing the job did meanwhile is missed. ApiError once that runs out,
+        or at once for an answer no retry changes (401, 403, 404)."""
         timeout = httpx.Timeout(30.0, read=None)
-        try:
-            with self._http.stream("GET", f"/jobs/{task_id}/events", timeout=timeout) as response:
-                _check(response, self.config)
-                yield from parse_events(response.iter_lines())
-        except httpx.HTTPError as exc:
-            raise ApiError(f"event stream from {self.url} broke: {exc}", ExitCode.API_ERROR) from exc
+        broke_at: float | None = None
+        pause = RECONNECT_PAUSE_S
+        while True:
+            try:
+                with self._http.stream("GET", f"/jobs/{task_id}/events", timeout=timeout) as response:
+                    if response.status_code >= 500:  # restarting, or its Redis away: try again
+                        raise httpx.HTTPStatusError(
+                            f"{response.status_code} {response.reason_phrase}",
+                            request=response.request,
+                            response=response,
+                        )
+                    _check(response, self.config)
+                    for event in parse_events(response.iter_lines()):
+                        broke_at, pause = None, RECONNECT_PAUSE_S
+                        yield event
+                        if event.job.get("status") in TERMINAL:
+                            return
+                why = "the stream closed before the job ended"
+            except httpx.HTTPError as exc:
+                why = str(exc) or type(exc).__name__
+            now = time.monotonic()
+            broke_at = now if broke_at is None else broke_at
+            if now - broke_at >= reconnect_for_s:
+                raise ApiError(
+                    f"event stream from {self.url} broke and did not come back in {reconnect_for_s:g} s: "
+                    f"{why}",
+                    ExitCode.API_ERROR,
+                )
+            time.sleep(pause)
+            pause = min(RECONNECT_PAUSE_MAX_S, pause * 2)

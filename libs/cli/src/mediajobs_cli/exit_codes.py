@@ -20,7 +20,8 @@ class ExitCode(IntEnum):
 
 
 HELP = (
-    "Exit codes: 0 succeeded / ok, 1 the job failed, 2 usage error, 3 the job was cancelled, "
+    "Exit codes: 0 succeeded / ok, 1 the job failed, 2 usage error (also a request the gateway refused as "
+    "invalid, 422), 3 the job was cancelled, "
     "4 not found (404), 5 authentication or permission refused (401/403), "
     "6 other API error or gateway unreachable, 130 interrupted (Ctrl-C; 143 for SIGTERM; `queues -i` ends "
     "with 0, its normal end). A confirmation answered no does nothing and exits 0. `submit --wait` and "
@@ -36,6 +37,8 @@ def for_status(status: str) -> ExitCode:
 
 
 def for_http_status(status: int) -> ExitCode:
+    if status == 422:  # the gateway refused what the command line asked for (a bad job type, field or value)
+        return ExitCode.USAGE
     if status == 404:
         return ExitCode.NOT_FOUND
     if status in (401, 403):
