@@ -298,9 +298,13 @@ def test_a_start_names_what_a_killed_task_dev_left_running(checkout: Path) -> No
             assert f"left these running: janitor {janitor.pid}; stop them with `kill {janitor.pid}`" in (
                 warned.output()
             )
+            warned.wait_ready()  # up: a stop during start-up is not what this test is about
             procs += descendants(warned.process.pid)
             warned.process.send_signal(signal.SIGTERM)
-            warned.process.wait(timeout=90)
+            try:
+                warned.process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"no stop in 90 s:\n{warned.output()[-6000:]}") from None
         finally:
             warned.close()
         os.kill(janitor.pid, signal.SIGTERM)
