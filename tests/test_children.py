@@ -12,27 +12,21 @@ from faststream.redis.parser.binary import BinaryMessageFormatV1
 from redis.asyncio import Redis
 
 from jobcommon import QUEUES, CommonSettings, EchoRequest, ErrorInfo, Job, JobClient, JobStatus, keys
-from jobcommon.broker import ensure_groups
 from jobcommon.errors import JobStateConflict
 from jobcommon.job_index import JobQuery
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.queues import Queue
 from jobcommon.store import Delivery, JobStore
 from jobcommon.submission import child_id, discard_staged_follow_ups, stage_follow_ups, submit_job
+from tests.support.db_client import client_on_db
 
 SPEC = QUEUES[Queue.DEFAULT]
 
 
 @pytest.fixture
 async def client(redis_url: str, settings: CommonSettings) -> AsyncIterator[JobClient]:
-    url = redis_url.rsplit("/", 1)[0] + "/6"
-    raw = Redis.from_url(url)
-    await raw.flushdb()
-    async with JobClient(settings.model_copy(update={"redis_url": url})) as jobs:
-        await ensure_groups(jobs.redis, [SPEC])
+    async with client_on_db(redis_url, settings, 6, [SPEC]) as jobs:
         yield jobs
-    await raw.flushdb()
-    await raw.aclose()
 
 
 async def _read(store: JobStore, consumer: str) -> tuple[Delivery, str] | None:

@@ -31,7 +31,6 @@ from jobcommon import (
     keys,
     spawn_children,
 )
-from jobcommon.broker import ensure_groups
 from jobcommon.children import AwaitChildren
 from jobcommon.context import JobContext
 from jobcommon.items import ItemRecord
@@ -40,6 +39,7 @@ from jobcommon.progress import ProgressReporter
 from jobcommon.queues import Queue, QueueSpec
 from jobcommon.store import Delivery, JobStore
 from tests.jobs import status, submit, wait_for, wait_terminal
+from tests.support.db_client import client_on_db
 from tests.support.httpserver import MediaServer
 
 PARENTS = QUEUES[Queue.DEFAULT]
@@ -50,14 +50,8 @@ RECOUNT_S = 0.5
 
 @pytest.fixture
 async def client(redis_url: str, settings: CommonSettings) -> AsyncIterator[JobClient]:
-    url = redis_url.rsplit("/", 1)[0] + "/7"
-    raw = Redis.from_url(url)
-    await raw.flushdb()
-    async with JobClient(settings.model_copy(update={"redis_url": url})) as jobs:
-        await ensure_groups(jobs.redis, [PARENTS, ENTRIES])
+    async with client_on_db(redis_url, settings, 7, [PARENTS, ENTRIES]) as jobs:
         yield jobs
-    await raw.flushdb()
-    await raw.aclose()
 
 
 async def _read(
