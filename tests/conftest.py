@@ -44,6 +44,14 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (what `task test` passes): two processes, or one where a `REDIS_URL` is shared by all of them
+    (fixed database numbers) or the machine has one core."""
+    if os.environ.get("REDIS_URL"):
+        return 1
+    return min(2, os.cpu_count() or 1)
+
+
 def _docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False

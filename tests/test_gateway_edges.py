@@ -380,7 +380,7 @@ async def test_a_mistyped_forwarded_allow_ips_stops_the_gateway(
     process = gateway.cluster.start("gateway", GATEWAY_PORT=str(free_port()), FORWARDED_ALLOW_IPS=value)
     assert process.process is not None
     try:
-        await asyncio.to_thread(process.process.wait, 60)
+        await asyncio.to_thread(process.wait, 60)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the gateway started with FORWARDED_ALLOW_IPS={value}")
     assert process.process.returncode != 0
@@ -411,9 +411,9 @@ async def silent_redis() -> AsyncIterator[str]:
 
 
 async def _exit_status(process: ServiceProcess, timeout: float) -> int | None:
-    assert process.process is not None
+    """The exit status, once its output is read to the end (else its last lines may not be in `output()`)."""
     try:
-        return await asyncio.to_thread(process.process.wait, timeout)
+        return await asyncio.to_thread(process.wait, timeout)
     except subprocess.TimeoutExpired:
         return None
 
