@@ -10,7 +10,9 @@ Each figure is printed beside a bare redis-py baseline measured in the same run,
 - memory: Redis's `used_memory` growth per queued job (record, indexes, message) against a bare stream entry
   holding the same message;
 - start-up: a janitor process spawned with one echo job waiting, until that job is done (its stream entry
-  deleted), against a bare `python -c` redis-py consumer doing XREADGROUP + XACK + XDEL of one entry.
+  deleted), against a bare `python -c` redis-py consumer doing XREADGROUP + XACK + XDEL of one entry;
+- a finished job's record: `MEMORY USAGE` of the record of an echo job a janitor ran to success (its result
+  kept for `RESULT_TTL_S`), median of `--finished` jobs, against the same bare stream entry.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from bench.redis_server import bench_redis
-from jobcommon import QUEUES, CommonSettings, EchoRequest, JobClient, Queue
+from jobcommon import QUEUES, CommonSettings, EchoRequest, JobClient, JobStatus, Queue, keys
 from jobcommon.messages import DATA_FIELD, job_message
 from tools.procs import ServiceProcess
 
@@ -128,12 +130,40 @@ async def start_up(client: JobClient, url: str, media_root: Path, runs: int) -> 
     return statistics.median(ours), statistics.median(bare)
 
 
+async def finished_record_bytes(client: JobClient, url: str, media_root: Path, n: int) -> tuple[float, float]:
+    """Median `MEMORY USAGE` of a succeeded echo job's record, and of a bare stream entry of its message."""
+    made = await client.submit_many([EchoRequest(payload={"title": f"finished {i}"}) for i in range(n)])
+    janitor = ServiceProcess(
+        "janitor", {"REDIS_URL": url, "MEDIA_ROOT": str(media_root), "LOG_LEVEL": "WARNING"}
+    )
+    janitor.start()
+    try:
+        deadline = time.monotonic() + 120
+        for one in made:
+            while (await client.get(one.job.task_id)).status != JobStatus.SUCCEEDED:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"job {one.job.task_id} did not succeed in 120 s")
+                await asyncio.sleep(0.01)
+    finally:
+        janitor.stop()
+    sizes = [await client.redis.memory_usage(keys.job(one.job.task_id), samples=0) for one in made]
+    message = await job_message(EchoRequest(payload={"title": "finished 0"}), "0" * 32, BARE)
+    before = await _used_memory(client.redis)
+    async with client.redis.pipeline(transaction=False) as pipe:
+        for _ in range(1000):
+            pipe.xadd(BARE, {DATA_FIELD: message.payload})
+        await pipe.execute()
+    bare = (await _used_memory(client.redis) - before) / 1000
+    return statistics.median(int(size or 0) for size in sizes), bare
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--starts", type=int, default=3)
+    parser.add_argument("--finished", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, bench_redis(Path(tmp)) as url:
         media_root = Path(tmp) / "media"
@@ -144,12 +174,14 @@ async def main() -> None:
             batch, bare_batch = await batch_rate(client, args.jobs * 5)
             memory, bare_memory = await memory_per_job(client, args.jobs * 5)
             boot, bare_boot = await start_up(client, url, media_root, args.starts)
+            finished, bare_finished = await finished_record_bytes(client, url, media_root, args.finished)
     rows = [
         ("submit p50 (µs)", p50, bare50, "one XADD round trip"),
         ("submit p99 (µs)", p99, bare99, "one XADD round trip"),
         ("submit_many (jobs/s)", batch, bare_batch, "pipelined XADDs"),
         ("bytes per queued job", memory, bare_memory, "a bare stream entry"),
         ("start-up to first job (s)", boot, bare_boot, "a python -c redis-py consumer"),
+        ("bytes of a finished record", finished, bare_finished, "a bare stream entry"),
     ]
     print(f"{'':28}{'mediajobs':>12}{'bare':>12}{'ratio':>8}  bare is")
     for name, ours, bare, what in rows:

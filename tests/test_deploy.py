@@ -173,7 +173,12 @@ def test_compose_redis_is_private_persistent_and_never_evicts() -> None:
     redis = services["redis"]
     assert redis["image"].startswith("redis:7")
     command = " ".join(redis["command"])
-    for option in ("--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction"):
+    for option in (
+        "--appendonly yes",
+        "--appendfsync everysec",
+        "--maxmemory-policy noeviction",
+        "--hash-max-listpack-value 1024",
+    ):
         assert option in command
     assert "redis:/data" in redis["volumes"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
@@ -583,7 +588,12 @@ def test_k8s_workers_are_scraped_at_their_metrics_port(service: str) -> None:
 
 def test_k8s_redis_is_persistent_and_media_is_shared() -> None:
     conf = find("ConfigMap", "redis-config")["data"]["redis.conf"]
-    for line in ("appendonly yes", "appendfsync everysec", "maxmemory-policy noeviction"):
+    for line in (
+        "appendonly yes",
+        "appendfsync everysec",
+        "maxmemory-policy noeviction",
+        "hash-max-listpack-value 1024",
+    ):
         assert line in conf.splitlines()
     redis = find("StatefulSet", "redis")["spec"]
     assert redis["template"]["spec"]["containers"][0]["image"].startswith("redis:7")
