@@ -19,6 +19,9 @@ from jobcommon.redaction import redact
         ("https://h/watch?v=abc&sig=qq", "https://h/watch?v=abc&sig=***"),
         ("Authorization: Bearer mj_abcdefghijklmnop", "Authorization: Bearer ***"),
         ("nothing secret: https://h/a?b=c", "nothing secret: https://h/a?b=c"),
+        ("http://bob:p@ss@w0rd@host/x", "http://***@host/x"),  # a raw `@` in the password: to the last
+        ("http://host/a@b and mail bob@example.com", "http://host/a@b and mail bob@example.com"),
+        ("http://host?to=a@b#c@d", "http://host?to=a@b#c@d"),  # an `@` after the authority is no userinfo
     ],
 )
 def test_redact(text: str, expected: str) -> None:

@@ -18,6 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from jobcommon.errors import JobError, MediaJobsError, PermanentError, TransientError
+from jobcommon.redaction import redact
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -141,5 +142,5 @@ def crash_message(what: str, returncode: int | None, tail: Iterable[str], *, mis
             code = f"{returncode} ({signal.Signals(-returncode).name})"
     text = f"{what} exited with code {code} without {missing}"
     if lines := " | ".join(tail):
-        text += "; its last output: " + lines
+        text += "; its last output: " + redact(lines)  # masked before the cut below
     return text if len(text) <= MAX_CRASH_MESSAGE else text[: MAX_CRASH_MESSAGE - 1] + "…"

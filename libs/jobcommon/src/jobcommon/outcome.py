@@ -10,6 +10,11 @@ The rule for exceptions:
 - `Deferred(delay)`: the job waits `scheduled` for its turn at a shared rate limit; not an attempt.
 - Any other exception is a bug or an unforeseen condition; like a transient error it is retried while
   attempts remain, so one flaky dependency does not lose a job, and then fails (dead-lettered).
+
+Every message made here passes `one_line`, which masks URL credentials and secret query values
+(`jobcommon.redaction.redact`): an error is recorded masked — the job's `error`, its `errors` and
+`attempt_log`, a bulk job's items, a parent's copy of its child's error — so Redis itself (and its backups)
+holds no password that an exception named. The error's type is not touched: dead letters are grouped by it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from jobcommon.children import AwaitChildren
 from jobcommon.errors import Deferred, JobCancelled, JobError, PermanentError, Retry
+from jobcommon.redaction import redact
 
 MAX_ERROR_MESSAGE = 1000
 
@@ -55,7 +61,9 @@ LOST = Outcome(Verdict.LOST)
 
 
 def one_line(text: str) -> str:
-    line = " ".join(text.split())
+    """`text` as an error's message: secrets masked, on one line, at most `MAX_ERROR_MESSAGE` characters.
+    Masked before it is cut, so a cut never leaves part of a password that the mask would have matched."""
+    line = " ".join(redact(text).split())
     return line if len(line) <= MAX_ERROR_MESSAGE else line[: MAX_ERROR_MESSAGE - 1] + "…"
 
 

@@ -24,7 +24,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@:]+(?::[^/\s@]*)?@")
+URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s?#@]+(?:@[^/\s?#@]*)*@")
+"""A URL's `user[:password]@`, to its authority's last `@` (a raw `@` in a password is a common mistake)."""
 SECRET_QUERY = re.compile(
     r"(?P<name>[?&;](?:[\w.-]*(?:token|key|sig|signature|password|passwd|pass|auth|secret|session|"
     r"credential|hmac)[\w.-]*|x-amz-[\w-]+|policy))=(?P<value>[^&#\s\"']+)",

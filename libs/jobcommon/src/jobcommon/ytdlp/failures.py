@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from jobcommon.causes import iter_chain
 from jobcommon.netguard import BLOCKED_MESSAGE_RE, BlockedAddressError, UnsupportedUrlError
+from jobcommon.redaction import redact
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -152,5 +153,5 @@ def one_line(exc: BaseException) -> str:
     text = _BUG_REPORT_RE.sub("", text)
     text = _WS_RE.sub(" ", text).strip()
     text = _strip_caused_by(text)
-    text = _PREFIX_RE.sub("", text).strip() or type(source).__name__
+    text = redact(_PREFIX_RE.sub("", text).strip()) or type(source).__name__  # masked before it is cut
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
