@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from jobcommon.models import JobEvent
+    from jobcommon.task_id_patterns import IdPattern
 
 
 class DeadLetter(BaseModel):
@@ -157,12 +158,14 @@ class JobClient:
         error_type: str | None = None,
         job_type: str | None = None,
         tokens: tuple[str, ...] = (),
+        by_id: IdPattern | None = None,
         oldest_first: bool = False,
     ) -> list[DeadLetter]:
         """Jobs that ran out of attempts (newest first, or with `oldest_first` the oldest first: the order
         bulk retries and purges take them in) and have not been retried since; only `owner`'s when given, of
-        an error type (or dead-letter reason), of a job type, matching search tokens."""
-        only = DeadFilter(owner=owner, error_type=error_type, job_type=job_type, tokens=tokens)
+        an error type (or dead-letter reason), of a job type, matching search tokens or (either) whose task id
+        `by_id` names."""
+        only = DeadFilter(owner=owner, error_type=error_type, job_type=job_type, tokens=tokens, by_id=by_id)
         entries = await self.dead.entries(only)
         if oldest_first:
             entries.reverse()

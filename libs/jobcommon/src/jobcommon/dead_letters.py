@@ -1,8 +1,11 @@
 """Dead letters: jobs that ran out of attempts, as entries of the dead-letter stream (`keys.DEAD_LETTERS`,
 capped near `store.DEAD_LETTER_MAXLEN`), filtered, grouped by error type, and purged.
 
-Every read walks the capped stream (bounded by its cap) and reads a few fields of each job; a search text is
-answered by the listing index (`jobcommon.job_index`), so no record is read in full to filter."""
+Every read walks the capped stream (bounded by its cap) and reads a few fields of each job; a search text's
+words are answered by the listing index (`jobcommon.job_index`), and a search text that reads as a task id
+(`jobcommon.task_id_patterns`) is matched against the ids the stream names, so no record is read in full to
+filter. Unlike the jobs listing's, a short id is looked for among every dead letter (the stream is walked
+whole anyway), not only among the newest jobs."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
     from jobcommon.store import JobStore
+    from jobcommon.task_id_patterns import IdPattern
 
 READ_BATCH = 1000
 
@@ -27,12 +31,22 @@ READ_BATCH = 1000
 @dataclass(frozen=True, slots=True)
 class DeadFilter:
     """Which dead letters: one owner's (None: everyone's), of an error type (or dead-letter reason), of a job
-    type, and whose URL / title / error text holds every search token."""
+    type, and found by the search: whose URL / title / error text holds every search token, or whose task id
+    `by_id` names (the id the search text reads as); either suffices, and with neither every one is."""
 
     owner: str | None = None
     error_type: str | None = None
     job_type: str | None = None
     tokens: tuple[str, ...] = ()
+    by_id: IdPattern | None = None
+
+    def searched_for(self, task_id: str, by_words: set[str] | None) -> bool:
+        """Whether the search finds `task_id`, given the jobs its words find (None: no words searched)."""
+        if by_words is None and self.by_id is None:
+            return True
+        return (by_words is not None and task_id in by_words) or (
+            self.by_id is not None and self.by_id.matches(task_id)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +95,7 @@ class DeadLetters:
             )
             page = await self.store.index.page(query, limit=COUNT_SCAN_LIMIT, scan_limit=COUNT_SCAN_LIMIT)
             searched = set(page.task_ids)
-            if not searched:
+            if not searched and only.by_id is None:
                 return []
         found: dict[str, DeadEntry] = {}
         high = "+"
@@ -108,7 +122,7 @@ class DeadLetters:
         wanted = [
             (str(entry_id), fields)
             for entry_id, fields in batch
-            if fields.get("task_id") and (searched is None or fields["task_id"] in searched)
+            if fields.get("task_id") and only.searched_for(fields["task_id"], searched)
         ]
         async with self.redis.pipeline(transaction=False) as pipe:
             for _entry_id, fields in wanted:

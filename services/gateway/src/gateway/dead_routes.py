@@ -16,6 +16,7 @@ from gateway.schemas import Problem
 from jobcommon import JOB_TYPES, DeadLetter
 from jobcommon.dead_letters import DeadEntry, DeadFilter
 from jobcommon.search_tokens import MAX_QUERY_LENGTH
+from jobcommon.task_id_patterns import id_pattern
 
 router = APIRouter(prefix="/jobs/dead", tags=["dead letters"])
 
@@ -24,9 +25,13 @@ BULK_LIMIT = 1000
 
 ErrorType = Annotated[str | None, Query(max_length=200, description="Error type (or dead-letter reason).")]
 JobTypeName = Annotated[str | None, Query(max_length=100)]
-SearchText = Annotated[
-    str | None, Query(max_length=MAX_QUERY_LENGTH, description="Search text (as /jobs/list).")
-]
+SEARCH_HELP = (
+    "Search text: every word must be in the job's URL, title or error text (the last word also as a prefix); "
+    "case-insensitive. A text that reads as a task id also finds the dead job(s) with that id: the whole id "
+    "(32 hex digits), its first 4+ digits, or as the dashboard shortens it, `7ffd509e…0bed` (also `...`), "
+    "among every dead letter in the caller's scope."
+)
+SearchText = Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH, description=SEARCH_HELP)]
 Owner = Annotated[str | None, Query(max_length=64, description="Admins only: one owner's.")]
 
 
@@ -48,7 +53,7 @@ class DeadSelection(BaseModel):
 
     error_type: str | None = Field(default=None, max_length=200)
     job_type: str | None = Field(default=None, max_length=100)
-    q: str | None = Field(default=None, max_length=MAX_QUERY_LENGTH)
+    q: str | None = Field(default=None, max_length=MAX_QUERY_LENGTH, description=SEARCH_HELP)
     owner: str | None = Field(default=None, max_length=64, description="Admins only: one owner's.")
 
 
@@ -93,6 +98,7 @@ def _filter(
         error_type=error_type,
         job_type=job_type,
         tokens=search(q, (loc, "q")),
+        by_id=id_pattern(q),
     )
 
 
@@ -135,6 +141,7 @@ async def dead_letters(
         error_type=only.error_type,
         job_type=only.job_type,
         tokens=only.tokens,
+        by_id=only.by_id,
         oldest_first=order == "oldest",
     )
 

@@ -1,5 +1,5 @@
 """Finding jobs by task id in the listing's search text: a whole id, its first digits, or the id as the
-dashboard and the CLI shorten it (`7ffd509e…0bed`, also with `...`).
+dashboard and the CLI shorten it (`7ffd509e…0bed`, also with `...`), as `jobcommon.task_id_patterns` reads it.
 
 The same rules as the CLI's (`mediajobs_cli.api`): a whole id (32 hex digits) names its job whatever its age;
 a shorter one is looked for among the `LOOKED_AT` newest jobs of the caller's scope (an owner's, or for an
@@ -11,50 +11,19 @@ match, merged newest first (`merge`), each job once; the counts count each job o
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from jobcommon import Job, JobNotFound
 from jobcommon.job_index import Cursor, JobQuery
 from jobcommon.search_tokens import TOKEN_LIMIT, outcome_tokens, request_tokens, shown_words
+from jobcommon.task_id_patterns import IdPattern
 
 if TYPE_CHECKING:
     from jobcommon import JobClient
 
-ID_LENGTH = 32
 LOOKED_AT = 500
 """How many of the newest jobs in scope a short id is looked for in (as the CLI does)."""
-_SHORT_ID = re.compile(r"^(?P<head>[0-9a-f]{4,32})(?:(?:…|\.\.\.?)(?P<tail>[0-9a-f]{0,28}))?$")
-
-
-@dataclass(frozen=True, slots=True)
-class IdPattern:
-    """A task id as people copy it: its first digits (`head`), and with an ellipsis its last (`tail`)."""
-
-    head: str
-    tail: str = ""
-
-    @property
-    def whole(self) -> bool:
-        return len(self.head) == ID_LENGTH
-
-    def matches(self, task_id: str) -> bool:
-        return (
-            len(self.head) + len(self.tail) <= len(task_id)
-            and task_id.startswith(self.head)
-            and task_id.endswith(self.tail)
-        )
-
-
-def id_pattern(q: str | None) -> IdPattern | None:
-    """The task id a search text reads as (case and surrounding blanks ignored), or None."""
-    if q is None:
-        return None
-    found = _SHORT_ID.match(q.strip().lower())
-    if found is None or len(found["head"]) + len(found["tail"] or "") > ID_LENGTH:
-        return None
-    return IdPattern(found["head"], found["tail"] or "")
 
 
 def _position(job: Job) -> tuple[float, str]:

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from gateway.api_keys import ApiKey, Role
 from gateway.auth import Caller, OptionalCaller, Submitter
 from gateway.event_streams import EventStreams
-from gateway.id_search import LOOKED_AT, IdPattern, count_extra, id_pattern, jobs_by_id, merge
+from gateway.id_search import LOOKED_AT, count_extra, jobs_by_id, merge
 from gateway.problems import UNAVAILABLE_RETRY, problem_response
 from gateway.public_view import PublicJob, public_json
 from gateway.refused_keys import RefusedKeys
@@ -47,6 +47,7 @@ from jobcommon.metrics import CANCEL_REQUESTS, JOBS_SUBMITTED
 from jobcommon.presence import live_services
 from jobcommon.queue_stats import all_queue_stats
 from jobcommon.search_tokens import MAX_QUERY_LENGTH, query_tokens
+from jobcommon.task_id_patterns import IdPattern, id_pattern
 
 log = logging.getLogger("mediajobs.gateway")
 

@@ -37,7 +37,7 @@ export function render(root, ctx) {
     h("button.btn.small", { type: "button", id: "retry-matching", onclick: () => matching("retry") }, "Retry all matching…"),
     admin ? h("button.btn.small.danger", { type: "button", id: "purge-matching", onclick: () => matching("purge") }, "Purge all matching…") : null) : null;
   const typeSelect = h("select", { "aria-label": "Job type", onchange: (e) => update({ job_type: e.target.value }) }, h("option", { value: "" }, "All types"));
-  const search = h("input.search", { type: "search", placeholder: "Search URL, title or error…", value: p.q || "", "aria-label": "Search dead letters",
+  const search = h("input.search", { type: "search", placeholder: "Search URL, title, error or job id…", value: p.q || "", "aria-label": "Search dead letters by URL, title, error or job id",
     onchange: (e) => update({ q: e.target.value.trim() }) });
 
   root.append(
@@ -67,6 +67,8 @@ export function render(root, ctx) {
   }
 
   const filter = () => ({ error_type: p.error_type || null, job_type: p.job_type || null, q: p.q || null });
+  // The filter in words ("" for none), for the empty table and the bulk actions' confirmation.
+  const described = () => [p.error_type && `error type ${p.error_type}`, p.job_type && `job type ${p.job_type}`, p.q && `“${p.q}”`].filter(Boolean).join(", ");
 
   async function load() {
     try {
@@ -103,7 +105,7 @@ export function render(root, ctx) {
     }
     selectAll.checked = letters.length > 0 && letters.every((l) => selected.has(l.job.task_id));
     if (!letters.length) {
-      clear(tbody, h("tr", {}, h("td.empty", { colspan: 8 }, "No dead letters. Nice.")));
+      clear(tbody, h("tr", {}, h("td.empty", { colspan: 8 }, described() ? `No dead letter matches ${described()}.` : "No dead letters. Nice.")));
       return;
     }
     clear(tbody, letters.map(({ job }) => h("tr", { "data-task": job.task_id },
@@ -146,7 +148,7 @@ export function render(root, ctx) {
   }
 
   async function matching(verb) {
-    const what = [p.error_type && `error type ${p.error_type}`, p.job_type && `job type ${p.job_type}`, p.q && `“${p.q}”`].filter(Boolean).join(", ") || "no filter: every dead letter";
+    const what = described() || "no filter: every dead letter";
     try {
       const count = (await api(`/jobs/dead/${verb}`, { method: "POST", body: { filter: filter(), dry_run: true } })).matched;
       if (!count) { toast("Nothing matches."); return; }
