@@ -247,8 +247,8 @@ async def test_trim_streams_deletes_acknowledged_leftovers_only(janitors: Janito
 async def test_dead_consumers_removes_idle_strangers_not_live_workers(janitors: Janitors) -> None:
     r = janitors.redis
     await ensure_groups(r, [METADATA])
-    # A consumer under the name a live janitor's heartbeat announces (Redis < 7 creates a consumer only when
-    # it is delivered something, so the janitors' own idle consumers on `default` may not exist).
+    # A consumer under the name a live janitor's heartbeat announces, on a queue that janitor does not read
+    # (its own consumers are on `default`'s lanes: it joins them as it starts, `jobcommon.steady_reads`).
     live = f"janitor-{await janitors.instance(janitors.procs[0])}"
     for consumer in ("ghost", live):
         entry = await r.xadd(METADATA.stream, {"c": consumer})

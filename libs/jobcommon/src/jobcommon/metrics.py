@@ -90,7 +90,7 @@ SCHEDULES_FAILING = Gauge(
 QUEUE_LENGTH = Gauge("mediajobs_queue_length", "Entries in the queue's stream.", ["queue"])
 QUEUE_LAG = Gauge("mediajobs_queue_lag", "Entries not yet delivered to any worker.", ["queue"])
 QUEUE_PENDING = Gauge("mediajobs_queue_pending", "Entries delivered and not yet acknowledged.", ["queue"])
-QUEUE_CONSUMERS = Gauge("mediajobs_queue_consumers", "Consumers in the queue's group.", ["queue"])
+QUEUE_CONSUMERS = Gauge("mediajobs_queue_consumers", "Live workers in the queue's consumer group.", ["queue"])
 QUEUE_OLDEST_WAITING = Gauge(
     "mediajobs_queue_oldest_waiting_age_seconds",
     "Age of the oldest entry not yet delivered (0 when none waits).",

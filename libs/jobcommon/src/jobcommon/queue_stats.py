@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from jobcommon import keys
 from jobcommon.job_types import JOB_TYPES
 from jobcommon.presence import live_services
 from jobcommon.queues import QueueSpec
@@ -32,7 +33,10 @@ class QueueStats(BaseModel):
     lag_by_priority: dict[str, int] = {}
     """`lag` by lane: how many wait at each priority (`jobcommon.priorities`)."""
     consumers: int
-    """Consumers Redis knows in the group (on Redis < 7 only those that have received a message)."""
+    """Workers in the queue's consumer group (on any of its lanes) whose process still proves it lives (their
+    liveness key, `jobcommon.liveness`). A worker joins every lane as it starts reading
+    (`jobcommon.steady_reads`) and leaves on a graceful stop; a killed one no longer counts once its liveness
+    key expires (`LIVENESS_TTL_S`), although Redis keeps it in the group until the janitor removes it."""
     workers: int = 0
     """Live service instances consuming this queue (from their heartbeats)."""
     oldest_waiting_s: float = 0.0
@@ -50,7 +54,7 @@ async def stats_for(redis: Redis, spec: QueueSpec) -> QueueStats:
         pending=sum(lane.pending for lane in lanes.values()),
         lag=sum(lane.lag for lane in lanes.values()),
         lag_by_priority={priority.value: lane.lag for priority, lane in lanes.items()},
-        consumers=max(lane.consumers for lane in lanes.values()),
+        consumers=await _live_count(redis, set().union(*(lane.consumers for lane in lanes.values()))),
         oldest_waiting_s=max(lane.oldest_waiting_s for lane in lanes.values()),
     )
 
@@ -60,7 +64,8 @@ class _Lane:
     length: int
     pending: int
     lag: int
-    consumers: int
+    consumers: frozenset[str]
+    """The group's consumers on this lane, by name."""
     oldest_waiting_s: float
 
 
@@ -68,11 +73,14 @@ async def _lane_stats(redis: Redis, spec: QueueSpec, stream: str) -> _Lane:
     length = await redis.xlen(stream)
     groups = await redis.xinfo_groups(stream) if length or await redis.exists(stream) else []
     group = next((g for g in groups if g["name"] == spec.group), None)
-    pending = consumers = lag = 0
+    pending = lag = 0
+    consumers: frozenset[str] = frozenset()
     after = ""
     if group is not None:
         after = str(group["last-delivered-id"])
-        pending, consumers = int(group["pending"]), int(group["consumers"])
+        pending = int(group["pending"])
+        if int(group["consumers"]):
+            consumers = frozenset(_text(c["name"]) for c in await redis.xinfo_consumers(stream, spec.group))
         if group.get("lag") is not None:
             lag = int(group["lag"])
         else:  # Redis 6.2 has no lag field: count entries after the last delivered id
@@ -83,6 +91,17 @@ async def _lane_stats(redis: Redis, spec: QueueSpec, stream: str) -> _Lane:
     return _Lane(
         length, pending, lag, consumers, await _oldest_waiting_s(redis, stream, after) if lag else 0.0
     )
+
+
+async def _live_count(redis: Redis, consumers: set[str]) -> int:
+    """How many of `consumers` still prove their process lives (one EXISTS over their liveness keys)."""
+    if not consumers:
+        return 0
+    return int(await redis.exists(*(keys.alive(name) for name in sorted(consumers))))
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def _oldest_waiting_s(redis: Redis, stream: str, after: str) -> float:

@@ -16,6 +16,14 @@ ran out (while its worker lives). Only when every lane is empty does the worker 
 XREADGROUP and COUNT 1 on as many lanes as it has free slots (all three, unless fewer are free), so it never
 takes a message no slot is free for, and an idle replica still gets the rest.
 
+The worker also joins its consumer group on every lane (XGROUP CREATECONSUMER) before its first read, after
+re-creating the groups, and again every `REJOIN_EVERY_S` while it reads: Redis (6.2 and 7 alike) adds a
+consumer to a group only when XREADGROUP delivers it something, so an idle worker would otherwise not be in
+the group at all, and its queue would show no consumers beside a live worker until its first job
+(`jobcommon.queue_stats`). The periodic join puts back a consumer removed while its worker lives (its groups
+re-created by another process after Redis lost its data, or taken for a stopped worker's while its heartbeat
+lapsed); it costs one round trip every few seconds, nothing per job.
+
 `keep_reading` replaces the subscriber's one read call (`_xreadgroup`, which its read loop uses; FastStream's
 `get_one` unpacks a single stream and is not used on these subscribers) with that read, where a connection
 error waits `retry_after_s` and reads again, and ``NOGROUP`` re-creates the groups from the start of the
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -47,6 +56,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mediajobs.reads")
 
+REJOIN_EVERY_S = 5.0
+"""How often a reading worker makes sure again that it is a consumer of each of its queue's lanes."""
+
 
 class _SteadyRead:
     def __init__(
@@ -60,6 +72,9 @@ class _SteadyRead:
         self._spec = spec
         self._retry_after_s = retry_after_s
         self._outage = False
+        self._join_at = 0.0
+        """When (monotonic) to join the group's lanes next: at once before the first read."""
+        self._join_warned = False
 
     def _idle(self) -> bool:
         """Whether the subscriber runs no handler and holds no message for one (FastStream's own count)."""
@@ -69,6 +84,8 @@ class _SteadyRead:
 
     async def __call__(self, *, count: int | None, block: int | None, noack: bool = False) -> Any:
         try:
+            if time.monotonic() >= self._join_at:
+                await self._join()
             response = await self._read(await self._slots.wait_free(self._idle), block)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -122,7 +139,32 @@ class _SteadyRead:
             self._slots.take(name, (entry_id for entry_id, _fields in entries))
         return response
 
+    async def _join(self) -> None:
+        """Make this worker a consumer of its group on every lane of the queue (a no-op where it is one)."""
+        client = self._subscriber._client
+        group, consumer = self._spec.group, self._subscriber.stream_sub.consumer
+        async with client.pipeline(transaction=False) as pipe:
+            for stream in self._spec.lanes.values():
+                pipe.xgroup_createconsumer(stream, group, consumer)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        failed = [reply for reply in replies if isinstance(reply, ResponseError)]
+        if not failed:
+            self._join_at = time.monotonic() + REJOIN_EVERY_S
+            return
+        # A lane without its stream or group: the read that follows meets NOGROUP and re-creates them, and the
+        # join is tried again soon. Any other refusal is worth a warning, once, not a failed read.
+        missing = all("NOGROUP" in str(exc) or "key to exist" in str(exc) for exc in failed)
+        self._join_at = time.monotonic() + (self._retry_after_s if missing else REJOIN_EVERY_S)
+        if not missing and not self._join_warned:
+            self._join_warned = True
+            log.warning(
+                "queue %s: could not join the consumer group (%s); it shows no consumer until a job comes",
+                self._spec.queue,
+                failed[0],
+            )
+
     async def _recreate_group(self) -> None:
+        self._join_at = 0.0  # the re-created groups have no consumers: join them before the next read
         try:
             await ensure_groups(self._redis, [self._spec])
         except (RedisConnectionError, RedisTimeoutError, OSError):
