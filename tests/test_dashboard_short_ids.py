@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from redis.asyncio import Redis
 from jobcommon import Job, JobStatus
 from jobcommon.store import JobStore
 from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
-from tests.support.browser import chromium, output_dir, page_context
+from tests.support.browser import chromium, output_dir, page_context, until_true
 from tests.support.otlp import OtlpReceiver
 from tests.test_dashboard_ui import nothing_clipped
 from tools.localredis import free_port
@@ -220,15 +219,6 @@ async def test_the_openapi_document_describes_q_once(gateway: Gateway) -> None:
 
 
 # -- the dashboard ---------------------------------------------------------------------------------------
-
-
-async def until_true(page: Page, expression: str, timeout: float = TIMEOUT_MS / 1000) -> None:
-    """Poll a JavaScript expression until it is true (the dashboard's CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + timeout
-    while not await page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never true: {expression}")
-        await asyncio.sleep(0.05)
 
 
 ROWS = "[...document.querySelectorAll('#jobs-body tr[data-task]')].map(r => r.dataset.task)"

@@ -22,7 +22,7 @@ from jobcommon import CommonSettings, ErrorInfo, JobClient, keys
 from jobcommon.schedule_store import ScheduleStore
 from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
 from tests.jobs import submit, wait_for, wait_terminal
-from tests.support.browser import chromium, output_dir, page_context
+from tests.support.browser import chromium, output_dir, page_context, until_true
 from tests.support.dead_letters import bury
 from tests.support.httpserver import MediaServer
 from tests.support.otlp import OtlpReceiver
@@ -126,16 +126,6 @@ async def job_status_shown(page: Page) -> str | None:
         "document.querySelector('#job-status .chip')?.dataset.status ?? null"
     )
     return status
-
-
-async def until_true(page: Page, expression: str, timeout: float = TIMEOUT_MS / 1000) -> None:
-    """Poll a JavaScript expression until it is true (page.wait_for_function would need the 'unsafe-eval'
-    the dashboard's CSP forbids)."""
-    deadline = time.monotonic() + timeout
-    while not await page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never true: {expression}")
-        await asyncio.sleep(0.05)
 
 
 CLIPPED = """(() => {

@@ -7,7 +7,6 @@ of its own, holding dead jobs made with chosen ids (no service runs them)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ import pytest
 from jobcommon import Job, JobClient, JobStatus, keys
 from jobcommon.models import ErrorInfo
 from tests.conftest import ApiKeys, bearer
-from tests.support.browser import chromium, output_dir, page_context
+from tests.support.browser import chromium, output_dir, page_context, until_true
 from tests.support.lone_gateway import LoneGateway, lone_gateway
 from tests.support.otlp import OtlpReceiver
 
@@ -255,15 +254,6 @@ async def test_the_openapi_document_says_q_finds_ids(gateway: LoneGateway) -> No
 
 
 # -- the dashboard ---------------------------------------------------------------------------------------
-
-
-async def until_true(page: Page, expression: str, timeout: float = TIMEOUT_MS / 1000) -> None:
-    """Poll a JavaScript expression until it is true (the dashboard's CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + timeout
-    while not await page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never true: {expression}")
-        await page.wait_for_timeout(50)
 
 
 ROWS = "[...document.querySelectorAll('#dead-body tr[data-task]')].map(r => r.dataset.task)"

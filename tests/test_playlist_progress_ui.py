@@ -10,9 +10,9 @@ from rich.console import Console
 from mediajobs_cli.follow import ProgressLine
 from tests.conftest import ApiKeys, Stack
 from tests.jobs import submit, wait_for, wait_terminal
-from tests.support.browser import chromium, output_dir, page_context
+from tests.support.browser import chromium, output_dir, page_context, until_true
 from tests.support.httpserver import MediaServer
-from tests.test_dashboard_ui import BrowserErrors, Dashboard, log_in, open_view, until_true
+from tests.test_dashboard_ui import BrowserErrors, Dashboard, log_in, open_view
 
 
 def _moving(job: dict[str, object]) -> bool:

@@ -9,9 +9,11 @@ Screenshots go to `var/test-output/<test name>/`, kept after the run for a perso
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext
+    from playwright.async_api import Browser, BrowserContext, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_ROOT = ROOT / "var" / "test-output"
@@ -71,3 +73,13 @@ async def page_context(
         yield context
     finally:
         await context.close()
+
+
+async def until_true(page: Page, expression: str, timeout: float = 20.0) -> None:
+    """Poll a JavaScript expression until it is true (page.wait_for_function would need the 'unsafe-eval'
+    the dashboard's CSP forbids); AssertionError naming it after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never true: {expression}")
+        await asyncio.sleep(0.05)
