@@ -35,7 +35,12 @@ class DownloadOptions(StrictModel):
     """
 
     format: str | None = Field(
-        default=None, max_length=500, description="yt-dlp format selector, e.g. 'best[height<=720]'."
+        default=None,
+        max_length=500,
+        description=(
+            "yt-dlp format selector, e.g. 'best[height<=?720]' (`<=?` also takes a format whose height is "
+            "unknown, as a direct file link's is; `max_height` does that for you)."
+        ),
     )
     max_height: int | None = Field(
         default=None,
