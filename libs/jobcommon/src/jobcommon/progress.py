@@ -1,9 +1,11 @@
 """Progress reporting for handlers: latest value stored and announced, bursts coalesced, last one kept; and
 marked on the attempt's span as `progress` events, at most one per `SPAN_EVENT_INTERVAL_S` (the last kept).
 
-Progress is advisory: a write that fails (Redis away or frozen) neither fails the handler nor goes unseen as
-an exception of a background task; the update stays held, and the next update, the next window or the final
-`flush()` writes the latest one."""
+Progress is advisory: a write never holds the handler (it runs in a task of its own, one at a time), and a
+write that fails (Redis away or frozen) neither fails the handler nor goes unseen as an exception of a
+background task; the update stays held, and the next update, the next window or the final `flush()` writes
+the latest one. (A write awaited by the handler held it for the whole of a Redis freeze: with the workers'
+patience, ~60 s of a job's run.)"""
 
 from __future__ import annotations
 
@@ -59,10 +61,8 @@ class ProgressReporter:
         self._event_pending = True
         if time.monotonic() - self._last_event >= SPAN_EVENT_INTERVAL_S:
             self._mark()
-        wait = self._last_write + self._interval - time.monotonic()
-        if wait <= 0:
-            await self._try_write()
-        elif self._timer is None:
+        if self._timer is None or self._timer.done():  # else the writer in flight (or due) takes the latest
+            wait = max(0.0, self._last_write + self._interval - time.monotonic())
             self._timer = asyncio.create_task(self._write_after(wait))
 
     async def flush(self) -> None:
@@ -90,9 +90,15 @@ class ProgressReporter:
         self._span.add_event("progress", attributes)
 
     async def _write_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        self._timer = None
-        await self._try_write()
+        """The writer: writes what is held once `delay` has passed, and again a window later while something
+        is still held (an update that came during the write, or one a failed write kept)."""
+        while True:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._try_write()
+            if self._pending is None:
+                return
+            delay = max(0.0, self._last_write + self._interval - time.monotonic())
 
     async def _try_write(self) -> None:
         """Write what is held; a failure is logged and the update kept for the next write."""
