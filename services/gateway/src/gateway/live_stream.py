@@ -4,6 +4,7 @@ dashboard's one connection), resumable with Last-Event-ID."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -41,8 +42,32 @@ def _visible(job: Job, scope: str | None) -> bool:
     return scope is None or job.owner == scope
 
 
-async def stream_slot(request: Request, key: Caller) -> Callable[[], None]:
-    """One of the capped event streams (shared with /jobs/{id}/events), taken before the response starts."""
+@dataclass(frozen=True, slots=True)
+class StreamQuery:
+    """What a /jobs/stream request asks for, validated as a whole."""
+
+    resume: str | None
+    scope: str | None
+    status: JobStatus | None
+    job_type: str | None
+
+
+async def stream_query(
+    resume: Annotated[str | None, Depends(resume_point)],
+    scope: Scope,  # 403 when a key other than an admin's names another owner
+    job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
+    job_type: Annotated[str | None, Query(max_length=100)] = None,
+) -> StreamQuery:
+    return StreamQuery(resume, scope, job_status, job_type)
+
+
+async def stream_slot(
+    request: Request, key: Caller, _: Annotated[StreamQuery, Depends(stream_query)]
+) -> Callable[[], None]:
+    """One of the capped event streams (shared with /jobs/{id}/events), taken before the response starts and
+    only once the whole request is valid: FastAPI goes on solving the other dependencies of a request whose
+    parameter failed validation (a 422), and a slot taken then was never given back (the stream that would
+    release it never starts), so 20 bad requests used up a key's streams until a restart."""
     streams: EventStreams = request.app.state.event_streams
     return streams.admit(key.id)
 
@@ -55,11 +80,8 @@ async def stream_slot(request: Request, key: Caller) -> Callable[[], None]:
 async def job_stream(
     request: Request,
     key: Caller,
-    resume: Annotated[str | None, Depends(resume_point)],  # validated before a stream slot is taken
-    scope: Scope,  # and so is `owner` (403 when a key other than an admin's names another owner)
+    query: Annotated[StreamQuery, Depends(stream_query)],
     release: Annotated[Callable[[], None], Depends(stream_slot)],
-    job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
-    job_type: Annotated[str | None, Query(max_length=100)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events `job` (id: the change's id; data: `{"kind": "status"|"progress", "job": Job}`,
     the job without its request and result) for every change of a job in the caller's scope, optionally
@@ -68,12 +90,12 @@ async def job_stream(
     /jobs/{id}/events (429 beyond)."""
     try:
         client: JobClient = request.app.state.client
-        async for change in while_key_valid(client.changes.listen(resume), request.app.state.keys, key):
+        async for change in while_key_valid(client.changes.listen(query.resume), request.app.state.keys, key):
             job = change.event.job
-            if not _visible(job, scope):
+            if not _visible(job, query.scope):
                 continue
-            if (job_status is not None and job.status != job_status) or (
-                job_type is not None and job.job_type != job_type
+            if (query.status is not None and job.status != query.status) or (
+                query.job_type is not None and job.job_type != query.job_type
             ):
                 continue
             data: dict[str, Any] = {"kind": change.event.kind, "job": public_json(job)}
