@@ -8,6 +8,8 @@ import { jobActions, liveSwitch, problemBox } from "./widgets.js";
 
 const IMAGE = /\.(jpe?g|png|webp|gif|avif)$/i;
 const MAX_CHILDREN = 100;
+const ATTEMPT_LOG_LIMIT = 20; // the most runs a job's attempt_log keeps (jobcommon.models.ATTEMPT_LOG_LIMIT)
+const FINISHED = ["succeeded", "failed", "cancelled"];
 
 /** Every file a result names: objects with a `path` (downloads, their extras, imaging outputs), one entry per
  * path with what is known of it (size or bytes, width and height, kind or format). */
@@ -50,12 +52,30 @@ function attemptLog(job) {
   return log;
 }
 
+/** Whether run `i` of the log began afresh: a retry by hand starts a new attempt budget (attempt 1 again).
+ * A run handed back by a stopping worker ("reclaimed", not counted) is followed by the same number, and only a
+ * finished job can be retried. */
+function retriedByHand(log, i) {
+  return i > 0 && log[i].attempt <= log[i - 1].attempt && log[i - 1].outcome !== "reclaimed";
+}
+
+/** "Attempts" as the record tells it: `attempts` counts since the last retry by hand (which resets the
+ * budget), so after one the runs in all are said too (the timeline lists every run). */
+function attemptsText(job) {
+  const log = attemptLog(job);
+  const budget = `${job.attempts} of ${job.max_attempts}`;
+  const retries = log.filter((_, i) => retriedByHand(log, i)).length;
+  if (!retries) return budget;
+  const runs = log.length >= ATTEMPT_LOG_LIMIT ? `${log.length}+` : String(log.length);
+  return `${budget} since the ${retries > 1 ? "last " : ""}retry by hand (${runs} runs in all)`;
+}
+
 function timeline(job) {
   const log = attemptLog(job);
   if (!log.length) return h("p.muted", {}, job.status === "queued" ? "Waiting for its first attempt." : "No attempts recorded.");
   const longest = Math.max(...log.map((a) => (a.wait_s || 0) + (a.run_s ?? seconds(a.started_at, a.finished_at) ?? 0)), 0.001);
   return h("div.timeline", { id: "attempts" }, log.map((a, i) => {
-    const again = i > 0 && a.attempt <= log[i - 1].attempt; // a manual retry starts a fresh attempt budget
+    const again = retriedByHand(log, i);
     const run = a.run_s ?? seconds(a.started_at, a.finished_at) ?? 0;
     const wait = a.wait_s || 0;
     const waitBar = h("span.wait");
@@ -76,7 +96,7 @@ function timeline(job) {
             : run ? h("span", {}, `ran ${fmtDuration(run)}`) : null,
           a.started_at ? h("span", { title: a.started_at }, fmtTime(a.started_at)) : null),
         h("div.track", {}, waitBar, runBar),
-        a.error ? h("div.small", {}, h("span.mono", {}, a.error.type), ": ", a.error.message) : null));
+        a.error ? h("div.small.attempt-error", {}, h("span.mono", {}, a.error.type), ": ", a.error.message) : null));
   }));
 }
 
@@ -115,8 +135,8 @@ function fileList(job) {
   return h("div.files", { id: "files" }, found.map((f) => {
     const url = `/ui/jobs/${job.task_id}/file?path=${encodeURIComponent(f.path)}`;
     return h("div.file", {},
-      IMAGE.test(f.path) ? h("img.thumb", { src: url, alt: f.path, loading: "lazy" }) : null,
-      h("div", {}, h("div.mono.small", {}, f.path),
+      IMAGE.test(f.path) ? h("img.thumb", { src: url, alt: f.path.split("/").pop(), loading: "lazy" }) : null,
+      h("div.file-text", {}, h("div.mono.small.path", {}, f.path),
         h("div.small.muted", {}, [f.kind, f.size !== undefined ? fmtBytes(f.size) : null, f.width && f.height ? `${f.width}×${f.height}` : null].filter(Boolean).join(" · "))));
   }));
 }
@@ -191,9 +211,12 @@ export function render(root, ctx) {
       items.total > items.items.length ? h("p.small.muted", {}, `and ${items.total - items.items.length} more`) : null);
   }
 
+  /** The bar, and the worker's last word while it runs (once the job has ended that word is stale: its
+   * "extracting" under a failed job's bar said something untrue). */
   function progressBlock() {
+    const running = !FINISHED.includes(job.status);
     return h("div", { id: "job-progress" }, progress(job),
-      job.progress?.message ? h("p.small.muted", { id: "progress-message" }, job.progress.message) : null);
+      running && job.progress?.message ? h("p.small.muted", { id: "progress-message" }, job.progress.message) : null);
   }
 
   function draw() {
@@ -208,13 +231,13 @@ export function render(root, ctx) {
           h("span.spacer"), h("span.actions", {}, jobActions(job, ctx.me, load))),
         progressBlock()),
       job.error ? h("div.panel.pad", { id: "error" }, h("h2", {}, "Error"),
-        h("div.error-box", {}, h("span.etype", {}, job.error.type), h("div", {}, job.error.message))) : null,
+        h("div.error-box", {}, h("span.etype", {}, job.error.type), h("div.error-message", {}, job.error.message))) : null,
       h("div.grid", {},
         h("div.panel.pad", {}, h("h2", {}, "Details"), facts([
           ["Type", job.job_type], ["Queue", job.queue], ["Priority", job.priority], ["Owner", job.owner],
           ["Created", h("span", { title: job.created_at }, `${fmtTime(job.created_at)} (${ago(job.created_at)})`)],
           ["Started", fmtTime(job.started_at)], ["Finished", fmtTime(job.finished_at)], ["Took", duration],
-          ["Attempts", `${job.attempts} of ${job.max_attempts}`],
+          ["Attempts", h("span", { id: "job-attempts" }, attemptsText(job))],
           [job.status === "scheduled" ? "Runs at" : "Next attempt", job.next_attempt_at ? fmtTime(job.next_attempt_at) : null],
           ["Worker", job.worker ? h("span.mono", {}, job.worker) : null],
           ["Trace", traceValue],
