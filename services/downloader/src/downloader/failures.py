@@ -11,9 +11,28 @@ from typing import TYPE_CHECKING
 
 from downloader.fsjail import BlockedWriteError
 from jobcommon.ytdlp import failures
+from jobcommon.ytdlp.m3u_lists import M3uTooLargeError
 
 if TYPE_CHECKING:
     from jobcommon.ytdlp.failures import Verdict
+
+__all__ = [
+    "PERMANENT",
+    "TRANSIENT",
+    "BrokenMediaError",
+    "DurationTooLongError",
+    "ExternalFetchRefusedError",
+    "FileTooLargeError",
+    "InsufficientSpaceError",
+    "M3uTooLargeError",
+    "NotMediaError",
+    "NothingDownloadedError",
+    "PlaylistUrlError",
+    "TruncatedDownloadError",
+    "classify",
+    "download_rule",
+    "is_range_not_satisfiable",
+]
 
 
 class TruncatedDownloadError(Exception):
@@ -49,10 +68,6 @@ class NotMediaError(Exception):
 class BrokenMediaError(Exception):
     """A downloaded file is an audio or video container no player can read in full: an mp4 without its
     ``moov`` index, or shorter than its boxes say (`downloader.media_check`)."""
-
-
-class M3uTooLargeError(Exception):
-    """A plain M3U list longer than `downloader.m3u.MAX_M3U_BYTES`."""
 
 
 class PlaylistUrlError(Exception):

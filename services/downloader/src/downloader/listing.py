@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from downloader.child_protocol import EntriesEvent, Entry
 from downloader.external_fetchers import forbid_external_fetchers
-from downloader.failures import M3uTooLargeError, NothingDownloadedError, classify
-from downloader.m3u import read_as_hls_master, read_plain_m3u
+from downloader.failures import NothingDownloadedError
 from downloader.progress_hook import ProgressTracker
 from downloader.ytdlp_params import build_params
 from jobcommon.netguard import UnsupportedUrlError, check_url_scheme
 from jobcommon.ytdlp.logger import QuietLogger
+from jobcommon.ytdlp.m3u_lists import extract_with_plain_m3u
 from jobcommon.ytdlp.values import as_float, as_str
 
 if TYPE_CHECKING:
@@ -54,36 +54,7 @@ def _extract_flat(spec: ChildSpec, emit: Callable[[ChildEvent], None], cap: int)
     else:
         params["playlistend"] = cap + 1  # one more than wanted tells whether there are more
     with yt_dlp.YoutubeDL(params) as ydl:
-        try:
-            info = ydl.extract_info(spec.url, download=False)
-        except yt_dlp.utils.DownloadError as exc:
-            if classify(exc) != ("permanent", "ExtractorError"):
-                raise  # a network failure, a blocked address, ...: what the document is is no matter
-            try:
-                playlist = read_plain_m3u(ydl, spec.url)  # e.g. a bare list served as audio/x-mpegurl
-            except M3uTooLargeError:
-                raise
-            except Exception:  # the document could not be read again: yt-dlp's failure is the answer
-                playlist = None
-            if playlist is None:
-                raise
-            return ydl.process_ie_result(playlist, download=False)
-        if _the_document_itself(info):
-            playlist = read_plain_m3u(ydl, spec.url)
-            if playlist is not None:
-                return ydl.process_ie_result(playlist, download=False)
-        return info
-
-
-def _the_document_itself(info: Any) -> bool:
-    """Whether yt-dlp's generic extractor took the document at the URL itself for the media: as a direct file
-    (a bare list of URLs is text no other extractor claims) or as an HLS master playlist (yt-dlp reads any
-    ``#EXTM3U`` document as one). Either may be a plain M3U (`downloader.m3u`)."""
-    if not isinstance(info, dict) or info.get("_type") not in (None, "video"):
-        return False
-    if info.get("extractor_key") != "Generic":
-        return False
-    return bool(info.get("direct")) or read_as_hls_master(info)
+        return extract_with_plain_m3u(ydl, spec.url)  # a plain M3U list: the playlist of its URLs
 
 
 def list_playlist(spec: ChildSpec, emit: Callable[[ChildEvent], None]) -> EntriesEvent:

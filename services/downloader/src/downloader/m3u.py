@@ -1,150 +1,36 @@
-"""Plain M3U playlists: a list of media URLs, extended (``#EXTM3U``, each URL after an ``#EXTINF`` line with
-its duration and title) or bare (one URL a line).
+"""Plain M3U lists in the downloader: the rule is `jobcommon.ytdlp.m3u_lists`, shared with the metadata
+service's `video_info`.
 
-yt-dlp has no extractor for them. Its generic extractor reads any ``#EXTM3U`` document as an HLS master
-playlist, each URL a "variant" fetched as an HLS media playlist (the bytes of an mp4 read as lines of
-segment URLs: a job failing with a connection error, retried in vain), and a bare list as a direct media
-file. What tells them apart from HLS is the HLS spec itself: every HLS playlist holds ``#EXT-X-`` tags
-(``#EXT-X-TARGETDURATION`` is required in a media playlist, ``#EXT-X-STREAM-INF`` names each variant of a
-master playlist); a plain M3U holds none.
-
-So a listing (`downloader.listing`) whose URL yt-dlp read as one HLS master, one direct file, or failed to
-read as HLS, reads the document itself here (yt-dlp's own `urlopen`: the connect guard, the timeouts),
-and a plain M3U becomes a playlist of its URLs, relative ones resolved against the list's own URL. The
-playlist goes through yt-dlp's processing like any other (`items`, the entry cap); each entry passes the
-same URL checks as any listed entry (`downloader.listing`) and as any download request.
+A listing (`downloader.listing`) whose URL yt-dlp read as one HLS master, one direct file, or failed to read
+as HLS, reads the document itself, and a plain M3U becomes a playlist of its URLs; each entry passes the same
+URL checks as any listed entry and as any download request. A `video_download` of such a list is refused
+(`downloader.preprocessors`): its "segments" would be the bytes of media files.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from jobcommon.ytdlp.m3u_lists import (
+    MAX_M3U_BYTES,
+    SNIFF_BYTES,
+    M3uEntry,
+    M3uTooLargeError,
+    extract_with_plain_m3u,
+    is_plain_m3u_start,
+    parse_plain_m3u,
+    read_as_hls_master,
+    read_plain_m3u,
+    took_the_document_itself,
+)
 
-from downloader.failures import M3uTooLargeError
-from jobcommon.ytdlp.smuggling import unsmuggle
-
-if TYPE_CHECKING:
-    import yt_dlp
-
-SNIFF_BYTES = 512
-"""What is read of a document before deciding whether it can be a plain M3U at all (as yt-dlp sniffs)."""
-MAX_M3U_BYTES = 8 * 1024 * 1024
-"""Largest plain M3U read: some 40,000 entries of long URLs, far past any playlist's entry cap."""
-
-_HEADER = "#EXTM3U"
-_ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
-_EXTINF = re.compile(r'#EXTINF:\s*(?P<duration>[-+]?[0-9.]+)?(?:[^,"]|"[^"]*")*,(?P<title>.*)')
-"""``#EXTINF:<duration> [attributes],<title>``; an attribute's quoted value may hold commas (IPTV lists)."""
-
-
-@dataclass(frozen=True, slots=True)
-class M3uEntry:
-    url: str
-    title: str | None = None
-    duration: float | None = None
-
-
-def is_plain_m3u_start(prefix: bytes) -> bool:
-    """Whether a document starting with `prefix` may be a plain M3U: text whose first line is ``#EXTM3U``, or
-    whose first line that is no ``#`` comment is an absolute URL (a media file, an HTML page or a feed starts
-    otherwise)."""
-    if b"\x00" in prefix:
-        return False
-    lines = [line.strip() for line in _decode(prefix).lstrip().splitlines()]
-    if lines and lines[0].startswith(_HEADER):
-        return True
-    first = next((line for line in lines if line and not line.startswith("#")), None)
-    return first is None or _ABSOLUTE_URL.match(first) is not None
-
-
-def parse_plain_m3u(text: str, base_url: str) -> list[M3uEntry] | None:
-    """The entries of a plain M3U document, or None if `text` is none: an HLS playlist (``#EXT-X-`` tags),
-    or, without the ``#EXTM3U`` header, anything but lines of absolute URLs (and ``#`` comments)."""
-    lines = [line.strip() for line in text.lstrip("\ufeff").splitlines()]
-    if any(line.startswith("#EXT-X-") for line in lines):
-        return None
-    extended = next((line for line in lines if line), "").startswith(_HEADER)
-    entries: list[M3uEntry] = []
-    title: str | None = None
-    duration: float | None = None
-    for line in lines:
-        if not line:
-            continue
-        if line.startswith("#"):
-            if (info := _EXTINF.fullmatch(line)) is not None:
-                title = info["title"].strip() or None
-                duration = _duration(info["duration"])
-            continue
-        if not extended and _ABSOLUTE_URL.fullmatch(line) is None:
-            return None
-        entries.append(M3uEntry(urljoin(base_url, line), title, duration))
-        title, duration = None, None
-    return entries if entries or extended else None
-
-
-def read_plain_m3u(ydl: yt_dlp.YoutubeDL, url: str) -> dict[str, Any] | None:
-    """The plain M3U at `url` as a yt-dlp playlist result (not yet processed: ``ydl.process_ie_result``
-    selects its entries), or None if the document is none. Raises what fetching it raises, and
-    `M3uTooLargeError`."""
-    plain, _ = unsmuggle(url)
-    with ydl.urlopen(plain) as response:
-        prefix = response.read(SNIFF_BYTES)
-        if not is_plain_m3u_start(prefix):
-            return None
-        rest = response.read(MAX_M3U_BYTES + 1 - len(prefix))
-        final_url = str(response.url or plain)
-    document = prefix + rest
-    if len(document) > MAX_M3U_BYTES:
-        whole_lines = document[: document.rfind(b"\n") + 1]
-        if parse_plain_m3u(_decode(whole_lines), final_url) is None:
-            return None  # a large text, but no list
-        raise M3uTooLargeError(f"the M3U list is larger than {MAX_M3U_BYTES // (1024 * 1024)} MiB")
-    entries = parse_plain_m3u(_decode(document), final_url)
-    if entries is None:
-        return None
-    generic = ydl.get_info_extractor("Generic")
-    name = plain.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or plain
-    playlist = generic.playlist_result(
-        [
-            generic.url_result(entry.url, video_title=entry.title, duration=entry.duration)
-            for entry in entries
-        ],
-        playlist_id=name,
-        playlist_title=name,
-    )
-    ydl.add_default_extra_info(playlist, generic, url)
-    return dict(playlist)
-
-
-def read_as_hls_master(info: dict[str, Any]) -> bool:
-    """Whether yt-dlp read the document at the page's own URL as an HLS master playlist (what it makes of any
-    ``#EXTM3U`` document, a plain M3U too): a format whose manifest is that URL."""
-    page = info.get("webpage_url")
-    formats = info.get("formats")
-    return isinstance(formats, list) and any(
-        isinstance(f, dict)
-        and f.get("manifest_url") == page
-        and str(f.get("protocol") or "").startswith("m3u8")
-        for f in formats
-    )
-
-
-def _decode(data: bytes) -> str:
-    """UTF-8 (an .m3u8, most lists today), else Latin-1 (an old .m3u)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if exc.start >= len(data) - 3:  # a character cut at the end of a sniffed prefix
-            return data[: exc.start].decode("utf-8-sig")
-        return data.decode("latin-1")
-
-
-def _duration(text: str | None) -> float | None:
-    """An ``#EXTINF`` duration in seconds; -1 (and 0) say it is unknown."""
-    try:
-        value = float(text) if text else None
-    except ValueError:
-        return None
-    return value if value is not None and value > 0 else None
+__all__ = [
+    "MAX_M3U_BYTES",
+    "SNIFF_BYTES",
+    "M3uEntry",
+    "M3uTooLargeError",
+    "extract_with_plain_m3u",
+    "is_plain_m3u_start",
+    "parse_plain_m3u",
+    "read_as_hls_master",
+    "read_plain_m3u",
+    "took_the_document_itself",
+]

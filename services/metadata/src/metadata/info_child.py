@@ -21,6 +21,7 @@ from jobcommon.child_side import ProtocolOut, die_with_parent
 from jobcommon.netguard import check_url_scheme, install_connect_guard
 from jobcommon.ytdlp.failures import classify, one_line
 from jobcommon.ytdlp.logger import QuietLogger
+from jobcommon.ytdlp.m3u_lists import extract_with_plain_m3u
 from metadata.info_protocol import (
     ChildConfig,
     ChildReady,
@@ -42,7 +43,9 @@ def build_params(config: ChildConfig) -> dict[str, Any]:
     manifests, and no site-specific extractor with its own API calls. ``file://`` URLs stay refused
     (``enable_file_urls`` is left off), so a URL cannot read local files. A playlist's entries are listed
     without resolving each one. Nothing is downloaded, no cache directory is written, and formats are not
-    probed (``check_formats`` off): one request per page, bounded by ``socket_timeout``.
+    probed (``check_formats`` off): one request per page, bounded by ``socket_timeout``; two for a plain M3U
+    list of media URLs, which yt-dlp takes for an HLS stream or a direct file: read again, it is the playlist
+    of its URLs, as the downloader lists it (`jobcommon.ytdlp.m3u_lists`).
     """
     return {
         "logger": QuietLogger(),
@@ -66,7 +69,7 @@ def extract(config: ChildConfig, request: ExtractRequest) -> ExtractDone | Extra
         import yt_dlp
 
         with yt_dlp.YoutubeDL(build_params(config)) as ydl:  # one per URL: no cookies carried over
-            info = ydl.extract_info(request.url, download=False)
+            info = extract_with_plain_m3u(ydl, request.url)  # a plain M3U: the playlist of its URLs
         if not isinstance(info, dict):
             raise ValueError("yt-dlp returned no information")
         return ExtractDone(id=request.id, info=summarize(info, playlist_preview=config.playlist_preview))
