@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import stat
 import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -99,11 +100,28 @@ def _resolved(media_root: Path, relative: str) -> tuple[Path, str]:
 
 
 def _existing_file(path: Path, relative: str) -> None:
+    """A regular file at `path`: not missing, not a directory, nor a FIFO, socket or device (one stat, which
+    never opens the file: reading a FIFO would block until something writes into it)."""
     with _unusable(relative):
-        if path.is_dir():
-            raise SourceError(f"source {_shown(relative)} is a directory, not a file")
-        if not path.is_file():
-            raise SourceError(f"source {_shown(relative)} does not exist")
+        try:
+            mode = path.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):  # also a dangling symlink, a path through a file
+            raise SourceError(f"source {_shown(relative)} does not exist") from None
+    if stat.S_ISDIR(mode):
+        raise SourceError(f"source {_shown(relative)} is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise SourceError(f"source {_shown(relative)} is not a regular file (it is {_special(mode)})")
+
+
+def _special(mode: int) -> str:
+    """What a file that is neither regular nor a directory is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api_keys import ApiKey
 from gateway.auth import Admin, Caller, Submitter
@@ -15,6 +15,7 @@ from gateway.routes import Client, invalid, scope_of, search
 from gateway.schemas import Problem
 from jobcommon import JOB_TYPES, DeadLetter
 from jobcommon.dead_letters import DeadEntry, DeadFilter
+from jobcommon.requests.safe_text import safe_text
 from jobcommon.search_tokens import MAX_QUERY_LENGTH
 from jobcommon.task_id_patterns import id_pattern
 
@@ -57,14 +58,27 @@ class DeadSelection(BaseModel):
     owner: str | None = Field(default=None, max_length=64, description="Admins only: one owner's.")
 
 
+def task_id_text(value: str) -> str:
+    """Validator: what could be a task id, as `/jobs/{task_id}` takes one (one path segment, no `.` or `..`)
+    and with no control, invisible or bidi character; one that is no job's is only not matched. A bad one is
+    named in the 422, by its index (`task_ids.3`) and its value."""
+    try:
+        safe_text(value)
+    except ValueError:
+        raise ValueError(f"{value!r} cannot be a task id: it holds control or invisible characters") from None
+    if "/" in value or value in (".", ".."):
+        raise ValueError(f"{value!r} cannot be a task id: it is no single path segment")
+    return value
+
+
 class DeadAction(BaseModel):
     """Either `task_ids` or a `filter`; with `dry_run` nothing changes and `matched` says how many would."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
-        default=None, max_length=BULK_LIMIT
-    )
+    task_ids: (
+        list[Annotated[str, Field(min_length=1, max_length=128), AfterValidator(task_id_text)]] | None
+    ) = Field(default=None, max_length=BULK_LIMIT)
     filter: DeadSelection | None = None
     dry_run: bool = False
 

@@ -63,6 +63,9 @@ class ThumbnailResult(_Result):
     (`frame` 0)."""
     time_s: float | None = None
     """Time of the frame used (videos)."""
+    clamped_from: float | None = None
+    """The `at_s` asked for, when it was past the video's last frame (or the last that decodes): `time_s` is
+    then that last frame's time, earlier than asked. None when the frame at `at_s` was used."""
     frame: int | None = None
     """Index of the frame used (videos, animated images)."""
     sharpness: float | None = None

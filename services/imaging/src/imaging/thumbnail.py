@@ -11,6 +11,8 @@ From an animated image (GIF, WebP, APNG, AVIF): its first frame, and the result 
 
 from __future__ import annotations
 
+import math
+
 import cv2
 from PIL import Image
 
@@ -72,12 +74,21 @@ def render(work: Work, request: ThumbnailRequest) -> ThumbnailResult:
         source_format=sniffed.container or "",
         picked="sharpest" if request.at_s is None else "at_s",
         time_s=props.time_of(index),
+        clamped_from=_clamped_from(request.at_s, index, props),
         frame=index,
         sharpness=sharp.laplacian_var,
         candidates=candidates,
         video=video_info(props),
         thumbnails=thumbs,
     )
+
+
+def _clamped_from(at_s: float | None, index: int, props: VideoProps) -> float | None:
+    """`at_s` when the frame used is not the one shown then (the time is past the last frame, or past the
+    last one that decodes, when the container overstates the video's length); else None."""
+    if at_s is None:
+        return None
+    return at_s if index < math.floor(at_s * props.fps + 1e-6) else None
 
 
 def video_info(props: VideoProps) -> VideoInfo:

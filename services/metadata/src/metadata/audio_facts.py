@@ -25,6 +25,7 @@ from mutagen.id3 import ID3
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobcommon.mpeg_audio import ID3_HEADER, id3v2_length
+from metadata import pcm_header
 from metadata.audio_prescan import ID3_FRAME_LIMIT, ID3_TAG_LIMIT, prescan
 from metadata.id3_repair import rebuild_id3
 
@@ -137,6 +138,8 @@ def audio_facts(path: Path) -> AudioFacts | None:
     scanned = prescan(path)
     if scanned.refused is not None:
         raise AudioUnreadableError(scanned.refused)
+    if (unbelievable := pcm_header.check(path)) is not None:
+        raise AudioUnreadableError(unbelievable)
     try:
         found = mutagen.File(path, easy=True)
     except mutagen.MutagenError as exc:
@@ -164,12 +167,17 @@ def audio_facts(path: Path) -> AudioFacts | None:
     if type(info).__name__ == "AIFFInfo":
         codec = _aifc_codec(path)
         bitrate = bitrate if codec in ("pcm", "pcm (float)") else None  # mutagen's: the PCM one
+    sample_rate = _OPUS_RATE if type(info).__name__ == "OggOpusInfo" else _whole(info, "sample_rate")
+    channels = _whole(info, "channels")
+    why = pcm_header.bounded(channels, sample_rate)
+    if why is not None:  # any format's header (an Ogg Vorbis one holds a 32-bit rate)
+        raise AudioUnreadableError(why)
     return AudioFacts(
         audio_codec=codec,
         duration=None if length is None else round(length, 3),
         bitrate=bitrate,
-        sample_rate=_OPUS_RATE if type(info).__name__ == "OggOpusInfo" else _whole(info, "sample_rate"),
-        channels=_whole(info, "channels"),
+        sample_rate=sample_rate,
+        channels=channels,
         tags=tags,
         tag_frames_dropped=dropped,
     )

@@ -143,7 +143,7 @@ def _utf8_size(text: str) -> int:
 
 
 def media_source(value: str) -> str:
-    """Validator: a path relative to MEDIA_ROOT (no escaping it, no name longer than any file system holds)
+    """Validator: a path relative to MEDIA_ROOT (no `..` part, no name longer than any file system holds)
     or the task id of a finished job."""
     value = value.strip()
     # counted as a file system stores it: composed (NFC), while a macOS client sends it decomposed (NFD)
@@ -156,8 +156,9 @@ def media_source(value: str) -> str:
     if not value or value.startswith("/") or "\\" in value:
         raise ValueError("a source is a path relative to MEDIA_ROOT or the task id of a finished job")
     parts = value.split("/")
+    # refused even where it stays inside: `a/../b` is `b` only while `a` is no symlink
     if any(part == ".." for part in parts):
-        raise ValueError("a source path may not leave MEDIA_ROOT")
+        raise ValueError("a source path may not hold `..`: name the file by its path under MEDIA_ROOT")
     for index, part in enumerate(parts, start=1):
         size = _utf8_size(unicodedata.normalize("NFC", part))
         if size > MAX_NAME_BYTES:

@@ -67,6 +67,12 @@ class DownloadOptions(StrictModel):
     write_thumbnail: bool = Field(default=False, description="Write the video's thumbnail image.")
     write_info_json: bool = Field(default=False, description="Write yt-dlp's metadata as media.info.json.")
 
+    @field_validator("format")
+    @classmethod
+    def _readable_format(cls, value: str | None) -> str | None:
+        """A selector is shown with the job: no control, invisible or bidi characters (none is yt-dlp's)."""
+        return None if value is None else safe_text(value)
+
     @model_serializer(mode="wrap")
     def _only_what_was_chosen(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """Serialised without the options left at their defaults: stored requests stay as submitted, and

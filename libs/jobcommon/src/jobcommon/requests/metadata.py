@@ -11,6 +11,7 @@ from jobcommon.policies import JobPolicy
 from jobcommon.priorities import Priority
 from jobcommon.queues import QUEUES, Queue
 from jobcommon.requests.base import MAX_URL_LENGTH, TASK_ID, JobRequestBase, http_url, media_source
+from jobcommon.requests.safe_text import safe_text
 
 MAX_ENRICH_ITEMS = 10_000
 
@@ -107,6 +108,13 @@ class MusicLookupRequest(JobRequestBase):
         description="Empty in a follow-up: the parent job. Else at most one finished job's task id.",
     )
     cover: bool = Field(default=True, description="Also fetch the release's front cover (250 px).")
+
+    @field_validator("artist", "title")
+    @classmethod
+    def _readable_name(cls, value: str | None) -> str | None:
+        """No control, invisible or bidi characters (as in a download's title): the names are shown, logged
+        and sent to MusicBrainz."""
+        return None if value is None else safe_text(value)
 
     @model_validator(mode="after")
     def _something_to_look_for(self) -> Self:
