@@ -122,10 +122,11 @@ def test_submit_wait_ends_0_with_the_result_and_ls_json_parses(
 
 
 def test_a_job_listing_on_a_narrow_terminal_keeps_ids_and_times_whole() -> None:
-    """However narrow the terminal, a task id and a creation time are never cut: at 140 columns every
-    column, at 100 the optional ones that fit (owner goes first, then progress, then type), at 90, 80 and
-    60 a line per job (its type too where it fits) and its error below; text in the listing is never read
-    as markup. The time is local, with its offset (the API's is UTC)."""
+    """A task id and a creation time are never cut (only shortened where they do not fit, as `get` takes
+    them back): at 140 columns every column, at 100 the optional ones
+    that fit (owner goes first, then progress, then type), at 90, 80 and 60 a line per job (its type too
+    where it fits; at 60 its id shortened, `d97661f7…6b39`) and its error below; text in the listing is
+    never read as markup. The time is local, with its offset (the API's is UTC)."""
     task_id = "d97661f7bb294199a0cc2ff34efe6b39"
     job = {
         "task_id": task_id,
@@ -140,13 +141,14 @@ def test_a_job_listing_on_a_narrow_terminal_keeps_ids_and_times_whole() -> None:
     some = ["task", "id", "status", "created", "error"]
     local = "2026-12-06T02:16:34+05:30"  # the same moment where the CLI runs (here: India)
     line = [task_id, "failed", local]  # the type on the next line, before the error, where it does not fit
-    firsts = ((140, every), (100, some), (90, [*line, "video_download"]), (80, line), (60, line[:2]))
+    short = [render.short_id(task_id), *line[1:]]  # at 60 the id shortened as `get` takes it back
+    firsts = ((140, every), (100, some), (90, [*line, "video_download"]), (80, line), (60, short))
     for width, first in firsts:
         console = Console(width=width, record=True, color_system=None)
         console.print(render.jobs_table([job], console.width, zone=INDIA))
         text = console.export_text()
         assert max(len(line) for line in text.splitlines()) <= width
-        assert task_id in text
+        assert (task_id if width >= 80 else render.short_id(task_id)) in text
         assert local in text
         assert "[bold]10.0.0.1[/bold]" in " ".join(text.split())
         assert text.splitlines()[0].split() == first
@@ -350,7 +352,7 @@ def test_admin_views_queues_workers_dead_letters_and_keys(
         ["dead", "--retry-all", "--filter", "EchoFlaky"], cli_env(stack, carol), tmp_path, stdin="n\n"
     )
     assert declined.returncode == 0, declined.stderr  # a choice, not "the job failed" (exit 1)
-    assert "Retry these 1 jobs?" in declined.stdout
+    assert "Retry this job?" in declined.stdout
     assert declined.stdout.splitlines()[-1] == "nothing done"
     assert "Aborted" not in declined.stdout + declined.stderr
     unanswered = run_cli(
@@ -667,7 +669,7 @@ def test_ls_searches_and_filters_and_dead_purge_asks_first(
     assert refused.returncode == 5, refused.stdout + refused.stderr
     declined = run_cli(purge, cli_env(stack, api_keys.admin), tmp_path, stdin="n\n")
     assert declined.returncode == 0, declined.stderr
-    assert "Delete these 1 jobs?" in declined.stdout
+    assert "Delete this job?" in declined.stdout
     assert "nothing done" in declined.stdout
     purged = mediajobs(stack, api_keys.admin, *purge, "--yes", cwd=tmp_path)
     assert purged.returncode == 0, purged.stderr

@@ -14,6 +14,7 @@ from rich.live import Live
 
 from mediajobs_cli import render
 from mediajobs_cli.api import Api, Json
+from mediajobs_cli.counts import counted, more_match, newer_ones, them, these_jobs
 from mediajobs_cli.exit_codes import ExitCode
 from mediajobs_cli.session import current
 from mediajobs_cli.stopping import Stopped, held
@@ -66,18 +67,19 @@ def dead(
         session.out.print(render.dead_table(letters, session.out.width))
         verb = "Retry" if retry_all else "Delete"
         if not yes:
-            newer = f" (the oldest; {more} newer ones match too: run it again for them)" if more else ""
-            if not ask(f"{verb} these {len(letters)} jobs{newer}?"):
+            newer = f" (the oldest; {newer_ones(more)} too: run it again for {them(more)})" if more else ""
+            if not ask(f"{verb} {these_jobs(len(letters))}{newer}?"):
                 session.out.print("nothing done")  # a choice, not a failure: exit 0
                 return
         ids = [letter["job"]["task_id"] for letter in letters]  # what was shown is what is acted on
         done = int(api.json("POST", path, json={"task_ids": ids})[word])
     session.out.print(f"{word} {done} of {len(letters)}")
     if done < len(letters):
-        session.err.print(f"{len(letters) - done} were not {word} (retried, purged or gone meanwhile)")
+        missed = counted(len(letters) - done, "was", "were")
+        session.err.print(f"{missed} not {word} (retried, purged or gone meanwhile)")
         raise typer.Exit(ExitCode.API_ERROR)
     if more:
-        session.out.print(f"{more} more match: run it again for them")
+        session.out.print(f"{more_match(more)}: run it again for {them(more)}")
 
 
 def ask(question: str) -> bool:

@@ -86,6 +86,16 @@ TRANSFER = frozenset({"bytes", "speed", "eta", "items"})
 """Fields shown as one group: `1.7 MB / 10.5 MB · 200.0 kB/s · ETA 43 s`."""
 
 
+ID_LONG, ID_SHORT, ID_LONG_FROM = 12, 8, 100
+"""A progress line shows the first ID_LONG characters of its job's id on a terminal at least ID_LONG_FROM
+columns wide, ID_SHORT on a narrower one: set by the width alone, so that a narrower terminal never shows
+more of it (and what a job reports, as it changes, never changes it)."""
+
+
+def id_length(width: int) -> int:
+    return ID_LONG if width >= ID_LONG_FROM else ID_SHORT
+
+
 @dataclass
 class _Field:
     name: str
@@ -173,7 +183,7 @@ class ProgressLine:
     def update(self, job: Json) -> None:
         self.job = job
 
-    def _fields(self) -> list[_Field]:
+    def _fields(self, width: int) -> list[_Field]:
         job = self.job
         progress = job.get("progress") or {}
         status = clean(job["status"])
@@ -183,7 +193,7 @@ class ProgressLine:
         live = status not in TERMINAL
         eta_shown = [f"ETA {eta_text(float(eta))}"] if eta is not None and live else []
         fields = {
-            "id": _Field("id", [clean(self.task_id[:12]), clean(self.task_id[:8])], "bold"),
+            "id": _Field("id", [clean(self.task_id[: id_length(width)])], "bold"),
             "status": _Field("status", [f"{status:>9}", status], STATUS_STYLES.get(status, "")),
             "bar": _Field("bar", [""]),
             "percent": _Field("percent", [f"{percent:5.1f}%"] if percent is not None else []),
@@ -197,7 +207,7 @@ class ProgressLine:
         return [fields[name] for name in self.ORDER]
 
     def render(self, console: Console, options: ConsoleOptions, width: int) -> Text:
-        fields = self._fields()
+        fields = self._fields(width)
         fit(fields, width, self.REQUIRED, self.PRIORITY)
         line = Text(no_wrap=True, overflow="ellipsis")
         previous: _Field | None = None

@@ -15,6 +15,7 @@ from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.highlighter import JSONHighlighter
 from rich.live import Live
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -46,6 +47,22 @@ def when(value: Any, zone: tzinfo | None = None) -> str:
         return str(value)
     moment = _moment(value)
     return value if moment is None else moment.astimezone(zone).isoformat(timespec="seconds")
+
+
+def short_time(value: Any, zone: tzinfo | None = None) -> list[str]:
+    """A time as `when` shows it, then shorter, to the minute and without its offset (still local, as
+    `ls --since` reads a time without one): `2026-12-06 06:22`, then `12-06 06:22`."""
+    whole = when(value, zone)
+    moment = _moment(value) if isinstance(value, str) else None
+    if moment is None:
+        return [whole]
+    local = moment.astimezone(zone)
+    return [whole, local.strftime("%Y-%m-%d %H:%M"), local.strftime("%m-%d %H:%M")]
+
+
+def short_id(task_id: str) -> str:
+    """A task id as the dashboard shortens it, `7ffd509e…0bed` (what every command takes back)."""
+    return task_id if len(task_id) <= 13 else f"{task_id[:8]}…{task_id[-4:]}"
 
 
 def _moment(text: str) -> datetime | None:
@@ -106,10 +123,19 @@ def _percent(job: Mapping[str, Any]) -> str:
 
 ERROR_MIN_WIDTH = 24
 """A job listing drops optional columns before its error text gets narrower than this."""
+ERROR_WORD_ROOM = 40
+"""Optional columns are also left out while the error column is narrower than its longest word (up to this
+many characters): a word is split only where it is longer than the column could be."""
 
 ALWAYS = ("task id", "status", "created")
 OPTIONAL = ("type", "progress", "owner")
 """Shown in this order of preference when they fit (so left out owner first, then progress, then type)."""
+INDENT = 2
+"""How far a job's further lines (its type, error) are indented below its first, in a line per job."""
+
+
+def _longest_word(text: str) -> int:
+    return max((Text(word).cell_len for word in text.split()), default=0)
 
 
 def jobs_table(
@@ -117,9 +143,9 @@ def jobs_table(
 ) -> RenderableType:
     """A job listing `width` characters wide at most. The task id (what a user copies into the next command),
     the status and the creation time are always shown whole; type, progress and owner when they fit beside
-    an error column of ERROR_MIN_WIDTH; the error text wraps. Narrower than even that (below ~90 columns):
-    one line per job (id, status, time, type) and its error on the next. Times are local (or `zone`), with
-    their offset."""
+    an error column of ERROR_MIN_WIDTH, wide enough for its longest word (up to ERROR_WORD_ROOM); the error
+    text wraps between words. Narrower than even that (below ~95 columns): a line per job (see `_job_lines`).
+    Times are local (or `zone`), with their offset."""
     rows = []
     for job in jobs:
         error = job.get("error") or {}
@@ -133,14 +159,19 @@ def jobs_table(
             "error": f"{error.get('type', '')}: {error.get('message', '')}" if error else "",
         }
         rows.append({name: clean(value) for name, value in row.items()})
+    times = [short_time(job.get("created_at"), zone) for job in jobs]
 
-    def natural(name: str) -> int:
-        return max([len(name), *(Text(row[name]).cell_len for row in rows)]) + 2  # cell padding
+    def natural(name: str) -> int:  # with its padding and the column divider after it (all blank)
+        return max([len(name), *(Text(row[name]).cell_len for row in rows)]) + 3
 
-    error_room = ERROR_MIN_WIDTH if any(row["error"] for row in rows) else natural("error")
+    errors = any(row["error"] for row in rows)
+    error_room = ERROR_MIN_WIDTH if errors else len("error")  # the last column: no padding at the edge
     used = sum(natural(name) for name in ALWAYS) + error_room
     if used > width:
-        return _job_lines(rows, width)
+        return _job_lines(rows, [[clean(t) for t in variants] for variants in times], width)
+    if errors:  # room for the longest word before any optional column
+        longest = max(_longest_word(row["error"]) for row in rows)
+        used += max(0, min(longest, ERROR_WORD_ROOM) - ERROR_MIN_WIDTH)
     shown = set(ALWAYS)
     for name in OPTIONAL:
         if used + natural(name) > width:
@@ -150,7 +181,7 @@ def jobs_table(
     order = [n for n in ("task id", "type", "status", "progress", "owner", "created") if n in shown]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for name in order:
-        table.add_column(name, no_wrap=True, min_width=natural(name) - 2)
+        table.add_column(name, no_wrap=True, min_width=natural(name) - 3)
     table.add_column("error", overflow="fold")
     for row in rows:
         cells = [status_text(row[n]) if n == "status" else Text(row[n]) for n in order]
@@ -158,26 +189,66 @@ def jobs_table(
     return table
 
 
-def _job_lines(rows: list[dict[str, str]], width: int) -> Group:
-    """Each job on a line (id, status, time, and its type where it fits), its error (and type where it did
-    not) on the next."""
-    lines: list[Text] = []
-    for row in rows:
-        first = Text.assemble(row["task id"], "  ", status_text(row["status"]), "  ", row["created"])
-        below = [row["error"]] if row["error"] else []
+def _first_line_forms(
+    rows: list[dict[str, str]], times: list[list[str]], width: int
+) -> tuple[bool, int | None]:
+    """How a line per job says each job's id and time so that `id  status  time` fits `width` for every
+    job: (whether the id is shortened, which of its time's forms), the whole id and time where they fit,
+    else the id shortened (`7ffd509e…0bed`), then the time (to the minute, then without its year). The time
+    is None where even the shortest does not fit: it goes to the job's next line."""
+    status = max(Text(row["status"]).cell_len for row in rows)
+    forms = max(len(variants) for variants in times)
+    for shortened in (False, True):
+        for form in range(forms if shortened else 1):
+            widest = max(
+                _id_len(row["task id"], shortened) + 2 + status + 2 + Text(_form(variants, form)).cell_len
+                for row, variants in zip(rows, times, strict=True)
+            )
+            if widest <= width:
+                return shortened, form
+    return True, None
+
+
+def _id_len(task_id: str, shortened: bool) -> int:
+    return Text(short_id(task_id) if shortened else task_id).cell_len
+
+
+def _form(variants: list[str], form: int) -> str:
+    return variants[min(form, len(variants) - 1)]
+
+
+def _job_lines(rows: list[dict[str, str]], times: list[list[str]], width: int) -> Group:
+    """A line per job: its id, status and creation time on one line that fits `width` (the id shortened as
+    the dashboard shows it, `7ffd509e…0bed`, and then the time, where the whole ones do not fit), and its type
+    where it fits too; the rest of it (the type where it did not fit, the error) below, indented, wrapped
+    between words (a word longer than the line is folded)."""
+    shortened, form = _first_line_forms(rows, times, width)
+    lines: list[RenderableType] = []
+    for row, variants in zip(rows, times, strict=True):
+        task_id = short_id(row["task id"]) if shortened else row["task id"]
+        first = Text.assemble(task_id, "  ", status_text(row["status"]), overflow="fold")
+        below = []
+        if form is None:  # the longest form that fits on a line of its own
+            room = width - INDENT
+            below.append(next((v for v in variants if Text(v).cell_len <= room), variants[-1]))
+        else:
+            first.append("  " + _form(variants, form))
         if first.cell_len + 2 + Text(row["type"]).cell_len <= width:
             first.append("  " + row["type"])
         else:
-            below.insert(0, row["type"])
+            below.append(row["type"])
+        if row["error"]:
+            below.append(row["error"])
         lines.append(first)
         if below:
-            lines.append(Text("  " + "  ".join(below), overflow="fold"))
+            lines.append(Padding(Text("  ".join(below), overflow="fold"), (0, 0, 0, INDENT), expand=False))
     return Group(*lines)
 
 
 def job_table(job: Mapping[str, Any], zone: tzinfo | None = None) -> Table:
-    """One job, field by field; its times (`created_at`, `started_at`, …) local (or in `zone`), with their
-    offset."""
+    """One job, field by field; its times (`created_at`, `started_at`, …, and those inside its progress,
+    errors and attempt log: `updated_at`, `at`, `queued_at`, …) all local (or in `zone`), with their offset.
+    What was submitted (`request`) and what it produced (`result`) are shown as they are."""
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -187,15 +258,37 @@ def job_table(job: Mapping[str, Any], zone: tzinfo | None = None) -> Table:
         if name == "status":
             shown = status_text(value)
         elif isinstance(value, dict):  # progress: what the worker reported (its nulls say nothing)
-            shown = Text(json_text({k: v for k, v in value.items() if v is not None}, indent=None))
+            kept = {k: v for k, v in value.items() if v is not None}
+            shown = Text(json_text(kept if name in AS_SENT else _local_times(kept, zone), indent=None))
         elif isinstance(value, list):
-            shown = Text(json_text(value, indent=None))
+            shown = Text(json_text(value if name in AS_SENT else _local_times(value, zone), indent=None))
         elif name.endswith("_at"):
             shown = plain(when(value, zone))
         else:
             shown = plain(value)
         table.add_row(plain(name), shown)
     return table
+
+
+AS_SENT = frozenset({"request", "result"})
+"""A job's fields that hold what a user sent or a job produced: their times are not the job's own."""
+
+
+def _local_times(value: Any, zone: tzinfo | None) -> Any:
+    """`value` (a job's progress, errors, attempt log) with each time in it (a key `at` or `…_at`) as `when`
+    shows it."""
+    if isinstance(value, dict):
+        return {
+            key: when(item, zone) if _is_time(key, item) else _local_times(item, zone)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_local_times(item, zone) for item in value]
+    return value
+
+
+def _is_time(key: str, value: Any) -> bool:
+    return isinstance(value, str) and (key == "at" or key.endswith("_at"))
 
 
 def queues_table(queues: Mapping[str, Mapping[str, Any]], title: str | None = None) -> Table:
