@@ -18,10 +18,32 @@ export async function jobTypes() {
   return typesCache;
 }
 
-/** What a job is about in one line: its URL, source or payload. */
+const first = (list) => (Array.isArray(list) ? list.filter((x) => typeof x === "string" && x) : []);
+
+/** A list's first entry, "and N more" when there are others. */
+function firstOf(list) {
+  const [head, ...rest] = first(list);
+  if (!head) return "";
+  return rest.length ? `${head} and ${rest.length} more` : head;
+}
+
+/** What a job is about in one line, from the most telling input of its type (GET /jobs/types): the title it
+ * was given, else the one it found (a finished download's), else its URL, its first source or item ("and N
+ * more"), a music lookup's "artist – title", an echo's payload. The request shown is the API's (masked). */
 export function subject(job) {
   const r = job.request || {};
-  return job.result?.title || r.url || r.source || (r.payload && Object.keys(r.payload).length ? JSON.stringify(r.payload) : "");
+  const found = job.result && typeof job.result.title === "string" ? job.result.title : "";
+  const str = (v) => (typeof v === "string" ? v.trim() : "");
+  if (str(r.artist)) return [str(r.artist), str(r.title)].filter(Boolean).join(" – ");
+  return str(r.title) || found || str(r.url) || firstOf(r.sources) || firstOf(r.items) || str(r.source)
+    || (r.payload && typeof r.payload === "object" && Object.keys(r.payload).length ? JSON.stringify(r.payload) : "");
+}
+
+/** The subject, and the URL too where the subject is a title. */
+function subjectTip(job) {
+  const shown = subject(job);
+  const url = job.request?.url;
+  return url && url !== shown ? `${shown}\n${url}` : shown;
 }
 
 function listParams(p, withStatus = true) {
@@ -87,7 +109,7 @@ export function render(root, ctx) {
   function row(job) {
     const cells = [
       h("td.nowrap", {}, h("a.id", { href: `#/job/${job.task_id}`, title: job.task_id }, shortId(job.task_id)),
-        subject(job) ? h("div.small.muted.subject", { title: subject(job) }, truncate(subject(job), 60)) : null,
+        subject(job) ? h("div.small.muted.subject", { title: subjectTip(job) }, truncate(subject(job), 60)) : null,
         h("div.show-sm", {}, chip(job.status))),
       h("td.hide-sm", {}, job.job_type),
       h("td.hide-sm", {}, chip(job.status), job.dead ? [" ", h("span.chip.dead", {}, "dead")] : null),
@@ -122,11 +144,19 @@ export function render(root, ctx) {
       renderTabs(counts);
       fillSelects(types ? types.map((t) => t.name) : [...new Set(page.jobs.map((j) => j.job_type))], page.queues, Boolean(types));
       rows.clear();
-      const jobs = page.jobs.map((job) => merge(job, fresh.get(job.task_id) || job));
+      const listed = page.jobs.map((job) => merge(job, fresh.get(job.task_id) || job));
+      // Jobs the stream announced while the list was read, newer than its newest: not in its answer yet.
+      const ids = new Set(listed.map((job) => job.task_id));
+      const newest = listed[0]?.created_at || "";
+      const arrived = !p.cursor && !p.offset ? [...fresh.values()].filter((job) => !ids.has(job.task_id)
+        && matches(job) && job.created_at >= newest).sort((a, b) => (a.created_at < b.created_at ? 1 : -1)) : [];
+      const jobs = [...arrived, ...listed].slice(0, PAGE_SIZE);
       known.clear();
+      asked.clear();
       for (const job of jobs) known.set(job.task_id, job);
       clear(tbody, jobs.map((job) => { const tr = row(job); rows.set(job.task_id, tr); return tr; }));
-      if (!page.jobs.length) tbody.append(h("tr", {}, h("td.empty", { colspan: cols.length }, nothingFound())));
+      for (const job of arrived) if (lacking(job)) { asked.add(lacking(job)); readWhole(job.task_id); }
+      if (!jobs.length) tbody.append(h("tr", {}, h("td.empty", { colspan: cols.length }, nothingFound())));
       else idNote(jobs);
       renderPager(page);
     } catch (error) {
@@ -188,6 +218,42 @@ export function render(root, ctx) {
   }
 
   const known = new Map(); // task id -> the whole job as last listed (the stream's jobs lack request/result)
+
+  // The stream's jobs come without request and result: a row it adds reads its job's whole record once
+  // (and once more when a download without a title succeeds, for the title it found), so it shows the same
+  // subject as after a reload. Rows scrolled off before their turn are not read; a few reads at a time.
+  const toRead = new Set();
+  let reading = 0;
+  const READERS = 4;
+  function readWhole(taskId) {
+    toRead.add(taskId);
+    while (reading < READERS && toRead.size) {
+      const next = toRead.values().next().value;
+      toRead.delete(next);
+      if (!rows.has(next)) continue;
+      reading += 1;
+      api(`/jobs/${encodeURIComponent(next)}/status`)
+        .then((whole) => {
+          const current = known.get(next);
+          if (!current) return;
+          const job = { ...current, request: whole.request, result: whole.result ?? current.result };
+          known.set(next, job);
+          if (fresh.has(next)) fresh.set(next, job);
+          const old = rows.get(next);
+          if (old) { const tr = row(job); old.replaceWith(tr); rows.set(next, tr); }
+        })
+        .catch(() => {}) // gone (purged) or the gateway away: the row keeps what it has
+        .finally(() => { reading -= 1; if (toRead.size) readWhole(toRead.values().next().value); });
+    }
+  }
+  const asked = new Set(); // what was read already: "<id>" for a request, "<id> result" for a result
+  function lacking(job) {
+    if (!Object.keys(job.request || {}).length) return job.task_id;
+    // a finished download without a given title: the subject becomes the title it found
+    const found = job.status === "succeeded" && job.result == null && job.request.url && !job.request.title;
+    return found ? `${job.task_id} result` : null;
+  }
+
   function onEvent({ kind, job: changed }) {
     const job = merge(known.get(changed.task_id) || fresh.get(changed.task_id), changed);
     fresh.set(job.task_id, job);
@@ -210,6 +276,8 @@ export function render(root, ctx) {
       rows.set(job.task_id, tr);
       if (rows.size > PAGE_SIZE) { const lastRow = tbody.lastElementChild; rows.delete(lastRow.dataset.task); lastRow.remove(); }
     }
+    const need = rows.has(job.task_id) ? lacking(job) : null;
+    if (need && !asked.has(need)) { asked.add(need); readWhole(job.task_id); }
     if (kind === "status") refreshCounts();
   }
 
