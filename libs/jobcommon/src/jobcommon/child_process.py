@@ -1,10 +1,12 @@
 """The parent's side of a child process doing risky work (yt-dlp on untrusted URLs): start, watch, kill.
 
 A child runs ``python -m <module>`` in its own session, so its pid is its process group's id and
-`kill_group` stops it together with anything it started (ffmpeg). Its stdout carries the JSON-lines
-protocol (read up to `LINE_LIMIT` per line); its stderr is drained to EOF by a `StderrTail`, so the pipe never
-fills up and the last lines explain a crash (`crash_message`). A child's reported failure, or its death
-without an answer, is a `ChildFailed`. What runs inside the child is in `jobcommon.child_side`.
+`kill_group` stops it together with anything it started (ffmpeg); a child that dies alone (a crash, its
+parent killed) takes that along too when it runs `jobcommon.child_side.group_watchdog`. Its stdout carries
+the JSON-lines protocol (read up to `LINE_LIMIT` per line); its stderr is drained to EOF by a `StderrTail`,
+so the pipe never fills up and the last lines explain a crash (`crash_message`). A child's reported failure,
+or its death without an answer, is a `ChildFailed`. What runs inside the child is in
+`jobcommon.child_side`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,17 @@ Every child keeps the guarantees of a freshly executed one:
   write jail), never opens a network connection and runs no threads (``fork`` with threads is unsafe;
   OpenCV/numpy, which start threads, are imported by the children only); each child installs its hooks
   from its own spec, as before;
-* ``PR_SET_PDEATHSIG``: the zygote dies with the service, the children with the zygote.
+* ``PR_SET_PDEATHSIG``: the zygote dies with the service, the children with the zygote; and what a child
+  started (ffmpeg), which gets no such signal, dies with the child: a watchdog in the child's group kills
+  the group when the child is gone (`jobcommon.child_side.group_watchdog`, started by the child itself).
+
+The zygote is the child subreaper of its children's descendants (``PR_SET_CHILD_SUBREAPER``): a dead
+child's watchdog, and what it killed, are reparented to the zygote rather than to init (which, in a
+container, may be the service itself and never reap them), and the zygote reaps them. When a child has
+exited, the zygote SIGKILLs what is left in its group (an ffmpeg a finished child left running) before it
+reports the exit: the child's zombie still holds the group's id, so no other group can be hit. Before it
+reports the child reaped, it reaps those too (waiting up to a second), so nothing of the child's group is
+left, not even a zombie, once its exit is known.
 
 Exit statuses travel back over the socket. The zygote keeps an exited child as a zombie (``WNOWAIT``)
 until the parent has recorded the exit, so the parent can never signal a process group whose id has been
@@ -44,7 +54,7 @@ import time
 import traceback
 from typing import Any
 
-from jobcommon.child_side import die_with_parent, set_process_name
+from jobcommon.child_side import adopt_orphans, die_with_parent, set_process_name
 
 __all__ = ["ForkServer", "ForkedProcess", "fork_server"]
 
@@ -55,6 +65,9 @@ _RESTART_BACKOFF_S = 30.0
 """After a failed start, downloads are executed without the zygote for this long before it is tried again."""
 _SPAWN_TIMEOUT_S = 10.0
 _EXIT_CHILD_CRASHED = 70
+_GROUP_GONE_S = 1.0
+"""How long the zygote waits for what was left in an exited child's group (SIGKILLed) to die before it tells
+the parent the child was reaped; whatever takes longer (stuck in the kernel) is reaped later."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -408,7 +421,50 @@ def _exited(pid: int) -> bool:
         return True
 
 
-def _serve(sock: socket.socket, message: bytes, fds: list[int], live: set[int], close: list[Any]) -> None:
+def _kill_leftovers(pid: int) -> None:
+    """SIGKILL what is left in the process group of `pid`, an exited child not yet reaped (so its group id
+    cannot have been reused)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _reap_group(pgid: int) -> None:
+    """Reap what was left in the group of an exited child that was just reaped (its watchdog, its ffmpeg:
+    SIGKILLed when it exited, and reparented to the zygote), so that nothing of it is left, not even a
+    zombie, when the parent hears of the exit. Safe from pid reuse: a group's id stays taken while the group
+    has a member. Waits at most `_GROUP_GONE_S`."""
+    deadline = time.monotonic() + _GROUP_GONE_S
+    delay = 0.0005
+    while True:
+        try:
+            pid, _ = os.waitpid(-pgid, os.WNOHANG)
+        except ChildProcessError:
+            return  # none left that is the zygote's
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+def _reap_orphans(mine: set[int]) -> None:
+    """Reap the exited processes reparented to the zygote (a subreaper) that it did not fork: a dead child's
+    watchdog, or what that watchdog killed. `mine`: the forked children not reaped yet, which are the
+    parent's to reap (``reap``); the first of them that has exited ends the round, the next round goes on."""
+    while True:
+        try:
+            found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if found is None or found.si_pid in mine:
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(found.si_pid, 0)
+
+
+def _serve(
+    sock: socket.socket, message: bytes, fds: list[int], live: set[int], mine: set[int], close: list[Any]
+) -> None:
     """One request from the parent: fork a child, or reap one."""
     parts = message.split()
     if parts[0] == b"spawn" and len(parts) == 2 and len(fds) == 3:
@@ -418,6 +474,7 @@ def _serve(sock: socket.socket, message: bytes, fds: list[int], live: set[int], 
             sock.send(b"failed %s %d" % (parts[1], exc.errno or 0))
         else:
             live.add(pid)
+            mine.add(pid)
             sock.send(b"spawned %s %d" % (parts[1], pid))
         finally:
             for fd in fds:
@@ -427,11 +484,13 @@ def _serve(sock: socket.socket, message: bytes, fds: list[int], live: set[int], 
         os.close(fd)
     if parts[0] == b"reap" and len(parts) == 2:
         pid = int(parts[1])
+        mine.discard(pid)
         try:
             _, status = os.waitpid(pid, 0)
             returncode = os.waitstatus_to_exitcode(status)
         except ChildProcessError:
             returncode = -int(signal.SIGKILL)
+        _reap_group(pid)
         sock.send(b"reaped %d %d" % (pid, returncode))
 
 
@@ -440,6 +499,7 @@ def zygote_main(sock_fd: int) -> int:
     die_with_parent()
     if os.getppid() != parent:
         return 1
+    adopt_orphans()
     _preload()
     sock = socket.socket(fileno=sock_fd)
     wake_r, wake_w = os.pipe()
@@ -457,6 +517,7 @@ def zygote_main(sock_fd: int) -> int:
         os.fdopen(wake_w, "wb", buffering=0),
     ]
     live: set[int] = set()
+    mine: set[int] = set()
     sock.send(b"ready")
     while True:
         for key, _ in selector.select():
@@ -467,14 +528,16 @@ def zygote_main(sock_fd: int) -> int:
                     continue
                 if not message:
                     return 0  # the parent is gone; the children follow via PDEATHSIG
-                _serve(sock, message, fds, live, close_in_child)
+                _serve(sock, message, fds, live, mine, close_in_child)
             else:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(wake_r, 4096):
                         pass
         for pid in [pid for pid in live if _exited(pid)]:
             live.discard(pid)
+            _kill_leftovers(pid)
             sock.send(b"exited %d" % pid)
+        _reap_orphans(mine)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ errors, for the parent's diagnostics. Exit code 0 after ``done``/``entries``, 1 
 spec itself is invalid, 3 when the parent stopped listening).
 
 The parent cancels by SIGKILLing the whole process group, so nothing here cleans up on signals; the
+process dying alone (its zygote or service was killed: ``PR_SET_PDEATHSIG``) takes its group along too,
+ffmpeg included, by the group's watchdog (`jobcommon.child_side.group_watchdog`); the
 ``.part`` files stay in ``temp_dir`` and the next attempt resumes from them if the remote file is unchanged
 (`downloader.resume`).
 
@@ -41,7 +43,7 @@ from downloader.listing import list_playlist
 from downloader.resume import wipe
 from downloader.size_limit import hit_size_limit, limit_file_size
 from downloader.throttle import Throttle
-from jobcommon.child_side import ProtocolOut, die_with_parent
+from jobcommon.child_side import ProtocolOut, die_with_parent, group_watchdog
 from jobcommon.netguard import install_connect_guard
 from jobcommon.span_records import recording
 from jobcommon.ytdlp.failures import one_line
@@ -77,6 +79,11 @@ def _failed(spec: ChildSpec, exc: Exception) -> FailedEvent:
 
 def main() -> int:
     die_with_parent()
+    with group_watchdog():  # however this process dies, its ffmpeg dies with it
+        return _run()
+
+
+def _run() -> int:
     sys.dont_write_bytecode = True
     out = ProtocolOut()
     stdin = sys.stdin.buffer
