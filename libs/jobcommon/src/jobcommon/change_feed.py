@@ -116,10 +116,20 @@ class ChangeFeed:
         entries = await self._redis.xrevrange(keys.JOB_CHANGES, "+", f"({after}", count=RESUME_LIMIT)
         return list(reversed(_changes(entries)))
 
+    async def _missed_or_none(self, after: str) -> list[Change] | None:
+        """What `_missed` reads, or None while Redis does not answer (the reader broadcasts a gap again on
+        its next failure, and the listener tries again with the next news it gets)."""
+        try:
+            return await self._missed(after)
+        except (RedisError, OSError) as exc:
+            reraise_if_cancelling(exc)
+            log.warning("change feed: re-reading missed changes failed (%s); waiting for Redis", exc)
+            return None
+
     async def listen(self, after: str | None = None) -> AsyncIterator[Change]:
         """Every change from now on; with `after` (a change id), first those since it (at most
         `RESUME_LIMIT`, the newest). A listener that fell behind re-reads the stream, so nothing in it is
-        skipped."""
+        skipped; while Redis does not answer (frozen, restarting) it waits, and re-reads once it does."""
         queue: asyncio.Queue[Change | None] = asyncio.Queue(LISTENER_BUFFER)
         self._listeners.add(queue)
         try:
@@ -130,13 +140,16 @@ class ChangeFeed:
                 for change in await self._missed(after):
                     last = change.id
                     yield change
+            gap = False  # changes may have been missed and are not yet re-read
             while True:
                 news = await queue.get()
-                if news is None:
-                    for missed in await self._missed(last):
-                        last = missed.id
-                        yield missed
-                elif _order(news.id) > _order(last):
+                if news is None or gap:
+                    missed = await self._missed_or_none(last)
+                    gap = missed is None
+                    for change in missed or ():
+                        last = change.id
+                        yield change
+                if news is not None and not gap and _order(news.id) > _order(last):  # else: re-read later
                     last = news.id
                     yield news
         finally:

@@ -10,11 +10,18 @@ Two roles wait differently for a Redis that stops answering (frozen, overloaded,
   tried again, and one that met a dropped connection (a Redis restart) is tried once more at once: a caller
   gets its answer, or a 503, within seconds, never a hang.
 
+A wait for a free pooled connection that runs out raises `ConnectionsBusy` (every connection in use: a busy
+process, not a Redis outage). redis-py says only `ConnectionError("No connection available.")`, raised
+`from` the `asyncio.TimeoutError` of its wait (`BlockingConnectionPool.get_connection`); `BusyAwarePool`
+tells it by that cause, not by the message, and only for the wait (opening the connection it got comes
+after, and fails with errors of its own).
+
 Every timeout is a setting (`jobcommon.settings.CommonSettings`); the retry counts are below.
 """
 
 from __future__ import annotations
 
+import asyncio
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +34,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobcommon.command_packing import connection_class
+from jobcommon.errors import ConnectionsBusy
 from jobcommon.settings import CommonSettings
 
 WORKER_RETRIES = 5
@@ -76,12 +84,25 @@ def pool_wait_s(settings: CommonSettings, role: Role = Role.WORKER) -> float:
     return settings.redis_request_timeout_s if role is Role.REQUEST else settings.redis_timeout_s
 
 
+class BusyAwarePool(BlockingConnectionPool):
+    """A `BlockingConnectionPool` whose wait for a free connection, when it runs out, raises
+    `ConnectionsBusy` (a `ConnectionError` still) instead of a bare `ConnectionError`."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except RedisConnectionError as exc:
+            if isinstance(exc, ConnectionsBusy) or not isinstance(exc.__cause__, asyncio.TimeoutError):
+                raise
+            raise ConnectionsBusy(float(self.timeout or 0)) from exc
+
+
 def connect(settings: CommonSettings, role: Role = Role.WORKER) -> Redis:
     """A bounded pool with `role`'s timeouts: a burst of callers waits for a free connection (instead of
     failing with "Too many connections"), an unreachable Redis fails fast instead of hanging, and a command
     that meets a connection dropped by a Redis restart is retried on a fresh one. Retrying is safe: every
     job-state change is a script that is idempotent or fenced by a run id (a retried `create` or `start`
-    recognises its own first attempt)."""
+    recognises its own first attempt). A wait for a free connection that runs out is `ConnectionsBusy`."""
     options: dict[str, Any] = {
         **resilience(settings, role),
         "decode_responses": True,
@@ -90,5 +111,5 @@ def connect(settings: CommonSettings, role: Role = Role.WORKER) -> Redis:
         **parse_url(settings.redis_url),  # what `from_url` does: the URL's own options win
     }
     options["connection_class"] = connection_class(settings.redis_url)  # except the class: the packed one
-    pool = BlockingConnectionPool(**options)
+    pool = BusyAwarePool(**options)
     return Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections

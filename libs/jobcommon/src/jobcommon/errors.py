@@ -6,6 +6,10 @@ Two branches: `JobError` is raised *by handlers* and carries intent (what should
 
 from __future__ import annotations
 
+import math
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 
 class MediaJobsError(Exception):
     """Base of every exception mediajobs raises on purpose."""
@@ -112,13 +116,18 @@ class RateLimited(ClientError):
         super().__init__(message)
         self.retry_after_s = retry_after_s
 
+    @property
+    def retry_after_whole_s(self) -> int:
+        """The wait in whole seconds (`whole_seconds`): what a `Retry-After` header says."""
+        return whole_seconds(self.retry_after_s)
+
 
 class TooManySubmissions(RateLimited):
     """This key submits faster than its rate allows (429). `retry_after_s` is exact: no submission of the key
     can be admitted sooner (others only push it later), so a gateway may refuse the key's next ones itself."""
 
     def __init__(self, retry_after_s: float) -> None:
-        message = f"too many submissions; try again in {retry_after_s:.1f} s"
+        message = f"too many submissions; try again in {whole_seconds(retry_after_s)} s"
         super().__init__(message, retry_after_s=retry_after_s)
 
 
@@ -134,3 +143,21 @@ class IdempotencyKeyReused(ClientError):
 
 class QueueUnavailable(ClientError):
     """The job could not be submitted (Redis unreachable or refusing writes); nothing of it was written."""
+
+
+class ConnectionsBusy(ClientError, RedisConnectionError):
+    """Every pooled connection to Redis stayed in use for as long as a caller may wait for one (a burst of
+    requests, not an outage: Redis itself may answer well). A redis `ConnectionError` too, so code that
+    handles a failed command handles this; the gateway answers it with a 503 of its own (busy, try again),
+    never "the job store is unavailable"."""
+
+    def __init__(self, waited_s: float) -> None:
+        super().__init__(f"every connection to Redis stayed in use for {waited_s:g} s")
+        self.waited_s = waited_s
+
+
+def whole_seconds(wait_s: float) -> int:
+    """A wait as a `Retry-After` header and its message say it: the next whole second after it (at least 1;
+    5.0 s is 6), so that a client that waits this long is past the wait even though it was measured before
+    the answer travelled."""
+    return max(1, math.floor(wait_s) + 1)

@@ -3,14 +3,20 @@ whole by the gateway: their JavaScript and CSS are the files the pinned `fastapi
 CDN, so they work offline and run no third-party code fetched at view time), and their own page and start-up
 script are this package's (`docs_static/`: no inline script). Each answer carries a Content-Security-Policy
 that admits this origin only (ReDoc: also the inline styles it writes and the worker it starts from a blob).
+
+One change to a shipped file: ReDoc's sidebar footer ("API docs by Redocly") draws a logo from
+`REDOC_LOGO`, a third-party URL the page's CSP refuses (a console error on every load, a missing image).
+`redoc.standalone.js` is served with that image's address emptied: ReDoc then drops the image (its own
+fallback when the logo cannot load), no request leaves the host, and the footer keeps its text link.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
 from gateway.problems import problem_response
@@ -26,6 +32,8 @@ ASSETS = {
     "swagger-init.js": OWN / "swagger-init.js",
 }
 """Every file the pages load, fixed when the module loads (no path from a request reaches the disk)."""
+REDOC_LOGO = b'"https://cdn.redoc.ly/redoc/logo-mini.svg"'
+"""The footer logo's address in ReDoc's bundle (a JavaScript string literal)."""
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -60,8 +68,27 @@ def _headers(csp: str, cache: str = "no-cache") -> dict[str, str]:
 router = APIRouter(include_in_schema=False)
 
 
+def _without_third_party_logo(script: bytes) -> bytes:
+    """ReDoc's bundle with the footer logo's address emptied (an image without an address fails at once,
+    without a request, and ReDoc then leaves it out)."""
+    return script.replace(REDOC_LOGO, b'""')
+
+
+REDOC_BUNDLE = _without_third_party_logo(ASSETS["redoc.standalone.js"].read_bytes())
+"""Read and changed once, when the module loads (not on the event loop)."""
+REDOC_ETAG = f'"{hashlib.sha256(REDOC_BUNDLE).hexdigest()[:32]}"'
+
+
 def _file(path: Path, csp: str) -> FileResponse:
     return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers=_headers(csp))
+
+
+def _redoc_bundle(request: Request) -> Response:
+    """The changed bundle, revalidated by its ETag like the files served from disk."""
+    headers = {**_headers(SWAGGER_CSP), "ETag": REDOC_ETAG}
+    if REDOC_ETAG in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(REDOC_BUNDLE, media_type=MEDIA_TYPES[".js"], headers=headers)
 
 
 @router.api_route("/docs", methods=["GET", "HEAD"])
@@ -75,7 +102,9 @@ async def redoc() -> FileResponse:
 
 
 @router.api_route("/docs/assets/{name}", methods=["GET", "HEAD"], response_model=None)
-async def asset(name: str) -> Response:
+async def asset(name: str, request: Request) -> Response:
+    if name == "redoc.standalone.js":
+        return _redoc_bundle(request)
     path = ASSETS.get(name)
     if path is None:
         return problem_response(404, detail="no such documentation file")

@@ -11,16 +11,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from redis.exceptions import RedisError
 
+from gateway import submit_examples
 from gateway.api_keys import ApiKey, Role
 from gateway.auth import Caller, OptionalCaller, Submitter
 from gateway.event_streams import EventStreams
 from gateway.id_search import LOOKED_AT, count_extra, jobs_by_id, merge
+from gateway.idempotency_header import IdempotencyKey
 from gateway.problems import UNAVAILABLE_RETRY, problem_response
 from gateway.public_view import PublicJob, public_json
 from gateway.refused_keys import RefusedKeys
@@ -114,6 +116,7 @@ async def admitted_submitter(key: Submitter, request: Request, client: Client) -
     responses={
         200: {"model": PublicJob, "description": "An earlier job was returned (see Mediajobs-Existing-Job)."}
     },
+    openapi_extra=submit_examples.openapi_extra(JOB_TYPES),
 )
 async def submit(
     job: Annotated[JobRequest, Body()],
@@ -121,9 +124,7 @@ async def submit(
     key: Annotated[ApiKey, Depends(admitted_submitter)],
     request: Request,
     response: Response,
-    idempotency_key: Annotated[
-        str | None, Header(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
-    ] = None,
+    idempotency_key: IdempotencyKey,
 ) -> Job:
     """Queue a job. The body's `job_type` selects its fields; the answer is the queued job.
 
