@@ -63,6 +63,9 @@ class ValidationProblem(Problem):
     """A request the gateway cannot take (422): `detail` names the bad fields, `errors` lists each."""
 
     errors: list[FieldError] = Field(default_factory=list)
+    more_errors: int | None = Field(
+        default=None, description="How many errors there were beyond the first 20 that `errors` lists."
+    )
 
 
 def document_errors_and_keys(app: FastAPI, *, auth: bool, max_body_bytes: int) -> None:
