@@ -5,18 +5,16 @@ alone on a Redis database of its own: the jobs stay queued."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from tests.conftest import ApiKeys, bearer, private_cluster, wait_until_ready
+from tests.conftest import ApiKeys, bearer
 from tests.support.browser import chromium, output_dir, page_context, until_true
+from tests.support.lone_gateway import LoneGateway, lone_gateway
 from tests.support.otlp import OtlpReceiver
-from tools.localredis import free_port
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -45,10 +43,7 @@ JOBS: list[tuple[dict[str, Any], str]] = [
 """A request of every kind, and the subject its row shows."""
 
 
-@dataclass
-class Gateway:
-    url: str
-    keys: ApiKeys
+Gateway = LoneGateway
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +52,8 @@ async def gateway(
 ) -> AsyncIterator[Gateway]:
     """A gateway alone (nothing runs the jobs) on its own database."""
     folder = tmp_path_factory.mktemp("subjects")
-    async with private_cluster(redis_url, SUBJECTS_DB, folder / "media", otlp) as cluster:
-        port = free_port()
-        cluster.start("gateway", GATEWAY_PORT=str(port), API_KEYS_FILE=str(api_keys.file(folder)))
-        url = f"http://127.0.0.1:{port}"
-        try:
-            await asyncio.to_thread(wait_until_ready, url, set(), api_keys.admin, 60.0)
-        except RuntimeError:
-            raise RuntimeError(cluster.logs()) from None
-        yield Gateway(url, api_keys)
+    async with lone_gateway(redis_url, SUBJECTS_DB, otlp, api_keys, folder) as gateway:
+        yield gateway
 
 
 def as_key(gateway: Gateway, key: str) -> httpx.AsyncClient:
