@@ -147,7 +147,17 @@ def took_the_document_itself(info: Any) -> bool:
         return False
     if info.get("extractor_key") != "Generic":
         return False
-    return bool(info.get("direct")) or read_as_hls_master(info)
+    return (bool(info.get("direct")) and _media_is_the_page(info)) or read_as_hls_master(info)
+
+
+def _media_is_the_page(info: dict[str, Any]) -> bool:
+    """Whether the media yt-dlp found is the document at the URL itself, not one a page names (a JSON-LD
+    `contentUrl`, a `<video>`): only then may the document be a list (else it is fetched again for
+    nothing)."""
+    page = info.get("webpage_url")
+    formats = info.get("formats") if isinstance(info.get("formats"), list) else []
+    urls = [info.get("url"), *(f.get("url") for f in formats if isinstance(f, dict))]
+    return page is not None and page in urls
 
 
 def extract_with_plain_m3u(ydl: yt_dlp.YoutubeDL, url: str) -> Any:
