@@ -155,7 +155,9 @@ def _media_is_the_page(info: dict[str, Any]) -> bool:
     `contentUrl`, a `<video>`): only then may the document be a list (else it is fetched again for
     nothing)."""
     page = info.get("webpage_url")
-    formats = info.get("formats") if isinstance(info.get("formats"), list) else []
+    formats = info.get("formats")
+    if not isinstance(formats, list):
+        formats = []
     urls = [info.get("url"), *(f.get("url") for f in formats if isinstance(f, dict))]
     return page is not None and page in urls
 
