@@ -236,12 +236,17 @@ def test_ls_on_a_60_column_terminal_and_the_short_id_it_shows(
             assert got.returncode == 0, got.stderr
             assert json.loads(got.stdout)["task_id"] == task_id
     finally:
-        httpx.post(
-            f"{stack.api_url}/jobs/dead/purge",
-            json={"task_ids": ids},
-            headers=bearer(api_keys.admin),
-            timeout=10,
-        )
+        _purge(stack, api_keys, ids)
+
+
+def _purge(stack: Stack, api_keys: ApiKeys, ids: list[str]) -> None:
+    """Remove the test's dead jobs, whatever the test left."""
+    httpx.post(
+        f"{stack.api_url}/jobs/dead/purge",
+        json={"task_ids": ids},
+        headers=bearer(api_keys.admin),
+        timeout=10,
+    )
 
 
 def test_dead_retry_all_counts_one_job_as_one(stack: Stack, api_keys: ApiKeys, tmp_path: Path) -> None:
@@ -267,9 +272,4 @@ def test_dead_retry_all_counts_one_job_as_one(stack: Stack, api_keys: ApiKeys, t
         assert last.returncode == 0, last.stderr
         assert "Retry this job?" in last.stdout, last.stdout
     finally:
-        httpx.post(
-            f"{stack.api_url}/jobs/dead/purge",
-            json={"task_ids": ids},
-            headers=bearer(api_keys.admin),
-            timeout=10,
-        )
+        _purge(stack, api_keys, ids)
