@@ -208,7 +208,8 @@ def test_joiners_and_tags_elsewhere_stay_refused(text: str) -> None:
 async def test_a_source_named_with_an_emoji_sequence_is_accepted(api: httpx.AsyncClient) -> None:
     response = await _submit(api, {"job_type": "thumbnail", "sources": [f"clips/{FAMILY}.mp4"]})
     assert response.status_code == 202, response.text
-    assert (await api.post(f"/jobs/{response.json()['task_id']}/cancel")).status_code == 202
+    # Out of the way of the other tests: cancelled, unless a worker already failed it (no such file): 409.
+    assert (await api.post(f"/jobs/{response.json()['task_id']}/cancel")).status_code in (202, 409)
 
 
 async def test_follow_ups_within_the_caps_are_accepted(api: httpx.AsyncClient) -> None:
